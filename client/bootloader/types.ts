@@ -1,0 +1,28 @@
+// The one interface the installer and state machine use for any bootloader environment
+// (U-Boot env as fw_setenv writes it, GRUB env block as grub-editenv writes it).
+
+export type EnvVars = Record<string, string>;
+
+export interface BootEnv {
+  /** Human-readable description for errors and logs, e.g. "u-boot env /dev/vda@0x400000 (redundant)". */
+  readonly describe: string;
+  /** All variables of the current valid copy. Throws EnvError when no copy is valid. */
+  read(): Promise<EnvVars>;
+  /**
+   * Sets (string) or removes (null) several variables in one atomic, durable write: after it
+   * returns, the new values survive a power cut; a cut during it leaves the old or the new set, never a mix.
+   */
+  write(changes: Record<string, string | null>): Promise<void>;
+}
+
+export type EnvErrorCode = 'NO_VALID_COPY' | 'LOCATION_MISMATCH' | 'CONFIG' | 'TOO_LARGE' | 'IO';
+
+export class EnvError extends Error {
+  constructor(
+    readonly code: EnvErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EnvError';
+  }
+}
