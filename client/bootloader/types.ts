@@ -15,7 +15,9 @@ export interface BootEnv {
   write(changes: Record<string, string | null>): Promise<void>;
 }
 
-export type EnvErrorCode = 'NO_VALID_COPY' | 'LOCATION_MISMATCH' | 'CONFIG' | 'TOO_LARGE' | 'IO';
+// BAD_VARIABLE: a name or value the format cannot hold (empty name, '=' or NUL in a name, NUL
+// in a value, a GRUB name with a newline...); raised before anything is written.
+export type EnvErrorCode = 'NO_VALID_COPY' | 'LOCATION_MISMATCH' | 'CONFIG' | 'TOO_LARGE' | 'IO' | 'BAD_VARIABLE';
 
 export class EnvError extends Error {
   constructor(
