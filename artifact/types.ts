@@ -97,6 +97,10 @@ export interface ReadOptions {
    * its end (backpressure is end to end). The reader hashes the bytes itself and rejects
    * readArtifact with CHECKSUM_MISMATCH after the stream ends if they do not match the manifest.
    * When absent, payload bytes are hashed and discarded.
+   * In detail: on a mismatch (or any other reader error) the stream is destroyed with that same
+   * ArtifactError instead of emitting 'end', so a consumer never sees a clean end of bad bytes;
+   * readArtifact settles only after the consumer's promise has settled, and the reader's own error
+   * wins over whatever the consumer then throws.
    */
   onPayloadFile?: (entry: PayloadEntry, stream: Readable) => Promise<void>;
   /** Cap on decompressed header.tar bytes (default 16 MiB) and on any single JSON/script file (default 1 MiB). */

@@ -67,11 +67,11 @@ export type FaultKind = 'power-cut' | 'network-drop' | 'network-shape' | 'server
 
 export type Trigger =
   | { on: 'state'; state: string; nth?: number }
-  | { on: 'server-status'; status: string }
+  | { on: 'server-status'; status: string; nth?: number }
   | { on: 'bytes-written'; bytes: number }
   | { on: 'bytes-sent'; bytes: number }
   | { on: 'time'; ms: number }
-  | { on: 'boot-stage'; stage: BoardState };
+  | { on: 'boot-stage'; stage: BoardState; nth?: number };
 
 export interface Fault {
   kind: FaultKind;

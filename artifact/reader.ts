@@ -1,0 +1,383 @@
+// The streaming artifact reader: one pass over the outer tar, in the order Mender mandates
+// (version, manifest, [manifest.sig], [manifest-augment], header.tar*, [header-augment.tar*],
+// data/NNNN.tar*). Everything before the payload is small, capped and verified before onHeaders;
+// payload files are streamed to the consumer with backpressure and hashed on the way.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
+import { ByteSource } from './byte-source.js';
+import { compressionFromName, createDecompressor, decompressBuffer, type Engine } from './compression.js';
+import { ArtifactError } from './errors.js';
+import { parseHeaderTar, type ParsedHeader } from './header.js';
+import { parseManifest } from './manifest.js';
+import { verifyManifest } from './sign.js';
+import { TarReader, checkSafeName, type TarHeader } from './tar.js';
+import type { ArtifactHeaders, Compression, PayloadEntry, PayloadHeader, ReadOptions, SignatureState } from './types.js';
+
+const MAX_VERSION_BYTES = 4096;
+const MAX_SIG_BYTES = 64 * 1024;
+// Block padding some tar writers add after the end marker; more than this is a decompression bomb.
+const MAX_TRAILING_BYTES = 1024 * 1024;
+const DATA_NAME = /^data\/([0-9]{4})\.tar(\.gz|\.xz|\.zst)?$/;
+
+/** Reader options beyond the shared contract. */
+export interface ReaderExtras {
+  /** Decompression engine for xz/zstd (default: the system tool when installed). */
+  engine?: Engine;
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Version 1 and unknown versions are refused at once; other problems wait for the checksum. */
+function peekVersion(b: Buffer): void {
+  try {
+    const v = (JSON.parse(b.toString('utf8')) as { version?: unknown }).version;
+    if (typeof v === 'number' && v !== 2 && v !== 3) parseVersion(b);
+  } catch (e) {
+    if (e instanceof ArtifactError) throw e;
+  }
+}
+
+function parseVersion(b: Buffer): 2 | 3 {
+  let j: unknown;
+  try {
+    j = JSON.parse(b.toString('utf8'));
+  } catch {
+    throw new ArtifactError('BAD_VERSION_FILE', 'version is not valid JSON');
+  }
+  if (typeof j !== 'object' || j === null) throw new ArtifactError('BAD_VERSION_FILE', 'version is not a JSON object');
+  const { format, version } = j as { format?: unknown; version?: unknown };
+  if (format !== 'mender') throw new ArtifactError('BAD_VERSION_FILE', `unsupported artifact format ${JSON.stringify(format)}`);
+  if (typeof version !== 'number') throw new ArtifactError('BAD_VERSION_FILE', 'version has no numeric version');
+  if (version === 1) throw new ArtifactError('UNKNOWN_VERSION', 'Mender-Artifact version 1 is no longer supported');
+  if (version !== 2 && version !== 3) throw new ArtifactError('UNKNOWN_VERSION', `unsupported Mender-Artifact version ${version}`);
+  return version;
+}
+
+function describeUnexpected(name: string, expected: string): ArtifactError {
+  const known = /^(version|manifest|manifest\.sig|manifest-augment|header(-augment)?\.tar(\.gz|\.xz|\.zst)?|data\/[0-9]{4}\.tar(\.gz|\.xz|\.zst)?)$/.test(name);
+  return known
+    ? new ArtifactError('ORDER', `artifact member ${name} is out of order: expected ${expected}`)
+    : new ArtifactError('UNEXPECTED_MEMBER', `unexpected artifact member ${JSON.stringify(name)} (expected ${expected})`);
+}
+
+function openInput(input: Readable | string): Readable {
+  return typeof input === 'string' ? createReadStream(input, { highWaterMark: 256 * 1024 }) : input;
+}
+
+class Checklist {
+  private readonly used = new Set<string>();
+  constructor(private readonly manifests: Array<Map<string, string>>) {}
+
+  /** Expected digest of a member; MANIFEST_MISSING_ENTRY when no manifest lists it. */
+  expect(path: string): string {
+    for (const m of this.manifests) {
+      const d = m.get(path);
+      if (d !== undefined) {
+        this.used.add(path);
+        return d;
+      }
+    }
+    throw new ArtifactError('MANIFEST_MISSING_ENTRY', `${path} is not listed in the manifest`);
+  }
+
+  check(path: string, digest: string): void {
+    const want = this.expect(path);
+    if (want !== digest) throw new ArtifactError('CHECKSUM_MISMATCH', `${path}: sha256 ${digest} does not match the manifest (${want})`);
+  }
+
+  unused(): string[] {
+    const out: string[] = [];
+    for (const m of this.manifests) for (const k of m.keys()) if (!this.used.has(k)) out.push(k);
+    return out;
+  }
+}
+
+function buildPayloads(h: ParsedHeader, aug: ParsedHeader | null): PayloadHeader[] {
+  return h.payloadTypes.map((type, index) => {
+    const ti = { ...h.typeInfos.get(index)! };
+    let md = h.metaData.get(index) ?? null;
+    let t = type;
+    if (aug) {
+      const at = aug.payloadTypes[index];
+      if (at !== undefined) t = at;
+      const ati = aug.typeInfos.get(index);
+      if (ati) {
+        if (ati.artifact_provides) ti.artifact_provides = { ...ti.artifact_provides, ...ati.artifact_provides };
+        if (ati.artifact_depends) ti.artifact_depends = { ...ti.artifact_depends, ...ati.artifact_depends };
+        if (ati.clears_artifact_provides) ti.clears_artifact_provides = ati.clears_artifact_provides;
+      }
+      const amd = aug.metaData.get(index);
+      if (amd) md = { ...(md ?? {}), ...amd };
+    }
+    return { index, type: t, typeInfo: ti, metaData: md, files: [] };
+  });
+}
+
+/**
+ * Streams one payload file to the consumer (or discards it), hashing it on the way. A checksum
+ * mismatch destroys the consumer's stream with the error instead of ending it, so no consumer
+ * ever sees a clean end of bad bytes.
+ */
+async function deliverFile(
+  body: AsyncIterable<Buffer>,
+  entry: PayloadEntry,
+  consumer: ReadOptions['onPayloadFile'],
+): Promise<void> {
+  const hash = createHash('sha256');
+  const verify = () => {
+    const got = hash.digest('hex');
+    if (got !== entry.checksum) {
+      return new ArtifactError('CHECKSUM_MISMATCH', `data/${String(entry.payloadIndex).padStart(4, '0')}/${entry.name}: sha256 ${got} does not match the manifest (${entry.checksum})`);
+    }
+    return null;
+  };
+  if (!consumer) {
+    for await (const chunk of body) hash.update(chunk);
+    const err = verify();
+    if (err) throw err;
+    return;
+  }
+  let wake: (() => void) | null = null;
+  const out = new Readable({
+    highWaterMark: 1 << 16,
+    read() {
+      const w = wake;
+      wake = null;
+      w?.();
+    },
+  });
+  let settled = false;
+  let failed: { error: unknown } | null = null;
+  const consumerP = Promise.resolve()
+    .then(() => consumer(entry, out))
+    .catch((error: unknown) => {
+      failed = { error };
+      throw error;
+    })
+    .finally(() => {
+      settled = true;
+      const w = wake;
+      wake = null;
+      w?.();
+    });
+  consumerP.catch(() => undefined);
+  out.once('close', () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  });
+  try {
+    for await (const chunk of body) {
+      hash.update(chunk);
+      // A failed consumer (disk full...) stops the download at once.
+      if (failed) throw (failed as { error: unknown }).error;
+      if (settled || out.destroyed) continue; // consumer done early: keep verifying, drop the bytes
+      if (!out.push(chunk)) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    }
+    const err = verify();
+    if (err) throw err;
+    out.push(null);
+  } catch (e) {
+    out.destroy(e as Error);
+    // The consumer sees the error on its stream; let it unwind before we report.
+    await consumerP.catch(() => undefined);
+    throw e;
+  }
+  await consumerP;
+}
+
+/**
+ * Reads and verifies a Mender artifact in one pass. Resolves with the headers once every byte is
+ * verified; rejects with an ArtifactError (or the error thrown by onHeaders / onPayloadFile).
+ */
+export async function readArtifact(input: Readable | string, opts: ReadOptions & ReaderExtras = {}): Promise<ArtifactHeaders> {
+  const stream = openInput(input);
+  const src = new ByteSource(stream, 'artifact');
+  const cleanups: Array<() => void> = [];
+  try {
+    return await readFrom(src, opts, cleanups);
+  } catch (e) {
+    for (const c of cleanups) c();
+    await src.close();
+    stream.destroy();
+    throw e;
+  }
+}
+
+async function readFrom(src: ByteSource, opts: ReadOptions & ReaderExtras, cleanups: Array<() => void>): Promise<ArtifactHeaders> {
+  const maxHeaderBytes = opts.maxHeaderBytes ?? 16 * 1024 * 1024;
+  const maxFileBytes = opts.maxHeaderFileBytes ?? 1024 * 1024;
+  const outer = new TarReader(src, 'artifact', maxFileBytes);
+
+  const next = async (): Promise<TarHeader | null> => {
+    const h = await outer.next();
+    if (h) {
+      checkSafeName(h.name, 'artifact');
+      if (h.type !== 'file') throw new ArtifactError('UNEXPECTED_MEMBER', `artifact member ${h.name} is not a regular file`);
+    }
+    return h;
+  };
+  const expectMember = async (expected: string): Promise<TarHeader> => {
+    const h = await next();
+    if (!h) throw new ArtifactError('ORDER', `artifact ends where ${expected} was expected`);
+    return h;
+  };
+
+  // version
+  let h = await expectMember('version');
+  if (h.name !== 'version') throw describeUnexpected(h.name, 'version first');
+  const versionBytes = await outer.readAll(MAX_VERSION_BYTES, 'version');
+  peekVersion(versionBytes);
+
+  // manifest
+  h = await expectMember('manifest');
+  if (h.name !== 'manifest') throw describeUnexpected(h.name, 'manifest after version');
+  const manifestBytes = await outer.readAll(maxFileBytes, 'manifest');
+  const manifest = parseManifest(manifestBytes);
+  const lists: Array<Map<string, string>> = [manifest];
+  const checklist = new Checklist(lists);
+  checklist.check('version', sha256(versionBytes));
+  const formatVersion = parseVersion(versionBytes);
+
+  // manifest.sig, manifest-augment
+  h = await expectMember('header.tar');
+  let sig: Buffer | null = null;
+  if (h.name === 'manifest.sig') {
+    sig = await outer.readAll(MAX_SIG_BYTES, 'manifest.sig');
+    h = await expectMember('header.tar');
+  }
+  let augmentManifest: Map<string, string> | null = null;
+  if (h.name === 'manifest-augment' && formatVersion === 3) {
+    augmentManifest = parseManifest(await outer.readAll(maxFileBytes, 'manifest-augment'), 'manifest-augment');
+    for (const k of augmentManifest.keys()) {
+      if (manifest.has(k)) throw new ArtifactError('MANIFEST_SYNTAX', `manifest-augment repeats ${k} from the signed manifest`);
+    }
+    lists.push(augmentManifest);
+    h = await expectMember('header.tar');
+  }
+
+  let signature: SignatureState = sig ? 'unverified' : 'none';
+  if (opts.verifyKeys && opts.verifyKeys.length > 0) {
+    if (!sig) throw new ArtifactError('SIGNATURE_REQUIRED', 'artifact is not signed but a verification key was given');
+    verifyManifest(manifestBytes, sig, opts.verifyKeys);
+    signature = 'verified';
+  } else if (opts.requireSignature && !sig) {
+    throw new ArtifactError('SIGNATURE_REQUIRED', 'artifact is not signed');
+  }
+
+  // header.tar*
+  const compression = compressionFromName(h.name, 'header.tar');
+  if (compression === null) throw describeUnexpected(h.name, 'header.tar[.gz|.xz|.zst]');
+  const headerRaw = await outer.readAll(maxHeaderBytes, h.name);
+  if (manifest.has(h.name)) checklist.check(h.name, sha256(headerRaw));
+  else throw new ArtifactError('MANIFEST_MISSING_ENTRY', `${h.name} is not listed in the manifest`);
+  const headerTar = await decompressBuffer(compression, headerRaw, maxHeaderBytes, h.name, opts.engine);
+  const parsed = await parseHeaderTar(headerTar, formatVersion, { maxFileBytes });
+
+  // header-augment.tar*
+  let hn = await next();
+  let aug: ParsedHeader | null = null;
+  if (hn && hn.name.startsWith('header-augment.tar')) {
+    const ac = compressionFromName(hn.name, 'header-augment.tar');
+    if (ac === null) throw describeUnexpected(hn.name, 'data/NNNN.tar*');
+    if (!augmentManifest) throw new ArtifactError('UNEXPECTED_MEMBER', `${hn.name} without manifest-augment`);
+    const raw = await outer.readAll(maxHeaderBytes, hn.name);
+    if (!augmentManifest.has(hn.name)) throw new ArtifactError('MANIFEST_MISSING_ENTRY', `${hn.name} is not listed in manifest-augment`);
+    checklist.check(hn.name, sha256(raw));
+    aug = await parseHeaderTar(await decompressBuffer(ac, raw, maxHeaderBytes, hn.name, opts.engine), formatVersion, { maxFileBytes }, true);
+    hn = await next();
+  }
+
+  const headers: ArtifactHeaders = {
+    formatVersion,
+    name: parsed.name,
+    provides: parsed.provides,
+    depends: parsed.depends,
+    payloads: buildPayloads(parsed, aug),
+    scripts: parsed.scripts,
+    signature,
+    manifest: new Map([...manifest, ...(augmentManifest ?? [])]),
+    compression,
+    augmented: augmentManifest !== null,
+  };
+  if (opts.onHeaders) await opts.onHeaders(headers);
+
+  // data/NNNN.tar*
+  let lastIndex = -1;
+  for (; hn; hn = await next()) {
+    const m = DATA_NAME.exec(hn.name);
+    if (!m) throw describeUnexpected(hn.name, 'data/NNNN.tar* (payloads are last)');
+    const index = parseInt(m[1]!, 10);
+    if (index === lastIndex) throw new ArtifactError('DUPLICATE_MEMBER', `artifact contains payload ${m[1]} twice`);
+    if (index < lastIndex) throw new ArtifactError('ORDER', `payload ${m[1]} comes after payload ${lastIndex}`);
+    if (index >= headers.payloads.length) throw new ArtifactError('UNEXPECTED_MEMBER', `${hn.name} has no header (header-info lists ${headers.payloads.length} payload(s))`);
+    lastIndex = index;
+    const dataCompression = compressionFromName(hn.name, `data/${m[1]}.tar`)!;
+    await readPayload(outer, dataCompression, headers.payloads[index]!, hn.name, checklist, opts, cleanups);
+  }
+
+  const unused = checklist.unused();
+  if (unused.length > 0) throw new ArtifactError('MANIFEST_UNUSED_ENTRY', `manifest lists ${unused.join(', ')} but the artifact does not contain ${unused.length === 1 ? 'it' : 'them'}`);
+  return headers;
+}
+
+async function readPayload(
+  outer: TarReader,
+  compression: Compression,
+  payload: PayloadHeader,
+  memberName: string,
+  checklist: Checklist,
+  opts: ReadOptions & ReaderExtras,
+  cleanups: Array<() => void>,
+): Promise<void> {
+  const idx = String(payload.index).padStart(4, '0');
+  let innerSource: AsyncIterable<Buffer>;
+  let pumpDone: Promise<void> = Promise.resolve();
+  if (compression === 'none') {
+    innerSource = outer.body();
+  } else {
+    const dec = createDecompressor(compression, opts.engine);
+    const feed = Readable.from(outer.body(), { objectMode: false, highWaterMark: 1 << 16 });
+    cleanups.push(() => {
+      feed.destroy();
+      dec.destroy();
+    });
+    pumpDone = new Promise<void>((resolve, reject) => {
+      pipeline(feed, dec, (err) => (err ? reject(err) : resolve()));
+    });
+    pumpDone.catch(() => undefined);
+    innerSource = dec as AsyncIterable<Buffer>;
+  }
+  const inner = new ByteSource(innerSource, memberName);
+  const tar = new TarReader(inner, memberName);
+  const names = new Set<string>();
+  try {
+    for (let f = await tar.next(); f; f = await tar.next()) {
+      checkSafeName(f.name, memberName);
+      if (f.name.includes('/')) throw new ArtifactError('UNSAFE_PATH', `${memberName}: payload file ${JSON.stringify(f.name)} has a directory part`);
+      if (f.type !== 'file') throw new ArtifactError('UNEXPECTED_MEMBER', `${memberName}: ${f.name} is not a regular file`);
+      if (names.has(f.name)) throw new ArtifactError('DUPLICATE_MEMBER', `${memberName} contains ${f.name} twice`);
+      names.add(f.name);
+      const path = `data/${idx}/${f.name}`;
+      const checksum = checklist.expect(path);
+      payload.files.push({ name: f.name, size: f.size, checksum, modified: f.mtime });
+      const entry: PayloadEntry = { payloadIndex: payload.index, name: f.name, size: f.size, modified: f.mtime, checksum };
+      await deliverFile(tar.body(), entry, opts.onPayloadFile);
+    }
+    // Whatever follows the inner end-of-archive (compressor padding) is read so the pipe can finish.
+    if ((await inner.drain(MAX_TRAILING_BYTES)) > MAX_TRAILING_BYTES) {
+      throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
+    }
+    await pumpDone;
+  } catch (e) {
+    // A truncated outer stream reaches us as the decompressor's error: the same ArtifactError.
+    throw e;
+  }
+}

@@ -1,0 +1,55 @@
+// What a run leaves behind: one result per scenario × board, and the run that holds them. Plain
+// data (JSON round-trips) so the journal, JUnit and HTML writers all read the same shape.
+import type { TimelineEvent } from './timeline.js';
+
+export type ScenarioStatus = 'passed' | 'failed' | 'skipped' | 'error';
+
+export interface ScenarioFailure {
+  message: string;
+  /** Where it failed: a board stage ('shell' timed out), a check name, a fault step. */
+  stage?: string;
+  /** The underlying error (stack, stderr) when there is one. */
+  cause?: string;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  board: string;
+  seed: number;
+  status: ScenarioStatus;
+  durationMs: number;
+  /** ISO time the scenario started. */
+  startedAt?: string;
+  failure?: ScenarioFailure;
+  timeline: TimelineEvent[];
+  /** Raw logs (console capture, QEMU stderr, server log) kept with the report. */
+  artifacts: string[];
+}
+
+export interface RunRecord {
+  id: string;
+  /** ISO time. */
+  startedAt: string;
+  finishedAt?: string;
+  boards: string[];
+  seed: number;
+  scenarios: ScenarioResult[];
+}
+
+/** The command that replays one scenario with the same faults. */
+export function replayCommand(r: Pick<ScenarioResult, 'scenario' | 'board' | 'seed'>): string {
+  return `flipside-lab run ${r.scenario} --board ${r.board} --seed ${r.seed}`;
+}
+
+export function countByStatus(results: readonly ScenarioResult[]): Record<ScenarioStatus, number> & { total: number } {
+  const c = { passed: 0, failed: 0, skipped: 0, error: 0, total: results.length };
+  for (const r of results) c[r.status]++;
+  return c;
+}
+
+/** A run id that sorts by time and is safe as a folder name: `20261123-200526-3f9a`. */
+export function newRunId(now = new Date(), rand: () => number = Math.random): string {
+  const iso = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const suffix = Math.floor(rand() * 0x10000).toString(16).padStart(4, '0');
+  return `${iso}-${suffix}`;
+}
