@@ -1,0 +1,129 @@
+// buildServer: the reference server as a Fastify instance, one plugin per concern. Tests call it
+// and use app.inject; cli.ts calls it and listens.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import multipart from '@fastify/multipart';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Store } from './store/store.js';
+import { BlobStore } from './store/blobs.js';
+import { loadOrCreateSecrets } from './auth/secrets.js';
+import type { ServerContext } from './context.js';
+import { ApiError } from './http-errors.js';
+import { deviceAuthRoutes } from './device/auth.js';
+import { deviceDeploymentRoutes } from './device/deployments.js';
+import { deviceInventoryRoutes } from './device/inventory.js';
+import { deviceDownloadRoutes } from './device/download.js';
+import { useradmRoutes } from './management/useradm.js';
+import { artifactRoutes } from './management/artifacts.js';
+import { devauthRoutes } from './management/devauth.js';
+import { inventoryRoutes } from './management/inventory.js';
+import { deploymentRoutes } from './management/deployments.js';
+import { auditRoutes } from './management/audit.js';
+
+export interface BuildServerOptions {
+  dataDir: string;
+  /** pino options, true for defaults, false (default) for silence. */
+  logger?: boolean | object;
+  /** Lifetime of device JWTs (default one week, as Mender). */
+  jwtTtlSeconds?: number;
+  /** Lifetime of user JWTs from login (default one day). */
+  userJwtTtlSeconds?: number;
+  /** Lifetime of artifact download links (default one hour). */
+  linkTtlSeconds?: number;
+  /** Base URL for download links (default: from each request's Host). */
+  publicUrl?: string;
+  /** Largest artifact accepted (default 10 GiB). */
+  maxArtifactBytes?: number;
+  /** TLS key and certificate (PEM); plain HTTP without. */
+  https?: { key: string | Buffer; cert: string | Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    flipside: ServerContext;
+  }
+}
+
+export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
+  const dataDir = resolve(opts.dataDir);
+  const store = new Store(dataDir);
+  const blobs = new BlobStore(dataDir);
+  const orphans = blobs.removeOrphans(store.artifactIds());
+  const ctx: ServerContext = {
+    store,
+    blobs,
+    secrets: loadOrCreateSecrets(dataDir),
+    jwtTtlSeconds: opts.jwtTtlSeconds ?? 7 * 24 * 3600,
+    userJwtTtlSeconds: opts.userJwtTtlSeconds ?? 24 * 3600,
+    linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
+    maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
+    publicUrl: opts.publicUrl,
+  };
+
+  const fastifyOpts: FastifyServerOptions & { https?: object } = {
+    logger: opts.logger ?? false,
+    genReqId: (req) => {
+      const given = req.headers['x-men-requestid'];
+      return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  };
+  if (opts.https) fastifyOpts.https = opts.https;
+  const app = Fastify(fastifyOpts) as unknown as FastifyInstance;
+  app.decorate('flipside', ctx);
+  if (orphans.length) app.log.warn({ orphans }, 'removed blobs without a database row');
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Men-Requestid', req.id);
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+    let status = err instanceof ApiError ? err.statusCode : (err.statusCode ?? 500);
+    if (err.validation) status = 400;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ status, error: err.message }, 'request refused');
+    const message = status >= 500 ? 'internal error' : err.message;
+    void reply.code(status).type('application/json').send({ error: message, request_id: req.id });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Flipside server', description: "Mender-compatible device and management APIs", version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          DeviceJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          ManagementJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+    },
+  });
+  await app.register(multipart, { limits: { fileSize: ctx.maxArtifactBytes, files: 1, fields: 10, fieldSize: 64 * 1024 } });
+
+  await app.register(deviceAuthRoutes, { ctx });
+  await app.register(deviceDeploymentRoutes, { ctx });
+  await app.register(deviceInventoryRoutes, { ctx });
+  await app.register(deviceDownloadRoutes, { ctx });
+  await app.register(useradmRoutes, { ctx });
+  await app.register(artifactRoutes, { ctx });
+  await app.register(devauthRoutes, { ctx });
+  await app.register(inventoryRoutes, { ctx });
+  await app.register(deploymentRoutes, { ctx });
+  await app.register(auditRoutes, { ctx });
+
+  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
+  // Expired device tokens are useless rows: drop them now and then.
+  const prune = setInterval(() => store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000)), 3600_000);
+  prune.unref();
+  store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
+  app.addHook('onClose', async () => {
+    clearInterval(prune);
+    store.close();
+  });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,27 @@
+// Expiring download links: the URL carries its expiry and an HMAC over (artifact id, expiry), so
+// a device downloads without an Authorization header, and a link cannot be bent to another blob.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export const DOWNLOAD_PATH = '/api/devices/v1/deployments/download/artifacts';
+
+function mac(key: Buffer, id: string, expire: string): Buffer {
+  return createHmac('sha256', key).update(`${id}\n${expire}`).digest();
+}
+
+export function signedDownloadLink(key: Buffer, baseUrl: string, artifactId: string, ttlSeconds: number): { uri: string; expire: string } {
+  const expire = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  const sig = mac(key, artifactId, expire).toString('base64url');
+  const q = new URLSearchParams({ 'x-men-expire': expire, 'x-men-signature': sig });
+  return { uri: `${baseUrl}${DOWNLOAD_PATH}/${encodeURIComponent(artifactId)}?${q}`, expire };
+}
+
+export type LinkCheck = 'ok' | 'expired' | 'bad-signature';
+
+export function checkDownloadLink(key: Buffer, artifactId: string, expire: string, signature: string): LinkCheck {
+  const want = mac(key, artifactId, expire);
+  const got = Buffer.from(signature, 'base64url');
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return 'bad-signature';
+  const t = Date.parse(expire);
+  if (Number.isNaN(t) || t <= Date.now()) return 'expired';
+  return 'ok';
+}

@@ -1,0 +1,62 @@
+// preHandlers that authenticate a request: a device JWT for the device API, a user JWT or a
+// personal access token for the management API. A token of the wrong kind is a plain 401.
+import type { FastifyRequest } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { CachedJwtVerifier, type JwtClaims } from './jwt.js';
+import { unauthorized } from '../http-errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    deviceId?: string;
+    deviceTokenJti?: string;
+    userId?: string;
+    userEmail?: string;
+  }
+}
+
+function bearer(req: FastifyRequest): string {
+  const h = req.headers.authorization;
+  if (!h || !/^Bearer\s+\S+/i.test(h)) throw unauthorized('missing bearer token');
+  return h.replace(/^Bearer\s+/i, '').trim();
+}
+
+const verifiers = new WeakMap<ServerContext, CachedJwtVerifier>();
+
+function claimsOf(ctx: ServerContext, req: FastifyRequest): JwtClaims {
+  let verifier = verifiers.get(ctx);
+  if (!verifier) {
+    verifier = new CachedJwtVerifier(ctx.secrets.jwtPublicKey);
+    verifiers.set(ctx, verifier);
+  }
+  const r = verifier.verify(bearer(req));
+  if (r === 'expired') throw unauthorized('token expired');
+  if (typeof r === 'string') throw unauthorized('invalid token');
+  return r;
+}
+
+export function deviceGuard(ctx: ServerContext) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const claims = claimsOf(ctx, req);
+    if (claims['mender.device'] !== true) throw unauthorized('not a device token');
+    // Tokens are recorded when issued and deleted when the device is rejected or decommissioned.
+    const tok = ctx.store.deviceToken(claims.jti);
+    if (!tok || tok.device_id !== claims.sub) throw unauthorized('token revoked');
+    req.deviceId = claims.sub;
+    req.deviceTokenJti = claims.jti;
+  };
+}
+
+export function userGuard(ctx: ServerContext) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const claims = claimsOf(ctx, req);
+    if (claims['mender.user'] !== true) throw unauthorized('not a user token');
+    const user = ctx.store.userById(claims.sub);
+    if (!user) throw unauthorized('user no longer exists');
+    if (claims['flipside.pat'] === true) {
+      const pat = ctx.store.personalToken(claims.jti);
+      if (!pat || pat.user_id !== user.id) throw unauthorized('token revoked');
+    }
+    req.userId = user.id;
+    req.userEmail = user.email;
+  };
+}

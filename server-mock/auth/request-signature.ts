@@ -1,0 +1,34 @@
+// Checks X-MEN-Signature: base64 of the device key's signature over the raw request body,
+// SHA-256 with RSA PKCS#1 v1.5, ECDSA (ASN.1 DER, as Go's crypto/ecdsa writes) or Ed25519.
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+
+export class PublicKeyError extends Error {}
+
+/** Parses a PEM public key; accepts the key types Mender clients use. */
+export function parseDevicePublicKey(pem: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch (e) {
+    throw new PublicKeyError(`cannot parse pubkey: ${(e as Error).message}`);
+  }
+  const type = key.asymmetricKeyType;
+  if (type !== 'rsa' && type !== 'ec' && type !== 'ed25519') throw new PublicKeyError(`unsupported key type ${type}`);
+  if (type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new PublicKeyError('RSA keys shorter than 2048 bits are refused');
+  return key;
+}
+
+export function verifyRequestSignature(key: KeyObject, body: Buffer, signatureB64: string): boolean {
+  const sig = Buffer.from(signatureB64, 'base64');
+  if (sig.length === 0) return false;
+  try {
+    if (key.asymmetricKeyType === 'ed25519') return verify(null, body, key, sig);
+    if (key.asymmetricKeyType === 'ec') {
+      // DER first (Go's ecdsa.SignASN1); raw r||s as some clients send it.
+      return verify('sha256', body, key, sig) || verify('sha256', body, { key, dsaEncoding: 'ieee-p1363' }, sig);
+    }
+    return verify('sha256', body, key, sig);
+  } catch {
+    return false;
+  }
+}

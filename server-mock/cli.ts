@@ -1,0 +1,101 @@
+// flipside-server: start the server (TLS by default with a generated CA), or `init` the first
+// admin. Options also come from FLIPSIDE_SERVER_* environment variables.
+import { Command, CommanderError } from 'commander';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildServer } from './app.js';
+import { ensureTls } from './tls.js';
+import { createUser } from './management/useradm.js';
+import { ApiError } from './http-errors.js';
+
+const env = process.env;
+
+function intOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new CommanderError(2, 'flipside.bad-number', `not a number: ${v}`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('flipside-server')
+    .description('Mender-compatible OTA update server')
+    .exitOverride()
+    .option('--data-dir <dir>', 'where the database, blobs, keys and TLS files live (FLIPSIDE_SERVER_DATA_DIR)', env.FLIPSIDE_SERVER_DATA_DIR ?? './flipside-data')
+    .option('--port <n>', 'port (FLIPSIDE_SERVER_PORT)', intOption, Number(env.FLIPSIDE_SERVER_PORT ?? 8443))
+    .option('--host <addr>', 'address to listen on (FLIPSIDE_SERVER_HOST)', env.FLIPSIDE_SERVER_HOST ?? '0.0.0.0')
+    .option('--http', 'plain HTTP instead of TLS (FLIPSIDE_SERVER_HTTP=1)', env.FLIPSIDE_SERVER_HTTP === '1')
+    .option('--public-url <url>', 'base URL put in download links (FLIPSIDE_SERVER_PUBLIC_URL)', env.FLIPSIDE_SERVER_PUBLIC_URL)
+    .option('--tls-name <name...>', 'extra DNS names / IPs for the server certificate (FLIPSIDE_SERVER_TLS_NAMES, comma separated)', env.FLIPSIDE_SERVER_TLS_NAMES?.split(','))
+    .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
+    .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info');
+
+  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; jwtTtl?: number; logLevel: string }) => {
+    const dataDir = resolve(o.dataDir);
+    const tls = o.http ? undefined : await ensureTls(dataDir, o.tlsName ?? []);
+    const app = await buildServer({
+      dataDir,
+      logger: { level: o.logLevel },
+      publicUrl: o.publicUrl,
+      jwtTtlSeconds: o.jwtTtl,
+      https: tls ? { key: tls.key, cert: tls.cert } : undefined,
+    });
+    const address = await app.listen({ port: o.port, host: o.host });
+    app.log.info({ address, data_dir: dataDir, ca: tls?.caPath }, 'flipside-server listening');
+    // One plain line for scripts and humans: where to connect, and which CA to trust.
+    process.stdout.write(`flipside-server listening on ${address}${tls ? ` ca=${tls.caPath}` : ''}\n`);
+    if (app.flipside.store.countUsers() === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
+    await new Promise<void>((done) => {
+      const stop = (sig: string) => {
+        app.log.info({ signal: sig }, 'shutting down');
+        void app.close().then(done);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+  });
+
+  program
+    .command('init')
+    .description('create the first admin user')
+    .requiredOption('--admin-email <email>', 'e-mail (login name)', env.FLIPSIDE_SERVER_ADMIN_EMAIL)
+    .requiredOption('--admin-password <password>', 'password, at least 8 characters', env.FLIPSIDE_SERVER_ADMIN_PASSWORD)
+    .action(async (o: { adminEmail: string; adminPassword: string }) => {
+      const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+      const app = await buildServer({ dataDir });
+      try {
+        const user = createUser(app.flipside, o.adminEmail, o.adminPassword);
+        app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
+        process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        process.stderr.write(`flipside-server init: ${e.message}\n`);
+        code = 1;
+      } finally {
+        await app.close();
+      }
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      return e.exitCode || 2;
+    }
+    throw e;
+  }
+  return code;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
+    (c) => {
+      process.exitCode = c;
+    },
+    (e: unknown) => {
+      process.stderr.write(`flipside-server: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

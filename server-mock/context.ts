@@ -1,0 +1,17 @@
+// What every route plugin needs, built once by buildServer and passed to each plugin.
+import type { Store } from './store/store.js';
+import type { BlobStore } from './store/blobs.js';
+import type { ServerSecrets } from './auth/secrets.js';
+
+export interface ServerContext {
+  store: Store;
+  blobs: BlobStore;
+  secrets: ServerSecrets;
+  jwtTtlSeconds: number;
+  /** Management (user) tokens from login. */
+  userJwtTtlSeconds: number;
+  linkTtlSeconds: number;
+  maxArtifactBytes: number;
+  /** Base URL put in download links; when absent, taken from the request's Host. */
+  publicUrl?: string;
+}

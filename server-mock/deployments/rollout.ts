@@ -1,0 +1,75 @@
+// The deployment logic the device API drives: which deployment a polling device gets, and what a
+// status report does (retries, the error threshold that stops a rollout).
+import type { ServerContext } from '../context.js';
+import { FINAL_DEVICE_STATUSES, type ArtifactRow, type DeploymentRow } from '../store/store.js';
+import { artifactFits } from './compatibility.js';
+import { conflict, notFound } from '../http-errors.js';
+
+export interface Instructions {
+  deployment: DeploymentRow;
+  artifact: ArtifactRow;
+}
+
+/**
+ * The oldest unfinished deployment this device is in whose phase has started and for which an
+ * artifact fits; marks already-installed / noartifact on the way as Mender does.
+ */
+export function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>): Instructions | null {
+  const nowMs = Date.now();
+  for (const open of ctx.store.openDeploymentsForDevice(deviceId)) {
+    const dep = open.dep;
+    const phase = dep.phases[open.phase];
+    if (phase && Date.parse(phase.start_ts) > nowMs) continue;
+    if (open.status === 'pending' && provides.artifact_name === dep.artifact_name) {
+      ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'already-installed', null, { deviceType: provides.device_type });
+      continue;
+    }
+    const artifact = ctx.store.artifactsByName(dep.artifact_name).find((a) => artifactFits(a, provides));
+    if (!artifact) {
+      if (open.status === 'pending') ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'noartifact', null, { deviceType: provides.device_type });
+      continue;
+    }
+    if (open.device_type === null && provides.device_type) ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
+    return { deployment: dep, artifact };
+  }
+  return null;
+}
+
+/** Statuses a device may report (Mender's DeploymentStatus enum). */
+export const DEVICE_SETTABLE_STATUSES = [
+  'installing', 'pause_before_installing', 'downloading', 'pause_before_rebooting', 'rebooting',
+  'pause_before_committing', 'success', 'failure', 'already-installed',
+] as const;
+
+export function reportStatus(ctx: ServerContext, deviceId: string, deploymentId: string, status: string, substate: string | null): void {
+  const dd = ctx.store.deploymentDevice(deploymentId, deviceId);
+  // Another device's deployment looks exactly like a missing one: nothing leaks about it.
+  if (!dd) throw notFound('deployment not found for this device');
+  const dep = ctx.store.deployment(deploymentId)!;
+  if (dd.status === 'aborted') throw conflict('deployment aborted');
+  if (dd.status === 'decommissioned') throw conflict('device decommissioned');
+  if (FINAL_DEVICE_STATUSES.has(dd.status)) {
+    if (dd.status === status) return; // a repeated final report (client retried): nothing changes
+    throw conflict(`deployment already finished for this device with status ${dd.status}`);
+  }
+  const attempts = dd.status === 'pending' && status !== 'pending' ? dd.attempts + 1 : dd.attempts;
+  if (status === 'failure' && attempts < dep.retries + 1) {
+    // A retry: back to pending so the next poll serves the deployment again; the log stays.
+    ctx.store.setDeviceDeploymentStatus(deploymentId, deviceId, 'pending', substate, { attempts });
+    return;
+  }
+  ctx.store.setDeviceDeploymentStatus(deploymentId, deviceId, status, substate, { attempts });
+  if (status === 'failure' && dep.error_threshold !== null) checkErrorThreshold(ctx, deploymentId);
+}
+
+/** hawkBit-style: once failures exceed error_threshold percent of the devices, the rest stop. */
+function checkErrorThreshold(ctx: ServerContext, deploymentId: string): void {
+  const dep = ctx.store.deployment(deploymentId)!;
+  if (dep.status === 'finished' || dep.error_threshold === null) return;
+  const stats = ctx.store.deploymentStatistics(deploymentId);
+  const failed = stats.failure ?? 0;
+  if (dep.device_count > 0 && (failed * 100) / dep.device_count > dep.error_threshold) {
+    ctx.store.abortDeployment(deploymentId, 'error_threshold');
+    ctx.store.audit('system', 'deployment.stopped', 'deployment', deploymentId, { reason: 'error_threshold', failed, device_count: dep.device_count, error_threshold: dep.error_threshold });
+  }
+}

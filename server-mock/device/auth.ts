@@ -1,0 +1,82 @@
+// POST /api/devices/v1/authentication/auth_requests: Mender's device authentication. The body
+// signature is checked over the raw bytes, so this plugin keeps them (its own JSON parser).
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { parseDevicePublicKey, verifyRequestSignature, PublicKeyError } from '../auth/request-signature.js';
+import { signJwt } from '../auth/jwt.js';
+import { badRequest, unauthorized, errorSchema } from '../http-errors.js';
+import { canonicalIdData } from './identity.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}
+
+interface AuthRequestBody {
+  id_data: string;
+  pubkey: string;
+  tenant_token?: string;
+}
+
+/** Auth requests are small: an identity and a PEM key. */
+const AUTH_BODY_LIMIT = 64 * 1024;
+
+export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: AUTH_BODY_LIMIT }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch {
+      done(badRequest('request body is not valid JSON'), undefined);
+    }
+  });
+
+  app.post<{ Body: AuthRequestBody }>(
+    '/api/devices/v1/authentication/auth_requests',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Submit an authentication request',
+        headers: { type: 'object', properties: { 'x-men-signature': { type: 'string' } } },
+        body: {
+          type: 'object',
+          required: ['id_data', 'pubkey'],
+          properties: {
+            id_data: { type: 'string', minLength: 1 },
+            pubkey: { type: 'string', minLength: 1 },
+            tenant_token: { type: 'string' },
+          },
+        },
+        response: { 200: { type: 'string' }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const sigHeader = req.headers['x-men-signature'];
+      if (typeof sigHeader !== 'string' || sigHeader.length === 0) throw badRequest('missing request signature header');
+      const idData = canonicalIdData(req.body.id_data);
+      let key;
+      try {
+        key = parseDevicePublicKey(req.body.pubkey);
+      } catch (e) {
+        if (e instanceof PublicKeyError) throw badRequest(e.message);
+        throw e;
+      }
+      if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
+      // Stored in one canonical PEM form so the same key always finds the same auth set.
+      const pem = key.export({ type: 'spki', format: 'pem' }) as string;
+      const { device, authSet } = ctx.store.recordAuthRequest(idData, pem);
+      if (authSet.status !== 'accepted') {
+        req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');
+        throw unauthorized('unauthorized');
+      }
+      const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
+      const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
+      ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
+      req.log.info({ device_id: device.id }, 'device authenticated');
+      return reply.type('application/jwt').send(token);
+    },
+  );
+}

@@ -1,0 +1,159 @@
+// Mender's device deployments API v1: check for an update, report status, upload the log.
+// The v2 "next" path is not served (404), as the open-source server answers; clients fall back.
+import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { deviceGuard } from '../auth/guards.js';
+import { nextDeployment, reportStatus, DEVICE_SETTABLE_STATUSES } from '../deployments/rollout.js';
+import { signedDownloadLink } from '../artifacts/links.js';
+import { baseUrl } from '../request-url.js';
+import { errorSchema, notFound, badRequest } from '../http-errors.js';
+import type { LogMessage } from '../store/store.js';
+
+const BASE = '/api/devices/v1/deployments/device/deployments';
+
+const instructionsSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    artifact: {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        artifact_name: { type: 'string' },
+        source: { type: 'object', properties: { uri: { type: 'string' }, expire: { type: 'string' } } },
+        device_types_compatible: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+const responses = { 200: instructionsSchema, 204: { type: 'null' }, 400: errorSchema, 401: errorSchema };
+
+export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  const guard = deviceGuard(ctx);
+
+  function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
+    const next = nextDeployment(ctx, req.deviceId!, provides);
+    if (!next) return reply.code(204).send();
+    const source = signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.artifact.id, ctx.linkTtlSeconds);
+    req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
+    return reply.code(200).send({
+      id: next.deployment.id,
+      artifact: {
+        id: next.artifact.id,
+        artifact_name: next.artifact.name,
+        source,
+        device_types_compatible: next.artifact.device_types,
+      },
+    });
+  }
+
+  app.get<{ Querystring: { artifact_name: string; device_type: string } }>(
+    `${BASE}/next`,
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Get next update',
+        querystring: {
+          type: 'object',
+          required: ['artifact_name', 'device_type'],
+          properties: { artifact_name: { type: 'string', minLength: 1 }, device_type: { type: 'string', minLength: 1 } },
+        },
+        response: responses,
+      },
+    },
+    async (req, reply) => answer(req, reply, { artifact_name: req.query.artifact_name, device_type: req.query.device_type }),
+  );
+
+  // Mender 3.x clients send what they provide flat; the v2 form wraps it in device_provides
+  // (with update_control_map). Both are taken here.
+  app.post<{ Body: Record<string, string> & { device_provides?: Record<string, string>; update_control_map?: boolean } }>(
+    `${BASE}/next`,
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Get next update, sending everything the device provides',
+        body: {
+          type: 'object',
+          properties: {
+            artifact_name: { type: 'string', minLength: 1 },
+            device_type: { type: 'string', minLength: 1 },
+            device_provides: { type: 'object', additionalProperties: { type: 'string' } },
+            update_control_map: { type: 'boolean' },
+          },
+          additionalProperties: { type: 'string' },
+        },
+        response: responses,
+      },
+    },
+    async (req, reply) => {
+      const { device_provides, update_control_map: _ucm, ...flat } = req.body;
+      const provides = device_provides ?? flat;
+      for (const key of ['artifact_name', 'device_type']) {
+        if (typeof provides[key] !== 'string' || provides[key] === '') throw badRequest(`${key} is required`);
+      }
+      return answer(req, reply, provides);
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { status: string; substate?: string } }>(
+    `${BASE}/:id/status`,
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Update the device deployment status',
+        params: { type: 'object', properties: { id: { type: 'string' } } },
+        body: {
+          type: 'object',
+          required: ['status'],
+          properties: { status: { type: 'string', enum: [...DEVICE_SETTABLE_STATUSES] }, substate: { type: 'string', maxLength: 200 } },
+        },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null);
+      req.log.info({ device_id: req.deviceId, deployment_id: req.params.id, status: req.body.status }, 'deployment status');
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { messages: LogMessage[] } }>(
+    `${BASE}/:id/log`,
+    {
+      preHandler: guard,
+      bodyLimit: 4 * 1024 * 1024,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Upload the device deployment log',
+        params: { type: 'object', properties: { id: { type: 'string' } } },
+        body: {
+          type: 'object',
+          required: ['messages'],
+          properties: {
+            messages: {
+              type: 'array',
+              minItems: 1,
+              items: {
+                type: 'object',
+                required: ['timestamp', 'level', 'message'],
+                properties: { timestamp: { type: 'string' }, level: { type: 'string' }, message: { type: 'string' } },
+              },
+            },
+          },
+        },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!ctx.store.deploymentDevice(req.params.id, req.deviceId!)) throw notFound('deployment not found for this device');
+      for (const m of req.body.messages) if (Number.isNaN(Date.parse(m.timestamp))) throw badRequest(`bad timestamp ${JSON.stringify(m.timestamp)}`);
+      ctx.store.saveDeploymentLog(req.params.id, req.deviceId!, req.body.messages.map((m) => ({ timestamp: m.timestamp, level: m.level, message: m.message })));
+      return reply.code(204).send();
+    },
+  );
+}

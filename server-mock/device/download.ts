@@ -1,0 +1,66 @@
+// Artifact download through a signed, expiring link: no Authorization header, HTTP Range
+// supported (one range: 206 with Content-Range, 416 when unsatisfiable).
+import type { FastifyInstance } from 'fastify';
+import { createReadStream } from 'node:fs';
+import type { ServerContext } from '../context.js';
+import { checkDownloadLink, DOWNLOAD_PATH } from '../artifacts/links.js';
+import { errorSchema, forbidden, notFound, ApiError } from '../http-errors.js';
+
+export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null; // not a form we serve: send it all
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  app.get<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string } }>(
+    `${DOWNLOAD_PATH}/:id`,
+    {
+      schema: {
+        tags: ['Device API'],
+        summary: 'Download an artifact through a signed link',
+        params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } } },
+        querystring: {
+          type: 'object',
+          required: ['x-men-expire', 'x-men-signature'],
+          properties: { 'x-men-expire': { type: 'string' }, 'x-men-signature': { type: 'string' } },
+        },
+        response: { 400: errorSchema, 403: errorSchema, 404: errorSchema, 416: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const check = checkDownloadLink(ctx.secrets.linkKey, req.params.id, req.query['x-men-expire'], req.query['x-men-signature']);
+      if (check === 'bad-signature') throw forbidden('invalid download link signature');
+      if (check === 'expired') throw forbidden('download link expired');
+      const artifact = ctx.store.artifact(req.params.id);
+      if (!artifact) throw notFound('artifact not found');
+      const path = ctx.blobs.pathOf(artifact.id);
+      const size = artifact.size;
+      reply.header('Accept-Ranges', 'bytes').type('application/vnd.mender-artifact');
+      const range = typeof req.headers.range === 'string' ? parseRange(req.headers.range, size) : null;
+      if (range === 'unsatisfiable') {
+        reply.header('Content-Range', `bytes */${size}`);
+        throw new ApiError(416, 'requested range not satisfiable');
+      }
+      if (range) {
+        reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
+        return reply.send(createReadStream(path, { start: range.start, end: range.end }));
+      }
+      reply.header('Content-Length', size);
+      return reply.send(createReadStream(path));
+    },
+  );
+}

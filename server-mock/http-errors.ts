@@ -1,0 +1,23 @@
+// Errors routes throw on purpose. The error handler in app.ts turns them into Mender's error body
+// {"error": "...", "request_id": "..."} with this status.
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (msg: string) => new ApiError(400, msg);
+export const unauthorized = (msg = 'unauthorized') => new ApiError(401, msg);
+export const forbidden = (msg = 'forbidden') => new ApiError(403, msg);
+export const notFound = (msg = 'not found') => new ApiError(404, msg);
+export const conflict = (msg: string) => new ApiError(409, msg);
+
+/** The shape every error response has, for route schemas. */
+export const errorSchema = {
+  type: 'object',
+  properties: { error: { type: 'string' }, request_id: { type: 'string' } },
+  required: ['error'],
+} as const;

@@ -1,0 +1,300 @@
+// Deployments: create (device list, all devices, static group, saved filter), phases, retries,
+// max_devices, an error threshold that stops the rollout, abort, statistics, per-device status
+// and logs.
+import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { ServerContext } from '../context.js';
+import { userGuard } from '../auth/guards.js';
+import { errorSchema, notFound, ApiError } from '../http-errors.js';
+import { now, type DeploymentRow, type DeploymentDeviceRow } from '../store/store.js';
+import { planPhases, type PhaseInput } from '../deployments/phases.js';
+import { devicesMatchingFilter } from './inventory.js';
+import { pagingQuery, pageOf } from './paging.js';
+
+const V1 = '/api/management/v1/deployments/deployments';
+const tags = ['Management API: deployments'];
+const unprocessable = (msg: string) => new ApiError(422, msg);
+
+interface NewDeployment {
+  name: string;
+  artifact_name: string;
+  devices?: string[];
+  all_devices?: boolean;
+  filter_id?: string;
+  phases?: PhaseInput[];
+  retries?: number;
+  max_devices?: number;
+  /** Percent of the deployment's devices that may fail before the rest are stopped. */
+  error_threshold?: number;
+}
+
+const commonProps = {
+  name: { type: 'string', minLength: 1, maxLength: 256 },
+  artifact_name: { type: 'string', minLength: 1 },
+  phases: {
+    type: 'array',
+    maxItems: 100,
+    items: { type: 'object', properties: { batch_size: { type: 'integer', minimum: 1, maximum: 100 }, start_ts: { type: 'string' } } },
+  },
+  retries: { type: 'integer', minimum: 0, maximum: 100 },
+  max_devices: { type: 'integer', minimum: 1 },
+  error_threshold: { type: 'number', minimum: 0, maximum: 100, description: 'Stop the deployment once failed devices exceed this percent of its devices' },
+  force_installation: { type: 'boolean' },
+} as const;
+
+const deploymentSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    artifact_name: { type: 'string' },
+    created: { type: 'string' },
+    finished: { type: 'string' },
+    status: { type: 'string' },
+    device_count: { type: 'integer' },
+    max_devices: { type: 'integer' },
+    retries: { type: 'integer' },
+    artifacts: { type: 'array', items: { type: 'string' } },
+    phases: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    error_threshold: { type: 'number' },
+    stop_reason: { type: 'string' },
+    type: { type: 'string' },
+    statistics: { type: 'object', properties: { status: { type: 'object', additionalProperties: { type: 'integer' } } } },
+  },
+} as const;
+
+const deviceDeploymentSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string' },
+    substate: { type: 'string' },
+    created: { type: 'string' },
+    started: { type: 'string' },
+    finished: { type: 'string' },
+    device_type: { type: 'string' },
+    log: { type: 'boolean' },
+    attempts: { type: 'integer' },
+    deployment_id: { type: 'string' },
+  },
+} as const;
+
+const idParams = { type: 'object', properties: { id: { type: 'string' }, device_id: { type: 'string' }, name: { type: 'string' } } } as const;
+
+export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  const guard = userGuard(ctx);
+
+  function view(d: DeploymentRow) {
+    return {
+      id: d.id,
+      name: d.name,
+      artifact_name: d.artifact_name,
+      created: d.created,
+      ...(d.finished ? { finished: d.finished } : {}),
+      // Stored as scheduled until a device starts; once the first phase has begun it is pending.
+      status: d.status === 'scheduled' && Date.parse(d.phases[0]?.start_ts ?? d.created) <= Date.now() ? 'pending' : d.status,
+      device_count: d.device_count,
+      ...(d.max_devices !== null ? { max_devices: d.max_devices } : {}),
+      retries: d.retries,
+      artifacts: ctx.store.artifactsByName(d.artifact_name).map((a) => a.id),
+      phases: d.phases,
+      ...(d.error_threshold !== null ? { error_threshold: d.error_threshold } : {}),
+      ...(d.stop_reason ? { stop_reason: d.stop_reason } : {}),
+      type: 'software',
+      statistics: { status: ctx.store.deploymentStatistics(d.id) },
+    };
+  }
+  function deviceView(r: DeploymentDeviceRow) {
+    return {
+      id: r.device_id,
+      deployment_id: r.deployment_id,
+      status: r.status,
+      ...(r.substate ? { substate: r.substate } : {}),
+      created: r.created,
+      ...(r.started ? { started: r.started } : {}),
+      ...(r.finished ? { finished: r.finished } : {}),
+      ...(r.device_type ? { device_type: r.device_type } : {}),
+      log: r.has_log === 1,
+      attempts: r.attempts,
+    };
+  }
+  function mustDeployment(id: string): DeploymentRow {
+    const d = ctx.store.deployment(id);
+    if (!d) throw notFound('deployment not found');
+    return d;
+  }
+
+  function create(body: NewDeployment, targetIds: string[], target: string, actor: string): string {
+    if (ctx.store.artifactsByName(body.artifact_name).length === 0) throw unprocessable(`no artifact named ${body.artifact_name}`);
+    // Only accepted devices can take part; unknown ids are refused rather than silently dropped.
+    const unknown = targetIds.filter((id) => ctx.store.device(id)?.status !== 'accepted');
+    if (unknown.length) throw unprocessable(`not accepted devices: ${unknown.slice(0, 10).join(', ')}`);
+    let ids = [...new Set(targetIds)];
+    if (body.max_devices !== undefined) ids = ids.slice(0, body.max_devices);
+    if (ids.length === 0) throw unprocessable('no devices for the deployment');
+    const created = now();
+    const { phases, assignment } = planPhases(ids, body.phases, created);
+    const firstStart = Date.parse(phases[0]!.start_ts);
+    const dep: DeploymentRow = {
+      id: randomUUID(),
+      name: body.name,
+      artifact_name: body.artifact_name,
+      created,
+      finished: null,
+      status: firstStart > Date.now() ? 'scheduled' : 'pending',
+      device_count: ids.length,
+      max_devices: body.max_devices ?? null,
+      retries: body.retries ?? 0,
+      phases,
+      error_threshold: body.error_threshold ?? null,
+      stop_reason: null,
+      target,
+    };
+    ctx.store.insertDeployment(dep, assignment);
+    ctx.store.audit(actor, 'deployment.create', 'deployment', dep.id, { name: dep.name, artifact_name: dep.artifact_name, device_count: ids.length, target });
+    return dep.id;
+  }
+
+  const createSchema = (extra: Record<string, unknown>, required: string[]) => ({
+    tags,
+    body: { type: 'object', required: ['name', 'artifact_name', ...required], properties: { ...commonProps, ...extra } },
+    response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 422: errorSchema },
+  });
+
+  for (const url of [V1, '/api/management/v2/deployments/deployments']) {
+    app.post<{ Body: NewDeployment }>(
+      url,
+      {
+        preHandler: guard,
+        schema: createSchema(
+          { devices: { type: 'array', items: { type: 'string' }, maxItems: 100000 }, all_devices: { type: 'boolean' }, filter_id: { type: 'string' } },
+          [],
+        ),
+      },
+      async (req, reply) => {
+        const b = req.body;
+        const targets = [b.devices?.length ? 'devices' : '', b.all_devices ? 'all_devices' : '', b.filter_id ? 'filter_id' : ''].filter(Boolean);
+        if (targets.length !== 1) throw new ApiError(400, 'give exactly one of devices, all_devices, filter_id');
+        let ids: string[];
+        let target: string;
+        if (b.all_devices) {
+          ids = ctx.store.acceptedDeviceIds();
+          target = 'all';
+        } else if (b.filter_id) {
+          const f = ctx.store.filter(b.filter_id);
+          if (!f) throw notFound('filter not found');
+          ids = devicesMatchingFilter(ctx, f.terms);
+          target = `filter:${f.name}`;
+        } else {
+          ids = b.devices!;
+          target = 'devices';
+        }
+        const id = create(b, ids, target, req.userEmail!);
+        return reply.code(201).header('Location', `${V1}/${id}`).send();
+      },
+    );
+  }
+
+  app.post<{ Params: { name: string }; Body: NewDeployment }>(
+    `${V1}/group/:name`,
+    { preHandler: guard, schema: { ...createSchema({}, []), params: idParams } },
+    async (req, reply) => {
+      const members = ctx.store.groupMembers(req.params.name);
+      if (members.length === 0) throw notFound('group not found');
+      const id = create(req.body, members, `group:${req.params.name}`, req.userEmail!);
+      return reply.code(201).header('Location', `${V1}/${id}`).send();
+    },
+  );
+
+  app.get<{ Querystring: { status?: string; search?: string; page: number; per_page: number } }>(
+    V1,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { status: { type: 'string', enum: ['scheduled', 'pending', 'inprogress', 'finished'] }, search: { type: 'string' }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: deploymentSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const all = ctx.store.listDeployments(req.query.status).filter((d) => !req.query.search || d.name.includes(req.query.search) || d.artifact_name.includes(req.query.search));
+      reply.header('X-Total-Count', all.length);
+      return pageOf(all, req.query.page, req.query.per_page).map(view);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/:id`,
+    { preHandler: guard, schema: { tags, params: idParams, response: { 200: deploymentSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => view(mustDeployment(req.params.id)),
+  );
+
+  app.put<{ Params: { id: string }; Body: { status: 'aborted' } }>(
+    `${V1}/:id/status`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Abort a deployment',
+        params: idParams,
+        body: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['aborted'] } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 422: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const d = mustDeployment(req.params.id);
+      if (d.status === 'finished') throw unprocessable('deployment already finished');
+      ctx.store.abortDeployment(d.id, 'aborted');
+      ctx.store.audit(req.userEmail!, 'deployment.abort', 'deployment', d.id, {});
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/:id/statistics`,
+    { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'object', additionalProperties: { type: 'integer' } }, 401: errorSchema, 404: errorSchema } } },
+    async (req) => ctx.store.deploymentStatistics(mustDeployment(req.params.id).id),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/:id/devices`,
+    { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 401: errorSchema, 404: errorSchema } } },
+    async (req) => ctx.store.deploymentDevices(mustDeployment(req.params.id).id).map(deviceView),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { status?: string; page: number; per_page: number } }>(
+    `${V1}/:id/devices/list`,
+    {
+      preHandler: guard,
+      schema: { tags, params: idParams, querystring: { type: 'object', properties: { status: { type: 'string' }, ...pagingQuery } }, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 400: errorSchema, 401: errorSchema, 404: errorSchema } },
+    },
+    async (req, reply) => {
+      const rows = ctx.store.deploymentDevices(mustDeployment(req.params.id).id).filter((r) => !req.query.status || r.status === req.query.status);
+      reply.header('X-Total-Count', rows.length);
+      return pageOf(rows, req.query.page, req.query.per_page).map(deviceView);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/:id/device_list`,
+    { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema, 404: errorSchema } } },
+    async (req) => ctx.store.deploymentDevices(mustDeployment(req.params.id).id).map((r) => r.device_id),
+  );
+
+  app.get<{ Params: { id: string; device_id: string } }>(
+    `${V1}/:id/devices/:device_id/log`,
+    { preHandler: guard, schema: { tags, summary: 'The log a device uploaded', params: idParams, response: { 200: { type: 'string' }, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      const log = ctx.store.deploymentLog(req.params.id, req.params.device_id);
+      if (!log) throw notFound('no log for this device in this deployment');
+      return reply.type('text/plain').send(log.map((m) => `${m.timestamp} ${m.level} ${m.message}`).join('\n') + '\n');
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/devices/:id`,
+    { preHandler: guard, schema: { tags, summary: "A device's deployments, newest first", params: idParams, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 401: errorSchema } } },
+    async (req) => ctx.store.deviceDeploymentHistory(req.params.id).map(deviceView),
+  );
+}

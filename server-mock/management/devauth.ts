@@ -1,0 +1,185 @@
+// devauth v2: list devices and their auth sets, accept/reject an auth set, preauthorize,
+// decommission, revoke tokens.
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { userGuard } from '../auth/guards.js';
+import { parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.js';
+import { canonicalJson } from '../device/identity.js';
+import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
+import type { DeviceRow, AuthSetStatus } from '../store/store.js';
+import { pagingQuery } from './paging.js';
+
+const BASE = '/api/management/v2/devauth';
+const tags = ['Management API: devauth'];
+const DEVICE_STATUSES = ['pending', 'accepted', 'rejected', 'preauthorized', 'noauth'];
+
+const authSetSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, identity_data: { type: 'object', additionalProperties: true }, pubkey: { type: 'string' }, ts: { type: 'string' }, status: { type: 'string' } },
+} as const;
+const deviceSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    identity_data: { type: 'object', additionalProperties: true },
+    status: { type: 'string' },
+    created_ts: { type: 'string' },
+    updated_ts: { type: 'string' },
+    auth_sets: { type: 'array', items: authSetSchema },
+    decommissioning: { type: 'boolean' },
+  },
+} as const;
+const deviceParams = { type: 'object', properties: { id: { type: 'string' }, aid: { type: 'string' } } } as const;
+
+export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  const guard = userGuard(ctx);
+
+  function view(d: DeviceRow) {
+    const identity = JSON.parse(d.id_data);
+    return {
+      id: d.id,
+      identity_data: identity,
+      status: d.status,
+      created_ts: d.created_ts,
+      updated_ts: d.updated_ts,
+      auth_sets: ctx.store.authSets(d.id).map((s) => ({ id: s.id, identity_data: identity, pubkey: s.pubkey, ts: s.ts, status: s.status })),
+      decommissioning: false,
+    };
+  }
+  function mustDevice(id: string): DeviceRow {
+    const d = ctx.store.device(id);
+    if (!d) throw notFound('device not found');
+    return d;
+  }
+
+  app.get<{ Querystring: { status?: string; page: number; per_page: number } }>(
+    `${BASE}/devices`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { status: { type: 'string', enum: DEVICE_STATUSES }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      reply.header('X-Total-Count', ctx.store.countDevices(req.query.status));
+      const { page, per_page } = req.query;
+      return ctx.store.listDevices({ status: req.query.status, limit: per_page, offset: (page - 1) * per_page }).map(view);
+    },
+  );
+
+  app.get<{ Querystring: { status?: string } }>(
+    `${BASE}/devices/count`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { status: { type: 'string', enum: DEVICE_STATUSES } } },
+        response: { 200: { type: 'object', properties: { count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req) => ({ count: ctx.store.countDevices(req.query.status) }),
+  );
+
+  app.post<{ Body: { identity_data: Record<string, unknown>; pubkey: string; force?: boolean } }>(
+    `${BASE}/devices`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Preauthorize a device (identity and key)',
+        body: {
+          type: 'object',
+          required: ['identity_data', 'pubkey'],
+          properties: { identity_data: { type: 'object', minProperties: 1, additionalProperties: true }, pubkey: { type: 'string', minLength: 1 }, force: { type: 'boolean' } },
+        },
+        response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      let pem: string;
+      try {
+        pem = parseDevicePublicKey(req.body.pubkey).export({ type: 'spki', format: 'pem' }) as string;
+      } catch (e) {
+        if (e instanceof PublicKeyError) throw badRequest(e.message);
+        throw e;
+      }
+      const r = ctx.store.preauthorize(canonicalJson(req.body.identity_data), pem);
+      if (!r) throw conflict('device already exists with this key');
+      ctx.store.audit(req.userEmail!, 'device.preauthorize', 'device', r.device.id, { identity_data: req.body.identity_data });
+      return reply.code(201).header('Location', `${BASE}/devices/${r.device.id}`).send();
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${BASE}/devices/:id`,
+    { preHandler: guard, schema: { tags, params: deviceParams, response: { 200: deviceSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => view(mustDevice(req.params.id)),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    `${BASE}/devices/:id`,
+    { preHandler: guard, schema: { tags, summary: 'Decommission a device', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      if (!ctx.store.decommission(req.params.id)) throw notFound('device not found');
+      ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { id: string; aid: string } }>(
+    `${BASE}/devices/:id/auth/:aid`,
+    { preHandler: guard, schema: { tags, params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      const set = ctx.store.authSet(req.params.aid);
+      if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      ctx.store.deleteAuthSet(set.id);
+      ctx.store.audit(req.userEmail!, 'device.authset.delete', 'device', req.params.id, { auth_set: set.id });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string; aid: string } }>(
+    `${BASE}/devices/:id/auth/:aid/status`,
+    { preHandler: guard, schema: { tags, params: deviceParams, response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      const set = ctx.store.authSet(req.params.aid);
+      if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      return { status: set.status };
+    },
+  );
+
+  app.put<{ Params: { id: string; aid: string }; Body: { status: AuthSetStatus } }>(
+    `${BASE}/devices/:id/auth/:aid/status`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Accept, reject or reset an auth set',
+        params: deviceParams,
+        body: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['accepted', 'rejected', 'pending'] } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const set = ctx.store.authSet(req.params.aid);
+      if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      ctx.store.setAuthSetStatus(set.id, req.body.status);
+      ctx.store.audit(req.userEmail!, `device.${req.body.status === 'accepted' ? 'accept' : req.body.status === 'rejected' ? 'reject' : 'reset'}`, 'device', req.params.id, { auth_set: set.id });
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    `${BASE}/tokens/:id`,
+    { preHandler: guard, schema: { tags, summary: 'Revoke a device token', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      if (!ctx.store.deleteDeviceToken(req.params.id)) throw notFound('token not found');
+      ctx.store.audit(req.userEmail!, 'device.token.revoke', 'token', req.params.id, {});
+      return reply.code(204).send();
+    },
+  );
+
+}

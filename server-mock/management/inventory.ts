@@ -1,0 +1,248 @@
+// Inventory v1 (devices, attributes, static groups) and v2 (search, attribute names, saved
+// filters as dynamic groups, in Mender's enterprise style).
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { userGuard } from '../auth/guards.js';
+import { errorSchema, notFound, conflict } from '../http-errors.js';
+import { matchesAll, filterTermSchema, validateTerms } from '../inventory/filter.js';
+import type { FilterTerm } from '../store/store.js';
+import { pagingQuery, pageOf } from './paging.js';
+
+const V1 = '/api/management/v1/inventory';
+const V2 = '/api/management/v2/inventory';
+const tags = ['Management API: inventory'];
+const GROUP_NAME = '^[A-Za-z0-9_-]{1,1024}$';
+
+const attributeSchema = { type: 'object', properties: { name: { type: 'string' }, value: {}, scope: { type: 'string' } } } as const;
+const deviceSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, attributes: { type: 'array', items: attributeSchema }, updated_ts: { type: 'string' } },
+} as const;
+const filterSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' }, terms: { type: 'array', items: filterTermSchema } },
+} as const;
+const groupParams = { type: 'object', properties: { name: { type: 'string', pattern: GROUP_NAME }, id: { type: 'string' } } } as const;
+const idList = { type: 'array', items: { type: 'string' }, minItems: 1 } as const;
+
+/** Ids of the accepted devices matching the saved filter's terms. */
+export function devicesMatchingFilter(ctx: ServerContext, terms: FilterTerm[]): string[] {
+  return ctx.store.acceptedDeviceIds().filter((id) => matchesAll(terms, ctx.store.inventory(id)));
+}
+
+export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+  const guard = userGuard(ctx);
+
+  // Inventory holds the devices that were accepted (Mender adds them on acceptance).
+  function view(id: string) {
+    return { id, attributes: ctx.store.inventory(id), updated_ts: ctx.store.inventoryDevice(id)?.updated_ts ?? ctx.store.device(id)!.updated_ts };
+  }
+  function mustAccepted(id: string): void {
+    if (ctx.store.device(id)?.status !== 'accepted') throw notFound('device not found');
+  }
+
+  app.get<{ Querystring: { group?: string; has_group?: boolean; page: number; per_page: number } }>(
+    `${V1}/devices`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { group: { type: 'string' }, has_group: { type: 'boolean' }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      let ids = ctx.store.acceptedDeviceIds();
+      const q = req.query;
+      if (q.group !== undefined) ids = ids.filter((id) => ctx.store.inventoryDevice(id)?.grp === q.group);
+      if (q.has_group !== undefined) ids = ids.filter((id) => Boolean(ctx.store.inventoryDevice(id)?.grp) === q.has_group);
+      reply.header('X-Total-Count', ids.length);
+      return pageOf(ids, q.page, q.per_page).map(view);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/devices/:id`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 200: deviceSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      mustAccepted(req.params.id);
+      return view(req.params.id);
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { group: string } }>(
+    `${V1}/devices/:id/group`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        params: groupParams,
+        body: { type: 'object', required: ['group'], properties: { group: { type: 'string', pattern: GROUP_NAME } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      mustAccepted(req.params.id);
+      ctx.store.setGroup(req.params.id, req.body.group);
+      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'device', req.params.id, { group: req.body.group });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V1}/devices/:id/group`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 200: { type: 'object', properties: { group: { type: 'string', nullable: true } } }, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      mustAccepted(req.params.id);
+      return { group: ctx.store.inventoryDevice(req.params.id)?.grp ?? null };
+    },
+  );
+
+  app.delete<{ Params: { id: string; name: string } }>(
+    `${V1}/devices/:id/group/:name`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      if (ctx.store.clearGroup(req.params.name, [req.params.id]) === 0) throw notFound('device not in this group');
+      ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'device', req.params.id, { group: req.params.name });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(`${V1}/groups`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () => ctx.store.groups());
+
+  app.get<{ Params: { name: string }; Querystring: { page: number; per_page: number } }>(
+    `${V1}/groups/:name/devices`,
+    {
+      preHandler: guard,
+      schema: { tags, params: groupParams, querystring: { type: 'object', properties: pagingQuery }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema, 404: errorSchema } },
+    },
+    async (req) => {
+      const members = ctx.store.groupMembers(req.params.name);
+      if (members.length === 0) throw notFound('group not found');
+      return pageOf(members, req.query.page, req.query.per_page);
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: string[] }>(
+    `${V1}/groups/:name/devices`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: 'Add devices to a static group', params: groupParams, body: idList, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema } },
+    },
+    async (req) => {
+      const ids = req.body.filter((id) => ctx.store.device(id)?.status === 'accepted');
+      ctx.store.tx(() => ids.forEach((id) => ctx.store.setGroup(id, req.params.name)));
+      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'group', req.params.name, { devices: ids });
+      return { updated_count: ids.length };
+    },
+  );
+
+  app.delete<{ Params: { name: string }; Body: string[] }>(
+    `${V1}/groups/:name/devices`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: 'Remove devices from a static group', params: groupParams, body: idList, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema } },
+    },
+    async (req) => {
+      const n = ctx.store.clearGroup(req.params.name, req.body);
+      ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'group', req.params.name, { devices: req.body });
+      return { updated_count: n };
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    `${V1}/groups/:name`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      if (ctx.store.clearGroup(req.params.name) === 0) throw notFound('group not found');
+      ctx.store.audit(req.userEmail!, 'inventory.group.delete', 'group', req.params.name, {});
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Body: { page?: number; per_page?: number; filters?: FilterTerm[] } }>(
+    `${V2}/filters/search`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Search devices by inventory attributes',
+        body: {
+          type: 'object',
+          properties: { page: { type: 'integer', minimum: 1 }, per_page: { type: 'integer', minimum: 1, maximum: 500 }, filters: { type: 'array', items: filterTermSchema }, sort: {}, attributes: {} },
+        },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const terms = req.body.filters ?? [];
+      validateTerms(terms);
+      const ids = devicesMatchingFilter(ctx, terms);
+      reply.header('X-Total-Count', ids.length);
+      return pageOf(ids, req.body.page ?? 1, req.body.per_page ?? 20).map(view);
+    },
+  );
+
+  app.get(
+    `${V2}/filters/attributes`,
+    { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, scope: { type: 'string' }, count: { type: 'integer' } } } }, 401: errorSchema } } },
+    async () => {
+      const counts = new Map<string, { name: string; scope: string; count: number }>();
+      for (const id of ctx.store.acceptedDeviceIds()) {
+        for (const a of ctx.store.inventory(id)) {
+          const k = `${a.scope}\0${a.name}`;
+          const c = counts.get(k) ?? { name: a.name, scope: a.scope, count: 0 };
+          c.count++;
+          counts.set(k, c);
+        }
+      }
+      return [...counts.values()].sort((x, y) => y.count - x.count || x.name.localeCompare(y.name));
+    },
+  );
+
+  app.post<{ Body: { name: string; terms: FilterTerm[] } }>(
+    `${V2}/filters`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Save a filter (a dynamic group)',
+        body: { type: 'object', required: ['name', 'terms'], properties: { name: { type: 'string', pattern: GROUP_NAME }, terms: { type: 'array', items: filterTermSchema, minItems: 1 } } },
+        response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      validateTerms(req.body.terms);
+      if (ctx.store.filters().some((f) => f.name === req.body.name)) throw conflict('a filter with this name exists');
+      const f = ctx.store.createFilter(req.body.name, req.body.terms);
+      ctx.store.audit(req.userEmail!, 'inventory.filter.create', 'filter', f.id, { name: f.name });
+      return reply.code(201).header('Location', `${V2}/filters/${f.id}`).send();
+    },
+  );
+
+  app.get(`${V2}/filters`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: filterSchema }, 401: errorSchema } } }, async () =>
+    ctx.store.filters().map(({ id, name, terms }) => ({ id, name, terms })),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${V2}/filters/:id`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 200: filterSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      const f = ctx.store.filter(req.params.id);
+      if (!f) throw notFound('filter not found');
+      return { id: f.id, name: f.name, terms: f.terms };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    `${V2}/filters/:id`,
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      if (!ctx.store.deleteFilter(req.params.id)) throw notFound('filter not found');
+      ctx.store.audit(req.userEmail!, 'inventory.filter.delete', 'filter', req.params.id, {});
+      return reply.code(204).send();
+    },
+  );
+
+}

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { startTestServer, login, ADMIN, type TestServer } from '../testing/fixtures.js';
+
+let s: TestServer;
+test.before(async () => {
+  s = await startTestServer();
+});
+test.after.always(async () => s?.close());
+
+const UA = '/api/management/v1/useradm';
+
+test.serial('login: 200 JWT, 401 on wrong password, unknown user, no basic auth', async (t) => {
+  const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+  t.is((await s.app.inject({ method: 'POST', url: `${UA}/auth/login`, headers: basic(ADMIN.email, 'wrong') })).statusCode, 401);
+  t.is((await s.app.inject({ method: 'POST', url: `${UA}/auth/login`, headers: basic('who@x.y', ADMIN.password) })).statusCode, 401);
+  t.is((await s.app.inject({ method: 'POST', url: `${UA}/auth/login` })).statusCode, 401);
+  const ok = await s.app.inject({ method: 'POST', url: `${UA}/auth/login`, headers: basic(ADMIN.email, ADMIN.password) });
+  t.is(ok.statusCode, 200);
+  const claims = JSON.parse(Buffer.from(ok.body.split('.')[1]!, 'base64url').toString());
+  t.is(claims['mender.user'], true);
+  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: { authorization: `Bearer ${ok.body}` } })).json<{ email: string }>().email, ADMIN.email);
+});
+
+test.serial('users: create, duplicate 409, bad 400, delete; deleted user token stops working', async (t) => {
+  const mk = (payload: object) => s.app.inject({ method: 'POST', url: `${UA}/users`, headers: s.auth, payload });
+  t.is((await mk({ email: 'ops@example.com', password: 'longenough' })).statusCode, 201);
+  t.is((await mk({ email: 'ops@example.com', password: 'longenough' })).statusCode, 409);
+  t.is((await mk({ email: 'not-an-email', password: 'longenough' })).statusCode, 400);
+  t.is((await mk({ email: 'x@y.z', password: 'short' })).statusCode, 400);
+  const token = await login(s.app, 'ops@example.com', 'longenough');
+  const users = (await s.app.inject({ method: 'GET', url: `${UA}/users`, headers: s.auth })).json<Array<{ id: string; email: string; password_hash?: string }>>();
+  const ops = users.find((u) => u.email === 'ops@example.com')!;
+  t.is(ops.password_hash, undefined);
+  t.is((await s.app.inject({ method: 'DELETE', url: `${UA}/users/${ops.id}`, headers: s.auth })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: { authorization: `Bearer ${token}` } })).statusCode, 401);
+});
+
+test.serial('personal access tokens: create, use, list, revoke', async (t) => {
+  const r = await s.app.inject({ method: 'POST', url: `${UA}/settings/tokens`, headers: s.auth, payload: { name: 'ci', expires_in: 3600 } });
+  t.is(r.statusCode, 200);
+  const pat = r.body;
+  t.is((await s.app.inject({ method: 'POST', url: `${UA}/settings/tokens`, headers: s.auth, payload: { name: 'ci' } })).statusCode, 409);
+  t.is((await s.app.inject({ method: 'POST', url: `${UA}/settings/tokens`, headers: s.auth, payload: { name: '' } })).statusCode, 400);
+  t.is((await s.app.inject({ method: 'GET', url: '/api/management/v2/devauth/devices', headers: { authorization: `Bearer ${pat}` } })).statusCode, 200);
+  const list = (await s.app.inject({ method: 'GET', url: `${UA}/settings/tokens`, headers: s.auth })).json<Array<{ id: string; name: string }>>();
+  const ci = list.find((x) => x.name === 'ci')!;
+  t.is((await s.app.inject({ method: 'DELETE', url: `${UA}/settings/tokens/${ci.id}`, headers: s.auth })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'DELETE', url: `${UA}/settings/tokens/${ci.id}`, headers: s.auth })).statusCode, 404);
+  t.is((await s.app.inject({ method: 'GET', url: '/api/management/v2/devauth/devices', headers: { authorization: `Bearer ${pat}` } })).statusCode, 401);
+});
+
+test.serial('audit log records management actions; OpenAPI document lists the routes', async (t) => {
+  const audit = (await s.app.inject({ method: 'GET', url: '/api/management/v1/auditlogs/logs?per_page=100', headers: s.auth })).json<Array<{ action: string; actor: { email: string } }>>();
+  t.true(audit.some((a) => a.action === 'user.create' && a.actor.email === ADMIN.email));
+  t.true(audit.some((a) => a.action === 'token.delete'));
+  t.is((await s.app.inject({ method: 'GET', url: '/api/management/v1/auditlogs/logs' })).statusCode, 401);
+  const doc = (await s.app.inject({ method: 'GET', url: '/api/docs' })).json<{ openapi: string; paths: Record<string, unknown> }>();
+  t.regex(doc.openapi, /^3\./);
+  for (const p of [
+    '/api/devices/v1/authentication/auth_requests',
+    '/api/devices/v1/deployments/device/deployments/next',
+    '/api/devices/v1/deployments/device/deployments/{id}/status',
+    '/api/management/v1/deployments/artifacts',
+    '/api/management/v2/devauth/devices/{id}/auth/{aid}/status',
+    '/api/management/v1/inventory/groups/{name}/devices',
+  ]) {
+    t.truthy(doc.paths[p], p);
+  }
+});
+
+test.serial('unknown routes: 404 with Mender error body and request id header', async (t) => {
+  const r = await s.app.inject({ method: 'GET', url: '/api/management/v9/nothing' });
+  t.is(r.statusCode, 404);
+  t.is(r.json<{ request_id: string }>().request_id, String(r.headers['x-men-requestid']));
+});

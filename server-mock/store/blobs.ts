@@ -1,0 +1,75 @@
+// Artifact bytes live as files under <dataDir>/blobs, named by artifact id. A blob is first
+// written under <dataDir>/tmp, fsynced, then renamed into place (and the directory fsynced), so
+// a crash leaves either nothing or a complete file; the database row is written after the
+// rename, and startup removes blobs that have no row (a crash between the two).
+import { mkdirSync, openSync, fsyncSync, closeSync, readdirSync, rmSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+const SAFE_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+export class BlobStore {
+  readonly blobDir: string;
+  readonly tmpDir: string;
+
+  constructor(dataDir: string) {
+    this.blobDir = join(dataDir, 'blobs');
+    this.tmpDir = join(dataDir, 'tmp');
+    mkdirSync(this.blobDir, { recursive: true });
+    // Anything in tmp is an upload that never finished: it was never acknowledged.
+    rmSync(this.tmpDir, { recursive: true, force: true });
+    mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  /** A fresh path under tmp for one upload. */
+  tempPath(): string {
+    return join(this.tmpDir, `${randomUUID()}.part`);
+  }
+
+  /** Path of a stored blob; throws on ids that could escape the blob directory. */
+  pathOf(id: string): string {
+    if (!SAFE_ID.test(id)) throw new Error(`invalid blob id ${JSON.stringify(id)}`);
+    return join(this.blobDir, id);
+  }
+
+  /** Moves a fully written, fsynced temp file into place durably. */
+  commit(tempPath: string, id: string): void {
+    const fd = openSync(tempPath, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tempPath, this.pathOf(id));
+    syncDir(this.blobDir);
+  }
+
+  remove(id: string): void {
+    rmSync(this.pathOf(id), { force: true });
+  }
+
+  size(id: string): number {
+    return statSync(this.pathOf(id)).size;
+  }
+
+  /** Deletes blobs whose id is not known: left by a crash between rename and row insert. */
+  removeOrphans(known: Set<string>): string[] {
+    const removed: string[] = [];
+    for (const name of readdirSync(this.blobDir)) {
+      if (!known.has(name)) {
+        rmSync(join(this.blobDir, name), { force: true });
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

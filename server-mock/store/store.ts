@@ -1,0 +1,589 @@
+// Every database access of the server goes through this module. SQLite in WAL mode with
+// synchronous=FULL: a write that returned has been fsynced, so an acknowledged request survives
+// a SIGKILL or a power cut. Multi-row changes run in one transaction.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
+
+export type DeviceStatus = 'pending' | 'accepted' | 'rejected' | 'preauthorized' | 'noauth';
+export type AuthSetStatus = 'pending' | 'accepted' | 'rejected' | 'preauthorized';
+
+export interface DeviceRow {
+  id: string;
+  id_data: string;
+  status: DeviceStatus;
+  created_ts: string;
+  updated_ts: string;
+}
+export interface AuthSetRow {
+  id: string;
+  device_id: string;
+  pubkey: string;
+  status: AuthSetStatus;
+  ts: string;
+}
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  created_ts: string;
+  updated_ts: string;
+}
+export interface PersonalTokenRow {
+  id: string;
+  user_id: string;
+  name: string;
+  expiration_date: string;
+  created_ts: string;
+  last_used: string | null;
+}
+export interface InventoryAttribute {
+  name: string;
+  value: unknown;
+  scope: string;
+}
+export interface ArtifactRow {
+  id: string;
+  name: string;
+  description: string;
+  device_types: string[];
+  size: number;
+  checksum: string;
+  meta: ArtifactMeta;
+  modified: string;
+}
+/** What the reader told us about an artifact, kept for listings and depends matching. */
+export interface ArtifactMeta {
+  format: string;
+  version: number;
+  signed: boolean;
+  artifact_provides: Record<string, string>;
+  artifact_depends: Record<string, unknown>;
+  clears_artifact_provides: string[];
+  updates: Array<{ type_info: { type: string | null }; files: Array<{ name: string; checksum: string; size: number; date: string }>; meta_data: unknown }>;
+}
+export interface Phase {
+  id: string;
+  batch_size?: number;
+  start_ts: string;
+  device_count: number;
+}
+export type DeploymentStatus = 'scheduled' | 'pending' | 'inprogress' | 'finished';
+export interface DeploymentRow {
+  id: string;
+  name: string;
+  artifact_name: string;
+  created: string;
+  finished: string | null;
+  status: DeploymentStatus;
+  device_count: number;
+  max_devices: number | null;
+  retries: number;
+  phases: Phase[];
+  error_threshold: number | null;
+  stop_reason: string | null;
+  target: string;
+}
+export interface DeploymentDeviceRow {
+  deployment_id: string;
+  device_id: string;
+  status: string;
+  substate: string | null;
+  phase: number;
+  attempts: number;
+  created: string;
+  started: string | null;
+  finished: string | null;
+  device_type: string | null;
+  has_log: number;
+}
+export interface LogMessage {
+  timestamp: string;
+  level: string;
+  message: string;
+}
+export interface AuditEntry {
+  seq: number;
+  time: string;
+  actor: string;
+  action: string;
+  object_type: string;
+  object_id: string;
+  detail: Record<string, unknown>;
+}
+export interface FilterRow {
+  id: string;
+  name: string;
+  terms: FilterTerm[];
+  created_ts: string;
+}
+export interface FilterTerm {
+  scope: string;
+  attribute: string;
+  type: string;
+  value?: unknown;
+}
+
+/** Statuses after which a device is done with a deployment. */
+export const FINAL_DEVICE_STATUSES = new Set(['success', 'failure', 'already-installed', 'noartifact', 'aborted', 'decommissioned']);
+
+export function now(): string {
+  return new Date().toISOString();
+}
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(join(dataDir, 'flipside.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA_SQL);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Compiling SQL costs more than running these small queries: each statement is prepared once.
+  private readonly statements = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ---- users and tokens
+
+  createUser(email: string, passwordHash: string): UserRow {
+    const ts = now();
+    const row: UserRow = { id: randomUUID(), email, password_hash: passwordHash, created_ts: ts, updated_ts: ts };
+    this.stmt('INSERT INTO users VALUES (@id, @email, @password_hash, @created_ts, @updated_ts)').run(row);
+    return row;
+  }
+  userByEmail(email: string): UserRow | undefined {
+    return this.stmt('SELECT * FROM users WHERE email = ?').get(email) as UserRow | undefined;
+  }
+  userById(id: string): UserRow | undefined {
+    return this.stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+  }
+  listUsers(): UserRow[] {
+    return this.stmt('SELECT * FROM users ORDER BY created_ts').all() as UserRow[];
+  }
+  deleteUser(id: string): boolean {
+    return this.stmt('DELETE FROM users WHERE id = ?').run(id).changes > 0;
+  }
+  countUsers(): number {
+    return (this.stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  }
+  createPersonalToken(userId: string, name: string, expiration: string): PersonalTokenRow {
+    const row: PersonalTokenRow = { id: randomUUID(), user_id: userId, name, expiration_date: expiration, created_ts: now(), last_used: null };
+    this.stmt('INSERT INTO personal_tokens VALUES (@id, @user_id, @name, @expiration_date, @created_ts, @last_used)').run(row);
+    return row;
+  }
+  personalToken(id: string): PersonalTokenRow | undefined {
+    return this.stmt('SELECT * FROM personal_tokens WHERE id = ?').get(id) as PersonalTokenRow | undefined;
+  }
+  listPersonalTokens(userId: string): PersonalTokenRow[] {
+    return this.stmt('SELECT * FROM personal_tokens WHERE user_id = ? ORDER BY created_ts').all(userId) as PersonalTokenRow[];
+  }
+  deletePersonalToken(userId: string, id: string): boolean {
+    return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+  }
+
+  // ---- devices and auth sets
+
+  deviceByIdData(idData: string): DeviceRow | undefined {
+    return this.stmt('SELECT * FROM devices WHERE id_data = ?').get(idData) as DeviceRow | undefined;
+  }
+  device(id: string): DeviceRow | undefined {
+    return this.stmt('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
+  }
+  listDevices(opts: { status?: string; limit: number; offset: number }): DeviceRow[] {
+    if (opts.status) {
+      return this.stmt('SELECT * FROM devices WHERE status = ? ORDER BY created_ts, id LIMIT ? OFFSET ?').all(opts.status, opts.limit, opts.offset) as DeviceRow[];
+    }
+    return this.stmt('SELECT * FROM devices ORDER BY created_ts, id LIMIT ? OFFSET ?').all(opts.limit, opts.offset) as DeviceRow[];
+  }
+  countDevices(status?: string): number {
+    const row = status
+      ? this.stmt('SELECT COUNT(*) AS n FROM devices WHERE status = ?').get(status)
+      : this.stmt('SELECT COUNT(*) AS n FROM devices').get();
+    return (row as { n: number }).n;
+  }
+  acceptedDeviceIds(): string[] {
+    return (this.stmt("SELECT id FROM devices WHERE status = 'accepted' ORDER BY created_ts, id").all() as { id: string }[]).map((r) => r.id);
+  }
+  authSets(deviceId: string): AuthSetRow[] {
+    return this.stmt('SELECT * FROM auth_sets WHERE device_id = ? ORDER BY ts, id').all(deviceId) as AuthSetRow[];
+  }
+  authSet(id: string): AuthSetRow | undefined {
+    return this.stmt('SELECT * FROM auth_sets WHERE id = ?').get(id) as AuthSetRow | undefined;
+  }
+
+  /**
+   * Finds or creates the device and auth set of an auth request (Mender's model: a device is its
+   * identity, each key it presents is an auth set). A preauthorized set is accepted on first
+   * contact. Returns the auth set as it stands after the request.
+   */
+  recordAuthRequest(idData: string, pubkey: string): { device: DeviceRow; authSet: AuthSetRow } {
+    return this.tx(() => {
+      const ts = now();
+      let device = this.deviceByIdData(idData);
+      if (!device) {
+        device = { id: randomUUID(), id_data: idData, status: 'pending', created_ts: ts, updated_ts: ts };
+        this.stmt('INSERT INTO devices VALUES (@id, @id_data, @status, @created_ts, @updated_ts)').run(device);
+      }
+      let set = this.stmt('SELECT * FROM auth_sets WHERE device_id = ? AND pubkey = ?').get(device.id, pubkey) as AuthSetRow | undefined;
+      if (!set) {
+        set = { id: randomUUID(), device_id: device.id, pubkey, status: 'pending', ts };
+        this.stmt('INSERT INTO auth_sets VALUES (@id, @device_id, @pubkey, @status, @ts)').run(set);
+      } else if (set.status === 'preauthorized') {
+        this.setAuthSetStatusInTx(set, 'accepted');
+        set = this.authSet(set.id)!;
+      }
+      this.refreshDeviceStatus(device.id);
+      return { device: this.device(device.id)!, authSet: set };
+    });
+  }
+
+  /** Preauthorizes identity+key; false when that identity already has that key. */
+  preauthorize(idData: string, pubkey: string): { device: DeviceRow; authSet: AuthSetRow } | undefined {
+    return this.tx(() => {
+      const ts = now();
+      let device = this.deviceByIdData(idData);
+      if (!device) {
+        device = { id: randomUUID(), id_data: idData, status: 'preauthorized', created_ts: ts, updated_ts: ts };
+        this.stmt('INSERT INTO devices VALUES (@id, @id_data, @status, @created_ts, @updated_ts)').run(device);
+      }
+      const existing = this.stmt('SELECT 1 FROM auth_sets WHERE device_id = ? AND pubkey = ?').get(device.id, pubkey);
+      if (existing) return undefined;
+      const set: AuthSetRow = { id: randomUUID(), device_id: device.id, pubkey, status: 'preauthorized', ts };
+      this.stmt('INSERT INTO auth_sets VALUES (@id, @device_id, @pubkey, @status, @ts)').run(set);
+      this.refreshDeviceStatus(device.id);
+      return { device: this.device(device.id)!, authSet: set };
+    });
+  }
+
+  setAuthSetStatus(authSetId: string, status: AuthSetStatus): boolean {
+    return this.tx(() => {
+      const set = this.authSet(authSetId);
+      if (!set) return false;
+      this.setAuthSetStatusInTx(set, status);
+      this.refreshDeviceStatus(set.device_id);
+      return true;
+    });
+  }
+
+  private setAuthSetStatusInTx(set: AuthSetRow, status: AuthSetStatus): void {
+    // A device has at most one accepted key: accepting one rejects the others (Mender does so).
+    if (status === 'accepted') {
+      this.stmt("UPDATE auth_sets SET status = 'rejected' WHERE device_id = ? AND id != ? AND status = 'accepted'").run(set.device_id, set.id);
+      this.stmt('DELETE FROM device_tokens WHERE device_id = ? AND auth_set_id != ?').run(set.device_id, set.id);
+    } else {
+      this.stmt('DELETE FROM device_tokens WHERE auth_set_id = ?').run(set.id);
+    }
+    this.stmt('UPDATE auth_sets SET status = ? WHERE id = ?').run(status, set.id);
+  }
+
+  deleteAuthSet(authSetId: string): boolean {
+    return this.tx(() => {
+      const set = this.authSet(authSetId);
+      if (!set) return false;
+      this.stmt('DELETE FROM auth_sets WHERE id = ?').run(authSetId);
+      const left = this.authSets(set.device_id);
+      if (left.length === 0) this.removeDeviceInTx(set.device_id);
+      else this.refreshDeviceStatus(set.device_id);
+      return true;
+    });
+  }
+
+  /** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
+  private refreshDeviceStatus(deviceId: string): void {
+    const statuses = new Set(this.authSets(deviceId).map((s) => s.status));
+    const status: DeviceStatus = statuses.has('accepted')
+      ? 'accepted'
+      : statuses.has('preauthorized')
+        ? 'preauthorized'
+        : statuses.has('pending')
+          ? 'pending'
+          : statuses.has('rejected')
+            ? 'rejected'
+            : 'noauth';
+    this.stmt('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?').run(status, now(), deviceId, status);
+  }
+
+  /** Decommission: the device, its keys, tokens and inventory go; its unfinished deployments end. */
+  decommission(deviceId: string): boolean {
+    return this.tx(() => {
+      if (!this.device(deviceId)) return false;
+      this.removeDeviceInTx(deviceId);
+      return true;
+    });
+  }
+
+  private removeDeviceInTx(deviceId: string): void {
+    const ts = now();
+    const open = this.stmt(`SELECT deployment_id FROM deployment_devices WHERE device_id = ? AND status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`)
+      .all(deviceId, ...FINAL_DEVICE_STATUSES) as { deployment_id: string }[];
+    for (const { deployment_id } of open) {
+      this.stmt("UPDATE deployment_devices SET status = 'decommissioned', finished = ? WHERE deployment_id = ? AND device_id = ?").run(ts, deployment_id, deviceId);
+      this.refreshDeploymentStatus(deployment_id);
+    }
+    this.stmt('DELETE FROM devices WHERE id = ?').run(deviceId);
+    this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
+    this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+  }
+
+  // ---- device tokens
+
+  addDeviceToken(jti: string, deviceId: string, authSetId: string, exp: number): void {
+    this.stmt('INSERT INTO device_tokens VALUES (?, ?, ?, ?)').run(jti, deviceId, authSetId, exp);
+  }
+  deviceToken(jti: string): { jti: string; device_id: string; auth_set_id: string; exp: number } | undefined {
+    return this.stmt('SELECT * FROM device_tokens WHERE jti = ?').get(jti) as { jti: string; device_id: string; auth_set_id: string; exp: number } | undefined;
+  }
+  deleteDeviceToken(jti: string): boolean {
+    return this.stmt('DELETE FROM device_tokens WHERE jti = ?').run(jti).changes > 0;
+  }
+  pruneExpiredDeviceTokens(nowSeconds: number): void {
+    this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
+  }
+
+  // ---- inventory
+
+  /** Replaces (PUT) or merges (PATCH) a device's inventory attributes of one scope. */
+  setInventory(deviceId: string, scope: string, attrs: Array<{ name: string; value: unknown }>, replace: boolean): void {
+    this.tx(() => {
+      if (replace) this.stmt('DELETE FROM inventory WHERE device_id = ? AND scope = ?').run(deviceId, scope);
+      const put = this.stmt('INSERT OR REPLACE INTO inventory VALUES (?, ?, ?, ?)');
+      for (const a of attrs) put.run(deviceId, scope, a.name, JSON.stringify(a.value));
+      this.touchInventoryDevice(deviceId);
+    });
+  }
+  private touchInventoryDevice(deviceId: string): void {
+    this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT(device_id) DO UPDATE SET updated_ts = excluded.updated_ts').run(deviceId, now());
+  }
+  inventory(deviceId: string): InventoryAttribute[] {
+    const rows = this.stmt('SELECT scope, name, value FROM inventory WHERE device_id = ? ORDER BY scope, name').all(deviceId) as { scope: string; name: string; value: string }[];
+    const attrs: InventoryAttribute[] = rows.map((r) => ({ name: r.name, value: JSON.parse(r.value), scope: r.scope }));
+    const inv = this.inventoryDevice(deviceId);
+    if (inv?.grp) attrs.push({ name: 'group', value: inv.grp, scope: 'system' });
+    const dev = this.device(deviceId);
+    if (dev) attrs.push({ name: 'status', value: dev.status, scope: 'identity' });
+    if (dev) for (const [k, v] of Object.entries(JSON.parse(dev.id_data) as Record<string, unknown>)) attrs.push({ name: k, value: v, scope: 'identity' });
+    return attrs;
+  }
+  inventoryDevice(deviceId: string): { device_id: string; grp: string | null; updated_ts: string } | undefined {
+    return this.stmt('SELECT * FROM inventory_devices WHERE device_id = ?').get(deviceId) as { device_id: string; grp: string | null; updated_ts: string } | undefined;
+  }
+  /** Devices known to inventory: every device that has an auth record. */
+  inventoryDeviceIds(): string[] {
+    return (this.stmt('SELECT id FROM devices ORDER BY created_ts, id').all() as { id: string }[]).map((r) => r.id);
+  }
+  setGroup(deviceId: string, group: string | null): void {
+    this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET grp = excluded.grp, updated_ts = excluded.updated_ts').run(deviceId, group, now());
+  }
+  groups(): string[] {
+    return (this.stmt('SELECT DISTINCT grp FROM inventory_devices WHERE grp IS NOT NULL ORDER BY grp').all() as { grp: string }[]).map((r) => r.grp);
+  }
+  groupMembers(group: string): string[] {
+    return (this.stmt('SELECT device_id FROM inventory_devices WHERE grp = ? ORDER BY device_id').all(group) as { device_id: string }[]).map((r) => r.device_id);
+  }
+  clearGroup(group: string, deviceIds?: string[]): number {
+    return this.tx(() => {
+      if (!deviceIds) return this.stmt('UPDATE inventory_devices SET grp = NULL WHERE grp = ?').run(group).changes;
+      let n = 0;
+      for (const id of deviceIds) n += this.stmt('UPDATE inventory_devices SET grp = NULL WHERE grp = ? AND device_id = ?').run(group, id).changes;
+      return n;
+    });
+  }
+
+  createFilter(name: string, terms: FilterTerm[]): FilterRow {
+    const row = { id: randomUUID(), name, terms, created_ts: now() };
+    this.stmt('INSERT INTO filters VALUES (?, ?, ?, ?)').run(row.id, name, JSON.stringify(terms), row.created_ts);
+    return row;
+  }
+  filters(): FilterRow[] {
+    return (this.stmt('SELECT * FROM filters ORDER BY name').all() as Array<Omit<FilterRow, 'terms'> & { terms: string }>).map((r) => ({ ...r, terms: JSON.parse(r.terms) }));
+  }
+  filter(id: string): FilterRow | undefined {
+    return this.filters().find((f) => f.id === id);
+  }
+  deleteFilter(id: string): boolean {
+    return this.stmt('DELETE FROM filters WHERE id = ?').run(id).changes > 0;
+  }
+
+  // ---- artifacts
+
+  insertArtifact(a: ArtifactRow): void {
+    this.stmt('INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(a.id, a.name, a.description, JSON.stringify(a.device_types), a.size, a.checksum, JSON.stringify(a.meta), a.modified);
+  }
+  private artifactFromRow(r: Record<string, unknown>): ArtifactRow {
+    return { ...(r as unknown as ArtifactRow), device_types: JSON.parse(r.device_types as string), meta: JSON.parse(r.meta as string) };
+  }
+  artifact(id: string): ArtifactRow | undefined {
+    const r = this.stmt('SELECT * FROM artifacts WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && this.artifactFromRow(r);
+  }
+  artifactsByName(name: string): ArtifactRow[] {
+    return (this.stmt('SELECT * FROM artifacts WHERE name = ? ORDER BY modified').all(name) as Record<string, unknown>[]).map((r) => this.artifactFromRow(r));
+  }
+  listArtifacts(): ArtifactRow[] {
+    return (this.stmt('SELECT * FROM artifacts ORDER BY modified, id').all() as Record<string, unknown>[]).map((r) => this.artifactFromRow(r));
+  }
+  artifactIds(): Set<string> {
+    return new Set((this.stmt('SELECT id FROM artifacts').all() as { id: string }[]).map((r) => r.id));
+  }
+  deleteArtifact(id: string): boolean {
+    return this.stmt('DELETE FROM artifacts WHERE id = ?').run(id).changes > 0;
+  }
+  /** True when an unfinished deployment still needs an artifact of this name. */
+  artifactNameInActiveDeployment(name: string): boolean {
+    return !!this.stmt("SELECT 1 FROM deployments WHERE artifact_name = ? AND status != 'finished' LIMIT 1").get(name);
+  }
+
+  // ---- deployments
+
+  insertDeployment(d: DeploymentRow, devices: Array<{ id: string; phase: number }>): void {
+    this.tx(() => {
+      this.stmt('INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(d.id, d.name, d.artifact_name, d.created, d.finished, d.status, d.device_count, d.max_devices, d.retries, JSON.stringify(d.phases), d.error_threshold, d.stop_reason, d.target);
+      const put = this.stmt("INSERT INTO deployment_devices (deployment_id, device_id, status, phase, attempts, created) VALUES (?, ?, 'pending', ?, 0, ?)");
+      for (const dev of devices) put.run(d.id, dev.id, dev.phase, d.created);
+    });
+  }
+  private deploymentFromRow(r: Record<string, unknown>): DeploymentRow {
+    return { ...(r as unknown as DeploymentRow), phases: JSON.parse(r.phases as string) };
+  }
+  deployment(id: string): DeploymentRow | undefined {
+    const r = this.stmt('SELECT * FROM deployments WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && this.deploymentFromRow(r);
+  }
+  listDeployments(status?: string): DeploymentRow[] {
+    const rows = status
+      ? this.stmt('SELECT * FROM deployments WHERE status = ? ORDER BY created DESC, id').all(status)
+      : this.stmt('SELECT * FROM deployments ORDER BY created DESC, id').all();
+    return (rows as Record<string, unknown>[]).map((r) => this.deploymentFromRow(r));
+  }
+  deploymentDevices(deploymentId: string): DeploymentDeviceRow[] {
+    return this.stmt('SELECT * FROM deployment_devices WHERE deployment_id = ? ORDER BY device_id').all(deploymentId) as DeploymentDeviceRow[];
+  }
+  deploymentDevice(deploymentId: string, deviceId: string): DeploymentDeviceRow | undefined {
+    return this.stmt('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?').get(deploymentId, deviceId) as DeploymentDeviceRow | undefined;
+  }
+  deviceDeploymentHistory(deviceId: string): DeploymentDeviceRow[] {
+    return this.stmt('SELECT * FROM deployment_devices WHERE device_id = ? ORDER BY created DESC').all(deviceId) as DeploymentDeviceRow[];
+  }
+  /** The device's unfinished deployments, oldest first (Mender serves the oldest). */
+  openDeploymentsForDevice(deviceId: string): Array<DeploymentDeviceRow & { dep: DeploymentRow }> {
+    const rows = this.stmt(
+        `SELECT dd.*, d.id AS d_id FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+         WHERE dd.device_id = ? AND d.status != 'finished' AND dd.status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})
+         ORDER BY d.created, d.id`,
+      )
+      .all(deviceId, ...FINAL_DEVICE_STATUSES) as Array<DeploymentDeviceRow & { d_id: string }>;
+    return rows.map((r) => ({ ...r, dep: this.deployment(r.d_id)! }));
+  }
+
+  /** Sets a device's status in a deployment and keeps the deployment's own status in step. */
+  setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string } = {}): void {
+    this.tx(() => {
+      const ts = now();
+      const final = FINAL_DEVICE_STATUSES.has(status);
+      this.stmt(
+          `UPDATE deployment_devices SET status = ?, substate = ?, finished = ?,
+             started = CASE WHEN started IS NULL AND ? != 'pending' THEN ? ELSE started END,
+             attempts = COALESCE(?, attempts), device_type = COALESCE(?, device_type)
+           WHERE deployment_id = ? AND device_id = ?`,
+        )
+        .run(status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId);
+      this.refreshDeploymentStatus(deploymentId);
+    });
+  }
+
+  /** Remembers the device type a device polled with, for the management device lists. */
+  setDeploymentDeviceType(deploymentId: string, deviceId: string, deviceType: string): void {
+    this.stmt('UPDATE deployment_devices SET device_type = ? WHERE deployment_id = ? AND device_id = ?').run(deviceType, deploymentId, deviceId);
+  }
+
+  /** Ends a deployment: every device not yet done becomes aborted. */
+  abortDeployment(deploymentId: string, reason: string | null): void {
+    this.tx(() => {
+      const ts = now();
+      this.stmt(`UPDATE deployment_devices SET status = 'aborted', finished = ? WHERE deployment_id = ? AND status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`)
+        .run(ts, deploymentId, ...FINAL_DEVICE_STATUSES);
+      this.stmt("UPDATE deployments SET status = 'finished', finished = ?, stop_reason = COALESCE(stop_reason, ?) WHERE id = ?").run(ts, reason, deploymentId);
+    });
+  }
+
+  setStopReason(deploymentId: string, reason: string): void {
+    this.stmt('UPDATE deployments SET stop_reason = ? WHERE id = ?').run(reason, deploymentId);
+  }
+
+  /** Counts per device status, all of Mender's keys present. */
+  deploymentStatistics(deploymentId: string): Record<string, number> {
+    const stats: Record<string, number> = {
+      success: 0, pending: 0, downloading: 0, rebooting: 0, installing: 0, failure: 0, noartifact: 0,
+      'already-installed': 0, aborted: 0, pause_before_installing: 0, pause_before_rebooting: 0, pause_before_committing: 0,
+    };
+    const rows = this.stmt('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status').all(deploymentId) as { status: string; n: number }[];
+    for (const r of rows) stats[r.status] = (stats[r.status] ?? 0) + r.n;
+    return stats;
+  }
+
+  private refreshDeploymentStatus(deploymentId: string): void {
+    const dep = this.deployment(deploymentId);
+    if (!dep || dep.status === 'finished') return;
+    const rows = this.stmt('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status').all(deploymentId) as { status: string; n: number }[];
+    let total = 0;
+    let done = 0;
+    let started = 0;
+    for (const r of rows) {
+      total += r.n;
+      if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
+      if (r.status !== 'pending') started += r.n;
+    }
+    const status: DeploymentStatus = total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : dep.status;
+    if (status !== dep.status) {
+      this.stmt('UPDATE deployments SET status = ?, finished = ? WHERE id = ?').run(status, status === 'finished' ? now() : null, deploymentId);
+    }
+  }
+
+  saveDeploymentLog(deploymentId: string, deviceId: string, messages: LogMessage[]): void {
+    this.tx(() => {
+      this.stmt('INSERT OR REPLACE INTO deployment_logs VALUES (?, ?, ?)').run(deploymentId, deviceId, JSON.stringify(messages));
+      this.stmt('UPDATE deployment_devices SET has_log = 1 WHERE deployment_id = ? AND device_id = ?').run(deploymentId, deviceId);
+    });
+  }
+  deploymentLog(deploymentId: string, deviceId: string): LogMessage[] | undefined {
+    const r = this.stmt('SELECT messages FROM deployment_logs WHERE deployment_id = ? AND device_id = ?').get(deploymentId, deviceId) as { messages: string } | undefined;
+    return r && JSON.parse(r.messages);
+  }
+
+  // ---- audit log
+
+  audit(actor: string, action: string, objectType: string, objectId: string, detail: Record<string, unknown>): void {
+    this.stmt('INSERT INTO audit_log (time, actor, action, object_type, object_id, detail) VALUES (?, ?, ?, ?, ?, ?)').run(now(), actor, action, objectType, objectId, JSON.stringify(detail));
+  }
+  auditLog(opts: { limit: number; offset: number; objectType?: string }): AuditEntry[] {
+    const rows = opts.objectType
+      ? this.stmt('SELECT * FROM audit_log WHERE object_type = ? ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.objectType, opts.limit, opts.offset)
+      : this.stmt('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset);
+    return (rows as Array<Omit<AuditEntry, 'detail'> & { detail: string }>).map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+  }
+}
