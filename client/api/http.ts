@@ -1,0 +1,118 @@
+// One HTTP(S) request with a deadline, a bounded response body and the device's trust store.
+// node:http(s) rather than fetch: we need per-request CA lists, socket-level errors we can type,
+// and (in download.ts) Range requests with backpressure.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { NetworkError } from './errors.js';
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** Whole request deadline (connect, send, receive). */
+  timeoutMs?: number;
+  /** CA certificates (PEM) to trust; undefined = Node's defaults. */
+  ca?: string[];
+  /** Largest response body read into memory. */
+  maxBodyBytes?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  url: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/**
+ * The CA list for `ServerCertificate`: the system CAs plus the PEM file's certificates, so a
+ * private CA adds trust rather than replacing it (as Mender appends to the system pool).
+ */
+export async function loadServerCa(serverCertificate?: string): Promise<string[] | undefined> {
+  if (!serverCertificate) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(serverCertificate, 'utf8');
+  } catch (e) {
+    throw new NetworkError(serverCertificate, 'CA_FILE', `cannot read ServerCertificate: ${(e as Error).message}`, { cause: e });
+  }
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!certs) throw new NetworkError(serverCertificate, 'CA_FILE', 'ServerCertificate holds no PEM certificate');
+  return [...rootCertificates, ...certs];
+}
+
+/** Starts a request; the caller owns the response stream. Used by download.ts. */
+export function openRequest(
+  r: Pick<HttpRequest, 'method' | 'url' | 'headers' | 'ca' | 'body'>,
+  signal?: AbortSignal,
+): { req: http.ClientRequest; response: Promise<IncomingMessage> } {
+  let target: URL;
+  try {
+    target = new URL(r.url);
+  } catch {
+    throw new NetworkError(r.url, 'BAD_URL', 'not a valid URL');
+  }
+  const lib = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : null;
+  if (!lib) throw new NetworkError(r.url, 'BAD_URL', `unsupported protocol ${target.protocol}`);
+  const headers = { ...r.headers };
+  if (r.body) headers['Content-Length'] = String(r.body.length);
+  const req = lib.request(target, { method: r.method, headers, ca: r.ca, signal, agent: false });
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    // `on`, not `once`: a socket can error again after the response started; a second
+    // rejection is a no-op but an unlistened 'error' would crash the process.
+    req.on('error', (e: NodeJS.ErrnoException) => reject(toNetworkError(r.url, e)));
+  });
+  req.end(r.body);
+  return { req, response };
+}
+
+export function toNetworkError(url: string, e: NodeJS.ErrnoException): NetworkError {
+  if (e instanceof NetworkError) return e;
+  const code = e.name === 'AbortError' ? 'ABORTED' : (e.code ?? 'NETWORK');
+  return new NetworkError(url, code, e.message, { cause: e });
+}
+
+/** Sends a request and reads the whole (bounded) response. Rejects only with NetworkError. */
+export function httpRequest(r: HttpRequest): Promise<HttpResponse> {
+  const timeoutMs = r.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const max = r.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: NetworkError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      reject(e);
+    };
+    const { req, response } = openRequest(r);
+    const timer = setTimeout(() => fail(new NetworkError(r.url, 'TIMEOUT', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
+    response.then(
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > max) fail(new NetworkError(r.url, 'BODY_TOO_LARGE', `response body larger than ${max} bytes`));
+          else chunks.push(c);
+        });
+        res.on('error', (e) => fail(toNetworkError(r.url, e)));
+        res.on('aborted', () => fail(new NetworkError(r.url, 'ECONNRESET', 'connection closed mid-response')));
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url: r.url });
+        });
+      },
+      (e: NetworkError) => fail(e),
+    );
+  });
+}

@@ -1,0 +1,10 @@
+export { ApiClient, type ApiClientOptions, type ApiCall } from './client.js';
+export { authRequestBody, signedAuthRequest, requestToken, AUTH_PATH } from './auth.js';
+export { checkUpdate, reportStatus, uploadLog, logBody, RetryLater, TRUNCATED_MARKER } from './deployments.js';
+export type { UpdateInfo, Provides, ReportableStatus, RetryOptions, LogMessage } from './deployments.js';
+export { downloadWithResume, ResumingDownload, type DownloadOptions } from './download.js';
+export { PollSchedule, backoffDelayMs, systemClock, type PollConfig, type PollTask, type Clock } from './poll.js';
+export { DEFAULT_UPDATE_POLL_SECONDS, DEFAULT_INVENTORY_POLL_SECONDS, DEFAULT_RETRY_POLL_SECONDS } from './poll.js';
+export { ApiError, NotAuthorized, DeploymentAborted, NetworkError, DownloadError, ProtocolError } from './errors.js';
+export { loadServerCa, httpRequest, type HttpRequest, type HttpResponse } from './http.js';
+export { apiSettings, createApiClient, type ApiSettings } from './from-config.js';
