@@ -7,7 +7,7 @@ import { Readable, Writable } from 'node:stream';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './tar.js';
 import { writeArtifact, type WriteSpec } from './writer.js';
 
-export const VECTORS = '/work/shared/conformance/mender-artifact-4.0.0';
+export { CONFORMANCE_DIR as VECTORS } from '../test-support/shared-dir.js';
 
 export interface RawMember {
   name: string;

@@ -3,11 +3,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-/** The shared reference folder beside the repository (as server-mock/testing/fixtures.ts finds it). */
-export const SHARED_DIR = process.env.FLIPSIDE_SHARED_DIR ?? fileURLToPath(new URL('../../../shared', import.meta.url));
-export const TRAFFIC_DIR = join(SHARED_DIR, 'reference/mender-client-3.5.3-traffic');
+import { REFERENCE_DIR } from '../../test-support/shared-dir.js';
+
+export const TRAFFIC_DIR = join(REFERENCE_DIR, 'mender-client-3.5.3-traffic');
 
 export interface RecordedRequest {
   method: string;

@@ -3,7 +3,6 @@
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, type BuildServerOptions } from '../app.js';
@@ -11,8 +10,8 @@ import { createUser } from '../management/useradm.js';
 import { SimDevice, injectTransport, type SimDeviceOptions } from './device-sim.js';
 
 /** The shared reference folder sits beside the repository (also in CI's fresh clone). */
-export const SHARED_DIR = process.env.FLIPSIDE_SHARED_DIR ?? fileURLToPath(new URL('../../../shared', import.meta.url));
-export const CONFORMANCE_DIR = join(SHARED_DIR, 'conformance/mender-artifact-4.0.0');
+export { SHARED_DIR, CONFORMANCE_DIR } from '../../test-support/shared-dir.js';
+import { CONFORMANCE_DIR } from '../../test-support/shared-dir.js';
 export const ADMIN = { email: 'admin@example.com', password: 'correct-horse-battery' };
 
 export interface TestServer {

@@ -11,7 +11,7 @@ import { UpdateModuleInstaller } from './runner.js';
 import { SHIPPED_MODULES, tempDir } from './test-support.js';
 import type { InstallContext } from '../types.js';
 
-const VECTORS = '/work/shared/conformance/mender-artifact-4.0.0';
+import { CONFORMANCE_DIR as VECTORS } from '../../../test-support/shared-dir.js';
 const haveVectors = existsSync(VECTORS);
 
 /** Reads the artifact straight into the module the payload type names, like the client does. */
