@@ -1,0 +1,251 @@
+// `buildImage`: the reference distro for one board and version — rootfs ext4 (also the payload of
+// a rootfs-image artifact), boot partition with boot.scr, data partition, redundant env, whole
+// disk. Every output is cached under a hash of all its inputs, so a rebuild with the same inputs
+// only hashes and returns.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadBoardFile, type BoardFile } from '../board-file.js';
+import { compileBootScript, renderBootScript } from '../boot/boot-script.js';
+import { debFileName, downloadPackages, resolveAll } from './debs.js';
+import { assembleDisk, initialEnv, makeBootPartition, makeEnvBlob } from './disk.js';
+import { guestFiles, type ImageVariant } from './guest-files.js';
+import { buildInitramfs, prepareKernel } from './kernel.js';
+import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout.js';
+import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
+import { run } from './exec.js';
+import { writeArtifact } from '../../artifact/writer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(here, '..', '..');
+export const DEFAULT_CACHE_DIR = join(REPO_ROOT, '.cache', 'qemu');
+
+export interface BuildImageOptions {
+  board: string;
+  version: string;
+  /** dist/device/flipside.cjs: installed as /usr/lib/flipside/flipside.cjs with /usr/bin/flipside. */
+  clientBundle?: string;
+  /** PEM of the server's CA, installed as /etc/flipside/server.crt. */
+  serverCa?: string;
+  /** Default: https://10.0.2.100:80 with a CA, else http://10.0.2.100:80 (QEMU guestfwd to the server). */
+  serverUrl?: string;
+  /** Extra keys merged into /etc/flipside/flipside.conf. */
+  clientConfig?: Record<string, unknown>;
+  variant?: ImageVariant;
+  /** Where the results are copied to (sparse); default: they stay in the cache. */
+  outDir?: string;
+  /** Write `<outDir or cache>/<version>.mender` (rootfs-image, gzip). Default true. */
+  artifact?: boolean;
+  cacheDir?: string;
+  onProgress?: (step: string, done: number, total: number) => void;
+}
+
+export interface ArtifactInputs {
+  /** The rootfs ext4, the payload of a rootfs-image artifact. */
+  rootfs: string;
+  deviceType: string;
+  artifactName: string;
+  provides: Record<string, string>;
+  /** The .mender written from it, when requested. */
+  artifact?: string;
+}
+
+export interface BuiltImage {
+  disk: string;
+  rootfs: string;
+  bootScript: string;
+  /** fw_env.config for the host, naming `disk`: fw_printenv -c / fw_setenv -c work offline. */
+  hostFwEnvConfig: string;
+  layout: DiskLayout;
+  board: BoardFile;
+  artifactInputs: ArtifactInputs;
+  cacheKey: string;
+  /** True when every output came from the cache. */
+  cached: boolean;
+}
+
+const STEPS = ['resolve packages', 'download packages', 'extract packages', 'kernel and initramfs', 'rootfs tree', 'rootfs ext4', 'boot and data partitions', 'disk image', 'artifact'];
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
+  });
+}
+
+/** The builder's own source is an input too: a change to it must not reuse old images. */
+function builderSourceHash(): string {
+  const h = createHash('sha256');
+  for (const dir of [here, join(here, '..', 'boot')])
+    for (const f of readdirSync(dir).sort())
+      if (!f.endsWith('.test.ts') && (f.endsWith('.ts') || f.endsWith('.cmd'))) h.update(f).update(readFileSync(join(dir, f)));
+  return h.digest('hex');
+}
+
+/**
+ * Keeps one build per board, version and variant: an image of the same name built from older
+ * inputs (builder code, packages) is never used again, and each costs hundreds of MB.
+ */
+function pruneOlderBuilds(imagesDir: string, keep: string): void {
+  const stem = keep.replace(/-[0-9a-f]{12}$/, '');
+  for (const d of readdirSync(imagesDir))
+    if (d !== keep && d.replace(/-[0-9a-f]{12}(\.tmp)?$/, '') === stem) rmSync(join(imagesDir, d), { recursive: true, force: true });
+}
+
+const hashOf = (...parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+
+export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
+  const variant = opts.variant ?? 'good';
+  if (!/^[A-Za-z0-9._+-]+$/.test(opts.version)) throw new Error(`version "${opts.version}": use letters, digits and . _ + -`);
+  const cache = opts.cacheDir ?? DEFAULT_CACHE_DIR;
+  const progress = (i: number) => opts.onProgress?.(STEPS[i]!, i, STEPS.length);
+  const board = await loadBoardFile(opts.board);
+  const layout = computeLayout(board);
+  const arch = board.linux.debArch;
+
+  progress(0);
+  const { packages: pkgs, kernel: kernelPkg } = await resolveAll(arch, board.linux.pins, board.linux.kernelPackage, join(cache, 'debs', `resolved-${arch}.json`));
+  const src = builderSourceHash();
+  const bundleHash = opts.clientBundle ? await sha256File(opts.clientBundle) : null;
+  const caText = opts.serverCa ? readFileSync(opts.serverCa, 'utf8') : null;
+  const serverUrl = opts.serverUrl ?? (caText ? 'https://10.0.2.100:80' : 'http://10.0.2.100:80');
+  const wantArtifact = opts.artifact ?? true;
+  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact);
+  const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}-${key.slice(0, 12)}`);
+  const names = {
+    disk: join(imageDir, 'disk.img'),
+    rootfs: join(imageDir, 'rootfs.ext4'),
+    bootScript: join(imageDir, 'boot.scr'),
+    artifact: join(imageDir, `${opts.version}.mender`),
+  };
+  const cached = existsSync(join(imageDir, 'manifest.json'));
+
+  const tmpDir = `${imageDir}.tmp`;
+  if (!cached) try {
+    rmSync(tmpDir, { recursive: true, force: true });
+    mkdirSync(tmpDir, { recursive: true });
+    const t = (n: string) => join(tmpDir, n);
+
+    progress(1);
+    const debDir = join(cache, 'debs', arch);
+    const debs = await downloadPackages([...pkgs, kernelPkg], debDir);
+    const userDebs = debs.slice(0, pkgs.length);
+
+    progress(2);
+    // The package tree only depends on the packages and the code that lays them out.
+    const treeCode = ['rootfs.ts', 'debs.ts'].map((f) => readFileSync(join(here, f), 'utf8'));
+    const baseDir = join(cache, 'base', `${arch}-${hashOf(pkgs, treeCode).slice(0, 16)}`);
+    const baseTree = await buildBaseTree(userDebs, baseDir);
+
+    progress(3);
+    const kernel = await prepareKernel(join(debDir, debFileName(kernelPkg)), join(cache, 'kernel', `${kernelPkg.name}_${kernelPkg.version}_${arch}`));
+    await buildInitramfs({
+      kernel,
+      busybox: join(baseTree, 'usr/bin/busybox'),
+      modules: board.linux.initrdModules,
+      workDir: t('initramfs'),
+      out: t('initrd.img'),
+    });
+
+    progress(4);
+    const files = guestFiles(board, layout, {
+      version: opts.version,
+      variant,
+      client: opts.clientBundle ? { serverUrl, serverCa: !!caText, extra: opts.clientConfig } : undefined,
+    });
+    await buildVersionTree({
+      baseTree,
+      workTree: t('rootfs'),
+      files,
+      kernelImage: kernel.image,
+      initrd: t('initrd.img'),
+      breakKernel: variant === 'broken-kernel',
+      clientBundle: opts.clientBundle,
+      serverCa: opts.serverCa,
+    });
+
+    progress(5);
+    await makeExt4(t('rootfs'), t('rootfs.ext4'), partition(layout, 'rootfsA').size / 2 ** 20, 'rootfs');
+    rmSync(t('rootfs'), { recursive: true, force: true });
+    rmSync(t('initramfs'), { recursive: true, force: true });
+
+    progress(6);
+    await compileBootScript(renderBootScript(board, layout), board, t('boot.scr'));
+    await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [t('boot.scr'), t('boot.cmd')]);
+    mkdirSync(t('data/flipside'), { recursive: true });
+    await makeExt4(t('data'), t('data.ext4'), partition(layout, 'data').size / 2 ** 20, 'data');
+    await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
+
+    progress(7);
+    await assembleDisk({
+      layout,
+      out: t('disk.img'),
+      parts: { boot: t('boot.vfat'), rootfsA: t('rootfs.ext4'), data: t('data.ext4') },
+      envBlob: t('env.bin'),
+    });
+    for (const f of ['boot.vfat', 'data.ext4', 'env.bin', 'initrd.img']) rmSync(t(f), { force: true });
+    rmSync(t('data'), { recursive: true, force: true });
+
+    if (wantArtifact) {
+      progress(8);
+      await writeArtifact(
+        {
+          type: 'rootfs-image',
+          name: opts.version,
+          deviceTypes: [board.deviceType],
+          files: [t('rootfs.ext4')],
+          compression: 'gzip',
+          softwareFilesystem: 'rootfs-image',
+          softwareVersion: opts.version,
+        },
+        t(basename(names.artifact)),
+      );
+    }
+    writeFileSync(t('manifest.json'), JSON.stringify({ board: board.name, version: opts.version, variant, key, packages: pkgs, kernel: kernelPkg }, null, 2));
+    rmSync(imageDir, { recursive: true, force: true });
+    renameSync(tmpDir, imageDir);
+    pruneOlderBuilds(dirname(imageDir), basename(imageDir));
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+  progress(STEPS.length);
+
+  let out = names;
+  if (opts.outDir) {
+    mkdirSync(opts.outDir, { recursive: true });
+    const copy = async (from: string, name: string) => {
+      const to = join(opts.outDir!, name);
+      await run('cp', ['--sparse=always', '--reflink=auto', from, to]);
+      return to;
+    };
+    out = {
+      disk: await copy(names.disk, `${board.name}-${opts.version}.img`),
+      rootfs: await copy(names.rootfs, `${board.name}-${opts.version}.ext4`),
+      bootScript: await copy(names.bootScript, 'boot.scr'),
+      artifact: wantArtifact ? await copy(names.artifact, `${opts.version}.mender`) : names.artifact,
+    };
+  }
+  const hostFwEnvConfig = join(dirname(out.disk), `${basename(out.disk)}.fw_env.config`);
+  writeFileSync(hostFwEnvConfig, fwEnvConfig(layout, out.disk));
+  return {
+    disk: out.disk,
+    rootfs: out.rootfs,
+    bootScript: out.bootScript,
+    hostFwEnvConfig,
+    layout,
+    board,
+    cacheKey: key,
+    cached,
+    artifactInputs: {
+      rootfs: out.rootfs,
+      deviceType: board.deviceType,
+      artifactName: opts.version,
+      provides: { 'rootfs-image.version': opts.version },
+      ...(wantArtifact ? { artifact: out.artifact } : {}),
+    },
+  };
+}

@@ -1,0 +1,132 @@
+// Debian packages for a guest architecture: resolve exact versions from the host's apt lists,
+// download each .deb once into a cache folder (names carry the version, so the folder is
+// content-addressed), and extract without chroot or root.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from './exec.js';
+
+export interface DebPackage {
+  name: string;
+  /** The architecture of the .deb (the guest's, or `all`). */
+  arch: string;
+  version: string;
+  sha256: string;
+}
+
+/** Packages of the guest userland (Node 18 from Debian, busybox, libubootenv). */
+export const USERLAND_PACKAGES = [
+  'libc6', 'libgcc-s1', 'libstdc++6', 'zlib1g', 'libbrotli1', 'libc-ares2', 'libicu72',
+  'libnghttp2-14', 'libssl3', 'libuv1', 'libnode108', 'nodejs', 'busybox-static',
+  'libubootenv0.1', 'libubootenv-tool',
+];
+/** Node's builtins that Debian externalizes: without them node aborts at start. */
+export const ARCH_ALL_PACKAGES = ['node-acorn', 'node-cjs-module-lexer', 'node-undici'];
+
+/** Parses `apt-cache show` stanzas into packages. */
+export function parseAptShow(text: string): DebPackage[] {
+  const out: DebPackage[] = [];
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (k: string) => stanza.match(new RegExp(`^${k}: (.*)$`, 'm'))?.[1]?.trim();
+    const name = field('Package');
+    const version = field('Version');
+    const arch = field('Architecture');
+    const sha256 = field('SHA256');
+    if (name && version && arch && sha256) out.push({ name, version, arch, sha256 });
+  }
+  return out;
+}
+
+function spec(name: string, arch: string, pins: Record<string, string>): string {
+  return `${name}:${arch}${pins[name] ? `=${pins[name]}` : ''}`;
+}
+
+/**
+ * Resolves names to the candidate versions (or pinned ones). Metapackages such as
+ * linux-image-arm64 are not resolved here: see resolveKernelPackage.
+ */
+export async function resolvePackages(arch: string, pins: Record<string, string>): Promise<DebPackage[]> {
+  const specs = [
+    ...USERLAND_PACKAGES.map((n) => spec(n, arch, pins)),
+    ...ARCH_ALL_PACKAGES.map((n) => spec(n, 'all', pins)),
+  ];
+  const found = parseAptShow(await run('apt-cache', ['show', '--no-all-versions', ...specs]));
+  const wanted = [...USERLAND_PACKAGES, ...ARCH_ALL_PACKAGES];
+  const missing = wanted.filter((n) => !found.some((p) => p.name === n));
+  if (missing.length)
+    throw new Error(
+      `apt has no ${missing.join(', ')} for ${arch}: run "dpkg --add-architecture ${arch} && apt-get update"`,
+    );
+  return wanted.map((n) => found.find((p) => p.name === n)!);
+}
+
+/** Follows a kernel metapackage (linux-image-arm64) to the versioned image package. */
+export async function resolveKernelPackage(meta: string, arch: string): Promise<DebPackage> {
+  const text = await run('apt-cache', ['show', '--no-all-versions', `${meta}:${arch}`]);
+  if (!parseAptShow(text).length) throw new Error(`apt has no ${meta}:${arch}`);
+  const dep = text.match(/^Depends: (linux-image-[^\s,(]+)/m)?.[1];
+  if (!dep) throw new Error(`${meta}: cannot find the kernel image package in its Depends`);
+  const [k] = parseAptShow(await run('apt-cache', ['show', '--no-all-versions', `${dep}:${arch}`]));
+  if (!k) throw new Error(`apt has no ${dep}:${arch}`);
+  return k;
+}
+
+/** The file name apt-get download gives a package (epoch colon escaped as %3a). */
+export function debFileName(p: DebPackage): string {
+  return `${p.name}_${p.version.replace(/:/g, '%3a')}_${p.arch}.deb`;
+}
+
+/** Downloads the packages not already in `dir`; returns their paths in order. */
+export async function downloadPackages(pkgs: DebPackage[], dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const have = new Set(readdirSync(dir));
+  const need = pkgs.filter((p) => !have.has(debFileName(p)));
+  if (need.length) await run('apt-get', ['download', ...need.map((p) => `${p.name}:${p.arch}=${p.version}`)], { cwd: dir });
+  return pkgs.map((p) => {
+    const f = join(dir, debFileName(p));
+    if (!existsSync(f)) throw new Error(`apt-get download did not produce ${f}`);
+    return f;
+  });
+}
+
+export async function extractDeb(deb: string, into: string): Promise<void> {
+  mkdirSync(into, { recursive: true });
+  await run('dpkg-deb', ['-x', deb, into]);
+}
+
+const APT_LISTS = '/var/lib/apt/lists';
+
+/** Changes whenever `apt-get update` changed what apt would resolve. */
+function aptListsFingerprint(): string {
+  const h = createHash('sha256');
+  if (existsSync(APT_LISTS))
+    for (const f of readdirSync(APT_LISTS).sort()) {
+      const st = statSync(`${APT_LISTS}/${f}`);
+      if (st.isFile()) h.update(`${f}:${st.size}:${st.mtimeMs}\n`);
+    }
+  return h.digest('hex');
+}
+
+/**
+ * resolvePackages + resolveKernelPackage, remembered in `cacheFile` until the apt lists change:
+ * apt-cache rebuilds its cache on every call where the host keeps none (10 s each here), which
+ * would make a cached image build slow.
+ */
+export async function resolveAll(
+  arch: string,
+  pins: Record<string, string>,
+  kernelMeta: string,
+  cacheFile: string,
+): Promise<{ packages: DebPackage[]; kernel: DebPackage }> {
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([aptListsFingerprint(), arch, pins, kernelMeta, USERLAND_PACKAGES, ARCH_ALL_PACKAGES]))
+    .digest('hex');
+  if (existsSync(cacheFile)) {
+    const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as { fingerprint: string; packages: DebPackage[]; kernel: DebPackage };
+    if (saved.fingerprint === fingerprint) return saved;
+  }
+  const [packages, kernel] = await Promise.all([resolvePackages(arch, pins), resolveKernelPackage(kernelMeta, arch)]);
+  mkdirSync(cacheFile.replace(/\/[^/]*$/, ''), { recursive: true });
+  writeFileSync(cacheFile, JSON.stringify({ fingerprint, packages, kernel }, null, 2));
+  return { packages, kernel };
+}

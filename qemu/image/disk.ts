@@ -1,0 +1,50 @@
+// Assembles the whole disk image from its parts: an MBR written by sfdisk into a sparse file,
+// each partition image copied in with dd conv=notrunc,sparse, and both env copies at their raw
+// offsets. No loop devices or mounts.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { run } from './exec.js';
+import { sfdiskScript, type DiskLayout, type PartitionRole } from './layout.js';
+
+/** The initial env: slot A, no upgrade pending. */
+export function initialEnv(bootlimit: number, partA: number): Record<string, string> {
+  return { boot_part: String(partA), upgrade_available: '0', bootcount: '0', bootlimit: String(bootlimit) };
+}
+
+/** One redundant env copy (crc, flags=1, data) as mkenvimage -r writes it. */
+export async function makeEnvBlob(vars: Record<string, string>, size: number, out: string): Promise<void> {
+  const txt = `${out}.txt`;
+  writeFileSync(txt, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await run('mkenvimage', ['-r', '-s', String(size), '-o', out, txt]);
+  rmSync(txt);
+}
+
+/** A FAT boot partition holding boot.scr (and boot.cmd, for people reading the card). */
+export async function makeBootPartition(image: string, sizeMiB: number, files: string[]): Promise<void> {
+  rmSync(image, { force: true });
+  await run('mkfs.vfat', ['-n', 'BOOT', '-C', image, String(sizeMiB * 1024)]);
+  await run('mcopy', ['-o', '-i', image, ...files, '::']);
+}
+
+/** Copies `src` into `disk` at byte `offset` without truncating, keeping holes. */
+export async function writeAt(disk: string, src: string, offset: number): Promise<void> {
+  await run('dd', [`if=${src}`, `of=${disk}`, 'bs=1M', `seek=${offset}`, 'oflag=seek_bytes', 'conv=notrunc,sparse', 'status=none']);
+}
+
+export async function assembleDisk(opts: {
+  layout: DiskLayout;
+  out: string;
+  parts: Partial<Record<PartitionRole, string>>;
+  envBlob: string;
+}): Promise<void> {
+  const { layout, out } = opts;
+  mkdirSync(dirname(out), { recursive: true });
+  rmSync(out, { force: true });
+  await run('truncate', ['-s', String(layout.totalSize), out]);
+  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', out], { input: sfdiskScript(layout) });
+  for (const p of layout.partitions) {
+    const src = opts.parts[p.role];
+    if (src) await writeAt(out, src, p.offset);
+  }
+  for (const offset of layout.env.offsets) await writeAt(out, opts.envBlob, offset);
+}

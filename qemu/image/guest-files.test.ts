@@ -1,0 +1,38 @@
+import test from 'ava';
+import { loadBoardFile } from '../board-file.js';
+import { computeLayout } from './layout.js';
+import { CLIENT_DISABLE_FILE, guestFiles } from './guest-files.js';
+
+test('the image carries the device identity, version, env location and client config', async (t) => {
+  const b = await loadBoardFile('qemu-aarch64');
+  const files = guestFiles(b, computeLayout(b), { version: '2.1.0', variant: 'good', client: { serverUrl: 'https://10.0.2.100:80', serverCa: true } });
+  t.is(files.get('etc/flipside/device_type')![0], 'device_type=qemu-aarch64\n');
+  t.is(files.get('etc/flipside/artifact_info')![0], 'artifact_name=2.1.0\n');
+  t.is(files.get('etc/fw_env.config')![0], '/dev/vda 0x400000 0x4000\n/dev/vda 0x404000 0x4000\n');
+  const conf = JSON.parse(files.get('etc/flipside/flipside.conf')![0]);
+  t.like(conf, {
+    RootfsPartA: '/dev/vda2',
+    RootfsPartB: '/dev/vda3',
+    DataDir: '/data/flipside',
+    ServerCertificate: '/etc/flipside/server.crt',
+    BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' },
+  });
+  t.is(files.get('sbin/init')![1], 0o755);
+});
+
+test('init mounts /data from the data partition, configures eth0, starts the client unless disabled', async (t) => {
+  const b = await loadBoardFile('qemu-aarch64');
+  const init = guestFiles(b, computeLayout(b), { version: '1', variant: 'good' }).get('sbin/init')![0];
+  t.regex(init, /mount -t ext4 -o noatime \/dev\/vda4 \/data/);
+  t.regex(init, /ip addr add 10\.0\.2\.15\/24 dev eth0 && ip route add default via 10\.0\.2\.2/);
+  t.true(init.includes(`[ ! -e ${CLIENT_DISABLE_FILE} ]`));
+  t.regex(init, /flipside daemon/);
+  t.regex(init, /setsid cttyhack \/bin\/sh -l/);
+});
+
+test('without a client bundle there is no client config; broken-init exits at once', async (t) => {
+  const b = await loadBoardFile('qemu-aarch64');
+  const files = guestFiles(b, computeLayout(b), { version: '1', variant: 'broken-init' });
+  t.false(files.has('etc/flipside/flipside.conf'));
+  t.regex(files.get('sbin/init')![0], /^#!\/bin\/sh\n[^\n]*\nexit 1\n$/);
+});

@@ -1,0 +1,124 @@
+// The text of every file the builder writes into the guest rootfs (besides packages): PID 1,
+// the client's configuration, fw_env.config, identity and inventory scripts. Pure functions, so
+// tests read exactly what a device gets.
+import type { BoardFile } from '../board-file.js';
+import { fwEnvConfig, partition, type DiskLayout } from './layout.js';
+
+export type ImageVariant = 'good' | 'broken-kernel' | 'broken-init';
+
+/** The guest side of QEMU user networking (recipe: restrict=on, the server behind guestfwd). */
+export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2', server: '10.0.2.100' };
+
+export const CLIENT_DISABLE_FILE = '/data/flipside/client.disabled';
+
+export function initScript(board: BoardFile, layout: DiskLayout): string {
+  const data = partition(layout, 'data').device;
+  const boot = partition(layout, 'boot').device;
+  return `#!/bin/sh
+# Flipside reference init (PID 1): mounts, network, the client, then a console shell forever.
+# Kept small so boots stay fast under emulation; the client does the real work.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=vt100
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+[ -c /dev/null ] || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+root=
+for arg in $(cat /proc/cmdline); do case "$arg" in root=*) root="\${arg#root=}" ;; esac; done
+. /etc/flipside/artifact_info
+echo "flipside: init root=$root artifact_name=$artifact_name"
+mount -t ext4 -o noatime ${data} /data || echo "flipside: cannot mount /data (${data})"
+mkdir -p /data/flipside
+mount -t vfat -o ro ${boot} /uboot 2>/dev/null
+hostname ${board.name}
+ip link set lo up
+ip link set eth0 up && ip addr add ${GUEST_NET.address} dev eth0 && ip route add default via ${GUEST_NET.gateway}
+if [ -x /usr/bin/flipside ] && [ -s /etc/flipside/flipside.conf ] && [ ! -e ${CLIENT_DISABLE_FILE} ]; then
+  echo "flipside: starting client"
+  # The exit line lets the harness tell "client died" from "client slow".
+  ( /usr/bin/flipside daemon; echo "flipside: client exited with status $?" ) </dev/null >/dev/console 2>&1 &
+fi
+echo "flipside: init done"
+while true; do
+  setsid cttyhack /bin/sh -l
+done
+`;
+}
+
+/** PID 1 that exits at once: the kernel panics and reboots (panic=3), for rollback tests. */
+export function brokenInitScript(): string {
+  return `#!/bin/sh
+echo "flipside: broken init, exiting"
+exit 1
+`;
+}
+
+export function profile(board: BoardFile): string {
+  return `export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PS1='${board.console.shellPrompt}'
+`;
+}
+
+export interface ClientConfigOptions {
+  serverUrl: string;
+  serverCa?: boolean;
+  extra?: Record<string, unknown>;
+}
+
+export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+  return {
+    ServerURL: opts.serverUrl,
+    ...(opts.serverCa ? { ServerCertificate: '/etc/flipside/server.crt' } : {}),
+    RootfsPartA: partition(layout, 'rootfsA').device,
+    RootfsPartB: partition(layout, 'rootfsB').device,
+    DataDir: '/data/flipside',
+    DeviceTypeFile: '/etc/flipside/device_type',
+    ArtifactInfoFile: '/etc/flipside/artifact_info',
+    IdentityScript: '/usr/share/flipside/identity/flipside-device-identity',
+    InventoryScriptsDir: '/usr/share/flipside/inventory',
+    BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' },
+    UpdatePollIntervalSeconds: 5,
+    InventoryPollIntervalSeconds: 30,
+    RetryPollIntervalSeconds: 5,
+    // PID 1 is a shell script that does not handle busybox's reboot signal: reboot directly.
+    RebootCommand: ['reboot', '-f'],
+    ...opts.extra,
+  };
+}
+
+/** Every small file of /etc and /usr/share/flipside, path → [content, mode]. */
+export function guestFiles(
+  board: BoardFile,
+  layout: DiskLayout,
+  opts: { version: string; variant: ImageVariant; client?: ClientConfigOptions },
+): Map<string, [string, number]> {
+  const f = new Map<string, [string, number]>();
+  f.set('sbin/init', [opts.variant === 'broken-init' ? brokenInitScript() : initScript(board, layout), 0o755]);
+  f.set('etc/profile', [profile(board), 0o644]);
+  f.set('etc/hostname', [`${board.name}\n`, 0o644]);
+  f.set('etc/hosts', [`127.0.0.1 localhost\n${GUEST_NET.server} flipside-server\n`, 0o644]);
+  f.set('etc/passwd', ['root:x:0:0:root:/root:/bin/sh\n', 0o644]);
+  f.set('etc/group', ['root:x:0:\n', 0o644]);
+  f.set('etc/fw_env.config', [fwEnvConfig(layout), 0o644]);
+  f.set('etc/flipside/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
+  f.set('etc/flipside/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
+  if (opts.client) f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, opts.client), null, 2) + '\n', 0o644]);
+  f.set('usr/share/flipside/identity/flipside-device-identity', [
+    '#!/bin/sh\n# Identity: the MAC of eth0, as Mender\'s example script does.\necho "mac=$(cat /sys/class/net/eth0/address)"\n',
+    0o755,
+  ]);
+  f.set('usr/share/flipside/inventory/flipside-inventory-os', [
+    '#!/bin/sh\necho "os=Debian bookworm (flipside reference)"\necho "kernel=$(uname -r)"\n',
+    0o755,
+  ]);
+  f.set('usr/share/flipside/inventory/flipside-inventory-hostinfo', [
+    '#!/bin/sh\necho "hostname=$(hostname)"\necho "cpu_model=$(uname -m)"\necho "mem_total_kB=$(awk \'/MemTotal/{print $2}\' /proc/meminfo)"\n',
+    0o755,
+  ]);
+  f.set('usr/share/flipside/inventory/flipside-inventory-network', [
+    '#!/bin/sh\necho "ipv4_eth0=$(ip -4 -o addr show eth0 | awk \'{print $4}\')"\necho "mac_eth0=$(cat /sys/class/net/eth0/address)"\n',
+    0o755,
+  ]);
+  return f;
+}

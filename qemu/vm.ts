@@ -1,0 +1,249 @@
+// One QEMU virtual machine per run: its own disk (a sparse copy or a qcow2 overlay, so runs never
+// share state), the serial console on a unix socket, QMP for power, network and block stats.
+// QEMU does not die with its parent, so each VM runs under a small sh watchdog that SIGKILLs it
+// when our end of its stdin pipe closes (this process exited, even by SIGKILL), and an exit
+// handler kills the process group as well.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { BoardFile } from './board-file.js';
+import { SocketConsole } from './console.js';
+import { run } from './image/exec.js';
+import { QmpClient } from './qmp.js';
+import { GUEST_NET } from './image/guest-files.js';
+
+export interface QemuVmOptions {
+  board: BoardFile;
+  /** The built image; never written: the VM works on its own copy or overlay. */
+  disk: string;
+  /** Per-run folder: disk copy, sockets, pidfile, console transcript. */
+  runDir: string;
+  /** Host port of the server; the guest reaches it as http(s)://10.0.2.100:80. */
+  serverPort?: number;
+  /** true: a qcow2 overlay backed by `disk` (instant); false (default): a sparse raw copy. */
+  snapshot?: boolean;
+}
+
+export interface BlockStats {
+  device: string;
+  wrBytes: number;
+  rdBytes: number;
+  wrOperations: number;
+  flushOperations: number;
+}
+
+const live = new Set<QemuVm>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const vm of live) vm.killNow();
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(sig, () => {
+      for (const vm of live) vm.killNow();
+      process.kill(process.pid, sig);
+    });
+}
+
+// Runs QEMU in the background and waits for either QEMU to exit or stdin to close; on stdin EOF
+// (the Node process is gone) QEMU is killed at once.
+// Background jobs get /dev/null as stdin in sh, hence the copy of our pipe on fd 3.
+const WATCHDOG = `exec 3<&0
+"$@" </dev/null 3<&- & q=$!
+( cat <&3 >/dev/null; kill -9 $q 2>/dev/null ) &
+wait $q; rc=$?
+exit $rc`;
+
+export class QemuVm {
+  readonly console: SocketConsole;
+  private qmpClient: QmpClient | null = null;
+  private proc: ChildProcess | null = null;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  readonly diskPath: string;
+  readonly consoleSocket: string;
+  readonly qmpSocket: string;
+  readonly pidFile: string;
+  readonly transcriptFile: string;
+
+  private constructor(private readonly opts: QemuVmOptions) {
+    const dir = opts.runDir;
+    this.diskPath = join(dir, opts.snapshot ? 'disk.qcow2' : 'disk.img');
+    this.consoleSocket = join(dir, 'console.sock');
+    this.qmpSocket = join(dir, 'qmp.sock');
+    this.pidFile = join(dir, 'qemu.pid');
+    this.transcriptFile = join(dir, 'console.log');
+    this.console = new SocketConsole(`${opts.board.name}:console`, this.consoleSocket, this.transcriptFile, opts.board.console.charDelayMs);
+  }
+
+  get board(): BoardFile {
+    return this.opts.board;
+  }
+
+  /** Prepares the run's disk and powers the machine on. */
+  static async start(opts: QemuVmOptions): Promise<QemuVm> {
+    const runDir = resolve(opts.runDir);
+    mkdirSync(runDir, { recursive: true });
+    const vm = new QemuVm({ ...opts, runDir });
+    rmSync(vm.diskPath, { force: true });
+    if (opts.snapshot) await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(opts.disk), vm.diskPath]);
+    else await run('cp', ['--sparse=always', '--reflink=auto', opts.disk, vm.diskPath]);
+    await vm.powerOn();
+    return vm;
+  }
+
+  /** The QEMU command line for this VM (exposed for logs and tests). */
+  qemuArgs(): string[] {
+    const { board, serverPort } = this.opts;
+    const q = board.qemu;
+    const netdev = ['user', 'id=n0', 'restrict=on'];
+    // One socat per guest connection, so the server may start after the VM (recipe).
+    if (serverPort) netdev.push(`guestfwd=tcp:${GUEST_NET.server}:80-cmd:socat - TCP:127.0.0.1:${serverPort}`);
+    return [
+      ...q.machineArgs,
+      '-m', String(q.memoryMiB),
+      '-smp', '1',
+      '-bios', q.bios,
+      '-display', 'none',
+      '-nodefaults',
+      '-no-user-config',
+      '-chardev', `socket,id=con0,path=${this.consoleSocket},server=on,wait=on`,
+      '-serial', 'chardev:con0',
+      '-drive', `if=none,file=${this.diskPath},format=${this.opts.snapshot ? 'qcow2' : 'raw'},id=hd0,cache=unsafe`,
+      '-device', `${q.diskDevice},drive=hd0`,
+      '-netdev', netdev.join(','),
+      '-device', `${q.nicDevice},netdev=n0`,
+      '-qmp', `unix:${this.qmpSocket},server=on,wait=off`,
+      '-pidfile', this.pidFile,
+    ];
+  }
+
+  get running(): boolean {
+    return this.proc !== null;
+  }
+
+  /** Starts QEMU on the run's disk (again, after powerCut or quit); the transcript continues. */
+  async powerOn(): Promise<void> {
+    if (this.proc) return;
+    for (const f of [this.consoleSocket, this.qmpSocket, this.pidFile]) rmSync(f, { force: true });
+    installExitHook();
+    this.console.discard(); // a new power cycle: nothing from the last one may match
+    const child = spawn('sh', ['-c', WATCHDOG, 'qemu-watchdog', this.opts.board.qemu.binary, ...this.qemuArgs()], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    this.proc = child;
+    live.add(this);
+    this.exited = new Promise((res) =>
+      child.once('exit', (code) => {
+        child.stdin?.end(); // lets the watchdog's reader finish
+        if (this.proc === child) this.proc = null;
+        live.delete(this);
+        res(code);
+      }),
+    );
+    try {
+      // The console socket waits for us (wait=on): QEMU starts the guest once we are connected,
+      // so the transcript has U-Boot's first line.
+      await Promise.race([
+        this.console.open(15_000),
+        this.exited.then((c) => {
+          throw new Error(`QEMU exited (${c}) at start: ${stderr.trim()}`);
+        }),
+      ]);
+      this.qmpClient = await QmpClient.connect(this.qmpSocket, 15_000);
+    } catch (e) {
+      this.killNow();
+      throw e;
+    }
+  }
+
+  /** Runs a QMP command. */
+  qmp<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (!this.qmpClient) return Promise.reject(new Error('QMP: the VM is off'));
+    return this.qmpClient.execute<T>(command, args);
+  }
+
+  /** Network cable in or out (QMP set_link on the user-mode NIC). */
+  async setLink(up: boolean): Promise<void> {
+    await this.qmp('set_link', { name: 'n0', up });
+  }
+
+  /** The reset button: reboot through the bootloader, with no shutdown in the guest. */
+  async systemReset(): Promise<void> {
+    await this.qmp('system_reset');
+  }
+
+  private qemuPid(): number | null {
+    if (!existsSync(this.pidFile)) return null;
+    const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  }
+
+  /** Power cut: SIGKILL QEMU. What QEMU already wrote stays on the disk (cache=unsafe keeps host-side writes). */
+  async powerCut(): Promise<void> {
+    const pid = this.qemuPid();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    await this.afterExit(5000);
+  }
+
+  /** Clean shutdown of the emulator (QMP quit), SIGKILL if it does not go. */
+  async quit(): Promise<void> {
+    if (!this.proc) return;
+    try {
+      await Promise.race([this.qmp('quit'), delay(3000)]);
+    } catch {
+      /* the connection may close before the reply */
+    }
+    await this.afterExit(5000);
+  }
+
+  private async afterExit(graceMs: number): Promise<void> {
+    const gone = await Promise.race([this.exited.then(() => true), delay(graceMs).then(() => false)]);
+    if (!gone) {
+      this.killNow();
+      await this.exited;
+    }
+    this.qmpClient?.close();
+    this.qmpClient = null;
+    await this.console.close();
+  }
+
+  /** Synchronous last resort (exit handlers): kill QEMU and its watchdog's process group. */
+  killNow(): void {
+    const pid = this.qemuPid();
+    for (const target of [pid, this.proc?.pid ? -this.proc.pid : null]) {
+      if (!target) continue;
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+
+  /** Bytes read and written by the guest on its disk since QEMU started. */
+  async blockStats(): Promise<BlockStats> {
+    type Raw = Array<{ device: string; qdev?: string; stats: Record<string, number> }>;
+    const all = await this.qmp<Raw>('query-blockstats');
+    const s = all.find((b) => b.device === 'hd0') ?? all[0];
+    if (!s) throw new Error('query-blockstats: no block device');
+    return {
+      device: s.device || s.qdev || 'hd0',
+      wrBytes: s.stats.wr_bytes ?? 0,
+      rdBytes: s.stats.rd_bytes ?? 0,
+      wrOperations: s.stats.wr_operations ?? 0,
+      flushOperations: s.stats.flush_operations ?? 0,
+    };
+  }
+}
