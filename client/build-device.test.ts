@@ -1,0 +1,45 @@
+// The device bundle: one self-contained CommonJS file for Node 18 that runs the CLI.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDeviceBundle, deviceBuildOptions } from './build-device.js';
+import { VERSION } from './version.js';
+
+// Node 20+/21+/22+ APIs (and syntax esbuild would pass through) that Debian's Node 18 lacks.
+const NODE20_ONLY = [
+  /import\.meta\.(dirname|filename)/,
+  /\bglobSync\b/,
+  /Array\.fromAsync/,
+  /Promise\.withResolvers/,
+  /(Object|Map)\.groupBy/,
+  /process\.loadEnvFile/,
+  /\bstyleText\b/,
+  /\.(toSorted|toReversed|toSpliced)\(/,
+  /\bisWellFormed\(/,
+  /\bcrypto\.hash\(/,
+  /node:sqlite/,
+  /getBuiltinModule/,
+];
+
+test('bundle: shebang, cjs for node18, only Node builtins required, --version runs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flipside-bundle-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = await buildDeviceBundle(join(dir, 'flipside.cjs'));
+  const opts = deviceBuildOptions(out);
+  t.is(opts.target, 'node18');
+  t.is(opts.format, 'cjs');
+  t.is(opts.platform, 'node');
+  const text = await readFile(out, 'utf8');
+  t.true(text.startsWith('#!/usr/bin/env node\n'));
+  t.true(((await stat(out)).mode & 0o111) !== 0, 'executable');
+  const required = new Set([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!));
+  const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+  t.deepEqual([...required].filter((r) => !builtins.has(r)), [], 'every package is inside the bundle');
+  for (const re of NODE20_ONLY) t.false(re.test(text), `bundle uses ${re}`);
+  t.is(execFileSync(process.execPath, [out, '--version'], { encoding: 'utf8' }).trim(), VERSION);
+  const help = execFileSync(process.execPath, [out, '--help'], { encoding: 'utf8' });
+  for (const cmd of ['install', 'commit', 'rollback', 'resume', 'show-artifact', 'show-provides']) t.regex(help, new RegExp(`\\b${cmd}\\b`));
+});

@@ -1,0 +1,44 @@
+// `npm run build:device`: bundles the client into ONE file, dist/device/flipside.cjs, for devices
+// that have Debian's Node 18 and nothing else (no npm install, no compiler). The QEMU image
+// installs it as /usr/lib/flipside/flipside.cjs.
+import { build, type BuildOptions } from 'esbuild';
+import { chmod, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const DEVICE_BUNDLE = join(root, 'dist', 'device', 'flipside.cjs');
+
+export function deviceBuildOptions(outfile: string): BuildOptions {
+  return {
+    entryPoints: [join(root, 'client', 'cli.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    // Debian bookworm ships Node 18: esbuild refuses syntax newer than that instead of emitting it.
+    target: 'node18',
+    format: 'cjs',
+    banner: { js: '#!/usr/bin/env node' },
+    minify: false,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // Nothing native may reach the device; optional deps of bundled packages stay out.
+    external: [],
+  };
+}
+
+export async function buildDeviceBundle(outfile: string = DEVICE_BUNDLE): Promise<string> {
+  await mkdir(dirname(outfile), { recursive: true });
+  const r = await build({ ...deviceBuildOptions(outfile), metafile: true });
+  if (r.errors.length > 0) throw new Error(`esbuild failed: ${r.errors.map((e) => e.text).join('; ')}`);
+  await chmod(outfile, 0o755);
+  return outfile;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+if (invokedDirectly) {
+  const out = await buildDeviceBundle();
+  console.log(`wrote ${out}`);
+}

@@ -1,0 +1,30 @@
+// main() in-process for the exit codes that need no board (the host-sim tests run the rest).
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT_ERROR, EXIT_NOTHING, EXIT_OK, main } from './cli.js';
+
+async function conf(t: { teardown: (f: () => Promise<void>) => void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'flipside-cli-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const f = join(d, 'flipside.conf');
+  await writeFile(f, JSON.stringify({ RootfsPartA: join(d, 'a'), RootfsPartB: join(d, 'b'), DataDir: join(d, 'data') }));
+  return f;
+}
+
+test('commit, rollback and resume with nothing in progress exit 2', async (t) => {
+  const f = await conf(t);
+  t.is(await main(['--config', f, 'commit']), EXIT_NOTHING);
+  t.is(await main(['--config', f, 'rollback']), EXIT_NOTHING);
+  t.is(await main(['--config', f, 'resume']), EXIT_NOTHING);
+});
+
+test('show-artifact on a device that never installed anything; --version; usage errors', async (t) => {
+  const f = await conf(t);
+  t.is(await main(['--config', f, 'show-artifact']), EXIT_OK);
+  t.is(await main(['--version']), EXIT_OK);
+  t.is(await main(['frobnicate']), EXIT_ERROR);
+  t.is(await main(['--config', f, 'install']), EXIT_ERROR, 'missing artifact argument');
+  t.is(await main(['--config', join(tmpdir(), 'does-not-exist.conf'), 'commit']), EXIT_ERROR);
+});

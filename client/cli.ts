@@ -1,0 +1,208 @@
+// `flipside` on the device: the standalone commands of Mender's client (install, commit, rollback,
+// resume, show-artifact, show-provides) with Mender's exit codes:
+//   0 success, 1 error, 2 nothing to commit / roll back / resume, 4 reboot required
+//   (install and rollback, only with --reboot-exit-code).
+// Human messages go to stderr; stdout carries the FLIPSIDE-STATE lines and the show-* output.
+import { Command, CommanderError } from 'commander';
+import { loadConfig, DEFAULT_CONFIG_PATH, type ClientConfig } from './config.js';
+import { createMachine } from './device.js';
+import { errorMessage } from './errors.js';
+import { sourceFor } from './sources.js';
+import type { UpdateMachine } from './state/machine.js';
+import type { RunResult } from './state/types.js';
+import { VERSION } from './version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_NOTHING = 2;
+export const EXIT_REBOOT = 4;
+
+interface GlobalOpts {
+  config: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+type Progress = { update(n: number): void; stop(): void; start(total: number, n: number): void };
+
+async function progressBar(): Promise<{ onProgress?: (written: number, total: number) => void; stop: () => void }> {
+  if (!process.stderr.isTTY) return { stop: () => undefined };
+  const { default: cliProgress } = await import('cli-progress');
+  const bar: Progress = new cliProgress.SingleBar(
+    { stream: process.stderr, format: 'Installing [{bar}] {percentage}% | {value}/{total} bytes', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    onProgress: (written, total) => {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(written);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function describeDone(r: Extract<RunResult, { kind: 'done' }>, action: string): string {
+  if (r.outcome === 'success') return `${action}: success`;
+  const rb = r.rollback === 'done' ? 'rolled back' : r.rollback === 'none' ? 'nothing was changed' : `rollback ${r.rollback}`;
+  return `${action} failed (${rb}): ${r.error ?? 'unknown error'}`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exit = EXIT_OK;
+  const program = new Command('flipside')
+    .description('Flipside OTA update client (Mender compatible), standalone mode')
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_PATH)
+    .option('-d, --data-dir <dir>', 'state directory (overrides DataDir)')
+    .option('--json', 'machine-readable output where it makes sense')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  const setup = async (): Promise<{ config: ClientConfig; machine: UpdateMachine; stop: () => void }> => {
+    const g = program.opts<GlobalOpts>();
+    const config = await loadConfig(g.config, { dataDir: g.dataDir });
+    const bar = await progressBar();
+    const machine = await createMachine(config, { mode: 'standalone', log: (l) => say(`flipside: ${l}`), onProgress: bar.onProgress });
+    return { config, machine, stop: bar.stop };
+  };
+
+  program
+    .command('install')
+    .description('install an artifact from a file or http(s) URL')
+    .argument('<artifact>', 'path or URL of a .mender artifact')
+    .option('--reboot-exit-code', `exit with ${EXIT_REBOOT} when a reboot is needed to finish`)
+    .action(async (artifact: string, o: { rebootExitCode?: boolean }) => {
+      const { machine, stop } = await setup();
+      let r: RunResult;
+      try {
+        r = await machine.install(sourceFor(artifact));
+      } finally {
+        stop();
+      }
+      if (r.kind === 'reboot-required') {
+        say(`Installed ${r.artifactName}. Reboot the device, then run \`flipside commit\` to keep it or \`flipside rollback\` to drop it.`);
+        exit = o.rebootExitCode ? EXIT_REBOOT : EXIT_OK;
+      } else if (r.kind === 'done') {
+        say(describeDone(r, 'install'));
+        exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
+      }
+    });
+
+  program
+    .command('commit')
+    .description('commit the installed update (after the reboot into it)')
+    .action(async () => {
+      const { machine } = await setup();
+      if (!(await machine.record())) {
+        say('No update in progress; nothing to commit.');
+        exit = EXIT_NOTHING;
+        return;
+      }
+      const r = await machine.resume('commit');
+      if (r.kind === 'done') {
+        say(describeDone(r, 'commit'));
+        exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
+      } else {
+        exit = EXIT_ERROR;
+      }
+    });
+
+  program
+    .command('rollback')
+    .description('roll back the installed, uncommitted update')
+    .option('--reboot-exit-code', `exit with ${EXIT_REBOOT} when a reboot is needed to run the old rootfs`)
+    .action(async (o: { rebootExitCode?: boolean }) => {
+      const { machine } = await setup();
+      if (!(await machine.record())) {
+        say('No update in progress; nothing to roll back.');
+        exit = EXIT_NOTHING;
+        return;
+      }
+      const r = await machine.resume('rollback');
+      if (r.kind !== 'done') {
+        exit = EXIT_ERROR;
+        return;
+      }
+      if (r.rollback === 'done' || r.rollback === 'none') {
+        say(r.rebootRequired ? 'Rolled back. Reboot the device to run the previous rootfs.' : 'Rolled back.');
+        exit = r.rebootRequired && o.rebootExitCode ? EXIT_REBOOT : EXIT_OK;
+      } else {
+        say(describeDone(r, 'rollback'));
+        exit = EXIT_ERROR;
+      }
+    });
+
+  program
+    .command('resume')
+    .description('continue an update interrupted by a power cut or kill, as far as standalone mode goes')
+    .action(async () => {
+      const { machine } = await setup();
+      const r = await machine.resume('resume');
+      if (r.kind === 'idle') {
+        say('No update in progress; nothing to resume.');
+        exit = EXIT_NOTHING;
+      } else if (r.kind === 'reboot-required') {
+        say(`Update ${r.artifactName} is installed and waits for a reboot and \`flipside commit\`.`);
+      } else if (r.kind === 'done') {
+        say(describeDone(r, 'resumed update'));
+        exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
+      }
+    });
+
+  program
+    .command('show-artifact')
+    .description('print the name of the installed artifact')
+    .action(async () => {
+      const { machine } = await setup();
+      const p = await machine.provides();
+      const g = program.opts<GlobalOpts>();
+      process.stdout.write(g.json ? `${JSON.stringify({ artifact_name: p.artifact_name ?? null })}\n` : `${p.artifact_name ?? 'unknown'}\n`);
+    });
+
+  program
+    .command('show-provides')
+    .description('print what the device provides (key=value, or JSON with --json)')
+    .action(async () => {
+      const { machine } = await setup();
+      const p = await machine.provides();
+      const g = program.opts<GlobalOpts>();
+      if (g.json) process.stdout.write(`${JSON.stringify(p)}\n`);
+      else for (const k of Object.keys(p).sort()) process.stdout.write(`${k}=${p[k]}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help / --version exit 0; usage errors exit 1 with commander's message already printed.
+      return e.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
+    }
+    say(`flipside: ${errorMessage(e)}`);
+    return EXIT_ERROR;
+  }
+  return exit;
+}
+
+// Run directly (`node --import tsx client/cli.ts`, or the device bundle): exit with main's code.
+const invokedDirectly = typeof process.argv[1] === 'string' && /(^|[\\/])(cli\.ts|flipside\.cjs)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      say(`flipside: ${errorMessage(e)}`);
+      process.exitCode = EXIT_ERROR;
+    },
+  );
+}

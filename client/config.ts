@@ -1,0 +1,133 @@
+// The client's configuration: /etc/flipside/flipside.conf (JSON). Keys follow mender.conf where
+// Mender has one (RootfsPartA, ArtifactVerifyKey, StateScriptTimeoutSeconds, ...), so an existing
+// mender.conf mostly carries over; our own keys (DataDir, BootEnv, ActivePartitionFrom, BootVars,
+// ConsoleStateLog) cover what Mender hard-codes. Validated with zod; every problem names the file and key.
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { ClientError, errorMessage } from './errors.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/flipside/flipside.conf';
+
+const path = z.string().min(1);
+const seconds = z.number().int().positive();
+
+const bootVarsSchema = z
+  .object({
+    /** Variable holding the partition to boot (Mender: mender_boot_part). */
+    BootPart: z.string().min(1).default('boot_part'),
+    /** Optional second variable with the same partition in hex (Mender: mender_boot_part_hex). */
+    BootPartHex: z.string().min(1).optional(),
+    UpgradeAvailable: z.string().min(1).default('upgrade_available'),
+    BootCount: z.string().min(1).default('bootcount'),
+    /** Values of BootPart for partition A and B, e.g. "2"/"3" or "a"/"b". */
+    ValueA: z.string().min(1).default('2'),
+    ValueB: z.string().min(1).default('3'),
+  })
+  .strict()
+  .refine((v) => v.ValueA !== v.ValueB, { message: 'ValueA and ValueB must differ' });
+
+const bootEnvSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('uboot'), fwEnvConfig: path.default('/etc/fw_env.config') }).strict(),
+  z.object({ type: z.literal('grub'), envFile: path }).strict(),
+]);
+
+const serverSchema = z.object({ ServerURL: z.string().url() }).passthrough();
+
+export const configSchema = z
+  .object({
+    RootfsPartA: path,
+    RootfsPartB: path,
+    ArtifactVerifyKey: path.optional(),
+    ArtifactVerifyKeys: z.array(path).optional(),
+    DeviceTypeFile: path.optional(),
+    StateScriptTimeoutSeconds: seconds.default(3600),
+    StateScriptRetryTimeoutSeconds: seconds.default(1800),
+    StateScriptRetryIntervalSeconds: seconds.default(60),
+    ModuleTimeoutSeconds: seconds.default(14400),
+    ServerURL: z.string().url().optional(),
+    Servers: z.array(serverSchema).optional(),
+    UpdatePollIntervalSeconds: seconds.optional(),
+    InventoryPollIntervalSeconds: seconds.optional(),
+    DataDir: path.default('/var/lib/flipside'),
+    BootEnv: bootEnvSchema.default({ type: 'uboot', fwEnvConfig: '/etc/fw_env.config' }),
+    ActivePartitionFrom: z.enum(['cmdline', 'mount']).default('cmdline'),
+    /** Where the active partition is read from; tests and the host-sim point these at files. */
+    ProcCmdline: path.default('/proc/cmdline'),
+    MountTable: path.default('/proc/self/mounts'),
+    BootVars: bootVarsSchema.default({}),
+    /** Also print each FLIPSIDE-STATE line here (e.g. /dev/kmsg) so the console shows it. */
+    ConsoleStateLog: path.optional(),
+    /** Rootfs (not artifact) state scripts. */
+    ScriptsDir: path.default('/etc/flipside/scripts'),
+    ModulesDir: path.default('/usr/share/flipside/modules/v3'),
+    /** Command the client runs for a reboot it performs itself (daemon mode only). */
+    RebootCommand: z.array(z.string().min(1)).min(1).default(['reboot']),
+  })
+  // Unknown keys from a mender.conf (TenantToken, ...) are kept rather than refused so that a
+  // mender.conf can be used as is; typos in our keys are caught by the required/typed ones.
+  .passthrough()
+  .refine((c) => c.RootfsPartA !== c.RootfsPartB, { message: 'RootfsPartA and RootfsPartB must differ', path: ['RootfsPartB'] });
+
+export type ClientConfig = z.infer<typeof configSchema> & {
+  /** Resolved: DeviceTypeFile or <DataDir>/device_type. */
+  deviceTypeFile: string;
+  /** All verify keys (ArtifactVerifyKey + ArtifactVerifyKeys). */
+  verifyKeyPaths: string[];
+  /** The file the config was read from (for messages). */
+  source: string;
+};
+
+export interface ConfigOverrides {
+  dataDir?: string;
+}
+
+/** Validates a parsed config object; `source` names the file in error messages. */
+export function parseConfig(json: unknown, source: string, overrides: ConfigOverrides = {}): ClientConfig {
+  const r = configSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    throw new ClientError('CONFIG', `invalid configuration ${source}: ${issues.join('; ')}`);
+  }
+  const c = r.data;
+  const base = dirname(resolve(source));
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const dataDir = abs(overrides.dataDir ?? c.DataDir);
+  const keys = [...(c.ArtifactVerifyKey ? [c.ArtifactVerifyKey] : []), ...(c.ArtifactVerifyKeys ?? [])];
+  return {
+    ...c,
+    DataDir: dataDir,
+    deviceTypeFile: c.DeviceTypeFile ? abs(c.DeviceTypeFile) : join(dataDir, 'device_type'),
+    verifyKeyPaths: keys.map(abs),
+    source,
+  };
+}
+
+export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: ConfigOverrides = {}): Promise<ClientConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ClientError('CONFIG', `cannot read configuration ${file}: ${errorMessage(e)}`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ClientError('CONFIG', `configuration ${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
+  }
+  return parseConfig(json, file, overrides);
+}
+
+/** Reads `device_type=<x>` from the device type file (Mender's format). */
+export async function readDeviceType(config: ClientConfig): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(config.deviceTypeFile, 'utf8');
+  } catch (e) {
+    throw new ClientError('CONFIG', `cannot read device type file ${config.deviceTypeFile}: ${errorMessage(e)}`, { cause: e });
+  }
+  const m = /^device_type=(.+)$/m.exec(text);
+  if (!m || !m[1]!.trim()) throw new ClientError('CONFIG', `${config.deviceTypeFile} has no device_type=<type> line`);
+  return m[1]!.trim();
+}
