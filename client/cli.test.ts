@@ -28,3 +28,26 @@ test('show-artifact on a device that never installed anything; --version; usage 
   t.is(await main(['--config', f, 'install']), EXIT_ERROR, 'missing artifact argument');
   t.is(await main(['--config', join(tmpdir(), 'does-not-exist.conf'), 'commit']), EXIT_ERROR);
 });
+
+test("show-artifact falls back to the image's artifact_info until an update is stored", async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'flipside-cli-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const f = join(d, 'flipside.conf');
+  const info = join(d, 'artifact_info');
+  await writeFile(info, 'artifact_name=release-7\nartifact_group=lab\n');
+  await writeFile(f, JSON.stringify({ RootfsPartA: join(d, 'a'), RootfsPartB: join(d, 'b'), DataDir: join(d, 'data'), ArtifactInfoFile: info }));
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  try {
+    t.is(await main(['--config', f, 'show-artifact']), EXIT_OK);
+    t.is(await main(['--config', f, 'show-provides']), EXIT_OK);
+  } finally {
+    process.stdout.write = write;
+  }
+  const text = out.join('');
+  t.regex(text, /^release-7$/m);
+  t.regex(text, /artifact_group=lab/);
+  await writeFile(info, 'no name here\n');
+  t.is(await main(['--config', f, 'show-artifact']), EXIT_ERROR, 'an artifact_info without artifact_name is an error');
+});

@@ -41,6 +41,8 @@ export const configSchema = z
     ArtifactVerifyKey: path.optional(),
     ArtifactVerifyKeys: z.array(path).optional(),
     DeviceTypeFile: path.optional(),
+    /** The image's own `artifact_name=` (and `artifact_group=`) lines, used until an update is stored. */
+    ArtifactInfoFile: path.default('/etc/flipside/artifact_info'),
     StateScriptTimeoutSeconds: seconds.default(3600),
     StateScriptRetryTimeoutSeconds: seconds.default(1800),
     StateScriptRetryIntervalSeconds: seconds.default(60),
@@ -130,4 +132,25 @@ export async function readDeviceType(config: ClientConfig): Promise<string> {
   const m = /^device_type=(.+)$/m.exec(text);
   if (!m || !m[1]!.trim()) throw new ClientError('CONFIG', `${config.deviceTypeFile} has no device_type=<type> line`);
   return m[1]!.trim();
+}
+
+/**
+ * The image's artifact_info (`artifact_name=…`, optional `artifact_group=…`), or null when the
+ * file is absent: a device that was never updated provides what its image says it is.
+ */
+export async function readArtifactInfo(file: string): Promise<Record<string, string> | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ClientError('CONFIG', `cannot read artifact info file ${file}: ${errorMessage(e)}`, { cause: e });
+  }
+  const provides: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(artifact_name|artifact_group)=(.*)$/.exec(line.trim());
+    if (m && m[2]) provides[m[1]!] = m[2];
+  }
+  if (!provides.artifact_name) throw new ClientError('CONFIG', `${file} has no artifact_name=<name> line`);
+  return provides;
 }

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { openBootEnv } from './bootloader/index.js';
 import type { BootEnv } from './bootloader/types.js';
 import type { ClientConfig } from './config.js';
-import { readDeviceType } from './config.js';
+import { readArtifactInfo, readDeviceType } from './config.js';
 import { ClientError, errorMessage } from './errors.js';
 import { detectActiveSlot, type Slot } from './install/active-partition.js';
 import { UpdateModuleInstaller } from './install/modules/runner.js';
@@ -65,6 +65,7 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
     dataDir: config.DataDir,
     mode: o.mode,
     deviceType: () => readDeviceType(config),
+    initialProvides: () => readArtifactInfo(config.ArtifactInfoFile),
     verifyKeys,
     reporter: o.reporter,
     onState: makeStateLogger(config.ConsoleStateLog),

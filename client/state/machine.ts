@@ -48,6 +48,8 @@ export interface MachineOptions {
   scripts?: (artifactScriptsDir: string | null) => StateScriptHooks;
   /** Stores the artifact's state scripts durably in `dir` (client/scripts storeArtifactScripts). */
   storeArtifactScripts?: (scripts: ArtifactHeaders['scripts'], dir: string) => Promise<void>;
+  /** What the device provides before any update was stored: the image's artifact_info (Mender's fallback). */
+  initialProvides?: () => Promise<DeviceProvides | null>;
   /** Prints one FLIPSIDE-STATE line. */
   onState: (state: string, deployment: string | null) => void;
   log: (line: string) => void;
@@ -87,7 +89,10 @@ export class UpdateMachine {
   }
 
   async provides(): Promise<DeviceProvides> {
-    return (await this.store.read(PROVIDES_KEY, providesSchema)) ?? { artifact_name: 'unknown' };
+    return (
+      (await this.store.read(PROVIDES_KEY, providesSchema)) ??
+      (await this.o.initialProvides?.()) ?? { artifact_name: 'unknown' }
+    );
   }
 
   async lastDeployment(): Promise<LastDeployment | null> {
