@@ -1,16 +1,38 @@
 #!/usr/bin/env bash
-# Idempotent machine set-up for development and CI: Debian packages, then node modules.
+# Idempotent machine set-up for development and CI on Debian: host packages (image building,
+# QEMU, bootloader tools, chromium for browser tests), the foreign architectures the device
+# images are built from, then node modules. Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-APT_PACKAGES=(zstd xz-utils libubootenv-tool grub-common u-boot-tools e2fsprogs dosfstools mtools fdisk socat fakeroot)
+
+APT_PACKAGES=(
+  zstd xz-utils gzip cpio kmod fakeroot socat                # artifacts, initramfs, guest forwarding
+  e2fsprogs dosfstools mtools fdisk                          # filesystems and the disk image
+  u-boot-tools libubootenv-tool grub-common                  # mkimage/mkenvimage, fw_printenv, grub-editenv
+  u-boot-qemu qemu-system-arm qemu-system-x86 qemu-utils     # the QEMU boards
+  busybox-static                                             # applet list for the guest's busybox
+  chromium                                                   # report and web UI tests (playwright-core)
+)
+FOREIGN_ARCHES=(arm64 armhf)
+
+need_update=0
+for a in "${FOREIGN_ARCHES[@]}"; do
+  if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+    $SUDO dpkg --add-architecture "$a"
+    need_update=1
+  fi
+done
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+if [ ${#missing[@]} -gt 0 ] || [ "$need_update" = 1 ]; then
+  echo "setup: apt-get update${missing[*]:+; installing ${missing[*]}}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
 fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

@@ -1,0 +1,2 @@
+export { ConsoleShell, ShellTimeoutError, type ConsoleShellOptions, type RunOptions } from './console-shell.js';
+export { markCommand, extractStdout } from './markers.js';
