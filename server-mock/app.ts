@@ -20,6 +20,7 @@ import { devauthRoutes } from './management/devauth.js';
 import { inventoryRoutes } from './management/inventory.js';
 import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
+import { uiPlugin } from './ui/index.js';
 
 export interface BuildServerOptions {
   dataDir: string;
@@ -114,6 +115,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(inventoryRoutes, { ctx });
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
+  await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   // Expired device tokens are useless rows: drop them now and then.

@@ -1,0 +1,192 @@
+// The web UI: a small single-page app (plain ES modules + CSS, no build step) served at `/` and
+// `/ui/*`, plus two routes the front end needs beyond Mender's API: a change stream (SSE) and a
+// dashboard summary. The UI logs in with useradm and calls the management API with the same
+// bearer token as any script; it keeps the token in sessionStorage (see README in this folder).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, extname, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServerContext } from '../context.js';
+import { userGuard } from '../auth/guards.js';
+import { errorSchema, notFound } from '../http-errors.js';
+import { FINAL_DEVICE_STATUSES } from '../store/store.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** Everything the page may load comes from this origin; inline script and style are refused. */
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+/** The public/ folder beside this module; from the compiled tree (dist/) the source one. */
+export function assetDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'public'), join(here, '..', '..', '..', 'server-mock', 'ui', 'public')];
+  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
+  if (!found) throw new Error(`web UI assets not found in ${candidates.join(' or ')}`);
+  return found;
+}
+
+/** Reads every asset once at startup: a few tens of kilobytes, served from memory. */
+export function loadAssets(dir: string): Map<string, Asset> {
+  const out = new Map<string, Asset>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel))) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (statSync(join(dir, r)).isDirectory()) walk(r);
+      else if (TYPES[extname(name)]) {
+        const body = readFileSync(join(dir, r));
+        out.set(r, { body, type: TYPES[extname(name)]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+
+function send(req: FastifyRequest, reply: FastifyReply, a: Asset) {
+  reply
+    .header('content-security-policy', CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-cache')
+    .header('etag', a.etag)
+    .type(a.type);
+  if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
+  return reply.send(a.body);
+}
+
+/** Devices by status, deployments not finished with their counts, the latest device failures. */
+export function dashboardSummary(ctx: ServerContext) {
+  const { store } = ctx;
+  const devices: Record<string, number> = {};
+  for (const s of ['pending', 'accepted', 'rejected', 'preauthorized']) devices[s] = store.countDevices(s);
+  const all = store.listDeployments();
+  const active = all
+    .filter((d) => d.status !== 'finished')
+    .map((d) => {
+      const stats = store.deploymentStatistics(d.id);
+      let done = 0;
+      for (const [k, n] of Object.entries(stats)) if (FINAL_DEVICE_STATUSES.has(k)) done += n;
+      return { id: d.id, name: d.name, artifact_name: d.artifact_name, status: d.status, created: d.created, device_count: d.device_count, done, statistics: stats };
+    });
+  const failures: Array<{ deployment_id: string; deployment_name: string; device_id: string; finished: string | null; log: boolean }> = [];
+  for (const d of all.slice(0, 50)) {
+    for (const r of store.deploymentDevices(d.id)) {
+      if (r.status === 'failure') failures.push({ deployment_id: d.id, deployment_name: d.name, device_id: r.device_id, finished: r.finished, log: r.has_log === 1 });
+    }
+  }
+  failures.sort((a, b) => String(b.finished).localeCompare(String(a.finished)));
+  return { devices, deployments: { active, finished: all.length - active.length }, failures: failures.slice(0, 10) };
+}
+
+export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext; assetDir?: string }): Promise<void> {
+  const { ctx } = opts;
+  const assets = loadAssets(opts.assetDir ?? assetDir());
+  const index = assets.get('index.html');
+  if (!index) throw new Error('web UI: index.html missing');
+  const guard = userGuard(ctx);
+  const tags = ['Web UI'];
+
+  app.get('/', { schema: { hide: true } }, async (req, reply) => send(req, reply, index));
+  app.get<{ Params: { '*': string } }>('/ui/*', { schema: { hide: true } }, async (req, reply) => {
+    const a = assets.get(req.params['*']);
+    if (!a) return reply.code(404).send({ error: 'no such file', request_id: req.id });
+    return send(req, reply, a);
+  });
+
+  app.get(
+    '/ui/api/summary',
+    {
+      preHandler: guard,
+      schema: { tags, summary: 'Dashboard: devices by status, deployments in progress, recent failures', response: { 200: { type: 'object', additionalProperties: true }, 401: errorSchema } },
+    },
+    async () => dashboardSummary(ctx),
+  );
+
+  // Mender's device list of a deployment has no phase; the deployment page draws one bar per phase.
+  app.get<{ Params: { id: string } }>(
+    '/ui/api/deployments/:id/phases',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "Each device's phase and the status counts per phase",
+        params: { type: 'object', properties: { id: { type: 'string' } } },
+        response: { 200: { type: 'object', additionalProperties: true }, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const dep = ctx.store.deployment(req.params.id);
+      if (!dep) throw notFound('deployment not found');
+      const phases = dep.phases.map(() => ({}) as Record<string, number>);
+      const devices: Record<string, number> = {};
+      for (const r of ctx.store.deploymentDevices(dep.id)) {
+        devices[r.device_id] = r.phase;
+        const p = (phases[r.phase] ??= {});
+        p[r.status] = (p[r.status] ?? 0) + 1;
+      }
+      return { phases, devices };
+    },
+  );
+
+  // Change stream. Every write of the server goes through the store's one SQLite connection, so
+  // SQLite's total_changes() on it is a change counter: one query per tick for all listeners.
+  // The browser reads the stream with fetch (EventSource cannot send the bearer token).
+  const listeners = new Set<ServerResponse>();
+  const counter = ctx.store.db.prepare('SELECT total_changes() AS n');
+  let version = (counter.get() as { n: number }).n;
+  let seq = 0;
+  const tick = setInterval(() => {
+    if (listeners.size === 0) return;
+    const n = (counter.get() as { n: number }).n;
+    if (n === version) return;
+    version = n;
+    seq++;
+    for (const res of listeners) res.write(`id: ${seq}\nevent: change\ndata: {"seq":${seq}}\n\n`);
+  }, 500);
+  const keepalive = setInterval(() => {
+    for (const res of listeners) res.write(': keepalive\n\n');
+  }, 15_000);
+  tick.unref();
+  keepalive.unref();
+  app.addHook('preClose', async () => {
+    clearInterval(tick);
+    clearInterval(keepalive);
+    for (const res of listeners) res.end();
+    listeners.clear();
+  });
+
+  app.get(
+    '/ui/api/events',
+    { preHandler: guard, schema: { tags, summary: 'Server-sent events: `change` whenever stored state changed', response: { 401: errorSchema } } },
+    async (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(`retry: 2000\nevent: hello\ndata: {"seq":${seq}}\n\n`);
+      listeners.add(res);
+      const drop = () => listeners.delete(res);
+      req.raw.on('close', drop);
+      res.on('close', drop);
+    },
+  );
+}

@@ -1,0 +1,119 @@
+// The management API through fetch with the useradm token; uploads through XHR for progress;
+// the UI's change stream read with fetch (EventSource cannot send an Authorization header).
+const KEY = 'flipside.token';
+
+export const token = {
+  get: () => sessionStorage.getItem(KEY),
+  set: (t) => sessionStorage.setItem(KEY, t),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+async function errorOf(res) {
+  const text = await res.text();
+  try {
+    const j = JSON.parse(text);
+    if (j && j.error) return j.error;
+  } catch {}
+  return text || res.statusText;
+}
+
+export async function login(email, password) {
+  const res = await fetch('/api/management/v1/useradm/auth/login', {
+    method: 'POST',
+    headers: { authorization: `Basic ${btoa(unescape(encodeURIComponent(`${email}:${password}`)))}` },
+  });
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  token.set(await res.text());
+}
+
+/** Calls the API; returns parsed JSON (or text, or null), with `total` from X-Total-Count. */
+export async function api(method, path, body) {
+  const headers = { authorization: `Bearer ${token.get()}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401) {
+    onUnauthorized();
+    throw new ApiError(401, await errorOf(res));
+  }
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  if (res.status === 204) return null;
+  if (res.status === 201) return { location: res.headers.get('location') };
+  const type = res.headers.get('content-type') ?? '';
+  const data = type.includes('json') ? await res.json() : await res.text();
+  const total = res.headers.get('x-total-count');
+  if (total !== null && data && typeof data === 'object') Object.defineProperty(data, 'total', { value: Number(total) });
+  return data;
+}
+export const get = (p) => api('GET', p);
+
+/** Uploads an artifact as multipart (size, description, artifact) reporting progress 0..1. */
+export function uploadArtifact(file, description, onProgress) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    form.append('size', String(file.size));
+    form.append('description', description);
+    form.append('artifact', file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/management/v1/deployments/artifacts');
+    xhr.setRequestHeader('authorization', `Bearer ${token.get()}`);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      if (xhr.status === 201) return resolve(xhr.getResponseHeader('location'));
+      let msg = xhr.responseText || xhr.statusText;
+      try { msg = JSON.parse(xhr.responseText).error ?? msg; } catch {}
+      if (xhr.status === 401) onUnauthorized();
+      reject(new ApiError(xhr.status, msg));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network error during upload'));
+    xhr.send(form);
+  });
+}
+
+/**
+ * Follows /ui/api/events; calls onChange on each change event, onState(true|false) as the stream
+ * connects or drops. Reconnects after 2 s. Returns a stop function.
+ */
+export function followChanges(onChange, onState) {
+  let stopped = false;
+  let ctrl;
+  const run = async () => {
+    while (!stopped) {
+      ctrl = new AbortController();
+      try {
+        const res = await fetch('/ui/api/events', { headers: { authorization: `Bearer ${token.get()}` }, signal: ctrl.signal });
+        if (res.status === 401) { onUnauthorized(); return; }
+        if (!res.ok || !res.body) throw new Error(String(res.status));
+        onState(true);
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const msg = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (/^event: change$/m.test(msg)) onChange();
+          }
+        }
+      } catch {}
+      onState(false);
+      if (!stopped) await new Promise((r) => setTimeout(r, 2000));
+    }
+  };
+  run();
+  return () => { stopped = true; ctrl?.abort(); };
+}

@@ -1,0 +1,618 @@
+// Every page: mount(main, params, query) builds the page and returns a refresh function that
+// reloads only its live parts (so forms being filled in are left alone).
+import { h, replace, bytes, when, short, badge, toast, table, field, identityText } from './dom.js';
+import { api, get, login as doLogin, uploadArtifact } from './api.js';
+import { stackBar, legend, grouped } from './chart.js';
+
+const DA = '/api/management/v2/devauth';
+const INV1 = '/api/management/v1/inventory';
+const INV2 = '/api/management/v2/inventory';
+const DEP = '/api/management/v1/deployments';
+const RELEASES = '/api/management/v2/deployments/deployments/releases';
+const enc = encodeURIComponent;
+
+function button(label, onclick, attrs = {}) {
+  return h('button', { type: 'button', ...attrs, onclick: async (e) => {
+    const b = e.currentTarget;
+    b.disabled = true;
+    try { await onclick(e); } catch (err) { toast(err.message, 'err'); } finally { b.disabled = false; }
+  } }, label);
+}
+
+function section(title, id, ...content) {
+  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
+}
+
+function pager(page, perPage, total, hrefFor) {
+  const pages = Math.max(1, Math.ceil(total / perPage));
+  if (pages <= 1) return null;
+  return h('nav', { class: 'pager', 'aria-label': 'Pages' },
+    page > 1 ? h('a', { href: hrefFor(page - 1) }, '‹ Previous') : null,
+    h('span', {}, `Page ${page} of ${pages}`),
+    page < pages ? h('a', { href: hrefFor(page + 1) }, 'Next ›') : null);
+}
+
+/** A modal dialog with a device's deployment log. */
+export async function showLog(deploymentId, deviceId) {
+  const text = await api('GET', `${DEP}/deployments/${deploymentId}/devices/${deviceId}/log`);
+  const close = h('button', { type: 'button', class: 'close' }, 'Close');
+  const dlg = h('dialog', { class: 'log', 'aria-labelledby': 'log-title' },
+    h('h2', { id: 'log-title' }, `Log of device ${short(deviceId)}`),
+    h('p', { class: 'muted' }, `Deployment ${deploymentId}`),
+    h('pre', { tabindex: '0' }, text), close);
+  close.addEventListener('click', () => dlg.close());
+  dlg.addEventListener('close', () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+  close.focus();
+}
+
+// ---------------------------------------------------------------- login
+export function login(done, message) {
+  const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
+  const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const err = h('p', { class: 'error', role: 'alert' }, message ?? '');
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Log in');
+  const form = h('form', { class: 'login card', onsubmit: async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    err.textContent = '';
+    try {
+      await doLogin(email.value, password.value);
+      await done();
+    } catch (x) {
+      err.textContent = x.status === 401 ? 'Wrong e-mail or password.' : x.message;
+      submit.disabled = false;
+    }
+  } },
+  h('h1', {}, 'Flipside'), h('p', { class: 'muted' }, 'Log in to manage devices and updates.'),
+  field('E-mail', email), field('Password', password), err, submit);
+  return h('div', { class: 'login-wrap' }, form);
+}
+
+// ---------------------------------------------------------------- dashboard
+export async function dashboard(main) {
+  const counts = h('div', { class: 'cards' });
+  const active = h('div');
+  const failures = h('div');
+  main.replaceChildren(h('h1', {}, 'Dashboard'),
+    section('Devices', 'd-devices', counts),
+    section('Deployments in progress', 'd-active', active),
+    section('Recent failures', 'd-failures', failures));
+  const refresh = async () => {
+    const s = await get('/ui/api/summary');
+    replace(counts, Object.entries(s.devices).map(([st, n]) =>
+      h('a', { class: `stat card st-${st}`, href: `#/devices?status=${st}`, dataset: { fk: `c-${st}` } }, h('strong', {}, String(n)), h('span', {}, st))));
+    replace(active, s.deployments.active.length ? h('ul', { class: 'plain' }, s.deployments.active.map((d) =>
+      h('li', { class: 'dep-row' },
+        h('div', { class: 'row-head' }, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `d-${d.id}` } }, d.name), ' ', badge(d.status),
+          h('span', { class: 'muted' }, ` ${d.artifact_name} · ${d.done}/${d.device_count} done`)),
+        stackBar(d.statistics, d.device_count, `Progress of ${d.name}`)))) : h('p', { class: 'empty' }, 'No deployment is running.'),
+      h('p', {}, h('a', { href: '#/deployments' }, `All deployments (${s.deployments.finished} finished)`)));
+    replace(failures, table([['Device'], ['Deployment'], ['When'], ['Log']], s.failures.map((f) => h('tr', {},
+      h('td', {}, h('a', { href: `#/devices/${f.device_id}` }, short(f.device_id))),
+      h('td', {}, h('a', { href: `#/deployments/${f.deployment_id}` }, f.deployment_name)),
+      h('td', {}, when(f.finished)),
+      h('td', {}, f.log ? button('View log', () => showLog(f.deployment_id, f.device_id), { dataset: { fk: `l-${f.deployment_id}-${f.device_id}` } }) : '—'))),
+      'No failures.'));
+  };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- devices
+const STATUSES = ['pending', 'accepted', 'rejected', 'preauthorized'];
+
+async function setAuth(devId, authId, status) {
+  await api('PUT', `${DA}/devices/${devId}/auth/${authId}/status`, { status });
+  toast(`Device ${short(devId)} ${status}`);
+}
+async function decommission(devId) {
+  if (!confirm(`Decommission device ${short(devId)}? Its keys, tokens and inventory are removed.`)) return false;
+  await api('DELETE', `${DA}/devices/${devId}`);
+  toast(`Device ${short(devId)} decommissioned`);
+  return true;
+}
+
+function deviceActions(d, after) {
+  const sets = d.auth_sets ?? [];
+  const acts = [];
+  const pend = sets.filter((a) => a.status === 'pending');
+  for (const a of pend) {
+    const which = pend.length > 1 ? ` key ${short(a.id)}` : '';
+    acts.push(button(`Accept${which}`, async () => { await setAuth(d.id, a.id, 'accepted'); await after(); }, { class: 'primary', dataset: { fk: `acc-${a.id}` }, 'aria-label': `Accept device ${identityText(d.identity_data)}${which}` }));
+    acts.push(button(`Reject${which}`, async () => { await setAuth(d.id, a.id, 'rejected'); await after(); }, { dataset: { fk: `rej-${a.id}` }, 'aria-label': `Reject device ${identityText(d.identity_data)}${which}` }));
+  }
+  if (d.status === 'accepted') {
+    const a = sets.find((x) => x.status === 'accepted');
+    if (a) acts.push(button('Reject', async () => { await setAuth(d.id, a.id, 'rejected'); await after(); }, { dataset: { fk: `rej-${a.id}` } }));
+  }
+  if (d.status === 'rejected') {
+    const a = sets.filter((x) => x.status === 'rejected').at(-1);
+    if (a) acts.push(button('Accept', async () => { await setAuth(d.id, a.id, 'accepted'); await after(); }, { dataset: { fk: `acc-${a.id}` } }));
+  }
+  acts.push(button(d.status === 'preauthorized' ? 'Remove' : 'Decommission', async () => { if (await decommission(d.id)) await after(); }, { class: 'danger', dataset: { fk: `dec-${d.id}` } }));
+  return h('div', { class: 'actions' }, acts);
+}
+
+function preauthForm(after) {
+  const idIn = h('textarea', { rows: 3, required: true, placeholder: 'mac=52:54:00:12:34:56', spellcheck: 'false' });
+  const keyIn = h('textarea', { rows: 6, required: true, placeholder: '-----BEGIN PUBLIC KEY-----', spellcheck: 'false', class: 'mono' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  return h('details', { class: 'card' }, h('summary', {}, 'Preauthorize a device'),
+    h('form', { onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      let identity;
+      const raw = idIn.value.trim();
+      try {
+        identity = raw.startsWith('{') ? JSON.parse(raw) : Object.fromEntries(raw.split(/\n|,/).map((l) => l.trim()).filter(Boolean).map((l) => {
+          const i = l.indexOf('=');
+          if (i < 1) throw new Error(`"${l}" is not name=value`);
+          return [l.slice(0, i).trim(), l.slice(i + 1).trim()];
+        }));
+      } catch (x) { err.textContent = `Identity: ${x.message}`; return; }
+      try {
+        await api('POST', `${DA}/devices`, { identity_data: identity, pubkey: keyIn.value.trim() });
+        toast('Device preauthorized');
+        idIn.value = ''; keyIn.value = '';
+        location.hash = '#/devices?status=preauthorized';
+        await after();
+      } catch (x) { err.textContent = x.message; }
+    } },
+    field('Identity (name=value per line, or JSON)', idIn), field('Public key (PEM)', keyIn), err,
+    h('button', { type: 'submit', class: 'primary' }, 'Preauthorize')));
+}
+
+export async function devices(main, _p, query) {
+  const status = STATUSES.includes(query.get('status')) ? query.get('status') : 'pending';
+  const page = Math.max(1, Number(query.get('page')) || 1);
+  const perPage = 50;
+  const tabs = h('ul', { class: 'tabs' });
+  const list = h('div');
+  const refresh = async () => {
+    const counts = await Promise.all(STATUSES.map((s) => get(`${DA}/devices/count?status=${s}`)));
+    replace(tabs, STATUSES.map((s, i) => h('li', {}, h('a', { href: `#/devices?status=${s}`, 'aria-current': s === status ? 'page' : undefined, dataset: { fk: `t-${s}` } },
+      `${s[0].toUpperCase()}${s.slice(1)} `, h('span', { class: 'count' }, String(counts[i].count))))));
+    const devs = await get(`${DA}/devices?status=${status}&page=${page}&per_page=${perPage}`);
+    const groups = status === 'accepted' ? await get(`${INV1}/devices?per_page=500`) : [];
+    const attr = (id, name) => groups.find((g) => g.id === id)?.attributes.find((a) => a.name === name)?.value;
+    const rows = devs.map((d) => h('tr', { dataset: { device: d.id } },
+      h('td', {}, h('a', { href: `#/devices/${d.id}`, dataset: { fk: `dev-${d.id}` } }, short(d.id))),
+      h('td', { class: 'wrap' }, identityText(d.identity_data)),
+      status === 'accepted' ? h('td', { class: 'opt' }, attr(d.id, 'device_type') ?? '') : null,
+      status === 'accepted' ? h('td', {}, attr(d.id, 'group') ?? '') : null,
+      h('td', { class: 'opt' }, when(d.updated_ts)),
+      h('td', {}, deviceActions(d, refresh))));
+    const cols = [['Device'], ['Identity'], ...(status === 'accepted' ? [['Type', 'opt'], ['Group']] : []), ['Changed', 'opt'], ['Actions']];
+    replace(list, table(cols, rows, `No ${status} devices.`), pager(page, perPage, devs.total ?? devs.length, (n) => `#/devices?status=${status}&page=${n}`));
+  };
+  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), list, preauthForm(refresh));
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- one device
+export async function device(main, [id]) {
+  const head = h('div');
+  const info = h('div');
+  const inv = h('div');
+  const hist = h('div');
+  const groupIn = h('input', { name: 'group', list: 'group-names', pattern: '[A-Za-z0-9_\\-]+', required: true, autocomplete: 'off' });
+  const groupNames = h('datalist', { id: 'group-names' });
+  const groupBox = h('div');
+  const groupForm = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api('PUT', `${INV1}/devices/${id}/group`, { group: groupIn.value });
+      toast(`Device added to ${groupIn.value}`);
+      groupIn.value = '';
+      await refresh();
+    } catch (x) { toast(x.message, 'err'); }
+  } }, field('Group name', groupIn), groupNames, h('button', { type: 'submit' }, 'Set group'));
+  const groupSection = section('Group', 'dv-group', groupBox, groupForm);
+  main.replaceChildren(head, section('Identity and keys', 'dv-id', info), groupSection, section('Inventory', 'dv-inv', inv), section('Deployment history', 'dv-hist', hist));
+  const refresh = async () => {
+    let d;
+    try { d = await get(`${DA}/devices/${id}`); } catch (x) {
+      if (x.status === 404) { main.replaceChildren(h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to devices'))); return; }
+      throw x;
+    }
+    replace(head, h('h1', {}, `Device ${short(d.id)} `, badge(d.status)), h('p', { class: 'muted mono' }, d.id),
+      deviceActions(d, refresh));
+    replace(info, h('dl', { class: 'kv' }, Object.entries(d.identity_data).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]),
+      h('dt', {}, 'First seen'), h('dd', {}, when(d.created_ts))),
+      table([['Key'], ['Status'], ['Since'], ['Actions']], d.auth_sets.map((a) => h('tr', {},
+        h('td', {}, h('details', {}, h('summary', {}, short(a.id)), h('pre', { class: 'key' }, a.pubkey))),
+        h('td', {}, badge(a.status)), h('td', {}, when(a.ts)),
+        h('td', {}, h('div', { class: 'actions' },
+          a.status !== 'accepted' ? button('Accept', async () => { await setAuth(d.id, a.id, 'accepted'); await refresh(); }, { dataset: { fk: `a-${a.id}` } }) : null,
+          a.status !== 'rejected' ? button('Reject', async () => { await setAuth(d.id, a.id, 'rejected'); await refresh(); }, { dataset: { fk: `r-${a.id}` } }) : null))))));
+    groupSection.hidden = d.status !== 'accepted';
+    if (d.status === 'accepted') {
+      const [device, groups] = await Promise.all([get(`${INV1}/devices/${id}`), get(`${INV1}/groups`)]);
+      const group = device.attributes.find((a) => a.name === 'group' && a.scope === 'system')?.value;
+      replace(groupNames, groups.map((g) => h('option', { value: g })));
+      replace(groupBox, group ? h('p', {}, 'In group ', h('strong', {}, group), ' ',
+        button('Remove from group', async () => { await api('DELETE', `${INV1}/devices/${id}/group/${enc(group)}`); await refresh(); }, { dataset: { fk: 'ungroup' } })) : h('p', { class: 'muted' }, 'Not in a static group.'));
+      const attrs = device.attributes.filter((a) => a.scope !== 'identity');
+      replace(inv, table([['Attribute'], ['Value'], ['Scope', 'opt']], attrs.map((a) => h('tr', {},
+        h('td', {}, a.name), h('td', { class: 'wrap' }, typeof a.value === 'string' ? a.value : JSON.stringify(a.value)), h('td', { class: 'opt' }, a.scope))),
+      'The device has not sent its inventory yet.'));
+    } else {
+      replace(inv, h('p', { class: 'muted' }, 'Inventory is kept for accepted devices.'));
+    }
+    const history = await get(`${DEP}/deployments/devices/${id}`);
+    const names = new Map();
+    await Promise.all([...new Set(history.map((r) => r.deployment_id))].slice(0, 50).map(async (did) => {
+      try { names.set(did, (await get(`${DEP}/deployments/${did}`)).name); } catch {}
+    }));
+    replace(hist, table([['Deployment'], ['Status'], ['Attempts', 'opt'], ['Finished', 'opt'], ['Log']], history.map((r) => h('tr', {},
+      h('td', {}, h('a', { href: `#/deployments/${r.deployment_id}` }, names.get(r.deployment_id) ?? short(r.deployment_id))),
+      h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'opt' }, String(r.attempts)), h('td', { class: 'opt' }, when(r.finished)),
+      h('td', {}, r.log ? button('View log', () => showLog(r.deployment_id, id), { dataset: { fk: `log-${r.deployment_id}` } }) : '—'))),
+    'No deployments for this device yet.'));
+  };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- groups
+const OPS = ['$eq', '$ne', '$in', '$nin', '$exists', '$gt', '$gte', '$lt', '$lte', '$regex'];
+
+function termValue(type, raw) {
+  if (type === '$exists') return raw.trim() !== 'false';
+  if (type === '$in' || type === '$nin') return raw.split(',').map((x) => x.trim()).filter(Boolean);
+  if (['$gt', '$gte', '$lt', '$lte'].includes(type) && raw.trim() !== '' && !Number.isNaN(Number(raw))) return Number(raw);
+  return raw;
+}
+
+function memberList(ids, remove) {
+  if (!ids.length) return h('p', { class: 'empty' }, 'No members.');
+  return h('ul', { class: 'members' }, ids.map((id) => h('li', {}, h('a', { href: `#/devices/${id}` }, short(id)),
+    remove ? button('Remove', () => remove(id), { class: 'small', 'aria-label': `Remove ${short(id)} from the group`, dataset: { fk: `rm-${id}` } }) : null)));
+}
+
+export async function groups(main) {
+  const statics = h('div');
+  const dynamics = h('div');
+  const picker = h('fieldset', { class: 'picker' });
+  const nameIn = h('input', { name: 'group', pattern: '[A-Za-z0-9_\\-]+', required: true, autocomplete: 'off' });
+  const staticErr = h('p', { class: 'error', role: 'alert' });
+  const staticForm = h('form', { class: 'card', onsubmit: async (e) => {
+    e.preventDefault();
+    staticErr.textContent = '';
+    const ids = [...picker.querySelectorAll('input:checked')].map((c) => c.value);
+    if (!ids.length) { staticErr.textContent = 'Pick at least one device.'; return; }
+    try {
+      await api('PATCH', `${INV1}/groups/${enc(nameIn.value)}/devices`, ids);
+      toast(`${ids.length} device(s) added to ${nameIn.value}`);
+      nameIn.value = '';
+      picker.querySelectorAll('input:checked').forEach((c) => (c.checked = false));
+      await refresh();
+    } catch (x) { staticErr.textContent = x.message; }
+  } }, h('h3', {}, 'Add devices to a static group'), field('Group name', nameIn, 'Letters, digits, - and _. A new name creates the group.'), picker, staticErr,
+  h('button', { type: 'submit', class: 'primary' }, 'Add to group'));
+
+  const attrs = h('datalist', { id: 'attr-names' });
+  const terms = h('div', { class: 'terms' });
+  const addTerm = () => {
+    const scope = h('select', { 'aria-label': 'Scope' }, ['inventory', 'identity', 'system'].map((x) => h('option', {}, x)));
+    const attr = h('input', { list: 'attr-names', required: true, 'aria-label': 'Attribute', placeholder: 'attribute', autocomplete: 'off' });
+    const op = h('select', { 'aria-label': 'Operator' }, OPS.map((x) => h('option', {}, x)));
+    const val = h('input', { 'aria-label': 'Value', placeholder: 'value (a,b for $in)' });
+    const row = h('div', { class: 'term' }, scope, attr, op, val, button('Remove', () => row.remove(), { class: 'small', 'aria-label': 'Remove this condition' }));
+    terms.append(row);
+  };
+  addTerm();
+  const fName = h('input', { name: 'filter', pattern: '[A-Za-z0-9_\\-]+', required: true, autocomplete: 'off' });
+  const dynErr = h('p', { class: 'error', role: 'alert' });
+  const dynForm = h('form', { class: 'card', onsubmit: async (e) => {
+    e.preventDefault();
+    dynErr.textContent = '';
+    const list = [...terms.querySelectorAll('.term')].map((r) => {
+      const [scope, op] = r.querySelectorAll('select');
+      const [attr, val] = r.querySelectorAll('input');
+      return { scope: scope.value, attribute: attr.value, type: op.value, value: termValue(op.value, val.value) };
+    });
+    if (!list.length) { dynErr.textContent = 'Add at least one condition.'; return; }
+    try {
+      await api('POST', `${INV2}/filters`, { name: fName.value, terms: list });
+      toast(`Dynamic group ${fName.value} saved`);
+      fName.value = '';
+      terms.replaceChildren();
+      addTerm();
+      await refresh();
+    } catch (x) { dynErr.textContent = x.message; }
+  } }, h('h3', {}, 'New dynamic group'), field('Name', fName), attrs, h('p', { class: 'label' }, 'Devices whose inventory matches every condition:'), terms,
+  h('div', { class: 'actions' }, button('Add condition', addTerm), h('button', { type: 'submit', class: 'primary' }, 'Save dynamic group')), dynErr);
+
+  main.replaceChildren(h('h1', {}, 'Groups'),
+    section('Static groups', 'g-static', statics, staticForm),
+    section('Dynamic groups', 'g-dynamic', h('p', { class: 'muted' }, 'Saved inventory filters; deployments to them take the accepted devices that match when created.'), dynamics, dynForm));
+
+  const refresh = async () => {
+    const [names, accepted, filters, attrNames] = await Promise.all([get(`${INV1}/groups`), get(`${INV1}/devices?per_page=500`), get(`${INV2}/filters`), get(`${INV2}/filters/attributes`)]);
+    const members = await Promise.all(names.map((n) => get(`${INV1}/groups/${enc(n)}/devices?per_page=500`).catch(() => [])));
+    replace(statics, names.length ? h('div', { class: 'grid' }, names.map((n, i) => h('article', { class: 'card' },
+      h('h3', {}, n, ' ', h('span', { class: 'count' }, String(members[i].length))),
+      memberList(members[i], async (id) => { await api('DELETE', `${INV1}/groups/${enc(n)}/devices`, [id]); await refresh(); }),
+      h('div', { class: 'actions' },
+        h('a', { class: 'button', href: `#/deployments/new?group=${enc(n)}` }, 'Deploy to group'),
+        button('Delete group', async () => { if (confirm(`Delete group ${n}? Devices stay; they only leave the group.`)) { await api('DELETE', `${INV1}/groups/${enc(n)}`); await refresh(); } }, { class: 'danger', dataset: { fk: `del-${n}` } })))))
+      : h('p', { class: 'empty' }, 'No static groups yet.'));
+    const checked = new Set([...picker.querySelectorAll('input:checked')].map((c) => c.value));
+    replace(picker, h('legend', {}, 'Accepted devices'), accepted.length ? accepted.map((d) => {
+      const g = d.attributes.find((a) => a.name === 'group')?.value;
+      const ident = d.attributes.filter((a) => a.scope === 'identity' && a.name !== 'status').map((a) => `${a.name}=${a.value}`).join(', ');
+      return h('label', { class: 'check' }, h('input', { type: 'checkbox', value: d.id, checked: checked.has(d.id), dataset: { fk: `pick-${d.id}` } }), ` ${short(d.id)} `, h('span', { class: 'muted' }, ident), g ? h('span', { class: 'tag' }, g) : null);
+    }) : h('p', { class: 'empty' }, 'No accepted devices.'));
+    replace(attrs, attrNames.map((a) => h('option', { value: a.name }, a.scope)));
+    const filterMembers = await Promise.all(filters.map((f) => api('POST', `${INV2}/filters/search`, { filters: f.terms, per_page: 500 }).then((r) => r.map((d) => d.id)).catch(() => [])));
+    replace(dynamics, filters.length ? h('div', { class: 'grid' }, filters.map((f, i) => h('article', { class: 'card' },
+      h('h3', {}, f.name, ' ', h('span', { class: 'count' }, String(filterMembers[i].length))),
+      h('ul', { class: 'plain terms-view' }, f.terms.map((t) => h('li', { class: 'mono' }, `${t.scope}.${t.attribute} ${t.type} ${JSON.stringify(t.value)}`))),
+      memberList(filterMembers[i]),
+      h('div', { class: 'actions' },
+        h('a', { class: 'button', href: `#/deployments/new?filter=${enc(f.id)}` }, 'Deploy to group'),
+        button('Delete', async () => { if (confirm(`Delete dynamic group ${f.name}?`)) { await api('DELETE', `${INV2}/filters/${f.id}`); await refresh(); } }, { class: 'danger', dataset: { fk: `fdel-${f.id}` } })))))
+      : h('p', { class: 'empty' }, 'No dynamic groups yet.'));
+  };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- releases
+export async function releases(main) {
+  const fileIn = h('input', { type: 'file', id: 'artifact-file', accept: '.mender', class: 'visually-hidden' });
+  const desc = h('input', { name: 'description', autocomplete: 'off' });
+  const bar = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' });
+  const pct = h('span', { class: 'muted' });
+  const err = h('p', { class: 'error', role: 'alert', id: 'upload-error' });
+  const list = h('div');
+  const drop = h('div', { class: 'drop', id: 'drop-zone' },
+    h('p', {}, 'Drop a .mender artifact here, or '),
+    h('label', { for: 'artifact-file', class: 'button primary', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fileIn.click(); } } }, 'choose a file'),
+    fileIn, h('div', { class: 'progress' }, bar, pct));
+  const start = async (file) => {
+    if (!file) return;
+    err.textContent = '';
+    bar.hidden = false;
+    bar.value = 0;
+    pct.textContent = `Uploading ${file.name} (${bytes(file.size)})…`;
+    try {
+      await uploadArtifact(file, desc.value, (f) => { bar.value = f; pct.textContent = `Uploading ${file.name}: ${Math.round(f * 100)} %`; });
+      pct.textContent = `${file.name} uploaded.`;
+      toast(`${file.name} uploaded`);
+      desc.value = '';
+      await refresh();
+    } catch (x) {
+      pct.textContent = '';
+      err.textContent = `The server refused ${file.name}: ${x.message}`;
+    } finally {
+      bar.hidden = true;
+      fileIn.value = '';
+    }
+  };
+  fileIn.addEventListener('change', () => start(fileIn.files[0]));
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); start(e.dataTransfer.files[0]); });
+
+  main.replaceChildren(h('h1', {}, 'Releases'),
+    section('Upload an artifact', 'r-up', h('div', { class: 'card' }, field('Description (optional)', desc), drop, err)),
+    section('Releases', 'r-list', list));
+  const refresh = async () => {
+    const rel = await get(RELEASES);
+    replace(list, rel.length ? rel.map((r) => h('article', { class: 'card release' },
+      h('h3', {}, r.name, ' ', h('span', { class: 'count' }, `${r.artifacts_count} artifact${r.artifacts_count === 1 ? '' : 's'}`),
+        ' ', h('a', { class: 'button small', href: `#/deployments/new?release=${enc(r.name)}` }, 'Deploy')),
+      table([['Device types'], ['Type', 'opt'], ['Signature'], ['Size'], ['Uploaded', 'opt'], ['Description', 'opt'], ['']], r.artifacts.map((a) => h('tr', {},
+        h('td', {}, a.device_types_compatible.map((t) => h('span', { class: 'tag' }, t))),
+        h('td', { class: 'opt' }, (a.updates ?? []).map((u) => u.type_info?.type ?? 'empty').join(', ')),
+        h('td', {}, a.signed ? h('span', { class: 'badge st-success' }, 'signed') : h('span', { class: 'badge st-none' }, 'unsigned')),
+        h('td', {}, bytes(a.size)),
+        h('td', { class: 'opt' }, when(a.modified)),
+        h('td', { class: 'opt wrap' }, a.description),
+        h('td', {}, button('Delete', async () => {
+          if (!confirm(`Delete artifact ${a.name} for ${a.device_types_compatible.join(', ')}?`)) return;
+          await api('DELETE', `${DEP}/artifacts/${a.id}`);
+          toast('Artifact deleted');
+          await refresh();
+        }, { class: 'danger small', 'aria-label': `Delete ${a.name} for ${a.device_types_compatible.join(', ')}`, dataset: { fk: `del-${a.id}` } }))))))) : h('p', { class: 'empty' }, 'No releases yet: upload an artifact.'));
+  };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- deployments
+function depRow(d) {
+  const done = grouped(d.statistics.status).filter((g) => ['success', 'failure', 'skipped'].includes(g.key)).reduce((a, g) => a + g.n, 0);
+  return h('tr', {},
+    h('td', {}, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `dep-${d.id}` } }, d.name)),
+    h('td', { class: 'opt' }, d.artifact_name),
+    h('td', {}, badge(d.stop_reason && d.stop_reason !== 'aborted' ? d.stop_reason : d.stop_reason === 'aborted' ? 'aborted' : d.status)),
+    h('td', { class: 'progress-cell' }, stackBar(d.statistics.status, d.device_count, `Progress of ${d.name}`), h('small', {}, `${done}/${d.device_count}`)),
+    h('td', { class: 'opt' }, when(d.status === 'scheduled' ? d.phases[0]?.start_ts : d.created)));
+}
+
+export async function deployments(main) {
+  const act = h('div');
+  const sched = h('div');
+  const fin = h('div');
+  main.replaceChildren(h('div', { class: 'title-row' }, h('h1', {}, 'Deployments'), h('a', { class: 'button primary', href: '#/deployments/new' }, 'New deployment')),
+    section('Active', 'dp-active', act), section('Scheduled', 'dp-sched', sched), section('Finished', 'dp-fin', fin));
+  const cols = [['Name'], ['Release', 'opt'], ['Status'], ['Progress'], ['Created', 'opt']];
+  const refresh = async () => {
+    const all = await get(`${DEP}/deployments?per_page=500`);
+    replace(act, table(cols, all.filter((d) => d.status === 'pending' || d.status === 'inprogress').map(depRow), 'No active deployments.'));
+    replace(sched, table([...cols.slice(0, 4), ['Starts', 'opt']], all.filter((d) => d.status === 'scheduled').map(depRow), 'No scheduled deployments.'));
+    replace(fin, table(cols, all.filter((d) => d.status === 'finished').slice(0, 50).map(depRow), 'No finished deployments.'));
+  };
+  await refresh();
+  return refresh;
+}
+
+export async function newDeployment(main, _p, query) {
+  const [rel, groupNames, filters, accepted] = await Promise.all([get(RELEASES), get(`${INV1}/groups`), get(`${INV2}/filters`), get(`${INV1}/devices?per_page=500`)]);
+  const name = h('input', { name: 'name', required: true, maxlength: 256, autocomplete: 'off' });
+  const release = h('select', { name: 'release', required: true }, h('option', { value: '' }, 'Choose a release'),
+    rel.map((r) => h('option', { value: r.name, selected: r.name === query.get('release') }, `${r.name} (${[...new Set(r.artifacts.flatMap((a) => a.device_types_compatible))].join(', ')})`)));
+  const targetKind = query.get('filter') ? 'filter' : query.get('group') || groupNames.length ? 'group' : 'all';
+  const radio = (value, label) => h('label', { class: 'check' }, h('input', { type: 'radio', name: 'target', value, checked: value === targetKind }), ` ${label}`);
+  const group = h('select', { name: 'group', 'aria-label': 'Which static group' }, groupNames.map((g) => h('option', { value: g, selected: g === query.get('group') }, g)));
+  const filter = h('select', { name: 'filter', 'aria-label': 'Which dynamic group' }, filters.map((f) => h('option', { value: f.id, selected: f.id === query.get('filter') }, f.name)));
+  const devPick = h('fieldset', { class: 'picker' }, h('legend', {}, 'Devices'), accepted.map((d) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'device', value: d.id }), ` ${short(d.id)} `,
+    h('span', { class: 'muted' }, d.attributes.filter((a) => a.scope === 'identity' && a.name !== 'status').map((a) => `${a.name}=${a.value}`).join(', ')))));
+  const target = h('fieldset', {}, h('legend', {}, 'Target'),
+    h('div', { class: 'target' }, radio('group', 'Static group'), group),
+    h('div', { class: 'target' }, radio('filter', 'Dynamic group'), filter),
+    h('div', { class: 'target' }, radio('all', 'All accepted devices')),
+    h('div', { class: 'target' }, radio('devices', 'Chosen devices')), devPick);
+  const syncTarget = () => {
+    const k = target.querySelector('input[name=target]:checked')?.value;
+    group.disabled = k !== 'group';
+    filter.disabled = k !== 'filter';
+    devPick.hidden = k !== 'devices';
+  };
+  target.addEventListener('change', syncTarget);
+  syncTarget();
+
+  const phases = h('div', { class: 'phases' });
+  const units = [['60', 'minutes'], ['1', 'seconds'], ['3600', 'hours'], ['86400', 'days']];
+  const addPhase = () => {
+    const n = phases.children.length + 1;
+    const batch = h('input', { type: 'number', min: 1, max: 100, value: n === 1 ? 10 : '', name: `batch-${n}`, 'aria-label': `Phase ${n} batch size (percent)`, placeholder: 'rest' });
+    const delay = h('input', { type: 'number', min: 0, step: 'any', value: n === 1 ? 0 : 60, name: `delay-${n}`, 'aria-label': `Phase ${n} starts after` });
+    const unit = h('select', { name: `unit-${n}`, 'aria-label': `Phase ${n} delay unit` }, units.map(([v, l]) => h('option', { value: v }, l)));
+    phases.append(h('div', { class: 'phase' }, h('strong', {}, `Phase ${n}`), h('span', {}, batch, ' % of devices'), h('span', {}, 'starts ', delay, ' ', unit, n === 1 ? ' from now' : ' after the previous phase')));
+  };
+  const removePhase = () => phases.lastElementChild?.remove();
+  const retries = h('input', { type: 'number', min: 0, max: 100, value: 0, name: 'retries' });
+  const maxDevices = h('input', { type: 'number', min: 1, name: 'max_devices', placeholder: 'no limit' });
+  const threshold = h('input', { type: 'number', min: 0, max: 100, step: 'any', name: 'error_threshold', placeholder: 'none' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Create deployment');
+  const form = h('form', { class: 'card new-dep', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const body = { name: name.value, artifact_name: release.value };
+    const kind = target.querySelector('input[name=target]:checked')?.value;
+    let url = `${DEP}/deployments`;
+    if (kind === 'group') {
+      if (!group.value) { err.textContent = 'There is no static group yet.'; return; }
+      url = `${DEP}/deployments/group/${enc(group.value)}`;
+    } else if (kind === 'filter') {
+      if (!filter.value) { err.textContent = 'There is no dynamic group yet.'; return; }
+      body.filter_id = filter.value;
+    } else if (kind === 'devices') {
+      body.devices = [...devPick.querySelectorAll('input:checked')].map((c) => c.value);
+      if (!body.devices.length) { err.textContent = 'Choose at least one device.'; return; }
+    } else body.all_devices = true;
+    const rows = [...phases.children];
+    if (rows.length) {
+      let t = Date.now();
+      body.phases = rows.map((r, i) => {
+        const [batch, delay] = r.querySelectorAll('input');
+        const unit = Number(r.querySelector('select').value);
+        t += (Number(delay.value) || 0) * unit * 1000;
+        const p = {};
+        if (batch.value !== '' && i < rows.length - 1) p.batch_size = Number(batch.value);
+        if (i > 0 || Number(delay.value) > 0) p.start_ts = new Date(t).toISOString();
+        return p;
+      });
+    }
+    if (retries.value !== '') body.retries = Number(retries.value);
+    if (maxDevices.value !== '') body.max_devices = Number(maxDevices.value);
+    if (threshold.value !== '') body.error_threshold = Number(threshold.value);
+    submit.disabled = true;
+    try {
+      const r = await api('POST', url, body);
+      toast(`Deployment ${body.name} created`);
+      location.hash = `#/deployments/${r.location.split('/').pop()}`;
+    } catch (x) {
+      err.textContent = x.message;
+    } finally { submit.disabled = false; }
+  } },
+  field('Name', name), field('Release', release), target,
+  h('fieldset', {}, h('legend', {}, 'Phases'), h('p', { class: 'muted' }, 'Without phases every device gets the update at once. The last phase takes the remaining devices.'), phases,
+    h('div', { class: 'actions' }, button('Add phase', addPhase), button('Remove last phase', removePhase))),
+  h('div', { class: 'row3' }, field('Retries per device', retries), field('Max devices', maxDevices), field('Error threshold (% failed)', threshold, 'Stops the rollout once more devices failed')),
+  err, submit);
+  main.replaceChildren(h('h1', {}, 'New deployment'), form);
+  name.focus();
+}
+
+export async function deployment(main, [id]) {
+  const head = h('div');
+  const chart = h('div', { class: 'card chart' });
+  const devs = h('div');
+  main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Devices', 'dd-devices', devs));
+  const refresh = async () => {
+    let d;
+    try { d = await get(`${DEP}/deployments/${id}`); } catch (x) {
+      if (x.status === 404) { main.replaceChildren(h('h1', {}, 'Deployment not found'), h('p', {}, h('a', { href: '#/deployments' }, 'All deployments'))); return; }
+      throw x;
+    }
+    const rows = await get(`${DEP}/deployments/${id}/devices`);
+    const finished = d.status === 'finished';
+    replace(head, h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', badge(d.status)),
+      !finished ? button('Abort deployment', async () => {
+        if (!confirm(`Abort deployment ${d.name}? Devices not yet done stop.`)) return;
+        await api('PUT', `${DEP}/deployments/${id}/status`, { status: 'aborted' });
+        toast('Deployment aborted');
+        await refresh();
+      }, { class: 'danger', dataset: { fk: 'abort' } }) : null),
+    h('dl', { class: 'kv' },
+      h('dt', {}, 'Release'), h('dd', {}, d.artifact_name),
+      h('dt', {}, 'Devices'), h('dd', {}, String(d.device_count), d.max_devices ? ` (max ${d.max_devices})` : ''),
+      h('dt', {}, 'Created'), h('dd', {}, when(d.created)),
+      finished ? [h('dt', {}, 'Finished'), h('dd', {}, when(d.finished))] : null,
+      d.stop_reason ? [h('dt', {}, 'Stopped'), h('dd', { class: 'stop' }, d.stop_reason === 'error_threshold' ? `error threshold (${d.error_threshold} %) exceeded` : d.stop_reason)] : null,
+      h('dt', {}, 'Retries'), h('dd', {}, String(d.retries)),
+      d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
+    const { phases: byPhase, devices: phaseOf } = await get(`/ui/api/deployments/${id}/phases`);
+    replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
+      d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
+        h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
+        stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
+    replace(devs, table([['Device'], ['Status'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
+      h('td', {}, h('a', { href: `#/devices/${r.id}` }, short(r.id))),
+      h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
+      h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
+      h('td', {}, r.log ? button('View log', () => showLog(id, r.id), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${short(r.id)}` }) : '—')))));
+  };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- audit
+export async function audit(main, _p, query) {
+  const page = Math.max(1, Number(query.get('page')) || 1);
+  const type = query.get('type') ?? '';
+  const perPage = 50;
+  const list = h('div');
+  const sel = h('select', { name: 'type', onchange: () => { location.hash = `#/audit${sel.value ? `?type=${enc(sel.value)}` : ''}`; } },
+    ['', 'device', 'deployment', 'artifact', 'group', 'filter', 'user', 'token'].map((t) => h('option', { value: t, selected: t === type }, t || 'everything')));
+  main.replaceChildren(h('h1', {}, 'Audit log'), h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, field('Show', sel)), list);
+  const link = (o) => (o.type === 'device' ? `#/devices/${o.id}` : o.type === 'deployment' ? `#/deployments/${o.id}` : o.type === 'group' ? '#/groups' : o.type === 'artifact' ? '#/releases' : null);
+  const refresh = async () => {
+    const rows = await get(`/api/management/v1/auditlogs/logs?page=${page}&per_page=${perPage + 1}${type ? `&object_type=${enc(type)}` : ''}`);
+    const more = rows.length > perPage;
+    replace(list, table([['When'], ['Who'], ['Action'], ['Object'], ['Change', 'opt']], rows.slice(0, perPage).map((e) => {
+      const href = link(e.object);
+      return h('tr', {}, h('td', {}, when(e.time)), h('td', {}, e.actor.email), h('td', {}, h('code', {}, e.action)),
+        h('td', {}, `${e.object.type} `, href ? h('a', { href }, e.object.type === 'group' ? e.object.id : short(e.object.id)) : short(e.object.id)),
+        h('td', { class: 'opt wrap mono' }, e.change === '{}' ? '' : e.change));
+    }), 'No entries.'),
+    h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      page > 1 ? h('a', { href: `#/audit?page=${page - 1}${type ? `&type=${enc(type)}` : ''}` }, '‹ Newer') : null,
+      h('span', {}, `Page ${page}`),
+      more ? h('a', { href: `#/audit?page=${page + 1}${type ? `&type=${enc(type)}` : ''}` }, 'Older ›') : null));
+  };
+  await refresh();
+  return refresh;
+}
