@@ -116,10 +116,17 @@ function buildPayloads(h: ParsedHeader, aug: ParsedHeader | null): PayloadHeader
   });
 }
 
+/** How far a payload stream may run ahead of its consumer. */
+const PAYLOAD_READ_AHEAD = 256 * 1024;
+
 /**
  * Streams one payload file to the consumer (or discards it), hashing it on the way. A checksum
- * mismatch destroys the consumer's stream with the error instead of ending it, so no consumer
- * ever sees a clean end of bad bytes.
+ * mismatch (or any reader error) destroys the consumer's stream with the error instead of ending
+ * it, so no consumer ever sees a clean end of bad bytes. Once the consumer's promise has settled
+ * (it returned early, or threw) the stream is destroyed without an error: the consumer is no
+ * longer reading and readArtifact reports the failure. The stream also carries the reader's own
+ * no-op 'error' listener, so an error is never an unhandled 'error' event that crashes the
+ * process, whatever listeners the consumer did or did not add.
  */
 async function deliverFile(
   body: AsyncIterable<Buffer>,
@@ -142,18 +149,22 @@ async function deliverFile(
   }
   let wake: (() => void) | null = null;
   const out = new Readable({
-    highWaterMark: 1 << 16,
+    highWaterMark: PAYLOAD_READ_AHEAD,
     read() {
       const w = wake;
       wake = null;
       w?.();
     },
   });
+  // The error still reaches the consumer's own listeners (for await, pipeline, 'error'); this
+  // one only keeps a consumer without any from crashing the process (stream.errored holds it).
+  out.on('error', () => undefined);
   let settled = false;
   let failed: { error: unknown } | null = null;
   const consumerP = Promise.resolve()
     .then(() => consumer(entry, out))
     .catch((error: unknown) => {
+      settled = true;
       failed = { error };
       throw error;
     })
@@ -185,8 +196,11 @@ async function deliverFile(
     if (err) throw err;
     out.push(null);
   } catch (e) {
-    out.destroy(e as Error);
-    // The consumer sees the error on its stream; let it unwind before we report.
+    // A consumer still at work sees the error on its stream; one that already returned or threw
+    // is not reading any more: release the stream without an error event (no 'end' either).
+    if (settled) out.destroy();
+    else out.destroy(e as Error);
+    // Let the consumer unwind before we report.
     await consumerP.catch(() => undefined);
     throw e;
   }

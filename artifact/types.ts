@@ -97,10 +97,15 @@ export interface ReadOptions {
    * its end (backpressure is end to end). The reader hashes the bytes itself and rejects
    * readArtifact with CHECKSUM_MISMATCH after the stream ends if they do not match the manifest.
    * When absent, payload bytes are hashed and discarded.
-   * In detail: on a mismatch (or any other reader error) the stream is destroyed with that same
-   * ArtifactError instead of emitting 'end', so a consumer never sees a clean end of bad bytes;
-   * readArtifact settles only after the consumer's promise has settled, and the reader's own error
-   * wins over whatever the consumer then throws.
+   * In detail: on a mismatch (or any other reader error) while the consumer's promise is still
+   * pending, the stream is destroyed with that same ArtifactError instead of emitting 'end', so a
+   * consumer never sees a clean end of bad bytes; readArtifact settles only after the consumer's
+   * promise has settled, and the reader's own error wins over whatever the consumer then throws.
+   * Once the consumer's promise has settled (it returned early, or rejected) the stream is
+   * destroyed without an error ('close', no 'end'). When the consumer rejects, readArtifact
+   * rejects with the consumer's error and stops reading at once. The reader keeps its own no-op
+   * 'error' listener on the stream: a consumer needs none for the process to be safe (an error is
+   * still delivered to its listeners, and to `for await` / `pipeline`).
    */
   onPayloadFile?: (entry: PayloadEntry, stream: Readable) => Promise<void>;
   /** Cap on decompressed header.tar bytes (default 16 MiB) and on any single JSON/script file (default 1 MiB). */
