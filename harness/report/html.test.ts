@@ -38,17 +38,15 @@ test('static page: escaped headers, script-safe data, failing open and passing c
   t.true(html.includes('flipside-lab run &#60;img src=x onerror=alert(1)&#62; --board qemu-aarch64 --seed 1234'));
 });
 
-test('a 20,000-line console renders to HTML quickly', (t) => {
-  const started = performance.now();
+// Speed lives in no unit test (machines here are noisy); the size bound keeps long consoles cheap to open.
+test('a 20,000-line console renders to a bounded HTML page', (t) => {
   const html = renderHtml(sampleRun({ noiseLines: 20_000 }));
-  t.true(performance.now() - started < 1500);
   t.true(html.length < 4_000_000);
 });
 
 test('in chromium: renders, counts right, fault and rollback visible, filter works, no network, screenshot', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.log(`SKIPPED: ${CHROMIUM} is missing (install it with: flock /tmp/apt.lock apt-get install -y -qq chromium)`);
-    t.pass();
+    t.fail(`${CHROMIUM} is missing: ci/setup.sh installs Debian's chromium`);
     return;
   }
   const work = mkdtempSync(join(tmpdir(), 'flipside-html-'));
