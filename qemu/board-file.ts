@@ -30,9 +30,17 @@ const qemuSection = z.object({
   /** Machine and CPU arguments, passed as they are. */
   machineArgs: z.array(z.string()).min(1),
   memoryMiB: z.number().int().positive(),
+  /** The firmware QEMU starts: `-bios FILE` (virt, pc) or `-kernel FILE` (raspi3b starts U-Boot as its "kernel"). */
   bios: z.string().min(1),
+  firmwareArg: z.enum(['bios', 'kernel']).default('bios'),
+  /** A -device model for the disk (virtio-blk-pci), or `sd` for the machine's own SD card slot (-drive if=sd). */
   diskDevice: z.string().min(1),
-  nicDevice: z.string().min(1),
+  /** No NIC when absent (raspi3b: usb-net does not enumerate under Linux): no network faults. */
+  nicDevice: z.string().min(1).optional(),
+  /** vCPUs; some machines have a fixed count (raspi3b: 4). */
+  smp: z.number().int().positive().default(1),
+  /** Which -serial carries the console; the ones before it get `null` (raspi3b: 1, the mini UART). */
+  consoleSerial: z.number().int().min(0).max(3).default(0),
 });
 
 const bootloaderSection = z.object({
@@ -48,9 +56,27 @@ const bootloaderSection = z.object({
   hasSetexpr: z.boolean(),
   /** 64 KiB of RAM the boot script may use for the env copies. */
   scratchAddr: intLike,
-  /** Where the device tree comes from: the firmware's (QEMU generates one) or none (x86). */
-  fdt: z.enum(['firmware', 'none']),
+  /**
+   * Where the device tree comes from: the firmware's (QEMU generates one), none (x86), or the
+   * rootfs (/boot/dtb, copied from linux.dtb, so an update replaces kernel and dtb together).
+   */
+  fdt: z.enum(['firmware', 'none', 'rootfs']),
   bootlimit: z.number().int().min(1).max(8),
+  /**
+   * Load addresses set by the boot script instead of U-Boot's defaults, where those are too close
+   * together for Debian's kernel (rpi: a 33 MB arm64 Image at 0x80000 runs into fdt_addr_r).
+   */
+  loadAddrs: z
+    .object({
+      kernel: intLike,
+      ramdisk: intLike,
+      fdt: intLike,
+      /** With linux.kernelCompression: where booti copies the compressed image, and its room. */
+      kernelComp: intLike.optional(),
+      kernelCompSize: intLike.optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 const linuxSection = z.object({
@@ -63,7 +89,102 @@ const linuxSection = z.object({
   debArch: z.string().min(1),
   /** Pinned package versions where another apt source could shadow Debian's (e.g. nodejs). */
   pins: z.record(z.string()).default({}),
+  /**
+   * gzip: /boot/vmlinuz is the arm64 Image gzip'd; booti unpacks it (needs loadAddrs.kernelComp).
+   * Worth it where the bootloader reads slowly (raspi3b's emulated SD card: ~1 MB/s).
+   */
+  kernelCompression: z.enum(['none', 'gzip']).default('none'),
+  /** With bootloader.fdt=rootfs: the dtb inside the kernel package's /usr/lib/linux-image-<release>/. */
+  dtb: z.string().min(1).optional(),
 });
+
+/**
+ * What the SoC's boot ROM / GPU firmware needs on the FAT boot partition before U-Boot runs.
+ * QEMU boards start U-Boot directly and have none.
+ */
+const firmwareSection = z.discriminatedUnion('type', [
+  z
+    .object({
+      /** Raspberry Pi: bootcode.bin, start.elf, fixup.dat, config.txt, U-Boot as the "kernel", the dtb. */
+      type: z.literal('rpi'),
+      /** Package with bootcode.bin/start.elf/fixup.dat (Debian: raspi-firmware, non-free-firmware). */
+      firmwarePackage: z.string().min(1),
+      /** Package and build of U-Boot (u-boot-rpi: rpi_3, rpi_arm64). */
+      ubootPackage: z.string().min(1),
+      ubootTarget: z.string().min(1),
+      /** Extra apt source lines for the firmware package, used through a private apt state under the cache. */
+      aptSources: z.array(z.string().regex(/^deb /)).default([]),
+      /** config.txt, one line per entry. */
+      configTxt: z.array(z.string()).min(1),
+    })
+    .strict(),
+  z
+    .object({
+      /** TI AM335x (BeagleBone): the ROM loads MLO from the active FAT partition, MLO loads u-boot.img. */
+      type: z.literal('omap'),
+      ubootPackage: z.string().min(1),
+      ubootTarget: z.string().min(1),
+    })
+    .strict(),
+]);
+
+/** How the lab reaches a real board. Shapes follow harness/console and harness/power (checked there). */
+const labSection = z
+  .object({
+    /** serial: a USB serial adapter (use a /dev/serial/by-path/ name: stable across replugs); ser2net: TCP. */
+    console: z.discriminatedUnion('type', [
+      z
+        .object({
+          type: z.literal('serial'),
+          path: z.string().startsWith('/dev/'),
+          baud: z.number().int().positive().default(115200),
+          charDelayMs: z.number().nonnegative().optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('ser2net'),
+          host: z.string().min(1),
+          port: z.number().int().min(1).max(65535),
+          telnet: z.boolean().default(false),
+          charDelayMs: z.number().nonnegative().optional(),
+        })
+        .strict(),
+    ]),
+    /** Passed to harness/power createPower: command | preset (uhubctl, usbrelay, gpioset) | http | manual. */
+    power: z.object({ type: z.enum(['command', 'preset', 'http', 'manual']) }).passthrough(),
+    network: z.discriminatedUnion('type', [
+      /** The client talks to the server through the harness fault proxy (drop/shape in software). */
+      z.object({ type: z.literal('proxy'), listenHost: z.string().min(1), listenPort: z.number().int().min(1).max(65535) }).strict(),
+      /** A managed switch port: commands that take the board's link down and up. */
+      z
+        .object({
+          type: z.literal('switch-port'),
+          down: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+          up: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+          vars: z.record(z.union([z.string(), z.number()])).default({}),
+        })
+        .strict(),
+      z.object({ type: z.literal('none') }).strict(),
+    ]),
+    /** Writing a card image: an SD mux switched to the host then dd, or dd to a card reader. */
+    flash: z.discriminatedUnion('type', [
+      z
+        .object({
+          type: z.literal('sd-mux'),
+          /** Commands that hand the card to the host and back to the board ({serial} etc. from vars). */
+          toHost: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+          toBoard: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+          /** The card as the host sees it once muxed over (a /dev/disk/by-id/ name). */
+          device: z.string().startsWith('/dev/'),
+          vars: z.record(z.union([z.string(), z.number()])).default({}),
+        })
+        .strict(),
+      z.object({ type: z.literal('dd'), device: z.string().startsWith('/dev/') }).strict(),
+      z.object({ type: z.literal('manual') }).strict(),
+    ]),
+  })
+  .strict();
 
 const envSection = z.object({
   /** Byte offsets of the two copies of the redundant env on the whole disk. */
@@ -96,12 +217,18 @@ export const boardFileSchema = z
     description: z.string().default(''),
     /** The device_type the client reports (and artifacts depend on). */
     deviceType: z.string().min(1),
-    qemu: qemuSection,
+    /** How QEMU runs the board; absent on real hardware. */
+    qemu: qemuSection.optional(),
+    firmware: firmwareSection.optional(),
+    /** How the lab reaches the real board (console, power, network, flashing); absent in QEMU. */
+    lab: labSection.optional(),
     bootloader: bootloaderSection,
     linux: linuxSection,
     disk: z.object({
       /** Where partition 1 starts; the env copies live before it. */
       firstPartitionMiB: z.number().int().positive(),
+      /** Whole image size (pads after the data partition); SD cards in QEMU need a power of two. */
+      imageSizeMiB: z.number().int().positive().optional(),
       boot: partition,
       rootfsA: partition,
       rootfsB: partition,
@@ -124,9 +251,29 @@ export const boardFileSchema = z
     const numbers = [b.disk.boot, b.disk.rootfsA, b.disk.rootfsB, b.disk.data].map((p) => p.number);
     if (new Set(numbers).size !== 4 || numbers.join() !== '1,2,3,4')
       ctx.addIssue({ code: 'custom', path: ['disk'], message: 'partitions must be boot=1, rootfsA=2, rootfsB=3, data=4' });
+    const d = b.disk;
+    const used = d.firstPartitionMiB + d.boot.sizeMiB + d.rootfsA.sizeMiB + d.rootfsB.sizeMiB + d.data.sizeMiB;
+    if (d.imageSizeMiB !== undefined && d.imageSizeMiB < used)
+      ctx.addIssue({ code: 'custom', path: ['disk', 'imageSizeMiB'], message: `the partitions need ${used} MiB` });
+    const total = d.imageSizeMiB ?? used;
+    if (b.qemu?.diskDevice === 'sd' && (total & (total - 1)) !== 0)
+      ctx.addIssue({ code: 'custom', path: ['disk', 'imageSizeMiB'], message: `an SD card image must be a power-of-two size (${total} MiB)` });
+    if (b.bootloader.fdt === 'rootfs' && !b.linux.dtb)
+      ctx.addIssue({ code: 'custom', path: ['linux', 'dtb'], message: 'bootloader.fdt=rootfs needs linux.dtb' });
+    if (b.linux.kernelCompression !== 'none' && (b.bootloader.bootCommand !== 'booti' || b.bootloader.loadAddrs?.kernelComp === undefined || b.bootloader.loadAddrs.kernelCompSize === undefined))
+      ctx.addIssue({ code: 'custom', path: ['linux', 'kernelCompression'], message: 'a compressed kernel needs booti and bootloader.loadAddrs.kernelComp/kernelCompSize' });
+    if (!b.qemu && !b.lab)
+      ctx.addIssue({ code: 'custom', path: ['lab'], message: 'a board needs a qemu section (emulated) or a lab section (real hardware)' });
   });
 
 export type BoardFile = z.infer<typeof boardFileSchema> & { file: string };
+export type QemuSection = NonNullable<BoardFile['qemu']>;
+
+/** The board's qemu section, or a clear error for real hardware. */
+export function qemuOf(board: Pick<BoardFile, 'name' | 'qemu'>): QemuSection {
+  if (!board.qemu) throw new Error(`board ${board.name} has no qemu section (real hardware): it cannot run in QEMU`);
+  return board.qemu;
+}
 
 export class BoardFileError extends Error {
   constructor(
@@ -167,11 +314,14 @@ export async function loadBoardFile(nameOrPath: string, boardsDir = BOARDS_DIR):
   return board;
 }
 
-/** Names of the QEMU boards this module describes (host-sim and real boards have other shapes). */
+/** Boards described by other modules' schemas (host-sim: harness/host-sim/spec.ts). */
+export const OTHER_SHAPES = new Set(['host-sim']);
+
+/** Names of the boards this module describes: QEMU boards and real boards with their stand-ins. */
 export function listBoards(boardsDir = BOARDS_DIR): string[] {
   if (!existsSync(boardsDir)) return [];
   return readdirSync(boardsDir)
-    .filter((f) => f.startsWith('qemu-') && f.endsWith('.yaml'))
+    .filter((f) => f.endsWith('.yaml') && !OTHER_SHAPES.has(basename(f, '.yaml')))
     .map((f) => basename(f, '.yaml'))
     .sort();
 }

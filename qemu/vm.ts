@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { BoardFile } from './board-file.js';
+import { qemuOf, type BoardFile } from './board-file.js';
 import { SocketConsole } from './console.js';
 import { run } from './image/exec.js';
 import { QmpClient } from './qmp.js';
@@ -23,6 +23,8 @@ export interface QemuVmOptions {
   serverPort?: number;
   /** true: a qcow2 overlay backed by `disk` (instant); false (default): a sparse raw copy. */
   snapshot?: boolean;
+  /** Firmware instead of the board's qemu.bios (BuiltImage.qemuBios: U-Boot from the board's package). */
+  bios?: string;
 }
 
 export interface BlockStats {
@@ -31,6 +33,47 @@ export interface BlockStats {
   rdBytes: number;
   wrOperations: number;
   flushOperations: number;
+}
+
+/**
+ * QEMU's arguments for a board (without the binary). The machine's own parts come from the board
+ * file: firmware as -bios or -kernel, a -device disk or the SD slot (if=sd), an optional NIC, and
+ * which -serial carries the console (the ones before it are null).
+ */
+export function qemuCommandLine(
+  board: BoardFile,
+  p: { disk: string; diskFormat: 'raw' | 'qcow2'; consoleSocket: string; qmpSocket: string; pidFile: string; serverPort?: number; bios?: string },
+): string[] {
+  const q = qemuOf(board);
+  const serials: string[] = [];
+  for (let i = 0; i < q.consoleSerial; i++) serials.push('-serial', 'null');
+  serials.push('-serial', 'chardev:con0');
+  const disk =
+    q.diskDevice === 'sd'
+      ? ['-drive', `if=sd,id=hd0,file=${p.disk},format=${p.diskFormat},cache=unsafe`]
+      : ['-drive', `if=none,file=${p.disk},format=${p.diskFormat},id=hd0,cache=unsafe`, '-device', `${q.diskDevice},drive=hd0`];
+  const net: string[] = [];
+  if (q.nicDevice) {
+    const netdev = ['user', 'id=n0', 'restrict=on'];
+    // One socat per guest connection, so the server may start after the VM (recipe).
+    if (p.serverPort) netdev.push(`guestfwd=tcp:${GUEST_NET.server}:80-cmd:socat - TCP:127.0.0.1:${p.serverPort}`);
+    net.push('-netdev', netdev.join(','), '-device', `${q.nicDevice},netdev=n0`);
+  }
+  return [
+    ...q.machineArgs,
+    '-m', String(q.memoryMiB),
+    '-smp', String(q.smp),
+    `-${q.firmwareArg}`, p.bios ?? q.bios,
+    '-display', 'none',
+    '-nodefaults',
+    '-no-user-config',
+    '-chardev', `socket,id=con0,path=${p.consoleSocket},server=on,wait=on`,
+    ...serials,
+    ...disk,
+    ...net,
+    '-qmp', `unix:${p.qmpSocket},server=on,wait=off`,
+    '-pidfile', p.pidFile,
+  ];
 }
 
 const live = new Set<QemuVm>();
@@ -96,28 +139,15 @@ export class QemuVm {
 
   /** The QEMU command line for this VM (exposed for logs and tests). */
   qemuArgs(): string[] {
-    const { board, serverPort } = this.opts;
-    const q = board.qemu;
-    const netdev = ['user', 'id=n0', 'restrict=on'];
-    // One socat per guest connection, so the server may start after the VM (recipe).
-    if (serverPort) netdev.push(`guestfwd=tcp:${GUEST_NET.server}:80-cmd:socat - TCP:127.0.0.1:${serverPort}`);
-    return [
-      ...q.machineArgs,
-      '-m', String(q.memoryMiB),
-      '-smp', '1',
-      '-bios', q.bios,
-      '-display', 'none',
-      '-nodefaults',
-      '-no-user-config',
-      '-chardev', `socket,id=con0,path=${this.consoleSocket},server=on,wait=on`,
-      '-serial', 'chardev:con0',
-      '-drive', `if=none,file=${this.diskPath},format=${this.opts.snapshot ? 'qcow2' : 'raw'},id=hd0,cache=unsafe`,
-      '-device', `${q.diskDevice},drive=hd0`,
-      '-netdev', netdev.join(','),
-      '-device', `${q.nicDevice},netdev=n0`,
-      '-qmp', `unix:${this.qmpSocket},server=on,wait=off`,
-      '-pidfile', this.pidFile,
-    ];
+    return qemuCommandLine(this.opts.board, {
+      disk: this.diskPath,
+      diskFormat: this.opts.snapshot ? 'qcow2' : 'raw',
+      consoleSocket: this.consoleSocket,
+      qmpSocket: this.qmpSocket,
+      pidFile: this.pidFile,
+      serverPort: this.opts.serverPort,
+      bios: this.opts.bios,
+    });
   }
 
   get running(): boolean {
@@ -127,10 +157,12 @@ export class QemuVm {
   /** Starts QEMU on the run's disk (again, after powerCut or quit); the transcript continues. */
   async powerOn(): Promise<void> {
     if (this.proc) return;
+    const bios = this.opts.bios ?? qemuOf(this.opts.board).bios;
+    if (!existsSync(bios)) throw new Error(`${this.opts.board.name}: firmware ${bios} not found (pass the image's qemuBios, or install its package)`);
     for (const f of [this.consoleSocket, this.qmpSocket, this.pidFile]) rmSync(f, { force: true });
     installExitHook();
     this.console.discard(); // a new power cycle: nothing from the last one may match
-    const child = spawn('sh', ['-c', WATCHDOG, 'qemu-watchdog', this.opts.board.qemu.binary, ...this.qemuArgs()], {
+    const child = spawn('sh', ['-c', WATCHDOG, 'qemu-watchdog', qemuOf(this.opts.board).binary, ...this.qemuArgs()], {
       stdio: ['pipe', 'ignore', 'pipe'],
       detached: true,
     });
@@ -170,6 +202,7 @@ export class QemuVm {
 
   /** Network cable in or out (QMP set_link on the user-mode NIC). */
   async setLink(up: boolean): Promise<void> {
+    if (!qemuOf(this.opts.board).nicDevice) throw new Error(`board ${this.opts.board.name} has no network in QEMU`);
     await this.qmp('set_link', { name: 'n0', up });
   }
 

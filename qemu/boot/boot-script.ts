@@ -54,12 +54,30 @@ function bootCommand(board: BoardFile): string {
   switch (board.bootloader.bootCommand) {
     case 'booti':
     case 'bootz':
+      // The initrd's size must be ${filesize} of the initrd load: load the dtb first.
+      if (board.bootloader.fdt === 'rootfs')
+        return [
+          'setenv fs_initrd_size ${filesize}',
+          `    if load ${board.bootloader.storageInterface} ${board.bootloader.storageDevice}:\${boot_part} \${fdt_addr_r} /boot/dtb; then`,
+          `      ${board.bootloader.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${fs_initrd_size} \${fdt_addr_r}`,
+          '    fi',
+        ].join('\n');
       return `${board.bootloader.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} ${
         board.bootloader.fdt === 'firmware' ? '${fdt_addr}' : '-'
       }`;
     case 'zboot':
       return 'zboot ${kernel_addr_r} 0 ${ramdisk_addr_r} ${filesize}';
   }
+}
+
+function loadAddrLines(board: BoardFile): string {
+  const a = board.bootloader.loadAddrs;
+  if (!a) return '';
+  const lines = [`setenv kernel_addr_r ${hex(a.kernel)}`, `setenv ramdisk_addr_r ${hex(a.ramdisk)}`, `setenv fdt_addr_r ${hex(a.fdt)}`];
+  // booti unpacks a compressed Image through kernel_comp_addr_r (room: kernel_comp_size).
+  if (a.kernelComp !== undefined && a.kernelCompSize !== undefined)
+    lines.push(`setenv kernel_comp_addr_r ${hex(a.kernelComp)}`, `setenv kernel_comp_size ${hex(a.kernelCompSize)}`);
+  return lines.join('\n');
 }
 
 export function renderBootScript(board: BoardFile, layout: DiskLayout, template = readFileSync(BOOT_CMD_TEMPLATE, 'utf8')): string {
@@ -101,6 +119,7 @@ export function renderBootScript(board: BoardFile, layout: DiskLayout, template 
     BOOTCOUNT_TABLE: bootCountTable(board.bootloader.bootlimit),
     FLAG_INCREMENT: flagIncrement(board, m.out + 4),
     BOOT_COMMAND: bootCommand(board),
+    LOAD_ADDRS: loadAddrLines(board),
   };
   const text = template.replace(/@@([A-Z0-9_]+)@@/g, (_, k: string) => {
     const v = values[k];

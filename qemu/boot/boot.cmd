@@ -7,6 +7,8 @@
 # With both valid the newer flags byte wins (255 -> 0 wraps; equal means copy 1), which is
 # the rule fw_printenv uses, so both sides always agree on the current copy.
 echo "flipside: boot script (@@BOARD@@)"
+# Load addresses where the board overrides U-Boot's defaults (empty otherwise).
+@@LOAD_ADDRS@@
 setenv fs_valid1 0
 setenv fs_valid2 0
 setenv fs_save 0

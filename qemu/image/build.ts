@@ -3,7 +3,7 @@
 // disk. Every output is cached under a hash of all its inputs, so a rebuild with the same inputs
 // only hashes and returns.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBoardFile, type BoardFile } from '../board-file.js';
@@ -15,6 +15,7 @@ import { buildInitramfs, prepareKernel } from './kernel.js';
 import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout.js';
 import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
 import { run } from './exec.js';
+import { downloadFirmwarePackages, prepareBootFirmware, resolveFirmwarePackages } from './boot-firmware.js';
 import { writeArtifact } from '../../artifact/writer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,6 +64,8 @@ export interface BuiltImage {
   cacheKey: string;
   /** True when every output came from the cache. */
   cached: boolean;
+  /** The board's U-Boot from its firmware package, for QemuVm's `bios` (raspi3b), when the board has one. */
+  qemuBios?: string;
 }
 
 const STEPS = ['resolve packages', 'download packages', 'extract packages', 'kernel and initramfs', 'rootfs tree', 'rootfs ext4', 'boot and data partitions', 'disk image', 'artifact'];
@@ -88,12 +91,26 @@ function builderSourceHash(): string {
 
 /**
  * Keeps one build per board, version and variant: an image of the same name built from older
- * inputs (builder code, packages) is never used again, and each costs hundreds of MB.
+ * inputs (builder code, packages) is never used again, and each costs hundreds of MB. Another
+ * process's build in progress (`.tmp-PID`) is left alone while that process lives.
  */
 function pruneOlderBuilds(imagesDir: string, keep: string): void {
   const stem = keep.replace(/-[0-9a-f]{12}$/, '');
-  for (const d of readdirSync(imagesDir))
-    if (d !== keep && d.replace(/-[0-9a-f]{12}(\.tmp)?$/, '') === stem) rmSync(join(imagesDir, d), { recursive: true, force: true });
+  for (const d of readdirSync(imagesDir)) {
+    const m = d.match(/^(.*)-[0-9a-f]{12}(?:\.tmp-(\d+))?$/);
+    if (!m || d === keep || m[1] !== stem) continue;
+    if (m[2] && pidAlive(Number(m[2]))) continue;
+    rmSync(join(imagesDir, d), { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const hashOf = (...parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts)).digest('hex');
@@ -109,12 +126,14 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
 
   progress(0);
   const { packages: pkgs, kernel: kernelPkg } = await resolveAll(arch, board.linux.pins, board.linux.kernelPackage, join(cache, 'debs', `resolved-${arch}.json`));
+  // Boot ROM / GPU firmware and the board's U-Boot (real boards; none for QEMU boards).
+  const firmwarePkgs = await resolveFirmwarePackages(board, cache);
   const src = builderSourceHash();
   const bundleHash = opts.clientBundle ? await sha256File(opts.clientBundle) : null;
   const caText = opts.serverCa ? readFileSync(opts.serverCa, 'utf8') : null;
   const serverUrl = opts.serverUrl ?? (caText ? 'https://10.0.2.100:80' : 'http://10.0.2.100:80');
   const wantArtifact = opts.artifact ?? true;
-  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact);
+  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact);
   const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}-${key.slice(0, 12)}`);
   const names = {
     disk: join(imageDir, 'disk.img'),
@@ -124,7 +143,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   };
   const cached = existsSync(join(imageDir, 'manifest.json'));
 
-  const tmpDir = `${imageDir}.tmp`;
+  // Per process: test files and lab runs build in parallel into the same cache.
+  const tmpDir = `${imageDir}.tmp-${process.pid}`;
   if (!cached) try {
     rmSync(tmpDir, { recursive: true, force: true });
     mkdirSync(tmpDir, { recursive: true });
@@ -143,6 +163,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
 
     progress(3);
     const kernel = await prepareKernel(join(debDir, debFileName(kernelPkg)), join(cache, 'kernel', `${kernelPkg.name}_${kernelPkg.version}_${arch}`));
+    const dtb = board.linux.dtb ? join(kernel.root, 'usr/lib', `linux-image-${kernel.release}`, board.linux.dtb) : undefined;
+    if (dtb && !existsSync(dtb)) throw new Error(`${board.name}: linux.dtb ${board.linux.dtb} is not in ${kernelPkg.name}`);
     await buildInitramfs({
       kernel,
       busybox: join(baseTree, 'usr/bin/busybox'),
@@ -163,6 +185,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
       files,
       kernelImage: kernel.image,
       initrd: t('initrd.img'),
+      dtb,
+      compressKernel: board.linux.kernelCompression === 'gzip',
       breakKernel: variant === 'broken-kernel',
       clientBundle: opts.clientBundle,
       serverCa: opts.serverCa,
@@ -175,7 +199,14 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
 
     progress(6);
     await compileBootScript(renderBootScript(board, layout), board, t('boot.scr'));
-    await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [t('boot.scr'), t('boot.cmd')]);
+    const firmwareDebs = await downloadFirmwarePackages(firmwarePkgs, join(cache, 'debs', 'firmware'), cache);
+    const firmwareFiles = await prepareBootFirmware(board, firmwareDebs, t('firmware'), dtb);
+    await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [t('boot.scr'), t('boot.cmd')], firmwareFiles);
+    // QEMU starts the board's own U-Boot (raspi3b: -kernel u-boot.bin): keep it with the image,
+    // so the host needs no u-boot-rpi package installed.
+    const qemuBiosInPackage = board.qemu && board.firmware ? join(t('firmware'), 'tree', board.qemu.bios) : null;
+    if (qemuBiosInPackage && existsSync(qemuBiosInPackage)) copyFileSync(qemuBiosInPackage, t('qemu-bios.bin'));
+    rmSync(t('firmware'), { recursive: true, force: true });
     mkdirSync(t('data/flipside'), { recursive: true });
     await makeExt4(t('data'), t('data.ext4'), partition(layout, 'data').size / 2 ** 20, 'data');
     await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
@@ -205,9 +236,16 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
         t(basename(names.artifact)),
       );
     }
-    writeFileSync(t('manifest.json'), JSON.stringify({ board: board.name, version: opts.version, variant, key, packages: pkgs, kernel: kernelPkg }, null, 2));
-    rmSync(imageDir, { recursive: true, force: true });
-    renameSync(tmpDir, imageDir);
+    writeFileSync(t('manifest.json'), JSON.stringify({ board: board.name, version: opts.version, variant, key, packages: pkgs, kernel: kernelPkg, firmware: firmwarePkgs }, null, 2));
+    // Another process may have finished the same build meanwhile: theirs is as good as ours.
+    if (!existsSync(join(imageDir, 'manifest.json'))) {
+      rmSync(imageDir, { recursive: true, force: true });
+      try {
+        renameSync(tmpDir, imageDir);
+      } catch (e) {
+        if (!existsSync(join(imageDir, 'manifest.json'))) throw e;
+      }
+    }
     pruneOlderBuilds(dirname(imageDir), basename(imageDir));
   } finally {
     rmSync(tmpDir, { recursive: true, force: true });
@@ -240,6 +278,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     board,
     cacheKey: key,
     cached,
+    ...(existsSync(join(imageDir, 'qemu-bios.bin')) ? { qemuBios: join(imageDir, 'qemu-bios.bin') } : {}),
     artifactInputs: {
       rootfs: out.rootfs,
       deviceType: board.deviceType,

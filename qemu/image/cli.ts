@@ -9,7 +9,7 @@ export async function main(argv: string[]): Promise<number> {
   let status = 0;
   program
     .command('build')
-    .description('build the reference disk image (and rootfs + artifact) for a QEMU board')
+    .description('build the reference disk image (and rootfs + artifact) for a board: QEMU (qemu-*, raspberrypi3-qemu) or real (raspberrypi3, beaglebone-black: an SD card image)')
     .option('--board <name>', 'board file name or path', 'qemu-aarch64')
     .option('--version <v>', 'artifact_name written into the image', '1.0.0')
     .addOption(new Option('--variant <v>', 'good, or broken for rollback tests').choices(['good', 'broken-kernel', 'broken-init']).default('good'))

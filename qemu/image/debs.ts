@@ -96,12 +96,12 @@ export async function extractDeb(deb: string, into: string): Promise<void> {
 
 const APT_LISTS = '/var/lib/apt/lists';
 
-/** Changes whenever `apt-get update` changed what apt would resolve. */
-function aptListsFingerprint(): string {
+/** Changes whenever `apt-get update` changed what apt would resolve (the host's lists, or `listsDir`). */
+export function aptListsFingerprint(listsDir = APT_LISTS): string {
   const h = createHash('sha256');
-  if (existsSync(APT_LISTS))
-    for (const f of readdirSync(APT_LISTS).sort()) {
-      const st = statSync(`${APT_LISTS}/${f}`);
+  if (existsSync(listsDir))
+    for (const f of readdirSync(listsDir).sort()) {
+      const st = statSync(`${listsDir}/${f}`);
       if (st.isFile()) h.update(`${f}:${st.size}:${st.mtimeMs}\n`);
     }
   return h.digest('hex');

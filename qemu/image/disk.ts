@@ -19,10 +19,14 @@ export async function makeEnvBlob(vars: Record<string, string>, size: number, ou
   rmSync(txt);
 }
 
-/** A FAT boot partition holding boot.scr (and boot.cmd, for people reading the card). */
-export async function makeBootPartition(image: string, sizeMiB: number, files: string[]): Promise<void> {
+/**
+ * A FAT boot partition holding boot.scr (and boot.cmd, for people reading the card). `named`
+ * files are copied first, one by one, under the given names (firmware: MLO must come first).
+ */
+export async function makeBootPartition(image: string, sizeMiB: number, files: string[], named: Array<[string, string]> = []): Promise<void> {
   rmSync(image, { force: true });
   await run('mkfs.vfat', ['-n', 'BOOT', '-C', image, String(sizeMiB * 1024)]);
+  for (const [name, src] of named) await run('mcopy', ['-o', '-i', image, src, `::${name}`]);
   await run('mcopy', ['-o', '-i', image, ...files, '::']);
 }
 

@@ -1,6 +1,6 @@
 // The kernel and the tiny initramfs: Debian builds virtio and ext4 as modules, so an initramfs
 // loads them (and their dependencies, from depmod's modules.dep) before switching to the rootfs.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { extractDeb } from './debs.js';
@@ -16,12 +16,23 @@ export interface KernelTree {
 export async function prepareKernel(deb: string, cacheDir: string): Promise<KernelTree> {
   const done = join(cacheDir, '.done');
   if (!existsSync(done)) {
-    rmSync(cacheDir, { recursive: true, force: true });
-    await extractDeb(deb, cacheDir);
-    const release = readdirSync(join(cacheDir, 'lib/modules'))[0];
+    // Extracted aside and renamed into place: parallel builds share the cache.
+    const tmp = `${cacheDir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    await extractDeb(deb, tmp);
+    const release = readdirSync(join(tmp, 'lib/modules'))[0];
     if (!release) throw new Error(`${deb}: no lib/modules/<release>`);
-    await run('depmod', ['-b', cacheDir, release]);
-    writeFileSync(done, release);
+    await run('depmod', ['-b', tmp, release]);
+    writeFileSync(join(tmp, '.done'), release);
+    if (!existsSync(done)) {
+      rmSync(cacheDir, { recursive: true, force: true });
+      try {
+        renameSync(tmp, cacheDir);
+      } catch (e) {
+        if (!existsSync(done)) throw e;
+      }
+    }
+    rmSync(tmp, { recursive: true, force: true });
   }
   const release = readFileSync(done, 'utf8').trim();
   return { root: cacheDir, release, image: join(cacheDir, 'boot', `vmlinuz-${release}`) };

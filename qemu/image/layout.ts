@@ -41,7 +41,8 @@ export function computeLayout(board: Pick<BoardFile, 'disk' | 'env'>): DiskLayou
     return ext;
   });
   return {
-    totalSize: offset,
+    // Padding after the data partition where the board asks for a fixed card size.
+    totalSize: Math.max(offset, (board.disk.imageSizeMiB ?? 0) * MiB),
     partitions,
     env: { offsets: [board.env.offsets[0], board.env.offsets[1]], size: board.env.size, device: board.env.device },
   };

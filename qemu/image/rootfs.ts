@@ -40,7 +40,7 @@ async function linkBusyboxApplets(tree: string): Promise<void> {
 export async function buildBaseTree(debs: string[], dir: string, onFile?: (done: number, total: number) => void): Promise<string> {
   const tree = join(dir, 'tree');
   if (existsSync(join(dir, '.done'))) return tree;
-  const tmp = `${dir}.tmp`;
+  const tmp = `${dir}.tmp-${process.pid}`; // per process: parallel builds share the cache
   rmSync(tmp, { recursive: true, force: true });
   const tmpTree = join(tmp, 'tree');
   mkdirSync(tmpTree, { recursive: true });
@@ -59,9 +59,18 @@ export async function buildBaseTree(debs: string[], dir: string, onFile?: (done:
   if (!existsSync(join(tmpTree, 'usr/bin/node')) && existsSync(join(tmpTree, 'usr/bin/nodejs')))
     symlinkSync('nodejs', join(tmpTree, 'usr/bin/node'));
   writeFileSync(join(tmp, '.done'), '');
+  if (existsSync(join(dir, '.done'))) {
+    rmSync(tmp, { recursive: true, force: true }); // another process finished first
+    return tree;
+  }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
-  renameSync(tmp, dir);
+  try {
+    renameSync(tmp, dir);
+  } catch (e) {
+    if (!existsSync(join(dir, '.done'))) throw e;
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return tree;
 }
 
@@ -71,6 +80,10 @@ export interface VersionTreeOptions {
   files: Map<string, [string, number]>;
   kernelImage: string;
   initrd: string;
+  /** The device tree, installed as /boot/dtb (boards whose boot script loads it from the rootfs). */
+  dtb?: string;
+  /** gzip /boot/vmlinuz (booti unpacks it). */
+  compressKernel?: boolean;
   /** Makes /boot/vmlinuz unbootable (the bootloader refuses it and resets). */
   breakKernel?: boolean;
   clientBundle?: string;
@@ -89,7 +102,8 @@ export async function buildVersionTree(o: VersionTreeOptions): Promise<void> {
     chmodSync(p, mode);
   }
   const vmlinuz = join(o.workTree, 'boot/vmlinuz');
-  copyFileSync(o.kernelImage, vmlinuz);
+  if (o.compressKernel) await run('sh', ['-c', 'gzip -n -6 -c "$1" > "$2"', 'gz', o.kernelImage, vmlinuz]);
+  else copyFileSync(o.kernelImage, vmlinuz);
   if (o.breakKernel) {
     // Zero the header: booti/bootz/zboot reject the image ("bad magic") and the script resets.
     const fd = await import('node:fs/promises').then((f) => f.open(vmlinuz, 'r+'));
@@ -97,6 +111,7 @@ export async function buildVersionTree(o: VersionTreeOptions): Promise<void> {
     await fd.close();
   }
   copyFileSync(o.initrd, join(o.workTree, 'boot/initrd.img'));
+  if (o.dtb) copyFileSync(o.dtb, join(o.workTree, 'boot/dtb'));
   if (o.clientBundle) {
     mkdirSync(join(o.workTree, 'usr/lib/flipside'), { recursive: true });
     copyFileSync(o.clientBundle, join(o.workTree, 'usr/lib/flipside/flipside.cjs'));
