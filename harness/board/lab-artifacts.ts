@@ -1,0 +1,79 @@
+// The images and artifacts one lab run needs on an image-built board: the current version (the
+// disk every scenario starts from), the next version's .mender, a broken-init variant's .mender,
+// and two small artifacts the client must refuse before touching the env (a payload whose bytes
+// do not match its checksum; another device type). buildImage caches by inputs, so a second run
+// only hashes.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeArtifact } from '../../artifact/writer.js';
+import { buildImage, REPO_ROOT, type BuiltImage } from '../../qemu/image/build.js';
+import type { ArtifactRole, LabVersions } from './board.js';
+
+export const DEFAULT_VERSIONS: LabVersions = { current: 'lab-1', next: 'lab-2', broken: 'lab-2-broken' };
+export const DEVICE_BUNDLE = join(REPO_ROOT, 'dist', 'device', 'flipside.cjs');
+
+export interface LabImages {
+  current: BuiltImage;
+  artifacts: Record<ArtifactRole, string>;
+}
+
+const MARK = Buffer.from('FLIPSIDE-LAB-PAYLOAD-');
+
+/** 1 MiB of a recognisable pattern: easy to find again inside an uncompressed artifact. */
+function patternPayload(): Buffer {
+  const out = Buffer.alloc(1 << 20);
+  for (let o = 0; o < out.length; o += MARK.length) MARK.copy(out, o);
+  return out;
+}
+
+/** A valid small artifact with one payload byte flipped: headers pass, the checksum does not. */
+export async function writeCorruptArtifact(out: string, deviceType: string, name: string): Promise<void> {
+  const tmp = `${out}.tmp`;
+  await writeArtifact(
+    { type: 'rootfs-image', name, deviceTypes: [deviceType], files: [{ name: 'rootfs.img', content: patternPayload() }], compression: 'none', softwareVersion: name },
+    tmp,
+  );
+  const bytes = readFileSync(tmp);
+  const first = bytes.indexOf(MARK);
+  if (first < 0) throw new Error('corrupt artifact: payload pattern not found (compressed?)');
+  const at = first + (1 << 19);
+  bytes[at] = bytes[at]! ^ 0xff;
+  writeFileSync(out, bytes);
+}
+
+export async function writeWrongDeviceArtifact(out: string, name: string): Promise<void> {
+  await writeArtifact(
+    { type: 'rootfs-image', name, deviceTypes: ['flipside-no-such-board'], files: [{ name: 'rootfs.img', content: patternPayload() }], compression: 'none', softwareVersion: name },
+    out,
+  );
+}
+
+export async function buildLabImages(
+  board: string,
+  versions: LabVersions,
+  opts: { clientBundle?: string; log?: (line: string) => void } = {},
+): Promise<LabImages> {
+  const bundle = opts.clientBundle ?? DEVICE_BUNDLE;
+  if (!existsSync(bundle)) throw new Error(`the device client bundle ${bundle} is missing: run \`npm run build:device\` first`);
+  const log = opts.log ?? (() => undefined);
+  const build = async (version: string, variant: 'good' | 'broken-init') => {
+    const t0 = Date.now();
+    const r = await buildImage({ board, version, variant, clientBundle: bundle });
+    log(`image ${board} ${version} (${variant}): ${r.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
+  const current = await build(versions.current, 'good');
+  const next = await build(versions.next, 'good');
+  const broken = await build(versions.broken, 'broken-init');
+  const dir = join(REPO_ROOT, '.cache', 'lab', 'artifacts', board);
+  mkdirSync(dir, { recursive: true });
+  const corrupt = join(dir, 'corrupt.mender');
+  const wrong = join(dir, 'wrong-device.mender');
+  if (!existsSync(corrupt)) await writeCorruptArtifact(corrupt, current.board.deviceType, `${versions.next}-corrupt`);
+  if (!existsSync(wrong)) await writeWrongDeviceArtifact(wrong, `${versions.next}-other-device`);
+  const art = (b: BuiltImage) => {
+    if (!b.artifactInputs.artifact) throw new Error(`image ${b.artifactInputs.artifactName} was built without an artifact`);
+    return b.artifactInputs.artifact;
+  };
+  return { current, artifacts: { next: art(next), broken: art(broken), corrupt, 'wrong-device': wrong } };
+}

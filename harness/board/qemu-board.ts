@@ -1,0 +1,211 @@
+// Binds a qemu-* board file to drivers: Power = the QEMU process (on = start or restart it on the
+// scenario's disk, cut = SIGKILL), Console = its serial socket, Shell = commands between markers on
+// that console, Network = QMP set_link, Storage = the env read offline from the disk file with the
+// client's own U-Boot env reader, bytes written = QMP query-blockstats. Each scenario gets its own
+// raw copy of the current version's disk with its files written into the data ext4 offline
+// (debugfs), so nothing crosses the console before the scenario starts.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { UBootEnv } from '../../client/bootloader/uboot-env.js';
+import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { ConsoleShell } from '../../qemu/guest-shell.js';
+import { run } from '../../qemu/image/exec.js';
+import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
+import { QemuVm } from '../../qemu/vm.js';
+import { pollingByteCounter } from '../faults/sources.js';
+import { BoardStrategy, literal } from '../strategy/board-strategy.js';
+import type { Console, ConsoleLine, Network, NetworkShape, Power, Storage } from '../types.js';
+import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
+import { buildLabImages, DEFAULT_VERSIONS, type LabImages } from './lab-artifacts.js';
+
+/** The console of whichever VM is current: listeners survive power cycles and new scenario VMs. */
+class VmConsole implements Console {
+  readonly name: string;
+  private readonly listeners = new Set<(l: ConsoleLine) => void>();
+  private unsubscribe: (() => void) | null = null;
+  private vm: QemuVm | null = null;
+
+  constructor(boardName: string) {
+    this.name = `${boardName}:console`;
+  }
+
+  attach(vm: QemuVm | null): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.vm = vm;
+    if (vm) this.unsubscribe = vm.console.onLine((l) => this.listeners.forEach((f) => f(l)));
+  }
+
+  private need(): QemuVm {
+    if (!this.vm) throw new Error(`${this.name}: the board has not been powered on`);
+    return this.vm;
+  }
+
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+  write(text: string): Promise<void> {
+    return this.need().console.write(text);
+  }
+  expect(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    return this.need().console.expect(re, timeoutMs);
+  }
+  transcript(): readonly ConsoleLine[] {
+    return this.vm?.console.transcript() ?? [];
+  }
+  onLine(listener: (line: ConsoleLine) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+export class QemuBoard implements Board {
+  readonly caps: BoardCaps;
+  readonly strategy: BoardStrategy;
+  readonly capabilities: ReadonlySet<Capability>;
+  artifacts: Partial<Record<ArtifactRole, string>> = {};
+  readonly bytesWritten;
+  private images: LabImages | null = null;
+  private vm: QemuVm | null = null;
+  private runDir: string | null = null;
+  private baseDisk: string | null = null;
+  private readonly con: VmConsole;
+
+  private constructor(
+    readonly file: BoardFile,
+    readonly versions: LabVersions,
+    private readonly clientBundle?: string,
+  ) {
+    this.con = new VmConsole(file.name);
+    const power: Power = {
+      name: `${file.name}:qemu-power`,
+      on: () => this.powerOn(),
+      cut: async () => {
+        await this.vm?.powerCut();
+      },
+      cycle: async (offMs = 500) => {
+        await this.vm?.powerCut();
+        await delay(offMs);
+        await this.powerOn();
+      },
+    };
+    const hasNic = !!file.qemu?.nicDevice;
+    const network: Network | undefined = hasNic
+      ? {
+          name: `${file.name}:qmp-link`,
+          drop: () => this.need().setLink(false),
+          restore: () => this.need().setLink(true),
+          shape: async (s: NetworkShape) => {
+            throw new Error(`${file.name}: QMP set_link cannot shape traffic (${JSON.stringify(s)}); use the fault proxy`);
+          },
+        }
+      : undefined;
+    const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
+    this.caps = { console: this.con, shell: new ConsoleShell(this.con, 60_000), power, storage, ...(network ? { network } : {}) };
+    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', ...(hasNic ? (['network'] as const) : [])]);
+    this.strategy = new BoardStrategy({
+      power,
+      console: this.con,
+      prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
+      timeouts: file.timeouts,
+    });
+    // Counts from QEMU start; callers take differences. A read while the VM is off throws, which
+    // the poller skips.
+    this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);
+  }
+
+  static async open(name: string, opts: { versions?: LabVersions; clientBundle?: string } = {}): Promise<QemuBoard> {
+    const file = await loadBoardFile(name);
+    if (!file.qemu) throw new Error(`board ${name} has no qemu section`);
+    return new QemuBoard(file, opts.versions ?? DEFAULT_VERSIONS, opts.clientBundle);
+  }
+
+  get rootfsBytes(): number {
+    return this.file.disk.rootfsA.sizeMiB * 2 ** 20;
+  }
+
+  get name(): string {
+    return this.file.name;
+  }
+
+  private need(): QemuVm {
+    if (!this.vm) throw new Error(`${this.name}: the board has not been powered on`);
+    return this.vm;
+  }
+
+  async prepare(log: (line: string) => void): Promise<void> {
+    this.images = await buildLabImages(this.name, this.versions, { clientBundle: this.clientBundle, log });
+    this.artifacts = this.images.artifacts;
+  }
+
+  async reset(opts: ResetOptions): Promise<void> {
+    if (!this.images) throw new Error(`${this.name}: prepare() was not called`);
+    await this.release();
+    mkdirSync(opts.runDir, { recursive: true });
+    this.runDir = opts.runDir;
+    this.baseDisk = join(opts.runDir, 'start.img');
+    await run('cp', ['--sparse=always', '--reflink=auto', this.images.current.disk, this.baseDisk]);
+    await this.writeDataFiles(this.baseDisk, opts);
+    this.strategy.poweredOff();
+  }
+
+  /** Puts files into the data ext4 inside the disk image (debugfs reads `image?offset=N`). */
+  private async writeDataFiles(disk: string, opts: ResetOptions): Promise<void> {
+    const data = partition(this.images!.current.layout, 'data');
+    const cmds: string[] = [];
+    let n = 0;
+    for (const [devicePath, src] of Object.entries(opts.dataFiles)) {
+      if (!devicePath.startsWith('/data/')) throw new Error(`${devicePath}: only files under /data can be placed offline`);
+      const rel = devicePath.slice('/data/'.length);
+      const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+      const base = rel.slice(rel.lastIndexOf('/') + 1);
+      let host: string;
+      if ('path' in src) host = src.path;
+      else {
+        host = join(opts.runDir, `data-file-${n++}`);
+        writeFileSync(host, src.content);
+      }
+      cmds.push(`cd /${dir}`, `rm ${base}`, `write ${host} ${base}`);
+    }
+    if (cmds.length === 0) return;
+    const script = join(opts.runDir, 'debugfs.cmds');
+    writeFileSync(script, `${cmds.join('\n')}\n`);
+    await run('debugfs', ['-w', '-f', script, `${disk}?offset=${data.offset}`]);
+  }
+
+  private async powerOn(): Promise<void> {
+    if (this.vm) {
+      await this.vm.powerOn();
+      return;
+    }
+    if (!this.runDir || !this.baseDisk || !this.images) throw new Error(`${this.name}: reset() was not called`);
+    this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: false, bios: this.images.current.qemuBios });
+    this.con.attach(this.vm);
+  }
+
+  async readEnvCopies(): Promise<EnvCopies> {
+    const disk = this.vm?.diskPath ?? this.baseDisk;
+    if (!disk || !this.images) throw new Error(`${this.name}: no disk yet`);
+    if (this.vm?.running) throw new Error(`${this.name}: the env is read offline; power the board off first`);
+    const env = new UBootEnv(parseFwEnvConfig(fwEnvConfig(this.images.current.layout, disk), `${disk}.fw_env.config`));
+    const state = await env.inspect();
+    const vars = state.current === null ? {} : await env.read();
+    return { current: state.current, copies: state.copies.map((c) => ({ offset: c.offset, crcOk: c.crcOk, flag: c.flag })), vars };
+  }
+
+  async release(): Promise<string[]> {
+    const vm = this.vm;
+    this.vm = null;
+    this.con.attach(null);
+    // The disk copies are hundreds of MB each; the transcript is what a report keeps.
+    const drop = () => [this.baseDisk, vm?.diskPath].forEach((f) => f && rmSync(f, { force: true }));
+    if (!vm) {
+      drop();
+      return [];
+    }
+    await vm.quit();
+    drop();
+    return [vm.transcriptFile];
+  }
+}

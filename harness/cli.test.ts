@@ -1,0 +1,37 @@
+import test from 'ava';
+import { main } from './cli.js';
+
+function capture(): { out: string[]; restore: () => void } {
+  const out: string[] = [];
+  const log = console.log;
+  const err = console.error;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void out.push(a.join(' '));
+  return { out, restore: () => ((console.log = log), (console.error = err)) };
+}
+
+test.serial('list --json names every scenario with its purpose and the boards it runs on', async (t) => {
+  const c = capture();
+  const code = await main(['list', '--json']).finally(c.restore);
+  t.is(code, 0);
+  const j = JSON.parse(c.out.join('\n')) as { scenarios: { name: string; purpose: string; boards: string[] }[]; boards: { name: string }[] };
+  const names = j.scenarios.map((s) => s.name);
+  for (const n of ['happy-path', 'power-cut-during-write', 'power-cut-after-env-flip', 'power-cut-first-boot', 'broken-rootfs-rollback', 'refuse-bad-artifacts', 'power-cut-sweep'])
+    t.true(names.includes(n), n);
+  t.true(j.scenarios.every((s) => s.purpose.length > 0 && !s.purpose.includes('\n')));
+  t.true(j.scenarios.find((s) => s.name === 'happy-path')!.boards.includes('qemu-aarch64'));
+  t.false(j.scenarios.find((s) => s.name === 'happy-path')!.boards.includes('host-sim'));
+});
+
+test.serial('run with an unknown scenario exits 1 and says which exist', async (t) => {
+  const c = capture();
+  const code = await main(['run', 'no-such-scenario']).finally(c.restore);
+  t.is(code, 1);
+  t.regex(c.out.join('\n'), /no scenario named no-such-scenario; known: .*happy-path/);
+});
+
+test.serial('bad options are usage errors', async (t) => {
+  const c = capture();
+  const code = await main(['run', '--repeat', 'x']).finally(c.restore);
+  t.not(code, 0);
+});

@@ -1,0 +1,168 @@
+// `flipside-lab`: build images, boot a board to an interactive console, run scenarios, list what
+// runs where. `main(argv)` returns the exit code (non-zero when any scenario failed), so bin/ and
+// tests call the same function; `node --import tsx harness/cli.ts …` works too.
+import { Command, CommanderError, Option } from 'commander';
+import { join, resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { main as imageMain } from '../qemu/image/cli.js';
+import { REPO_ROOT } from '../qemu/image/build.js';
+import { listBoards, openBoard } from './board/open-board.js';
+import { QemuBoard } from './board/qemu-board.js';
+import { loadScenarios } from './scenario/load.js';
+import { runScenarios } from './scenario/runner.js';
+import { selectScenarios, withOnlyVariants } from './scenario/select.js';
+import { CAPABILITIES, type Capability } from './board/board.js';
+
+const RUN_AS_PROGRAM = typeof process.argv[1] === 'string' && /(flipside-lab(\.js)?|harness[\\/]cli\.ts)$/.test(process.argv[1]);
+
+const int = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
+  return n;
+};
+
+async function listCommand(json: boolean): Promise<number> {
+  const [scenarios, boards] = await Promise.all([loadScenarios(), listBoards()]);
+  const runsOn = (needs: readonly Capability[]) => boards.filter((b) => b.capabilities && needs.every((n) => b.capabilities!.includes(n))).map((b) => b.name);
+  if (json) {
+    console.log(JSON.stringify({ scenarios: scenarios.map((s) => ({ name: s.name, purpose: s.purpose, needs: s.needs, boards: runsOn(s.needs) })), boards }, null, 1));
+    return 0;
+  }
+  console.log('Scenarios:');
+  const w = Math.max(...scenarios.map((s) => s.name.length));
+  for (const s of scenarios) {
+    console.log(`  ${s.name.padEnd(w)}  ${s.purpose}`);
+    console.log(`  ${''.padEnd(w)}  needs ${s.needs.join(', ')}; runs on ${runsOn(s.needs).join(', ') || '(no bound board)'}`);
+  }
+  console.log('\nBoards:');
+  const bw = Math.max(...boards.map((b) => b.name.length));
+  for (const b of boards) console.log(`  ${b.name.padEnd(bw)}  ${b.capabilities ? b.capabilities.join(', ') : `— ${b.note}`}`);
+  console.log(`\nCapabilities: ${CAPABILITIES.join(', ')}`);
+  return 0;
+}
+
+/** Boots a board to its shell, then hands the console to the terminal until Ctrl-]. */
+async function bootCommand(boardName: string): Promise<number> {
+  const board = await QemuBoard.open(boardName);
+  await board.prepare((l) => console.error(l));
+  await board.reset({ runDir: mkdtempSync(join(tmpdir(), 'flipside-boot-')), dataFiles: {} });
+  console.error(`booting ${board.name}…`);
+  const stop = board.caps.console.onLine((l) => process.stdout.write(`${l.text}\n`));
+  try {
+    await board.strategy.transition('shell');
+  } catch (e) {
+    stop();
+    await board.release();
+    throw e;
+  }
+  stop();
+  console.error('at the shell; Ctrl-] leaves (the board is powered off)');
+  const con = board.caps.console;
+  const echo = con.onLine((l) => process.stdout.write(`${l.text}\n`));
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  await new Promise<void>((res) => {
+    stdin.on('data', (d: Buffer) => {
+      if (d.includes(0x1d)) return res();
+      void con.write(d.toString('utf8').replace(/\r/g, '\n'));
+    });
+    stdin.on('end', () => res());
+    stdin.resume();
+  });
+  if (stdin.isTTY) stdin.setRawMode(false);
+  stdin.pause();
+  echo();
+  await board.release();
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let status = 0;
+  const program = new Command('flipside-lab').description('Flipside hardware-in-the-loop lab: boards, scenarios, faults, reports').exitOverride();
+
+  program
+    .command('image')
+    .description('disk images for QEMU boards (image build --help)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      status = await imageMain(args);
+    });
+
+  program
+    .command('list')
+    .description('scenarios and boards, and which scenario runs on which board')
+    .option('--json', 'machine-readable')
+    .action(async (o: { json?: boolean }) => {
+      status = await listCommand(!!o.json);
+    });
+
+  program
+    .command('boot')
+    .description('boot a board to its shell and attach the console (Ctrl-] leaves)')
+    .option('--board <name>', 'board', 'qemu-aarch64')
+    .action(async (o: { board: string }) => {
+      status = await bootCommand(o.board);
+    });
+
+  program
+    .command('run')
+    .description('run scenarios (all when none named; name#k runs one sweep point)')
+    .argument('[scenario...]')
+    .option('--board <name>', 'board', 'qemu-aarch64')
+    .option('--seed <n>', 'seed (printed with every result; the same seed replays the same faults)', int('--seed'))
+    .option('--repeat <n>', 'run each scenario n times (seed, seed+1, …)', int('--repeat'), 1)
+    .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
+    .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
+    .option('--reports <dir>', 'parent folder of the run reports', join(REPO_ROOT, 'reports'))
+    .addOption(new Option('--json', 'print the summary as JSON at the end'))
+    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; reports: string; json?: boolean }) => {
+      const { scenarios, only } = selectScenarios(await loadScenarios(), names);
+      const picked = scenarios.map((s) => (only.has(s.name) ? withOnlyVariants(s, only.get(s.name)!) : s));
+      const board = o.jobs > 1 ? () => openBoard(o.board) : await openBoard(o.board);
+      const r = await runScenarios({
+        scenarios: picked,
+        board,
+        seed: o.seed,
+        repeat: Math.max(1, o.repeat),
+        jobs: Math.max(1, o.jobs),
+        sweep: o.sweep,
+        reportsDir: resolve(o.reports),
+        onProgress: (l) => console.error(l),
+      });
+      if (o.json) {
+        console.log(
+          JSON.stringify({
+            run: r.runId,
+            dir: r.dir,
+            junit: r.reports.junit,
+            html: r.reports.html,
+            passed: r.passed,
+            failed: r.failed,
+            skipped: r.skipped,
+            results: r.results.map((x) => ({ scenario: x.scenario, board: x.board, seed: x.seed, status: x.status, durationMs: x.durationMs, failure: x.failure?.message })),
+          }),
+        );
+      } else {
+        console.log(`report ${r.reports.html}`);
+        console.log(`${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+      }
+      status = r.exitCode;
+      // A command a power cut interrupted still has its console timer pending (minutes): when
+      // this is the flipside-lab process itself, leave once the report is written.
+      if (RUN_AS_PROGRAM) setTimeout(() => process.exit(status), 2000).unref();
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 1;
+    console.error(`flipside-lab: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  return status;
+}
+
+if (typeof process.argv[1] === 'string' && /harness[\\/]cli\.ts$/.test(process.argv[1])) process.exitCode = await main(process.argv.slice(2));

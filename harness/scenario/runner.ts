@@ -1,0 +1,170 @@
+// Runs scenarios × repetitions (× sweep points) on boards, one fresh board state per run: reset →
+// scenario → invariants → release, every event journalled as it happens (RunJournal) and the
+// reports written at the end (junit.xml, report.html, run.json, logs/). Scenarios whose needs the
+// board lacks are recorded as skipped, with the missing capabilities named.
+import { join, resolve } from 'node:path';
+import { JOURNAL_FILE, RunJournal } from '../run/journal.js';
+import { countByStatus, newRunId, replayCommand, type ScenarioResult, type ScenarioStatus } from '../run/result.js';
+import { writeReports, type WrittenReports } from '../report/write.js';
+import { randomSeed } from '../faults/prng.js';
+import { REPO_ROOT } from '../../qemu/image/build.js';
+import { devicePathOf, type Board, type DataFiles } from '../board/board.js';
+import { CANARY_PATH, canaryContent, checkInvariants } from '../invariants/invariants.js';
+import { StageTimeout } from '../strategy/board-strategy.js';
+import { createContext } from './context.js';
+import { CheckFailed, type ScenarioDefinition, type ScenarioVariant } from './define.js';
+import { missingNeeds } from './select.js';
+
+export interface RunOptions {
+  scenarios: readonly ScenarioDefinition[];
+  /** A board, or a factory called once per job (jobs > 1 needs independent boards). */
+  board: Board | (() => Promise<Board>);
+  seed?: number;
+  repeat?: number;
+  jobs?: number;
+  sweep?: number;
+  /** Parent folder of reports/<run>/; default <repo>/reports. */
+  reportsDir?: string;
+  runId?: string;
+  /** Per-scenario work folders (disks, sockets); default <repo>/.cache/lab/runs/<run>. */
+  workDir?: string;
+  /** Live progress, one line at a time. */
+  onProgress?: (line: string) => void;
+  /** Check the invariants after each scenario (default true). */
+  invariants?: boolean;
+}
+
+export interface RunSummary {
+  runId: string;
+  dir: string;
+  reports: WrittenReports;
+  results: ScenarioResult[];
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** 0 when every scenario passed or was skipped. */
+  exitCode: number;
+}
+
+interface Job {
+  def: ScenarioDefinition;
+  variant: ScenarioVariant | null;
+  seed: number;
+  label: string;
+}
+
+/** Scenario × repetition × variant, in a stable order. Repetition k runs with seed + k, so `--seed` of a result replays it. */
+export function planJobs(scenarios: readonly ScenarioDefinition[], seed: number, repeat: number, sweep: number): Job[] {
+  const jobs: Job[] = [];
+  for (const def of scenarios)
+    for (let k = 0; k < repeat; k++) {
+      const s = (seed + k) >>> 0;
+      const variants = def.variants ? def.variants({ sweep, seed: s }) : [null];
+      for (const variant of variants) jobs.push({ def, variant, seed: s, label: variant ? `${def.name}#${variant.id}` : def.name });
+    }
+  return jobs;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function classify(e: unknown): { message: string; stage?: string; cause?: string } {
+  if (e instanceof StageTimeout) return { message: e.message, stage: `boot stage '${e.stage}'`, cause: e.stack };
+  if (e instanceof CheckFailed) return { message: e.message, stage: `check '${e.check}'`, cause: e.stack };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { message: err.message, cause: err.stack };
+}
+
+export async function runScenarios(o: RunOptions): Promise<RunSummary> {
+  const seed = o.seed ?? randomSeed();
+  const repeat = o.repeat ?? 1;
+  const sweep = o.sweep ?? 3;
+  const runId = o.runId ?? newRunId();
+  const dir = resolve(o.reportsDir ?? join(REPO_ROOT, 'reports'), runId);
+  const workDir = o.workDir ?? join(REPO_ROOT, '.cache', 'lab', 'runs', runId);
+  const progress = o.onProgress ?? (() => undefined);
+  const jobs = planJobs(o.scenarios, seed, repeat, sweep);
+  const nJobs = Math.max(1, Math.min(o.jobs ?? 1, jobs.length));
+
+  const first = typeof o.board === 'function' ? await o.board() : o.board;
+  const journal = RunJournal.open(dir, { id: runId, boards: [first.name], seed });
+  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
+  const prepared = new Set<Board>();
+  let next = 0;
+  let done = 0;
+
+  const runOne = async (board: Board, job: Job, index: number): Promise<void> => {
+    const rec = journal.startScenario({ scenario: job.label, board: board.name, seed: job.seed });
+    const tl = rec.timeline;
+    const missing = missingNeeds(job.def, board);
+    if (missing.length > 0) {
+      rec.finish({ status: 'skipped', failure: { message: `${board.name} lacks ${missing.join(', ')}` } });
+      progress(`[${++done}/${jobs.length}] SKIP ${job.label} (${board.name} lacks ${missing.join(', ')})`);
+      return;
+    }
+    progress(`[${done + 1}/${jobs.length}] ... ${job.label}${job.variant ? ` (${job.variant.describe})` : ''}`);
+    const unsubscribe = board.caps.console.onLine((l) => tl.appendConsoleLine(l));
+    const canary = { path: CANARY_PATH, content: canaryContent(job.seed) };
+    const dataFiles: DataFiles = { [canary.path]: { content: Buffer.from(canary.content) } };
+    // The daemon is not part of standalone mode: init must not start it next to our commands.
+    dataFiles['/data/flipside/client.disabled'] = { content: Buffer.from('standalone scenarios\n') };
+    for (const role of job.def.artifacts ?? []) {
+      const host = board.artifacts[role];
+      if (!host) throw new Error(`${board.name} has no '${role}' artifact (prepare() built none)`);
+      dataFiles[devicePathOf(role)] = { path: host };
+    }
+    const state = createContext({ def: job.def, board, seed: job.seed, timeline: tl, params: { sweep }, variant: job.variant });
+    let status: ScenarioStatus = 'passed';
+    let failure: ReturnType<typeof classify> | undefined;
+    try {
+      await board.reset({ runDir: join(workDir, `${String(index).padStart(3, '0')}-${job.label.replace(/[^a-z0-9-]+/gi, '_')}`), dataFiles });
+      tl.append({ source: 'harness', kind: 'start', text: `${job.label} on ${board.name}, seed ${job.seed}${job.variant ? `: ${job.variant.describe}` : ''}` });
+      await job.def.run(state.ctx);
+      state.dispose();
+      if (o.invariants !== false) {
+        const expected = state.expectedFinal() ?? [board.versions.current];
+        await checkInvariants(state.ctx, { expected, canary });
+      }
+    } catch (e) {
+      failure = classify(e);
+      status = e instanceof CheckFailed || e instanceof StageTimeout ? 'failed' : 'error';
+      tl.append({ source: 'harness', kind: 'error', text: failure.message });
+    } finally {
+      state.dispose();
+      unsubscribe();
+      try {
+        for (const log of await board.release()) rec.addArtifact(log);
+      } catch (e) {
+        tl.append({ source: 'harness', kind: 'error', text: `releasing the board failed: ${(e as Error).message}` });
+      }
+    }
+    const r = rec.finish({ status, ...(failure ? { failure } : {}) });
+    const word = status === 'passed' ? 'PASS' : status === 'failed' ? 'FAIL' : 'ERROR';
+    progress(`[${++done}/${jobs.length}] ${word} ${job.label} in ${secs(r.durationMs)}${failure ? `: ${failure.message.split('\n')[0]}\n    replay: ${replayCommand(r)}` : ''}`);
+  };
+
+  const worker = async (board: Board): Promise<void> => {
+    if (!prepared.has(board)) {
+      prepared.add(board);
+      await board.prepare((l) => progress(`  ${l}`));
+    }
+    for (;;) {
+      const i = next++;
+      if (i >= jobs.length) return;
+      await runOne(board, jobs[i]!, i);
+    }
+  };
+
+  try {
+    const boards = [first];
+    for (let j = 1; j < nJobs; j++) boards.push(await (o.board as () => Promise<Board>)());
+    await Promise.all(boards.map(worker));
+  } finally {
+    journal.close();
+  }
+  const record = journal.record();
+  const reports = writeReports(record, dir);
+  const c = countByStatus(record.scenarios);
+  const failed = c.failed + c.error;
+  progress(`${c.passed} passed, ${failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''} — ${reports.html} (journal ${join(dir, JOURNAL_FILE)})`);
+  return { runId, dir, reports, results: record.scenarios, passed: c.passed, failed, skipped: c.skipped, exitCode: failed > 0 ? 1 : 0 };
+}

@@ -1,0 +1,25 @@
+// A power cut right after the client flipped the boot env (its ArtifactReboot state line): the
+// next boot runs the new rootfs on trial (upgrade_available=1) and `flipside commit` keeps it,
+// as Mender's recovery table says (ArtifactReboot + commit → ArtifactVerifyReboot → commit).
+import { defineScenario } from '../harness/scenario/define.js';
+
+export default defineScenario({
+  name: 'power-cut-after-env-flip',
+  purpose: 'cut power at ArtifactReboot → boots new on trial, commit keeps it',
+  needs: ['power', 'console', 'shell'],
+  artifacts: ['next'],
+  async run(ctx) {
+    await ctx.boot();
+    const handle = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: 'ArtifactReboot' } });
+    const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
+    await ctx.check('the power cut landed at ArtifactReboot', () => r.cut || 'install finished without reaching ArtifactReboot');
+    await ctx.boot();
+    const info = await ctx.sh('cat /etc/flipside/artifact_info');
+    await ctx.check('boots the new rootfs', () => info.stdout.includes(`artifact_name=${ctx.versions.next}`) || info.stdout);
+    const env = await ctx.sh('fw_printenv upgrade_available');
+    await ctx.check('on trial: upgrade_available=1', () => env.stdout.includes('upgrade_available=1') || env.stdout);
+    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    await ctx.check('commit succeeds', () => commit.code === 0 || `exit ${commit.code}`);
+    ctx.expectFinal(ctx.versions.next);
+  },
+});
