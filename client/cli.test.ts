@@ -51,3 +51,25 @@ test("show-artifact falls back to the image's artifact_info until an update is s
   await writeFile(info, 'no name here\n');
   t.is(await main(['--config', f, 'show-artifact']), EXIT_ERROR, 'an artifact_info without artifact_name is an error');
 });
+
+test('bootstrap creates the device key once, keeps it, replaces it with --force; bad key types and absent daemons are errors', async (t) => {
+  const f = await conf(t);
+  const { readFile } = await import('node:fs/promises');
+  const { loadDeviceKey } = await import('./identity/device-key.js');
+  const data = join(JSON.parse(await readFile(f, 'utf8')).DataDir as string);
+  t.is(await main(['--config', f, 'bootstrap', '--key-type', 'ecdsa-p256']), EXIT_OK);
+  const first = await loadDeviceKey(data);
+  t.is(first?.type, 'ecdsa-p256');
+  t.is(await main(['--config', f, 'bootstrap']), EXIT_OK);
+  t.is((await loadDeviceKey(data))?.publicKeyPem, first?.publicKeyPem, 'kept without --force');
+  t.is(await main(['--config', f, 'bootstrap', '--force', '--key-type', 'ed25519']), EXIT_OK);
+  const second = await loadDeviceKey(data);
+  t.is(second?.type, 'ed25519');
+  t.not(second?.publicKeyPem, first?.publicKeyPem);
+  t.is(await main(['--config', f, 'bootstrap', '--key-type', 'dsa']), EXIT_ERROR);
+  t.is((await loadDeviceKey(data))?.publicKeyPem, second?.publicKeyPem, 'a refused bootstrap changes nothing');
+  // No daemon running: no pid file, a clear error.
+  t.is(await main(['--config', f, 'check-update']), EXIT_ERROR);
+  t.is(await main(['--config', f, 'send-inventory']), EXIT_ERROR);
+  t.is(await main(['--config', f, 'daemon']), EXIT_ERROR, 'no ServerURL: the daemon refuses to start');
+});

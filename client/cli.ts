@@ -6,8 +6,13 @@
 import { Command, CommanderError } from 'commander';
 import { loadConfig, DEFAULT_CONFIG_PATH, type ClientConfig } from './config.js';
 import { createMachine } from './device.js';
-import { errorMessage } from './errors.js';
+import { ClientError, errorMessage } from './errors.js';
 import { sourceFor } from './sources.js';
+import { signalDaemon } from './daemon/control.js';
+import { Daemon, pidFileOf, testKnobs } from './daemon/daemon.js';
+import { bootstrap } from './identity/bootstrap.js';
+import { isKeyType, KEY_TYPES } from './identity/device-key.js';
+import { apiSettings } from './api/from-config.js';
 import type { UpdateMachine } from './state/machine.js';
 import type { RunResult } from './state/types.js';
 import { VERSION } from './version.js';
@@ -57,10 +62,20 @@ function describeDone(r: Extract<RunResult, { kind: 'done' }>, action: string): 
   return `${action} failed (${rb}): ${r.error ?? 'unknown error'}`;
 }
 
+/** DeviceKeyType from the config when it names a server, else the default. */
+function keyTypeOf(config: ClientConfig): import('./identity/device-key.js').KeyType {
+  const v = (config as Record<string, unknown>).DeviceKeyType;
+  if (v !== undefined) {
+    if (typeof v !== 'string' || !isKeyType(v)) throw new ClientError('CONFIG', `invalid configuration ${config.source}: DeviceKeyType: expected ${KEY_TYPES.join(', ')}`);
+    return v;
+  }
+  return config.ServerURL || config.Servers?.length ? apiSettings(config).keyType : 'ed25519';
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exit = EXIT_OK;
   const program = new Command('flipside')
-    .description('Flipside OTA update client (Mender compatible), standalone mode')
+    .description('Flipside OTA update client (Mender compatible): standalone commands and the managed daemon')
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_PATH)
     .option('-d, --data-dir <dir>', 'state directory (overrides DataDir)')
@@ -179,6 +194,67 @@ export async function main(argv: string[]): Promise<number> {
       if (g.json) process.stdout.write(`${JSON.stringify(p)}\n`);
       else for (const k of Object.keys(p).sort()) process.stdout.write(`${k}=${p[k]}\n`);
     });
+
+  program
+    .command('daemon')
+    .description('run the managed client: authenticate, send inventory, poll for deployments and install them')
+    .action(async () => {
+      const g = program.opts<GlobalOpts>();
+      const config = await loadConfig(g.config, { dataDir: g.dataDir });
+      const daemon = new Daemon(config, { log: (l) => say(`flipside daemon: ${l}`), ...testKnobs() });
+      const handlers: Array<[NodeJS.Signals, () => void]> = [
+        ['SIGUSR1', () => daemon.checkUpdateNow()],
+        ['SIGUSR2', () => daemon.sendInventoryNow()],
+        ['SIGTERM', () => daemon.stop()],
+        ['SIGINT', () => daemon.stop()],
+      ];
+      for (const [sig, h] of handlers) process.on(sig, h);
+      const r = await daemon.run();
+      if (r === 'rebooting') {
+        // The reboot command was started: the system takes the process down. Until then, idle.
+        await new Promise<void>((resolve) => {
+          const keep = setInterval(() => undefined, 60_000);
+          process.once('SIGTERM', () => {
+            clearInterval(keep);
+            resolve();
+          });
+        });
+      }
+      for (const [sig, h] of handlers) process.off(sig, h);
+    });
+
+  program
+    .command('bootstrap')
+    .description('create the device key if there is none (with --force: replace it)')
+    .option('--key-type <type>', `key type: ${KEY_TYPES.join(', ')} (default: DeviceKeyType or ed25519)`)
+    .option('--force', 'replace an existing key (the device must be accepted again)')
+    .action(async (o: { keyType?: string; force?: boolean }) => {
+      const g = program.opts<GlobalOpts>();
+      const config = await loadConfig(g.config, { dataDir: g.dataDir });
+      if (o.keyType !== undefined && !isKeyType(o.keyType)) {
+        say(`flipside: invalid --key-type ${JSON.stringify(o.keyType)}: expected one of ${KEY_TYPES.join(', ')}`);
+        exit = EXIT_ERROR;
+        return;
+      }
+      const keyType = o.keyType !== undefined && isKeyType(o.keyType) ? o.keyType : keyTypeOf(config);
+      const r = await bootstrap(config.DataDir, keyType, { force: o.force });
+      say(r.created ? `Generated a new ${r.key.type} device key in ${config.DataDir}.` : `A ${r.key.type} device key already exists in ${config.DataDir}; kept it (use --force to replace it).`);
+    });
+
+  for (const [name, what] of [
+    ['check-update', 'make the running daemon check for an update now (SIGUSR1)'],
+    ['send-inventory', 'make the running daemon send its inventory now (SIGUSR2)'],
+  ] as const) {
+    program
+      .command(name)
+      .description(what)
+      .action(async () => {
+        const g = program.opts<GlobalOpts>();
+        const config = await loadConfig(g.config, { dataDir: g.dataDir });
+        const pid = await signalDaemon(pidFileOf(config), name);
+        say(`Asked the daemon (pid ${pid}) to ${name === 'check-update' ? 'check for an update' : 'send its inventory'}.`);
+      });
+  }
 
   try {
     await program.parseAsync(argv, { from: 'user' });

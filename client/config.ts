@@ -65,6 +65,18 @@ export const configSchema = z
     ModulesDir: path.default('/usr/share/flipside/modules/v3'),
     /** Command the client runs for a reboot it performs itself (daemon mode only). */
     RebootCommand: z.array(z.string().min(1)).min(1).default(['reboot']),
+    /** Daemon: Mender's identity script (prints key=value lines identifying the device). */
+    IdentityScript: path.default('/usr/share/mender/identity/mender-device-identity'),
+    /** Daemon: directory of mender-inventory-* scripts. */
+    InventoryScriptsDir: path.default('/usr/share/mender/inventory'),
+    /** Daemon: how long the commit after the reboot waits for the server to accept `installing` before rolling back. */
+    CommitStatusTimeoutSeconds: seconds.default(300),
+    /** Daemon: reconnections of one artifact download (Mender's RetryDownloadCount). */
+    RetryDownloadCount: z.number().int().min(1).max(10000).default(10),
+    /** Daemon: no download byte for this long drops the connection and resumes. */
+    DownloadStallTimeoutSeconds: seconds.default(60),
+    /** Daemon: pid file `flipside check-update` / `send-inventory` signal (SIGUSR1 / SIGUSR2). */
+    PidFile: path.optional(),
   })
   // Unknown keys from a mender.conf (TenantToken, ...) are kept rather than refused so that a
   // mender.conf can be used as is; typos in our keys are caught by the required/typed ones.

@@ -55,6 +55,8 @@ export interface DeviceOptions {
   reporter?: StatusReporter;
   log: (line: string) => void;
   onProgress?: (written: number, total: number) => void;
+  /** Replaces RebootCommand (tests, or a daemon embedding its own reboot). */
+  reboot?: () => Promise<void>;
 }
 
 export async function createMachine(config: ClientConfig, o: DeviceOptions): Promise<UpdateMachine> {
@@ -88,7 +90,7 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
           env: await bootEnv(),
           vars: config.BootVars,
           activeSlot: activeSlotOf(config),
-          reboot: runReboot(config.RebootCommand),
+          reboot: o.reboot ?? runReboot(config.RebootCommand),
           ctx,
           onProgress: o.onProgress,
         });

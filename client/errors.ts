@@ -17,7 +17,8 @@ export type ClientErrorCode =
   | 'NOTHING_IN_PROGRESS'
   | 'STATE_LOOP'
   | 'SOURCE'
-  | 'REBOOT';
+  | 'REBOOT'
+  | 'SERVER';
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;

@@ -16,6 +16,7 @@ import { decodeHeaders, encodeHeaders, storedHeadersSchema } from './headers-cod
 import { HARD_STATE_STORE_COUNT, MAX_ROLLBACK_REBOOTS, MAX_STATE_STORE_COUNT, recoveryAction, type Intent } from './recovery.js';
 import { JsonStore } from './store.js';
 import {
+  DeploymentAbortedByServer,
   deploymentRecordSchema,
   lastDeploymentSchema,
   providesSchema,
@@ -64,9 +65,14 @@ const STATUS_ON_ENTER: Partial<Record<PersistentState, DeploymentStatus>> = {
   ArtifactCommit: 'installing',
 };
 
+/** States where a server abort (409 on a status report) still stops the deployment (before the reboot). */
+const ABORTABLE: ReadonlySet<PersistentState> = new Set(['Download', 'ArtifactInstall', 'ArtifactReboot']);
+
 export class UpdateMachine {
   readonly store: JsonStore;
   private installerCache: { id: string; installer: PayloadInstaller } | null = null;
+  /** Deployments the server aborted (409 on a status report) during this run. */
+  private readonly aborted = new Set<string>();
 
   constructor(private readonly o: MachineOptions) {
     this.store = new JsonStore(o.dataDir);
@@ -194,7 +200,9 @@ export class UpdateMachine {
     await this.store.write(STATE_KEY, rec);
     this.o.onState(state, rec.id);
     const status = STATUS_ON_ENTER[state];
-    if (status) await this.report(rec.id, status);
+    // In daemon mode the commit's `installing` must reach the server: ArtifactCommit's effect confirms it.
+    const confirmedLater = state === 'ArtifactCommit' && this.o.mode === 'daemon' && this.o.reporter;
+    if (status && !confirmedLater) await this.report(rec.id, status);
     killPoint(state);
     return { next: state };
   }
@@ -204,8 +212,14 @@ export class UpdateMachine {
     try {
       await this.o.reporter.status(id, status);
     } catch (e) {
+      if (e instanceof DeploymentAbortedByServer) this.aborted.add(id);
       this.o.log(`reporting ${status} for ${id} failed: ${errorMessage(e)}`);
     }
+  }
+
+  /** The daemon (or a test) tells the machine the server aborted this deployment. */
+  abort(id: string): void {
+    this.aborted.add(id);
   }
 
   private async installer(rec: DeploymentRecord): Promise<PayloadInstaller | null> {
@@ -266,6 +280,12 @@ export class UpdateMachine {
   }
 
   private async effect(rec: DeploymentRecord, intent: Intent, source?: ArtifactSource): Promise<Step> {
+    if (this.aborted.has(rec.id) && ABORTABLE.has(rec.state)) {
+      // Aborted before the reboot: nothing more is installed; what was done is undone.
+      rec.error ??= `deployment ${rec.id} was aborted by the server`;
+      this.o.log(`${rec.state}: ${rec.error}`);
+      return { next: rec.installStarted ? 'ArtifactRollback' : 'Cleanup' };
+    }
     switch (rec.state) {
       case 'Download': {
         if (!source) throw new ClientError('SOURCE', 'internal: Download without a source');
@@ -324,6 +344,16 @@ export class UpdateMachine {
       }
       case 'ArtifactCommit': {
         const inst = await this.installer(rec);
+        if (this.o.mode === 'daemon' && this.o.reporter) {
+          // Mender: the commit waits until the server accepted `installing`; if it cannot, roll back.
+          const r = this.o.reporter;
+          try {
+            await (r.confirm ? r.confirm(rec.id, 'installing') : r.status(rec.id, 'installing'));
+          } catch (e) {
+            this.fail(rec, new ClientError('SERVER', `the server did not confirm the update before the commit: ${errorMessage(e)}`, { cause: e }));
+            return { next: 'ArtifactRollback' };
+          }
+        }
         try {
           await this.runScripts(rec, 'ArtifactCommit', 'Enter');
           await inst!.commit();

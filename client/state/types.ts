@@ -91,6 +91,20 @@ export interface StatusReporter {
   status(id: string, status: DeploymentStatus, substate?: string): Promise<void>;
   /** Deployment log lines, uploaded on failure by the daemon. */
   log?(id: string, lines: string[]): Promise<void>;
+  /**
+   * A report that MUST reach the server (daemon mode: `installing` after the reboot, before the
+   * commit, as Mender does). Retries up to the reporter's own deadline, then throws; the machine
+   * then rolls back instead of committing. Without it, status() is used and its error is fatal.
+   */
+  confirm?(id: string, status: DeploymentStatus): Promise<void>;
+}
+
+/** Thrown by a StatusReporter when the server says the deployment was aborted (HTTP 409). */
+export class DeploymentAbortedByServer extends Error {
+  constructor(readonly deploymentId: string) {
+    super(`deployment ${deploymentId} was aborted by the server`);
+    this.name = 'DeploymentAbortedByServer';
+  }
 }
 
 /** What the daemon's Sync state found: a deployment to run (from the server's next-deployment answer). */
