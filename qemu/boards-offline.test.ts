@@ -13,6 +13,7 @@ import { partition, SECTOR } from './image/layout.js';
 import { run } from './image/exec.js';
 import { parseEnvLines } from './guest-shell.js';
 import { loadBoardFile } from './board-file.js';
+import { crc32 } from '../client/bootloader/crc32.js';
 
 const enabled = process.env.FLIPSIDE_IMAGE_TESTS !== '0';
 const itest = enabled ? test.serial : test.skip;
@@ -20,20 +21,6 @@ if (!enabled) test.skip('board image tests skipped (FLIPSIDE_IMAGE_TESTS=0)', ()
 
 mkdirSync(join(REPO_ROOT, '.cache', 'tmp'), { recursive: true });
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** The first `n` bytes of a file (the card's MBR and env area, not its 512 MiB). */
 function readHead(file: string, n: number): Buffer {
