@@ -2,7 +2,7 @@
 // write, through the same runner the CLI uses (image builds, real U-Boot, the device client).
 // Slow (minutes): FLIPSIDE_QEMU_TESTS=1 only, one VM at a time.
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../qemu/image/build.js';
 import { QemuBoard } from '../board/qemu-board.js';
@@ -15,6 +15,7 @@ if (!enabled) test.skip('QEMU scenario tests skipped: set FLIPSIDE_QEMU_TESTS=1 
 (enabled ? test.serial : test.skip)('happy-path and power-cut-during-write pass on qemu-aarch64', async (t) => {
   t.timeout(40 * 60_000);
   const scenarios = (await loadScenarios()).filter((s) => s.name === 'happy-path' || s.name === 'power-cut-during-write');
+  mkdirSync(join(REPO_ROOT, '.cache', 'lab'), { recursive: true });
   const dir = mkdtempSync(join(REPO_ROOT, '.cache', 'lab', 'test-'));
   const r = await runScenarios({
     scenarios,
