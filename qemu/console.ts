@@ -128,6 +128,8 @@ export class SocketConsole implements Console {
         done();
         reject(new ConsoleTimeoutError(re, timeoutMs, this.unread.slice(-2000)));
       }, timeoutMs);
+      // An expect cut short by a power cut is never awaited again: it must not keep the process alive.
+      timer.unref();
       const done = () => {
         clearTimeout(timer);
         this.dataListeners.delete(listener);

@@ -4,13 +4,14 @@
 // do not match its checksum; another device type). buildImage caches by inputs, so a second run
 // only hashes.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { buildDeviceBundle, DEVICE_BUNDLE } from '../../client/build-device.js';
 import { join } from 'node:path';
 import { writeArtifact } from '../../artifact/writer.js';
 import { buildImage, REPO_ROOT, type BuiltImage } from '../../qemu/image/build.js';
 import type { ArtifactRole, LabVersions } from './board.js';
 
 export const DEFAULT_VERSIONS: LabVersions = { current: 'lab-1', next: 'lab-2', broken: 'lab-2-broken' };
-export const DEVICE_BUNDLE = join(REPO_ROOT, 'dist', 'device', 'flipside.cjs');
+export { DEVICE_BUNDLE };
 
 export interface LabImages {
   current: BuiltImage;
@@ -53,8 +54,10 @@ export async function buildLabImages(
   versions: LabVersions,
   opts: { clientBundle?: string; log?: (line: string) => void } = {},
 ): Promise<LabImages> {
-  const bundle = opts.clientBundle ?? DEVICE_BUNDLE;
-  if (!existsSync(bundle)) throw new Error(`the device client bundle ${bundle} is missing: run \`npm run build:device\` first`);
+  // The bundle is rebuilt from the source every run (about a second; esbuild's output is the same
+  // for the same source, so the content-keyed image cache still hits): a stale client is never tested.
+  const bundle = opts.clientBundle ?? (await buildDeviceBundle());
+  if (!existsSync(bundle)) throw new Error(`the device client bundle ${bundle} is missing`);
   const log = opts.log ?? (() => undefined);
   const build = async (version: string, variant: 'good' | 'broken-init') => {
     const t0 = Date.now();
