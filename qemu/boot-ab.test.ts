@@ -11,6 +11,7 @@ import { writeAt } from './image/disk.js';
 import { run } from './image/exec.js';
 import { QemuVm } from './vm.js';
 import { ConsoleShell, parseEnvLines } from './guest-shell.js';
+import { bootToShell, guestEnv, guestSetEnv, rebootToUBoot } from './guest-steps.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1';
 const qtest = enabled ? test.serial : test.skip;
@@ -28,30 +29,6 @@ test.after.always(async () => {
   await vm?.quit();
 });
 
-/** Waits for init's first line and the prompt; returns the root device and artifact_name. */
-async function bootToShell(v: QemuVm): Promise<{ root: string; artifact: string }> {
-  const m = await v.console.expect(/flipside: init root=(\S+) artifact_name=(\S+)\n/, v.board.timeouts.shellMs);
-  await v.console.expect(new RegExp(v.board.console.shellPrompt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 30_000);
-  return { root: m[1]!, artifact: m[2]! };
-}
-
-async function guestEnv(sh: ConsoleShell): Promise<Record<string, string>> {
-  const r = await sh.run('fw_printenv');
-  if (r.code !== 0) throw new Error(`fw_printenv failed: ${r.stdout}`);
-  return parseEnvLines(r.stdout);
-}
-
-/** Sets several variables in one fw_setenv write, as the client does. */
-async function guestSetEnv(sh: ConsoleShell, vars: Record<string, string>): Promise<void> {
-  // libubootenv takes several name/value pairs on one command line and writes them at once.
-  const r = await sh.run(`fw_setenv ${Object.entries(vars).map(([k, v]) => `${k} ${v}`).join(' ')}`);
-  if (r.code !== 0) throw new Error(`fw_setenv failed: ${r.stdout}`);
-}
-
-async function reboot(v: QemuVm): Promise<void> {
-  await v.console.write('sync; reboot -f\n');
-  await v.console.expect(/U-Boot \d{4}/, 30_000);
-}
 
 qtest('builds the default board image (v1, v2, broken-init, broken-kernel) and caches it', async (t) => {
   t.timeout(15 * 60_000);
@@ -100,11 +77,11 @@ qtest('A/B: switch to B, trial boot counts, commit keeps B, broken slots roll ba
   t.is((await bootToShell(vm)).root, '/dev/vda2');
   const sh = new ConsoleShell(vm.console);
   await guestSetEnv(sh, { boot_part: '3', upgrade_available: '1', bootcount: '0' });
-  await reboot(vm);
+  await rebootToUBoot(vm);
   t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' });
   t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
   await guestSetEnv(sh, { upgrade_available: '0' });
-  await reboot(vm);
+  await rebootToUBoot(vm);
   t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' }, 'committed: stays on B');
   t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '0' });
 
@@ -114,7 +91,7 @@ qtest('A/B: switch to B, trial boot counts, commit keeps B, broken slots roll ba
   await vm.powerOn();
   t.is((await bootToShell(vm)).root, '/dev/vda3');
   await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
-  await reboot(vm);
+  await rebootToUBoot(vm);
   await vm.console.expect(/flipside: broken init/, 90_000);
   await vm.console.expect(/rolling back/, 60_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' }, 'rolled back from broken init');
@@ -126,7 +103,7 @@ qtest('A/B: switch to B, trial boot counts, commit keeps B, broken slots roll ba
   await vm.powerOn();
   t.is((await bootToShell(vm)).root, '/dev/vda3');
   await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
-  await reboot(vm);
+  await rebootToUBoot(vm);
   await vm.console.expect(/flipside: boot failed, resetting/, 60_000);
   await vm.console.expect(/rolling back/, 60_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' }, 'rolled back from broken kernel');

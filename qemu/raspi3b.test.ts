@@ -11,6 +11,7 @@ import { writeAt } from './image/disk.js';
 import { run } from './image/exec.js';
 import { QemuVm } from './vm.js';
 import { ConsoleShell, parseEnvLines } from './guest-shell.js';
+import { bootToShell, guestEnv, guestSetEnv, rebootToUBoot } from './guest-steps.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1' && process.env.FLIPSIDE_SLOW_BOARDS === '1';
 const qtest = enabled ? test.serial : test.skip;
@@ -27,28 +28,6 @@ test.after.always(async () => {
   await vm?.quit();
 });
 
-async function bootToShell(v: QemuVm): Promise<{ root: string; artifact: string }> {
-  const m = await v.console.expect(/flipside: init root=(\S+) artifact_name=(\S+)\n/, v.board.timeouts.shellMs);
-  await v.console.expect(/flipside-shell# /, 30_000);
-  return { root: m[1]!, artifact: m[2]! };
-}
-
-async function guestEnv(sh: ConsoleShell): Promise<Record<string, string>> {
-  const r = await sh.run('fw_printenv');
-  if (r.code !== 0) throw new Error(`fw_printenv failed: ${r.stdout}`);
-  return parseEnvLines(r.stdout);
-}
-
-async function guestSetEnv(sh: ConsoleShell, vars: Record<string, string>): Promise<void> {
-  const r = await sh.run(`fw_setenv ${Object.entries(vars).map(([k, v]) => `${k} ${v}`).join(' ')}`);
-  if (r.code !== 0) throw new Error(`fw_setenv failed: ${r.stdout}`);
-}
-
-/** reboot -f goes through the bcm2835 watchdog (loaded by the initramfs) back into U-Boot. */
-async function reboot(v: QemuVm): Promise<void> {
-  await v.console.write('sync; reboot -f\n');
-  await v.console.expect(/U-Boot \d{4}/, 60_000);
-}
 
 qtest('builds the raspberrypi3-qemu card images (v1, v2, broken-init)', async (t) => {
   t.timeout(15 * 60_000);
@@ -83,7 +62,7 @@ qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken 
   // A/B switch as the client makes it: one fw_setenv, then reboot.
   await guestSetEnv(sh, { boot_part: '3', upgrade_available: '1', bootcount: '0' });
   t0 = Date.now();
-  await reboot(vm);
+  await rebootToUBoot(vm, 60_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' });
   t.log(`reboot into B: ${secs(Date.now() - t0)}`);
   t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
@@ -97,7 +76,7 @@ qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken 
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' }, 'committed B boots after a power cycle');
   await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
   t0 = Date.now();
-  await reboot(vm);
+  await rebootToUBoot(vm, 60_000);
   await vm.console.expect(/flipside: broken init/, 240_000);
   await vm.console.expect(/rolling back/, 180_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' }, 'rolled back from broken init');

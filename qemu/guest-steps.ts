@@ -1,0 +1,32 @@
+// Steps the QEMU boot tests take on a guest through its console: boot to the shell, read and set
+// the U-Boot env from Linux, reboot back into U-Boot.
+import { ConsoleShell, parseEnvLines } from './guest-shell.js';
+import type { QemuVm } from './vm.js';
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Waits for init's first line and the prompt; returns the root device and artifact_name. */
+export async function bootToShell(v: QemuVm): Promise<{ root: string; artifact: string }> {
+  const m = await v.console.expect(/flipside: init root=(\S+) artifact_name=(\S+)\n/, v.board.timeouts.shellMs);
+  await v.console.expect(new RegExp(escapeRegExp(v.board.console.shellPrompt)), 30_000);
+  return { root: m[1]!, artifact: m[2]! };
+}
+
+export async function guestEnv(sh: ConsoleShell): Promise<Record<string, string>> {
+  const r = await sh.run('fw_printenv');
+  if (r.code !== 0) throw new Error(`fw_printenv failed: ${r.stdout}`);
+  return parseEnvLines(r.stdout);
+}
+
+/** Sets several variables in one fw_setenv write, as the client does. */
+export async function guestSetEnv(sh: ConsoleShell, vars: Record<string, string>): Promise<void> {
+  // libubootenv takes several name/value pairs on one command line and writes them at once.
+  const r = await sh.run(`fw_setenv ${Object.entries(vars).map(([k, v]) => `${k} ${v}`).join(' ')}`);
+  if (r.code !== 0) throw new Error(`fw_setenv failed: ${r.stdout}`);
+}
+
+/** `reboot -f` back into U-Boot (on raspi3b through the bcm2835 watchdog, which is slower). */
+export async function rebootToUBoot(v: QemuVm, timeoutMs = 30_000): Promise<void> {
+  await v.console.write('sync; reboot -f\n');
+  await v.console.expect(/U-Boot \d{4}/, timeoutMs);
+}
