@@ -3,26 +3,13 @@
 // codes and response shapes. Between requests it does what the recording implies an operator
 // did: accept (or preauthorize) the device, upload an artifact, create a deployment.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
-import { startTestServer, acceptDevice, makeArtifact, uploadArtifact, createDeployment, SHARED_DIR, type TestServer } from './testing/fixtures.js';
+import { startTestServer, acceptDevice, makeArtifact, uploadArtifact, createDeployment, type TestServer } from './testing/fixtures.js';
+import { loadTraffic } from '../test-support/mender-traffic.js';
 
-const DIR = `${SHARED_DIR}/reference/mender-client-3.5.3-traffic`;
 const RECORDED_DEPLOYMENT = 'd0000000-0000-4000-8000-000000000001';
 
-interface Recorded {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-  response: number;
-}
 
-function load(file: string): Recorded[] {
-  return readFileSync(`${DIR}/${file}`, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
-}
+const load = loadTraffic;
 
 /** The Go client's json.Encoder output: compact JSON plus a newline (Content-Length proves it). */
 function goJson(body: unknown): Buffer {

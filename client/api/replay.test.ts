@@ -4,7 +4,6 @@
 // client ran, send the same requests: method, path, key headers and body shapes.
 import test from 'ava';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { createPublicKey, verify } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,21 +15,11 @@ import { ApiClient } from './client.js';
 import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from './deployments.js';
 import { downloadWithResume } from './download.js';
 import { NotAuthorized } from './errors.js';
-import { startServer, TRAFFIC_DIR, type RecordedRequest } from './test-server.js';
+import { startServer, type RecordedRequest } from './test-server.js';
+import { loadTraffic, type RecordedExchange } from '../../test-support/mender-traffic.js';
 
-interface Recorded {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-  response: number;
-}
-
-const load = (name: string): Recorded[] =>
-  readFileSync(join(TRAFFIC_DIR, name), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Recorded);
+type Recorded = RecordedExchange;
+const load = loadTraffic;
 
 const ARTIFACT = Buffer.alloc(5120, 7);
 

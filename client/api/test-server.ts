@@ -2,11 +2,8 @@
 // headers, raw body) and answers through the handler the test gives.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 
-import { REFERENCE_DIR } from '../../test-support/shared-dir.js';
-
-export const TRAFFIC_DIR = join(REFERENCE_DIR, 'mender-client-3.5.3-traffic');
+export { TRAFFIC_DIR } from '../../test-support/mender-traffic.js';
 
 export interface RecordedRequest {
   method: string;

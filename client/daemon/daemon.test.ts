@@ -2,7 +2,6 @@
 // pending → accepted, inventory, update check v2 → v1 in that order), the reporter's
 // exactly-once bookkeeping, and the control commands' pid file handling.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,16 +10,11 @@ import { parseConfig } from '../config.js';
 import { ClientError } from '../errors.js';
 import { createDeviceKey } from '../identity/device-key.js';
 import { DeploymentAbortedByServer } from '../state/types.js';
-import { startServer, send, TRAFFIC_DIR, type RecordedRequest } from '../api/test-server.js';
+import { startServer, send, type RecordedRequest } from '../api/test-server.js';
+import { loadTraffic } from '../../test-support/mender-traffic.js';
 import { readPid, signalDaemon } from './control.js';
 import { Daemon } from './daemon.js';
 import { ServerReporter } from './reporter.js';
-
-interface Recorded {
-  method: string;
-  path: string;
-  response: number;
-}
 
 async function tmp(t: import('ava').ExecutionContext): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'flipside-daemon-'));
@@ -30,11 +24,7 @@ async function tmp(t: import('ava').ExecutionContext): Promise<string> {
 
 test('replay: the daemon opens with the recorded 3.5.3 order (auth 401, auth 200, inventory, v2 next, v1 next)', async (t) => {
   const dir = await tmp(t);
-  const records = readFileSync(join(TRAFFIC_DIR, 'requests-deployment-success.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Recorded)
-    .slice(0, 5);
+  const records = loadTraffic('requests-deployment-success.jsonl').slice(0, 5);
   t.deepEqual(
     records.map((r) => r.path.split('/').slice(3, 5).join('/')),
     ['v1/authentication', 'v1/authentication', 'v1/inventory', 'v2/deployments', 'v1/deployments'],
