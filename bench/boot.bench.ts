@@ -49,8 +49,10 @@ async function bootOnce(img: BuiltImage, disk: string, dir: string, withClient: 
     let client: number | undefined;
     if (withClient) {
       const ready = new RegExp(`${escape(b.console.clientReadyPrompt)}|flipside: client exited with status \\d+`);
-      client = await at(ready, b.timeouts.clientReadyMs);
-      if (!vm.console.transcript().some((l) => l.text.includes(b.console.clientReadyPrompt))) {
+      // Judged by what matched: the transcript holds complete lines only, and the ready line may still be arriving.
+      const m = await vm.console.expect(ready, b.timeouts.clientReadyMs);
+      client = (Date.now() - t0) / 1000;
+      if (!m[0].includes(b.console.clientReadyPrompt)) {
         const why = vm.console.transcript().slice(-3).map((l) => l.text).join(' | ');
         throw new Error(`the client exited before it was ready: ${why}`);
       }

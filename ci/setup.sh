@@ -10,7 +10,7 @@ APT_PACKAGES=(
   zstd xz-utils gzip cpio kmod fakeroot socat                # artifacts, initramfs, guest forwarding
   e2fsprogs dosfstools mtools fdisk                          # filesystems and the disk image
   u-boot-tools libubootenv-tool grub-common                  # mkimage/mkenvimage, fw_printenv, grub-editenv
-  u-boot-qemu qemu-system-arm qemu-system-x86 qemu-utils     # the QEMU boards
+  u-boot-qemu qemu-system-arm qemu-system-x86 qemu-utils ovmf # the QEMU boards (ovmf: qemu-x86_64-grub-efi)
   busybox-static                                             # applet list for the guest's busybox
   chromium                                                   # report and web UI tests (playwright-core)
 )

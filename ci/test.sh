@@ -2,6 +2,8 @@
 # The project's test command (`npm test`): sets the machine up, then runs every suite and ends
 # with one line `N passed, N failed` counted over all of them. Exits non-zero on any failure.
 # FLIPSIDE_QEMU_TESTS=1 adds the tests that build device images and boot them under QEMU.
+# FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64" then runs the scenario suite on each board
+# (`flipside-lab run`), each scenario run counted; FLIPSIDE_LAB_SEED fixes the seed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -24,6 +26,19 @@ if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$
 echo "== unit and integration tests (ava)"
 npx ava --tap "$@" 2>&1 | tee reports/unit.tap
 count_tap reports/unit.tap "${PIPESTATUS[0]}"
+
+for board in ${FLIPSIDE_LAB_BOARDS:-}; do
+  echo "== scenario suite on ${board} (flipside-lab run)"
+  seed_args=()
+  [ -n "${FLIPSIDE_LAB_SEED:-}" ] && seed_args=(--seed "$FLIPSIDE_LAB_SEED")
+  node bin/flipside-lab.js run --board "$board" "${seed_args[@]}" --json > "reports/lab-${board}.json"
+  rc=$?
+  read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' "reports/lab-${board}.json")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
+  echo "${board}: ${p} passed, ${f} failed (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
+done
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

@@ -5,13 +5,20 @@ import { build, type BuildOptions } from 'esbuild';
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { InjectedBug } from './injected-bug.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const DEVICE_BUNDLE = join(root, 'dist', 'device', 'flipside.cjs');
 
-export function deviceBuildOptions(outfile: string): BuildOptions {
+export interface DeviceBuildOptions {
+  /** A test build with one deliberate bug (client/injected-bug.ts); never shipped. */
+  injectBug?: InjectedBug;
+}
+
+export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}): BuildOptions {
   return {
+    define: { __FLIPSIDE_INJECTED_BUG__: o.injectBug ? JSON.stringify(o.injectBug) : 'null', __FLIPSIDE_BUNDLE__: 'true' },
     entryPoints: [join(root, 'client', 'cli.ts')],
     outfile,
     bundle: true,
@@ -29,9 +36,9 @@ export function deviceBuildOptions(outfile: string): BuildOptions {
   };
 }
 
-export async function buildDeviceBundle(outfile: string = DEVICE_BUNDLE): Promise<string> {
+export async function buildDeviceBundle(outfile: string = DEVICE_BUNDLE, o: DeviceBuildOptions = {}): Promise<string> {
   await mkdir(dirname(outfile), { recursive: true });
-  const r = await build({ ...deviceBuildOptions(outfile), metafile: true });
+  const r = await build({ ...deviceBuildOptions(outfile, o), metafile: true });
   if (r.errors.length > 0) throw new Error(`esbuild failed: ${r.errors.map((e) => e.text).join('; ')}`);
   await chmod(outfile, 0o755);
   return outfile;

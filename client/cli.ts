@@ -16,6 +16,7 @@ import { apiSettings } from './api/from-config.js';
 import type { UpdateMachine } from './state/machine.js';
 import type { RunResult } from './state/types.js';
 import { VERSION } from './version.js';
+import { INJECTED_BUG, INJECTED_BUGS } from './injected-bug.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -74,6 +75,7 @@ function keyTypeOf(config: ClientConfig): import('./identity/device-key.js').Key
 
 export async function main(argv: string[]): Promise<number> {
   let exit = EXIT_OK;
+  if (INJECTED_BUG) process.stderr.write(`flipside: TEST BUILD with an injected bug (${INJECTED_BUG}: ${INJECTED_BUGS[INJECTED_BUG]}); never put it on a device\n`);
   const program = new Command('flipside')
     .description('Flipside OTA update client (Mender compatible): standalone commands and the managed daemon')
     .version(VERSION, '-V, --version')
@@ -270,7 +272,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run directly (`node --import tsx client/cli.ts`, or the device bundle): exit with main's code.
-const invokedDirectly = typeof process.argv[1] === 'string' && /(^|[\\/])(cli\.ts|flipside\.cjs)$/.test(process.argv[1]);
+// The device bundle always runs (whatever its file is called); from source, only as the program.
+declare const __FLIPSIDE_BUNDLE__: boolean | undefined;
+const invokedDirectly = (typeof __FLIPSIDE_BUNDLE__ === 'boolean' && __FLIPSIDE_BUNDLE__) || (typeof process.argv[1] === 'string' && /(^|[\\/])cli\.ts$/.test(process.argv[1]));
 if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (code) => {

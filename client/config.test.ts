@@ -1,5 +1,6 @@
 import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError } from './errors.js';
@@ -59,4 +60,18 @@ test('loadConfig: unreadable and non-JSON files are CONFIG errors; device_type i
   await t.throwsAsync(readDeviceType(c), { message: /no device_type=<type> line/ });
   await writeFile(join(d, 'device_type'), 'device_type=beaglebone\n');
   t.is(await readDeviceType(c), 'beaglebone');
+});
+
+test('the fallback config in DataDir fills in keys the main file leaves out; the main file wins', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-conf-'));
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const main = join(dir, 'flipside.conf');
+  writeFileSync(main, JSON.stringify({ RootfsPartA: '/dev/a', RootfsPartB: '/dev/b', DataDir: data, UpdatePollIntervalSeconds: 5 }));
+  writeFileSync(join(data, 'flipside.conf'), JSON.stringify({ UpdatePollIntervalSeconds: 99, CommitStatusTimeoutSeconds: 30 }));
+  const c = await loadConfig(main);
+  t.is(c.UpdatePollIntervalSeconds, 5);
+  t.is(c.CommitStatusTimeoutSeconds, 30);
+  writeFileSync(join(data, 'flipside.conf'), '{ not json');
+  await t.throwsAsync(loadConfig(main), { message: /data\/flipside\.conf is not valid JSON/ });
 });

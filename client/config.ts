@@ -117,7 +117,7 @@ export function parseConfig(json: unknown, source: string, overrides: ConfigOver
   };
 }
 
-export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: ConfigOverrides = {}): Promise<ClientConfig> {
+async function readJsonObject(file: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -130,7 +130,31 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: 
   } catch (e) {
     throw new ClientError('CONFIG', `configuration ${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
   }
-  return parseConfig(json, file, overrides);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ClientError('CONFIG', `configuration ${file} must be a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+/** The fallback configuration beside the state (Mender's /var/lib/mender/mender.conf): it survives rootfs updates. */
+export const FALLBACK_CONFIG_NAME = 'flipside.conf';
+
+/**
+ * The main file, over `<DataDir>/flipside.conf` when that exists: as Mender merges
+ * /etc/mender/mender.conf over /var/lib/mender/mender.conf, a key in the main file wins and the
+ * fallback fills in what the main file leaves out.
+ */
+export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: ConfigOverrides = {}): Promise<ClientConfig> {
+  const main = await readJsonObject(file);
+  const first = parseConfig(main, file, overrides);
+  const fallbackFile = join(first.DataDir, FALLBACK_CONFIG_NAME);
+  if (resolve(fallbackFile) === resolve(file)) return first;
+  let fallback: Record<string, unknown>;
+  try {
+    fallback = await readJsonObject(fallbackFile);
+  } catch (e) {
+    if (e instanceof ClientError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return first;
+    throw e;
+  }
+  return parseConfig({ ...fallback, ...main }, file, overrides);
 }
 
 /** Reads `device_type=<x>` from the device type file (Mender's format). */

@@ -16,11 +16,14 @@ test.serial('list --json names every scenario with its purpose and the boards it
   t.is(code, 0);
   const j = JSON.parse(c.out.join('\n')) as { scenarios: { name: string; purpose: string; boards: string[] }[]; boards: { name: string }[] };
   const names = j.scenarios.map((s) => s.name);
-  for (const n of ['happy-path', 'power-cut-during-write', 'power-cut-after-env-flip', 'power-cut-first-boot', 'broken-rootfs-rollback', 'refuse-bad-artifacts', 'power-cut-sweep'])
+  for (const n of ['happy-path', 'power-cut-during-write', 'power-cut-after-env-flip', 'power-cut-first-boot', 'broken-rootfs-rollback', 'health-check-rollback', 'refuse-bad-artifacts', 'power-cut-sweep', 'network-drop-mid-download', 'server-unreachable-after-reboot'])
     t.true(names.includes(n), n);
   t.true(j.scenarios.every((s) => s.purpose.length > 0 && !s.purpose.includes('\n')));
   t.true(j.scenarios.find((s) => s.name === 'happy-path')!.boards.includes('qemu-aarch64'));
-  t.false(j.scenarios.find((s) => s.name === 'happy-path')!.boards.includes('host-sim'));
+  t.true(j.scenarios.find((s) => s.name === 'happy-path')!.boards.includes('host-sim'));
+  // Managed scenarios need the server: not on raspberrypi3-qemu (no network there).
+  t.false(j.scenarios.find((s) => s.name === 'network-drop-mid-download')!.boards.includes('raspberrypi3-qemu'));
+  t.true(j.scenarios.find((s) => s.name === 'network-drop-mid-download')!.boards.includes('host-sim'));
 });
 
 test.serial('run with an unknown scenario exits 1 and says which exist', async (t) => {
@@ -34,4 +37,13 @@ test.serial('bad options are usage errors', async (t) => {
   const c = capture();
   const code = await main(['run', '--repeat', 'x']).finally(c.restore);
   t.not(code, 0);
+});
+
+test.serial('--inject-bug names the bugs it knows', async (t) => {
+  const err: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  const code = await main(['run', '--board', 'host-sim', '--inject-bug', 'no-such-bug']).finally(() => (process.stderr.write = write));
+  t.not(code, 0);
+  t.regex(err.join(''), /skip-fsync.*flip-before-checksum.*no-bootcount/);
 });

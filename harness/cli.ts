@@ -7,7 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { main as imageMain } from '../qemu/image/cli.js';
 import { REPO_ROOT } from '../qemu/image/build.js';
-import { listBoards, openBoard } from './board/open-board.js';
+import { LAB_BUGS, listBoards, openBoard, type LabBug } from './board/open-board.js';
+import { registerDoctorCommand } from './doctor/command.js';
 import { QemuBoard } from './board/qemu-board.js';
 import { loadScenarios } from './scenario/load.js';
 import { runScenarios } from './scenario/runner.js';
@@ -117,11 +118,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
     .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
     .option('--reports <dir>', 'parent folder of the run reports', join(REPO_ROOT, 'reports'))
+    .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
     .addOption(new Option('--json', 'print the summary as JSON at the end'))
-    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; reports: string; json?: boolean }) => {
+    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; reports: string; json?: boolean; injectBug?: LabBug }) => {
       const { scenarios, only } = selectScenarios(await loadScenarios(), names);
       const picked = scenarios.map((s) => (only.has(s.name) ? withOnlyVariants(s, only.get(s.name)!) : s));
-      const board = o.jobs > 1 ? () => openBoard(o.board) : await openBoard(o.board);
+      const open = () => openBoard(o.board, o.injectBug ? { injectBug: o.injectBug } : {});
+      const board = o.jobs > 1 ? open : await open();
       const r = await runScenarios({
         scenarios: picked,
         board,
@@ -154,6 +157,8 @@ export async function main(argv: string[]): Promise<number> {
       // this is the flipside-lab process itself, leave once the report is written.
       if (RUN_AS_PROGRAM) setTimeout(() => process.exit(status), 2000).unref();
     });
+
+  registerDoctorCommand(program, (code) => (status = code));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -90,7 +90,7 @@ test('a compressed kernel needs booti and a decompression area', async (t) => {
 test('layout pads to imageSizeMiB; Mender env offsets sit before partition 1', async (t) => {
   const l = computeLayout(await loadBoardFile('raspberrypi3'));
   t.is(l.totalSize, 512 * 2 ** 20);
-  t.deepEqual(l.env.offsets, [0x800000, 0x1000000]);
+  t.deepEqual(l.env?.offsets, [0x800000, 0x1000000]);
   t.is(l.partitions[0]!.offset, 24 * 2 ** 20);
 });
 

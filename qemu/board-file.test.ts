@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { BOARDS_DIR, BoardFileError, listBoards, loadBoardFile } from './board-file.js';
+import { BOARDS_DIR, BoardFileError, listBoards, grubPackage, loadBoardFile, ubootOf } from './board-file.js';
 
 const base = () => parse(readFileSync(join(BOARDS_DIR, 'qemu-aarch64.yaml'), 'utf8')) as Record<string, any>;
 
@@ -27,9 +27,9 @@ test('every QEMU board in boards/ loads and validates', async (t) => {
 
 test('the default board parses hex offsets into numbers', async (t) => {
   const b = await loadBoardFile('qemu-aarch64');
-  t.deepEqual(b.env.offsets, [0x400000, 0x404000]);
-  t.is(b.env.size, 0x4000);
-  t.is(b.bootloader.scratchAddr, 0x50000000);
+  t.deepEqual(b.env?.offsets, [0x400000, 0x404000]);
+  t.is(b.env?.size, 0x4000);
+  t.is(ubootOf(b).scratchAddr, 0x50000000);
   t.is(b.disk.rootfsB.device, '/dev/vda3');
 });
 
@@ -77,4 +77,27 @@ test('invalid YAML names the file', async (t) => {
   const file = writeBoard('qemu-aarch64', 'name: [unclosed');
   const e = await t.throwsAsync(loadBoardFile(file));
   t.regex(e!.message, /not valid YAML/);
+});
+
+test('GRUB boards: no raw env section, bootlimit 1 (Mender keeps bootcount as 0/1); U-Boot boards need env', async (t) => {
+  const g = parse(readFileSync(join(BOARDS_DIR, 'qemu-x86_64-grub.yaml'), 'utf8')) as Record<string, any>;
+  const b = await loadBoardFile(writeBoard('qemu-x86_64-grub', g));
+  t.like(b.bootloader, { type: 'grub', platform: 'i386-pc', package: 'grub-pc-bin', bootlimit: 1 });
+  t.is(b.env, undefined);
+  t.throws(() => ubootOf(b), { message: /boots with grub/ });
+  const withEnv = { ...g, env: base().env };
+  await t.throwsAsync(loadBoardFile(writeBoard('g2', withEnv)), { message: /env: a GRUB board keeps its env in a grubenv file/ });
+  await t.throwsAsync(loadBoardFile(writeBoard('g3', { ...g, bootloader: { ...g.bootloader, bootlimit: 2 } })), { message: /bootloader\.bootlimit/ });
+  const noEnv = base();
+  delete noEnv.env;
+  await t.throwsAsync(loadBoardFile(writeBoard('u1', noEnv)), { message: /env: a U-Boot board needs an env section/ });
+});
+
+test('the UEFI GRUB board: x86_64-efi from grub-efi-amd64-bin, same device type as the BIOS one', async (t) => {
+  const efi = await loadBoardFile('qemu-x86_64-grub-efi');
+  const bios = await loadBoardFile('qemu-x86_64-grub');
+  t.is(efi.bootloader.type === 'grub' && grubPackage(efi.bootloader), 'grub-efi-amd64-bin');
+  t.is(bios.bootloader.type === 'grub' && grubPackage(bios.bootloader), 'grub-pc-bin');
+  t.is(efi.deviceType, bios.deviceType);
+  t.is(grubPackage({ type: 'grub', platform: 'x86_64-efi', bootlimit: 1 }), 'grub-efi-amd64-bin');
 });

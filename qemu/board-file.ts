@@ -43,7 +43,7 @@ const qemuSection = z.object({
   consoleSerial: z.number().int().min(0).max(3).default(0),
 });
 
-const bootloaderSection = z.object({
+const ubootSection = z.object({
   type: z.literal('uboot'),
   /** `mkimage -A` value for boot.scr. */
   mkimageArch: z.string().min(1),
@@ -78,6 +78,28 @@ const bootloaderSection = z.object({
     .strict()
     .optional(),
 });
+
+/**
+ * GRUB with Mender's A/B logic (grub-mender-grubenv): mender_boot_part, upgrade_available and a
+ * one-bit bootcount in a grubenv file on the FAT boot partition; an upgrade boot with bootcount
+ * already set rolls back. Built from Debian's GRUB modules with grub-mkimage (no grub-install).
+ */
+const grubSection = z
+  .object({
+    type: z.literal('grub'),
+    /**
+     * i386-pc: SeaBIOS loads boot.img from the MBR, core.img sits in the gap before partition 1.
+     * x86_64-efi: OVMF starts EFI/BOOT/BOOTX64.EFI from the FAT boot partition.
+     */
+    platform: z.enum(['i386-pc', 'x86_64-efi']),
+    /** Debian package with the platform's modules (grub-pc-bin, grub-efi-amd64-bin); grub-mkimage comes from grub-common. */
+    package: z.string().min(1).optional(),
+    /** Mender's GRUB scripts keep bootcount as 0/1: one trial boot, then rollback. */
+    bootlimit: z.literal(1),
+  })
+  .strict();
+
+const bootloaderSection = z.discriminatedUnion('type', [ubootSection, grubSection]);
 
 const linuxSection = z.object({
   /** Debian metapackage naming the kernel, resolved to the versioned package at build time. */
@@ -181,6 +203,15 @@ const labSection = z
         })
         .strict(),
       z.object({ type: z.literal('dd'), device: z.string().startsWith('/dev/') }).strict(),
+      /** The lab's own flashing tool: `{image}` is the card image to write (plus any vars). */
+      z
+        .object({
+          type: z.literal('command'),
+          command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+          vars: z.record(z.union([z.string(), z.number()])).default({}),
+          timeoutMs: z.number().int().positive().optional(),
+        })
+        .strict(),
       z.object({ type: z.literal('manual') }).strict(),
     ]),
   })
@@ -234,18 +265,25 @@ export const boardFileSchema = z
       rootfsB: partition,
       data: partition,
     }),
-    env: envSection,
+    /** The raw U-Boot env; GRUB boards keep theirs in a grubenv file on the boot partition instead. */
+    env: envSection.optional(),
     console: consoleSection,
     timeouts: timeoutsSection,
   })
   .strict()
   .superRefine((b, ctx) => {
-    const [a, r] = b.env.offsets;
-    const envEnd = Math.max(a, r) + b.env.size;
-    if (Math.abs(a - r) < b.env.size)
-      ctx.addIssue({ code: 'custom', path: ['env', 'offsets'], message: 'the two env copies overlap' });
-    if (envEnd > b.disk.firstPartitionMiB * 1024 * 1024)
-      ctx.addIssue({ code: 'custom', path: ['env', 'offsets'], message: 'the env must end before the first partition' });
+    if (b.bootloader.type === 'uboot' && !b.env)
+      ctx.addIssue({ code: 'custom', path: ['env'], message: 'a U-Boot board needs an env section (where the env copies are on the disk)' });
+    if (b.bootloader.type === 'grub' && b.env)
+      ctx.addIssue({ code: 'custom', path: ['env'], message: 'a GRUB board keeps its env in a grubenv file: no env section' });
+    if (b.env) {
+      const [a, r] = b.env.offsets;
+      const envEnd = Math.max(a, r) + b.env.size;
+      if (Math.abs(a - r) < b.env.size)
+        ctx.addIssue({ code: 'custom', path: ['env', 'offsets'], message: 'the two env copies overlap' });
+      if (envEnd > b.disk.firstPartitionMiB * 1024 * 1024)
+        ctx.addIssue({ code: 'custom', path: ['env', 'offsets'], message: 'the env must end before the first partition' });
+    }
     if (b.disk.rootfsA.sizeMiB !== b.disk.rootfsB.sizeMiB)
       ctx.addIssue({ code: 'custom', path: ['disk', 'rootfsB', 'sizeMiB'], message: 'rootfs A and B must be the same size' });
     const numbers = [b.disk.boot, b.disk.rootfsA, b.disk.rootfsB, b.disk.data].map((p) => p.number);
@@ -258,9 +296,9 @@ export const boardFileSchema = z
     const total = d.imageSizeMiB ?? used;
     if (b.qemu?.diskDevice === 'sd' && (total & (total - 1)) !== 0)
       ctx.addIssue({ code: 'custom', path: ['disk', 'imageSizeMiB'], message: `an SD card image must be a power-of-two size (${total} MiB)` });
-    if (b.bootloader.fdt === 'rootfs' && !b.linux.dtb)
+    if (b.bootloader.type === 'uboot' && b.bootloader.fdt === 'rootfs' && !b.linux.dtb)
       ctx.addIssue({ code: 'custom', path: ['linux', 'dtb'], message: 'bootloader.fdt=rootfs needs linux.dtb' });
-    if (b.linux.kernelCompression !== 'none' && (b.bootloader.bootCommand !== 'booti' || b.bootloader.loadAddrs?.kernelComp === undefined || b.bootloader.loadAddrs.kernelCompSize === undefined))
+    if (b.linux.kernelCompression !== 'none' && (b.bootloader.type !== 'uboot' || b.bootloader.bootCommand !== 'booti' || b.bootloader.loadAddrs?.kernelComp === undefined || b.bootloader.loadAddrs.kernelCompSize === undefined))
       ctx.addIssue({ code: 'custom', path: ['linux', 'kernelCompression'], message: 'a compressed kernel needs booti and bootloader.loadAddrs.kernelComp/kernelCompSize' });
     if (!b.qemu && !b.lab)
       ctx.addIssue({ code: 'custom', path: ['lab'], message: 'a board needs a qemu section (emulated) or a lab section (real hardware)' });
@@ -268,6 +306,20 @@ export const boardFileSchema = z
 
 export type BoardFile = z.infer<typeof boardFileSchema> & { file: string };
 export type QemuSection = NonNullable<BoardFile['qemu']>;
+export type UBootSection = Extract<BoardFile['bootloader'], { type: 'uboot' }>;
+export type GrubSection = Extract<BoardFile['bootloader'], { type: 'grub' }>;
+export type EnvSection = NonNullable<BoardFile['env']>;
+
+/** The Debian package with a GRUB board's modules: the board's, else the platform's usual one. */
+export function grubPackage(bl: GrubSection): string {
+  return bl.package ?? (bl.platform === 'i386-pc' ? 'grub-pc-bin' : 'grub-efi-amd64-bin');
+}
+
+/** The board's U-Boot section, or a clear error where a U-Boot-only step meets another bootloader. */
+export function ubootOf(board: Pick<BoardFile, 'name' | 'bootloader'>): UBootSection {
+  if (board.bootloader.type !== 'uboot') throw new Error(`board ${board.name} boots with ${board.bootloader.type}, not U-Boot`);
+  return board.bootloader;
+}
 
 /** The board's qemu section, or a clear error for real hardware. */
 export function qemuOf(board: Pick<BoardFile, 'name' | 'qemu'>): QemuSection {

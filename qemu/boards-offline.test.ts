@@ -79,24 +79,26 @@ async function checkCard(t: ExecutionContext, img: BuiltImage): Promise<string> 
     table.partitiontable.partitions.map((p) => [p.start * SECTOR, p.size * SECTOR, p.type, !!p.bootable]),
     layout.partitions.map((p) => [p.offset, p.size, p.role === 'boot' ? 'c' : '83', p.role === 'boot']),
   );
+  const env = layout.env!;
+  const boardEnv = board.env!;
   // The env copies sit between the MBR and partition 1, at the board file's offsets.
-  t.deepEqual(layout.env.offsets, [board.env.offsets[0], board.env.offsets[1]]);
-  t.true(Math.max(...layout.env.offsets) + layout.env.size <= partition(layout, 'boot').offset);
+  t.deepEqual(env.offsets, [boardEnv.offsets[0], boardEnv.offsets[1]]);
+  t.true(Math.max(...env.offsets) + env.size <= partition(layout, 'boot').offset);
 
   // Both copies: [crc32][flags][data], CRC over the data.
   const disk = readHead(img.disk, partition(layout, 'boot').offset);
-  for (const [i, off] of layout.env.offsets.entries()) {
-    const copy = disk.subarray(off, off + layout.env.size);
+  for (const [i, off] of env.offsets.entries()) {
+    const copy = disk.subarray(off, off + env.size);
     t.is(copy.readUInt32LE(0), crc32(copy.subarray(5)), `env copy ${i + 1} CRC`);
     t.regex(copy.subarray(5).toString('latin1'), /^(?=.*boot_part=2\0)(?=.*bootlimit=1\0)/s);
   }
-  t.deepEqual(parseEnvLines(await run('fw_printenv', ['-c', img.hostFwEnvConfig])), {
+  t.deepEqual(parseEnvLines(await run('fw_printenv', ['-c', img.hostFwEnvConfig!])), {
     boot_part: '2',
     bootcount: '0',
     bootlimit: String(board.bootloader.bootlimit),
     upgrade_available: '0',
   });
-  t.is(readFileSync(img.hostFwEnvConfig, 'utf8'), layout.env.offsets.map((o) => `${img.disk} 0x${o.toString(16)} 0x4000`).join('\n') + '\n');
+  t.is(readFileSync(img.hostFwEnvConfig!, 'utf8'), env.offsets.map((o) => `${img.disk} 0x${o.toString(16)} 0x4000`).join('\n') + '\n');
 
   // boot.scr: a U-Boot script image, on the FAT partition, reading the env from mmc at the offsets.
   t.regex(await run('dumpimage', ['-l', img.bootScript]), /Script/);
@@ -104,16 +106,16 @@ async function checkCard(t: ExecutionContext, img: BuiltImage): Promise<string> 
   t.deepEqual(await fatFile(img, 'boot.scr'), scr, 'boot.scr on the card is the built one');
   const text = scr.subarray(64 + 8).toString('utf8');
   const sect = (o: number) => `0x${(o / SECTOR).toString(16)}`;
-  const nsect = `0x${(layout.env.size / SECTOR).toString(16)}`;
-  t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(layout.env.offsets[0])} ${nsect}$`, 'm'));
-  t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(layout.env.offsets[1])} ${nsect}$`, 'm'));
+  const nsect = `0x${(env.size / SECTOR).toString(16)}`;
+  t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(env.offsets[0])} ${nsect}$`, 'm'));
+  t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(env.offsets[1])} ${nsect}$`, 'm'));
   t.regex(text, /^ {2}mmc write 0x[0-9a-f]+ \$\{fs_target_sect\} 0x20$/m);
   t.regex(text, /load mmc 0:\$\{boot_part\} \$\{fdt_addr_r\} \/boot\/dtb/);
   t.regex(text, new RegExp(`root=\\$\\{fs_root\\}`));
   t.true(text.includes(`setenv fs_root ${partition(layout, 'rootfsA').device}`) && text.includes(`setenv fs_root ${partition(layout, 'rootfsB').device}`));
   t.true(text.includes(`console=${board.linux.console},${board.console.baud}`));
   // The rootfs knows the same env location.
-  t.is((await rootfsFile(img, '/etc/fw_env.config')).toString(), `${board.env.device} 0x${layout.env.offsets[0].toString(16)} 0x4000\n${board.env.device} 0x${layout.env.offsets[1].toString(16)} 0x4000\n`);
+  t.is((await rootfsFile(img, '/etc/fw_env.config')).toString(), `${boardEnv.device} 0x${env.offsets[0].toString(16)} 0x4000\n${boardEnv.device} 0x${env.offsets[1].toString(16)} 0x4000\n`);
   return text;
 }
 
@@ -131,7 +133,7 @@ itest('raspberrypi3: SD card with GPU firmware, config.txt, U-Boot rpi_3, boot.s
   const img = await buildImage({ board: 'raspberrypi3', version: 'offline-1', artifact: false });
   t.log(`build ${((Date.now() - started) / 1000).toFixed(1)} s (cached: ${img.cached})`);
   t.is(img.board.deviceType, 'raspberrypi3');
-  t.deepEqual(img.layout.env.offsets, [0x800000, 0x1000000]);
+  t.deepEqual(img.layout.env?.offsets, [0x800000, 0x1000000]);
   await checkCard(t, img);
 
   const files = await fatListing(img);
@@ -201,5 +203,5 @@ test('the real boards and the raspi3b stand-in load; real boards have a lab sect
   // The stand-in runs the same card: everything but qemu/lab/timeouts/console pacing agrees.
   const shared = (b: typeof pi) => ({ ...b, name: '', description: '', file: '', qemu: undefined, lab: undefined, timeouts: undefined, console: { ...b.console, charDelayMs: 0 } });
   t.deepEqual(shared(piq), shared(pi));
-  t.deepEqual([pi.env.offsets, bbb.env.offsets], [[0x800000, 0x1000000], [0x800000, 0x1000000]]);
+  t.deepEqual([pi.env?.offsets, bbb.env?.offsets], [[0x800000, 0x1000000], [0x800000, 0x1000000]]);
 });

@@ -1,7 +1,8 @@
 // Steps the QEMU boot tests take on a guest through its console: boot to the shell, read and set
-// the U-Boot env from Linux, reboot back into U-Boot.
+// the U-Boot env from Linux, read the grubenv, reboot back into the bootloader.
 import { ConsoleShell, parseEnvLines } from './guest-shell.js';
 import type { QemuVm } from './vm.js';
+import { GRUBENV_GUEST_PATH } from './boot/grub-cfg.js';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -29,4 +30,17 @@ export async function guestSetEnv(sh: ConsoleShell, vars: Record<string, string>
 export async function rebootToUBoot(v: QemuVm, timeoutMs = 30_000): Promise<void> {
   await v.console.write('sync; reboot -f\n');
   await v.console.expect(/U-Boot \d{4}/, timeoutMs);
+}
+
+/** `reboot -f` back into the board's bootloader, waiting for its first console line. */
+export async function rebootToBootloader(v: QemuVm, timeoutMs = 30_000): Promise<void> {
+  await v.console.write('sync; reboot -f\n');
+  await v.console.expect(new RegExp(escapeRegExp(v.board.console.bootloaderPrompt)), timeoutMs);
+}
+
+/** The grubenv as the guest sees it on the mounted boot partition (name=value lines of the block). */
+export async function guestGrubEnv(sh: ConsoleShell): Promise<Record<string, string>> {
+  const r = await sh.run(`cat ${GRUBENV_GUEST_PATH}`);
+  if (r.code !== 0) throw new Error(`cat ${GRUBENV_GUEST_PATH} failed: ${r.stdout}`);
+  return parseEnvLines(r.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n'));
 }

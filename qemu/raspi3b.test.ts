@@ -38,7 +38,7 @@ qtest('builds the raspberrypi3-qemu card images (v1, v2, broken-init)', async (t
   images.brokenInit = await buildImage({ board: BOARD, version: 'rpi-broken-init', variant: 'broken-init', artifact: false });
   t.truthy(images.v1.qemuBios, 'U-Boot rpi_3 from u-boot-rpi is kept with the image');
   t.is(images.v1.layout.totalSize & (images.v1.layout.totalSize - 1), 0, 'power-of-two card');
-  const env = parseEnvLines(await run('fw_printenv', ['-c', images.v1.hostFwEnvConfig]));
+  const env = parseEnvLines(await run('fw_printenv', ['-c', images.v1.hostFwEnvConfig!]));
   t.like(env, { boot_part: '2', upgrade_available: '0', bootcount: '0', bootlimit: '1' });
 });
 

@@ -23,7 +23,10 @@ export default defineScenario({
       data: fault,
     })),
   async run(ctx) {
-    const fault = ctx.variant!.data as Fault;
+    const planned = ctx.variant!.data as Fault;
+    // Points are planned over a 192 MiB rootfs (the QEMU boards'); a board with another size gets the same fractions.
+    const size = ctx.board.rootfsBytes ?? ROOTFS_BYTES;
+    const fault: Fault = planned.at.on === 'bytes-written' ? { ...planned, at: { on: 'bytes-written', bytes: Math.floor((planned.at.bytes / ROOTFS_BYTES) * size) } } : planned;
     await ctx.boot();
     const handle = ctx.fault(fault);
     const install = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });

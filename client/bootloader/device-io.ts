@@ -5,6 +5,7 @@ import { open, readFile, stat, writeFile, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename } from 'node:path';
 import { EnvError } from './types.js';
+import { journalSync, journalWrite } from '../test-hooks.js';
 
 function ioError(what: string, path: string, err: unknown): EnvError {
   return new EnvError('IO', `${what} ${path}: ${(err as Error).message}`);
@@ -43,10 +44,12 @@ export async function writeAtDurably(path: string, offset: number, data: Buffer)
     fh = await open(path, 'r+');
     let done = 0;
     while (done < data.length) {
+      journalWrite(path, offset + done, data.length - done);
       const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }
     await fh.sync();
+    journalSync(path);
   } catch (err) {
     throw err instanceof EnvError ? err : ioError('cannot write', path, err);
   } finally {

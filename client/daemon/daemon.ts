@@ -165,7 +165,7 @@ export class Daemon {
         this.current = { id: stored.id, abort: new AbortController() };
         const r = await this.finishRun(await this.machine.resume('resume'));
         if (r === 'rebooting') return r;
-      }
+      } else this.machine.announceIdle();
       while (!this.stopping) {
         await this.reporter.flush().catch((e) => this.log(`flushing statuses: ${errorMessage(e)}`));
         if (!this.api.token) {

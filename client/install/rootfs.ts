@@ -12,7 +12,8 @@ import type { PayloadEntry } from '../../artifact/types.js';
 import type { BootEnv } from '../bootloader/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
-import { killAtByte, killIfPastByte } from '../test-hooks.js';
+import { journalSync, journalWrite, killAtByte, killIfPastByte } from '../test-hooks.js';
+import { INJECTED_BUG } from '../injected-bug.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
 import type { InstallContext, PayloadInstaller, RebootNeed } from './types.js';
@@ -137,14 +138,14 @@ export class RootfsInstaller implements PayloadInstaller {
       readerVerified: false,
     } satisfies WorkState);
     this.o.ctx.log(`writing ${entry.name} (${entry.size} bytes) to ${path} (slot ${target})`);
-    const sha = await this.writePartition(path, entry, stream);
+    const sha = await this.writePartition(path, target, entry, stream);
     const s = await this.requireState('storeFile');
     await this.store.write(STATE_KEY, { ...s, writtenSha256: sha });
   }
 
   // Positional writes into a partition opened without truncation (a file-backed partition keeps
   // its size), hashed as written, fsynced before anything else may depend on the bytes.
-  private async writePartition(path: string, entry: PayloadEntry, stream: Readable): Promise<string> {
+  private async writePartition(path: string, target: Slot, entry: PayloadEntry, stream: Readable): Promise<string> {
     let fh;
     try {
       fh = await open(path, 'r+');
@@ -164,6 +165,7 @@ export class RootfsInstaller implements PayloadInstaller {
       const writeAt = async (buf: Buffer, pos: number): Promise<void> => {
         let off = 0;
         while (off < buf.length) {
+          journalWrite(path, pos + off, buf.length - off);
           const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
           off += bytesWritten;
         }
@@ -201,8 +203,12 @@ export class RootfsInstaller implements PayloadInstaller {
       if (written !== entry.size) {
         throw new ClientError('CHECKSUM', `payload ${entry.name} ended after ${written} of ${entry.size} bytes`);
       }
-      await fh.sync();
+      if (INJECTED_BUG !== 'skip-fsync') {
+        await fh.sync();
+        journalSync(path);
+      }
     } catch (e) {
+      if (INJECTED_BUG === 'flip-before-checksum') await this.flip(target).catch(() => undefined);
       const code = (e as NodeJS.ErrnoException).code;
       // Typed errors (ours, or the reader's CHECKSUM_MISMATCH that destroyed the stream) pass through.
       if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw e;
@@ -227,13 +233,17 @@ export class RootfsInstaller implements PayloadInstaller {
         `refusing to switch partitions: ${this.partPath(s.target)} holds sha256 ${s.writtenSha256 ?? '(incomplete)'}, artifact says ${s.expectedSha256}`,
       );
     }
-    // One env write: the bootloader sees the old set or the whole new set, never a half flip.
+    await this.flip(s.target);
+  }
+
+  // One env write: the bootloader sees the old set or the whole new set, never a half flip.
+  private async flip(target: Slot): Promise<void> {
     await this.o.env.write({
-      ...this.bootPartChanges(s.target),
+      ...this.bootPartChanges(target),
       [this.o.vars.UpgradeAvailable]: '1',
       [this.o.vars.BootCount]: '0',
     });
-    this.o.ctx.log(`boot env now points at slot ${s.target} (${this.partPath(s.target)}), upgrade pending`);
+    this.o.ctx.log(`boot env now points at slot ${target} (${this.partPath(target)}), upgrade pending`);
   }
 
   async needsReboot(): Promise<RebootNeed> {

@@ -138,6 +138,11 @@ export class UpdateMachine {
     return this.run(rec, 'resume', source);
   }
 
+  /** The daemon is up with nothing stored: said on the console at once, so "client ready" does not wait for the server. */
+  announceIdle(): void {
+    this.o.onState('Idle', null);
+  }
+
   /**
    * One daemon cycle: a stored deployment is continued first (after a reboot or a kill); else
    * Idle → Sync asks `check` for a deployment and runs it. Idle and Sync are not stored: a kill

@@ -3,10 +3,13 @@
 // drivers back the capabilities (QEMU, a relay, a simulation) is the binding's business.
 import type { ByteCounter } from '../faults/sources.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
-import type { Console, Network, Power, Shell, Storage } from '../types.js';
+import type { Console, Fault, Network, Power, Shell, Storage } from '../types.js';
 
-/** What a scenario can ask for. `bytes-written` = a disk write counter for byte-offset faults. */
-export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written'] as const;
+/**
+ * What a scenario can ask for. `bytes-written` = a disk write counter for byte-offset faults;
+ * `server` = managed mode: the device's client daemon reaches the harness's reference server.
+ */
+export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface BoardCaps {
@@ -39,6 +42,8 @@ export interface ResetOptions {
   runDir: string;
   /** Device path under the data mount (/data/...) → host file or content. */
   dataFiles: DataFiles;
+  /** Managed mode: the host port (the fault proxy in front of the reference server) the device's server address leads to. */
+  serverPort?: number;
 }
 
 export interface Board {
@@ -53,6 +58,12 @@ export interface Board {
   readonly rootfsBytes?: number;
   /** Payload bytes the board wrote to its disk since the last power-on, where it can count them. */
   readonly bytesWritten?: ByteCounter;
+  /**
+   * Injects a fault itself, at the exact point, where the board can (host-sim: the client's kill
+   * hooks); `onInjected` runs once the fault took effect, before the interrupted command returns.
+   * null: the board cannot, and the harness triggers the fault from the console or byte counters.
+   */
+  armFault?(fault: Fault, onInjected: () => void): { dispose(): void } | null;
   /** Offline env copies, where the board's storage can be read with the power off. */
   readEnvCopies?(): Promise<EnvCopies>;
   /** Once per run: build or fetch images and artifacts. */
@@ -63,8 +74,11 @@ export interface Board {
   release(): Promise<string[]>;
 }
 
-/** Artifacts the scenarios can ask to find on the device's data partition. */
-export const ARTIFACT_ROLES = ['next', 'broken', 'corrupt', 'wrong-device'] as const;
+/**
+ * Artifacts the scenarios can ask to find on the device's data partition. `unhealthy`: the next
+ * rootfs with an ArtifactCommit_Enter script that exits 1 (a failing health check).
+ */
+export const ARTIFACT_ROLES = ['next', 'broken', 'corrupt', 'wrong-device', 'unhealthy'] as const;
 export type ArtifactRole = (typeof ARTIFACT_ROLES)[number];
 
 /** Where a role's artifact lives on the device in standalone mode. */

@@ -3,6 +3,7 @@
 // rule), and its shell understands the handful of commands the invariants and simple scenarios
 // send. Not a device simulation (host-sim is that): just enough behaviour to make checks fail
 // when they should.
+import { LineConsole } from '../console/line-console.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
 import type { BoardState, Console, ConsoleLine, Power, Shell, ShellResult } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
@@ -18,63 +19,6 @@ export interface FakeBoardOptions {
   stageTimeoutMs?: number;
 }
 
-class FakeConsole implements Console {
-  readonly name = 'fake:console';
-  private readonly lines: ConsoleLine[] = [];
-  private unread = '';
-  private readonly waiters = new Set<() => void>();
-  private readonly listeners = new Set<(l: ConsoleLine) => void>();
-
-  async open(): Promise<void> {}
-  async close(): Promise<void> {}
-  /** Typed text; the board reacts to a raw `reboot` (how scenarios reboot: no marker reply comes). */
-  onWrite: (text: string) => void = () => undefined;
-  async write(text: string): Promise<void> {
-    this.onWrite(text);
-  }
-
-  emit(text: string): void {
-    const line = { t: Date.now(), text };
-    this.lines.push(line);
-    this.unread += `${text}\n`;
-    this.listeners.forEach((f) => f(line));
-    this.waiters.forEach((f) => f());
-  }
-
-  expect(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const m = this.unread.match(re);
-        if (!m || m.index === undefined) return false;
-        this.unread = this.unread.slice(m.index + m[0].length);
-        resolve(m);
-        return true;
-      };
-      if (check()) return;
-      const waiter = () => {
-        if (check()) done();
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no match for ${re}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-      };
-      this.waiters.add(waiter);
-    });
-  }
-
-  transcript(): readonly ConsoleLine[] {
-    return this.lines;
-  }
-  onLine(listener: (line: ConsoleLine) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-}
-
 export class FakeBoard implements Board {
   readonly name = 'fake';
   readonly caps: BoardCaps;
@@ -82,7 +26,7 @@ export class FakeBoard implements Board {
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
   readonly artifacts: Partial<Record<ArtifactRole, string>> = { next: '/host/next.mender' };
-  readonly con = new FakeConsole();
+  readonly con = new LineConsole('fake:console');
   /** The device: env, slot contents, data files, and the running slot ('' when off). */
   env: Record<string, string> = {};
   slots: Record<string, string> = {};

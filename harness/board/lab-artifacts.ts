@@ -3,7 +3,7 @@
 // and two small artifacts the client must refuse before touching the env (a payload whose bytes
 // do not match its checksum; another device type). buildImage caches by inputs, so a second run
 // only hashes.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { buildDeviceBundle, DEVICE_BUNDLE } from '../../client/build-device.js';
 import { join } from 'node:path';
 import { writeArtifact } from '../../artifact/writer.js';
@@ -49,6 +49,25 @@ export async function writeWrongDeviceArtifact(out: string, name: string): Promi
   );
 }
 
+/** The health check a device runs before it commits; this one fails, so the update must roll back. */
+export const FAILING_HEALTH_CHECK = { name: 'ArtifactCommit_Enter_00', content: Buffer.from('#!/bin/sh\necho "health check: the application did not come up" >&2\nexit 1\n') };
+
+/** A rootfs update whose ArtifactCommit_Enter script exits 1. */
+export async function writeUnhealthyArtifact(out: string, o: { rootfs: string | Buffer; deviceType: string; name: string }): Promise<void> {
+  await writeArtifact(
+    {
+      type: 'rootfs-image',
+      name: o.name,
+      deviceTypes: [o.deviceType],
+      files: [typeof o.rootfs === 'string' ? { path: o.rootfs, name: 'rootfs.img' } : { content: o.rootfs, name: 'rootfs.img' }],
+      compression: typeof o.rootfs === 'string' ? 'gzip' : 'none',
+      softwareVersion: o.name,
+      scripts: [FAILING_HEALTH_CHECK],
+    },
+    out,
+  );
+}
+
 export async function buildLabImages(
   board: string,
   versions: LabVersions,
@@ -74,9 +93,14 @@ export async function buildLabImages(
   const wrong = join(dir, 'wrong-device.mender');
   if (!existsSync(corrupt)) await writeCorruptArtifact(corrupt, current.board.deviceType, `${versions.next}-corrupt`);
   if (!existsSync(wrong)) await writeWrongDeviceArtifact(wrong, `${versions.next}-other-device`);
+  const unhealthy = join(dir, 'unhealthy.mender');
+  if (!existsSync(unhealthy) || statSync(unhealthy).mtimeMs < statSync(next.rootfs).mtimeMs) {
+    await writeUnhealthyArtifact(`${unhealthy}.tmp`, { rootfs: next.rootfs, deviceType: current.board.deviceType, name: `${versions.next}-unhealthy` });
+    renameSync(`${unhealthy}.tmp`, unhealthy);
+  }
   const art = (b: BuiltImage) => {
     if (!b.artifactInputs.artifact) throw new Error(`image ${b.artifactInputs.artifactName} was built without an artifact`);
     return b.artifactInputs.artifact;
   };
-  return { current, artifacts: { next: art(next), broken: art(broken), corrupt, 'wrong-device': wrong } };
+  return { current, artifacts: { next: art(next), broken: art(broken), corrupt, 'wrong-device': wrong, unhealthy } };
 }

@@ -1,16 +1,48 @@
 // Board name → bound Board. Boards are data (boards/*.yaml); the binding is chosen by what the
-// board file describes. host-sim is not bound here yet: its client runs as a host process, so it
-// needs a Shell that maps `flipside …` commands onto HostSimBoard.runClient.
-import { readdirSync } from 'node:fs';
+// board file describes: a qemu section → QemuBoard; a lab section (real hardware: serial console,
+// power switch, flashing) → LabBoard; host-sim → HostSimLabBoard (its client runs as a host
+// process behind a shell that maps the device's commands).
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDeviceBundle } from '../../client/build-device.js';
+import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
 import { BOARDS_DIR, loadBoardFile } from '../../qemu/board-file.js';
 import type { Board, Capability } from './board.js';
 import { QemuBoard } from './qemu-board.js';
+import { LabBoard } from './lab-board.js';
+import { HostSimLabBoard } from '../host-sim/lab-board.js';
 
-export async function openBoard(name: string): Promise<Board> {
-  if (name === 'host-sim') throw new Error('host-sim is not bound to the scenario engine yet (see harness/board/open-board.ts); use a qemu-* board');
+/** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (host-sim). */
+export const LAB_BUGS = [...(Object.keys(INJECTED_BUGS) as InjectedBug[]), 'no-bootcount'] as const;
+export type LabBug = (typeof LAB_BUGS)[number];
+
+export interface OpenBoardOptions {
+  injectBug?: LabBug;
+}
+
+async function bugBundle(bug: InjectedBug): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-bug-bundle-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return buildDeviceBundle(join(dir, 'flipside.cjs'), { injectBug: bug });
+}
+
+const GRUB_NOT_BOUND = (name: string) =>
+  `${name} boots with GRUB: its A/B boot tests run (FLIPSIDE_QEMU_BOARD=${name} npx ava qemu/boot-ab.test.ts), but the scenarios and invariants read the boot env the U-Boot way (fw_printenv, the offline U-Boot reader) so far`;
+
+export async function openBoard(name: string, o: OpenBoardOptions = {}): Promise<Board> {
+  const bug = o.injectBug;
+  if (bug && !(LAB_BUGS as readonly string[]).includes(bug)) throw new Error(`--inject-bug ${bug}: one of ${LAB_BUGS.join(', ')}`);
+  const clientBug = bug && bug !== 'no-bootcount' ? bug : undefined;
+  if (name === 'host-sim') {
+    return new HostSimLabBoard(undefined, { ...(clientBug ? { clientBundle: await bugBundle(clientBug) } : {}), ...(bug === 'no-bootcount' ? { bootScriptBug: bug } : {}) });
+  }
   const file = await loadBoardFile(name);
-  if (file.qemu) return QemuBoard.open(name);
-  throw new Error(`board ${name}: only QEMU boards are bound to the scenario engine so far (a lab board needs its console/power drivers wired here)`);
+  if (bug === 'no-bootcount') throw new Error(`--inject-bug no-bootcount exists on host-sim only (other boards run the real boot script)`);
+  if (file.qemu && file.bootloader.type === 'grub') throw new Error(GRUB_NOT_BOUND(name));
+  if (file.qemu) return QemuBoard.open(name, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
+  if (file.lab) return LabBoard.open(file, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
+  throw new Error(`board ${name}: its board file has neither a qemu nor a lab section, so nothing can drive it`);
 }
 
 export interface BoardListing {
@@ -27,16 +59,18 @@ export async function listBoards(): Promise<BoardListing[]> {
   for (const f of readdirSync(BOARDS_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
     const name = f.replace(/\.yaml$/, '');
     if (name === 'host-sim') {
-      out.push({ name, description: 'simulated A/B board on the host', capabilities: null, note: 'not bound to the engine yet' });
+      out.push({ name, description: 'simulated A/B board on the host', capabilities: [...new HostSimLabBoard().capabilities] });
       continue;
     }
     try {
       const file = await loadBoardFile(name);
-      if (file.qemu) {
+      if (file.qemu && file.bootloader.type === 'grub') out.push({ name, description: file.description ?? '', capabilities: null, note: 'GRUB: boot tests only, scenarios read U-Boot envs so far' });
+      else if (file.qemu) {
         const caps: Capability[] = ['power', 'console', 'shell', 'storage', 'bytes-written'];
-        if (file.qemu.nicDevice) caps.splice(3, 0, 'network');
+        if (file.qemu.nicDevice) caps.splice(3, 0, 'network'), caps.push('server');
         out.push({ name, description: file.description ?? '', capabilities: caps });
-      } else out.push({ name, description: file.description ?? '', capabilities: null, note: 'lab board: drivers not bound to the engine yet' });
+      } else if (file.lab) out.push({ name, description: file.description ?? '', capabilities: [...LabBoard.open(file).capabilities] });
+      else out.push({ name, description: file.description ?? '', capabilities: null, note: 'no qemu or lab section: nothing can drive it' });
     } catch (e) {
       out.push({ name, description: '', capabilities: null, note: `board file invalid: ${(e as Error).message.split('\n')[0]}` });
     }

@@ -4,7 +4,7 @@
 // client's own U-Boot env reader, bytes written = QMP query-blockstats. Each scenario gets its own
 // raw copy of the current version's disk with its files written into the data ext4 offline
 // (debugfs), so nothing crosses the console before the scenario starts.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UBootEnv } from '../../client/bootloader/uboot-env.js';
@@ -18,6 +18,7 @@ import { pollingByteCounter } from '../faults/sources.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
 import type { Console, ConsoleLine, Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
+import { writeDataFiles } from './data-files.js';
 import { buildLabImages, DEFAULT_VERSIONS, type LabImages } from './lab-artifacts.js';
 
 /** The console of whichever VM is current: listeners survive power cycles and new scenario VMs. */
@@ -70,6 +71,7 @@ export class QemuBoard implements Board {
   private vm: QemuVm | null = null;
   private runDir: string | null = null;
   private baseDisk: string | null = null;
+  private serverPort: number | undefined;
   private readonly con: VmConsole;
 
   private constructor(
@@ -103,7 +105,7 @@ export class QemuBoard implements Board {
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
     this.caps = { console: this.con, shell: new ConsoleShell(this.con, 60_000), power, storage, ...(network ? { network } : {}) };
-    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', ...(hasNic ? (['network'] as const) : [])]);
+    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', ...(hasNic ? (['network', 'server'] as const) : [])]);
     this.strategy = new BoardStrategy({
       power,
       console: this.con,
@@ -144,34 +146,16 @@ export class QemuBoard implements Board {
     await this.release();
     mkdirSync(opts.runDir, { recursive: true });
     this.runDir = opts.runDir;
+    this.serverPort = opts.serverPort;
     this.baseDisk = join(opts.runDir, 'start.img');
     await run('cp', ['--sparse=always', '--reflink=auto', this.images.current.disk, this.baseDisk]);
     await this.writeDataFiles(this.baseDisk, opts);
     this.strategy.poweredOff();
   }
 
-  /** Puts files into the data ext4 inside the disk image (debugfs reads `image?offset=N`). */
+  /** Puts files into the data ext4 inside the disk image (shared with lab boards: data-files.ts). */
   private async writeDataFiles(disk: string, opts: ResetOptions): Promise<void> {
-    const data = partition(this.images!.current.layout, 'data');
-    const cmds: string[] = [];
-    let n = 0;
-    for (const [devicePath, src] of Object.entries(opts.dataFiles)) {
-      if (!devicePath.startsWith('/data/')) throw new Error(`${devicePath}: only files under /data can be placed offline`);
-      const rel = devicePath.slice('/data/'.length);
-      const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
-      const base = rel.slice(rel.lastIndexOf('/') + 1);
-      let host: string;
-      if ('path' in src) host = src.path;
-      else {
-        host = join(opts.runDir, `data-file-${n++}`);
-        writeFileSync(host, src.content);
-      }
-      cmds.push(`cd /${dir}`, `rm ${base}`, `write ${host} ${base}`);
-    }
-    if (cmds.length === 0) return;
-    const script = join(opts.runDir, 'debugfs.cmds');
-    writeFileSync(script, `${cmds.join('\n')}\n`);
-    await run('debugfs', ['-w', '-f', script, `${disk}?offset=${data.offset}`]);
+    await writeDataFiles(disk, partition(this.images!.current.layout, 'data').offset, opts.dataFiles, opts.runDir);
   }
 
   private async powerOn(): Promise<void> {
@@ -180,7 +164,7 @@ export class QemuBoard implements Board {
       return;
     }
     if (!this.runDir || !this.baseDisk || !this.images) throw new Error(`${this.name}: reset() was not called`);
-    this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: false, bios: this.images.current.qemuBios });
+    this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: false, bios: this.images.current.qemuBios, ...(this.serverPort ? { serverPort: this.serverPort } : {}) });
     this.con.attach(this.vm);
   }
 

@@ -95,3 +95,46 @@ test('the USB serial device vanishes and comes back: the console reconnects, the
     /echo before\n.*  before\n(.*\n)*.* -- console serial .*: link lost \(.*\)\n.* -- console serial .*: link back after \d+ ms \(\d+ attempts\)\n(.*\n)*.*  after\n/,
   );
 });
+
+test('power cycle at 115200 with paced typing: the device node vanishes mid-command, a new pty appears at the same path, the transcript continues', async (t) => {
+  const { dir, pair, boardPorts } = await setup(t);
+  const transcriptPath = join(dir, 'console.log');
+  const con = await openConsole({ type: 'serial', path: pair.hostPath, baud: 115200, charDelayMs: 5, transcriptPath, reconnectIntervalMs: 50 });
+  t.teardown(() => con.close());
+  new FakeBoard(boardPorts[0]!, { start: 'shell' });
+  await con.write('echo before\n');
+  await con.expect(/^before$/m, 3000);
+
+  // ~90 characters at 5 ms each: the cut lands in the middle of typing.
+  const typing = con.write(`echo ${'x'.repeat(80)}\n`);
+  await new Promise((r) => setTimeout(r, 120));
+  await new Promise((r) => boardPorts[0]!.close(r));
+  await pair.stop();
+  const e = await t.throwsAsync(typing);
+  t.regex(e!.message, /link lost while typing; \d+ of 86 characters sent, the rest dropped/);
+  t.false(con.connected);
+  await new Promise((r) => setTimeout(r, 200));
+
+  await pair.start();
+  const port = await openBoardSide(pair.boardPath);
+  boardPorts.push(port);
+  // A fresh board: it rebooted, so nothing typed before the cut is in its line buffer.
+  const rebooted = new FakeBoard(port, { start: 'shell' });
+  await con.write('echo after\n');
+  await con.expect(/^after$/m, 5000);
+  t.true(con.connected);
+  t.true(Buffer.concat(rebooted.received.map((r) => r.bytes)).toString().startsWith('echo after'), 'the rest of the interrupted command was not typed into the next boot');
+
+  const lines = con.transcript();
+  t.true(lines.some((l) => l.text.includes('before')) && lines.some((l) => l.text === 'after'));
+  for (let i = 1; i < lines.length; i++) t.true(lines[i]!.t >= lines[i - 1]!.t, 'line timestamps never go back');
+  await con.close();
+  const file = readFileSync(transcriptPath, 'utf8').trimEnd().split('\n');
+  for (const l of file) t.regex(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (  |--) /, 'every line is timestamped');
+  const at = (re: RegExp) => file.findIndex((l) => re.test(l));
+  const lost = at(/-- .*link lost/);
+  const back = at(/-- .*link back after \d+ ms/);
+  t.true(at(/  before$/) < lost && lost < back && back < at(/  after$/), file.join('\n'));
+  const stamps = file.map((l) => Date.parse(l.slice(0, 24)));
+  t.deepEqual(stamps, [...stamps].sort((a, b) => a - b), 'the file is one continuous, ordered story');
+});

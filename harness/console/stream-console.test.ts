@@ -146,3 +146,28 @@ test('a failed open can be retried and leaves no transcript handle open', async 
   await t.throwsAsync(con.open(), { message: /cannot connect/ });
   await con.close();
 });
+
+test('a write stuck on a device that vanished fails with what was typed instead of hanging', async (t) => {
+  const { Duplex } = await import('node:stream');
+  // A link whose writes never complete, as a USB serial port can leave them when unplugged.
+  const stream = new Duplex({ read() {}, write() {} });
+  let connects = 0;
+  const con = new StreamConsole(
+    {
+      description: 'stuck',
+      reconnectIntervalMs: 20,
+      connect: async () => {
+        if (++connects > 1) throw new Error('ENOENT: the device node is gone');
+        return { stream, close: async () => void stream.destroy() };
+      },
+    },
+    { charDelayMs: 1 },
+  );
+  await con.open();
+  t.teardown(() => con.close());
+  const typing = con.write('abc');
+  setTimeout(() => stream.emit('close'), 50);
+  const e = await t.throwsAsync(typing);
+  t.is(e!.message, 'console stuck: link lost while typing; 0 of 3 characters sent, the rest dropped ("abc")');
+  t.true(connects >= 1);
+});

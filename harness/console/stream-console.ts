@@ -37,6 +37,8 @@ export class StreamConsole implements Console {
   private link: ConsoleLink | null = null;
   private state: 'new' | 'open' | 'lost' | 'closed' = 'new';
   private lostAt = 0;
+  /** Settles when the current link goes away: a write stuck on a vanished device must not hang. */
+  private loss: { link: ConsoleLink; gone: Promise<void>; signal: () => void } | null = null;
   private linkWaiters: Array<() => void> = [];
   private writeChain: Promise<void> = Promise.resolve();
   private reconnecting: Promise<void> | null = null;
@@ -80,6 +82,7 @@ export class StreamConsole implements Console {
     this.state = 'closed';
     const link = this.link;
     this.link = null;
+    this.loss?.signal();
     await link?.close();
     await this.reconnecting;
     const rest = this.parser.flush();
@@ -118,6 +121,9 @@ export class StreamConsole implements Console {
 
   private attach(link: ConsoleLink): void {
     this.link = link;
+    let signal = () => {};
+    const lossSeen = new Promise<void>((resolve) => (signal = resolve));
+    this.loss = { link, gone: lossSeen, signal };
     this.state = 'open';
     this.decoder = new StringDecoder('utf8');
     for (const wake of this.linkWaiters.splice(0)) wake();
@@ -152,6 +158,7 @@ export class StreamConsole implements Console {
     if (this.link !== link || this.state !== 'open') return;
     this.link = null;
     this.lostAt = Date.now();
+    this.loss?.signal();
     void link.close().catch(() => {});
     const rest = this.parser.flush();
     if (rest) this.addLine(this.lostAt, rest.text, rest.raw);
@@ -210,14 +217,36 @@ export class StreamConsole implements Console {
   }
 
   private async writeNow(text: string): Promise<void> {
-    if (this.charDelayMs === 0) {
-      await writeTo(await this.waitForLink(), Buffer.from(text, 'utf8'), this.name);
-      return;
+    // A write waits for a vanished link to come back before it starts, but never carries on across
+    // a loss: the board was power-cycled meanwhile, and the rest of a half-typed command would land
+    // in the next boot (a stray key stops U-Boot's autoboot).
+    const link = await this.waitForLink();
+    const chunks = this.charDelayMs === 0 ? [text] : [...text];
+    const total = [...text].length;
+    let sent = 0;
+    for (const chunk of chunks) {
+      if (this.link !== link) throw this.lostWhileTyping(sent, total, text);
+      await this.writeOnLink(link, chunk, () => this.lostWhileTyping(sent, total, text));
+      sent += [...chunk].length;
+      if (this.charDelayMs > 0) await sleep(this.charDelayMs);
     }
-    for (const ch of text) {
-      await writeTo(await this.waitForLink(), Buffer.from(ch, 'utf8'), this.name);
-      await sleep(this.charDelayMs);
+  }
+
+  /** One write that fails, instead of hanging or blaming the bytes, when the link dies under it. */
+  private async writeOnLink(link: ConsoleLink, chunk: string, lost: () => Error): Promise<void> {
+    const gone = this.loss?.link === link ? this.loss.gone : Promise.resolve();
+    try {
+      await Promise.race([writeTo(link, Buffer.from(chunk, 'utf8'), this.name), gone]);
+    } catch (e) {
+      // A vanishing USB device fails the write (EIO) a moment before the stream reports its end.
+      await Promise.race([gone, sleep(500)]);
+      if (this.link === link) throw e;
     }
+    if (this.link !== link) throw lost();
+  }
+
+  private lostWhileTyping(sent: number, total: number, text: string): Error {
+    return new Error(`console ${this.name}: link lost while typing; ${sent} of ${total} characters sent, the rest dropped (${JSON.stringify(text.slice(0, 40))})`);
   }
 }
 

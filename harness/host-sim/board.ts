@@ -30,6 +30,10 @@ export interface HostSimOptions {
   /** Extra keys merged into flipside.conf (ArtifactVerifyKey, ...). */
   config?: Record<string, unknown>;
   runner?: ClientRunner;
+  /** Why a rootfs image does not boot (null: it boots); default: only the broken-rootfs magic fails. */
+  bootCheck?: (image: string) => Promise<string | null>;
+  /** A deliberately broken boot script (harness tests). */
+  bootScriptBug?: 'no-bootcount' | null;
 }
 
 export interface ClientRun {
@@ -57,7 +61,7 @@ export class HostSimBoard {
   private constructor(
     readonly dir: string,
     readonly spec: HostSimSpec,
-    readonly opts: Required<Omit<HostSimOptions, 'config' | 'spec'>> & { config: Record<string, unknown> },
+    readonly opts: Required<Omit<HostSimOptions, 'config' | 'spec' | 'bootCheck' | 'bootScriptBug'>> & Pick<HostSimOptions, 'bootCheck' | 'bootScriptBug'> & { config: Record<string, unknown> },
   ) {
     this.partA = join(dir, spec.disk.rootfsA.file);
     this.partB = join(dir, spec.disk.rootfsB.file);
@@ -91,6 +95,8 @@ export class HostSimBoard {
       initialArtifact: options.initialArtifact ?? 'release-0',
       runner: options.runner ?? spec.client.runner,
       config: options.config ?? {},
+      bootCheck: options.bootCheck,
+      bootScriptBug: options.bootScriptBug ?? null,
     };
     const board = new HostSimBoard(dir, spec, opts);
     for (const f of [board.partA, board.partB, board.envFile, board.fwEnvConfig, board.configFile, board.cmdline, board.consoleLog]) {
@@ -154,7 +160,14 @@ export class HostSimBoard {
     return slot === 'A' ? this.partA : this.partB;
   }
 
+  /** Why the last boot attempt of a slot failed, for the console. */
+  bootFailure: string | null = null;
+
   private async bootable(slot: 'A' | 'B'): Promise<boolean> {
+    if (this.opts.bootCheck) {
+      this.bootFailure = await this.opts.bootCheck(this.partPath(slot));
+      return this.bootFailure === null;
+    }
     const fh = await open(this.partPath(slot), 'r');
     try {
       const head = Buffer.alloc(BROKEN_ROOTFS_MAGIC.length);
@@ -167,7 +180,7 @@ export class HostSimBoard {
 
   /** Power on: the boot script runs against the env, then the chosen rootfs "runs". */
   async boot(): Promise<BootOutcome> {
-    const r = await runBootScript(this.env, this.bootVars, (s) => this.bootable(s));
+    const r = await runBootScript(this.env, this.bootVars, (s) => this.bootable(s), 4, this.opts.bootScriptBug ?? null);
     this.running = r.ok ? r.slot : null;
     const root = r.ok ? this.partPath(r.slot) : null;
     await writeFile(this.cmdline, root ? `console=ttyS0 root=${root} rootwait rw\n` : '');

@@ -33,11 +33,14 @@ export async function runBootScript(
   vars: BootVarsSpec,
   bootable: (slot: 'A' | 'B') => Promise<boolean>,
   maxResets = 4,
+  /** A deliberately broken script for harness tests: never counts boots, so never rolls back. */
+  bug: 'no-bootcount' | null = null,
 ): Promise<BootOutcome> {
   const log: string[] = [];
   for (let resets = 0; resets <= maxResets; resets++) {
     let e: EnvVars = await env.read();
-    if (e[vars.upgradeAvailable] === '1') {
+    if (e[vars.upgradeAvailable] === '1' && bug === 'no-bootcount') log.push(`${vars.bootCount}=${e[vars.bootCount] ?? '0'} (this boot script never increments it)`);
+    else if (e[vars.upgradeAvailable] === '1') {
       const count = Number(e[vars.bootCount] ?? '0') + 1;
       await env.write({ [vars.bootCount]: String(count) });
       log.push(`bootcount=${count}`);
@@ -46,7 +49,7 @@ export async function runBootScript(
         const cur = e[vars.bootPart];
         const swapped = cur === vars.valueA ? vars.valueB : vars.valueA;
         await env.write({ [vars.bootPart]: swapped, [vars.upgradeAvailable]: '0', [vars.bootCount]: '0' });
-        log.push(`altbootcmd: bootcount ${count} > bootlimit ${limit}, ${vars.bootPart} ${cur} -> ${swapped}`);
+        log.push(`altbootcmd: bootcount ${count} > bootlimit ${limit}: rolling back, ${vars.bootPart} ${cur} -> ${swapped}`);
       }
       e = await env.read();
     }

@@ -4,7 +4,9 @@
 // rootfs's artifact and the expected version), the board boots to a shell, and the canary written
 // to /data before the update is intact. Each is a named check on the timeline.
 import { parseEnvLines } from '../../qemu/guest-shell.js';
+import { parseStateLine } from '../../client/state/state-log.js';
 import type { ScenarioContext } from '../scenario/define.js';
+import { FINAL_STATUSES, type LabServer } from '../server/lab-server.js';
 
 export const CANARY_PATH = '/data/flipside-canary.txt';
 
@@ -12,10 +14,23 @@ export function canaryContent(seed: number): string {
   return `flipside canary seed=${seed} ${'0123456789abcdef'.repeat(8)}\n`;
 }
 
+/**
+ * A command's output lines without what the daemon printed on the same console meanwhile (its
+ * state lines and `flipside daemon:` log): in managed mode both share /dev/console.
+ */
+export function withoutClientLog(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !parseStateLine(l) && !/^flipside( daemon)?: /.test(l));
+}
+
 export interface InvariantOptions {
   /** Versions of which exactly one must be committed at the end. */
   expected: readonly string[];
   canary: { path: string; content: string };
+  /** Managed scenarios: the server must agree with the device. */
+  server?: LabServer | null;
 }
 
 export async function checkInvariants(ctx: ScenarioContext, o: InvariantOptions): Promise<void> {
@@ -34,14 +49,39 @@ export async function checkInvariants(ctx: ScenarioContext, o: InvariantOptions)
   });
   const cmdline = (await ctx.sh('cat /proc/cmdline')).stdout;
   const root = /root=\/dev\/\D+(\d+)/.exec(cmdline)?.[1];
-  const guestEnv = parseEnvLines((await ctx.sh('fw_printenv')).stdout);
+  const guestEnv = parseEnvLines(withoutClientLog((await ctx.sh('fw_printenv')).stdout).join('\n'));
   ctx.timeline.append({ source: 'env', kind: 'snapshot', text: `guest env: ${JSON.stringify(guestEnv)}`, data: guestEnv });
   await ctx.check('committed: upgrade_available=0', () => guestEnv.upgrade_available === '0' || `upgrade_available=${guestEnv.upgrade_available}`);
   await ctx.check('committed: boot_part is the running root', () => (root !== undefined && guestEnv.boot_part === root) || `boot_part=${guestEnv.boot_part}, running root partition ${root ?? '?'}`);
   const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
-  const shown = (await ctx.sh('flipside show-artifact')).stdout.trim().split('\n').at(-1)?.trim();
+  const shown = withoutClientLog((await ctx.sh('flipside show-artifact')).stdout).at(-1);
   await ctx.check('committed: show-artifact names the running rootfs', () => shown === running || `show-artifact says ${shown}, the running rootfs is ${running}`);
   await ctx.check(`committed: one of ${o.expected.join(' / ')}`, () => (shown !== undefined && o.expected.includes(shown)) || `show-artifact says ${shown}`);
+  if (o.server) await checkServerAgrees(ctx, o.server, shown);
   const canary = await ctx.sh(`cat ${o.canary.path}`);
-  await ctx.check('data: canary intact', () => (canary.code === 0 && canary.stdout === o.canary.content) || `cat exit ${canary.code}, ${canary.stdout.length} bytes`);
+  await ctx.check('data: canary intact', () => (canary.code === 0 && withoutClientLog(canary.stdout).join('\n') === o.canary.content.trim()) || `cat exit ${canary.code}, ${canary.stdout.length} bytes`);
+}
+
+/**
+ * The server's view is final and true: each deployment ended with a final status, `success`
+ * exactly when its artifact is what the device runs committed, and the inventory the device
+ * reports names that artifact (the daemon sends it after it starts, so it is waited for).
+ */
+async function checkServerAgrees(ctx: ScenarioContext, server: LabServer, committed: string | undefined): Promise<void> {
+  for (const d of server.deployments) {
+    const final = await server.waitFinal(d.id, d.device, 120_000).catch((e: Error) => e.message);
+    await ctx.check(`server: deployment ${d.artifactName} has a final status`, () => FINAL_STATUSES.includes(final) || final);
+    const installed = committed === d.artifactName;
+    await ctx.check(`server: deployment ${d.artifactName} says ${installed ? 'success' : 'failure'}, as the device runs ${committed}`, () =>
+      (installed ? final === 'success' : final !== 'success') || `server says ${final}`,
+    );
+  }
+  const device = server.deployments[0]?.device;
+  if (!device || !committed) return;
+  let reported: string | null = null;
+  for (let end = Date.now() + 180_000; Date.now() < end; await new Promise((r) => setTimeout(r, 2000))) {
+    reported = await server.reportedArtifact(device);
+    if (reported === committed) break;
+  }
+  await ctx.check('server: the inventory names the committed artifact', () => reported === committed || `inventory says ${reported ?? 'nothing'}`);
 }

@@ -7,7 +7,8 @@ import { FaultScheduler } from '../faults/scheduler.js';
 import type { ByteCounter } from '../faults/sources.js';
 import type { Timeline } from '../run/timeline.js';
 import { devicePathOf, type ArtifactRole, type Board } from '../board/board.js';
-import type { Fault, ShellResult } from '../types.js';
+import type { Fault, Network, ShellResult } from '../types.js';
+import type { LabServer } from '../server/lab-server.js';
 import { CheckFailed, type FaultHandle, type FaultOptions, type ScenarioContext, type ScenarioDefinition, type ScenarioParams, type ScenarioVariant } from './define.js';
 
 export interface ContextState {
@@ -38,8 +39,12 @@ export function createContext(opts: {
   timeline: Timeline;
   params: ScenarioParams;
   variant: ScenarioVariant | null;
+  server?: LabServer | null;
 }): ContextState {
   const { def, board, timeline } = opts;
+  const server = opts.server ?? null;
+  // With a lab server the device's link to it is the fault proxy: network faults go there.
+  const network: Network | null = server ? server.proxy : (board.caps.network ?? null);
   const { caps, strategy } = board;
   const schedulers = new Set<FaultScheduler>();
   let expected: readonly string[] | null = null;
@@ -59,17 +64,24 @@ export function createContext(opts: {
         strategy.poweredOff();
         return;
       case 'network-drop': {
-        if (!caps.network) throw new Error(`${board.name} has no network capability`);
-        await caps.network.drop();
-        if (fault.durationMs !== undefined) setTimeout(() => void caps.network!.restore().catch(() => undefined), fault.durationMs);
+        if (!network) throw new Error(`${board.name} has no network capability`);
+        await network.drop();
+        if (fault.durationMs !== undefined) setTimeout(() => void network.restore().catch(() => undefined), fault.durationMs);
         return;
       }
       case 'network-shape':
-        if (!caps.network) throw new Error(`${board.name} has no network capability`);
-        await caps.network.shape(fault.shape ?? {});
+        if (!network) throw new Error(`${board.name} has no network capability`);
+        await network.shape(fault.shape ?? {});
         return;
+      case 'server-down': {
+        // The server stops answering: open connections are reset, new ones refused.
+        if (!server) throw new Error(`fault server-down needs a managed scenario (needs 'server')`);
+        await server.proxy.drop('refuse');
+        if (fault.durationMs !== undefined) setTimeout(() => void server.proxy.restore().catch(() => undefined), fault.durationMs);
+        return;
+      }
       default:
-        throw new Error(`fault kind ${fault.kind} is not supported by the standalone engine`);
+        throw new Error(`fault kind ${fault.kind} is not supported by the scenario engine`);
     }
   };
 
@@ -82,12 +94,20 @@ export function createContext(opts: {
     });
     injected.catch(() => undefined); // observed through runUntilFault or awaited by the scenario
     let fired = false;
+    const native = fo.delayMs ? null : board.armFault?.(f, () => {
+      fired = true;
+      strategy.poweredOff();
+      timeline.append({ source: 'fault', kind: 'injected', text: `injected: ${describeFault(f)} (exact, by the board)` });
+      resolveInjected();
+    });
+    if (native) return { fault: f, injected, hasFired: () => fired, dispose: () => native.dispose() };
     const scheduler: FaultScheduler = new FaultScheduler({
       faults: [f],
       timeline,
       sources: {
         console: caps.console,
         ...(board.bytesWritten ? { bytesWritten: relative(board.bytesWritten) } : {}),
+        ...(server ? { bytesSent: relative(server.bytesSent), serverStatus: server.statusSource } : {}),
       },
       action: async (fault) => {
         fired = true;
@@ -133,6 +153,15 @@ export function createContext(opts: {
     params: opts.params,
     variant: opts.variant,
     versions: board.versions,
+    get server(): LabServer {
+      if (!server) throw new Error(`scenario ${def.name} uses the server but does not list 'server' in needs`);
+      return server;
+    },
+    hostArtifact(role: ArtifactRole) {
+      const p = board.artifacts[role];
+      if (!p) throw new Error(`${board.name} built no '${role}' artifact`);
+      return p;
+    },
     artifact(role: ArtifactRole) {
       if (!def.artifacts?.includes(role)) throw new Error(`scenario ${def.name} uses artifact '${role}' but does not list it in artifacts`);
       return devicePathOf(role);
@@ -191,3 +220,4 @@ export function createContext(opts: {
     },
   };
 }
+

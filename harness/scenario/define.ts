@@ -6,6 +6,7 @@ import type { Timeline } from '../run/timeline.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, LabVersions } from '../board/board.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Fault, ShellResult } from '../types.js';
+import type { LabServer } from '../server/lab-server.js';
 
 export interface ScenarioParams {
   /** Points of a sweep (`--sweep N`). */
@@ -26,6 +27,8 @@ export interface ScenarioDefinition {
   /** One line: what the scenario proves. */
   purpose: string;
   needs: readonly Capability[];
+  /** Managed scenarios (needs 'server'): keys for the device's fallback config (/data/flipside/flipside.conf), e.g. shorter timeouts. */
+  deviceConfig?: Record<string, unknown>;
   /** Artifacts to find on the device (standalone: /data/<role>.mender), placed before the first boot. */
   artifacts?: readonly ArtifactRole[];
   /** Expands one scenario into several runs, each on a fresh board (sweeps). Seeded: same seed, same points. */
@@ -65,6 +68,10 @@ export interface ScenarioContext {
   readonly params: ScenarioParams;
   readonly variant: ScenarioVariant | null;
   readonly versions: LabVersions;
+  /** The reference server of a managed scenario (needs 'server'); throws for standalone ones. */
+  readonly server: LabServer;
+  /** Host path of an artifact the board built (to upload to the server). */
+  hostArtifact(role: ArtifactRole): string;
   /** Device path of an artifact the scenario listed in `artifacts`. */
   artifact(role: ArtifactRole): string;
   log(text: string): void;

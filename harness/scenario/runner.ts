@@ -12,6 +12,7 @@ import { devicePathOf, type Board, type DataFiles } from '../board/board.js';
 import { CANARY_PATH, canaryContent, checkInvariants } from '../invariants/invariants.js';
 import { StageTimeout } from '../strategy/board-strategy.js';
 import { createContext } from './context.js';
+import { LabServer } from '../server/lab-server.js';
 import { CheckFailed, type ScenarioDefinition, type ScenarioVariant } from './define.js';
 import { missingNeeds } from './select.js';
 
@@ -105,37 +106,44 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     const unsubscribe = board.caps.console.onLine((l) => tl.appendConsoleLine(l));
     const canary = { path: CANARY_PATH, content: canaryContent(job.seed) };
     const dataFiles: DataFiles = { [canary.path]: { content: Buffer.from(canary.content) } };
+    const managed = job.def.needs.includes('server');
     // The daemon is not part of standalone mode: init must not start it next to our commands.
-    dataFiles['/data/flipside/client.disabled'] = { content: Buffer.from('standalone scenarios\n') };
+    if (!managed) dataFiles['/data/flipside/client.disabled'] = { content: Buffer.from('standalone scenarios\n') };
+    // Managed scenarios tune the daemon through the fallback config, which survives the update.
+    if (managed && job.def.deviceConfig) dataFiles['/data/flipside/flipside.conf'] = { content: Buffer.from(`${JSON.stringify(job.def.deviceConfig, null, 2)}\n`) };
     for (const role of job.def.artifacts ?? []) {
       const host = board.artifacts[role];
       if (!host) throw new Error(`${board.name} has no '${role}' artifact (prepare() built none)`);
       dataFiles[devicePathOf(role)] = { path: host };
     }
-    const state = createContext({ def: job.def, board, seed: job.seed, timeline: tl, params: { sweep }, variant: job.variant });
+    let server: LabServer | null = null;
     let status: ScenarioStatus = 'passed';
     let failure: ReturnType<typeof classify> | undefined;
+    let state: ReturnType<typeof createContext> | null = null;
     try {
-      await board.reset({ runDir: join(workDir, `${String(index).padStart(3, '0')}-${job.label.replace(/[^a-z0-9-]+/gi, '_')}`), dataFiles });
+      if (managed) server = await LabServer.start(tl, { seed: job.seed });
+      state = createContext({ def: job.def, board, seed: job.seed, timeline: tl, params: { sweep }, variant: job.variant, server });
+      await board.reset({ runDir: join(workDir, `${String(index).padStart(3, '0')}-${job.label.replace(/[^a-z0-9-]+/gi, '_')}`), dataFiles, ...(server ? { serverPort: server.devicePort } : {}) });
       tl.append({ source: 'harness', kind: 'start', text: `${job.label} on ${board.name}, seed ${job.seed}${job.variant ? `: ${job.variant.describe}` : ''}` });
       await job.def.run(state.ctx);
       state.dispose();
       if (o.invariants !== false) {
         const expected = state.expectedFinal() ?? [board.versions.current];
-        await checkInvariants(state.ctx, { expected, canary });
+        await checkInvariants(state.ctx, { expected, canary, server });
       }
     } catch (e) {
       failure = classify(e);
       status = e instanceof CheckFailed || e instanceof StageTimeout ? 'failed' : 'error';
       tl.append({ source: 'harness', kind: 'error', text: failure.message });
     } finally {
-      state.dispose();
+      state?.dispose();
       unsubscribe();
       try {
         for (const log of await board.release()) rec.addArtifact(log);
       } catch (e) {
         tl.append({ source: 'harness', kind: 'error', text: `releasing the board failed: ${(e as Error).message}` });
       }
+      await server?.close().catch(() => undefined);
     }
     const r = rec.finish({ status, ...(failure ? { failure } : {}) });
     const word = status === 'passed' ? 'PASS' : status === 'failed' ? 'FAIL' : 'ERROR';

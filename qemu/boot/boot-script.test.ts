@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { loadBoardFile, type BoardFile } from '../board-file.js';
+import { loadBoardFile, ubootOf, type BoardFile } from '../board-file.js';
 import { computeLayout } from '../image/layout.js';
 import { BOOT_CMD_TEMPLATE, renderBootScript, scratchMap } from './boot-script.js';
 
@@ -39,12 +39,13 @@ test('with setexpr the save bumps the flag arithmetically; without, through a 25
   const withSetexpr = renderBootScript(b, computeLayout(b));
   t.regex(withSetexpr, /setexpr\.b fs_flag \*\$\{fs_cur_flag\} \+ 1/);
   const nb = await board((x) => {
-    x.bootloader.hasSetexpr = false;
-    x.bootloader.bootCommand = 'zboot';
+    const bl = ubootOf(x);
+    bl.hasSetexpr = false;
+    bl.bootCommand = 'zboot';
   });
   const without = renderBootScript(nb, computeLayout(nb));
   t.notRegex(without, /setexpr/);
-  const m = scratchMap(nb.bootloader.scratchAddr, nb.env.size);
+  const m = scratchMap(ubootOf(nb).scratchAddr, nb.env!.size);
   const flag = `0x${(m.out + 4).toString(16)}`;
   t.regex(without, new RegExp(`itest\\.b \\*\\$\\{fs_cur_flag\\} == 0xff; then mw\\.b ${flag} 0x0; fi`));
   t.regex(without, new RegExp(`== 0x7; then mw\\.b ${flag} 0x8; fi`));

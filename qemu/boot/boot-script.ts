@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BoardFile } from '../board-file.js';
+import { ubootOf, type BoardFile } from '../board-file.js';
 import { partition, SECTOR, type DiskLayout } from '../image/layout.js';
 import { run } from '../image/exec.js';
 
@@ -37,7 +37,7 @@ function bootCountTable(limit: number): string {
 }
 
 function flagIncrement(board: BoardFile, outFlag: number): string {
-  if (board.bootloader.hasSetexpr)
+  if (ubootOf(board).hasSetexpr)
     return [
       '    setexpr.b fs_flag *${fs_cur_flag} + 1',
       '    if itest.s "x${fs_flag}" == "x100"; then setenv fs_flag 0; fi',
@@ -51,27 +51,26 @@ function flagIncrement(board: BoardFile, outFlag: number): string {
 }
 
 function bootCommand(board: BoardFile): string {
-  switch (board.bootloader.bootCommand) {
+  const bl = ubootOf(board);
+  switch (bl.bootCommand) {
     case 'booti':
     case 'bootz':
       // The initrd's size must be ${filesize} of the initrd load: load the dtb first.
-      if (board.bootloader.fdt === 'rootfs')
+      if (bl.fdt === 'rootfs')
         return [
           'setenv fs_initrd_size ${filesize}',
-          `    if load ${board.bootloader.storageInterface} ${board.bootloader.storageDevice}:\${boot_part} \${fdt_addr_r} /boot/dtb; then`,
-          `      ${board.bootloader.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${fs_initrd_size} \${fdt_addr_r}`,
+          `    if load ${bl.storageInterface} ${bl.storageDevice}:\${boot_part} \${fdt_addr_r} /boot/dtb; then`,
+          `      ${bl.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${fs_initrd_size} \${fdt_addr_r}`,
           '    fi',
         ].join('\n');
-      return `${board.bootloader.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} ${
-        board.bootloader.fdt === 'firmware' ? '${fdt_addr}' : '-'
-      }`;
+      return `${bl.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} ${bl.fdt === 'firmware' ? '${fdt_addr}' : '-'}`;
     case 'zboot':
       return 'zboot ${kernel_addr_r} 0 ${ramdisk_addr_r} ${filesize}';
   }
 }
 
 function loadAddrLines(board: BoardFile): string {
-  const a = board.bootloader.loadAddrs;
+  const a = ubootOf(board).loadAddrs;
   if (!a) return '';
   const lines = [`setenv kernel_addr_r ${hex(a.kernel)}`, `setenv ramdisk_addr_r ${hex(a.ramdisk)}`, `setenv fdt_addr_r ${hex(a.fdt)}`];
   // booti unpacks a compressed Image through kernel_comp_addr_r (room: kernel_comp_size).
@@ -81,16 +80,19 @@ function loadAddrLines(board: BoardFile): string {
 }
 
 export function renderBootScript(board: BoardFile, layout: DiskLayout, template = readFileSync(BOOT_CMD_TEMPLATE, 'utf8')): string {
-  const size = layout.env.size;
-  const m = scratchMap(board.bootloader.scratchAddr, size);
+  const bl = ubootOf(board);
+  if (!layout.env) throw new Error(`board ${board.name}: no env section, so no boot script`);
+  const env = layout.env;
+  const size = env.size;
+  const m = scratchMap(bl.scratchAddr, size);
   const a = partition(layout, 'rootfsA');
   const b = partition(layout, 'rootfsB');
   const values: Record<string, string> = {
     BOARD: board.name,
-    IF: board.bootloader.storageInterface,
-    DEV: String(board.bootloader.storageDevice),
-    SECT1: hex(layout.env.offsets[0] / SECTOR),
-    SECT2: hex(layout.env.offsets[1] / SECTOR),
+    IF: bl.storageInterface,
+    DEV: String(bl.storageDevice),
+    SECT1: hex(env.offsets[0] / SECTOR),
+    SECT2: hex(env.offsets[1] / SECTOR),
     NSECT: hex(size / SECTOR),
     RAW1: hex(m.raw1),
     RAW2: hex(m.raw2),
@@ -114,9 +116,9 @@ export function renderBootScript(board: BoardFile, layout: DiskLayout, template 
     PART_B: String(b.number),
     ROOT_A: a.device,
     ROOT_B: b.device,
-    BOOTLIMIT: String(board.bootloader.bootlimit),
+    BOOTLIMIT: String(bl.bootlimit),
     CONSOLE: `${board.linux.console},${board.console.baud}`,
-    BOOTCOUNT_TABLE: bootCountTable(board.bootloader.bootlimit),
+    BOOTCOUNT_TABLE: bootCountTable(bl.bootlimit),
     FLAG_INCREMENT: flagIncrement(board, m.out + 4),
     BOOT_COMMAND: bootCommand(board),
     LOAD_ADDRS: loadAddrLines(board),
@@ -133,5 +135,5 @@ export function renderBootScript(board: BoardFile, layout: DiskLayout, template 
 export async function compileBootScript(text: string, board: BoardFile, outScr: string): Promise<void> {
   const src = outScr.replace(/\.scr$/, '') + '.cmd';
   writeFileSync(src, text);
-  await run('mkimage', ['-A', board.bootloader.mkimageArch, '-O', 'linux', '-T', 'script', '-C', 'none', '-n', 'flipside boot', '-d', src, outScr]);
+  await run('mkimage', ['-A', ubootOf(board).mkimageArch, '-O', 'linux', '-T', 'script', '-C', 'none', '-n', 'flipside boot', '-d', src, outScr]);
 }

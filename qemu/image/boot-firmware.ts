@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BoardFile } from '../board-file.js';
+import { grubPackage, type BoardFile } from '../board-file.js';
 import { aptListsFingerprint, debFileName, extractDeb, parseAptShow, type DebPackage } from './debs.js';
 import { run } from './exec.js';
 
@@ -23,20 +23,25 @@ export interface FirmwarePackage extends DebPackage {
 /** Files for the FAT boot partition: [name on the partition, source path]. */
 export type BootFile = [name: string, source: string];
 
-/** The packages a board's firmware section names, with the Debian arch to ask for. */
+/**
+ * The packages a board's firmware section names, and a GRUB board's GRUB platform package, with
+ * the Debian arch to ask for.
+ */
 export function firmwarePackageSpecs(board: BoardFile): Array<{ name: string; arch: string; aptSources: string[] }> {
-  const fw = board.firmware;
-  if (!fw) return [];
   const arch = board.linux.debArch;
+  const grub = board.bootloader.type === 'grub' ? [{ name: grubPackage(board.bootloader), arch, aptSources: [] }] : [];
+  const fw = board.firmware;
+  if (!fw) return grub;
   switch (fw.type) {
     case 'rpi':
       return [
         // raspi-firmware is Architecture: all.
         { name: fw.firmwarePackage, arch: 'all', aptSources: fw.aptSources },
         { name: fw.ubootPackage, arch, aptSources: [] },
+        ...grub,
       ];
     case 'omap':
-      return [{ name: fw.ubootPackage, arch, aptSources: [] }];
+      return [{ name: fw.ubootPackage, arch, aptSources: [] }, ...grub];
   }
 }
 

@@ -16,6 +16,7 @@ import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout
 import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
 import { run } from './exec.js';
 import { downloadFirmwarePackages, prepareBootFirmware, resolveFirmwarePackages } from './boot-firmware.js';
+import { installGrubMbr, prepareGrub } from './grub-boot.js';
 import { writeArtifact } from '../../artifact/writer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,9 +56,10 @@ export interface ArtifactInputs {
 export interface BuiltImage {
   disk: string;
   rootfs: string;
+  /** boot.scr (U-Boot) or grub.cfg (GRUB), as on the boot partition. */
   bootScript: string;
-  /** fw_env.config for the host, naming `disk`: fw_printenv -c / fw_setenv -c work offline. */
-  hostFwEnvConfig: string;
+  /** fw_env.config for the host, naming `disk`: fw_printenv -c / fw_setenv -c work offline (U-Boot boards). */
+  hostFwEnvConfig?: string;
   layout: DiskLayout;
   board: BoardFile;
   artifactInputs: ArtifactInputs;
@@ -85,7 +87,7 @@ function builderSourceHash(): string {
   const h = createHash('sha256');
   for (const dir of [here, join(here, '..', 'boot')])
     for (const f of readdirSync(dir).sort())
-      if (!f.endsWith('.test.ts') && (f.endsWith('.ts') || f.endsWith('.cmd'))) h.update(f).update(readFileSync(join(dir, f)));
+      if (!f.endsWith('.test.ts') && /\.(ts|cmd|cfg)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
   return h.digest('hex');
 }
 
@@ -135,10 +137,11 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const wantArtifact = opts.artifact ?? true;
   const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact);
   const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}-${key.slice(0, 12)}`);
+  const grub = board.bootloader.type === 'grub';
   const names = {
     disk: join(imageDir, 'disk.img'),
     rootfs: join(imageDir, 'rootfs.ext4'),
-    bootScript: join(imageDir, 'boot.scr'),
+    bootScript: join(imageDir, grub ? 'grub.cfg' : 'boot.scr'),
     artifact: join(imageDir, `${opts.version}.mender`),
   };
   const cached = existsSync(join(imageDir, 'manifest.json'));
@@ -198,10 +201,16 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     rmSync(t('initramfs'), { recursive: true, force: true });
 
     progress(6);
-    await compileBootScript(renderBootScript(board, layout), board, t('boot.scr'));
     const firmwareDebs = await downloadFirmwarePackages(firmwarePkgs, join(cache, 'debs', 'firmware'), cache);
     const firmwareFiles = await prepareBootFirmware(board, firmwareDebs, t('firmware'), dtb);
-    await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [t('boot.scr'), t('boot.cmd')], firmwareFiles);
+    const grubFiles = grub ? await prepareGrub(board, layout, firmwareDebs, t('grub')) : null;
+    if (grubFiles) {
+      copyFileSync(grubFiles.cfg, t('grub.cfg'));
+      await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [], [...firmwareFiles, ...grubFiles.fat]);
+    } else {
+      await compileBootScript(renderBootScript(board, layout), board, t('boot.scr'));
+      await makeBootPartition(t('boot.vfat'), partition(layout, 'boot').size / 2 ** 20, [t('boot.scr'), t('boot.cmd')], firmwareFiles);
+    }
     // QEMU starts the board's own U-Boot (raspi3b: -kernel u-boot.bin): keep it with the image,
     // so the host needs no u-boot-rpi package installed.
     const qemuBiosInPackage = board.qemu && board.firmware ? join(t('firmware'), 'tree', board.qemu.bios) : null;
@@ -209,15 +218,17 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     rmSync(t('firmware'), { recursive: true, force: true });
     mkdirSync(t('data/flipside'), { recursive: true });
     await makeExt4(t('data'), t('data.ext4'), partition(layout, 'data').size / 2 ** 20, 'data');
-    await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
+    if (layout.env) await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
 
     progress(7);
     await assembleDisk({
       layout,
       out: t('disk.img'),
       parts: { boot: t('boot.vfat'), rootfsA: t('rootfs.ext4'), data: t('data.ext4') },
-      envBlob: t('env.bin'),
+      ...(layout.env ? { envBlob: t('env.bin') } : {}),
     });
+    if (grubFiles?.mbr) installGrubMbr(t('disk.img'), grubFiles.mbr.bootImg, grubFiles.mbr.coreImg, partition(layout, 'boot').offset);
+    rmSync(t('grub'), { recursive: true, force: true });
     for (const f of ['boot.vfat', 'data.ext4', 'env.bin', 'initrd.img']) rmSync(t(f), { force: true });
     rmSync(t('data'), { recursive: true, force: true });
 
@@ -263,17 +274,20 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     out = {
       disk: await copy(names.disk, `${board.name}-${opts.version}.img`),
       rootfs: await copy(names.rootfs, `${board.name}-${opts.version}.ext4`),
-      bootScript: await copy(names.bootScript, 'boot.scr'),
+      bootScript: await copy(names.bootScript, basename(names.bootScript)),
       artifact: wantArtifact ? await copy(names.artifact, `${opts.version}.mender`) : names.artifact,
     };
   }
-  const hostFwEnvConfig = join(dirname(out.disk), `${basename(out.disk)}.fw_env.config`);
-  writeFileSync(hostFwEnvConfig, fwEnvConfig(layout, out.disk));
+  let hostFwEnvConfig: string | undefined;
+  if (layout.env) {
+    hostFwEnvConfig = join(dirname(out.disk), `${basename(out.disk)}.fw_env.config`);
+    writeFileSync(hostFwEnvConfig, fwEnvConfig(layout, out.disk));
+  }
   return {
     disk: out.disk,
     rootfs: out.rootfs,
     bootScript: out.bootScript,
-    hostFwEnvConfig,
+    ...(hostFwEnvConfig ? { hostFwEnvConfig } : {}),
     layout,
     board,
     cacheKey: key,

@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`disk     ${r.disk}`);
       console.log(`rootfs   ${r.rootfs}`);
       if (r.artifactInputs.artifact) console.log(`artifact ${r.artifactInputs.artifact}`);
-      console.log(`fw_env   ${r.hostFwEnvConfig}`);
+      if (r.hostFwEnvConfig) console.log(`fw_env   ${r.hostFwEnvConfig}`);
       console.log(`${r.cached ? 'cached' : 'built'} in ${secs}s`);
     });
   try {

@@ -26,8 +26,14 @@ export async function makeEnvBlob(vars: Record<string, string>, size: number, ou
 export async function makeBootPartition(image: string, sizeMiB: number, files: string[], named: Array<[string, string]> = []): Promise<void> {
   rmSync(image, { force: true });
   await run('mkfs.vfat', ['-n', 'BOOT', '-C', image, String(sizeMiB * 1024)]);
+  const dirs = new Set<string>();
+  for (const [name] of named)
+    for (let d = name.lastIndexOf('/') > 0 ? name.slice(0, name.lastIndexOf('/')) : ''; d; d = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '') dirs.add(d);
+  // Parents first (EFI before EFI/BOOT).
+  for (const d of [...dirs].sort((a, b) => a.length - b.length)) await run('mmd', ['-i', image, `::${d}`]);
   for (const [name, src] of named) await run('mcopy', ['-o', '-i', image, src, `::${name}`]);
-  await run('mcopy', ['-o', '-i', image, ...files, '::']);
+  // With no sources, mcopy would read `::` as the source and copy the partition into the cwd.
+  if (files.length) await run('mcopy', ['-o', '-i', image, ...files, '::']);
 }
 
 /** Copies `src` into `disk` at byte `offset` without truncating, keeping holes. */
@@ -39,7 +45,8 @@ export async function assembleDisk(opts: {
   layout: DiskLayout;
   out: string;
   parts: Partial<Record<PartitionRole, string>>;
-  envBlob: string;
+  /** The U-Boot env copy written at each env offset; none on GRUB boards. */
+  envBlob?: string;
 }): Promise<void> {
   const { layout, out } = opts;
   mkdirSync(dirname(out), { recursive: true });
@@ -50,5 +57,5 @@ export async function assembleDisk(opts: {
     const src = opts.parts[p.role];
     if (src) await writeAt(out, src, p.offset);
   }
-  for (const offset of layout.env.offsets) await writeAt(out, opts.envBlob, offset);
+  if (layout.env && opts.envBlob) for (const offset of layout.env.offsets) await writeAt(out, opts.envBlob, offset);
 }

@@ -3,6 +3,7 @@
 // tests read exactly what a device gets.
 import type { BoardFile } from '../board-file.js';
 import { fwEnvConfig, partition, type DiskLayout } from './layout.js';
+import { GRUB_ENV_VARS, GRUB_GUEST_MOUNT, GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
 
 export type ImageVariant = 'good' | 'broken-kernel' | 'broken-init';
 
@@ -11,9 +12,18 @@ export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2', server:
 
 export const CLIENT_DISABLE_FILE = '/data/flipside/client.disabled';
 
+/**
+ * How init mounts the FAT boot partition: read-only at /uboot for U-Boot (nothing in Linux writes
+ * it), read-write where GRUB keeps its grubenv (the client writes that file).
+ */
+export function bootMount(board: BoardFile): { dir: string; options: string } {
+  return board.bootloader.type === 'grub' ? { dir: GRUB_GUEST_MOUNT, options: 'rw,sync,flush' } : { dir: '/uboot', options: 'ro' };
+}
+
 export function initScript(board: BoardFile, layout: DiskLayout): string {
   const data = partition(layout, 'data').device;
   const boot = partition(layout, 'boot').device;
+  const bm = bootMount(board);
   return `#!/bin/sh
 # Flipside reference init (PID 1): mounts, network, the client, then a console shell forever.
 # Kept small so boots stay fast under emulation; the client does the real work.
@@ -30,7 +40,7 @@ for arg in $(cat /proc/cmdline); do case "$arg" in root=*) root="\${arg#root=}" 
 echo "flipside: init root=$root artifact_name=$artifact_name"
 mount -t ext4 -o noatime ${data} /data || echo "flipside: cannot mount /data (${data})"
 mkdir -p /data/flipside
-mount -t vfat -o ro ${boot} /uboot 2>/dev/null
+mount -t vfat -o ${bm.options} ${boot} ${bm.dir} || echo "flipside: cannot mount the boot partition (${boot})"
 hostname ${board.name}
 ip link set lo up
 ip link set eth0 up && ip addr add ${GUEST_NET.address} dev eth0 && ip route add default via ${GUEST_NET.gateway}
@@ -62,6 +72,8 @@ export PS1='${board.console.shellPrompt}'
 
 export interface ClientConfigOptions {
   serverUrl: string;
+  /** The board boots with GRUB: the client edits the grubenv on the boot partition. */
+  grub?: boolean;
   serverCa?: boolean;
   extra?: Record<string, unknown>;
 }
@@ -77,7 +89,12 @@ export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
     ArtifactInfoFile: '/etc/flipside/artifact_info',
     IdentityScript: '/usr/share/flipside/identity/flipside-device-identity',
     InventoryScriptsDir: '/usr/share/flipside/inventory',
-    BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' },
+    ...(opts.grub
+      ? {
+          BootEnv: { type: 'grub', envFile: GRUBENV_GUEST_PATH },
+          BootVars: { BootPart: GRUB_ENV_VARS.bootPart, UpgradeAvailable: GRUB_ENV_VARS.upgradeAvailable, BootCount: GRUB_ENV_VARS.bootCount },
+        }
+      : { BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' } }),
     UpdatePollIntervalSeconds: 5,
     InventoryPollIntervalSeconds: 30,
     RetryPollIntervalSeconds: 5,
@@ -100,10 +117,12 @@ export function guestFiles(
   f.set('etc/hosts', [`127.0.0.1 localhost\n${GUEST_NET.server} flipside-server\n`, 0o644]);
   f.set('etc/passwd', ['root:x:0:0:root:/root:/bin/sh\n', 0o644]);
   f.set('etc/group', ['root:x:0:\n', 0o644]);
-  f.set('etc/fw_env.config', [fwEnvConfig(layout), 0o644]);
+  if (layout.env) f.set('etc/fw_env.config', [fwEnvConfig(layout), 0o644]);
+  // The rootfs has no /boot/grub of its own: the boot partition is mounted there.
+  if (board.bootloader.type === 'grub') f.set(`${GRUB_GUEST_MOUNT.slice(1)}/.boot-partition-mounts-here`, ['', 0o644]);
   f.set('etc/flipside/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
   f.set('etc/flipside/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
-  if (opts.client) f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, opts.client), null, 2) + '\n', 0o644]);
+  if (opts.client) f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, { ...opts.client, grub: board.bootloader.type === 'grub' }), null, 2) + '\n', 0o644]);
   f.set('usr/share/flipside/identity/flipside-device-identity', [
     '#!/bin/sh\n# Identity: the MAC of eth0, as Mender\'s example script does.\necho "mac=$(cat /sys/class/net/eth0/address)"\n',
     0o755,

@@ -15,7 +15,7 @@ test('partitions follow each other from firstPartitionMiB, env copies sit before
     ],
   );
   t.is(l.totalSize, 536 * MiB);
-  t.true(Math.max(...l.env.offsets) + l.env.size <= partition(l, 'boot').offset);
+  t.true(Math.max(...l.env!.offsets) + l.env!.size <= partition(l, 'boot').offset);
 });
 
 test('sfdisk script uses sectors and marks the FAT boot partition', async (t) => {

@@ -21,7 +21,8 @@ export interface PartitionExtent {
 export interface DiskLayout {
   totalSize: number;
   partitions: PartitionExtent[];
-  env: { offsets: [number, number]; size: number; device: string };
+  /** The raw U-Boot env copies; null on GRUB boards (their env is a file on the boot partition). */
+  env: { offsets: [number, number]; size: number; device: string } | null;
 }
 
 export function computeLayout(board: Pick<BoardFile, 'disk' | 'env'>): DiskLayout {
@@ -44,7 +45,7 @@ export function computeLayout(board: Pick<BoardFile, 'disk' | 'env'>): DiskLayou
     // Padding after the data partition where the board asks for a fixed card size.
     totalSize: Math.max(offset, (board.disk.imageSizeMiB ?? 0) * MiB),
     partitions,
-    env: { offsets: [board.env.offsets[0], board.env.offsets[1]], size: board.env.size, device: board.env.device },
+    env: board.env ? { offsets: [board.env.offsets[0], board.env.offsets[1]], size: board.env.size, device: board.env.device } : null,
   };
 }
 
@@ -63,7 +64,9 @@ export function sfdiskScript(layout: DiskLayout): string {
 }
 
 /** fw_env.config lines for both env copies, on `device` (a guest device or the host image path). */
-export function fwEnvConfig(layout: DiskLayout, device = layout.env.device): string {
+export function fwEnvConfig(layout: DiskLayout, device?: string): string {
+  const env = layout.env;
+  if (!env) throw new Error('fw_env.config: this disk has no raw U-Boot env (a GRUB board keeps a grubenv file on its boot partition)');
   const hex = (n: number) => `0x${n.toString(16)}`;
-  return layout.env.offsets.map((o) => `${device} ${hex(o)} ${hex(layout.env.size)}`).join('\n') + '\n';
+  return env.offsets.map((o) => `${device ?? env.device} ${hex(o)} ${hex(env.size)}`).join('\n') + '\n';
 }

@@ -1,0 +1,111 @@
+// LabBoard end to end without hardware: the board file's lab section points at a pty pair with a
+// scripted U-Boot/Linux on the far end, a `command` power driver and a flash command that copies
+// the card image to a file, so the flashed bytes can be checked.
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../qemu/image/exec.js';
+import type { BuiltImage } from '../../qemu/image/build.js';
+import type { DiskLayout } from '../../qemu/image/layout.js';
+import { FakeLab } from '../doctor/fake-lab.js';
+import { LabBoard } from './lab-board.js';
+import type { LabImages } from './lab-artifacts.js';
+import { ARTIFACT_ROLES } from './board.js';
+
+const MiB = 2 ** 20;
+
+/** A 17 MiB "card": a 4 MiB ext4 data partition at 4 MiB, room for env copies at 8 and 16 MiB. */
+async function fakeImages(dir: string): Promise<LabImages> {
+  const disk = join(dir, 'current.img');
+  const data = join(dir, 'data.ext4');
+  await run('truncate', ['-s', `${17 * MiB}`, disk]);
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', data, '4M']);
+  await run('dd', [`if=${data}`, `of=${disk}`, 'bs=1M', 'seek=4', 'conv=notrunc', 'status=none']);
+  const layout = {
+    totalSize: 17 * MiB,
+    partitions: [{ role: 'data', number: 4, offset: 4 * MiB, size: 4 * MiB, device: '/dev/mmcblk0p4', mbrType: '83' }],
+    env: { offsets: [0x800000, 0x1000000], size: 0x4000, device: '/dev/mmcblk0' },
+  } as unknown as DiskLayout;
+  const artifact = join(dir, 'next.mender');
+  writeFileSync(artifact, 'not really an artifact');
+  return {
+    current: { disk, layout } as unknown as BuiltImage,
+    artifacts: Object.fromEntries(ARTIFACT_ROLES.map((r) => [r, artifact])) as LabImages['artifacts'],
+  };
+}
+
+test('a lab board flashes the card with its data files, boots to the shell over serial and keeps a timestamped transcript', async (t) => {
+  const lab = new FakeLab();
+  await lab.start();
+  const work = mkdtempSync(join(tmpdir(), 'lab-board-'));
+  t.teardown(async () => {
+    await lab.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const flashed = join(work, 'flashed.img');
+  const board = LabBoard.open(lab.boardFile(flashed), { buildImages: () => fakeImages(work), consoleWaitMs: 3000 });
+  t.deepEqual([...board.capabilities], ['power', 'console', 'shell']);
+  await board.prepare(() => undefined);
+  const runDir = join(work, 'scenario-1');
+  await board.reset({ runDir, dataFiles: { '/data/next.mender': { path: board.artifacts.next! }, '/data/canary': { content: Buffer.from('canary-42') } } });
+  t.true(existsSync(flashed), 'the flash command ran');
+  t.false(existsSync(join(runDir, 'card.img')), 'the per-scenario card copy is dropped after flashing');
+  const cat = (f: string) => run('debugfs', ['-R', `cat ${f}`, `${flashed}?offset=${4 * MiB}`]);
+  t.is(await cat('/canary'), 'canary-42');
+  t.is(await cat('/next.mender'), 'not really an artifact');
+
+  await board.strategy.transition('shell');
+  t.is(lab.powerOns, 1);
+  const r = await board.caps.shell.run('cat /proc/cmdline');
+  t.is(r.code, 0);
+  t.regex(r.stdout, /root=\/dev\/mmcblk0p2/);
+  const logs = await board.release();
+  t.false(existsSync(lab.powerFile), 'release() cuts the power');
+  t.deepEqual(logs, [join(runDir, 'console.log')]);
+  const transcript = readFileSync(logs[0]!, 'utf8').trimEnd().split('\n');
+  t.true(transcript.some((l) => l.includes('U-Boot 2023.01 (fake)')));
+  for (const l of transcript) t.regex(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (  |--) /);
+});
+
+test('a lab board without a lab section is refused with the reason', async (t) => {
+  const lab = new FakeLab();
+  const file = { ...lab.boardFile('/dev/null'), lab: undefined };
+  t.throws(() => LabBoard.open(file), { message: /has no lab section/ });
+  rmSync(lab.dir, { recursive: true, force: true });
+});
+
+test('with an SD mux the card is flashed with dd and its env copies are read offline with the board off', async (t) => {
+  const lab = new FakeLab();
+  const work = mkdtempSync(join(tmpdir(), 'lab-board-mux-'));
+  // The "card" must be a /dev path for the board file; /dev/shm is.
+  const card = join(lab.dir, 'card');
+  const muxLog = join(work, 'mux.log');
+  t.teardown(() => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(lab.dir, { recursive: true, force: true });
+  });
+  const file = lab.boardFile('/dev/null');
+  file.lab!.flash = { type: 'sd-mux', toHost: `echo host >> ${muxLog}; touch ${card}`, toBoard: `echo dut >> ${muxLog}`, device: card, vars: {} };
+  const images = await fakeImages(work);
+  // Env copies in the image at the board file's offsets, as the image builder puts them.
+  const { applyChanges, encodeBlob } = await import('../../client/bootloader/uboot-env-format.js');
+  const vars = applyChanges(new Map(), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
+  const { openSync, writeSync, closeSync } = await import('node:fs');
+  const fd = openSync(images.current.disk, 'r+');
+  writeSync(fd, encodeBlob(vars, 0x4000, true, 1), 0, 0x4000, 0x800000);
+  writeSync(fd, encodeBlob(vars, 0x4000, true, 0), 0, 0x4000, 0x1000000);
+  closeSync(fd);
+  const board = LabBoard.open(file, { buildImages: async () => images });
+  t.true(board.capabilities.has('storage'));
+  await board.prepare(() => undefined);
+  await board.reset({ runDir: join(work, 's1'), dataFiles: {} });
+  t.is(readFileSync(muxLog, 'utf8'), 'host\ndut\n', 'flashing switched the mux to the host and back');
+  t.is(readFileSync(card).length, readFileSync(images.current.disk).length);
+  const env = await board.readEnvCopies!();
+  t.deepEqual(env.copies.map((c) => [c.offset, c.crcOk, c.flag]), [[0x800000, true, 1], [0x1000000, true, 0]]);
+  t.is(env.current, 0);
+  t.is(env.vars.boot_part, '2');
+  t.is(readFileSync(muxLog, 'utf8'), 'host\ndut\nhost\ndut\n');
+  await board.release();
+});

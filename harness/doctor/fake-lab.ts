@@ -1,0 +1,116 @@
+// A whole fake bench for tests: a pty pair standing in for the USB serial adapter, a FakeTarget on
+// the board's end, and power switched by a real `command` power driver (touch/rm of a file the
+// bench watches). With `vanishOnPowerOff` the adapter is powered by the board, as on many benches:
+// cutting power removes the device node and power-on brings a new pty up under the same path.
+// Lives under /dev/shm so the paths pass the board file's `/dev/` checks.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { SerialPort } from 'serialport';
+import { BOARDS_DIR, parseBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { PtyPair } from '../console/pty-pair.js';
+import { FakeTarget, type FakeTargetOptions } from './fake-target.js';
+
+export interface FakeLabOptions extends Partial<FakeTargetOptions> {
+  vanishOnPowerOff?: boolean;
+  /** Per-character pacing of the harness side (the board file's console.charDelayMs). */
+  charDelayMs?: number;
+}
+
+export const FAKE_ENV_OFFSETS: [number, number] = [0x800000, 0x1000000];
+export const FAKE_ENV_SIZE = 0x4000;
+export const GOOD_FW_ENV_CONFIG = '/dev/mmcblk0 0x800000 0x4000\n/dev/mmcblk0 0x1000000 0x4000\n';
+
+async function openPort(path: string): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  return port;
+}
+
+export class FakeLab {
+  readonly dir: string;
+  readonly pair: PtyPair;
+  target!: FakeTarget;
+  /** Power-on count and the times the adapter vanished, for assertions. */
+  powerOns = 0;
+  vanished = 0;
+  private port: SerialPort | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private busy: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: FakeLabOptions = {}) {
+    const base = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
+    this.dir = mkdtempSync(join(base, 'flipside-lab-'));
+    this.pair = new PtyPair(this.dir);
+  }
+
+  get powerFile(): string {
+    return join(this.dir, 'power-on');
+  }
+
+  async start(): Promise<void> {
+    await this.pair.start();
+    this.port = await openPort(this.pair.boardPath);
+    this.target = new FakeTarget(this.port, {
+      envOffsets: FAKE_ENV_OFFSETS,
+      envSize: FAKE_ENV_SIZE,
+      fwEnvConfig: GOOD_FW_ENV_CONFIG,
+      ...this.o,
+    });
+    let on = false;
+    // The power driver is a real external command; the bench notices the file it switches.
+    this.poll = setInterval(() => {
+      const now = existsSync(this.powerFile);
+      if (now === on) return;
+      on = now;
+      this.busy = this.busy.then(() => this.switchTo(now)).catch(() => undefined);
+    }, 10);
+  }
+
+  private async switchTo(on: boolean): Promise<void> {
+    if (!on) {
+      this.target.power(false);
+      if (this.o.vanishOnPowerOff) {
+        const p = this.port;
+        this.port = null;
+        if (p?.isOpen) await new Promise((r) => p.close(r));
+        await this.pair.stop();
+        this.vanished++;
+      }
+      return;
+    }
+    if (this.o.vanishOnPowerOff && !this.port) {
+      await this.pair.start();
+      this.port = await openPort(this.pair.boardPath);
+      this.target.reattach(this.port);
+      // The adapter enumerates a moment after power comes up; the host reopens it on its own clock.
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    this.powerOns++;
+    this.target.power(true);
+  }
+
+  /** A board file like raspberrypi3's, with its lab section pointing at this bench. */
+  boardFile(flashOut: string): BoardFile {
+    const raw = parseYaml(readFileSync(join(BOARDS_DIR, 'raspberrypi3.yaml'), 'utf8')) as Record<string, unknown>;
+    raw.console = { ...(raw.console as object), charDelayMs: this.o.charDelayMs ?? 0 };
+    raw.timeouts = { bootloaderMs: 5000, shellMs: 5000, clientReadyMs: 5000 };
+    raw.lab = {
+      console: { type: 'serial', path: this.pair.hostPath, baud: 115200 },
+      power: { type: 'command', on: ['touch', this.powerFile], off: ['rm', '-f', this.powerFile] },
+      network: { type: 'none' },
+      flash: { type: 'command', command: 'cp {image} {out}', vars: { out: flashOut } },
+    };
+    return parseBoardFile(raw, join(this.dir, 'raspberrypi3.yaml'));
+  }
+
+  async stop(): Promise<void> {
+    if (this.poll) clearInterval(this.poll);
+    await this.busy;
+    this.target?.power(false);
+    const p = this.port;
+    if (p?.isOpen) await new Promise((r) => p.close(r));
+    await this.pair.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,32 @@
+// Managed mode: the server stops answering while the device reboots into the new rootfs. The
+// client may not commit an update the server cannot hear about: after CommitStatusTimeoutSeconds
+// it rolls back to the old rootfs, and reports `failure` once the server is back.
+import { defineScenario } from '../harness/scenario/define.js';
+
+const COMMIT_TIMEOUT_S = 30;
+
+export default defineScenario({
+  name: 'server-unreachable-after-reboot',
+  purpose: 'managed: server down from the reboot on → client rolls back, reports failure when it is back',
+  needs: ['power', 'console', 'shell', 'server'],
+  deviceConfig: { CommitStatusTimeoutSeconds: COMMIT_TIMEOUT_S },
+  async run(ctx) {
+    await ctx.boot();
+    const device = await ctx.server.acceptDevice(null, 180_000);
+    // The daemon waits out Mender's backoff after "pending"; ask it to try again now.
+    await ctx.sh('flipside check-update');
+    await ctx.server.upload(ctx.hostArtifact('next'));
+    const down = ctx.fault({ kind: 'server-down', at: { on: 'server-status', status: 'rebooting' } });
+    const deployment = await ctx.server.deploy(ctx.versions.next, device);
+    await ctx.sh('flipside check-update');
+    await down.injected;
+    // New rootfs boots, the client cannot reach the server, gives up, rolls back and reboots.
+    await ctx.caps.console.expect(/"state":"ArtifactRollback"/, 600_000 + COMMIT_TIMEOUT_S * 1000);
+    await ctx.caps.console.expect(new RegExp(`flipside: init root=\\S+ artifact_name=${ctx.versions.current}\\b`), 300_000);
+    ctx.log('the device is back on the old rootfs: the server comes back');
+    await ctx.server.proxy.restore();
+    const final = await ctx.server.waitFinal(deployment, device, 300_000);
+    await ctx.check('the server records failure', () => final === 'failure' || `final status ${final}; statuses seen: ${ctx.server.statuses.join(' → ')}`);
+    ctx.expectFinal(ctx.versions.current);
+  },
+});
