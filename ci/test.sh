@@ -2,8 +2,9 @@
 # The project's test command (`npm test`): sets the machine up, then runs every suite and ends
 # with one line `N passed, N failed` counted over all of them. Exits non-zero on any failure.
 # FLIPSIDE_QEMU_TESTS=1 adds the tests that build device images and boot them under QEMU.
-# FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64" then runs the scenario suite on each board
-# (`flipside-lab run`), each scenario run counted; FLIPSIDE_LAB_SEED fixes the seed.
+# FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64 raspberrypi3-qemu:happy-path" then runs the scenario
+# suite (or the named subset) on each board (`flipside-lab run`), each scenario run counted;
+# FLIPSIDE_LAB_SEED fixes the seed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -27,11 +28,15 @@ echo "== unit and integration tests (ava)"
 npx ava --tap "$@" 2>&1 | tee reports/unit.tap
 count_tap reports/unit.tap "${PIPESTATUS[0]}"
 
-for board in ${FLIPSIDE_LAB_BOARDS:-}; do
-  echo "== scenario suite on ${board} (flipside-lab run)"
+for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
+  # board, or board:scenario,scenario for a subset (a slow board)
+  board="${entry%%:*}"
+  scenarios=()
+  [ "$entry" != "$board" ] && IFS=, read -r -a scenarios <<< "${entry#*:}"
+  echo "== scenario suite on ${board} (flipside-lab run ${scenarios[*]:-all})"
   seed_args=()
   [ -n "${FLIPSIDE_LAB_SEED:-}" ] && seed_args=(--seed "$FLIPSIDE_LAB_SEED")
-  node bin/flipside-lab.js run --board "$board" "${seed_args[@]}" --json > "reports/lab-${board}.json"
+  node bin/flipside-lab.js run "${scenarios[@]}" --board "$board" "${seed_args[@]}" --json > "reports/lab-${board}.json"
   rc=$?
   read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' "reports/lab-${board}.json")
   passed=$((passed + p))

@@ -9,7 +9,7 @@ import { buildDeviceBundle } from '../../client/build-device.js';
 import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
 import { BOARDS_DIR, loadBoardFile } from '../../qemu/board-file.js';
 import type { Board, Capability } from './board.js';
-import { QemuBoard } from './qemu-board.js';
+import { QemuBoard, qemuCapabilities } from './qemu-board.js';
 import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
 
@@ -27,9 +27,6 @@ async function bugBundle(bug: InjectedBug): Promise<string> {
   return buildDeviceBundle(join(dir, 'flipside.cjs'), { injectBug: bug });
 }
 
-const GRUB_NOT_BOUND = (name: string) =>
-  `${name} boots with GRUB: its A/B boot tests run (FLIPSIDE_QEMU_BOARD=${name} npx ava qemu/boot-ab.test.ts), but the scenarios and invariants read the boot env the U-Boot way (fw_printenv, the offline U-Boot reader) so far`;
-
 export async function openBoard(name: string, o: OpenBoardOptions = {}): Promise<Board> {
   const bug = o.injectBug;
   if (bug && !(LAB_BUGS as readonly string[]).includes(bug)) throw new Error(`--inject-bug ${bug}: one of ${LAB_BUGS.join(', ')}`);
@@ -39,7 +36,6 @@ export async function openBoard(name: string, o: OpenBoardOptions = {}): Promise
   }
   const file = await loadBoardFile(name);
   if (bug === 'no-bootcount') throw new Error(`--inject-bug no-bootcount exists on host-sim only (other boards run the real boot script)`);
-  if (file.qemu && file.bootloader.type === 'grub') throw new Error(GRUB_NOT_BOUND(name));
   if (file.qemu) return QemuBoard.open(name, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
   if (file.lab) return LabBoard.open(file, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
   throw new Error(`board ${name}: its board file has neither a qemu nor a lab section, so nothing can drive it`);
@@ -64,12 +60,8 @@ export async function listBoards(): Promise<BoardListing[]> {
     }
     try {
       const file = await loadBoardFile(name);
-      if (file.qemu && file.bootloader.type === 'grub') out.push({ name, description: file.description ?? '', capabilities: null, note: 'GRUB: boot tests only, scenarios read U-Boot envs so far' });
-      else if (file.qemu) {
-        const caps: Capability[] = ['power', 'console', 'shell', 'storage', 'bytes-written'];
-        if (file.qemu.nicDevice) caps.splice(3, 0, 'network'), caps.push('server');
-        out.push({ name, description: file.description ?? '', capabilities: caps });
-      } else if (file.lab) out.push({ name, description: file.description ?? '', capabilities: [...LabBoard.open(file).capabilities] });
+      if (file.qemu) out.push({ name, description: file.description ?? '', capabilities: ['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)] });
+      else if (file.lab) out.push({ name, description: file.description ?? '', capabilities: [...LabBoard.open(file).capabilities] });
       else out.push({ name, description: file.description ?? '', capabilities: null, note: 'no qemu or lab section: nothing can drive it' });
     } catch (e) {
       out.push({ name, description: '', capabilities: null, note: `board file invalid: ${(e as Error).message.split('\n')[0]}` });

@@ -8,6 +8,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UBootEnv } from '../../client/bootloader/uboot-env.js';
+import { GrubEnv } from '../../client/bootloader/grub-env.js';
+import { GRUBENV_NAME } from '../../qemu/boot/grub-cfg.js';
+import { tmpdir } from 'node:os';
 import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
 import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
 import { ConsoleShell } from '../../qemu/guest-shell.js';
@@ -61,6 +64,15 @@ class VmConsole implements Console {
   }
 }
 
+/**
+ * What a QEMU board adds to power, console, shell and storage: a byte counter where the disk model
+ * does block accounting (virtio does; the raspi3b SD card reports no written bytes to
+ * query-blockstats), the link and the server where there is a NIC.
+ */
+export function qemuCapabilities(file: BoardFile): Capability[] {
+  return [...(file.qemu?.diskDevice !== 'sd' ? (['bytes-written'] as const) : []), ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
+}
+
 export class QemuBoard implements Board {
   readonly caps: BoardCaps;
   readonly strategy: BoardStrategy;
@@ -105,7 +117,7 @@ export class QemuBoard implements Board {
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
     this.caps = { console: this.con, shell: new ConsoleShell(this.con, 60_000), power, storage, ...(network ? { network } : {}) };
-    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', ...(hasNic ? (['network', 'server'] as const) : [])]);
+    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)]);
     this.strategy = new BoardStrategy({
       power,
       console: this.con,
@@ -172,10 +184,27 @@ export class QemuBoard implements Board {
     const disk = this.vm?.diskPath ?? this.baseDisk;
     if (!disk || !this.images) throw new Error(`${this.name}: no disk yet`);
     if (this.vm?.running) throw new Error(`${this.name}: the env is read offline; power the board off first`);
+    if (this.file.bootloader.type === 'grub') return this.readGrubenv(disk);
     const env = new UBootEnv(parseFwEnvConfig(fwEnvConfig(this.images.current.layout, disk), `${disk}.fw_env.config`));
     const state = await env.inspect();
     const vars = state.current === null ? {} : await env.read();
     return { current: state.current, copies: state.copies.map((c) => ({ offset: c.offset, crcOk: c.crcOk, flag: c.flag })), vars };
+  }
+
+  /** GRUB keeps one env block, a file on the FAT boot partition: copied out with mtools, read with the client's own reader. */
+  private async readGrubenv(disk: string): Promise<EnvCopies> {
+    const boot = partition(this.images!.current.layout, 'boot');
+    const tmp = join(this.runDir ?? tmpdir(), `grubenv-${Date.now()}`);
+    try {
+      await run('mcopy', ['-o', '-n', '-i', `${disk}@@${boot.offset}`, `::${GRUBENV_NAME}`, tmp]);
+      const vars = await new GrubEnv(tmp).read();
+      return { current: 0, copies: [{ offset: 0, crcOk: true, flag: null }], vars };
+    } catch {
+      // Missing or without the GRUB header: the one copy is not valid, which the invariants report.
+      return { current: null, copies: [{ offset: 0, crcOk: false, flag: null }], vars: {} };
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
 
   async release(): Promise<string[]> {

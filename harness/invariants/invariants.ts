@@ -25,6 +25,11 @@ export function withoutClientLog(stdout: string): string[] {
     .filter((l) => l !== '' && !parseStateLine(l) && !/^flipside( daemon)?: /.test(l));
 }
 
+/** The partition number that ends the root device's name: /dev/vda3, /dev/mmcblk0p3, /dev/sda3 → "3". */
+export function rootPartitionOf(cmdline: string): string | undefined {
+  return /(?:^|\s)root=\S*?(\d+)(?=\s|$)/.exec(cmdline)?.[1];
+}
+
 export interface InvariantOptions {
   /** Versions of which exactly one must be committed at the end. */
   expected: readonly string[];
@@ -48,11 +53,13 @@ export async function checkInvariants(ctx: ScenarioContext, o: InvariantOptions)
     await strategy.transition('shell');
   });
   const cmdline = (await ctx.sh('cat /proc/cmdline')).stdout;
-  const root = /root=\/dev\/\D+(\d+)/.exec(cmdline)?.[1];
+  const root = rootPartitionOf(cmdline);
   const guestEnv = parseEnvLines(withoutClientLog((await ctx.sh('fw_printenv')).stdout).join('\n'));
   ctx.timeline.append({ source: 'env', kind: 'snapshot', text: `guest env: ${JSON.stringify(guestEnv)}`, data: guestEnv });
   await ctx.check('committed: upgrade_available=0', () => guestEnv.upgrade_available === '0' || `upgrade_available=${guestEnv.upgrade_available}`);
-  await ctx.check('committed: boot_part is the running root', () => (root !== undefined && guestEnv.boot_part === root) || `boot_part=${guestEnv.boot_part}, running root partition ${root ?? '?'}`);
+  // U-Boot boards call it boot_part, GRUB boards mender_boot_part (Mender's names for each).
+  const bootPart = guestEnv.boot_part ?? guestEnv.mender_boot_part;
+  await ctx.check('committed: boot_part is the running root', () => (root !== undefined && bootPart === root) || `boot_part=${bootPart}, running root partition ${root ?? '?'}`);
   const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
   const shown = withoutClientLog((await ctx.sh('flipside show-artifact')).stdout).at(-1);
   await ctx.check('committed: show-artifact names the running rootfs', () => shown === running || `show-artifact says ${shown}, the running rootfs is ${running}`);

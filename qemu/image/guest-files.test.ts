@@ -1,7 +1,12 @@
 import test from 'ava';
 import { loadBoardFile } from '../board-file.js';
 import { computeLayout } from './layout.js';
-import { CLIENT_DISABLE_FILE, guestFiles } from './guest-files.js';
+import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles } from './guest-files.js';
+import { GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('the image carries the device identity, version, env location and client config', async (t) => {
   const b = await loadBoardFile('qemu-aarch64');
@@ -35,4 +40,19 @@ test('without a client bundle there is no client config; broken-init exits at on
   const files = guestFiles(b, computeLayout(b), { version: '1', variant: 'broken-init' });
   t.false(files.has('etc/flipside/flipside.conf'));
   t.regex(files.get('sbin/init')![0], /^#!\/bin\/sh\n[^\n]*\nexit 1\n$/);
+});
+
+test('the GRUB board fw_printenv prints the grubenv grub-editenv wrote, name=value, and names what is missing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-grubenv-'));
+  const env = join(dir, 'grubenv');
+  execFileSync('grub-editenv', [env, 'create']);
+  execFileSync('grub-editenv', [env, 'set', 'mender_boot_part=3', 'upgrade_available=1', 'bootcount=0']);
+  const script = join(dir, 'fw_printenv');
+  writeFileSync(script, grubFwPrintenv().replaceAll(GRUBENV_GUEST_PATH, env), { mode: 0o755 });
+  t.is(execFileSync('sh', [script], { encoding: 'utf8' }), 'mender_boot_part=3\nupgrade_available=1\nbootcount=0\n');
+  t.is(execFileSync('sh', [script, 'upgrade_available'], { encoding: 'utf8' }), 'upgrade_available=1\n');
+  const r = spawnSync('sh', [script, 'boot_part', 'bootcount'], { encoding: 'utf8' });
+  t.is(r.status, 1);
+  t.is(r.stdout, 'bootcount=0\n');
+  t.regex(r.stderr, /"boot_part" not defined/);
 });

@@ -56,6 +56,27 @@ done
 `;
 }
 
+/**
+ * `fw_printenv` on a GRUB board, as Mender's grub-mender-grubenv provides one: the grubenv's
+ * variables in the same `name=value` form, so people and the harness read either bootloader alike.
+ */
+export function grubFwPrintenv(): string {
+  return `#!/bin/sh
+# fw_printenv for GRUB: prints ${GRUBENV_GUEST_PATH} (read-only; the client writes it).
+env=${GRUBENV_GUEST_PATH}
+[ -r "$env" ] || { echo "fw_printenv: cannot read $env" >&2; exit 1; }
+head -c 24 "$env" | grep -q '^# GRUB Environment Block' || { echo "fw_printenv: $env is not a GRUB environment block" >&2; exit 1; }
+vars=$(grep -a -v '^#' "$env" | grep -a '=')
+[ $# -eq 0 ] && { echo "$vars"; exit 0; }
+rc=0
+for name in "$@"; do
+  line=$(echo "$vars" | grep -a "^$name=") || { echo "## Error: \\"$name\\" not defined" >&2; rc=1; continue; }
+  echo "$line"
+done
+exit $rc
+`;
+}
+
 /** PID 1 that exits at once: the kernel panics and reboots (panic=3), for rollback tests. */
 export function brokenInitScript(): string {
   return `#!/bin/sh
@@ -120,6 +141,7 @@ export function guestFiles(
   if (layout.env) f.set('etc/fw_env.config', [fwEnvConfig(layout), 0o644]);
   // The rootfs has no /boot/grub of its own: the boot partition is mounted there.
   if (board.bootloader.type === 'grub') f.set(`${GRUB_GUEST_MOUNT.slice(1)}/.boot-partition-mounts-here`, ['', 0o644]);
+  if (board.bootloader.type === 'grub') f.set('usr/sbin/fw_printenv', [grubFwPrintenv(), 0o755]);
   f.set('etc/flipside/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
   f.set('etc/flipside/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
   if (opts.client) f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, { ...opts.client, grub: board.bootloader.type === 'grub' }), null, 2) + '\n', 0o644]);

@@ -1,0 +1,14 @@
+import test from 'ava';
+import { rootPartitionOf, withoutClientLog } from './invariants.js';
+
+test('the root partition number comes from the end of the root device name', (t) => {
+  t.is(rootPartitionOf('console=ttyAMA0 root=/dev/vda3 rootwait'), '3');
+  t.is(rootPartitionOf('console=ttyS1,115200 root=/dev/mmcblk0p2 rootwait panic=3'), '2');
+  t.is(rootPartitionOf('root=/dev/sda12'), '12');
+  t.is(rootPartitionOf('console=ttyS0 rootwait'), undefined);
+});
+
+test('command output without the daemon lines that share the console', (t) => {
+  const out = 'flipside daemon: inventory sent\nFLIPSIDE-STATE {"state":"Idle","deployment":null,"t":1}\nlab-2\n';
+  t.deepEqual(withoutClientLog(out), ['lab-2']);
+});
