@@ -220,4 +220,3 @@ export function createContext(opts: {
     },
   };
 }
-
