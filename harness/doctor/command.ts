@@ -36,6 +36,10 @@ export interface DoctorCommandOptions {
 
 export async function doctorCommand(o: DoctorCommandOptions, deps: DoctorCommandDeps): Promise<number> {
   const board = asTarget(await deps.openBoard(o.board));
+  // Every check talks to U-Boot (its prompt, its env copies); a GRUB board's integration is the grubenv file.
+  if (board.file.bootloader.type !== 'uboot') {
+    throw new Error(`board ${board.name} boots with ${board.file.bootloader.type}: the doctor checks U-Boot integrations only; GRUB's A/B path is covered by FLIPSIDE_QEMU_BOARD=${board.name} npx ava qemu/boot-ab.test.ts and the scenario suite`);
+  }
   // A QEMU board has no disk until reset(); a lab board is flashed unless told to keep its card.
   const isLab = 'lab' in board;
   if (o.flash || !isLab) {
