@@ -86,13 +86,18 @@ export function headersToJson(h: ArtifactHeaders, opts: { verifyFailed?: boolean
     provides: h.provides,
     depends: h.depends,
     scripts: h.scripts.map((s) => ({ name: s.name, mode: s.mode, size: s.content.length })),
-    payloads: h.payloads.map((p) => ({
-      index: p.index,
-      type: p.type,
-      typeInfo: p.typeInfo,
-      metaData: p.metaData,
-      files: p.files.map((f) => ({ name: f.name, size: f.size, checksum: f.checksum, modified: f.modified.toISOString() })),
-    })),
+    payloads: payloadsToJson(h.payloads),
     manifest: Object.fromEntries(h.manifest),
   };
+}
+
+/** The payload headers as plain JSON (dates as ISO strings): shared by `read --json` and the client's state store. */
+export function payloadsToJson(payloads: ArtifactHeaders['payloads']) {
+  return payloads.map((p) => ({
+    index: p.index,
+    type: p.type,
+    typeInfo: p.typeInfo,
+    metaData: p.metaData,
+    files: p.files.map((f) => ({ name: f.name, size: f.size, checksum: f.checksum, modified: f.modified.toISOString() })),
+  }));
 }

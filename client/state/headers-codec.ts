@@ -3,6 +3,7 @@
 // they are stored as files by the scripts runner.
 import { z } from 'zod';
 import type { ArtifactHeaders } from '../../artifact/types.js';
+import { payloadsToJson } from '../../artifact/format.js';
 
 const fileSchema = z.object({ name: z.string(), size: z.number(), checksum: z.string(), modified: z.string() });
 const payloadSchema = z.object({
@@ -42,13 +43,7 @@ export function encodeHeaders(h: ArtifactHeaders): StoredHeaders {
     name: h.name,
     provides: h.provides,
     depends: h.depends,
-    payloads: h.payloads.map((p) => ({
-      index: p.index,
-      type: p.type,
-      typeInfo: p.typeInfo,
-      metaData: p.metaData,
-      files: p.files.map((f) => ({ name: f.name, size: f.size, checksum: f.checksum, modified: f.modified.toISOString() })),
-    })),
+    payloads: payloadsToJson(h.payloads),
     signature: h.signature,
     manifest: Object.fromEntries(h.manifest),
     compression: h.compression,
@@ -62,13 +57,7 @@ export function decodeHeaders(s: StoredHeaders): ArtifactHeaders {
     name: s.name,
     provides: s.provides,
     depends: s.depends,
-    payloads: s.payloads.map((p) => ({
-      index: p.index,
-      type: p.type,
-      typeInfo: p.typeInfo,
-      metaData: p.metaData,
-      files: p.files.map((f) => ({ ...f, modified: new Date(f.modified) })),
-    })),
+    payloads: s.payloads.map((p) => ({ ...p, files: p.files.map((f) => ({ ...f, modified: new Date(f.modified) })) })),
     scripts: [],
     signature: s.signature,
     manifest: new Map(Object.entries(s.manifest)),

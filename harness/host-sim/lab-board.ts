@@ -31,6 +31,36 @@ export function rootfsHeader(artifactName: string): Buffer {
   return Buffer.from(`FLIPSIDE-HOSTSIM-ROOTFS artifact_name=${artifactName}\n`);
 }
 
+const HEADER = /^FLIPSIDE-HOSTSIM-ROOTFS artifact_name=(\S+)\n/;
+
+/** What the first bytes of a simulated rootfs say: the broken-init magic, or the artifact it holds (null: damaged). */
+async function readRootfsHead(image: string): Promise<{ broken: boolean; artifactName: string | null }> {
+  const fh = await open(image, 'r');
+  const head = Buffer.alloc(256);
+  try {
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  return { broken: head.subarray(0, BROKEN_ROOTFS_MAGIC.length).equals(BROKEN_ROOTFS_MAGIC), artifactName: HEADER.exec(head.toString('latin1'))?.[1] ?? null };
+}
+
+/** Feeds a child's stdout and stderr to `onLine` a line at a time; the returned function flushes unterminated tails. */
+function pipeLines(child: ChildProcess, onLine: (line: string) => void, onData: (chunk: string) => void = () => undefined): () => void {
+  const carries = [child.stdout!, child.stderr!].map((stream) => {
+    const carry = { rest: '' };
+    stream.setEncoding('utf8').on('data', (d: string) => {
+      onData(d);
+      carry.rest += d;
+      const parts = carry.rest.split('\n');
+      carry.rest = parts.pop()!;
+      parts.forEach(onLine);
+    });
+    return carry;
+  });
+  return () => carries.forEach((c) => c.rest && onLine(c.rest));
+}
+
 /** A whole partition image for `name`: the header, then seeded filler (so checksums differ per version). */
 export function simRootfs(name: string, size: number, opts: { broken?: boolean } = {}): Buffer {
   const img = rootfsImage(name, size);
@@ -171,19 +201,11 @@ export class HostSimLabBoard implements Board {
 
   /** A rootfs boots when its header is intact (not the broken-init magic, not damaged by lost writes). */
   private async bootCheck(image: string): Promise<string | null> {
-    const fh = await open(image, 'r');
-    const head = Buffer.alloc(256);
-    try {
-      await fh.read(head, 0, head.length, 0);
-    } finally {
-      await fh.close();
-    }
+    const head = await readRootfsHead(image);
     const dev = image === this.need().partA ? this.deviceOf('A') : this.deviceOf('B');
     let reason: string | null = null;
-    if (head.subarray(0, BROKEN_ROOTFS_MAGIC.length).equals(BROKEN_ROOTFS_MAGIC)) reason = `Kernel panic - not syncing: Attempted to kill init! (${dev} holds the broken-init rootfs)`;
-    else if (!/^FLIPSIDE-HOSTSIM-ROOTFS artifact_name=\S+\n/.test(head.toString('latin1'))) {
-      reason = `VFS: Unable to mount root fs on ${dev}: no valid rootfs header (damaged or never written)`;
-    }
+    if (head.broken) reason = `Kernel panic - not syncing: Attempted to kill init! (${dev} holds the broken-init rootfs)`;
+    else if (head.artifactName === null) reason = `VFS: Unable to mount root fs on ${dev}: no valid rootfs header (damaged or never written)`;
     if (reason) this.emit(reason);
     return reason;
   }
@@ -271,34 +293,17 @@ export class HostSimLabBoard implements Board {
     this.emit(`flipside: init root=${this.deviceOf(slot)} artifact_name=${name ?? '?'}`);
     if (this.serverUrl && !existsSync(join(sim.dataDir, 'client.disabled'))) {
       this.emit('flipside: starting client');
-      this.startDaemon(sim);
+      this.startDaemon();
     }
     this.emit(HOST_SIM_PROMPTS.shell);
   }
 
   /** `flipside daemon` as the image's init starts it; its RebootCommand drops a marker this board turns into a reboot. */
-  private startDaemon(sim: HostSimBoard): void {
-    const child = spawn(process.execPath, [this.bundle!, '--config', sim.configFile, 'daemon'], {
-      env: {
-        ...process.env,
-        FLIPSIDE_TEST_KILL_AT: '',
-        FLIPSIDE_TEST_KILL_AT_BYTE: '',
-        FLIPSIDE_TEST_WRITE_JOURNAL: this.journal,
-        FLIPSIDE_TEST_BACKOFF_UNIT_MS: '200',
-        FLIPSIDE_TEST_REPORT_INTERVAL_MS: '300',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  private startDaemon(): void {
+    // Short backoff and report intervals, as the daemon tests use: a run takes seconds, not minutes.
+    const child = this.spawnClient(['daemon'], { FLIPSIDE_TEST_BACKOFF_UNIT_MS: '200', FLIPSIDE_TEST_REPORT_INTERVAL_MS: '300' });
     this.daemon = child;
-    for (const stream of [child.stdout!, child.stderr!]) {
-      const carry = { rest: '' };
-      stream.setEncoding('utf8').on('data', (d: string) => {
-        carry.rest += d;
-        const parts = carry.rest.split('\n');
-        carry.rest = parts.pop()!;
-        for (const l of parts) this.emit(l);
-      });
-    }
+    pipeLines(child, (l) => this.emit(l));
     child.once('close', (code, signal) => {
       if (this.daemon === child) this.daemon = null;
       if (signal !== 'SIGKILL') this.emit(`flipside: client exited with status ${code ?? signal}`);
@@ -345,15 +350,7 @@ export class HostSimLabBoard implements Board {
 
   private async runningArtifact(): Promise<string | null> {
     const sim = this.need();
-    if (!sim.running) return null;
-    const fh = await open(sim.partPath(sim.running), 'r');
-    try {
-      const head = Buffer.alloc(256);
-      await fh.read(head, 0, head.length, 0);
-      return /^FLIPSIDE-HOSTSIM-ROOTFS artifact_name=(\S+)\n/.exec(head.toString('latin1'))?.[1] ?? null;
-    } finally {
-      await fh.close();
-    }
+    return sim.running ? (await readRootfsHead(sim.partPath(sim.running))).artifactName : null;
   }
 
   armFault(fault: Fault, onInjected: () => void): { dispose(): void } | null {
@@ -423,41 +420,32 @@ export class HostSimLabBoard implements Board {
     return { stdout: out, code: 0 };
   }
 
+  /** The device bundle with the board's config; every write it makes is journalled for the lost-writes model. */
+  private spawnClient(args: string[], env: Record<string, string>): ChildProcess {
+    const sim = this.need();
+    if (!this.bundle) throw new Error('host-sim: prepare() was not called');
+    return spawn(process.execPath, [this.bundle, '--config', sim.configFile, ...args], {
+      env: { ...process.env, FLIPSIDE_TEST_KILL_AT: '', FLIPSIDE_TEST_KILL_AT_BYTE: '', FLIPSIDE_TEST_WRITE_JOURNAL: this.journal, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
   /** The real client on the simulated device; its output goes to the console line by line (state lines trigger faults). */
   private async runClient(args: string[], timeoutMs: number): Promise<ShellResult> {
     const sim = this.need();
-    if (!this.bundle) throw new Error('host-sim: prepare() was not called');
     const hookEnv: Record<string, string> = {};
     for (const h of this.hooks) Object.assign(hookEnv, h.env);
     const hostArgs = args.map((a) => (a.startsWith('/data/') ? this.hostPath(a) : a));
-    const child = spawn(process.execPath, [this.bundle, '--config', sim.configFile, ...hostArgs], {
-      env: { ...process.env, FLIPSIDE_TEST_KILL_AT: '', FLIPSIDE_TEST_KILL_AT_BYTE: '', FLIPSIDE_TEST_WRITE_JOURNAL: this.journal, ...hookEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = this.spawnClient(hostArgs, hookEnv);
     this.child = child;
     this.cutByPower = false;
     let out = '';
-    const lines = (chunk: string, carry: { rest: string }) => {
-      carry.rest += chunk;
-      const parts = carry.rest.split('\n');
-      carry.rest = parts.pop()!;
-      for (const l of parts) this.emit(l);
-    };
-    const so = { rest: '' };
-    const se = { rest: '' };
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      lines(d, so);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      lines(d, se);
-    });
+    const flush = pipeLines(child, (l) => this.emit(l), (d) => (out += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
     clearTimeout(timer);
     this.child = null;
-    for (const rest of [so.rest, se.rest]) if (rest) this.emit(rest);
+    flush();
     if (signal === 'SIGKILL' && !this.cutByPower && Object.keys(hookEnv).length > 0) {
       // The client cut its own power at the armed point: the board is off from here.
       const states = out.split('\n').map(parseStateLine).filter((l) => l !== null);

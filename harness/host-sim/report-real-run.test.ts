@@ -6,17 +6,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING } from '../../test-support/chromium.js';
 import { chromium } from 'playwright-core';
 import { loadScenarios } from '../scenario/load.js';
 import { runScenarios } from '../scenario/runner.js';
 import { HostSimLabBoard } from './lab-board.js';
 import { buildDeviceBundle } from '../../client/build-device.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 test('a real host-sim run: report.html shows the power cut, the rollback and a failed check in chromium', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: ci/setup.sh installs Debian's chromium`);
+    t.fail(CHROMIUM_MISSING);
     return;
   }
   const work = mkdtempSync(join(tmpdir(), 'flipside-real-report-'));
@@ -34,7 +34,7 @@ test('a real host-sim run: report.html shows the power cut, the rollback and a f
   const context = await chromium.launchPersistentContext(join(work, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1400, height: 1200 },
   });
   t.teardown(() => context.close());

@@ -3,13 +3,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING } from '../../test-support/chromium.js';
 import { chromium } from 'playwright-core';
 import type { TimelineEvent } from '../run/timeline.js';
 import { FLAG_FAIL, FLAG_FAULT, FLAG_ROLLBACK, FLAG_STATE_LINE, highlightOf, renderHtml } from './html.js';
 import { sampleRun } from './sample-run.js';
 import { writeReports } from './write.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ev = (source: TimelineEvent['source'], kind: string, text: string): TimelineEvent => ({ t: 0, source, kind, text });
 
@@ -46,7 +46,7 @@ test('a 20,000-line console renders to a bounded HTML page', (t) => {
 
 test('in chromium: renders, counts right, fault and rollback visible, filter works, no network, screenshot', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: ci/setup.sh installs Debian's chromium`);
+    t.fail(CHROMIUM_MISSING);
     return;
   }
   const work = mkdtempSync(join(tmpdir(), 'flipside-html-'));
@@ -55,7 +55,7 @@ test('in chromium: renders, counts right, fault and rollback visible, filter wor
   const context = await chromium.launchPersistentContext(join(work, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1400, height: 1500 },
   });
   t.teardown(() => context.close());

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../test-support/chromium.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildServer } from '../app.js';
 import { createUser } from '../management/useradm.js';
@@ -83,8 +84,8 @@ test.before(async () => {
   createUser(app.flipside, ADMIN.email, ADMIN.password);
   srv = await serve(app);
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.on('request', (r) => requests.push(r.url()));
