@@ -11,22 +11,31 @@ bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p reports
 passed=0 failed=0
 
-# count_tap FILE RC: adds a TAP log's counts; a runner that crashed before counting is a failure.
+# count_tap FILE RC: adds a TAP log's counts. ava reports a failed hook as a `not ok` line that its
+# `# fail` count leaves out, so the `not ok` lines count when they are more; a runner that exited
+# non-zero with nothing counted as failed is one failure more.
+failures=()
 count_tap() {
-  local p f
+  local p f n
   p=$(awk '/^# pass /{print $3}' "$1" | tail -n1)
   f=$(awk '/^# fail /{print $3}' "$1" | tail -n1)
+  n=$(grep -c '^not ok' "$1")
+  [ "$n" -gt "${f:-0}" ] && f=$n
+  while IFS= read -r line; do failures+=("${line}"); done < <(grep '^not ok' "$1")
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0}))
-  if [ "$2" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+  if [ "$2" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+    failed=$((failed + 1))
+    failures+=("$3 exited with $2 and reported no failing test (see its output above)")
+  fi
 }
 
 echo "== typecheck (tsc --noEmit, strict)"
-if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("tsc --noEmit"); fi
 
 echo "== unit and integration tests (ava)"
 npx ava --tap "$@" 2>&1 | tee reports/unit.tap
-count_tap reports/unit.tap "${PIPESTATUS[0]}"
+count_tap reports/unit.tap "${PIPESTATUS[0]}" ava
 
 for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
   # board, or board:scenario,scenario for a subset (a slow board)
@@ -41,9 +50,18 @@ for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
   read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' "reports/lab-${board}.json")
   passed=$((passed + p))
   failed=$((failed + f))
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
-  echo "${board}: ${p} passed, ${f} failed (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
+  if [ "$f" -gt 0 ]; then failures+=("flipside-lab run on ${board}: ${f} scenario run(s) failed"); fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    failed=$((failed + 1))
+    failures+=("flipside-lab run on ${board} exited with ${rc} and reported no failing scenario")
+  fi
+  echo "${board}: ${p} passed, ${f} failed, exit ${rc} (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
 done
 
+# What failed, named again next to the count, so the tail of a long CI log says it.
+if [ "${#failures[@]}" -gt 0 ]; then
+  echo "== failed"
+  printf '  %s\n' "${failures[@]}"
+fi
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

@@ -72,6 +72,9 @@ test('the fallback config in DataDir fills in keys the main file leaves out; the
   const c = await loadConfig(main);
   t.is(c.UpdatePollIntervalSeconds, 5);
   t.is(c.CommitStatusTimeoutSeconds, 30);
+  // A relative key path in the fallback is read beside the fallback, where its author put the key.
+  writeFileSync(join(data, 'flipside.conf'), JSON.stringify({ ArtifactVerifyKey: 'verify.pem', ArtifactVerifyKeys: ['/k/b.pem', 'more/c.pem'] }));
+  t.deepEqual((await loadConfig(main)).verifyKeyPaths, [join(data, 'verify.pem'), '/k/b.pem', join(data, 'more/c.pem')]);
   writeFileSync(join(data, 'flipside.conf'), '{ not json');
   await t.throwsAsync(loadConfig(main), { message: /data\/flipside\.conf is not valid JSON/ });
 });

@@ -154,7 +154,25 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: 
     if (e instanceof ClientError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return first;
     throw e;
   }
-  return parseConfig({ ...fallback, ...main }, file, overrides);
+  return parseConfig({ ...withPathsFrom(fallbackFile, fallback), ...main }, file, overrides);
+}
+
+/** The keys whose relative paths are read against the folder of the file that names them. */
+const RELATIVE_PATH_KEYS = ['ArtifactVerifyKey', 'ArtifactVerifyKeys', 'DeviceTypeFile'] as const;
+
+/**
+ * A fallback file's relative paths made absolute against its own folder: once merged, they would
+ * otherwise be read against the main file's folder, which the fallback's author never saw.
+ */
+function withPathsFrom(file: string, json: Record<string, unknown>): Record<string, unknown> {
+  const base = dirname(resolve(file));
+  const abs = (p: unknown) => (typeof p === 'string' && p && !isAbsolute(p) ? resolve(base, p) : p);
+  const out = { ...json };
+  for (const key of RELATIVE_PATH_KEYS) {
+    const v = out[key];
+    if (v !== undefined) out[key] = Array.isArray(v) ? v.map(abs) : abs(v);
+  }
+  return out;
 }
 
 /** Reads `device_type=<x>` from the device type file (Mender's format). */

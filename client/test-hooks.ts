@@ -1,13 +1,17 @@
 // Test-only fault hooks. The harness and the kill-matrix test set these in the client's
-// environment to cut "power" (SIGKILL, no cleanup, no flush) at an exact point:
+// environment to cut "power" at an exact point:
 //   FLIPSIDE_TEST_KILL_AT=<State>       right after <State> was stored durably, before its effect
 //   FLIPSIDE_TEST_KILL_AT=<State>:done  after <State>'s effect, before the next state is stored
 //   FLIPSIDE_TEST_KILL_AT_BYTE=<n>      once at least n payload bytes were written to the partition
+//   FLIPSIDE_TEST_HOLD_AT=<point>       at the same points, print `FLIPSIDE-HOLD <point>` on stderr
+//   FLIPSIDE_TEST_HOLD_AT_BYTE=<n>      and stop there: on a real or emulated board, where killing
+//                                       the client is not a power cut, the harness cuts the power
+//                                       when it reads that line, with the client still at the point
 //   FLIPSIDE_TEST_WRITE_JOURNAL=<file>  appends each partition/env write and fsync, so the host-sim
 //                                       can drop what was written but never synced at a power cut
-// Unset on devices; reading two environment variables is the whole cost.
+// Unset on devices; reading a few environment variables is the whole cost.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeSync } from 'node:fs';
 
 function killNow(): never {
   process.kill(process.pid, 'SIGKILL');
@@ -15,20 +19,49 @@ function killNow(): never {
   throw new Error('SIGKILL was not delivered');
 }
 
-export function killPoint(point: string): void {
-  if (process.env.FLIPSIDE_TEST_KILL_AT === point) killNow();
+/** How long a held client waits for the power cut before it gives up (a harness that never cut). */
+const HOLD_LIMIT_MS = 10 * 60_000;
+
+function holdNow(point: string): never {
+  try {
+    writeSync(2, `FLIPSIDE-HOLD ${point}\n`);
+  } catch {
+    // stderr gone: the harness may still cut on time
+  }
+  // Blocks the one thread: no timer, write or fsync of this process runs after the point.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, HOLD_LIMIT_MS);
+  throw new Error(`held at ${point} for ${HOLD_LIMIT_MS / 60_000} min and the power was never cut`);
 }
 
-/** The byte threshold, or null when the hook is off. */
-export function killAtByte(): number | null {
-  const v = process.env.FLIPSIDE_TEST_KILL_AT_BYTE;
+export function killPoint(point: string): void {
+  if (process.env.FLIPSIDE_TEST_KILL_AT === point) killNow();
+  if (process.env.FLIPSIDE_TEST_HOLD_AT === point) holdNow(point);
+}
+
+function byteThreshold(name: string): number | null {
+  const v = process.env[name];
   if (v === undefined || v === '') return null;
   const n = Number(v);
   return Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
-export function killIfPastByte(written: number, threshold: number | null): void {
-  if (threshold !== null && written >= threshold) killNow();
+/** Where a payload write stops: killed or held once `bytes` were written; null when no hook is set. */
+export interface ByteHook {
+  bytes: number;
+  hold: boolean;
+}
+
+export function killAtByte(): ByteHook | null {
+  const kill = byteThreshold('FLIPSIDE_TEST_KILL_AT_BYTE');
+  if (kill !== null) return { bytes: kill, hold: false };
+  const hold = byteThreshold('FLIPSIDE_TEST_HOLD_AT_BYTE');
+  return hold !== null ? { bytes: hold, hold: true } : null;
+}
+
+export function killIfPastByte(written: number, hook: ByteHook | null): void {
+  if (hook === null || written < hook.bytes) return;
+  if (hook.hold) holdNow(`byte ${hook.bytes}`);
+  killNow();
 }
 
 /** `w <offset> <length> <path>` before a write to a partition or env device lands, `s 0 0 <path>` after its fsync. */

@@ -11,11 +11,9 @@ import { LAB_BUGS, listBoards, openBoard, type LabBug } from './board/open-board
 import { registerDoctorCommand } from './doctor/command.js';
 import { QemuBoard } from './board/qemu-board.js';
 import { loadScenarios } from './scenario/load.js';
-import { runScenarios } from './scenario/runner.js';
+import { parseShard, runScenarios, type Shard } from './scenario/runner.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
-
-const RUN_AS_PROGRAM = typeof process.argv[1] === 'string' && /(flipside-lab(\.js)?|harness[\\/]cli\.ts)$/.test(process.argv[1]);
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v);
@@ -117,10 +115,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--repeat <n>', 'run each scenario n times (seed, seed+1, …)', int('--repeat'), 1)
     .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
     .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
+    .option('--shard <k/n>', 'run only shard k of n of the planned runs (CI runners split a board\'s suite)', parseShard)
     .option('--reports <dir>', 'parent folder of the run reports', join(REPO_ROOT, 'reports'))
     .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
     .addOption(new Option('--json', 'print the summary as JSON at the end'))
-    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; reports: string; json?: boolean; injectBug?: LabBug }) => {
+    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; shard?: Shard; reports: string; json?: boolean; injectBug?: LabBug }) => {
       const { scenarios, only } = selectScenarios(await loadScenarios(), names);
       const picked = scenarios.map((s) => (only.has(s.name) ? withOnlyVariants(s, only.get(s.name)!) : s));
       const open = () => openBoard(o.board, o.injectBug ? { injectBug: o.injectBug } : {});
@@ -132,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
         repeat: Math.max(1, o.repeat),
         jobs: Math.max(1, o.jobs),
         sweep: o.sweep,
+        ...(o.shard ? { shard: o.shard } : {}),
         reportsDir: resolve(o.reports),
         onProgress: (l) => console.error(l),
       });
@@ -153,9 +153,6 @@ export async function main(argv: string[]): Promise<number> {
         console.log(`${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
       }
       status = r.exitCode;
-      // A command a power cut interrupted still has its console timer pending (minutes): when
-      // this is the flipside-lab process itself, leave once the report is written.
-      if (RUN_AS_PROGRAM) setTimeout(() => process.exit(status), 2000).unref();
     });
 
   registerDoctorCommand(program, (code) => (status = code));

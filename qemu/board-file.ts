@@ -176,8 +176,14 @@ const labSection = z
     /** Passed to harness/power createPower: command | preset (uhubctl, usbrelay, gpioset) | http | manual. */
     power: z.object({ type: z.enum(['command', 'preset', 'http', 'manual']) }).passthrough(),
     network: z.discriminatedUnion('type', [
-      /** The client talks to the server through the harness fault proxy (drop/shape in software). */
-      z.object({ type: z.literal('proxy'), listenHost: z.string().min(1), listenPort: z.number().int().min(1).max(65535) }).strict(),
+      /**
+       * The client talks to the server through the harness fault proxy (drop/shape in software):
+       * the proxy listens on listenHost:listenPort of the lab host, and the image's client is built
+       * with serverUrl, the lab host's address as the board reaches it. Managed scenarios need it.
+       */
+      z
+        .object({ type: z.literal('proxy'), listenHost: z.string().min(1), listenPort: z.number().int().min(1).max(65535), serverUrl: z.string().url().optional() })
+        .strict(),
       /** A managed switch port: commands that take the board's link down and up. */
       z
         .object({

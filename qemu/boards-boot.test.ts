@@ -10,8 +10,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, REPO_ROOT } from './image/build.js';
 import { QemuVm } from './vm.js';
-import { ConsoleShell } from './guest-shell.js';
-import { bootToShell } from './guest-steps.js';
+import { bootToShell, guestShell } from './guest-steps.js';
 import { buildDeviceBundle } from '../client/build-device.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1';
@@ -43,7 +42,7 @@ for (const name of boards) {
     const booted = await bootToShell(vm);
     const shellAt = Date.now() - t1;
     t.deepEqual(booted, { root: img.board.disk.rootfsA.device, artifact: version });
-    const shown = await new ConsoleShell(vm.console).run('flipside show-artifact', { timeoutMs: 90_000 });
+    const shown = await guestShell(vm).run('flipside show-artifact', { timeoutMs: 90_000 });
     t.is(shown.code, 0, shown.stdout);
     // The daemon shares the console: take the line that is the artifact name.
     t.true(shown.stdout.split('\n').map((l) => l.trim()).includes(version), shown.stdout);

@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { buildImage, REPO_ROOT, type BuiltImage } from './image/build.js';
 import { partition, SECTOR } from './image/layout.js';
 import { run } from './image/exec.js';
-import { parseEnvLines } from './guest-shell.js';
+import { parseEnvLines } from '../harness/shell/env-lines.js';
 import { loadBoardFile } from './board-file.js';
 import { crc32 } from '../client/bootloader/crc32.js';
 

@@ -14,8 +14,8 @@ import { partition, fwEnvConfig } from './image/layout.js';
 import { writeAt } from './image/disk.js';
 import { run } from './image/exec.js';
 import { QemuVm } from './vm.js';
-import { ConsoleShell, parseEnvLines } from './guest-shell.js';
-import { bootToShell, guestEnv, guestGrubEnv, guestSetEnv, rebootToBootloader, rebootToUBoot } from './guest-steps.js';
+import { parseEnvLines } from '../harness/shell/env-lines.js';
+import { bootToShell, guestEnv, guestGrubEnv, guestSetEnv, guestShell, rebootToBootloader, rebootToUBoot } from './guest-steps.js';
 import { loadBoardFile } from './board-file.js';
 import { serveFiles, type FileServer } from './file-server.js';
 import { CLIENT_DISABLE_FILE, GUEST_NET } from './image/guest-files.js';
@@ -69,7 +69,7 @@ else {
     vm = await QemuVm.start({ board: images.v1!.board, disk: images.v1!.disk, runDir: join(runRoot, 'a'), snapshot: true });
     const booted = await bootToShell(vm);
     t.deepEqual(booted, { root: '/dev/vda2', artifact: 'ab-1' });
-    const sh = new ConsoleShell(vm.console);
+    const sh = guestShell(vm);
     t.like(await guestEnv(sh), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
     t.is((await sh.run('cat /etc/flipside/device_type')).stdout.trim(), `device_type=${images.v1!.board.deviceType}`);
     t.regex((await sh.run('cat /etc/fw_env.config')).stdout, /\/dev\/vda 0x400000 0x4000\n\/dev\/vda 0x404000 0x4000/);
@@ -90,7 +90,7 @@ else {
     await writeAt(vm.diskPath, images.v2!.rootfs, offsetB);
     await vm.powerOn();
     t.is((await bootToShell(vm)).root, '/dev/vda2');
-    const sh = new ConsoleShell(vm.console);
+    const sh = guestShell(vm);
     await guestSetEnv(sh, { boot_part: '3', upgrade_available: '1', bootcount: '0' });
     await rebootToUBoot(vm);
     t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' });
@@ -225,7 +225,7 @@ function registerGrubTests(): void {
     vm = await QemuVm.start({ board: v1.board, disk: v1.disk, runDir: join(runRoot, 'ab'), serverPort: server!.port });
     t.deepEqual(await bootToShell(vm), { root: '/dev/vda2', artifact: 'ab-1' });
     t.log(`boot to shell ${at()}`);
-    const sh = new ConsoleShell(vm.console);
+    const sh = guestShell(vm);
     // The image starts the daemon, which would look for a server; this test drives the
     // standalone commands (the daemon stays off on the next boots: the file is on /data).
     await sh.run(`touch ${CLIENT_DISABLE_FILE}; kill $(pidof node) 2>/dev/null; true`);

@@ -1,6 +1,7 @@
 // Steps the QEMU boot tests take on a guest through its console: boot to the shell, read and set
 // the U-Boot env from Linux, read the grubenv, reboot back into the bootloader.
-import { ConsoleShell, parseEnvLines } from './guest-shell.js';
+import { ConsoleShell } from '../harness/shell/console-shell.js';
+import { parseEnvLines } from '../harness/shell/env-lines.js';
 import type { QemuVm } from './vm.js';
 import { GRUBENV_GUEST_PATH } from './boot/grub-cfg.js';
 
@@ -11,6 +12,11 @@ export async function bootToShell(v: QemuVm): Promise<{ root: string; artifact: 
   const m = await v.console.expect(/flipside: init root=(\S+) artifact_name=(\S+)\n/, v.board.timeouts.shellMs);
   await v.console.expect(new RegExp(escapeRegExp(v.board.console.shellPrompt)), 30_000);
   return { root: m[1]!, artifact: m[2]! };
+}
+
+/** Commands on the guest's shell, between markers, each waiting for the board's prompt to return. */
+export function guestShell(v: QemuVm, timeoutMs = 30_000): ConsoleShell {
+  return new ConsoleShell(v.console, { prompt: v.board.console.shellPrompt, timeoutMs });
 }
 
 export async function guestEnv(sh: ConsoleShell): Promise<Record<string, string>> {

@@ -10,8 +10,8 @@ import { partition } from './image/layout.js';
 import { writeAt } from './image/disk.js';
 import { run } from './image/exec.js';
 import { QemuVm } from './vm.js';
-import { ConsoleShell, parseEnvLines } from './guest-shell.js';
-import { bootToShell, guestEnv, guestSetEnv, rebootToUBoot } from './guest-steps.js';
+import { parseEnvLines } from '../harness/shell/env-lines.js';
+import { bootToShell, guestEnv, guestSetEnv, guestShell, rebootToUBoot } from './guest-steps.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1' && process.env.FLIPSIDE_SLOW_BOARDS === '1';
 const qtest = enabled ? test.serial : test.skip;
@@ -54,7 +54,7 @@ qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken 
   await vm.powerOn();
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p2', artifact: 'rpi-1' });
   t.log(`boot A to shell: ${secs(Date.now() - t0)}`);
-  const sh = new ConsoleShell(vm.console, 60_000);
+  const sh = guestShell(vm, 60_000);
   t.like(await guestEnv(sh), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
   t.regex((await sh.run('cat /etc/fw_env.config')).stdout, /\/dev\/mmcblk0 0x800000 0x4000\n\/dev\/mmcblk0 0x1000000 0x4000/);
   t.regex((await sh.run('cat /proc/device-tree/model')).stdout, /Raspberry Pi 3 Model B/);

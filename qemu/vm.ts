@@ -4,14 +4,17 @@
 // when our end of its stdin pipe closes (this process exited, even by SIGKILL), and an exit
 // handler kills the process group as well.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { qemuOf, type BoardFile } from './board-file.js';
-import { SocketConsole } from './console.js';
+import { StreamConsole } from '../harness/console/stream-console.js';
+import { UnixSocketTransport } from '../harness/console/unix-transport.js';
+import type { Console } from '../harness/types.js';
 import { run } from './image/exec.js';
 import { QmpClient } from './qmp.js';
 import { GUEST_NET } from './image/guest-files.js';
+import { VmConsole } from './vm-console.js';
 
 export interface QemuVmOptions {
   board: BoardFile;
@@ -76,6 +79,10 @@ export function qemuCommandLine(
   ];
 }
 
+// For a deadline raced against QEMU's exit or its QMP reply: those keep the process alive while
+// they are pending, and the deadline, never cancelled, must not hold it for seconds once they came.
+const UNREF = { ref: false } as const;
+
 const live = new Set<QemuVm>();
 let exitHookInstalled = false;
 function installExitHook(): void {
@@ -101,7 +108,10 @@ wait $q; rc=$?
 exit $rc`;
 
 export class QemuVm {
-  readonly console: SocketConsole;
+  private readonly relay: VmConsole;
+  /** Stays the same object across power cycles, so shells and listeners made once keep working. */
+  readonly console: Console;
+  private link: StreamConsole | null = null;
   private qmpClient: QmpClient | null = null;
   private proc: ChildProcess | null = null;
   private exited: Promise<number | null> = Promise.resolve(null);
@@ -118,7 +128,8 @@ export class QemuVm {
     this.qmpSocket = join(dir, 'qmp.sock');
     this.pidFile = join(dir, 'qemu.pid');
     this.transcriptFile = join(dir, 'console.log');
-    this.console = new SocketConsole(`${opts.board.name}:console`, this.consoleSocket, this.transcriptFile, opts.board.console.charDelayMs);
+    this.relay = new VmConsole(`${opts.board.name}:console`);
+    this.console = this.relay;
   }
 
   get board(): BoardFile {
@@ -130,6 +141,7 @@ export class QemuVm {
     const runDir = resolve(opts.runDir);
     mkdirSync(runDir, { recursive: true });
     const vm = new QemuVm({ ...opts, runDir });
+    writeFileSync(vm.transcriptFile, ''); // the power cycles of this VM append to it
     rmSync(vm.diskPath, { force: true });
     if (opts.snapshot) await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(opts.disk), vm.diskPath]);
     else await run('cp', ['--sparse=always', '--reflink=auto', opts.disk, vm.diskPath]);
@@ -161,7 +173,6 @@ export class QemuVm {
     if (!existsSync(bios)) throw new Error(`${this.opts.board.name}: firmware ${bios} not found (pass the image's qemuBios, or install its package)`);
     for (const f of [this.consoleSocket, this.qmpSocket, this.pidFile]) rmSync(f, { force: true });
     installExitHook();
-    this.console.discard(); // a new power cycle: nothing from the last one may match
     const child = spawn('sh', ['-c', WATCHDOG, 'qemu-watchdog', qemuOf(this.opts.board).binary, ...this.qemuArgs()], {
       stdio: ['pipe', 'ignore', 'pipe'],
       detached: true,
@@ -178,11 +189,20 @@ export class QemuVm {
         res(code);
       }),
     );
+    const con = new StreamConsole(new UnixSocketTransport(this.consoleSocket), {
+      name: this.console.name,
+      charDelayMs: this.opts.board.console.charDelayMs,
+      transcriptPath: this.transcriptFile,
+      plainTranscriptFile: true,
+      openWaitMs: 15_000,
+    });
+    this.link = con;
+    this.relay.use(con);
     try {
       // The console socket waits for us (wait=on): QEMU starts the guest once we are connected,
       // so the transcript has U-Boot's first line.
       await Promise.race([
-        this.console.open(15_000),
+        con.open(),
         this.exited.then((c) => {
           throw new Error(`QEMU exited (${c}) at start: ${stderr.trim()}`);
         }),
@@ -190,6 +210,7 @@ export class QemuVm {
       this.qmpClient = await QmpClient.connect(this.qmpSocket, 15_000);
     } catch (e) {
       this.killNow();
+      await con.close().catch(() => {});
       throw e;
     }
   }
@@ -234,7 +255,7 @@ export class QemuVm {
   async quit(): Promise<void> {
     if (!this.proc) return;
     try {
-      await Promise.race([this.qmp('quit'), delay(3000)]);
+      await Promise.race([this.qmp('quit'), delay(3000, undefined, UNREF)]);
     } catch {
       /* the connection may close before the reply */
     }
@@ -242,14 +263,14 @@ export class QemuVm {
   }
 
   private async afterExit(graceMs: number): Promise<void> {
-    const gone = await Promise.race([this.exited.then(() => true), delay(graceMs).then(() => false)]);
+    const gone = await Promise.race([this.exited.then(() => true), delay(graceMs, undefined, UNREF).then(() => false)]);
     if (!gone) {
       this.killNow();
       await this.exited;
     }
     this.qmpClient?.close();
     this.qmpClient = null;
-    await this.console.close();
+    await this.link?.close();
   }
 
   /** Synchronous last resort (exit handlers): kill QEMU and its watchdog's process group. */

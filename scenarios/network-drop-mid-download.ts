@@ -1,26 +1,18 @@
 // Managed mode: the daemon downloads a deployment from the reference server and the link drops
 // for 10 s at a seeded point of the download. The client resumes where it was (HTTP Range), the
 // update completes, the server records success and the device runs the new version committed.
-import { statSync } from 'node:fs';
 import { defineScenario } from '../harness/scenario/define.js';
+import { deployNow, enrollDevice, seededOffsetIn } from '../harness/scenario/managed.js';
 
 export default defineScenario({
   name: 'network-drop-mid-download',
   purpose: 'managed: link drops mid-download → download resumes, update succeeds, server says success',
   needs: ['power', 'console', 'shell', 'server'],
   async run(ctx) {
-    await ctx.boot();
-    const device = await ctx.server.acceptDevice(null, 180_000);
-    // The daemon waits out Mender's backoff after "pending"; ask it to try again now.
-    await ctx.sh('flipside check-update');
-    const artifact = ctx.hostArtifact('next');
-    await ctx.server.upload(artifact);
-    const size = statSync(artifact).size;
-    // Between 20% and 70% of the artifact: inside the payload, whatever the seed.
-    const at = Math.floor(size * (0.2 + 0.5 * ctx.rng.next()));
-    const drop = ctx.fault({ kind: 'network-drop', at: { on: 'bytes-sent', bytes: at }, durationMs: 10_000 });
-    const deployment = await ctx.server.deploy(ctx.versions.next, device);
-    await ctx.sh('flipside check-update');
+    const device = await enrollDevice(ctx);
+    await ctx.server.upload(ctx.hostArtifact('next'));
+    const drop = ctx.fault({ kind: 'network-drop', at: { on: 'bytes-sent', bytes: seededOffsetIn(ctx, 'next') }, durationMs: 10_000 });
+    const deployment = await deployNow(ctx, ctx.versions.next, device);
     const final = await ctx.server.waitFinal(deployment, device, 900_000);
     await ctx.check('the link dropped during the download', () => drop.hasFired() || 'the download finished before the drop point');
     await ctx.check('the server records success', () => final === 'success' || `final status ${final}; statuses seen: ${ctx.server.statuses.join(' → ')}`);

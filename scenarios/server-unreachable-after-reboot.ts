@@ -2,6 +2,7 @@
 // client may not commit an update the server cannot hear about: after CommitStatusTimeoutSeconds
 // it rolls back to the old rootfs, and reports `failure` once the server is back.
 import { defineScenario } from '../harness/scenario/define.js';
+import { deployNow, enrollDevice } from '../harness/scenario/managed.js';
 
 const COMMIT_TIMEOUT_S = 30;
 
@@ -11,14 +12,10 @@ export default defineScenario({
   needs: ['power', 'console', 'shell', 'server'],
   deviceConfig: { CommitStatusTimeoutSeconds: COMMIT_TIMEOUT_S },
   async run(ctx) {
-    await ctx.boot();
-    const device = await ctx.server.acceptDevice(null, 180_000);
-    // The daemon waits out Mender's backoff after "pending"; ask it to try again now.
-    await ctx.sh('flipside check-update');
+    const device = await enrollDevice(ctx);
     await ctx.server.upload(ctx.hostArtifact('next'));
     const down = ctx.fault({ kind: 'server-down', at: { on: 'server-status', status: 'rebooting' } });
-    const deployment = await ctx.server.deploy(ctx.versions.next, device);
-    await ctx.sh('flipside check-update');
+    const deployment = await deployNow(ctx, ctx.versions.next, device);
     await down.injected;
     // New rootfs boots, the client cannot reach the server, gives up, rolls back and reboots.
     await ctx.caps.console.expect(/"state":"ArtifactRollback"/, 600_000 + COMMIT_TIMEOUT_S * 1000);

@@ -6,10 +6,13 @@ import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Fault, Network, Power, Shell, Storage } from '../types.js';
 
 /**
- * What a scenario can ask for. `bytes-written` = a disk write counter for byte-offset faults;
- * `server` = managed mode: the device's client daemon reaches the harness's reference server.
+ * What a scenario can ask for. `bytes-written` = byte-offset faults on the payload write (a disk
+ * write counter, or the client holding at the byte where the board has none);
+ * `server` = managed mode: the device's client daemon reaches the harness's reference server;
+ * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command lands
+ * exactly there (host-sim: the client's kill hooks; other boards: the client holds for the cut).
  */
-export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server'] as const;
+export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server', 'exact-cuts'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface BoardCaps {
@@ -59,6 +62,19 @@ export interface Board {
   /** Payload bytes the board wrote to its disk since the last power-on, where it can count them. */
   readonly bytesWritten?: ByteCounter;
   /**
+   * The client on this board honours FLIPSIDE_TEST_HOLD_AT given on a `flipside` command typed
+   * into its shell, and its console shows the command's stderr: a power cut at a client state is
+   * then exact (the client prints `FLIPSIDE-HOLD <state>` and stops there until the power goes),
+   * where armFault cannot kill the client itself.
+   */
+  readonly holdsForCuts?: boolean;
+  /**
+   * Managed mode: where the fault proxy in front of the reference server must listen for the
+   * device to reach it (a lab board: the bench network address its image's client was built
+   * with). Absent: 127.0.0.1 on a free port, handed to the board in reset().
+   */
+  readonly serverListen?: { host: string; port: number };
+  /**
    * Injects a fault itself, at the exact point, where the board can (host-sim: the client's kill
    * hooks); `onInjected` runs once the fault took effect, before the interrupted command returns.
    * null: the board cannot, and the harness triggers the fault from the console or byte counters.
@@ -76,9 +92,12 @@ export interface Board {
 
 /**
  * Artifacts the scenarios can ask to find on the device's data partition. `unhealthy`: the next
- * rootfs with an ArtifactCommit_Enter script that exits 1 (a failing health check).
+ * rootfs with an ArtifactCommit_Enter script that exits 1 (a failing health check). `signed`: the
+ * next rootfs signed with the lab's trusted key (harness/board/lab-keys.ts); `unsigned` and
+ * `wrong-key`: small artifacts for the board, unsigned and signed with a key the device does not
+ * trust (small: a device refuses them at the manifest, and the data partition holds them all).
  */
-export const ARTIFACT_ROLES = ['next', 'broken', 'corrupt', 'wrong-device', 'unhealthy'] as const;
+export const ARTIFACT_ROLES = ['next', 'broken', 'corrupt', 'wrong-device', 'unhealthy', 'signed', 'unsigned', 'wrong-key'] as const;
 export type ArtifactRole = (typeof ARTIFACT_ROLES)[number];
 
 /** Where a role's artifact lives on the device in standalone mode. */

@@ -17,6 +17,10 @@ export interface FakeBoardOptions {
   versions?: LabVersions;
   /** Per-stage timeout, short for tests. */
   stageTimeoutMs?: number;
+  /** Honour FLIPSIDE_TEST_HOLD_AT(_BYTE) on `flipside install` as the real client does (held cuts). */
+  holdsForCuts?: boolean;
+  /** Where the runner must start the managed scenarios' fault proxy. */
+  serverListen?: { host: string; port: number };
 }
 
 export class FakeBoard implements Board {
@@ -36,8 +40,12 @@ export class FakeBoard implements Board {
   envCorrupt = false;
   poweredOn = false;
   commands: string[] = [];
+  readonly holdsForCuts: boolean;
+  readonly serverListen?: { host: string; port: number };
 
   constructor(private readonly o: FakeBoardOptions = {}) {
+    this.holdsForCuts = o.holdsForCuts ?? false;
+    if (o.serverListen) this.serverListen = o.serverListen;
     this.versions = o.versions ?? { current: 'v1', next: 'v2', broken: 'v2-broken' };
     this.capabilities = new Set(o.capabilities ?? ['power', 'console', 'shell', 'storage']);
     const power: Power = {
@@ -111,9 +119,15 @@ export class FakeBoard implements Board {
     });
   }
 
-  private async sh(cmd: string): Promise<ShellResult> {
+  private async sh(typed: string): Promise<ShellResult> {
     if (!this.poweredOn) throw new Error('fake: shell while the board is off');
-    this.commands.push(cmd);
+    this.commands.push(typed);
+    const hook = this.holdsForCuts ? /^FLIPSIDE_TEST_HOLD_AT(_BYTE)?=(\S+) (.*)$/.exec(typed) : null;
+    const cmd = hook ? hook[3]! : typed;
+    const holdAt = hook ? (hook[1] ? `byte ${hook[2]}` : hook[2]) : null;
+    // The client stops at the point, announces it, and the command never returns: the cut ends it.
+    const held = (point: string) => (holdAt === point ? (this.con.emit(`FLIPSIDE-HOLD ${point}`), true) : false);
+    const never = new Promise<ShellResult>(() => undefined);
     const ok = (stdout = ''): ShellResult => ({ stdout, code: 0 });
     if (cmd === 'cat /proc/cmdline') return ok(`console=ttyAMA0 root=/dev/vda${this.running} ro\n`);
     if (cmd.startsWith('fw_printenv')) {
@@ -129,10 +143,15 @@ export class FakeBoard implements Board {
       if (!this.data.has(install[1]!)) return { stdout: 'no such file', code: 1 };
       const other = this.running === '2' ? '3' : '2';
       this.con.emit('FLIPSIDE-STATE {"state":"Download","deployment":"d1","t":2}');
+      if (held('Download')) return never;
+      // Any byte offset lands mid-write in the fake: the slot is left half written.
+      if (holdAt?.startsWith('byte ') && held(holdAt)) return ((this.slots[other] = `${this.versions.next} (partial)`), never);
       this.slots[other] = this.versions.next;
       this.con.emit('FLIPSIDE-STATE {"state":"ArtifactInstall","deployment":"d1","t":3}');
+      if (held('ArtifactInstall')) return never;
       Object.assign(this.env, { boot_part: other, upgrade_available: '1', bootcount: '0' });
       this.con.emit('FLIPSIDE-STATE {"state":"ArtifactReboot","deployment":"d1","t":4}');
+      if (held('ArtifactReboot')) return never;
       return ok();
     }
     if (cmd.startsWith('flipside commit')) {

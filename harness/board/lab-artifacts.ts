@@ -1,14 +1,17 @@
 // The images and artifacts one lab run needs on an image-built board: the current version (the
-// disk every scenario starts from), the next version's .mender, a broken-init variant's .mender,
-// and two small artifacts the client must refuse before touching the env (a payload whose bytes
-// do not match its checksum; another device type). buildImage caches by inputs, so a second run
-// only hashes.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+// disk every scenario starts from), the next version's .mender (and a copy signed with the lab's
+// trusted key), a broken-init variant's .mender, and small artifacts the client must refuse before
+// touching the env (a payload whose bytes do not match its checksum; another device type;
+// unsigned, or signed with an untrusted key, where a signature is required). buildImage caches
+// by inputs, so a second run only hashes.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { buildDeviceBundle, DEVICE_BUNDLE } from '../../client/build-device.js';
 import { join } from 'node:path';
 import { writeArtifact } from '../../artifact/writer.js';
 import { buildImage, REPO_ROOT, type BuiltImage } from '../../qemu/image/build.js';
 import type { ArtifactRole, LabVersions } from './board.js';
+import { labSigningKeys, type LabKeys } from './lab-keys.js';
+import { resignArtifact } from '../../artifact/sign.js';
 
 export const DEFAULT_VERSIONS: LabVersions = { current: 'lab-1', next: 'lab-2', broken: 'lab-2-broken' };
 export { DEVICE_BUNDLE };
@@ -27,14 +30,20 @@ function patternPayload(): Buffer {
   return out;
 }
 
+/** A small valid rootfs-image artifact (1 MiB of a pattern): for what must be refused before its payload matters. */
+export async function writeSmallArtifact(out: string, deviceType: string, name: string): Promise<void> {
+  await writeArtifact(
+    { type: 'rootfs-image', name, deviceTypes: [deviceType], files: [{ name: 'rootfs.img', content: patternPayload() }], compression: 'none', softwareVersion: name },
+    out,
+  );
+}
+
 /** A valid small artifact with one payload byte flipped: headers pass, the checksum does not. */
 export async function writeCorruptArtifact(out: string, deviceType: string, name: string): Promise<void> {
   const tmp = `${out}.tmp`;
-  await writeArtifact(
-    { type: 'rootfs-image', name, deviceTypes: [deviceType], files: [{ name: 'rootfs.img', content: patternPayload() }], compression: 'none', softwareVersion: name },
-    tmp,
-  );
+  await writeSmallArtifact(tmp, deviceType, name);
   const bytes = readFileSync(tmp);
+  rmSync(tmp, { force: true });
   const first = bytes.indexOf(MARK);
   if (first < 0) throw new Error('corrupt artifact: payload pattern not found (compressed?)');
   const at = first + (1 << 19);
@@ -43,10 +52,7 @@ export async function writeCorruptArtifact(out: string, deviceType: string, name
 }
 
 export async function writeWrongDeviceArtifact(out: string, name: string): Promise<void> {
-  await writeArtifact(
-    { type: 'rootfs-image', name, deviceTypes: ['flipside-no-such-board'], files: [{ name: 'rootfs.img', content: patternPayload() }], compression: 'none', softwareVersion: name },
-    out,
-  );
+  await writeSmallArtifact(out, 'flipside-no-such-board', name);
 }
 
 /** The health check a device runs before it commits; this one fails, so the update must roll back. */
@@ -68,10 +74,38 @@ export async function writeUnhealthyArtifact(out: string, o: { rootfs: string | 
   );
 }
 
+/**
+ * The artifacts of a signature scenario, written beside the others in `dir`: `signed` is `next`
+ * signed with the trusted key (re-signed when `next` is newer than the copy); `unsigned` and
+ * `wrong-key` are small artifacts for the board, the second signed with the untrusted key.
+ */
+export async function writeSignedArtifacts(
+  dir: string,
+  o: { next: string; deviceType: string; name: string },
+  keys: LabKeys = labSigningKeys(),
+): Promise<{ signed: string; unsigned: string; 'wrong-key': string }> {
+  const signed = join(dir, `signed-${keys.fingerprint}.mender`);
+  if (!existsSync(signed) || statSync(signed).mtimeMs < statSync(o.next).mtimeMs) {
+    await resignArtifact(o.next, `${signed}.tmp`, keys.trusted);
+    renameSync(`${signed}.tmp`, signed);
+  }
+  const unsigned = join(dir, `unsigned-${o.deviceType}.mender`);
+  if (!existsSync(unsigned)) {
+    await writeSmallArtifact(`${unsigned}.tmp`, o.deviceType, `${o.name}-unsigned`);
+    renameSync(`${unsigned}.tmp`, unsigned);
+  }
+  const wrong = join(dir, `wrong-key-${keys.fingerprint}.mender`);
+  if (!existsSync(wrong)) {
+    await resignArtifact(unsigned, `${wrong}.tmp`, keys.untrusted);
+    renameSync(`${wrong}.tmp`, wrong);
+  }
+  return { signed, unsigned, 'wrong-key': wrong };
+}
+
 export async function buildLabImages(
   board: string,
   versions: LabVersions,
-  opts: { clientBundle?: string; log?: (line: string) => void } = {},
+  opts: { clientBundle?: string; log?: (line: string) => void; serverUrl?: string } = {},
 ): Promise<LabImages> {
   // The bundle is rebuilt from the source every run (about a second; esbuild's output is the same
   // for the same source, so the content-keyed image cache still hits): a stale client is never tested.
@@ -80,7 +114,7 @@ export async function buildLabImages(
   const log = opts.log ?? (() => undefined);
   const build = async (version: string, variant: 'good' | 'broken-init') => {
     const t0 = Date.now();
-    const r = await buildImage({ board, version, variant, clientBundle: bundle });
+    const r = await buildImage({ board, version, variant, clientBundle: bundle, ...(opts.serverUrl ? { serverUrl: opts.serverUrl } : {}) });
     log(`image ${board} ${version} (${variant}): ${r.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return r;
   };
@@ -102,5 +136,6 @@ export async function buildLabImages(
     if (!b.artifactInputs.artifact) throw new Error(`image ${b.artifactInputs.artifactName} was built without an artifact`);
     return b.artifactInputs.artifact;
   };
-  return { current, artifacts: { next: art(next), broken: art(broken), corrupt, 'wrong-device': wrong, unhealthy } };
+  const signedRoles = await writeSignedArtifacts(dir, { next: art(next), deviceType: current.board.deviceType, name: versions.next });
+  return { current, artifacts: { next: art(next), broken: art(broken), corrupt, 'wrong-device': wrong, unhealthy, ...signedRoles } };
 }

@@ -45,7 +45,7 @@ test('a lab board flashes the card with its data files, boots to the shell over 
   });
   const flashed = join(work, 'flashed.img');
   const board = LabBoard.open(lab.boardFile(flashed), { buildImages: () => fakeImages(work), consoleWaitMs: 3000 });
-  t.deepEqual([...board.capabilities], ['power', 'console', 'shell']);
+  t.deepEqual([...board.capabilities], ['power', 'console', 'shell', 'exact-cuts', 'bytes-written']);
   await board.prepare(() => undefined);
   const runDir = join(work, 'scenario-1');
   await board.reset({ runDir, dataFiles: { '/data/next.mender': { path: board.artifacts.next! }, '/data/canary': { content: Buffer.from('canary-42') } } });
@@ -107,5 +107,55 @@ test('with an SD mux the card is flashed with dd and its env copies are read off
   t.is(env.current, 0);
   t.is(env.vars.boot_part, '2');
   t.is(readFileSync(muxLog, 'utf8'), 'host\ndut\nhost\ndut\n');
+  await board.release();
+});
+
+test('a proxy network with the address the board reaches it by: the image is built for it, the managed scenarios can run', async (t) => {
+  const lab = new FakeLab();
+  const work = mkdtempSync(join(tmpdir(), 'lab-board-proxy-'));
+  t.teardown(() => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(lab.dir, { recursive: true, force: true });
+  });
+  const file = lab.boardFile('/dev/null');
+  file.lab!.network = { type: 'proxy', listenHost: '0.0.0.0', listenPort: 18443 };
+  t.false(LabBoard.open(file).capabilities.has('server'), 'without serverUrl the image would not know where to go');
+  file.lab!.network = { type: 'proxy', listenHost: '0.0.0.0', listenPort: 18443, serverUrl: 'http://192.168.7.1:18443' };
+  const seen: Array<{ serverUrl?: string }> = [];
+  const board = LabBoard.open(file, {
+    buildImages: async (_log, o) => {
+      seen.push(o);
+      return fakeImages(work);
+    },
+  });
+  t.true(board.capabilities.has('server'));
+  t.deepEqual(board.serverListen, { host: '0.0.0.0', port: 18443 });
+  await board.prepare(() => undefined);
+  t.deepEqual(seen, [{ serverUrl: 'http://192.168.7.1:18443' }]);
+});
+
+test('a power cut while a command runs: the command fails at once and the board boots to a shell again', async (t) => {
+  const lab = new FakeLab();
+  await lab.start();
+  const work = mkdtempSync(join(tmpdir(), 'lab-board-cut-'));
+  t.teardown(async () => {
+    await lab.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const board = LabBoard.open(lab.boardFile(join(work, 'flashed.img')), { buildImages: () => fakeImages(work), consoleWaitMs: 3000 });
+  await board.prepare(() => undefined);
+  await board.reset({ runDir: join(work, 's1'), dataFiles: {} });
+  await board.strategy.transition('shell');
+  const running = board.caps.shell.run('sleep 600', { timeoutMs: 600_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  await board.caps.power.cut();
+  board.strategy.poweredOff();
+  const late = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('the command still waits 5 s after the cut')), 5000).unref());
+  await t.throwsAsync(Promise.race([running, late]), { message: /the power was cut/ });
+  t.true(Date.now() - t0 < 5000);
+  await board.strategy.transition('shell');
+  const r = await board.caps.shell.run('cat /proc/cmdline');
+  t.is(r.code, 0);
   await board.release();
 });

@@ -30,13 +30,18 @@ export interface LabBoardOptions {
   versions?: LabVersions;
   clientBundle?: string;
   /** Builds the images and artifacts (default: buildLabImages, as QEMU boards do); tests pass a stand-in. */
-  buildImages?: (log: (line: string) => void) => Promise<LabImages>;
+  buildImages?: (log: (line: string) => void, o: { serverUrl?: string }) => Promise<LabImages>;
   /** Who confirms manual flashing steps (default: the terminal). */
   ask?: FlashOptions['ask'];
   /** How long to keep re-opening a serial device that is absent after power-on (USB adapter powered by the board). */
   consoleWaitMs?: number;
   /** Where the console transcript goes between scenarios (before the first reset()). */
   logDir?: string;
+  /**
+   * Shortest time the power stays off after a cut before it may come back (default 1000 ms): a
+   * board's capacitors ride through a shorter gap, so a cut-then-on would not be a power cycle.
+   */
+  minOffMs?: number;
 }
 
 /** A managed switch port as Network: link down/up commands; shaping needs the fault proxy. */
@@ -57,6 +62,9 @@ export class LabBoard implements Board {
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
+  /** The image's client honours the hold hooks; its console shows the command's stderr. */
+  readonly holdsForCuts = true;
+  readonly serverListen?: { host: string; port: number };
   private images: LabImages | null = null;
   private con: StreamConsole | null = null;
   private conOpen: Promise<void> | null = null;
@@ -75,18 +83,26 @@ export class LabBoard implements Board {
     this.switch = createPower(lab.power, file.name);
     // Power-on also (re)opens the console: a USB serial adapter powered by the board only exists
     // once the board has power.
+    const minOffMs = opts.minOffMs ?? 1000;
+    let cutAt = 0;
     const power: Power = {
       name: this.switch.name,
       on: async () => {
+        const off = Date.now() - cutAt;
+        if (off < minOffMs) await sleep(minOffMs - off);
         // Open first where the adapter is already there, so the first bytes after power-on are seen.
         this.ensureConsoleObject();
         await this.tryOpenConsole();
         await this.switch.on();
         await this.ensureConsole();
       },
-      cut: () => this.switch.cut(),
-      cycle: async (offMs = 1000) => {
+      cut: async () => {
         await this.switch.cut();
+        cutAt = Date.now();
+        this.con?.abandonExpect('the power was cut');
+      },
+      cycle: async (offMs = minOffMs) => {
+        await power.cut();
         await sleep(offMs);
         await power.on();
       },
@@ -103,7 +119,20 @@ export class LabBoard implements Board {
       ...(storage ? { storage } : {}),
     };
     if (offline) this.readEnvCopies = () => this.readCardEnv();
-    this.capabilities = new Set<Capability>(['power', 'console', 'shell', ...(network ? (['network'] as const) : []), ...(storage ? (['storage'] as const) : [])]);
+    // A proxy network with the address the board reaches it by: the managed scenarios run here, the
+    // fault proxy listening on the bench network.
+    const proxy = lab.network.type === 'proxy' && lab.network.serverUrl ? lab.network : null;
+    if (proxy) this.serverListen = { host: proxy.listenHost, port: proxy.listenPort };
+    this.capabilities = new Set<Capability>([
+      'power',
+      'console',
+      'shell',
+      'exact-cuts',
+      'bytes-written',
+      ...(network ? (['network'] as const) : []),
+      ...(storage ? (['storage'] as const) : []),
+      ...(proxy ? (['server'] as const) : []),
+    ]);
     this.strategy = new BoardStrategy({
       power,
       console: this.relay,
@@ -126,9 +155,10 @@ export class LabBoard implements Board {
   }
 
   async prepare(log: (line: string) => void): Promise<void> {
+    const serverUrl = this.lab.network.type === 'proxy' ? this.lab.network.serverUrl : undefined;
     this.images = this.opts.buildImages
-      ? await this.opts.buildImages(log)
-      : await buildLabImages(this.name, this.versions, { clientBundle: this.opts.clientBundle, log });
+      ? await this.opts.buildImages(log, serverUrl ? { serverUrl } : {})
+      : await buildLabImages(this.name, this.versions, { clientBundle: this.opts.clientBundle, log, ...(serverUrl ? { serverUrl } : {}) });
     this.artifacts = this.images.artifacts;
   }
 

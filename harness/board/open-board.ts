@@ -2,8 +2,7 @@
 // board file describes: a qemu section → QemuBoard; a lab section (real hardware: serial console,
 // power switch, flashing) → LabBoard; host-sim → HostSimLabBoard (its client runs as a host
 // process behind a shell that maps the device's commands).
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDeviceBundle } from '../../client/build-device.js';
 import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
@@ -12,6 +11,7 @@ import type { Board, Capability } from './board.js';
 import { QemuBoard, qemuCapabilities } from './qemu-board.js';
 import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
+import { processTempDir } from '../run/temp-dir.js';
 
 /** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (host-sim). */
 export const LAB_BUGS = [...(Object.keys(INJECTED_BUGS) as InjectedBug[]), 'no-bootcount'] as const;
@@ -22,8 +22,7 @@ export interface OpenBoardOptions {
 }
 
 async function bugBundle(bug: InjectedBug): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'flipside-bug-bundle-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const dir = processTempDir('flipside-bug-bundle-');
   return buildDeviceBundle(join(dir, 'flipside.cjs'), { injectBug: bug });
 }
 

@@ -13,64 +13,31 @@ import { GRUBENV_NAME } from '../../qemu/boot/grub-cfg.js';
 import { tmpdir } from 'node:os';
 import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
 import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
-import { ConsoleShell } from '../../qemu/guest-shell.js';
 import { run } from '../../qemu/image/exec.js';
 import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
 import { QemuVm } from '../../qemu/vm.js';
-import { pollingByteCounter } from '../faults/sources.js';
+import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
+import { ConsoleShell } from '../shell/console-shell.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
-import type { Console, ConsoleLine, Network, NetworkShape, Power, Storage } from '../types.js';
+import type { Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
 import { writeDataFiles } from './data-files.js';
 import { buildLabImages, DEFAULT_VERSIONS, type LabImages } from './lab-artifacts.js';
-
-/** The console of whichever VM is current: listeners survive power cycles and new scenario VMs. */
-class VmConsole implements Console {
-  readonly name: string;
-  private readonly listeners = new Set<(l: ConsoleLine) => void>();
-  private unsubscribe: (() => void) | null = null;
-  private vm: QemuVm | null = null;
-
-  constructor(boardName: string) {
-    this.name = `${boardName}:console`;
-  }
-
-  attach(vm: QemuVm | null): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    this.vm = vm;
-    if (vm) this.unsubscribe = vm.console.onLine((l) => this.listeners.forEach((f) => f(l)));
-  }
-
-  private need(): QemuVm {
-    if (!this.vm) throw new Error(`${this.name}: the board has not been powered on`);
-    return this.vm;
-  }
-
-  async open(): Promise<void> {}
-  async close(): Promise<void> {}
-  write(text: string): Promise<void> {
-    return this.need().console.write(text);
-  }
-  expect(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return this.need().console.expect(re, timeoutMs);
-  }
-  transcript(): readonly ConsoleLine[] {
-    return this.vm?.console.transcript() ?? [];
-  }
-  onLine(listener: (line: ConsoleLine) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-}
+import { RelayConsole } from './relay-console.js';
 
 /**
- * What a QEMU board adds to power, console, shell and storage: a byte counter where the disk model
- * does block accounting (virtio does; the raspi3b SD card reports no written bytes to
- * query-blockstats), the link and the server where there is a NIC.
+ * What a QEMU board adds to power, console, shell and storage: exact cuts at client states and
+ * payload bytes (the image's client holds for them; where the disk model does block accounting,
+ * byte cuts use QMP's counter instead: virtio does, the raspi3b SD card reports no written
+ * bytes), the link and the server where there is a NIC.
  */
 export function qemuCapabilities(file: BoardFile): Capability[] {
-  return [...(file.qemu?.diskDevice !== 'sd' ? (['bytes-written'] as const) : []), ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
+  return ['exact-cuts', 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
+}
+
+/** The disk model counts written bytes for query-blockstats. */
+function countsBlocks(file: BoardFile): boolean {
+  return file.qemu?.diskDevice !== 'sd';
 }
 
 export class QemuBoard implements Board {
@@ -78,20 +45,23 @@ export class QemuBoard implements Board {
   readonly strategy: BoardStrategy;
   readonly capabilities: ReadonlySet<Capability>;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
-  readonly bytesWritten;
+  readonly bytesWritten?: ByteCounter;
+  /** The image's client honours the hold hooks; its console shows the command's stderr. */
+  readonly holdsForCuts = true;
   private images: LabImages | null = null;
   private vm: QemuVm | null = null;
   private runDir: string | null = null;
   private baseDisk: string | null = null;
   private serverPort: number | undefined;
-  private readonly con: VmConsole;
+  /** Each scenario has its own VM: listeners subscribed once hear all of them. */
+  private readonly con: RelayConsole;
 
   private constructor(
     readonly file: BoardFile,
     readonly versions: LabVersions,
     private readonly clientBundle?: string,
   ) {
-    this.con = new VmConsole(file.name);
+    this.con = new RelayConsole(`${file.name}:console`);
     const power: Power = {
       name: `${file.name}:qemu-power`,
       on: () => this.powerOn(),
@@ -116,7 +86,7 @@ export class QemuBoard implements Board {
         }
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
-    this.caps = { console: this.con, shell: new ConsoleShell(this.con, 60_000), power, storage, ...(network ? { network } : {}) };
+    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: 60_000 }), power, storage, ...(network ? { network } : {}) };
     this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)]);
     this.strategy = new BoardStrategy({
       power,
@@ -126,7 +96,7 @@ export class QemuBoard implements Board {
     });
     // Counts from QEMU start; callers take differences. A read while the VM is off throws, which
     // the poller skips.
-    this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);
+    if (countsBlocks(file)) this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);
   }
 
   static async open(name: string, opts: { versions?: LabVersions; clientBundle?: string } = {}): Promise<QemuBoard> {
@@ -177,7 +147,7 @@ export class QemuBoard implements Board {
     }
     if (!this.runDir || !this.baseDisk || !this.images) throw new Error(`${this.name}: reset() was not called`);
     this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: false, bios: this.images.current.qemuBios, ...(this.serverPort ? { serverPort: this.serverPort } : {}) });
-    this.con.attach(this.vm);
+    this.con.attach(this.vm.console);
   }
 
   async readEnvCopies(): Promise<EnvCopies> {

@@ -24,6 +24,14 @@ export class ConsoleClosedError extends Error {
   }
 }
 
+/** A pending expect given up because what it waited for can no longer come (the power was cut). */
+export class ExpectAbandonedError extends Error {
+  constructor(consoleName: string, pattern: RegExp, reason: string) {
+    super(`console ${consoleName}: gave up waiting for ${pattern}: ${reason}`);
+    this.name = 'ExpectAbandonedError';
+  }
+}
+
 interface Waiter {
   re: RegExp;
   resolve(m: RegExpMatchArray): void;
@@ -83,6 +91,15 @@ export class ExpectBuffer {
       this.waiter = { re: pattern, resolve, reject, timer };
       this.tryMatch();
     });
+  }
+
+  /** Fails a pending expect, if any; the console stays usable (a board whose power was cut boots again). */
+  abandon(reason: string): void {
+    const w = this.waiter;
+    if (!w) return;
+    this.waiter = null;
+    clearTimeout(w.timer);
+    w.reject(new ExpectAbandonedError(this.consoleName, w.re, reason));
   }
 
   /** Fails a pending expect: nothing more will arrive. */

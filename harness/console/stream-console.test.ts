@@ -171,3 +171,42 @@ test('a write stuck on a device that vanished fails with what was typed instead 
   t.is(e!.message, 'console stuck: link lost while typing; 0 of 3 characters sent, the rest dropped ("abc")');
   t.true(connects >= 1);
 });
+
+test('a plain transcript file: escapes and CRs reach neither expect(), transcript() nor the file, and every line is stamped', async (t) => {
+  const r = await rig(t);
+  const transcriptPath = join(r.dir, 'console.log');
+  const con = new StreamConsole(new UnixSocketTransport(r.path), { name: 'vm', transcriptPath, plainTranscriptFile: true });
+  await con.open();
+  const s = await r.next();
+  // busybox ash asks for the cursor position before its prompt; the guest's tty ends lines with \r\n.
+  s.write('U-Boot 2023.01\r\nflipside-shell# \x1b[6nls\r\nbin\r\n');
+  t.is((await con.expect(/flipside-shell# ls\n(\w+)\n/, 2000))[1], 'bin');
+  await con.close();
+  t.deepEqual(con.transcript().map((l) => l.text), ['U-Boot 2023.01', 'flipside-shell# ls', 'bin']);
+  const file = readFileSync(transcriptPath, 'utf8');
+  t.false(/[\x1b\r]/.test(file), JSON.stringify(file));
+  const stamp = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
+  t.regex(file, new RegExp(`^${stamp}    U-Boot 2023\\.01\\n${stamp}    flipside-shell# ls\\n${stamp}    bin\\n`, 'm'));
+});
+
+test('openWaitMs: open() waits for a socket that appears later, and close() ends the wait', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stream-console-late-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'console.sock');
+  const late = new StreamConsole(new UnixSocketTransport(path), { openWaitMs: 5000 });
+  const opening = late.open();
+  const server = createServer((s) => s.end('hello\n'));
+  t.teardown(() => void server.close());
+  await new Promise((res) => setTimeout(res, 100));
+  await new Promise<void>((res) => server.listen(path, res));
+  await opening;
+  await late.expect(/hello/, 2000);
+  await late.close();
+
+  const never = new StreamConsole(new UnixSocketTransport(join(dir, 'never.sock')), { openWaitMs: 60_000 });
+  const waiting = never.open();
+  const started = Date.now();
+  await never.close();
+  await t.throwsAsync(waiting, { message: /closed while opening/ });
+  t.true(Date.now() - started < 1000);
+});

@@ -23,12 +23,28 @@ export interface StreamConsoleOptions {
   maxLineLength?: number;
   /** How long write() waits for a vanished link to come back before failing. */
   reconnectWaitMs?: number;
+  /**
+   * How long open() keeps trying while the far end is not there yet (QEMU creates its console
+   * socket some time after it starts); 0, the default, fails at the first refusal.
+   */
+  openWaitMs?: number;
+  /**
+   * Write the transcript file as expect() sees the text, escapes dropped. The default keeps them
+   * for post-mortems; a guest whose only escapes are a shell's cursor queries gains nothing from
+   * them, and `cat`ing such a file makes the terminal type its answer into the shell.
+   */
+  plainTranscriptFile?: boolean;
 }
+
+/** How often open() tries again while waiting for the far end to appear. */
+const OPEN_RETRY_MS = 25;
 
 export class StreamConsole implements Console {
   readonly name: string;
   private readonly charDelayMs: number;
   private readonly reconnectWaitMs: number;
+  private readonly openWaitMs: number;
+  private readonly plainTranscriptFile: boolean;
   private readonly parser: LineParser;
   private readonly buffer: ExpectBuffer;
   private readonly record: Transcript;
@@ -53,6 +69,8 @@ export class StreamConsole implements Console {
       throw new RangeError(`console ${this.name}: charDelayMs must be a non-negative number, got ${opts.charDelayMs}`);
     }
     this.reconnectWaitMs = opts.reconnectWaitMs ?? 30_000;
+    this.openWaitMs = opts.openWaitMs ?? 0;
+    this.plainTranscriptFile = opts.plainTranscriptFile ?? false;
     this.parser = new LineParser(opts.maxLineLength);
     this.buffer = new ExpectBuffer(this.name, opts.maxExpectChars);
     this.record = new Transcript(opts.maxTranscriptLines, opts.transcriptPath);
@@ -68,13 +86,36 @@ export class StreamConsole implements Console {
     this.record.open();
     let link: ConsoleLink;
     try {
-      link = await this.transport.connect();
+      link = await this.firstLink();
     } catch (e) {
       await this.record.close().catch(() => {});
       throw e;
     }
+    if (this.state !== 'new') {
+      // close() was called while we waited: nobody wants this link any more.
+      await link.close();
+      throw this.closedWhileOpening();
+    }
     this.record.note(Date.now(), `console ${this.name}: opened ${this.transport.description}`);
     this.attach(link);
+  }
+
+  /** Connects, retrying for openWaitMs while the far end is not there yet; close() ends the wait. */
+  private async firstLink(): Promise<ConsoleLink> {
+    const deadline = Date.now() + this.openWaitMs;
+    for (;;) {
+      try {
+        return await this.transport.connect();
+      } catch (e) {
+        if (Date.now() + OPEN_RETRY_MS > deadline) throw e;
+      }
+      await sleep(OPEN_RETRY_MS);
+      if (this.state !== 'new') throw this.closedWhileOpening();
+    }
+  }
+
+  private closedWhileOpening(): Error {
+    return new Error(`console ${this.name}: closed while opening`);
   }
 
   async close(): Promise<void> {
@@ -103,6 +144,15 @@ export class StreamConsole implements Console {
 
   expect(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     return this.buffer.expect(re, timeoutMs);
+  }
+
+  /**
+   * Fails a pending expect() at once, e.g. a command's end marker after the board's power was
+   * cut: the link may well stay up (an adapter powered from the host), but that output never comes,
+   * and the next boot's expect() must not be refused as concurrent.
+   */
+  abandonExpect(reason: string): void {
+    this.buffer.abandon(reason);
   }
 
   /** Forgets unmatched output, so the next expect() sees only what arrives from now on. */
@@ -144,7 +194,7 @@ export class StreamConsole implements Console {
 
   private addLine(t: number, text: string, raw: string): void {
     const line: ConsoleLine = { t, text };
-    this.record.add(line, raw);
+    this.record.add(line, this.plainTranscriptFile ? text : raw);
     for (const listener of this.listeners) {
       try {
         listener(line);

@@ -7,6 +7,7 @@ import { parseFwEnvConfig, type FwEnvConfig } from '../../client/bootloader/fw-e
 import type { BoardFile } from '../../qemu/board-file.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Power, Shell } from '../types.js';
+import { parseEnvLines } from '../shell/env-lines.js';
 
 /** What the doctor needs from a bound board: QemuBoard and LabBoard both have it. */
 export interface DoctorTarget {
@@ -129,13 +130,7 @@ export class DoctorBench {
   /** fw_printenv as name → value; null when it cannot read any valid copy. */
   async fwPrintenv(): Promise<Record<string, string> | null> {
     const r = await this.tryShell('fw_printenv');
-    if (r.code !== 0) return null;
-    const vars: Record<string, string> = {};
-    for (const line of r.stdout.split('\n')) {
-      const i = line.indexOf('=');
-      if (i > 0) vars[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-    }
-    return vars;
+    return r.code === 0 ? parseEnvLines(r.stdout) : null;
   }
 
   /** Sets (or with null, deletes) variables, one fw_setenv call per variable so each is one save. */

@@ -341,6 +341,9 @@ export class FakeTarget {
       case 'true':
       case 'sync':
         return;
+      case 'sleep':
+        // Runs until the power goes: the fake never finishes it (a command a power cut interrupts).
+        return 'left';
       case 'cat':
         if (args[0] === '/etc/fw_env.config') this.out(this.o.fwEnvConfig.replace(/\n/g, '\r\n'));
         else if (args[0] === '/proc/cmdline') this.out(`console=ttyS1,115200 root=${this.root} ro rootwait\r\n`);

@@ -1,11 +1,10 @@
 // The client as the host-sim runs it: the same single-file bundle a device gets, built once per
 // process into a temp dir (fast to start, and it tests the bundle), or `node --import tsx
 // client/cli.ts` for debugging with source maps.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDeviceBundle } from '../../client/build-device.js';
+import { processTempDir } from '../run/temp-dir.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -13,8 +12,7 @@ let built: Promise<string> | null = null;
 
 export function clientBundle(): Promise<string> {
   if (!built) {
-    const dir = mkdtempSync(join(tmpdir(), 'flipside-bundle-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const dir = processTempDir('flipside-bundle-');
     built = buildDeviceBundle(join(dir, 'flipside.cjs'));
   }
   return built;

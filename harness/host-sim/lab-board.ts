@@ -8,14 +8,13 @@
 // cut at a client state or payload byte is exact, through the client's test hooks
 // (FLIPSIDE_TEST_KILL_AT / _AT_BYTE) instead of racing the console.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { buildDeviceBundle } from '../../client/build-device.js';
 import { parseStateLine } from '../../client/state/state-log.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from '../board/board.js';
-import { DEFAULT_VERSIONS, writeCorruptArtifact, writeUnhealthyArtifact, writeWrongDeviceArtifact } from '../board/lab-artifacts.js';
+import { DEFAULT_VERSIONS, writeCorruptArtifact, writeSignedArtifacts, writeUnhealthyArtifact, writeWrongDeviceArtifact } from '../board/lab-artifacts.js';
 import { LineConsole } from '../console/line-console.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
 import type { Fault, Power, Shell, ShellResult } from '../types.js';
@@ -23,6 +22,7 @@ import { rootfsImage, writeRootfsArtifact } from './artifacts.js';
 import { BROKEN_ROOTFS_MAGIC, HostSimBoard } from './board.js';
 import { loadHostSimSpec, type HostSimSpec } from './spec.js';
 import { configureDaemon, rebootMarker } from './daemon.js';
+import { processTempDir } from '../run/temp-dir.js';
 
 export const HOST_SIM_PROMPTS = { bootloader: 'U-Boot (host-sim)', shell: 'host-sim# ', clientReady: 'FLIPSIDE-STATE ' };
 
@@ -77,7 +77,7 @@ export class HostSimLabBoard implements Board {
   readonly name = 'host-sim';
   readonly caps: BoardCaps;
   readonly strategy: BoardStrategy;
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', 'server']);
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', 'server', 'exact-cuts']);
   artifacts: Partial<Record<ArtifactRole, string>> = {};
   private readonly con = new LineConsole('host-sim:console');
   private sim: HostSimBoard | null = null;
@@ -143,8 +143,7 @@ export class HostSimLabBoard implements Board {
 
   async prepare(log: (line: string) => void): Promise<void> {
     // Per board: parallel runs (jobs, test workers) never share a file being written.
-    const dir = mkdtempSync(join(tmpdir(), 'flipside-hostsim-lab-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const dir = processTempDir('flipside-hostsim-lab-');
     this.bundle = this.opts.clientBundle ?? (await buildDeviceBundle(join(dir, 'flipside.cjs')));
     const size = this.rootfsBytes;
     const deviceTypes = [this.spec.deviceType];
@@ -158,7 +157,7 @@ export class HostSimLabBoard implements Board {
     await writeWrongDeviceArtifact(wrong, `${this.versions.next}-other-device`);
     const unhealthy = join(dir, 'unhealthy.mender');
     await writeUnhealthyArtifact(unhealthy, { rootfs: simRootfs(`${this.versions.next}-unhealthy`, size), deviceType: this.spec.deviceType, name: `${this.versions.next}-unhealthy` });
-    this.artifacts = { next, broken, corrupt, 'wrong-device': wrong, unhealthy };
+    this.artifacts = { next, broken, corrupt, 'wrong-device': wrong, unhealthy, ...(await writeSignedArtifacts(dir, { next, deviceType: this.spec.deviceType, name: this.versions.next })) };
     log(`host-sim: client bundle ${this.bundle}, artifacts in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 

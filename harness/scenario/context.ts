@@ -50,7 +50,13 @@ export function createContext(opts: {
   let expected: readonly string[] | null = null;
   const log = (text: string) => void timeline.append({ source: 'harness', kind: 'log', text });
 
-  const sh = async (command: string, o: { timeoutMs?: number } = {}): Promise<ShellResult> => {
+  // The one held cut armed (see heldPoint): `flipside` commands carry its hook until the cut lands.
+  let hold: { env: string; point: string } | null = null;
+  const holdStops = new Set<() => void>();
+  const withHolds = (command: string): string => (hold && /^flipside\s/.test(command) ? `${hold.env} ${command}` : command);
+
+  const sh = async (typed: string, o: { timeoutMs?: number } = {}): Promise<ShellResult> => {
+    const command = withHolds(typed);
     timeline.append({ source: 'harness', kind: 'shell', text: `$ ${command}` });
     const r = await caps.shell.run(command, o);
     timeline.append({ source: 'harness', kind: 'shell-exit', text: `exit ${r.code}: ${command}`, data: { code: r.code } });
@@ -85,6 +91,17 @@ export function createContext(opts: {
     }
   };
 
+  /**
+   * A power cut the client itself can hold for (boards whose client honours the hold hooks): at a
+   * client state, and at a payload byte where the board has no disk write counter of its own.
+   */
+  const heldPoint = (f: Fault): { env: string; point: string } | null => {
+    if (!board.holdsForCuts || f.kind !== 'power-cut') return null;
+    if (f.at.on === 'state' && (f.at.nth ?? 1) === 1) return { env: `FLIPSIDE_TEST_HOLD_AT=${f.at.state}`, point: f.at.state };
+    if (f.at.on === 'bytes-written' && !board.bytesWritten) return { env: `FLIPSIDE_TEST_HOLD_AT_BYTE=${f.at.bytes}`, point: `byte ${f.at.bytes}` };
+    return null;
+  };
+
   const fault = (f: Fault, fo: FaultOptions = {}): FaultHandle => {
     let resolveInjected!: () => void;
     let rejectInjected!: (e: unknown) => void;
@@ -101,6 +118,28 @@ export function createContext(opts: {
       resolveInjected();
     });
     if (native) return { fault: f, injected, hasFired: () => fired, dispose: () => native.dispose() };
+    const held = fo.delayMs ? null : heldPoint(f);
+    if (held) {
+      if (hold) throw new Error(`a held power cut is already armed (at ${hold.point}); one at a time`);
+      const mine = held;
+      hold = mine;
+      const stop = () => {
+        if (hold === mine) hold = null;
+        unsubscribe();
+        holdStops.delete(stop);
+      };
+      holdStops.add(stop);
+      const unsubscribe = caps.console.onLine((l) => {
+        if (fired || /FLIPSIDE-HOLD (.+)$/.exec(l.text)?.[1]?.trim() !== mine.point) return;
+        fired = true;
+        stop();
+        inject(f).then(() => {
+          timeline.append({ source: 'fault', kind: 'injected', text: `injected: ${describeFault(f)} (exact: the client held there)` });
+          resolveInjected();
+        }, rejectInjected);
+      });
+      return { fault: f, injected, hasFired: () => fired, dispose: stop };
+    }
     const scheduler: FaultScheduler = new FaultScheduler({
       faults: [f],
       timeline,
@@ -187,7 +226,16 @@ export function createContext(opts: {
     async runUntilFault(command, handle, o = {}) {
       const running = sh(command, o);
       running.catch(() => undefined); // after a cut the command's promise fails on its own time
-      const r = await Promise.race([running.then((result) => ({ cut: false as const, result })), handle.injected.then(() => ({ cut: true as const }))]);
+      // A command that failed because the power went (its console gave up on it) is the cut.
+      const ended = running.then(
+        (result) => ({ cut: false as const, result }),
+        async (e: unknown) => {
+          if (!handle.hasFired()) throw e;
+          await handle.injected;
+          return { cut: true as const };
+        },
+      );
+      const r = await Promise.race([ended, handle.injected.then(() => ({ cut: true as const }))]);
       if (!r.cut && handle.hasFired()) {
         // The command finished while the fault was on its way: the power still goes.
         await handle.injected;
@@ -217,6 +265,8 @@ export function createContext(opts: {
     dispose: () => {
       for (const s of schedulers) s.dispose();
       schedulers.clear();
+      // The console outlives the scenario: no listener of this one may fire in the next.
+      for (const stop of [...holdStops]) stop();
     },
   };
 }

@@ -27,8 +27,10 @@ export interface ScenarioDefinition {
   /** One line: what the scenario proves. */
   purpose: string;
   needs: readonly Capability[];
-  /** Managed scenarios (needs 'server'): keys for the device's fallback config (/data/flipside/flipside.conf), e.g. shorter timeouts. */
+  /** Keys for the device's fallback config (/data/flipside/flipside.conf), e.g. shorter timeouts; it survives updates. */
   deviceConfig?: Record<string, unknown>;
+  /** The device trusts the lab's signing key and refuses artifacts it did not sign (ArtifactVerifyKey). */
+  requireSignature?: boolean;
   /** Artifacts to find on the device (standalone: /data/<role>.mender), placed before the first boot. */
   artifacts?: readonly ArtifactRole[];
   /** Expands one scenario into several runs, each on a fresh board (sweeps). Seeded: same seed, same points. */

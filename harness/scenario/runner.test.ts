@@ -1,11 +1,12 @@
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeBoard } from '../board/fake-board.js';
 import { readRunJournal } from '../run/journal.js';
 import { defineScenario } from './define.js';
-import { planJobs, runScenarios } from './runner.js';
+import { parseShard, planJobs, runScenarios, shardJobs } from './runner.js';
 import { missingNeeds, runsOn, selectScenarios, withOnlyVariants } from './select.js';
 
 const happy = defineScenario({
@@ -62,6 +63,96 @@ const cutAtState = defineScenario({
     await ctx.check('commit', async () => (await ctx.sh('flipside commit')).code === 0);
     ctx.expectFinal(ctx.versions.next);
   },
+});
+
+const heldCut = defineScenario({
+  name: 'fake-held-cut',
+  purpose: 'a cut at a client state lands exactly there on a board whose client holds for it',
+  needs: ['power', 'console', 'shell'],
+  artifacts: ['next'],
+  async run(ctx) {
+    await ctx.boot();
+    const h = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: 'ArtifactInstall' } });
+    const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, h);
+    await ctx.check('the cut landed', () => r.cut);
+    await ctx.boot();
+    // Held right after ArtifactInstall was stored, before its effect: the env never flipped.
+    const env = await ctx.sh('fw_printenv upgrade_available');
+    await ctx.check('the env was never flipped', () => env.stdout === 'upgrade_available=0\n' || env.stdout);
+    const again = await ctx.sh('flipside show-artifact');
+    await ctx.check('later flipside commands carry no hold', () => again.code === 0);
+  },
+});
+
+test('a held cut: the flipside command carries the hold, the cut lands when the client says it is held there', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-run-'));
+  const board = new FakeBoard({ holdsForCuts: true });
+  const r = await runScenarios({ scenarios: [heldCut], board, seed: 5, reportsDir: dir, workDir: join(dir, 'w') });
+  t.is(r.results[0]!.status, 'passed', r.results[0]!.failure?.message);
+  t.true(board.commands.includes('FLIPSIDE_TEST_HOLD_AT=ArtifactInstall flipside install /data/next.mender'), board.commands.join('\n'));
+  t.true(board.commands.includes('flipside show-artifact'));
+  const events = r.results[0]!.timeline.map((e) => e.text);
+  t.true(events.some((e) => /injected: .*ArtifactInstall.*exact: the client held there/.test(e)), events.join('\n'));
+  // Without holds the same fault rides the console line, and the fake's install runs on past it.
+  const plain = await runScenarios({ scenarios: [heldCut], board: new FakeBoard(), seed: 5, reportsDir: dir, workDir: join(dir, 'w2') });
+  t.is(plain.results[0]!.status, 'failed');
+});
+
+test('a held cut at a payload byte, on a board with no write counter: the client holds at the byte', async (t) => {
+  const atByte = defineScenario({
+    name: 'fake-held-byte',
+    purpose: 'a byte-offset cut lands mid-write through the hold hook',
+    needs: ['power', 'console', 'shell'],
+    artifacts: ['next'],
+    async run(ctx) {
+      await ctx.boot();
+      const h = ctx.fault({ kind: 'power-cut', at: { on: 'bytes-written', bytes: 123456 } });
+      const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, h);
+      await ctx.check('the cut landed', () => r.cut);
+      await ctx.boot();
+      const env = await ctx.sh('fw_printenv upgrade_available');
+      await ctx.check('the env was never flipped', () => env.stdout === 'upgrade_available=0\n' || env.stdout);
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-run-'));
+  const board = new FakeBoard({ holdsForCuts: true });
+  const r = await runScenarios({ scenarios: [atByte], board, seed: 5, reportsDir: dir, workDir: join(dir, 'w') });
+  t.is(r.results[0]!.status, 'passed', r.results[0]!.failure?.message);
+  t.true(board.commands.includes('FLIPSIDE_TEST_HOLD_AT_BYTE=123456 flipside install /data/next.mender'), board.commands.join('\n'));
+  t.true(r.results[0]!.timeline.some((e) => /injected: power-cut at 123456 bytes written \(exact: the client held there\)/.test(e.text)));
+});
+
+test('a managed scenario on a board that names where the device reaches the server: the fault proxy listens there', async (t) => {
+  const free = createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+  const port = (free.address() as AddressInfo).port;
+  await new Promise((r) => free.close(r));
+  const reached = defineScenario({
+    name: 'fake-reaches-server',
+    purpose: 'the device side of the proxy is where the board said',
+    needs: ['power', 'console', 'shell', 'server'],
+    async run(ctx) {
+      await ctx.check('the proxy is on the board\'s port', () => ctx.server.devicePort === port || `port ${ctx.server.devicePort}`);
+      // What a device on the bench sends first; the reference server answers through the proxy.
+      const r = await fetch(`http://127.0.0.1:${port}/api/devices/v1/deployments/device/deployments/next?artifact_name=lab-1&device_type=fake`);
+      await ctx.check('the reference server answers there', () => r.status === 401 || `HTTP ${r.status}`);
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-run-'));
+  const board = new FakeBoard({ capabilities: ['power', 'console', 'shell', 'server'], serverListen: { host: '127.0.0.1', port } });
+  const r = await runScenarios({ scenarios: [reached], board, seed: 5, reportsDir: dir, workDir: join(dir, 'w') });
+  t.is(r.results[0]!.status, 'passed', r.results[0]!.failure?.message);
+  t.true(r.results[0]!.timeline.some((e) => e.text.includes(`through the fault proxy on 127.0.0.1:${port}`)));
+});
+
+test('shards split a plan: every run in exactly one shard, sizes within one of each other; bad --shard is refused', (t) => {
+  const jobs = planJobs([happy, forgetsCommit, cutAtState], 7, 2, 3).map((j) => j.label + '@' + j.seed);
+  const shards = [1, 2, 3].map((index) => shardJobs(jobs, parseShard(`${index}/3`)));
+  t.deepEqual(shards.flat().sort(), [...jobs].sort());
+  const sizes = shards.map((x) => x.length);
+  t.true(Math.max(...sizes) - Math.min(...sizes) <= 1, String(sizes));
+  t.deepEqual(shardJobs(jobs, undefined), jobs);
+  for (const bad of ['0/3', '4/3', '1/0', 'x', '1/2/3']) t.throws(() => parseShard(bad), { message: /use k\/n/ });
 });
 
 test('scenarios are selected by capabilities, never by board', (t) => {

@@ -9,6 +9,7 @@ import { writeReports, type WrittenReports } from '../report/write.js';
 import { randomSeed } from '../faults/prng.js';
 import { REPO_ROOT } from '../../qemu/image/build.js';
 import { devicePathOf, type Board, type DataFiles } from '../board/board.js';
+import { labSigningKeys } from '../board/lab-keys.js';
 import { CANARY_PATH, canaryContent, checkInvariants } from '../invariants/invariants.js';
 import { StageTimeout } from '../strategy/board-strategy.js';
 import { createContext } from './context.js';
@@ -33,6 +34,27 @@ export interface RunOptions {
   onProgress?: (line: string) => void;
   /** Check the invariants after each scenario (default true). */
   invariants?: boolean;
+  /** Run only shard `index` of `count` (1-based): CI runners split one board's suite between them. */
+  shard?: Shard;
+}
+
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** `k/n` from the command line, checked. */
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count) throw new Error(`--shard ${text}: use k/n with 1 ≤ k ≤ n, e.g. 2/3`);
+  return { index, count };
+}
+
+/** Every count-th job from index-1 on: the shards of a plan cover it exactly once, each with a spread of scenarios. */
+export function shardJobs<T>(jobs: readonly T[], shard: Shard | undefined): T[] {
+  return shard ? jobs.filter((_, i) => i % shard.count === shard.index - 1) : [...jobs];
 }
 
 export interface RunSummary {
@@ -66,6 +88,9 @@ export function planJobs(scenarios: readonly ScenarioDefinition[], seed: number,
   return jobs;
 }
 
+/** The trusted lab key on a device that requires signatures, beside the fallback config that names it. */
+const VERIFY_KEY_NAME = 'artifact-verify-key.pem';
+
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function classify(e: unknown): { message: string; stage?: string; cause?: string } {
@@ -83,12 +108,12 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const dir = resolve(o.reportsDir ?? join(REPO_ROOT, 'reports'), runId);
   const workDir = o.workDir ?? join(REPO_ROOT, '.cache', 'lab', 'runs', runId);
   const progress = o.onProgress ?? (() => undefined);
-  const jobs = planJobs(o.scenarios, seed, repeat, sweep);
+  const jobs = shardJobs(planJobs(o.scenarios, seed, repeat, sweep), o.shard);
   const nJobs = Math.max(1, Math.min(o.jobs ?? 1, jobs.length));
 
   const first = typeof o.board === 'function' ? await o.board() : o.board;
   const journal = RunJournal.open(dir, { id: runId, boards: [first.name], seed });
-  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
+  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : ''}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
   const prepared = new Set<Board>();
   let next = 0;
   let done = 0;
@@ -109,8 +134,14 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     const managed = job.def.needs.includes('server');
     // The daemon is not part of standalone mode: init must not start it next to our commands.
     if (!managed) dataFiles['/data/flipside/client.disabled'] = { content: Buffer.from('standalone scenarios\n') };
-    // Managed scenarios tune the daemon through the fallback config, which survives the update.
-    if (managed && job.def.deviceConfig) dataFiles['/data/flipside/flipside.conf'] = { content: Buffer.from(`${JSON.stringify(job.def.deviceConfig, null, 2)}\n`) };
+    // Scenarios tune the client through the fallback config, which survives the update; a relative
+    // key path in it is read beside it, in the client's DataDir.
+    const deviceConfig: Record<string, unknown> = { ...job.def.deviceConfig };
+    if (job.def.requireSignature) {
+      dataFiles[`/data/flipside/${VERIFY_KEY_NAME}`] = { content: Buffer.from(labSigningKeys().verifyKeyPem) };
+      deviceConfig.ArtifactVerifyKey = VERIFY_KEY_NAME;
+    }
+    if (Object.keys(deviceConfig).length > 0) dataFiles['/data/flipside/flipside.conf'] = { content: Buffer.from(`${JSON.stringify(deviceConfig, null, 2)}\n`) };
     for (const role of job.def.artifacts ?? []) {
       const host = board.artifacts[role];
       if (!host) throw new Error(`${board.name} has no '${role}' artifact (prepare() built none)`);
@@ -121,7 +152,7 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     let failure: ReturnType<typeof classify> | undefined;
     let state: ReturnType<typeof createContext> | null = null;
     try {
-      if (managed) server = await LabServer.start(tl, { seed: job.seed });
+      if (managed) server = await LabServer.start(tl, { seed: job.seed, ...(board.serverListen ? { listen: board.serverListen } : {}) });
       state = createContext({ def: job.def, board, seed: job.seed, timeline: tl, params: { sweep }, variant: job.variant, server });
       await board.reset({ runDir: join(workDir, `${String(index).padStart(3, '0')}-${job.label.replace(/[^a-z0-9-]+/gi, '_')}`), dataFiles, ...(server ? { serverPort: server.devicePort } : {}) });
       tl.append({ source: 'harness', kind: 'start', text: `${job.label} on ${board.name}, seed ${job.seed}${job.variant ? `: ${job.variant.describe}` : ''}` });

@@ -35,14 +35,20 @@ export class LabServer {
     this.proxy = proxy;
   }
 
-  static async start(timeline: Timeline, opts: { seed?: number } = {}): Promise<LabServer> {
+  static async start(timeline: Timeline, opts: { seed?: number; listen?: { host: string; port: number } } = {}): Promise<LabServer> {
     const server = await startTestServer();
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (server.app.server.address() as AddressInfo).port;
-    const proxy = new FaultProxy({ target: { host: '127.0.0.1', port }, name: 'device-link', cutGraceMs: 500, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
-    await proxy.listen();
+    const proxy = new FaultProxy({
+      target: { host: '127.0.0.1', port },
+      name: 'device-link',
+      cutGraceMs: 500,
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.listen ? { listen: opts.listen } : {}),
+    });
+    const at = await proxy.listen();
     const lab = new LabServer(server, proxy, timeline);
-    timeline.append({ source: 'server', kind: 'start', text: `reference server on 127.0.0.1:${port}, the device reaches it through the fault proxy on :${proxy.port}` });
+    timeline.append({ source: 'server', kind: 'start', text: `reference server on 127.0.0.1:${port}, the device reaches it through the fault proxy on ${at.host}:${at.port}` });
     return lab;
   }
 

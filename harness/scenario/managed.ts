@@ -1,0 +1,26 @@
+// Steps every managed scenario takes with the device and the reference server, so each scenario
+// file says only what it adds (its fault and what must follow).
+import { statSync } from 'node:fs';
+import type { ArtifactRole } from '../board/board.js';
+import type { ScenarioContext } from './define.js';
+
+/** Boots the board, accepts the device its daemon announces, and has it ask again at once (Mender backs off after `pending`). */
+export async function enrollDevice(ctx: ScenarioContext): Promise<string> {
+  await ctx.boot();
+  const device = await ctx.server.acceptDevice(null, 180_000);
+  await ctx.sh('flipside check-update');
+  return device;
+}
+
+/** Deploys `version` (uploaded before) to the device and has the daemon poll for it now; returns the deployment id. */
+export async function deployNow(ctx: ScenarioContext, version: string, device: string): Promise<string> {
+  const deployment = await ctx.server.deploy(version, device);
+  await ctx.sh('flipside check-update');
+  return deployment;
+}
+
+/** A seeded offset between 20% and 70% of the artifact's bytes: inside the payload, whatever the seed. */
+export function seededOffsetIn(ctx: ScenarioContext, role: ArtifactRole): number {
+  const size = statSync(ctx.hostArtifact(role)).size;
+  return Math.floor(size * (0.2 + 0.5 * ctx.rng.next()));
+}

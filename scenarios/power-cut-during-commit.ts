@@ -1,0 +1,46 @@
+// A power cut while `flipside commit` runs, on either side of the one write that commits (the
+// boot env's upgrade_available=0). Before it: the update was never confirmed, so the bootloader
+// counts a second trial boot and rolls back, and the client ends the deployment as failed. After
+// it: the new rootfs is committed and boots; `flipside resume` finishes the deployment. Cuts are
+// exact (the client's hooks), so each variant has one right answer.
+import { defineScenario } from '../harness/scenario/define.js';
+
+interface Side {
+  point: string;
+  committed: boolean;
+}
+
+const SIDES: Record<string, Side> = {
+  'before-env-write': { point: 'ArtifactCommit', committed: false },
+  'after-env-write': { point: 'ArtifactCommit:done', committed: true },
+};
+
+export default defineScenario({
+  name: 'power-cut-during-commit',
+  purpose: 'cut power in the commit → before the env write: rollback; after it: new version stays',
+  needs: ['power', 'console', 'shell', 'exact-cuts'],
+  artifacts: ['next'],
+  variants: () =>
+    Object.entries(SIDES).map(([id, side]) => ({ id, describe: `power cut at ${side.point} (${side.committed ? 'after' : 'before'} the env write)`, data: side })),
+  async run(ctx) {
+    const side = ctx.variant!.data as Side;
+    await ctx.boot();
+    const install = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
+    await ctx.check('install succeeds', () => install.code === 0 || `exit ${install.code}`);
+    await ctx.reboot();
+    const cut = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: side.point } });
+    const commit = await ctx.runUntilFault('flipside commit', cut, { timeoutMs: 120_000 });
+    await ctx.check('the power cut landed during the commit', () => commit.cut || `commit finished first (exit ${commit.cut ? '' : commit.result.code})`);
+    await ctx.boot();
+    const want = side.committed ? ctx.versions.next : ctx.versions.current;
+    const info = await ctx.sh('cat /etc/flipside/artifact_info');
+    await ctx.check(side.committed ? 'the committed new rootfs boots' : 'the bootloader rolled back the unconfirmed update', () => info.stdout.includes(`artifact_name=${want}`) || info.stdout);
+    const env = await ctx.sh('fw_printenv upgrade_available');
+    await ctx.check('no update pending in the env', () => env.stdout.includes('upgrade_available=0') || env.stdout);
+    const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
+    await ctx.check(side.committed ? 'resume finishes the deployment as a success' : 'resume ends the deployment as failed', () =>
+      (side.committed ? resume.code === 0 : resume.code !== 0) || `exit ${resume.code}: ${resume.stdout.trim().split('\n').slice(-2).join(' | ')}`,
+    );
+    ctx.expectFinal(want);
+  },
+});

@@ -1,0 +1,33 @@
+// A device that requires signed artifacts (ArtifactVerifyKey set): an unsigned artifact and one
+// signed with a key it does not trust are refused before the boot env changes; the same rootfs
+// signed with the trusted key installs and commits, so the refusals were about the signature.
+import { defineScenario } from '../harness/scenario/define.js';
+
+const ENV_VARS = 'fw_printenv boot_part upgrade_available bootcount';
+
+export default defineScenario({
+  name: 'refuse-unsigned-artifacts',
+  purpose: 'signature required: unsigned / untrusted key → refused, env unchanged; trusted signature installs',
+  needs: ['console', 'shell', 'power'],
+  requireSignature: true,
+  artifacts: ['unsigned', 'wrong-key', 'signed'],
+  async run(ctx) {
+    await ctx.boot();
+    const before = (await ctx.sh(ENV_VARS)).stdout;
+    for (const [role, why] of [
+      ['unsigned', /not signed/],
+      ['wrong-key', /signature does not verify/],
+    ] as const) {
+      const r = await ctx.sh(`flipside install ${ctx.artifact(role)}`, { timeoutMs: 120_000 });
+      await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `exit ${r.code}: ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+      const after = (await ctx.sh(ENV_VARS)).stdout;
+      await ctx.check(`${role}: boot env unchanged`, () => after === before || `before:\n${before}after:\n${after}`);
+    }
+    const signed = await ctx.sh(`flipside install ${ctx.artifact('signed')}`, { timeoutMs: 300_000 });
+    await ctx.check('signed with the trusted key: install succeeds', () => signed.code === 0 || `exit ${signed.code}: ${signed.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+    await ctx.reboot();
+    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    await ctx.check('commit succeeds', () => commit.code === 0 || `exit ${commit.code}`);
+    ctx.expectFinal(ctx.versions.next);
+  },
+});
