@@ -15,6 +15,7 @@ import { run } from './image/exec.js';
 import { QmpClient } from './qmp.js';
 import { GUEST_NET } from './image/guest-files.js';
 import { VmConsole } from './vm-console.js';
+import { processTempDir } from '../harness/run/temp-dir.js';
 
 export interface QemuVmOptions {
   board: BoardFile;
@@ -83,6 +84,17 @@ export function qemuCommandLine(
 // they are pending, and the deadline, never cancelled, must not hold it for seconds once they came.
 const UNREF = { ref: false } as const;
 
+/** sun_path holds 108 bytes with the NUL: QEMU refuses a longer socket path. */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Where a VM's console and QMP sockets go: its run folder, unless a deep checkout and a long
+ * scenario name make those paths too long for a unix socket; then a short temp folder.
+ */
+export function socketDir(runDir: string): string {
+  return Buffer.byteLength(join(runDir, 'console.sock')) <= MAX_SOCKET_PATH ? runDir : processTempDir('flipside-vm-');
+}
+
 const live = new Set<QemuVm>();
 let exitHookInstalled = false;
 function installExitHook(): void {
@@ -124,8 +136,9 @@ export class QemuVm {
   private constructor(private readonly opts: QemuVmOptions) {
     const dir = opts.runDir;
     this.diskPath = join(dir, opts.snapshot ? 'disk.qcow2' : 'disk.img');
-    this.consoleSocket = join(dir, 'console.sock');
-    this.qmpSocket = join(dir, 'qmp.sock');
+    const sockets = socketDir(dir);
+    this.consoleSocket = join(sockets, 'console.sock');
+    this.qmpSocket = join(sockets, 'qmp.sock');
     this.pidFile = join(dir, 'qemu.pid');
     this.transcriptFile = join(dir, 'console.log');
     this.relay = new VmConsole(`${opts.board.name}:console`);
