@@ -24,7 +24,8 @@ const HOLD_LIMIT_MS = 10 * 60_000;
 
 function holdNow(point: string): never {
   try {
-    writeSync(2, `FLIPSIDE-HOLD ${point}\n`);
+    // On a line of its own: a progress bar may have left the cursor mid-line.
+    writeSync(2, `\nFLIPSIDE-HOLD ${point}\n`);
   } catch {
     // stderr gone: the harness may still cut on time
   }
