@@ -27,6 +27,8 @@ count_tap() {
   if [ "$2" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
     failed=$((failed + 1))
     failures+=("$3 exited with $2 and reported no failing test (see its output above)")
+    # What test-support/worker-exit.ts and ava-main-watch.mjs said about it, if anything.
+    while IFS= read -r line; do failures+=("  ${line}"); done < <(grep -o 'FLIPSIDE-TEST-WORKER.*' "$1")
   fi
 }
 
@@ -34,7 +36,9 @@ echo "== typecheck (tsc --noEmit, strict)"
 if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("tsc --noEmit"); fi
 
 echo "== unit and integration tests (ava)"
-npx ava --tap "$@" 2>&1 | tee reports/unit.tap
+# ava straight from node_modules (no npm in between to change its exit code), with a watcher that
+# says why ava's main process ended non-zero when its TAP output does not.
+node --import ./test-support/ava-main-watch.mjs node_modules/ava/entrypoints/cli.mjs --tap "$@" 2>&1 | tee reports/unit.tap
 count_tap reports/unit.tap "${PIPESTATUS[0]}" ava
 
 for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
