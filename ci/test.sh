@@ -32,21 +32,23 @@ count_tap() {
   fi
 }
 
-echo "== typecheck (tsc --noEmit, strict)"
+echo "== typecheck (tsc --noEmit, strict) at $(date -u +%T)"
 if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("tsc --noEmit"); fi
 
-echo "== unit and integration tests (ava)"
+echo "== unit and integration tests (ava) at $(date -u +%T)"
 # ava straight from node_modules (no npm in between to change its exit code), with a watcher that
 # says why ava's main process ended non-zero when its TAP output does not.
 node --import ./test-support/ava-main-watch.mjs node_modules/ava/entrypoints/cli.mjs --tap "$@" 2>&1 | tee reports/unit.tap
-count_tap reports/unit.tap "${PIPESTATUS[0]}" ava
+rc=${PIPESTATUS[0]}
+echo "ava: exit ${rc} at $(date -u +%T)"
+count_tap reports/unit.tap "$rc" ava
 
 for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
   # board, or board:scenario,scenario for a subset (a slow board)
   board="${entry%%:*}"
   scenarios=()
   [ "$entry" != "$board" ] && IFS=, read -r -a scenarios <<< "${entry#*:}"
-  echo "== scenario suite on ${board} (flipside-lab run ${scenarios[*]:-all})"
+  echo "== scenario suite on ${board} (flipside-lab run ${scenarios[*]:-all}) at $(date -u +%T)"
   seed_args=()
   [ -n "${FLIPSIDE_LAB_SEED:-}" ] && seed_args=(--seed "$FLIPSIDE_LAB_SEED")
   node bin/flipside-lab.js run "${scenarios[@]}" --board "$board" "${seed_args[@]}" --json > "reports/lab-${board}.json"
