@@ -1,10 +1,11 @@
 // Loaded into every ava worker (package.json ava.require). ava's TAP output stays silent about two
 // ways a worker can fail a run after all of its tests passed, leaving only "ava exited with 1":
 // a process.exit() call (ava counts it as an unexpected exit and prints the pending tests, of which
-// there are none), and a worker that never exits (ava's inactivity timeout). Both are made to name
-// the test file and the cause on stderr, with the FLIPSIDE-TEST-WORKER marker that ci/test.sh
-// repeats under "== failed"; a worker still running after its tests exits non-zero, which ava
-// reports as "<file> exited with a non-zero exit code".
+// there are none), and a worker that never exits (the run waits for ava's inactivity timeout, which
+// has no pending test to name, or longer while a t.timeout() holds it off). Both name the test
+// file and the cause on stderr, with the FLIPSIDE-TEST-WORKER marker that ci/test.sh repeats under
+// "== failed"; a worker still running after its tests exits non-zero, which ava reports as
+// "<file> exited with a non-zero exit code".
 import process from 'node:process';
 import test, { registerCompletionHandler } from 'ava';
 
