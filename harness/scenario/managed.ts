@@ -24,3 +24,8 @@ export function seededOffsetIn(ctx: ScenarioContext, role: ArtifactRole): number
   const size = statSync(ctx.hostArtifact(role)).size;
   return Math.floor(size * (0.2 + 0.5 * ctx.rng.next()));
 }
+
+/** A check on a deployment's final status: true, or what the server recorded instead and the statuses it saw on the way. */
+export function finalStatusIs(ctx: ScenarioContext, got: string, want: 'success' | 'failure'): true | string {
+  return got === want || `final status ${got}; statuses seen: ${ctx.server.statuses.join(' → ')}`;
+}
