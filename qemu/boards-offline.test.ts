@@ -13,7 +13,7 @@ import { partition, SECTOR } from './image/layout.js';
 import { run } from './image/exec.js';
 import { parseEnvLines } from '../harness/shell/env-lines.js';
 import { loadBoardFile } from './board-file.js';
-import { crc32 } from '../client/bootloader/crc32.js';
+import { crc32 } from '../bootenv/crc32.js';
 
 const enabled = process.env.FLIPSIDE_IMAGE_TESTS !== '0';
 const itest = enabled ? test.serial : test.skip;

@@ -7,11 +7,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { UBootEnv } from '../../client/bootloader/uboot-env.js';
-import { GrubEnv } from '../../client/bootloader/grub-env.js';
+import { UBootEnv } from '../../bootenv/uboot-env.js';
+import { GrubEnv } from '../../bootenv/grub-env.js';
 import { GRUBENV_NAME } from '../../qemu/boot/grub-cfg.js';
 import { tmpdir } from 'node:os';
-import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
 import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
 import { run } from '../../qemu/image/exec.js';
 import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
