@@ -15,7 +15,7 @@ import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
 import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
 import { run } from '../../qemu/image/exec.js';
 import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
-import { QemuVm } from '../../qemu/vm.js';
+import { QemuVm } from '../drivers/qemu/vm.js';
 import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
 import { ConsoleShell } from '../shell/console-shell.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';

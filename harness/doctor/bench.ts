@@ -7,7 +7,7 @@ import { parseFwEnvConfig, type FwEnvConfig } from '../../bootenv/fw-env-config.
 import type { BoardFile } from '../../qemu/board-file.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Power, Shell } from '../types.js';
-import { parseEnvLines } from '../shell/env-lines.js';
+import { parseEnvLines } from '../../bootenv/env-lines.js';
 
 /** What the doctor needs from a bound board: QemuBoard and LabBoard both have it. */
 export interface DoctorTarget {
