@@ -17,7 +17,7 @@ import { run } from '../../../qemu/image/exec.js';
 import { QemuVm } from './vm.js';
 import { parseEnvLines } from '../../../bootenv/env-lines.js';
 import { bootToShell, guestEnv, guestGrubEnv, guestSetEnv, guestShell, rebootToBootloader, rebootToUBoot } from './guest-steps.js';
-import { loadBoardFile } from '../../../qemu/board-file.js';
+import { loadBoardFile } from '../../../boards/load.js';
 import { serveFiles, type FileServer } from './file-server.js';
 import { CLIENT_DISABLE_FILE, GUEST_NET } from '../../../qemu/image/guest-files.js';
 import { GRUBENV_NAME } from '../../../qemu/boot/grub-cfg.js';
