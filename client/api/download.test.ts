@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { downloadWithResume, type DownloadOptions } from './download.js';
 import { DownloadError } from './errors.js';
-import { startServer, type RecordedRequest } from './test-server.js';
+import { startServer, type RecordedRequest } from './server.fake.js';
 
 const DATA = randomBytes(300 * 1024 + 17);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -10,8 +10,8 @@ import { SerialPort } from 'serialport';
 import { type BoardFile } from '../../boards/schema.js';
 import { parseBoardFile } from '../../boards/load.js';
 import { BOARDS_DIR } from '../../paths.js';
-import { PtyPair } from '../console/pty-pair.js';
-import { FakeTarget, type FakeTargetOptions } from './fake-target.js';
+import { PtyPair } from '../console/pty-pair.fake.js';
+import { FakeTarget, type FakeTargetOptions } from './target.fake.js';
 
 export interface FakeLabOptions extends Partial<FakeTargetOptions> {
   vanishOnPowerOff?: boolean;

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { END_OF_ARCHIVE, encodeHeader, padding } from './tar.js';
-import { writeArtifact, type WriteSpec } from './writer.js';
+import { END_OF_ARCHIVE, encodeHeader, padding } from '../tar.js';
+import { writeArtifact, type WriteSpec } from '../writer.js';
 
-export { CONFORMANCE_DIR as VECTORS } from '../test-support/shared-dir.js';
+export { CONFORMANCE_DIR as VECTORS } from '../../test-support/shared-dir.js';
 
 export interface RawMember {
   name: string;
