@@ -15,11 +15,6 @@ import { SimDevice, injectTransport } from '../testing/device-sim.js';
 const NOT_YET: Record<string, string> = {
   // deployments
   'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': 'configuration deployments come with the add-ons issue (deviceconfig)',
-  'GET /api/management/v1/deployments/deployments': 'no Link header',
-  'POST /api/management/v1/deployments/deployments/statistics/list': 'missing',
-  'GET /api/management/v1/deployments/deployments/devices/{id}': 'items lack the deployment and device objects',
-  'DELETE /api/management/v1/deployments/deployments/devices/{id}': 'missing',
-  'DELETE /api/management/v1/deployments/deployments/devices/{id}/history': 'missing',
   'GET /api/management/v1/deployments/deployments/releases': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v1/deployments/deployments/releases/list': 'missing',
   'GET /api/management/v1/deployments/artifacts': 'updates[].meta_data is not an array (peers helper)',
@@ -32,7 +27,6 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v1/deployments/limits/storage': 'missing',
   'GET /api/management/v1alpha1/deployments/software': 'missing',
   'GET /api/management/v1alpha1/deployments/software/tags': 'missing',
-  'GET /api/management/v2/deployments/deployments': 'missing',
   'GET /api/management/v2/deployments/deployments/releases': 'no X-Total-Count or Link; updates[].meta_data (peers helper)',
   'DELETE /api/management/v2/deployments/deployments/releases': 'missing',
   'GET /api/management/v2/deployments/deployments/releases/{release_name}': 'missing',
