@@ -1,9 +1,9 @@
 // Test helpers: a server on a temp data dir with an admin logged in, artifact uploads built as
 // multipart bodies, device acceptance (all from the product module admin-client.ts), plus the
 // conformance artifacts, an accepted simulated device and small artifacts built in memory.
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeArtifactToBuffer } from '../../artifact/to-buffer.js';
 import { acceptDevice, startScratchServer, type ScratchServer } from '../admin-client.js';
 import { SimDevice, injectTransport, type SimDeviceOptions } from './device-sim.js';
 
@@ -32,18 +32,13 @@ export async function acceptedDevice(t: TestServer, opts: SimDeviceOptions = {})
   return d;
 }
 
-/** Writes a small artifact with artifact/writer into memory (module-image with one file). */
+/** A small artifact in memory (module-image with one file). */
 export async function makeArtifact(name: string, deviceTypes: string[], opts: { type?: string; content?: Buffer } = {}): Promise<Buffer> {
-  const { writeArtifact } = await import('../../artifact/writer.js');
-  const dir = mkdtempSync(join(tmpdir(), 'flipside-art-'));
-  try {
-    const out = join(dir, 'a.mender');
-    await writeArtifact(
-      { type: opts.type ?? 'single-file', kind: 'module-image', name, deviceTypes, files: [{ name: 'payload.bin', content: opts.content ?? Buffer.from(`payload of ${name}\n`) }] },
-      out,
-    );
-    return readFileSync(out);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return writeArtifactToBuffer({
+    type: opts.type ?? 'single-file',
+    kind: 'module-image',
+    name,
+    deviceTypes,
+    files: [{ name: 'payload.bin', content: opts.content ?? Buffer.from(`payload of ${name}\n`) }],
+  });
 }
