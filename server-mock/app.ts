@@ -10,6 +10,7 @@ import { BlobStore } from './store/blobs.js';
 import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http-errors.js';
+import { acceptEmptyJsonBody } from './empty-json-body.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -76,6 +77,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.decorate('flipside', ctx);
   if (orphans.length) app.log.warn({ orphans }, 'removed blobs without a database row');
 
+  acceptEmptyJsonBody(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
   });
