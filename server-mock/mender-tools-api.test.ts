@@ -102,3 +102,10 @@ test.serial('v2 deployments/next: device_provides in, the same instructions as v
   t.is((await post({ device_provides: { artifact_name: 'v2-old' } })).statusCode, 400);
   t.is((await s.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ device_provides: provides }) })).statusCode, 401);
 });
+
+test.serial('artifacts/list: a Link header with first and next as Mender pages', async (t) => {
+  const r = await s.app.inject({ method: 'GET', url: '/api/management/v1/deployments/artifacts/list?device_type=board-l&per_page=1', headers: s.auth });
+  const link = String(r.headers.link);
+  t.regex(link, /<\/api\/management\/v1\/deployments\/artifacts\/list\?[^>]*page=1[^>]*>; rel="first"/);
+  t.regex(link, /page=2[^>]*>; rel="next"/);
+});

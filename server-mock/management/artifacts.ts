@@ -10,7 +10,7 @@ import { signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
-import { pageOf, pagingQuery } from './paging.js';
+import { pagingQuery, sendPage } from './paging.js';
 
 const BASE = '/api/management/v1/deployments';
 const tags = ['Management API: deployments'];
@@ -189,8 +189,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .listArtifacts()
         .filter((a) => (!q.name || a.name === q.name) && (!q.description || a.description === q.description) && (!q.device_type || a.device_types.includes(q.device_type)))
         .sort(sorters[q.sort]);
-      reply.header('X-Total-Count', all.length);
-      return pageOf(all, q.page, q.per_page).map(artifactView);
+      return sendPage(req, reply, all, q.page, q.per_page).map(artifactView);
     },
   );
 
