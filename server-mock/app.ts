@@ -12,6 +12,7 @@ import type { ServerContext } from './context.js';
 import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError } from './http-errors.js';
+import { acceptEmptyJsonBody } from './empty-json-body.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -82,6 +83,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.decorate('flipside', ctx);
   if (orphans.length) app.log.warn({ orphans }, 'removed blobs without a database row');
 
+  acceptEmptyJsonBody(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
   });

@@ -303,8 +303,10 @@ test('`flipside check-update` makes a daemon with an hour-long poll interval pic
   const x = await device(t, l, 7, { UpdatePollIntervalSeconds: 3600, InventoryPollIntervalSeconds: 3600 });
   await release(t, l, x.b, 'release-poked');
   // Wait for the first check after authorization, then deploy: without a poke the next is an hour away.
-  // (The recorder logs a request when its answer came: a v1 entry means that check is over.)
-  await x.d.until(() => l.rec.seen.some((r) => r.device === x.id && r.path.startsWith('/api/devices/v1/deployments/device/deployments/next')), 20_000, 'the first update check');
+  // (The recorder logs a request when its answer came: a "next" entry that was not the v2 404 of
+  // a server without v2 means that check is over; the bundled server answers v2 itself.)
+  const checked = (r: { path: string; status: number }) => /^\/api\/devices\/v[12]\/deployments\/device\/deployments\/next/.test(r.path) && r.status !== 404;
+  await x.d.until(() => l.rec.seen.some((r) => r.device === x.id && checked(r)), 20_000, 'the first update check');
   const dep = await createDeployment(l.s, { artifact_name: 'release-poked', devices: [x.id] });
   await new Promise((r) => setTimeout(r, 1500));
   t.is(await deviceStatus(l, dep, x.id), 'pending');

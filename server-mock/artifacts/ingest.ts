@@ -115,7 +115,7 @@ export function artifactMeta(h: ArtifactHeaders): ArtifactMeta {
     updates: h.payloads.map((p) => ({
       type_info: { type: p.type },
       files: p.files.map((f) => ({ name: f.name, checksum: f.checksum, size: f.size, date: f.modified.toISOString() })),
-      meta_data: p.metaData ?? {},
+      meta_data: p.metaData ? [p.metaData] : [],
     })),
   };
 }

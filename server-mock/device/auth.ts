@@ -24,6 +24,8 @@ const AUTH_BODY_LIMIT = 64 * 1024;
 
 export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
+  // This plugin keeps the raw bytes (the signature covers them): it replaces the app's JSON parser.
+  app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: AUTH_BODY_LIMIT }, (req, body, done) => {
     req.rawBody = body as Buffer;
     try {

@@ -279,9 +279,3 @@ test.serial('POST next: flat or wrapped in device_provides; 400 without device_t
   const get = await t0.app.inject({ method: 'GET', url: '/api/devices/v1/deployments/device/deployments/next?artifact_name=release-0', headers: { authorization: `Bearer ${d.token}` } });
   t.is(get.statusCode, 400);
 });
-
-test.serial('v2 next is not served: 404 as the open-source server answers', async (t) => {
-  const d = await acceptedDevice(t0);
-  const r = await t0.app.inject({ method: 'POST', url: '/api/devices/v2/deployments/device/deployments/next', headers: { authorization: `Bearer ${d.token}` }, payload: { device_provides: { device_type: 'x', artifact_name: 'y' } } });
-  t.is(r.statusCode, 404);
-});
