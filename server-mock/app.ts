@@ -9,6 +9,7 @@ import { Store } from './store/store.js';
 import { BlobStore } from './store/blobs.js';
 import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
+import { DeviceAdmission, DEFAULT_DEVICE_ADMISSION, type DeviceAdmissionOptions } from './device/admission.js';
 import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError } from './http-errors.js';
@@ -22,6 +23,7 @@ import { devauthRoutes } from './management/devauth.js';
 import { inventoryRoutes } from './management/inventory.js';
 import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
+import { admissionRoutes } from './management/admission.js';
 import { uiPlugin } from './ui/index.js';
 
 export interface BuildServerOptions {
@@ -40,6 +42,8 @@ export interface BuildServerOptions {
   maxArtifactBytes?: number;
   /** Login throttling limits (defaults in auth/login-throttle.ts); `now` is for tests. */
   loginThrottle?: Partial<LoginThrottleOptions> & { now?: () => number };
+  /** Device admission limits (defaults in device/admission.ts); `now` is for tests. */
+  deviceAdmission?: Partial<DeviceAdmissionOptions> & { now?: () => number };
   /** TLS key and certificate (PEM); plain HTTP without. */
   https?: { key: string | Buffer; cert: string | Buffer };
 }
@@ -65,6 +69,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
     passwords: new PasswordHasher(),
+    admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
   };
 
@@ -92,7 +97,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     if (err.validation) status = 400;
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, error: err.message }, 'request refused');
-    const message = status >= 500 ? 'internal error' : err.message;
+    // Errors thrown on purpose (ApiError) say what happened, a 507 or 503 included.
+    const message = status >= 500 && !(err instanceof ApiError) ? 'internal error' : err.message;
     void reply.code(status).type('application/json').send({ error: message, request_id: req.id });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -122,6 +128,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(inventoryRoutes, { ctx });
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
+  await app.register(admissionRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

@@ -4,6 +4,7 @@ import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
 import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { DeviceAdmission } from './device/admission.js';
 
 export interface ServerContext {
   store: Store;
@@ -19,4 +20,6 @@ export interface ServerContext {
   /** scrypt off the request thread. */
   passwords: PasswordHasher;
   loginThrottle: LoginThrottle;
+  /** Limits on new pending devices, and their counts. */
+  admission: DeviceAdmission;
 }

@@ -260,6 +260,14 @@ export class Store {
     });
   }
 
+  /** True when this identity already has this key (an auth request that adds nothing). */
+  hasAuthSet(idData: string, pubkey: string): boolean {
+    return this.stmt('SELECT 1 FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?').get(idData, pubkey) !== undefined;
+  }
+  countPendingAuthSets(): number {
+    return (this.stmt("SELECT COUNT(*) AS n FROM auth_sets WHERE status = 'pending'").get() as { n: number }).n;
+  }
+
   /** Preauthorizes identity+key; false when that identity already has that key. */
   preauthorize(idData: string, pubkey: string): { device: DeviceRow; authSet: AuthSetRow } | undefined {
     return this.tx(() => {

@@ -202,6 +202,7 @@ test.serial('devices: signed auth requests appear pending without a reload; acce
   for (const d of sims) t.is((await d.authenticate()).status, 401);
   await rows.nth(2).waitFor();
   t.is(await rows.count(), 3);
+  await page.waitForFunction(() => /Pending queue 3 of 10000/.test(document.querySelector('[data-fk="admission"]')?.textContent ?? ''));
   await shot('devices');
   for (let i = 0; i < 3; i++) {
     await page.getByRole('button', { name: /^Accept device mac=52:54:00:00:00:0/ }).first().click();

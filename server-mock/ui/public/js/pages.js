@@ -164,6 +164,14 @@ function preauthForm(after) {
     h('button', { type: 'submit', class: 'primary' }, 'Preauthorize')));
 }
 
+// The pending queue against its cap and what the admission limits refused (a flood shows here).
+function admissionLine(a) {
+  const refused = a.refused_rate_limited + a.refused_queue_full + a.refused_too_large;
+  return [`Pending queue ${a.pending_auth_sets} of ${a.max_pending} (full: new devices are refused). `,
+    refused ? h('strong', {}, `Refused since ${when(a.since)}: ${a.refused_rate_limited} too many from one address, ${a.refused_queue_full} queue full, ${a.refused_too_large} too large.`)
+      : `No device refused since ${when(a.since)}.`];
+}
+
 export async function devices(main, _p, query) {
   const status = STATUSES.includes(query.get('status')) ? query.get('status') : 'pending';
   const page = Math.max(1, Number(query.get('page')) || 1);
@@ -186,8 +194,10 @@ export async function devices(main, _p, query) {
       h('td', {}, deviceActions(d, refresh))));
     const cols = [['Device'], ['Identity'], ...(status === 'accepted' ? [['Type', 'opt'], ['Group']] : []), ['Changed', 'opt'], ['Actions']];
     replace(list, table(cols, rows, `No ${status} devices.`), pager(page, perPage, devs.total ?? devs.length, (n) => `#/devices?status=${status}&page=${n}`));
+    replace(gate, admissionLine(await get(`${DA}/admission`)));
   };
-  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), list, preauthForm(refresh));
+  const gate = h('p', { class: 'muted', dataset: { fk: 'admission' } });
+  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), gate, list, preauthForm(refresh));
   await refresh();
   return refresh;
 }
