@@ -12,7 +12,7 @@ import type { ServerContext } from './context.js';
 import { DeviceAdmission, DEFAULT_DEVICE_ADMISSION, type DeviceAdmissionOptions } from './device/admission.js';
 import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
-import { ApiError } from './http-errors.js';
+import { ApiError, explainLibraryError } from './http-errors.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -91,10 +91,15 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     reply.header('X-Men-Requestid', req.id);
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+  type Thrown = Error & { statusCode?: number; validation?: unknown; code?: string };
+  app.setErrorHandler((thrown: Thrown, req, reply) => {
+    const err = (thrown instanceof ApiError || thrown.statusCode ? undefined : explainLibraryError(thrown)) ?? thrown;
+    // A body left half read would make the next request on this connection wait behind it.
+    if (!req.raw.complete) void reply.header('connection', 'close');
+    if (err !== thrown) req.log.warn({ err: thrown }, 'request failed');
     let status = err instanceof ApiError ? err.statusCode : (err.statusCode ?? 500);
     if (err instanceof ApiError) void reply.headers(err.headers);
-    if (err.validation) status = 400;
+    if ((err as Thrown).validation) status = 400;
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, error: err.message }, 'request refused');
     // Errors thrown on purpose (ApiError) say what happened, a 507 or 503 included.
