@@ -13,6 +13,7 @@ import { DeviceAdmission, DEFAULT_DEVICE_ADMISSION, type DeviceAdmissionOptions 
 import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError, explainLibraryError } from './http-errors.js';
+import { defaultLinkHosts } from './request-url.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -36,8 +37,10 @@ export interface BuildServerOptions {
   userJwtTtlSeconds?: number;
   /** Lifetime of artifact download links (default one hour). */
   linkTtlSeconds?: number;
-  /** Base URL for download links (default: from each request's Host). */
+  /** Base URL for download links (default: the request's Host if it is one of linkHosts). */
   publicUrl?: string;
+  /** More host names a request's Host may put in links (localhost and this machine's are in). */
+  linkHosts?: string[];
   /** Largest artifact accepted (default 10 GiB). */
   maxArtifactBytes?: number;
   /** Login throttling limits (defaults in auth/login-throttle.ts); `now` is for tests. */
@@ -68,6 +71,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
+    linkHosts: defaultLinkHosts(opts.linkHosts),
     passwords: new PasswordHasher(),
     admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),

@@ -26,17 +26,19 @@ export async function main(argv: string[]): Promise<number> {
     .option('--host <addr>', 'address to listen on (FLIPSIDE_SERVER_HOST)', env.FLIPSIDE_SERVER_HOST ?? '0.0.0.0')
     .option('--http', 'plain HTTP instead of TLS (FLIPSIDE_SERVER_HTTP=1)', env.FLIPSIDE_SERVER_HTTP === '1')
     .option('--public-url <url>', 'base URL put in download links (FLIPSIDE_SERVER_PUBLIC_URL)', env.FLIPSIDE_SERVER_PUBLIC_URL)
+    .option('--link-host <name...>', 'host names a request may put in download links when --public-url is unset (FLIPSIDE_SERVER_LINK_HOSTS, comma separated)', env.FLIPSIDE_SERVER_LINK_HOSTS?.split(','))
     .option('--tls-name <name...>', 'extra DNS names / IPs for the server certificate (FLIPSIDE_SERVER_TLS_NAMES, comma separated)', env.FLIPSIDE_SERVER_TLS_NAMES?.split(','))
     .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
     .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info');
 
-  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; jwtTtl?: number; logLevel: string }) => {
+  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
     const dataDir = resolve(o.dataDir);
     const tls = o.http ? undefined : await ensureTls(dataDir, o.tlsName ?? []);
     const app = await buildServer({
       dataDir,
       logger: { level: o.logLevel },
       publicUrl: o.publicUrl,
+      linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
     });

@@ -17,6 +17,8 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Base URL put in download links; when absent, taken from the request's Host. */
   publicUrl?: string;
+  /** Host names a request's Host header may put in links when publicUrl is unset. */
+  linkHosts: Set<string>;
   /** scrypt off the request thread. */
   passwords: PasswordHasher;
   loginThrottle: LoginThrottle;

@@ -4,6 +4,8 @@ import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { signJwt } from '../auth/jwt.js';
 import { passwordLogin } from '../auth/login.js';
+import { passwordFingerprint } from '../auth/password.js';
+import type { UserRow } from '../store/store.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
@@ -16,9 +18,9 @@ const tokenSchema = {
   properties: { id: { type: 'string' }, name: { type: 'string' }, expiration_date: { type: 'string' }, created_ts: { type: 'string' }, last_used: { type: 'string', nullable: true } },
 } as const;
 
-export function issueUserToken(ctx: ServerContext, userId: string): string {
+export function issueUserToken(ctx: ServerContext, user: UserRow): string {
   const exp = Math.floor(Date.now() / 1000) + ctx.userJwtTtlSeconds;
-  return signJwt(ctx.secrets.jwtPrivateKey, { sub: userId, exp, 'mender.user': true, 'mender.tenant': '' }).token;
+  return signJwt(ctx.secrets.jwtPrivateKey, { sub: user.id, exp, 'mender.user': true, 'mender.tenant': '', 'flipside.pwd': passwordFingerprint(user.password_hash) }).token;
 }
 
 /** Creates a user; shared by the API and `flipside-server init`. */
@@ -49,11 +51,16 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const email = colon >= 0 ? decoded.slice(0, colon) : '';
       const password = colon >= 0 ? decoded.slice(colon + 1) : '';
       const user = await passwordLogin(ctx, email, password, req.ip);
-      return reply.type('application/jwt').send(issueUserToken(ctx, user.id));
+      return reply.type('application/jwt').send(issueUserToken(ctx, user));
     },
   );
 
-  app.post(`${BASE}/auth/logout`, { preHandler: guard, schema: { tags, response: { 202: { type: 'null' }, 401: errorSchema } } }, async (_req, reply) => reply.code(202).send());
+  app.post(`${BASE}/auth/logout`, { preHandler: guard, schema: { tags, response: { 202: { type: 'null' }, 401: errorSchema } } }, async (req, reply) => {
+    // Mender's logout: the token used for it stops working at once.
+    ctx.store.revokeUserToken(req.userToken!.jti, req.userToken!.exp);
+    ctx.store.audit(req.userEmail!, 'user.logout', 'user', req.userId!, {});
+    return reply.code(202).send();
+  });
 
   app.get(`${BASE}/users`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: userSchema }, 401: errorSchema } } }, async () =>
     ctx.store.listUsers().map(({ password_hash: _p, ...u }) => u),

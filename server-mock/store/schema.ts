@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS personal_tokens (
   last_used TEXT,
   UNIQUE (user_id, name)
 );
+CREATE TABLE IF NOT EXISTS revoked_user_tokens (
+  jti TEXT PRIMARY KEY,
+  exp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   id_data TEXT NOT NULL UNIQUE,

@@ -2,7 +2,7 @@
 // synchronous=FULL: a write that returned has been fsynced, so an acknowledged request survives
 // a SIGKILL or a power cut. Multi-row changes run in one transaction.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, closeSync, openSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -137,8 +137,13 @@ export class Store {
   readonly db: Database.Database;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'flipside.db'));
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Owner-only: the database holds password hashes and device keys. SQLite gives the -wal and
+    // -shm files the database file's mode.
+    const dbPath = join(dataDir, 'flipside.db');
+    closeSync(openSync(dbPath, 'a', 0o600));
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    this.db = new Database(dbPath);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
@@ -202,6 +207,14 @@ export class Store {
   }
   deletePersonalToken(userId: string, id: string): boolean {
     return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+  }
+
+  /** Records a logged-out user token until it would have expired anyway. */
+  revokeUserToken(jti: string, exp: number): void {
+    this.stmt('INSERT OR IGNORE INTO revoked_user_tokens VALUES (?, ?)').run(jti, exp);
+  }
+  isUserTokenRevoked(jti: string): boolean {
+    return this.stmt('SELECT 1 FROM revoked_user_tokens WHERE jti = ?').get(jti) !== undefined;
   }
 
   // ---- devices and auth sets
@@ -368,6 +381,7 @@ export class Store {
     return this.stmt('DELETE FROM device_tokens WHERE jti = ?').run(jti).changes > 0;
   }
   pruneExpiredDeviceTokens(nowSeconds: number): void {
+    this.stmt('DELETE FROM revoked_user_tokens WHERE exp <= ?').run(nowSeconds);
     this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
   }
 
