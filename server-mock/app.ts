@@ -14,6 +14,8 @@ import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError, explainLibraryError } from './http-errors.js';
 import { defaultLinkHosts } from './request-url.js';
+import { installAuthorization } from './auth/authorize.js';
+import { roleRoutes } from './management/roles.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -127,6 +129,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
   await app.register(multipart, { limits: { fileSize: ctx.maxArtifactBytes, files: 1, fields: 10, fieldSize: 64 * 1024 } });
 
+  installAuthorization(app, ctx);
   await app.register(deviceAuthRoutes, { ctx });
   await app.register(deviceDeploymentRoutes, { ctx });
   await app.register(deviceInventoryRoutes, { ctx });
@@ -138,6 +141,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
   await app.register(admissionRoutes, { ctx });
+  await app.register(roleRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

@@ -1,7 +1,10 @@
 // flipside-server: start the server (TLS by default with a generated CA), or `init` the first
 // admin. Options also come from FLIPSIDE_SERVER_* environment variables.
 import { Command, CommanderError } from 'commander';
-import { resolve } from 'node:path';
+import { resolve, join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { authorizationMarkdown, sortedTable } from './auth/authorization-table.js';
 import { pathToFileURL } from 'node:url';
 import { buildServer } from './app.js';
 import { ensureTls } from './tls.js';
@@ -56,6 +59,22 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
   });
+
+  program
+    .command('routes')
+    .description('print the authorization table: every management route and the roles allowed')
+    .option('--json', 'as JSON instead of markdown')
+    .action(async (o: { json?: boolean }) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'flipside-routes-'));
+      try {
+        const app = await buildServer({ dataDir });
+        const table = sortedTable(app.authorizationTable);
+        await app.close();
+        process.stdout.write(o.json ? `${JSON.stringify(table, null, 2)}\n` : authorizationMarkdown(table));
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
 
   program
     .command('init')

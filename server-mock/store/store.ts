@@ -209,6 +209,22 @@ export class Store {
     return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
   }
 
+  /**
+   * A user's roles; undefined for users from before roles existed (they were all administrators
+   * and stay so until their roles are set).
+   */
+  userRoles(userId: string): string[] | undefined {
+    if (!this.stmt('SELECT 1 FROM user_role_sets WHERE user_id = ?').get(userId)) return undefined;
+    return (this.stmt('SELECT role FROM user_roles WHERE user_id = ? ORDER BY role').all(userId) as Array<{ role: string }>).map((r) => r.role);
+  }
+  setUserRoles(userId: string, roles: string[]): void {
+    this.tx(() => {
+      this.stmt('INSERT OR IGNORE INTO user_role_sets VALUES (?)').run(userId);
+      this.stmt('DELETE FROM user_roles WHERE user_id = ?').run(userId);
+      for (const r of new Set(roles)) this.stmt('INSERT INTO user_roles VALUES (?, ?)').run(userId, r);
+    });
+  }
+
   /** Records a logged-out user token until it would have expired anyway. */
   revokeUserToken(jti: string, exp: number): void {
     this.stmt('INSERT OR IGNORE INTO revoked_user_tokens VALUES (?, ?)').run(jti, exp);
