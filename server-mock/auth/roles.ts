@@ -41,6 +41,7 @@ const RULES: Array<[string, RegExp, PermissionSet | 'public']> = [
   ['POST', /^\/api\/management\/v1\/deployments\/artifacts(\/generate|\/directupload)?$/, 'UploadArtifacts'],
   ['READ', /^\/api\/management\/v[12]\/deployments\/(artifacts|releases)(\/|$)/, 'ReadReleases'],
   ['WRITE', /^\/api\/management\/v[12]\/deployments\/(artifacts|releases)(\/|$)/, 'ManageReleases'],
+  ['POST', /^\/api\/management\/v1\/deployments\/deployments\/statistics\/list$/, 'ReadDeployments'],
   ['READ', /^\/api\/management\/v[12]\/deployments\/deployments(\/|$)/, 'ReadDeployments'],
   ['WRITE', /^\/api\/management\/v[12]\/deployments\/deployments(\/|$)/, 'DeployToDevices'],
   // Searching the inventory is a read sent as a POST.
