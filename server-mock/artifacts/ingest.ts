@@ -21,7 +21,7 @@ export interface IngestedArtifact {
 export async function ingestArtifact(source: Readable, blobs: BlobStore, maxBytes: number): Promise<IngestedArtifact> {
   const readArtifact = await loadReader();
   const tempPath = blobs.tempPath();
-  const file = createWriteStream(tempPath, { flags: 'wx' });
+  const file = createWriteStream(tempPath, { flags: 'wx', mode: 0o600 });
   const toReader = new PassThrough({ highWaterMark: 256 * 1024 });
   const hash = createHash('sha256');
   let size = 0;
