@@ -19,7 +19,7 @@ export class FileSource implements ArtifactSource {
     this.describe = path;
   }
 
-  async open(): Promise<Readable> {
+  async open(signal?: AbortSignal): Promise<Readable> {
     try {
       const st = await stat(this.path);
       if (!st.isFile()) throw new Error('not a regular file');
@@ -27,7 +27,7 @@ export class FileSource implements ArtifactSource {
     } catch (e) {
       throw new ClientError('SOURCE', `cannot read artifact ${this.path}: ${errorMessage(e)}`, { cause: e });
     }
-    return createReadStream(this.path, { highWaterMark: 1 << 20 });
+    return createReadStream(this.path, { highWaterMark: 1 << 20, signal });
   }
 }
 
@@ -39,14 +39,14 @@ export class HttpSource implements ArtifactSource {
     this.describe = url;
   }
 
-  open(): Promise<Readable> {
-    return this.fetch(this.url, 0);
+  open(signal?: AbortSignal): Promise<Readable> {
+    return this.fetch(this.url, 0, signal);
   }
 
-  private fetch(url: string, redirects: number): Promise<Readable> {
+  private fetch(url: string, redirects: number, signal?: AbortSignal): Promise<Readable> {
     return new Promise((resolve, reject) => {
       const get = url.startsWith('https:') ? httpsGet : httpGet;
-      const req = get(url, (res: IncomingMessage) => {
+      const req = get(url, { signal }, (res: IncomingMessage) => {
         const code = res.statusCode ?? 0;
         if (code >= 300 && code < 400 && res.headers.location) {
           res.resume();
@@ -54,7 +54,7 @@ export class HttpSource implements ArtifactSource {
             reject(new ClientError('SOURCE', `${this.url}: more than ${MAX_REDIRECTS} redirects`));
             return;
           }
-          resolve(this.fetch(new URL(res.headers.location, url).toString(), redirects + 1));
+          resolve(this.fetch(new URL(res.headers.location, url).toString(), redirects + 1, signal));
           return;
         }
         if (code !== 200) {

@@ -52,7 +52,9 @@ export class ResumingDownload extends Readable {
   private res: IncomingMessage | null = null;
   /** Bytes still to drop from a 200 answer to a Range request. */
   private skip = 0;
-  private stallTimer: NodeJS.Timeout | null = null;
+  private stallTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  /** Counts response events (data, headers): a stall check compares it before and after. */
+  private progress = 0;
   private backoffTimer: NodeJS.Timeout | null = null;
   private readonly onAbort = (): void => {
     this.fail('ABORTED', 'aborted by the caller');
@@ -114,6 +116,7 @@ export class ResumingDownload extends Readable {
   }
 
   private onResponse(res: IncomingMessage, gen: number): void {
+    this.progress++;
     const status = res.statusCode ?? 0;
     const resuming = this.received > 0;
     if (status >= 500 || status === 429) {
@@ -176,6 +179,7 @@ export class ResumingDownload extends Readable {
   }
 
   private onChunk(chunk: Buffer, res: IncomingMessage): void {
+    this.progress++;
     let data = chunk;
     if (this.skip > 0) {
       const n = Math.min(this.skip, data.length);
@@ -237,14 +241,28 @@ export class ResumingDownload extends Readable {
   private armStall(): void {
     this.clearStall();
     const ms = this.o.stallTimeoutMs ?? 60_000;
+    const progress = this.progress;
     this.stallTimer = setTimeout(() => {
-      this.stallTimer = null;
-      this.interrupted(`no data for ${ms} ms`);
+      // A starved event loop (a busy machine) runs expired timers before it reads the sockets
+      // that have data waiting: judge the stall only after this loop turn's I/O was read.
+      this.stallTimer = setImmediate(() => {
+        this.stallTimer = null;
+        if (this.progress !== progress) this.armStall();
+        else this.interrupted(`no data for ${ms} ms`);
+      });
     }, ms);
   }
 
+  /** True while a stall timeout is counting (never while the consumer holds the socket paused). */
+  get stallTimerArmed(): boolean {
+    return this.stallTimer !== null;
+  }
+
   private clearStall(): void {
-    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.stallTimer) {
+      clearTimeout(this.stallTimer as NodeJS.Timeout);
+      clearImmediate(this.stallTimer as NodeJS.Immediate);
+    }
     this.stallTimer = null;
   }
 

@@ -77,7 +77,8 @@ export class Daemon {
   private schedule!: PollSchedule;
   private authFailures = 0;
   private reauthenticated = false;
-  private current: { id: string; abort: AbortController } | null = null;
+  /** Aborted by stop(): handed to the machine with each deployment, which stops its download. */
+  private readonly stopping$ = new AbortController();
   /** Resolves when the loop has ended. */
   done: Promise<void> = Promise.resolve();
 
@@ -88,7 +89,7 @@ export class Daemon {
 
   private log(line: string): void {
     this.o.log(line);
-    const id = this.current?.id;
+    const id = this.machine?.currentDeployment;
     if (id && this.reporter) void this.reporter.appendLog(id, line);
   }
 
@@ -109,7 +110,7 @@ export class Daemon {
 
   stop(): void {
     this.stopping = true;
-    this.current?.abort.abort();
+    this.stopping$.abort();
     this.waker.poke();
   }
 
@@ -146,7 +147,6 @@ export class Daemon {
       onAborted: (id) => {
         this.log(`deployment ${id} was aborted by the server`);
         this.machine?.abort(id);
-        if (this.current?.id === id) this.current.abort.abort();
       },
     });
     this.machine = await createMachine(c, { mode: 'daemon', reporter: this.reporter, log: (l) => this.log(l), reboot: this.o.reboot });
@@ -162,8 +162,7 @@ export class Daemon {
       // After the reboot into an update, or a power loss: continue what was stored, first.
       const stored = await this.machine.record();
       if (stored) {
-        this.current = { id: stored.id, abort: new AbortController() };
-        const r = await this.finishRun(await this.machine.resume('resume'));
+        const r = await this.finishRun(await this.machine.resume('resume', this.stopping$.signal));
         if (r === 'rebooting') return r;
       } else this.machine.announceIdle();
       while (!this.stopping) {
@@ -212,7 +211,7 @@ export class Daemon {
         this.schedule.succeeded('inventory');
         return null;
       }
-      const r = await this.machine.daemonCycle(() => this.check());
+      const r = await this.updateCycle();
       this.schedule.succeeded('update');
       const end = await this.finishRun(r);
       // After a deployment finished, look again soon (Mender goes back to Sync through Idle).
@@ -223,9 +222,15 @@ export class Daemon {
       const what = e instanceof RetryLater ? 'server asked to retry later' : errorMessage(e);
       this.log(`${task === 'update' ? 'update check' : 'inventory update'} failed: ${what}; next try in ${wait} ms`);
       return null;
-    } finally {
-      this.current = null;
     }
+  }
+
+  /** A stored deployment continues first (a kill between cycles); else Sync: poll and hand the offer over. */
+  private async updateCycle(): Promise<RunResult> {
+    if (await this.machine.record()) return this.machine.resume('resume', this.stopping$.signal);
+    this.machine.announceSync();
+    const offer = await this.check();
+    return offer ? this.machine.runOffer(offer) : { kind: 'idle' };
   }
 
   private async finishRun(r: RunResult): Promise<'rebooting' | null> {
@@ -234,7 +239,6 @@ export class Daemon {
       return 'rebooting';
     }
     if (r.kind === 'done') this.log(`deployment ${r.id} finished: ${r.outcome}${r.error ? ` (${r.error})` : ''}`);
-    this.current = null;
     return null;
   }
 
@@ -256,21 +260,19 @@ export class Daemon {
     const info = await checkUpdate(this.api, provides);
     if (!info) return null;
     this.log(`deployment ${info.id}: ${info.artifactName} from ${new URL(info.uri).host}`);
-    const abort = new AbortController();
-    this.current = { id: info.id, abort };
-    return { id: info.id, artifactName: info.artifactName, source: this.source(info.id, info.uri, abort) };
+    return { id: info.id, artifactName: info.artifactName, source: this.source(info.id, info.uri), signal: this.stopping$.signal };
   }
 
   /** The server's link as the machine's source: the bytes stream straight from the network. */
-  private source(id: string, uri: string, abort: AbortController): ArtifactSource {
+  private source(id: string, uri: string): ArtifactSource {
     const c = this.config;
     const interval = this.o.reportIntervalMs ?? 5000;
     return {
       describe: uri.replace(/\?.*$/, ''),
-      open: async () => {
+      open: async (signal) => {
         const dl = downloadWithResume(uri, {
           ca: this.ca,
-          signal: abort.signal,
+          signal,
           maxResumes: c.RetryDownloadCount,
           stallTimeoutMs: c.DownloadStallTimeoutSeconds * 1000,
           backoffBaseMs: Math.min(1000, this.unitMs),

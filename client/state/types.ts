@@ -74,7 +74,8 @@ export type LastDeployment = z.infer<typeof lastDeploymentSchema>;
 /** Where the artifact comes from: a file, a URL, the server's deployment link. */
 export interface ArtifactSource {
   readonly describe: string;
-  open(): Promise<Readable>;
+  /** The artifact's bytes; `signal` aborts the download (the deployment was aborted or the client stops). */
+  open(signal: AbortSignal): Promise<Readable>;
 }
 
 /** Mender's deployment statuses (the device API's PUT .../status). */
@@ -107,16 +108,18 @@ export class DeploymentAbortedByServer extends Error {
   }
 }
 
-/** What the daemon's Sync state found: a deployment to run (from the server's next-deployment answer). */
+/**
+ * What the daemon's Sync state found (the server's next-deployment answer), handed to the machine,
+ * which owns the deployment from then on. `signal` is the daemon's: aborting it (SIGTERM) stops
+ * the deployment's download; the machine adds its own abort for a server abort.
+ */
 export interface DeploymentOffer {
   id: string;
   /** Known before download from the server; equal to the installed name means already installed. */
   artifactName?: string;
   source: ArtifactSource;
+  signal?: AbortSignal;
 }
-
-/** The daemon's Sync poll: null when there is nothing to do. */
-export type UpdateCheck = () => Promise<DeploymentOffer | null>;
 
 /** State scripts, Enter/Leave/Error of each state (client/scripts provides the runner). */
 export interface StateScriptHooks {
