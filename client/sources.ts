@@ -7,6 +7,7 @@ import { get as httpsGet } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ClientError, errorMessage } from './errors.js';
 import type { ArtifactSource } from './state/types.js';
+import { openSpooled, type SpoolOptions } from './download-spool.js';
 
 const MAX_REDIRECTS = 5;
 
@@ -71,6 +72,28 @@ export class HttpSource implements ArtifactSource {
   }
 }
 
-export function sourceFor(arg: string): FileSource | HttpSource {
-  return /^https?:\/\//i.test(arg) ? new HttpSource(arg) : new FileSource(arg);
+/**
+ * An http(s) URL through the download spool: `flipside install URL` run again after a power cut
+ * resumes where the spool's checkpoint says (download-spool.ts). No redirects (a Range resume
+ * needs the final link).
+ */
+export class SpooledHttpSource implements ArtifactSource {
+  readonly describe: string;
+
+  constructor(
+    readonly url: string,
+    private readonly o: Pick<SpoolOptions, 'dataDir' | 'download' | 'log'>,
+  ) {
+    this.describe = url;
+  }
+
+  open(signal: AbortSignal, deployment: string): Promise<Readable> {
+    return openSpooled({ ...this.o, deployment, url: this.url }, signal);
+  }
+}
+
+/** A file, or a URL (spooled for resume when `spool` is given). */
+export function sourceFor(arg: string, spool?: Pick<SpoolOptions, 'dataDir' | 'download' | 'log'>): ArtifactSource {
+  if (!/^https?:\/\//i.test(arg)) return new FileSource(arg);
+  return spool ? new SpooledHttpSource(arg, spool) : new HttpSource(arg);
 }

@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import type { ApiClient } from '../api/client.js';
 import { checkUpdate, RetryLater } from '../api/deployments.js';
 import { downloadWithResume } from '../api/download.js';
-import { NotAuthorized } from '../api/errors.js';
+import { DownloadError, NotAuthorized } from '../api/errors.js';
+import { openSpooled } from '../download-spool.js';
+import type { Readable } from 'node:stream';
 import { apiSettings, createApiClient, type ApiSettings } from '../api/from-config.js';
 import { PollSchedule, backoffDelayMs, DEFAULT_RETRY_POLL_SECONDS, type PollTask } from '../api/poll.js';
 import type { ClientConfig } from '../config.js';
@@ -162,7 +164,7 @@ export class Daemon {
       // After the reboot into an update, or a power loss: continue what was stored, first.
       const stored = await this.machine.record();
       if (stored) {
-        const r = await this.finishRun(await this.machine.resume('resume', this.stopping$.signal));
+        const r = await this.finishRun(await this.machine.resume('resume', this.stopping$.signal, this.source(stored.id, null)));
         if (r === 'rebooting') return r;
       } else this.machine.announceIdle();
       while (!this.stopping) {
@@ -227,7 +229,8 @@ export class Daemon {
 
   /** A stored deployment continues first (a kill between cycles); else Sync: poll and hand the offer over. */
   private async updateCycle(): Promise<RunResult> {
-    if (await this.machine.record()) return this.machine.resume('resume', this.stopping$.signal);
+    const stored = await this.machine.record();
+    if (stored) return this.machine.resume('resume', this.stopping$.signal, this.source(stored.id, null));
     this.machine.announceSync();
     const offer = await this.check();
     return offer ? this.machine.runOffer(offer) : { kind: 'idle' };
@@ -263,22 +266,34 @@ export class Daemon {
     return { id: info.id, artifactName: info.artifactName, source: this.source(info.id, info.uri), signal: this.stopping$.signal };
   }
 
-  /** The server's link as the machine's source: the bytes stream straight from the network. */
-  private source(id: string, uri: string): ArtifactSource {
+  /**
+   * The server's link as the machine's source: the bytes stream straight from the network into the
+   * machine, through the download spool (download-spool.ts) when downloads resume across restarts.
+   * `uri` null: a stored deployment resumed after a restart (the link is the checkpoint's, or a
+   * fresh one from deployments/next).
+   */
+  private source(id: string, uri: string | null): ArtifactSource {
     const c = this.config;
     const interval = this.o.reportIntervalMs ?? 5000;
+    const download = {
+      ca: this.ca,
+      maxResumes: c.RetryDownloadCount,
+      stallTimeoutMs: c.DownloadStallTimeoutSeconds * 1000,
+      backoffBaseMs: Math.min(1000, this.unitMs),
+      backoffMaxMs: Math.min(60_000, this.unitMs * 8),
+      onResume: (i: { offset: number; attempt: number; reason: string; waitMs: number }) =>
+        this.log(`download interrupted at byte ${i.offset} (${i.reason}); resuming in ${i.waitMs} ms (attempt ${i.attempt})`),
+    };
     return {
-      describe: uri.replace(/\?.*$/, ''),
+      describe: uri ? uri.replace(/\?.*$/, '') : `deployment ${id}`,
       open: async (signal) => {
-        const dl = downloadWithResume(uri, {
-          ca: this.ca,
-          signal,
-          maxResumes: c.RetryDownloadCount,
-          stallTimeoutMs: c.DownloadStallTimeoutSeconds * 1000,
-          backoffBaseMs: Math.min(1000, this.unitMs),
-          backoffMaxMs: Math.min(60_000, this.unitMs * 8),
-          onResume: (i) => this.log(`download interrupted at byte ${i.offset} (${i.reason}); resuming in ${i.waitMs} ms (attempt ${i.attempt})`),
-        });
+        let dl: Readable;
+        if (c.DownloadResumeAcrossRestarts) {
+          dl = await openSpooled({ dataDir: c.DataDir, deployment: id, url: uri, freshLink: () => this.freshLink(id), download, log: (l) => this.log(l) }, signal);
+        } else {
+          if (!uri) throw new DownloadError('BAD_URL', '(none)', 0, `deployment ${id}: no download link to resume with`);
+          dl = downloadWithResume(uri, { ...download, signal });
+        }
         // Keep-alive during a long download, as Mender re-sends `downloading`: a 409 answer is how
         // an abort on the server reaches the device before it installs anything.
         const keepAlive = setInterval(() => {
@@ -291,6 +306,15 @@ export class Daemon {
         return dl;
       },
     };
+  }
+
+  /** A fresh download link for deployment `id` (its link expired), or null when the server no longer offers it. */
+  private async freshLink(id: string): Promise<string | null> {
+    const provides = { ...(await this.machine.provides()), device_type: await readDeviceType(this.config) };
+    const info = await checkUpdate(this.api, provides);
+    if (info?.id === id) return info.uri;
+    this.log(`deployment ${id} is no longer offered by the server (it offers ${info ? `deployment ${info.id}` : 'nothing'})`);
+    return null;
   }
 }
 

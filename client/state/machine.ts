@@ -17,6 +17,7 @@ import { checkCompatible, providesAfter } from './compat.js';
 import { decodeHeaders, encodeHeaders, storedHeadersSchema } from './headers-codec.js';
 import { HARD_STATE_STORE_COUNT, MAX_ROLLBACK_REBOOTS, MAX_STATE_STORE_COUNT, recoveryAction, type Intent } from './recovery.js';
 import { JsonStore } from './store.js';
+import { dropSpool } from '../download-spool.js';
 import {
   DeploymentAbortedByServer,
   deploymentRecordSchema,
@@ -53,6 +54,8 @@ export interface MachineOptions {
   storeArtifactScripts?: (scripts: ArtifactHeaders['scripts'], dir: string) => Promise<void>;
   /** What the device provides before any update was stored: the image's artifact_info (Mender's fallback). */
   initialProvides?: () => Promise<DeviceProvides | null>;
+  /** Resume a stored Download after a restart (config DownloadResume*); absent = never (Mender). */
+  downloadResume?: { enabled: boolean; maxCount: number; maxSeconds: number };
   /** Prints one FLIPSIDE-STATE line. */
   onState: (state: string, deployment: string | null) => void;
   log: (line: string) => void;
@@ -157,6 +160,8 @@ export class UpdateMachine {
       rollback: 'none',
       rollbackReboots: 0,
       rebootAfterRollback: false,
+      downloadAttempts: 0,
+      startedAt: Date.now(),
     };
     return this.owning(id, signal, async () => {
       const first = await this.enter(rec, 'Download');
@@ -187,19 +192,39 @@ export class UpdateMachine {
     return this.install(offer.source, offer.id, offer.signal);
   }
 
-  /** Continues a stored deployment (after a kill, a reboot, or on `commit`/`rollback`). */
-  async resume(intent: Intent, signal?: AbortSignal): Promise<RunResult> {
+  /**
+   * Continues a stored deployment (after a kill, a reboot, or on `commit`/`rollback`). A stored
+   * Download continues from its spool when `source` is given and the resume bounds allow it.
+   */
+  async resume(intent: Intent, signal?: AbortSignal, source?: ArtifactSource): Promise<RunResult> {
     const rec = await this.record();
     if (!rec) return { kind: 'idle' };
-    const r = recoveryAction(rec.state, this.o.mode, intent);
+    const resumeDownload = rec.state === 'Download' && source !== undefined && this.mayResumeDownload(rec);
+    const r = recoveryAction(rec.state, this.o.mode, intent, { resumeDownload });
     if ('wait' in r) return { kind: 'reboot-required', id: rec.id, artifactName: rec.artifact?.name ?? rec.source };
     this.o.log(`resuming deployment ${rec.id} stored in ${rec.state}: continuing with ${r.next}`);
     if (r.error && !rec.error) rec.error = r.error;
     return this.owning(rec.id, signal, async () => {
       const first = await this.enter(rec, r.next);
       if ('stop' in first) return first.stop;
-      return this.run(rec, intent);
+      return this.run(rec, intent, resumeDownload ? source : undefined);
     });
+  }
+
+  /** Within DownloadResumeMaxCount / DownloadResumeMaxSeconds; says why not when it is not. */
+  private mayResumeDownload(rec: DeploymentRecord): boolean {
+    const b = this.o.downloadResume;
+    if (!b?.enabled) return false;
+    if (rec.downloadAttempts > b.maxCount) {
+      this.o.log(`deployment ${rec.id}: the download was interrupted ${rec.downloadAttempts} times; giving up (DownloadResumeMaxCount=${b.maxCount}), reporting failure`);
+      return false;
+    }
+    const age = Date.now() - (rec.startedAt ?? Date.now());
+    if (age > b.maxSeconds * 1000) {
+      this.o.log(`deployment ${rec.id}: the download started ${Math.round(age / 1000)} s ago; giving up (DownloadResumeMaxSeconds=${b.maxSeconds}), reporting failure`);
+      return false;
+    }
+    return true;
   }
 
   private async run(rec: DeploymentRecord, intent: Intent, source?: ArtifactSource): Promise<RunResult> {
@@ -227,6 +252,7 @@ export class UpdateMachine {
       state = rec.installStarted ? 'ArtifactFailure' : 'Cleanup';
     }
     if (state === 'ArtifactInstall') rec.installStarted = true;
+    if (state === 'Download') rec.downloadAttempts++;
     rec.state = state;
     await this.store.write(STATE_KEY, rec);
     this.o.onState(state, rec.id);
@@ -486,7 +512,14 @@ export class UpdateMachine {
     this.deviceTypeCache = deviceType;
     // Errors thrown in the callbacks come back from readArtifact unchanged; keep ours typed.
     let installer: PayloadInstaller | null = null;
-    const stream = await source.open(this.running?.abort.signal ?? new AbortController().signal);
+    if (rec.downloadAttempts > 1) {
+      // A resumed download replays the artifact from its first byte: what the interrupted attempt
+      // stored (headers, scripts, installer state) is dropped and made again from the same bytes.
+      await rm(this.workDir(rec.id), { recursive: true, force: true });
+      this.installerCache = null;
+      rec.artifact = null;
+    }
+    const stream = await source.open(this.running?.abort.signal ?? new AbortController().signal, rec.id);
     await readArtifact(stream, {
       verifyKeys: this.o.verifyKeys.length > 0 ? this.o.verifyKeys : undefined,
       requireSignature: this.o.verifyKeys.length > 0,
@@ -534,6 +567,7 @@ export class UpdateMachine {
     await this.store.write(LAST_KEY, last);
     await this.store.remove(STATE_KEY);
     await rm(this.workDir(rec.id), { recursive: true, force: true });
+    await dropSpool(this.o.dataDir, rec.id);
     this.installerCache = null;
     this.o.onState('Idle', null);
     return { kind: 'done', id: rec.id, outcome, error: rec.error, rollback: rec.rollback, rebootRequired: rec.rebootAfterRollback };

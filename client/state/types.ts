@@ -59,6 +59,10 @@ export const deploymentRecordSchema = z.object({
   rollbackReboots: z.number().int().nonnegative(),
   /** The rollback left the old system running but needing a reboot (standalone). */
   rebootAfterRollback: z.boolean(),
+  /** Times Download was entered (1 + resumes after a restart); bounded by DownloadResumeMaxCount. */
+  downloadAttempts: z.number().int().nonnegative().default(0),
+  /** When the deployment started (ms since the epoch); bounds DownloadResumeMaxSeconds. */
+  startedAt: z.number().optional(),
 });
 export type DeploymentRecord = z.infer<typeof deploymentRecordSchema>;
 
@@ -74,8 +78,11 @@ export type LastDeployment = z.infer<typeof lastDeploymentSchema>;
 /** Where the artifact comes from: a file, a URL, the server's deployment link. */
 export interface ArtifactSource {
   readonly describe: string;
-  /** The artifact's bytes; `signal` aborts the download (the deployment was aborted or the client stops). */
-  open(signal: AbortSignal): Promise<Readable>;
+  /**
+   * The artifact's bytes for deployment `deployment`; `signal` aborts the download (the deployment
+   * was aborted or the client stops). Called again when a stored download resumes after a restart.
+   */
+  open(signal: AbortSignal, deployment: string): Promise<Readable>;
 }
 
 /** Mender's deployment statuses (the device API's PUT .../status). */
