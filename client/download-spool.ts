@@ -222,7 +222,8 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
   let offset = cp?.offset ?? 0;
   if (!cp) {
     // Room for the whole artifact, or no spool at all (the download still runs, as Mender's).
-    const fs = await statfs(dir).catch(() => null);
+    // statfs arrived in Node 18.15: without it the spool is tried (a full disk fails the write typed).
+    const fs = typeof statfs === 'function' ? await statfs(dir).catch(() => null) : null;
     if (fs && fs.bavail * fs.bsize < id.size + (1 << 20)) {
       o.log(`no room for a ${id.size}-byte download spool on the data partition; this download cannot resume after a restart`);
       return dl;
