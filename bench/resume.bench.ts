@@ -8,8 +8,7 @@
 //            10% from the network
 // Targets: spooled <= 1.3x plain; resume <= 1.2x plain (a resume never costs more than starting over).
 import { spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { once } from 'node:events';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,32 +16,11 @@ import { join } from 'node:path';
 import { writeArtifact } from '../artifact/writer.js';
 import { HostSimBoard } from '../harness/host-sim/board.js';
 import { clientBundle } from '../harness/host-sim/client-bundle.js';
+import { makeImage } from './images.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_RESUME_MIB ?? '64') * MiB;
 const dir = mkdtempSync(join(tmpdir(), 'flipside-resume-bench-'));
-
-async function makeImage(path: string, size: number): Promise<void> {
-  const out = createWriteStream(path);
-  const block = 64 * 1024;
-  let x = 0x2545f491;
-  const zero = Buffer.alloc(block);
-  for (let off = 0, i = 0; off < size; off += block, i++) {
-    let b = zero;
-    if (i % 2 === 0) {
-      b = Buffer.alloc(block);
-      for (let j = 0; j < block; j += 4) {
-        x ^= x << 13;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        b.writeUInt32LE(x >>> 0, j);
-      }
-    }
-    if (!out.write(b)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
 
 async function serve(file: string): Promise<{ url: string; close(): void }> {
   const size = statSync(file).size;
