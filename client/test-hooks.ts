@@ -13,6 +13,7 @@
 // Unset on devices; reading a few environment variables is the whole cost.
 
 import { appendFileSync, writeSync } from 'node:fs';
+import type { WriteObserver } from '../bootenv/types.js';
 
 function killNow(): never {
   process.kill(process.pid, 'SIGKILL');
@@ -84,3 +85,6 @@ export function killAtDownloadByte(): ByteHook | null {
   const hold = byteThreshold('FLIPSIDE_TEST_HOLD_AT_DOWNLOAD_BYTE');
   return hold !== null ? { bytes: hold, hold: true } : null;
 }
+
+/** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */
+export const envWriteJournal: WriteObserver = { write: journalWrite, sync: journalSync };

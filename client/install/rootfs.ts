@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { PayloadEntry } from '../../artifact/types.js';
-import type { BootEnv } from '../bootloader/types.js';
+import type { BootEnv } from '../../bootenv/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
 import { killAtByte, killIfPastByte } from '../test-hooks.js';
