@@ -282,6 +282,9 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
       }
       if (unsynced > 0) await checkpoint();
       out.end();
+      // The reader may stop before it reads the stream's very end (tar padding): 'end' would never
+      // come, so the network side's end is told on its own (the daemon's keep-alive stops on it).
+      out.emit('downloaded');
     } catch (e) {
       out.destroy(e as Error);
     } finally {

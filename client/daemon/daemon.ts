@@ -301,6 +301,7 @@ export class Daemon {
         }, Math.max(interval, 1000));
         const stop = (): void => clearInterval(keepAlive);
         dl.once('close', stop);
+        dl.once('downloaded', stop);
         dl.once('end', stop);
         dl.once('error', stop);
         return dl;
