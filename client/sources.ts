@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { ClientError, errorMessage } from './errors.js';
 import type { ArtifactSource } from './state/types.js';
 import { openSpooled, type SpoolOptions } from './download-spool.js';
+import { DownloadError } from './api/errors.js';
 
 const MAX_REDIRECTS = 5;
 
@@ -87,8 +88,15 @@ export class SpooledHttpSource implements ArtifactSource {
     this.describe = url;
   }
 
-  open(signal: AbortSignal, deployment: string): Promise<Readable> {
-    return openSpooled({ ...this.o, deployment, url: this.url }, signal);
+  async open(signal: AbortSignal, deployment: string): Promise<Readable> {
+    try {
+      return await openSpooled({ ...this.o, deployment, url: this.url }, signal);
+    } catch (e) {
+      // A server that sends no length (chunked) cannot be resumed with Range: a plain download.
+      if (!(e instanceof DownloadError && e.code === 'NO_LENGTH')) throw e;
+      this.o.log(`${this.url} has no Content-Length: downloading without resume`);
+      return new HttpSource(this.url).open(signal);
+    }
   }
 }
 
