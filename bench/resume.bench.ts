@@ -7,7 +7,7 @@
 //            90% replayed from the spool (read, re-hashed, re-decompressed, partition rewritten),
 //            10% from the network
 // Targets: spooled <= 1.3x plain; resume <= 1.2x plain (a resume never costs more than starting over).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -41,8 +41,10 @@ async function install(url: string, config: Record<string, unknown>, env: Record
   if (!board) await b.boot();
   const bundle = await clientBundle();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [bundle, '--config', b.configFile, 'install', url], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
-  return { s: Number(process.hrtime.bigint() - t0) / 1e9, board: b, code: r.status };
+  // Not spawnSync: the artifact server runs in this process and must keep serving.
+  const child = spawn(process.execPath, [bundle, '--config', b.configFile, 'install', url], { stdio: 'ignore', env: { ...process.env, ...env } });
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  return { s: Number(process.hrtime.bigint() - t0) / 1e9, board: b, code };
 }
 
 try {
