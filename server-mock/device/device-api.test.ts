@@ -237,6 +237,10 @@ test.serial('download: signed link without auth, Range 206, 416, tampered or exp
   const part = await d.download(uri, 'bytes=10-19');
   t.is(part.status, 206);
   t.is(part.headers['content-range'], `bytes 10-19/${full.body.length}`);
+  // The same strong ETag on every answer: what a resuming client compares.
+  t.regex(String(full.headers.etag), /^"[0-9a-f]{64}"$/);
+  t.is(part.headers.etag, full.headers.etag);
+  t.truthy(full.headers['last-modified']);
   t.deepEqual(part.body, full.body.subarray(10, 20));
   const tail = await d.download(uri, 'bytes=-5');
   t.is(tail.status, 206);
