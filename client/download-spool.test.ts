@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type RecordedRequest } from './api/test-server.js';
+import { startServer, type RecordedRequest } from './api/server.fake.js';
 import { checkpointSpacing, openSpooled, spoolDir, type Checkpoint } from './download-spool.js';
 
 const A = randomBytes(700 * 1024 + 5);

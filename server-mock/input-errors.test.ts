@@ -4,7 +4,7 @@ import test from 'ava';
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { startTestServer, makeArtifact, multipartBody, type TestServer } from './testing/fixtures.js';
-import { buildTar, splitTar } from '../artifact/test-support.js';
+import { buildTar, splitTar } from '../artifact/testing/support.js';
 
 let s: TestServer;
 let port: number;

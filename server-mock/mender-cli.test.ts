@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startTestServer, acceptedDevice, ADMIN, type TestServer } from './testing/fixtures.js';
-import { writeToBuffer } from '../artifact/test-support.js';
+import { writeToBuffer } from '../artifact/testing/support.js';
 import { findPeer, runToolAsync, testWithPeers } from '../test-support/mender-peers.js';
 
 const { test, missing } = testWithPeers('mender-cli');

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startTestServer, uploadArtifact, createDeployment, acceptDevice, type TestServer } from './testing/fixtures.js';
-import { writeToBuffer } from '../artifact/test-support.js';
+import { writeToBuffer } from '../artifact/testing/support.js';
 import { findPeer } from '../test-support/mender-peers.js';
 
 const MENDER = findPeer('mender');

@@ -3,7 +3,7 @@
 // `artifacts/list` paged), and the 3.x client's v2 deployments/next (one request per poll).
 import test from 'ava';
 import { startTestServer, uploadArtifact, makeArtifact, createDeployment, acceptedDevice, ADMIN, type TestServer } from './testing/fixtures.js';
-import { writeToBuffer } from '../artifact/test-support.js';
+import { writeToBuffer } from '../artifact/testing/support.js';
 
 let s: TestServer;
 test.before(async () => {
