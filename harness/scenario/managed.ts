@@ -33,6 +33,18 @@ export function finalStatusIs(ctx: ScenarioContext, got: string, want: 'success'
 }
 
 /**
+ * deployNow for a fault that may strike while `flipside check-update` still runs on the console
+ * (a power cut at a download byte: on a fast link the cut can come before the command's prompt),
+ * then waits for the fault as faultBeforeFinal does. Returns the deployment id.
+ */
+export async function deployUntilFault(ctx: ScenarioContext, version: string, device: string, handle: FaultHandle, name: string): Promise<string> {
+  const deployment = await ctx.server.deploy(version, device);
+  const r = await ctx.runUntilFault('flipside check-update', handle);
+  if (!r.cut) await faultBeforeFinal(ctx, handle, name, deployment, device);
+  return deployment;
+}
+
+/**
  * Waits for an armed fault, failing the check `name` if the deployment reaches a final status
  * first (the trigger point was never passed: the scenario would otherwise wait forever).
  */
