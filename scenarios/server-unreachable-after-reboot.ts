@@ -16,7 +16,7 @@ export default defineScenario({
     await ctx.server.upload(ctx.hostArtifact('next'));
     const down = ctx.fault({ kind: 'server-down', at: { on: 'server-status', status: 'rebooting' } });
     const deployment = await deployNow(ctx, ctx.versions.next, device);
-    await faultBeforeFinal(ctx, down, 'the server went down at the reboot', deployment, device);
+    await faultBeforeFinal(ctx, down, 'the server went down at the reboot');
     // New rootfs boots, the client cannot reach the server, gives up, rolls back and reboots.
     await ctx.caps.console.expect(/"state":"ArtifactRollback"/, 600_000 + COMMIT_TIMEOUT_S * 1000);
     await ctx.caps.console.expect(new RegExp(`flipside: init root=\\S+ artifact_name=${ctx.versions.current}\\b`), 300_000);

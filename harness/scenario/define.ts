@@ -40,7 +40,7 @@ export interface ScenarioDefinition {
   run(ctx: ScenarioContext): Promise<void>;
 }
 
-/** Long enough for the slowest emulated board's update and rollback (raspi3b: ~5 min a run). */
+/** Long enough for the slowest emulated board (raspi3b happy-path: 480 s measured under load). */
 export const DEFAULT_SCENARIO_TIMEOUT_MS = 20 * 60_000;
 
 /** A scenario that ran past its limit. */

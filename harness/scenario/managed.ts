@@ -2,7 +2,6 @@
 // file says only what it adds (its fault and what must follow).
 import { statSync } from 'node:fs';
 import type { ArtifactRole } from '../board/board.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { FINAL_STATUSES } from '../server/lab-server.js';
 import type { FaultHandle, ScenarioContext } from './define.js';
 
@@ -40,25 +39,27 @@ export function finalStatusIs(ctx: ScenarioContext, got: string, want: 'success'
 export async function deployUntilFault(ctx: ScenarioContext, version: string, device: string, handle: FaultHandle, name: string): Promise<string> {
   const deployment = await ctx.server.deploy(version, device);
   const r = await ctx.runUntilFault('flipside check-update', handle);
-  if (!r.cut) await faultBeforeFinal(ctx, handle, name, deployment, device);
+  if (!r.cut) await faultBeforeFinal(ctx, handle, name);
   return deployment;
 }
 
 /**
  * Waits for an armed fault, failing the check `name` if the deployment reaches a final status
- * first (the trigger point was never passed: the scenario would otherwise wait forever).
+ * first (the trigger point was never passed: the scenario would otherwise wait forever). Listens
+ * to the lab server's own status watch rather than polling again.
  */
-export async function faultBeforeFinal(ctx: ScenarioContext, handle: FaultHandle, name: string, deployment: string, device: string): Promise<void> {
-  let stop = false;
-  const final = (async (): Promise<string | null> => {
-    while (!stop) {
-      const s = await ctx.server.deviceStatus(deployment, device).catch(() => null);
-      if (s && FINAL_STATUSES.includes(s)) return s;
-      await delay(500);
-    }
-    return null;
-  })();
-  const ended = await Promise.race([handle.injected.then(() => null), final]);
-  stop = true;
+export async function faultBeforeFinal(ctx: ScenarioContext, handle: FaultHandle, name: string): Promise<void> {
+  const ended = await new Promise<string | null>((settle) => {
+    const off = ctx.server.statusSource.onStatus((s) => {
+      if (FINAL_STATUSES.includes(s)) settle(s);
+    });
+    const done = (s: string | null) => {
+      off();
+      settle(s);
+    };
+    handle.injected.then(() => done(null), () => done(null));
+    const seen = ctx.server.statuses.find((s) => FINAL_STATUSES.includes(s));
+    if (seen) done(seen);
+  });
   await ctx.check(name, () => ended === null || `the deployment ended with '${ended}' before the fault's trigger point`);
 }

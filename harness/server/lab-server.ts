@@ -117,8 +117,7 @@ export class LabServer {
     return id;
   }
 
-  /** The device's status in the deployment now (null: none yet). */
-  async deviceStatus(deployment: string, deviceId: string): Promise<string | null> {
+  private async deviceStatus(deployment: string, deviceId: string): Promise<string | null> {
     const r = await this.server.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${deployment}/devices`, headers: this.server.auth });
     if (r.statusCode !== 200) return null;
     return r.json<DeviceRow[]>().find((d) => d.id === deviceId)?.status ?? null;
