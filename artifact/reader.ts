@@ -94,6 +94,11 @@ class Checklist {
 function buildPayloads(h: ParsedHeader, aug: ParsedHeader | null): PayloadHeader[] {
   return h.payloadTypes.map((type, index) => {
     const ti = { ...h.typeInfos.get(index)! };
+    // mender-artifact >= 4.3.1 refuses a type-info type that disagrees with header-info. The empty
+    // type that 3.x-4.3.0 wrote for rootfs-image is still read: those artifacts are in the field.
+    if (ti.type && type && ti.type !== type) {
+      throw new ArtifactError('BAD_HEADER', `headers/${String(index).padStart(4, '0')}/type-info type "${ti.type}" does not match header-info payload type "${type}"`);
+    }
     let md = h.metaData.get(index) ?? null;
     let t = type;
     if (aug) {
