@@ -276,13 +276,17 @@ function mapErrors<T extends Duplex>(s: T, map: (e: Error) => ArtifactError): T 
   return s;
 }
 
+const SMALL_IN_PROCESS = 64 * 1024;
+
 /** Whole-buffer helpers for the small members (header.tar*), with a cap on the output size. */
 export async function decompressBuffer(c: Compression, input: Buffer, cap: number, label: string, engine?: Engine): Promise<Buffer> {
   if (c === 'none') {
     if (input.length > cap) throw new ArtifactError('TOO_LARGE', `${label} exceeds ${cap} bytes`);
     return input;
   }
-  const d = createDecompressor(c, engine);
+  // A header is a few KiB: decompressing it in-process (fzstd) is cheaper than starting zstd.
+  const small = c === 'zstd' && input.length <= SMALL_IN_PROCESS && engine === undefined && !process.env.FLIPSIDE_ARTIFACT_ENGINE;
+  const d = createDecompressor(c, small ? 'js' : engine);
   const parts: Buffer[] = [];
   let total = 0;
   const done = (async () => {

@@ -465,8 +465,10 @@ export class UpdateMachine {
     this.deviceTypeCache = deviceType;
     // Errors thrown in the callbacks come back from readArtifact unchanged; keep ours typed.
     let installer: PayloadInstaller | null = null;
-    const stream = await source.open();
-    await readArtifact(stream, {
+    // A local file is read by path (large positional reads, compressed payloads fed to the
+    // decompressor straight from the file); anything else as a stream.
+    const input = source.localFile ? await source.localFile() : await source.open();
+    await readArtifact(input, {
       verifyKeys: this.o.verifyKeys.length > 0 ? this.o.verifyKeys : undefined,
       requireSignature: this.o.verifyKeys.length > 0,
       onHeaders: async (headers) => {

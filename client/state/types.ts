@@ -75,6 +75,8 @@ export type LastDeployment = z.infer<typeof lastDeploymentSchema>;
 export interface ArtifactSource {
   readonly describe: string;
   open(): Promise<Readable>;
+  /** A local file's path, checked readable: the reader then reads it positionally (faster). */
+  localFile?(): Promise<string>;
 }
 
 /** Mender's deployment statuses (the device API's PUT .../status). */
