@@ -3,10 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildServer } from './app.js';
-import { ensureTls } from './tls.js';
-import { createUser } from './management/useradm.js';
-import { ApiError } from './http-errors.js';
+
+// The server (fastify, SQLite, x509) loads only when a command runs: `--help` stays instant.
+const server = () => import('./app.js');
+const tlsModule = () => import('./tls.js');
 
 const env = process.env;
 
@@ -32,8 +32,8 @@ export async function main(argv: string[]): Promise<number> {
 
   program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; jwtTtl?: number; logLevel: string }) => {
     const dataDir = resolve(o.dataDir);
-    const tls = o.http ? undefined : await ensureTls(dataDir, o.tlsName ?? []);
-    const app = await buildServer({
+    const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
+    const app = await (await server()).buildServer({
       dataDir,
       logger: { level: o.logLevel },
       publicUrl: o.publicUrl,
@@ -62,6 +62,11 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--admin-password <password>', 'password, at least 8 characters', env.FLIPSIDE_SERVER_ADMIN_PASSWORD)
     .action(async (o: { adminEmail: string; adminPassword: string }) => {
       const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+      const [{ buildServer }, { createUser }, { ApiError }] = await Promise.all([
+        server(),
+        import('./management/useradm.js'),
+        import('./http-errors.js'),
+      ]);
       const app = await buildServer({ dataDir });
       try {
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);

@@ -5,7 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDeviceBundle } from '../../client/build-device.js';
-import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
+import type { InjectedBug } from '../../client/injected-bug.js';
+import { LAB_BUGS, type LabBug } from './lab-bugs.js';
 import { loadBoardFile } from '../../qemu/board-file.js';
 import { BOARDS_DIR } from '../../paths.js';
 import type { Board, Capability } from './board.js';
@@ -14,9 +15,7 @@ import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
 import { processTempDir } from '../run/temp-dir.js';
 
-/** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (host-sim). */
-export const LAB_BUGS = [...(Object.keys(INJECTED_BUGS) as InjectedBug[]), 'no-bootcount'] as const;
-export type LabBug = (typeof LAB_BUGS)[number];
+export { LAB_BUGS, type LabBug };
 
 export interface OpenBoardOptions {
   injectBug?: LabBug;
