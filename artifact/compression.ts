@@ -354,18 +354,20 @@ export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start
     tool = spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
       stdio: [fh.fd, 'pipe', 'pipe'],
     });
-  } finally {
+  } catch (e) {
     await fh.close();
+    throw e;
   }
+  // Every listener goes on before the next await: Node drops the output of a child that exits
+  // while nobody listens to its stdout, and emits 'exit' only once.
   const toolExit = new Promise<number>((resolve) => {
     tool.once('error', () => resolve(-1));
     tool.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0)));
   });
   let stderr = '';
-  const collect = (d: Buffer) => {
+  tool.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
-  };
-  tool.stderr!.on('data', collect);
+  });
   const out = new Readable({
     highWaterMark: TOOL_READ_AHEAD,
     read() {
@@ -389,5 +391,6 @@ export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start
       }
     });
   });
+  await fh.close(); // the child holds its own copy
   return out;
 }
