@@ -276,13 +276,17 @@ function mapErrors<T extends Duplex>(s: T, map: (e: Error) => ArtifactError): T 
   return s;
 }
 
+const SMALL_IN_PROCESS = 64 * 1024;
+
 /** Whole-buffer helpers for the small members (header.tar*), with a cap on the output size. */
 export async function decompressBuffer(c: Compression, input: Buffer, cap: number, label: string, engine?: Engine): Promise<Buffer> {
   if (c === 'none') {
     if (input.length > cap) throw new ArtifactError('TOO_LARGE', `${label} exceeds ${cap} bytes`);
     return input;
   }
-  const d = createDecompressor(c, engine);
+  // A header is a few KiB: decompressing it in-process (fzstd) is cheaper than starting zstd.
+  const small = c === 'zstd' && input.length <= SMALL_IN_PROCESS && engine === undefined && !process.env.FLIPSIDE_ARTIFACT_ENGINE;
+  const d = createDecompressor(c, small ? 'js' : engine);
   const parts: Buffer[] = [];
   let total = 0;
   const done = (async () => {
@@ -350,18 +354,20 @@ export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start
     tool = spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
       stdio: [fh.fd, 'pipe', 'pipe'],
     });
-  } finally {
+  } catch (e) {
     await fh.close();
+    throw e;
   }
+  // Every listener goes on before the next await: Node drops the output of a child that exits
+  // while nobody listens to its stdout, and emits 'exit' only once.
   const toolExit = new Promise<number>((resolve) => {
     tool.once('error', () => resolve(-1));
     tool.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0)));
   });
   let stderr = '';
-  const collect = (d: Buffer) => {
+  tool.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
-  };
-  tool.stderr!.on('data', collect);
+  });
   const out = new Readable({
     highWaterMark: TOOL_READ_AHEAD,
     read() {
@@ -385,5 +391,6 @@ export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start
       }
     });
   });
+  await fh.close(); // the child holds its own copy
   return out;
 }

@@ -117,6 +117,17 @@ function buildPayloads(h: ParsedHeader, aug: ParsedHeader | null): PayloadHeader
   });
 }
 
+const verifyingStreams = new WeakSet<Readable>();
+
+/**
+ * True for a payload stream handed out by readArtifact: it ends cleanly only after the reader
+ * matched the file's SHA-256 to the manifest (a mismatch destroys it with CHECKSUM_MISMATCH), so
+ * a consumer that saw its end need not hash the bytes a second time.
+ */
+export function readerVerifies(stream: Readable): boolean {
+  return verifyingStreams.has(stream);
+}
+
 /** How far a payload stream may run ahead of its consumer. */
 const PAYLOAD_READ_AHEAD = 256 * 1024;
 
@@ -157,6 +168,7 @@ async function deliverFile(
       w?.();
     },
   });
+  verifyingStreams.add(out);
   // The error still reaches the consumer's own listeners (for await, pipeline, 'error'); this
   // one only keeps a consumer without any from crashing the process (stream.errored holds it).
   out.on('error', () => undefined);

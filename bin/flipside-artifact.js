@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 import { launch } from './launch.js';
-await launch('artifact/cli');
+await launch('flipside-artifact');

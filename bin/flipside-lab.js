@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 import { launch } from './launch.js';
-await launch('harness/cli');
+await launch('flipside-lab');

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 import { launch } from './launch.js';
-await launch('client/cli');
+await launch('flipside');

@@ -1,11 +1,11 @@
-// Shared by the bin/ wrappers: runs a CLI module's `main(argv)` straight from the TypeScript
-// source through tsx, so the CLIs find their boards, boot scripts and assets beside their code
-// exactly as the tests do. (The device client is different: it ships as one esbuild bundle.)
-import { register } from 'tsx/esm/api';
+// Shared by the bin/ wrappers: runs a CLI's built bundle (dist/cli/<name>.mjs, see build.js),
+// rebuilding it first when a source changed, so `bin/` never compiles TypeScript at start-up.
+// (The device client is different: it ships as one Node 18 bundle, client/build-device.ts.)
+import { bundlePath, buildCli, isStale } from './build.js';
 
-export async function launch(modulePath) {
-  register();
-  const { main } = await import(new URL(`../${modulePath}.ts`, import.meta.url).href);
+export async function launch(name) {
+  if (isStale(name)) await buildCli(name);
+  const { main } = await import(bundlePath(name));
   const code = await main(process.argv.slice(2));
   process.exitCode = typeof code === 'number' ? code : 0;
 }

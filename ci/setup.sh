@@ -45,3 +45,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# The host CLIs run built bundles (dist/cli/, bin/build.js): build what is stale (about 2 s when
+# all four are; bin/launch.js also rebuilds a stale one on its own).
+node bin/build.js

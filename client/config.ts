@@ -38,6 +38,8 @@ export const configSchema = z
   .object({
     RootfsPartA: path,
     RootfsPartB: path,
+    /** Read each block of the inactive partition before writing it and skip it when unchanged. */
+    SkipUnchangedBlocks: z.boolean().default(false),
     ArtifactVerifyKey: path.optional(),
     ArtifactVerifyKeys: z.array(path).optional(),
     DeviceTypeFile: path.optional(),

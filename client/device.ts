@@ -98,6 +98,7 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
           activeSlot: activeSlotOf(config),
           reboot: o.reboot ?? runReboot(config.RebootCommand),
           ctx,
+          skipUnchangedBlocks: config.SkipUnchangedBlocks,
           onProgress: o.onProgress,
         });
       }

@@ -22,6 +22,10 @@ export class FileSource implements ArtifactSource {
   }
 
   async open(signal?: AbortSignal): Promise<Readable> {
+    return createReadStream(await this.localFile(), { highWaterMark: 1 << 20, signal });
+  }
+
+  async localFile(): Promise<string> {
     try {
       const st = await stat(this.path);
       if (!st.isFile()) throw new Error('not a regular file');
@@ -29,7 +33,7 @@ export class FileSource implements ArtifactSource {
     } catch (e) {
       throw new ClientError('SOURCE', `cannot read artifact ${this.path}: ${errorMessage(e)}`, { cause: e });
     }
-    return createReadStream(this.path, { highWaterMark: 1 << 20, signal });
+    return this.path;
   }
 }
 

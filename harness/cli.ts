@@ -5,15 +5,16 @@ import { Command, CommanderError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { main as imageMain } from '../qemu/image/cli.js';
 import { REPORTS_DIR } from '../paths.js';
-import { LAB_BUGS, listBoards, openBoard, type LabBug } from './board/open-board.js';
+import { LAB_BUGS, type LabBug } from './board/lab-bugs.js';
 import { registerDoctorCommand } from './doctor/command.js';
-import { QemuBoard } from './board/qemu-board.js';
-import { loadScenarios } from './scenario/load.js';
-import { parseShard, runScenarios, type Shard } from './scenario/runner.js';
+import { parseShard, type Shard } from './scenario/shard.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
+
+// Boards, drivers, image builder and runner load when a command needs them, not for `--help`.
+const boardsModule = () => import('./board/open-board.js');
+const loadScenarios = async () => (await import('./scenario/load.js')).loadScenarios();
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v);
@@ -22,7 +23,7 @@ const int = (name: string) => (v: string): number => {
 };
 
 async function listCommand(json: boolean): Promise<number> {
-  const [scenarios, boards] = await Promise.all([loadScenarios(), listBoards()]);
+  const [scenarios, boards] = await Promise.all([loadScenarios(), import('./board/open-board.js').then((m) => m.listBoards())]);
   const runsOn = (needs: readonly Capability[]) => boards.filter((b) => b.capabilities && needs.every((n) => b.capabilities!.includes(n))).map((b) => b.name);
   if (json) {
     console.log(JSON.stringify({ scenarios: scenarios.map((s) => ({ name: s.name, purpose: s.purpose, needs: s.needs, boards: runsOn(s.needs) })), boards }, null, 1));
@@ -43,6 +44,7 @@ async function listCommand(json: boolean): Promise<number> {
 
 /** Boots a board to its shell, then hands the console to the terminal until Ctrl-]. */
 async function bootCommand(boardName: string): Promise<number> {
+  const { QemuBoard } = await import('./board/qemu-board.js');
   const board = await QemuBoard.open(boardName);
   await board.prepare((l) => console.error(l));
   await board.reset({ runDir: mkdtempSync(join(tmpdir(), 'flipside-boot-')), dataFiles: {} });
@@ -87,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     .helpOption(false)
     .argument('[args...]')
     .action(async (args: string[]) => {
-      status = await imageMain(args);
+      status = await (await import('../qemu/image/cli.js')).main(args);
     });
 
   program
@@ -122,6 +124,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; shard?: Shard; reports: string; json?: boolean; injectBug?: LabBug }) => {
       const { scenarios, only } = selectScenarios(await loadScenarios(), names);
       const picked = scenarios.map((s) => (only.has(s.name) ? withOnlyVariants(s, only.get(s.name)!) : s));
+      const { openBoard } = await boardsModule();
+      const { runScenarios } = await import('./scenario/runner.js');
       const open = () => openBoard(o.board, o.injectBug ? { injectBug: o.injectBug } : {});
       const board = o.jobs > 1 ? open : await open();
       const r = await runScenarios({

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { authorizationMarkdown, sortedTable } from './auth/authorization-table.js';
 import { pathToFileURL } from 'node:url';
-import { buildServer } from './app.js';
-import { ensureTls } from './tls.js';
-import { createUser } from './management/useradm.js';
-import { ApiError } from './http-errors.js';
+
+// The server (fastify, SQLite, x509) loads only when a command runs: `--help` stays instant.
+const server = () => import('./app.js');
+const tlsModule = () => import('./tls.js');
 
 const env = process.env;
 
@@ -36,8 +36,8 @@ export async function main(argv: string[]): Promise<number> {
 
   program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
     const dataDir = resolve(o.dataDir);
-    const tls = o.http ? undefined : await ensureTls(dataDir, o.tlsName ?? []);
-    const app = await buildServer({
+    const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
+    const app = await (await server()).buildServer({
       dataDir,
       logger: { level: o.logLevel },
       publicUrl: o.publicUrl,
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o: { json?: boolean }) => {
       const dataDir = mkdtempSync(join(tmpdir(), 'flipside-routes-'));
       try {
-        const app = await buildServer({ dataDir });
+        const app = await (await server()).buildServer({ dataDir });
         const table = sortedTable(app.authorizationTable);
         await app.close();
         process.stdout.write(o.json ? `${JSON.stringify(table, null, 2)}\n` : authorizationMarkdown(table));
@@ -83,6 +83,11 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--admin-password <password>', 'password, at least 8 characters', env.FLIPSIDE_SERVER_ADMIN_PASSWORD)
     .action(async (o: { adminEmail: string; adminPassword: string }) => {
       const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+      const [{ buildServer }, { createUser }, { ApiError }] = await Promise.all([
+        server(),
+        import('./management/useradm.js'),
+        import('./http-errors.js'),
+      ]);
       const app = await buildServer({ dataDir });
       try {
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);

@@ -519,11 +519,16 @@ export class UpdateMachine {
       this.installerCache = null;
       rec.artifact = null;
     }
-    const stream = await source.open(this.running?.abort.signal ?? new AbortController().signal, rec.id);
-    await readArtifact(stream, {
+    const signal = this.running?.abort.signal ?? new AbortController().signal;
+    // A local file is read by path (large positional reads, compressed payloads fed to the
+    // decompressor straight from the file); anything else as a stream. A path read has no stream
+    // to cancel, so the abort is checked between the artifact's parts.
+    const input = source.localFile ? await source.localFile() : await source.open(signal, rec.id);
+    await readArtifact(input, {
       verifyKeys: this.o.verifyKeys.length > 0 ? this.o.verifyKeys : undefined,
       requireSignature: this.o.verifyKeys.length > 0,
       onHeaders: async (headers) => {
+        signal.throwIfAborted();
         checkCompatible(headers, deviceType, rec.providesBefore);
         const payload = headers.payloads[0]!;
         const wd = this.workDir(rec.id);
@@ -550,6 +555,7 @@ export class UpdateMachine {
       },
       onPayloadFile: async (entry: PayloadEntry, s) => {
         if (!installer) throw new ClientError('STORE', 'internal: payload before headers');
+        signal.throwIfAborted();
         await installer.storeFile(entry, s);
       },
     });

@@ -83,6 +83,8 @@ export interface ArtifactSource {
    * was aborted or the client stops). Called again when a stored download resumes after a restart.
    */
   open(signal: AbortSignal, deployment: string): Promise<Readable>;
+  /** A local file's path, checked readable: the reader then reads it positionally (faster). */
+  localFile?(): Promise<string>;
 }
 
 /** Mender's deployment statuses (the device API's PUT .../status). */

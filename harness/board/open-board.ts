@@ -5,7 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDeviceBundle } from '../../client/build-device.js';
-import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
+import type { InjectedBug } from '../../client/injected-bug.js';
+import { LAB_BUGS, type LabBug } from './lab-bugs.js';
 import { loadAnyBoardFile } from '../../boards/load.js';
 import { isSimulated } from '../../boards/schema.js';
 import { BOARDS_DIR } from '../../paths.js';
@@ -15,9 +16,7 @@ import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
 import { processTempDir } from '../run/temp-dir.js';
 
-/** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (simulated boards). */
-export const LAB_BUGS = [...(Object.keys(INJECTED_BUGS) as InjectedBug[]), 'no-bootcount'] as const;
-export type LabBug = (typeof LAB_BUGS)[number];
+export { LAB_BUGS, type LabBug };
 
 export interface OpenBoardOptions {
   injectBug?: LabBug;

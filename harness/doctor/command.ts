@@ -6,10 +6,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPORTS_DIR } from '../../paths.js';
 import type { Board } from '../board/board.js';
-import { openBoard } from '../board/open-board.js';
 import type { DoctorTarget } from './bench.js';
 import { formatDoctorReport } from './format.js';
 import { DOCTOR_CHECKS, runDoctor, type DoctorReport } from './runner.js';
+
+// The boards (drivers, image builder) load when the doctor runs, not when the CLI starts.
+const openBoard = async (name: string): Promise<Board> => (await import('../board/open-board.js')).openBoard(name);
 
 export interface DoctorCommandDeps {
   openBoard: (name: string) => Promise<Board>;

@@ -1,7 +1,7 @@
 // RootfsInstaller in-process against a host-sim board's partitions and real U-Boot env image.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ArtifactHeaders, PayloadEntry } from '../../artifact/types.js';
@@ -12,8 +12,8 @@ import { RootfsInstaller, type BootVarNames } from '../../client/install/rootfs.
 
 const VARS: BootVarNames = { BootPart: 'boot_part', UpgradeAvailable: 'upgrade_available', BootCount: 'bootcount', ValueA: '2', ValueB: '3' };
 
-async function setup(t: { teardown: (f: () => Promise<void>) => void }, vars: BootVarNames = VARS) {
-  const b = await HostSimBoard.create({ partitionSize: 1 << 20 });
+async function setup(t: { teardown: (f: () => Promise<void>) => void }, vars: BootVarNames = VARS, extra: { skipUnchangedBlocks?: boolean; partitionSize?: number } = {}) {
+  const b = await HostSimBoard.create({ partitionSize: extra.partitionSize ?? 1 << 20 });
   t.teardown(() => b.destroy());
   await b.boot();
   const lines: string[] = [];
@@ -23,6 +23,7 @@ async function setup(t: { teardown: (f: () => Promise<void>) => void }, vars: Bo
     env: b.env,
     vars,
     activeSlot: () => detectActiveSlot({ from: 'cmdline', procCmdline: b.cmdline, mountTable: '/nonexistent', partA: b.partA, partB: b.partB }),
+    skipUnchangedBlocks: extra.skipUnchangedBlocks,
     ctx: {
       headers: {} as ArtifactHeaders,
       workDir: join(b.dir, 'work'),
@@ -132,4 +133,24 @@ test('configurable variable names and values, with a hex copy of the partition n
   await inst.downloadDone();
   await inst.install();
   t.like(await b.readEnv(), { boot_part: '3', mender_boot_part_hex: '3' });
+});
+
+test.serial('SkipUnchangedBlocks: only the blocks that differ are written, the result is the payload', async (t) => {
+  const MiB = 1 << 20;
+  const { b, inst } = await setup(t, VARS, { skipUnchangedBlocks: true, partitionSize: 4 * MiB });
+  const payload = Buffer.alloc(3 * MiB + 1000, 9);
+  payload.fill(1, MiB, 2 * MiB); // the second MiB differs from what the partition holds
+  const before = Buffer.alloc(4 * MiB, 9);
+  before.fill(5, 3 * MiB); // and the tail
+  await writeFile(b.partB, before);
+  const journal = join(b.dir, 'journal');
+  process.env.FLIPSIDE_TEST_WRITE_JOURNAL = journal;
+  t.teardown(() => void delete process.env.FLIPSIDE_TEST_WRITE_JOURNAL);
+  await inst.storeFile(entry(payload), Readable.from([payload.subarray(0, 777), payload.subarray(777)]));
+  delete process.env.FLIPSIDE_TEST_WRITE_JOURNAL;
+  const writes = (await readFile(journal, 'utf8')).split('\n').filter((l) => l.startsWith('w ') && l.endsWith(b.partB)); // tests run side by side
+  t.deepEqual(writes.map((l) => l.split(' ').slice(1, 3).join(' ')), [`${MiB} ${MiB}`, `${3 * MiB} 1000`]);
+  t.true((await readFile(b.partB)).subarray(0, payload.length).equals(payload));
+  await inst.downloadDone();
+  await inst.install();
 });

@@ -16,6 +16,7 @@ import { createContext } from './context.js';
 import { LabServer } from '../server/lab-server.js';
 import { CheckFailed, DEFAULT_SCENARIO_TIMEOUT_MS, ScenarioTimeout, type ScenarioDefinition, type ScenarioVariant } from './define.js';
 import { missingNeeds } from './select.js';
+import { shardJobs, type Shard } from './shard.js';
 
 export interface RunOptions {
   scenarios: readonly ScenarioDefinition[];
@@ -38,24 +39,7 @@ export interface RunOptions {
   shard?: Shard;
 }
 
-export interface Shard {
-  index: number;
-  count: number;
-}
-
-/** `k/n` from the command line, checked. */
-export function parseShard(text: string): Shard {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  const index = Number(m?.[1]);
-  const count = Number(m?.[2]);
-  if (!m || count < 1 || index < 1 || index > count) throw new Error(`--shard ${text}: use k/n with 1 ≤ k ≤ n, e.g. 2/3`);
-  return { index, count };
-}
-
-/** Every count-th job from index-1 on: the shards of a plan cover it exactly once, each with a spread of scenarios. */
-export function shardJobs<T>(jobs: readonly T[], shard: Shard | undefined): T[] {
-  return shard ? jobs.filter((_, i) => i % shard.count === shard.index - 1) : [...jobs];
-}
+export { parseShard, shardJobs, type Shard } from './shard.js';
 
 export interface RunSummary {
   runId: string;

@@ -1,0 +1,26 @@
+// bin/ runs the built CLI bundles (bin/build.js): each starts from its bundle, is rebuilt when a
+// source is newer, and finds its assets (boards, scenarios) in the source tree.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../paths.js';
+// @ts-expect-error plain JavaScript without type declarations
+import { CLIS, isStale } from '../bin/build.js';
+
+const run = (name: string, args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin', `${name}.js`), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+
+for (const name of Object.keys(CLIS as Record<string, string>)) {
+  test(`${name} --help runs from its bundle, which is then up to date`, (t) => {
+    const r = run(name, ['--help']);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout + r.stderr, new RegExp(`(Usage|usage|${name})`));
+    t.false((isStale as (n: string) => boolean)(name));
+  });
+}
+
+test('flipside-lab list from the bundle finds boards/ and scenarios/ in the source tree', (t) => {
+  const r = run('flipside-lab', ['list']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /happy-path/);
+  t.regex(r.stdout, /qemu-aarch64/);
+});
