@@ -11,7 +11,7 @@
 //                                       can drop what was written but never synced at a power cut
 // Unset on devices; reading a few environment variables is the whole cost.
 
-import { appendFileSync, writeSync } from 'node:fs';
+import { appendFileSync, statSync, writeSync } from 'node:fs';
 
 function killNow(): never {
   process.kill(process.pid, 'SIGKILL');
@@ -35,6 +35,7 @@ function holdNow(point: string): never {
 }
 
 export function killPoint(point: string): void {
+  traceOp({ op: 'mark', point });
   if (process.env.FLIPSIDE_TEST_KILL_AT === point) killNow();
   if (process.env.FLIPSIDE_TEST_HOLD_AT === point) holdNow(point);
 }
@@ -74,4 +75,44 @@ export function journalWrite(path: string, offset: number, length: number): void
 export function journalSync(path: string): void {
   const j = process.env.FLIPSIDE_TEST_WRITE_JOURNAL;
   if (j) appendFileSync(j, `s 0 0 ${path}\n`);
+}
+
+// FLIPSIDE_TEST_TRACE=<file>: every durable-storage operation in issue order, with the bytes of
+// each write (appended to <file>.data), so a campaign can rebuild any crash state the storage may
+// leave (harness/campaign): block writes and their fsync on partitions and env devices, the state
+// store's file writes, fsyncs, renames, unlinks and directory fsyncs, and the client's state points.
+export type TraceOp =
+  | { op: 'write'; path: string; offset: number; length: number; data: number }
+  | { op: 'sync'; path: string }
+  | { op: 'file'; path: string; length: number; data: number; mode?: number }
+  | { op: 'symlink'; path: string; target: string }
+  | { op: 'fsync'; path: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'unlink'; path: string }
+  | { op: 'dsync'; path: string }
+  | { op: 'rmtree'; path: string }
+  | { op: 'mark'; point: string };
+
+type TraceInput = TraceOp extends infer T ? (T extends { data: number } ? Omit<T, 'data' | 'length'> & { bytes: Buffer } : T) : never;
+
+function dataSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+export function traceOp(o: TraceInput): void {
+  const t = process.env.FLIPSIDE_TEST_TRACE;
+  if (!t) return;
+  let rec: TraceOp;
+  if ('bytes' in o) {
+    // The data file's size is where these bytes start: several processes may append to one trace.
+    const at = dataSize(`${t}.data`);
+    appendFileSync(`${t}.data`, o.bytes);
+    const { bytes, ...rest } = o;
+    rec = { ...rest, length: bytes.length, data: at } as TraceOp;
+  } else rec = o;
+  appendFileSync(t, `${JSON.stringify(rec)}\n`);
 }

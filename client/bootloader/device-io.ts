@@ -5,7 +5,7 @@ import { open, readFile, stat, writeFile, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename } from 'node:path';
 import { EnvError } from './types.js';
-import { journalSync, journalWrite } from '../test-hooks.js';
+import { journalSync, journalWrite, traceOp } from '../test-hooks.js';
 
 function ioError(what: string, path: string, err: unknown): EnvError {
   return new EnvError('IO', `${what} ${path}: ${(err as Error).message}`);
@@ -45,11 +45,13 @@ export async function writeAtDurably(path: string, offset: number, data: Buffer)
     let done = 0;
     while (done < data.length) {
       journalWrite(path, offset + done, data.length - done);
+      traceOp({ op: 'write', path, offset: offset + done, bytes: data.subarray(done) });
       const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }
     await fh.sync();
     journalSync(path);
+    traceOp({ op: 'sync', path });
   } catch (err) {
     throw err instanceof EnvError ? err : ioError('cannot write', path, err);
   } finally {

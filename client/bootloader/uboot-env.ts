@@ -24,6 +24,7 @@ import {
   type RawVars,
 } from './uboot-env-format.js';
 import { EnvError, type BootEnv, type EnvVars } from './types.js';
+import { INJECTED_BUG } from '../injected-bug.js';
 
 export interface UBootEnvOptions {
   /**
@@ -87,7 +88,7 @@ export class UBootEnv implements BootEnv {
       const { redundant, copies } = this.config;
       const size = copies[0]!.size;
       const current = loaded.state.current;
-      const target = redundant && current !== null ? 1 - current : 0;
+      const target = redundant && current !== null ? (INJECTED_BUG === 'env-in-place' ? current : 1 - current) : 0;
       const flag = current === null ? 1 : nextFlag(loaded.state.copies[current]!.flag ?? 0);
       const blob = encodeBlob(next, size, redundant, flag);
       const { device, offset } = loaded.state.copies[target]!;

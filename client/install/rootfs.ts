@@ -12,7 +12,7 @@ import type { PayloadEntry } from '../../artifact/types.js';
 import type { BootEnv } from '../bootloader/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
-import { journalSync, journalWrite, killAtByte, killIfPastByte } from '../test-hooks.js';
+import { journalSync, journalWrite, killAtByte, killIfPastByte, traceOp } from '../test-hooks.js';
 import { INJECTED_BUG } from '../injected-bug.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
@@ -166,6 +166,7 @@ export class RootfsInstaller implements PayloadInstaller {
         let off = 0;
         while (off < buf.length) {
           journalWrite(path, pos + off, buf.length - off);
+          traceOp({ op: 'write', path, offset: pos + off, bytes: buf.subarray(off) });
           const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
           off += bytesWritten;
         }
@@ -206,6 +207,7 @@ export class RootfsInstaller implements PayloadInstaller {
       if (INJECTED_BUG !== 'skip-fsync') {
         await fh.sync();
         journalSync(path);
+        traceOp({ op: 'sync', path });
       }
     } catch (e) {
       if (INJECTED_BUG === 'flip-before-checksum') await this.flip(target).catch(() => undefined);
@@ -226,8 +228,9 @@ export class RootfsInstaller implements PayloadInstaller {
 
   async install(): Promise<void> {
     const s = await this.requireState('install');
-    if (!s.readerVerified) throw new ClientError('CHECKSUM', 'refusing to switch partitions: the artifact was not verified');
-    if (s.writtenSha256 !== s.expectedSha256) {
+    const unvalidated = INJECTED_BUG === 'resume-unvalidated';
+    if (!s.readerVerified && !unvalidated) throw new ClientError('CHECKSUM', 'refusing to switch partitions: the artifact was not verified');
+    if (s.writtenSha256 !== s.expectedSha256 && !unvalidated) {
       throw new ClientError(
         'CHECKSUM',
         `refusing to switch partitions: ${this.partPath(s.target)} holds sha256 ${s.writtenSha256 ?? '(incomplete)'}, artifact says ${s.expectedSha256}`,
@@ -286,6 +289,7 @@ export class RootfsInstaller implements PayloadInstaller {
 
   async commit(): Promise<void> {
     const s = await this.requireState('commit');
+    if (INJECTED_BUG === 'commit-unchecked') return this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0' });
     await this.requireRunning(s, s.target, 'Upgrade failed and was reverted: refusing to commit!');
     const env = await this.o.env.read();
     // Commit may run again after a kill (Mender re-runs it): already committed is success.
@@ -301,7 +305,9 @@ export class RootfsInstaller implements PayloadInstaller {
     // Killed before anything was written: the env was never touched.
     if (!s) return;
     const env = await this.o.env.read();
-    if (env[this.o.vars.BootPart] === this.partValue(s.target)) {
+    if (env[this.o.vars.BootPart] === this.partValue(s.target) && INJECTED_BUG === 'rollback-keeps-boot-part') {
+      await this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0', [this.o.vars.BootCount]: '0' });
+    } else if (env[this.o.vars.BootPart] === this.partValue(s.target)) {
       await this.o.env.write({
         ...this.bootPartChanges(s.original),
         [this.o.vars.UpgradeAvailable]: '0',
@@ -339,6 +345,8 @@ export class RootfsInstaller implements PayloadInstaller {
   }
 
   async cleanup(): Promise<void> {
-    await rm(join(this.o.ctx.workDir, `${STATE_KEY}.json`), { force: true });
+    const file = join(this.o.ctx.workDir, `${STATE_KEY}.json`);
+    traceOp({ op: 'unlink', path: file });
+    await rm(file, { force: true });
   }
 }

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ArtifactScript } from '../../artifact/types.js';
 import { artifactScriptNameProblem } from './state-script-names.js';
+import { traceOp } from '../test-hooks.js';
 
 export const SCRIPTS_VERSION = '3';
 
@@ -25,9 +26,11 @@ export class ScriptStoreError extends Error {
 async function writeDurably(path: string, data: Buffer | string, mode: number): Promise<void> {
   const fh = await open(path, 'wx', mode);
   try {
+    traceOp({ op: 'file', path, bytes: Buffer.from(data), mode });
     await fh.writeFile(data);
     await fh.chmod(mode); // open()'s mode is filtered by the umask
     await fh.sync();
+    traceOp({ op: 'fsync', path });
   } finally {
     await fh.close();
   }
@@ -37,6 +40,7 @@ async function syncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
     await fh.sync();
+    traceOp({ op: 'dsync', path });
   } finally {
     await fh.close();
   }
@@ -63,9 +67,11 @@ export async function storeArtifactScripts(scripts: ArtifactScript[], dir: strin
     await syncDir(stage);
 
     const link = `${stage}.link`;
+    traceOp({ op: 'symlink', path: link, target: basename(stage) });
     await symlink(basename(stage), link);
     const current = await lstat(dir).catch(() => null);
     if (current && !current.isSymbolicLink()) await rename(dir, `${stage}.old`);
+    traceOp({ op: 'rename', from: link, to: dir });
     await rename(link, dir);
     await syncDir(parent);
   } catch (err) {

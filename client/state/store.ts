@@ -3,10 +3,12 @@
 // resolves the new value survives a power cut; a cut during it leaves the old value or the new,
 // never a torn file. Every failure becomes a ClientError (NO_SPACE when the data partition is full)
 // and leaves the previous value in place.
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { open, readFile, rename, unlink, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { ClientError, errorMessage } from '../errors.js';
+import { INJECTED_BUG } from '../injected-bug.js';
+import { traceOp } from '../test-hooks.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*$/;
 
@@ -47,15 +49,23 @@ export class JsonStore {
     const data = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
     try {
       await mkdir(this.dir, { recursive: true });
+      if (INJECTED_BUG === 'store-in-place') {
+        traceOp({ op: 'file', path: file, bytes: data });
+        await writeFile(file, data, { mode: 0o600 });
+        return;
+      }
       const fh = await open(tmp, 'w', 0o600);
       try {
+        traceOp({ op: 'file', path: tmp, bytes: data });
         await fh.writeFile(data);
         await fh.sync();
+        traceOp({ op: 'fsync', path: tmp });
       } finally {
         await fh.close();
       }
+      traceOp({ op: 'rename', from: tmp, to: file });
       await rename(tmp, file);
-      await this.syncDir();
+      if (INJECTED_BUG !== 'no-dir-fsync') await this.syncDir();
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       throw storeError(e, `cannot write ${file}`);
@@ -65,6 +75,7 @@ export class JsonStore {
   async remove(key: string): Promise<void> {
     const file = this.path(key);
     try {
+      traceOp({ op: 'unlink', path: file });
       await unlink(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -80,6 +91,7 @@ export class JsonStore {
     const dh = await open(this.dir, 'r');
     try {
       await dh.sync();
+      traceOp({ op: 'dsync', path: this.dir });
     } finally {
       await dh.close();
     }
