@@ -3,7 +3,8 @@
 // (each mutant stops at the first crash state that catches it). Writes reports/<run>/ like `run`.
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeCorruptArtifact, writeUnhealthyArtifact } from '../board/lab-artifacts.js';
+import { FAILING_HEALTH_CHECK, writeCorruptArtifact } from '../board/lab-artifacts.js';
+import { writeArtifact } from '../../artifact/writer.js';
 import { writeRootfsArtifact } from '../host-sim/artifacts.js';
 import { simRootfs } from '../host-sim/lab-board.js';
 import { loadHostSimSpec } from '../host-sim/spec.js';
@@ -16,6 +17,7 @@ import { readTrace } from './trace.js';
 import { VERSIONS } from './sim.js';
 import type { CheckItem } from './worker.js';
 import type { BootScriptBug } from '../host-sim/boot-script.js';
+import { shardJobs, type Shard } from '../scenario/runner.js';
 
 export interface CampaignOptions {
   board: 'host-sim';
@@ -31,6 +33,8 @@ export interface CampaignOptions {
   /** Replay one crash state: flow, cut, index (with --mutants naming at most one mutant). */
   only?: { flow: string; cut: number; index: number };
   onProgress?: (p: Progress) => void;
+  /** CI runners split a campaign: every n-th planned crash state and every n-th mutant. */
+  shard?: Shard;
 }
 
 export interface Progress {
@@ -81,7 +85,7 @@ export function replayCommand(seed: number, s: { flow: string; cut: number; inde
   return `flipside-lab campaign --board host-sim --client flipside --seed ${seed} --only ${s.flow}:${s.cut}:${s.index}${mutant ? ` --mutants ${mutant}` : ''}${extra}`;
 }
 
-export const DEFAULTS = { partitionMiB: 4, extra: 4 };
+export const DEFAULTS = { partitionMiB: 1, extra: 4 };
 
 function runId(): string {
   return `campaign-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
@@ -110,13 +114,19 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     const bundles: Record<string, string> = {};
     await Promise.all(variants.map(async (v) => (bundles[v] = await buildClientModule(join(work, `flipside-${v}.cjs`), v === 'clean' ? undefined : (v as never)))));
     const artifacts: Record<ArtifactRole, string> = {
-      next: await writeRootfsArtifact(work, VERSIONS.next, simRootfs(VERSIONS.next, size), { deviceTypes }),
-      broken: await writeRootfsArtifact(work, VERSIONS.broken, simRootfs(VERSIONS.broken, size, { broken: true }), { deviceTypes }),
+      // gzip, as artifacts usually are: the payload then reaches the client in zlib's 16 KiB
+      // chunks, each its own partition write (and cut point), not in 1 MiB pieces.
+      next: await writeRootfsArtifact(work, VERSIONS.next, simRootfs(VERSIONS.next, size), { deviceTypes, compression: 'gzip' }),
+      broken: await writeRootfsArtifact(work, VERSIONS.broken, simRootfs(VERSIONS.broken, size, { broken: true }), { deviceTypes, compression: 'gzip' }),
       corrupt: join(work, 'corrupt.mender'),
       unhealthy: join(work, 'unhealthy.mender'),
     };
     await writeCorruptArtifact(artifacts.corrupt, spec.deviceType, `${VERSIONS.next}-corrupt`);
-    await writeUnhealthyArtifact(artifacts.unhealthy, { rootfs: simRootfs(`${VERSIONS.next}-unhealthy`, size), deviceType: spec.deviceType, name: `${VERSIONS.next}-unhealthy` });
+    const unhealthy = `${VERSIONS.next}-unhealthy`;
+    await writeArtifact(
+      { type: 'rootfs-image', name: unhealthy, deviceTypes, files: [{ name: 'rootfs.img', content: simRootfs(unhealthy, size) }], compression: 'gzip', softwareVersion: unhealthy, scripts: [FAILING_HEALTH_CHECK] },
+      artifacts.unhealthy,
+    );
 
     const jobs = Math.max(1, o.jobs);
     say(`starting ${jobs} worker(s)`);
@@ -162,7 +172,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       const plans = planOf(null);
       let all: PlannedState[] = plans.flatMap((x) => x.plan.states);
       if (o.only) all = all.filter((s) => s.cut === o.only!.cut && s.index === o.only!.index);
-      const picked = sample(all, o.cuts, o.seed);
+      const picked = shardJobs(sample(all, o.cuts, o.seed), o.shard);
       for (const x of plans) {
         flowInfo.push({ name: x.flow.name, ops: x.trace.ops.length, cutPoints: x.plan.cutPoints, named: x.plan.named, checked: picked.filter((s) => s.flow === x.flow.name).length, log10Possible: x.plan.log10Possible, log: x.t.log });
         if (x.flow.name === 'update') downloadedBytes = x.trace.ops.reduce((a, op) => a + (op.op === 'write' && op.path.startsWith('disk/rootfs') ? op.length : 0), 0);
@@ -185,15 +195,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       results = results.filter((r) => r !== undefined);
     }
 
-    // The mutants: each until its first catch, cut instants first (index 0), then the crash states by index.
+    // The mutants: each until its first catch.
     const mutantResults: MutantResult[] = [];
-    const mutantRuns = o.only ? (onlyMutant ? [onlyMutant] : []) : o.mutants;
+    const mutantRuns = o.only ? (onlyMutant ? [onlyMutant] : []) : shardJobs(o.mutants, o.shard);
     let n0 = 0;
     const byMutant = new Map<string, { m: Mutant; states: PlannedState[]; items: CheckItem[]; checked: number; hits: (CutResult & { at: number })[] }>();
     for (const m of mutantRuns) {
       let states = planOf(m).flatMap((x) => x.plan.states);
       if (o.only) states = states.filter((s) => s.cut === o.only!.cut && s.index === o.only!.index);
-      states = states.map((s, i) => [s, i] as const).sort((a, b) => a[0].index - b[0].index || a[1] - b[1]).map(([s]) => s);
+      // Each cut point's two plainest states first (all issued writes landed; nothing unsynced survived), then the rest.
+      states = states.map((s, i) => [s, i] as const).sort((a, b) => Math.min(a[0].index, 2) - Math.min(b[0].index, 2) || a[1] - b[1]).map(([s]) => s);
       const items = toItems(m, states, n0);
       n0 += items.length;
       byMutant.set(m.name, { m, states, items, checked: 0, hits: [] });

@@ -8,6 +8,7 @@ import { writeCampaignReports } from '../report/campaign.js';
 import { DEFAULTS, runCampaign, type Progress } from './campaign.js';
 import { PHASES, type Phase } from './flows.js';
 import { selectMutants } from './mutants.js';
+import { parseShard, type Shard } from '../scenario/runner.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
   const n = Number(v);
@@ -76,17 +77,18 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--jobs <n>', 'worker processes', int('--jobs', 1), 2)
     .option('--partition-mib <n>', 'rootfs partition size of the campaign boards', int('--partition-mib', 1), DEFAULTS.partitionMiB)
     .option('--mixes <n>', 'seeded random crash states per cut point beyond the named ones', int('--mixes'), DEFAULTS.extra)
+    .option('--shard <k/n>', 'check only shard k of n of the planned crash states and mutants (CI runners split a campaign)', parseShard)
     .option('--only <flow:cut:index>', 'replay one crash state (from a replay command)', parseOnly)
     .option('--reports <dir>', 'parent folder of the run reports', reportsDir)
     .option('--json', 'print the summary as JSON on the last stdout line')
-    .action(async (o: { board: string; client: string; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: { flow: string; cut: number; index: number }; reports: string; json?: boolean }) => {
+    .action(async (o: { board: string; client: string; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: { flow: string; cut: number; index: number }; reports: string; json?: boolean; shard?: Shard }) => {
       if (o.board !== 'host-sim') throw new Error(`campaign: board ${o.board} is not supported yet (host-sim only; QEMU crash images from blklogwrites are not built)`);
       const mutants = selectMutants(o.mutants);
       const seed = o.seed ?? randomSeed();
       const progress = await progressPrinter();
       let r;
       try {
-        r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: o.only } : {}), onProgress: progress.update });
+        r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: o.only } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
       } finally {
         progress.stop();
       }
