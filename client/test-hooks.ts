@@ -12,6 +12,7 @@
 // Unset on devices; reading a few environment variables is the whole cost.
 
 import { appendFileSync, statSync, writeSync } from 'node:fs';
+import type { WriteObserver } from '../bootenv/types.js';
 
 function killNow(): never {
   process.kill(process.pid, 'SIGKILL');
@@ -77,10 +78,22 @@ export function journalSync(path: string): void {
   if (j) appendFileSync(j, `s 0 0 ${path}\n`);
 }
 
+/** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */
+export const envWriteJournal: WriteObserver = {
+  write: (path, offset, length, bytes) => {
+    journalWrite(path, offset, length);
+    if (bytes) traceOp({ op: 'write', path, offset, bytes });
+  },
+  sync: (path) => {
+    journalSync(path);
+    traceOp({ op: 'sync', path });
+  },
+};
+
 // FLIPSIDE_TEST_TRACE=<file>: every durable-storage operation in issue order, with the bytes of
 // each write (appended to <file>.data), so a campaign can rebuild any crash state the storage may
-// leave (harness/campaign): block writes and their fsync on partitions and env devices, the state
-// store's file writes, fsyncs, renames, unlinks and directory fsyncs, and the client's state points.
+// leave (harness/campaign): block writes and their fsync on partitions and env devices, the
+// client's file writes, fsyncs, renames, unlinks and directory fsyncs, and its state points.
 export type TraceOp =
   | { op: 'write'; path: string; offset: number; length: number; data: number }
   | { op: 'sync'; path: string }

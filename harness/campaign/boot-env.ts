@@ -3,9 +3,9 @@
 // whatever its CRC, as a bootloader that skips the check would. Both report the first env they
 // read, so a campaign can check that a power-on saw the old or the new env, never an older one.
 import { readFile } from 'node:fs/promises';
-import { UBootEnv } from '../../client/bootloader/uboot-env.js';
-import { chooseCurrent, decodeVars, toEnvVars } from '../../client/bootloader/uboot-env-format.js';
-import type { BootEnv, EnvVars } from '../../client/bootloader/types.js';
+import { UBootEnv } from '../../bootenv/uboot-env.js';
+import { chooseCurrent, decodeVars, toEnvVars } from '../../bootenv/uboot-env-format.js';
+import type { BootEnv, EnvVars } from '../../bootenv/types.js';
 
 export interface EnvLayoutSpec {
   file: string;

@@ -2,8 +2,8 @@
 // the client recovers (`flipside resume`, then `commit` where a standalone update waits for it),
 // the invariants are checked, the board is power-cycled and checked again, and where the update
 // did not finish a retry with the good artifact must succeed. The first broken rule is the verdict.
-import { UBootEnv } from '../../client/bootloader/uboot-env.js';
-import { checkCopy } from '../../client/bootloader/uboot-env-format.js';
+import { UBootEnv } from '../../bootenv/uboot-env.js';
+import { checkCopy } from '../../bootenv/uboot-env-format.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactRole, Flow } from './flows.js';

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { UBootEnv } from '../../client/bootloader/uboot-env.js';
-import { traceOp } from '../../client/test-hooks.js';
+import { UBootEnv } from '../../bootenv/uboot-env.js';
+import { envWriteJournal, traceOp } from '../../client/test-hooks.js';
 import { DEFAULT_VERSIONS } from '../board/lab-artifacts.js';
 import { HostSimBoard } from '../host-sim/board.js';
 import { runBootScript, type BootOutcome, type BootScriptBug } from '../host-sim/boot-script.js';
@@ -118,7 +118,8 @@ export class SimBoard {
 
   /** Power on: the boot logic (the mutant's, if any) picks a slot; it "runs" through /proc/cmdline. */
   async boot(): Promise<BootOutcome & { envSeen: Record<string, string> | null }> {
-    const env = new ObservedEnv(await UBootEnv.fromConfigFile(this.hs.fwEnvConfig), this.envLayout(), this.o.bootBug === 'no-crc');
+    // The boot logic's own env writes (bootcount, altbootcmd) go to the trace like the client's.
+    const env = new ObservedEnv(await UBootEnv.fromConfigFile(this.hs.fwEnvConfig, { observer: envWriteJournal }), this.envLayout(), this.o.bootBug === 'no-crc');
     let r: BootOutcome;
     try {
       r = await runBootScript(env, this.hs.bootVars, (s) => this.bootable(s), 4, this.o.bootBug === 'no-crc' ? null : this.o.bootBug);
