@@ -14,6 +14,7 @@ import type { Mutant } from './mutants.js';
 import { planFlow, sample, type PlannedState } from './plan.js';
 import { Pool } from './pool.js';
 import { readTrace } from './trace.js';
+import { createRng } from '../faults/prng.js';
 import { VERSIONS } from './sim.js';
 import type { CheckItem } from './worker.js';
 import type { BootScriptBug } from '../host-sim/boot-script.js';
@@ -203,8 +204,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     for (const m of mutantRuns) {
       let states = planOf(m).flatMap((x) => x.plan.states);
       if (o.only) states = states.filter((s) => s.cut === o.only!.cut && s.index === o.only!.index);
-      // Each cut point's two plainest states first (all issued writes landed; nothing unsynced survived), then the rest.
-      states = states.map((s, i) => [s, i] as const).sort((a, b) => Math.min(a[0].index, 2) - Math.min(b[0].index, 2) || a[1] - b[1]).map(([s]) => s);
+      // Each cut point's two plainest states first (all issued writes landed; nothing unsynced
+      // survived), then the rest, each class in a seeded shuffle: a bug usually shows at several
+      // cut points of some flow, and a spread finds one sooner than walking the flows in order.
+      const rng = createRng(o.seed ^ 0x5eed);
+      states = [...rng.shuffle(states.filter((s) => s.index < 2)), ...rng.shuffle(states.filter((s) => s.index >= 2))];
       const items = toItems(m, states, n0);
       n0 += items.length;
       byMutant.set(m.name, { m, states, items, checked: 0, hits: [] });
