@@ -13,7 +13,7 @@
 import { open, rename, unlink, mkdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import { journalSync, journalWrite, traceOp } from './test-hooks.js';
+import { envWriteJournal, traceOp } from './test-hooks.js';
 import { INJECTED_BUG } from './injected-bug.js';
 
 /** Told about positional writes (before they land) and fsyncs (after); the test hooks by default. */
@@ -23,16 +23,7 @@ export interface WriteJournal {
 }
 
 // The write journal (host-sim drops unsynced writes) and the campaign's trace (harness/campaign).
-export const testJournal: WriteJournal = {
-  write: (path, offset, length, bytes) => {
-    journalWrite(path, offset, length);
-    if (bytes) traceOp({ op: 'write', path, offset, bytes });
-  },
-  sync: (path) => {
-    journalSync(path);
-    traceOp({ op: 'sync', path });
-  },
-};
+export const testJournal: WriteJournal = envWriteJournal;
 
 /** fsync of a directory: the entries created, renamed or removed in it survive a power cut. */
 export async function syncDir(dir: string): Promise<void> {

@@ -78,7 +78,7 @@ export function journalSync(path: string): void {
   if (j) appendFileSync(j, `s 0 0 ${path}\n`);
 }
 
-/** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */
+/** The write journal and the trace, as the boot env library (openBootEnv) and client/durable.ts take them. */
 export const envWriteJournal: WriteObserver = {
   write: (path, offset, length, bytes) => {
     journalWrite(path, offset, length);
