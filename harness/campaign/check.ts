@@ -124,6 +124,9 @@ export async function checkCrashState(board: SimBoard, x: CheckInput): Promise<V
   const lost = (ops: number[]) => Object.fromEntries(ops.map((i) => [i, { kind: 'lost' as const }]));
   const allowed: (EnvVars | null)[] = [envWith(lost(envOps))];
   for (const i of envOps) allowed.push(envWith({ ...lost(envOps.filter((j) => j !== i)), [i]: undefined as never }));
+  if (x.flow.envUntouched && !same(env0, envOf(board.base, board))) {
+    return fail('crash image', `the env changed during the ${x.flow.name} flow, whose artifact must be refused before anything is switched: ${JSON.stringify(env0)}`);
+  }
   if (x.flow.mustFail && env0?.boot_part === '3' && env0.upgrade_available === '0') {
     return fail('crash image', `the env commits slot B (boot_part=3, upgrade_available=0) for an artifact that must never stay (${x.flow.name})`);
   }
@@ -135,10 +138,16 @@ export async function checkCrashState(board: SimBoard, x: CheckInput): Promise<V
     return fail('power-on', `the bootloader read an env that was neither the last one written durably nor one being written: ${JSON.stringify(b1.envSeen)}`);
   }
 
+  const stored0 = parse<{ state: string }>(img.files.get(STORE));
   const resume = await client(['resume']);
   if (resume.code !== 0 && resume.code !== 1 && resume.code !== 2) return fail('recovery', `flipside resume exited ${resume.code}: ${lastLine(resume.stderr)}`);
   let rec = parse<{ state: string }>(await readFileOrNull(join(board.dir, STORE)));
   if (rec && rec !== 'unreadable' && rec.state === 'ArtifactReboot') {
+    // Reached during this resume (not stored at the cut): the device reboots before the commit, as a user would.
+    if (!(stored0 && stored0 !== 'unreadable' && stored0.state === 'ArtifactReboot')) {
+      const rb = await power();
+      if (!rb.ok) return fail('recovery', `the reboot the resumed install asked for does not boot: ${rb.reason}`);
+    }
     const c = await client(['commit']);
     if (c.code !== 0 && c.code !== 1) return fail('recovery', `flipside commit exited ${c.code}: ${lastLine(c.stderr)}`);
   }

@@ -10,6 +10,8 @@ export interface Flow {
   name: 'update' | 'corrupt' | 'unhealthy' | 'broken';
   what: string;
   mustFail: boolean;
+  /** The artifact is refused before the switch: no crash state may show a changed env. */
+  envUntouched?: boolean;
   steps: Step[];
 }
 
@@ -19,7 +21,7 @@ const commit: Step = { kind: 'client', cmd: 'commit' };
 
 export const FLOWS: Flow[] = [
   { name: 'update', what: 'install → reboot → commit → reboot: the new version stays', mustFail: false, steps: [install('next'), boot, commit, boot] },
-  { name: 'corrupt', what: 'a payload whose checksum does not match: refused, nothing switched', mustFail: true, steps: [install('corrupt'), boot] },
+  { name: 'corrupt', what: 'a payload whose checksum does not match: refused, nothing switched', mustFail: true, envUntouched: true, steps: [install('corrupt'), boot] },
   { name: 'unhealthy', what: 'the ArtifactCommit_Enter health check fails: rolled back', mustFail: true, steps: [install('unhealthy'), boot, commit, boot] },
   { name: 'broken', what: 'the new rootfs does not boot: the bootloader rolls back', mustFail: true, steps: [install('broken'), boot, commit, boot] },
 ];
