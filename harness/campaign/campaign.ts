@@ -7,7 +7,7 @@ import { FAILING_HEALTH_CHECK, writeCorruptArtifact } from '../board/lab-artifac
 import { writeArtifact } from '../../artifact/writer.js';
 import { writeRootfsArtifact } from '../host-sim/artifacts.js';
 import { simRootfs } from '../host-sim/lab-board.js';
-import { loadHostSimSpec } from '../host-sim/spec.js';
+import { defaultSimulatedBoard } from '../host-sim/board.js';
 import { buildClientModule } from './client-module.js';
 import { FLOWS, type ArtifactRole, type Phase } from './flows.js';
 import type { Mutant } from './mutants.js';
@@ -102,7 +102,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const work = join(process.env.FLIPSIDE_CAMPAIGN_WORK ?? (statSafe('/dev/shm') ? '/dev/shm' : dir), `flipside-${id}`);
   mkdirSync(work, { recursive: true });
   const say = (message: string) => o.onProgress?.({ phase: 'setup', done: 0, total: 0, failures: 0, perState: {}, message });
-  const spec = loadHostSimSpec();
+  const spec = defaultSimulatedBoard();
   const size = o.partitionMiB << 20;
   const deviceTypes = [spec.deviceType];
 

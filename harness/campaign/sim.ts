@@ -8,9 +8,8 @@ import { join, relative } from 'node:path';
 import { UBootEnv } from '../../bootenv/uboot-env.js';
 import { envWriteJournal, traceOp } from '../../client/test-hooks.js';
 import { DEFAULT_VERSIONS } from '../board/lab-artifacts.js';
-import { HostSimBoard } from '../host-sim/board.js';
+import { defaultSimulatedBoard, HostSimBoard } from '../host-sim/board.js';
 import { runBootScript, type BootOutcome, type BootScriptBug } from '../host-sim/boot-script.js';
-import { loadHostSimSpec } from '../host-sim/spec.js';
 import { simRootfs } from '../host-sim/lab-board.js';
 import { ObservedEnv } from './boot-env.js';
 import { callClient, type ClientCall } from './client-module.js';
@@ -39,7 +38,7 @@ export class SimBoard {
   ) {}
 
   static async create(o: SimOptions): Promise<SimBoard> {
-    const spec = loadHostSimSpec();
+    const spec = defaultSimulatedBoard();
     const hs = await HostSimBoard.create({
       spec,
       partitionSize: o.partitionSize,
