@@ -11,10 +11,9 @@ import { defaultSimulatedBoard } from '../host-sim/board.js';
 import { buildClientModule } from './client-module.js';
 import { FLOWS, type ArtifactRole, type Phase } from './flows.js';
 import type { Mutant } from './mutants.js';
-import { planFlow, sample, type PlannedState } from './plan.js';
+import { planFlow, sample, searchOrder, type PlannedState } from './plan.js';
 import { Pool } from './pool.js';
 import { readTrace } from './trace.js';
-import { createRng } from '../faults/prng.js';
 import { VERSIONS } from './sim.js';
 import type { CheckItem } from './worker.js';
 import type { BootScriptBug } from '../host-sim/boot-script.js';
@@ -204,11 +203,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     for (const m of mutantRuns) {
       let states = planOf(m).flatMap((x) => x.plan.states);
       if (o.only) states = states.filter((s) => s.cut === o.only!.cut && s.index === o.only!.index);
-      // Each cut point's two plainest states first (all issued writes landed; nothing unsynced
-      // survived), then the rest, each class in a seeded shuffle: a bug usually shows at several
-      // cut points of some flow, and a spread finds one sooner than walking the flows in order.
-      const rng = createRng(o.seed ^ 0x5eed);
-      states = [...rng.shuffle(states.filter((s) => s.index < 2)), ...rng.shuffle(states.filter((s) => s.index >= 2))];
+      // Plain states first, spread over every (flow, state point, kind of crash state): see searchOrder.
+      states = searchOrder(states, o.seed);
       const items = toItems(m, states, n0);
       n0 += items.length;
       byMutant.set(m.name, { m, states, items, checked: 0, hits: [] });

@@ -76,4 +76,39 @@ export function sample(states: PlannedState[], budget: number | undefined, seed:
   return picked.sort((a, b) => order.get(a)! - order.get(b)!);
 }
 
+/**
+ * The order a mutant's states are searched in (it stops at the first catch). A bug shows at some
+ * kind of crash state at some state point of some flow, so the states are grouped by (flow, point,
+ * kind) and the groups are taken round-robin, each in a seeded shuffle: first every point's plain
+ * states (all issued writes landed, or nothing unsynced) together with the crash states of the env
+ * copies and the state files (where a cut matters most: a torn or lost copy, a lost rename), then
+ * the payload's and the seeded mixes. Streaming the payload makes hundreds of cut points at a single
+ * state point; searched uniformly they would fill the search and a torn env copy would come late.
+ */
+export function searchOrder(states: PlannedState[], seed: number): PlannedState[] {
+  const rng = createRng(seed ^ 0x5eed);
+  const target = (s: PlannedState): string => {
+    const path = /\((?:write|file) ([^@)]+)/.exec(s.label)?.[1] ?? '';
+    return path.startsWith('disk/rootfs') ? 'payload' : path;
+  };
+  const shape = (s: PlannedState): string =>
+    /sectors mixed|mixed at byte/.test(s.label) ? 'mixed' : /last \d+\/\d+ sectors/.test(s.label) ? 'suffix' : (/first \d+\/|scattered|first half|lost|metadata|seeded/.exec(s.label)?.[0] ?? 'other');
+  const order = (group: PlannedState[]): PlannedState[] => {
+    const groups = new Map<string, PlannedState[]>();
+    for (const s of group) {
+      const key = s.index < 2 ? `${s.flow}|${s.point}|plain ${s.index}` : `${s.flow}|${s.point}|${target(s)} ${shape(s)}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = []));
+      g.push(s);
+    }
+    const queues = rng.shuffle([...groups.values()]).map((g) => rng.shuffle(g));
+    const out: PlannedState[] = [];
+    for (let i = 0; out.length < group.length; i++) for (const q of queues) if (i < q.length) out.push(q[i]!);
+    return out;
+  };
+  const first = states.filter((s) => s.index < 2 || (target(s) !== 'payload' && target(s) !== '' && !/seeded/.test(s.label)));
+  const firstSet = new Set(first);
+  return [...order(first), ...order(states.filter((s) => !firstSet.has(s)))];
+}
+
 export { FLOWS };
