@@ -91,8 +91,13 @@ export function searchOrder(states: PlannedState[], seed: number): PlannedState[
     const path = /\((?:write|file) ([^@)]+)/.exec(s.label)?.[1] ?? '';
     return path.startsWith('disk/rootfs') ? 'payload' : path;
   };
-  const shape = (s: PlannedState): string =>
-    /sectors mixed|mixed at byte/.test(s.label) ? 'mixed' : /last \d+\/\d+ sectors/.test(s.label) ? 'suffix' : (/first \d+\/|scattered|first half|lost|metadata|seeded/.exec(s.label)?.[0] ?? 'other');
+  const shape = (s: PlannedState): string => {
+    const l = s.label;
+    if (/mixed at byte/.test(l)) return 'mixed';
+    if (/last \d+\/\d+ sectors/.test(l)) return 'suffix';
+    if (/first \d+\/\d+ sectors/.test(l)) return 'prefix';
+    return /scattered|first half|lost|metadata|seeded/.exec(l)?.[0] ?? 'other';
+  };
   const order = (group: PlannedState[]): PlannedState[] => {
     const groups = new Map<string, PlannedState[]>();
     for (const s of group) {
