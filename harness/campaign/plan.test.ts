@@ -1,7 +1,7 @@
 import test from 'ava';
 import { searchOrder, type PlannedState } from './plan.js';
 
-const st = (flow: string, point: string, cut: number, index: number, label: string): PlannedState => ({ flow, cut, index, label, point, phase: 'download', column: 0 });
+const st = (flow: PlannedState['flow'], point: string, cut: number, index: number, label: string): PlannedState => ({ flow, cut, index, label, point, phase: 'download', column: 0 });
 
 // A streamed payload: 200 cut points at Download, each with its plain states and payload tears;
 // one env write at ArtifactInstall with a mixed (CRC-breaking) tear; a state file torn at Cleanup.
