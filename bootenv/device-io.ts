@@ -43,7 +43,7 @@ export async function writeAtDurably(path: string, offset: number, data: Buffer,
     fh = await open(path, 'r+');
     let done = 0;
     while (done < data.length) {
-      observer?.write(path, offset + done, data.length - done);
+      observer?.write(path, offset + done, data.length - done, data.subarray(done));
       const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }

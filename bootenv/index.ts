@@ -8,10 +8,10 @@ export type BootEnvConfig =
   | { type: 'grub'; envFile: string };
 
 /** `observer` hears of each U-Boot env write and fsync (GRUB's env is replaced by rename, not written in place). */
-export async function openBootEnv(cfg: BootEnvConfig, observer?: WriteObserver): Promise<BootEnv> {
+export async function openBootEnv(cfg: BootEnvConfig, observer?: WriteObserver, test: Pick<UBootEnvOptions, 'writeInPlace'> = {}): Promise<BootEnv> {
   switch (cfg.type) {
     case 'uboot': {
-      const options: UBootEnvOptions = { defaultEnv: cfg.defaultEnv, observer };
+      const options: UBootEnvOptions = { defaultEnv: cfg.defaultEnv, observer, ...test };
       return UBootEnv.fromConfigFile(cfg.fwEnvConfig, options);
     }
     case 'grub':

@@ -20,7 +20,8 @@ export interface BootEnv {
  * test write journal here, so a simulated power cut can drop what was written but never synced.
  */
 export interface WriteObserver {
-  write(path: string, offset: number, length: number): void;
+  /** `bytes`: what is being written (a test trace records it to rebuild crash states). */
+  write(path: string, offset: number, length: number, bytes?: Buffer): void;
   sync(path: string): void;
 }
 

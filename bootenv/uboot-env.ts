@@ -33,6 +33,8 @@ export interface UBootEnvOptions {
   defaultEnv?: EnvVars;
   /** Hears of every write and fsync to the env storage (the client's test write journal). */
   observer?: WriteObserver;
+  /** A deliberately broken writer for mutation tests: rewrites the current copy in place. Never on a device. */
+  writeInPlace?: boolean;
 }
 
 export interface UBootCopyState {
@@ -89,7 +91,7 @@ export class UBootEnv implements BootEnv {
       const { redundant, copies } = this.config;
       const size = copies[0]!.size;
       const current = loaded.state.current;
-      const target = redundant && current !== null ? 1 - current : 0;
+      const target = redundant && current !== null ? (this.options.writeInPlace ? current : 1 - current) : 0;
       const flag = current === null ? 1 : nextFlag(loaded.state.copies[current]!.flag ?? 0);
       const blob = encodeBlob(next, size, redundant, flag);
       const { device, offset } = loaded.state.copies[target]!;

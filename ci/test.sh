@@ -4,7 +4,7 @@
 # FLIPSIDE_QEMU_TESTS=1 adds the tests that build device images and boot them under QEMU.
 # FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64 raspberrypi3-qemu:happy-path" then runs the scenario
 # suite (or the named subset) on each board (`flipside-lab run`), each scenario run counted;
-# FLIPSIDE_LAB_SEED fixes the seed.
+# FLIPSIDE_LAB_SEED fixes the seed. FLIPSIDE_CAMPAIGN_CUTS sizes the host-sim power-cut campaign (0: skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -63,6 +63,30 @@ for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
   fi
   echo "${board}: ${p} passed, ${f} failed, exit ${rc} (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
 done
+
+# The bounded power-cut campaign on host-sim: FLIPSIDE_CAMPAIGN_CUTS crash states of the clean client
+# (a seeded sample over every cut point; 0 skips it) and every mutant of the catalogue, each crash
+# state and each caught mutant one count. The full campaign runs nightly (ci/templates).
+# Cost (measured 2026-12-03 on the 2-core dev machine under load average 23, seed 1): 400 cuts and
+# all 13 mutants, 126 s wall (71 s CPU): setup (14 client bundles, 56 recorded flows), 400 clean
+# crash states, 445 mutant states (each mutant stops at its first catch; 13/13 caught), 413 passed.
+# Another seed moves the mutants' first catches (a few hundred states more or less). 2000 cuts cost
+# ~4x that; the CI budget for this step is ~3 minutes.
+campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-400}"
+if [ "$campaign_cuts" != "0" ]; then
+  echo "== power-cut campaign on host-sim (${campaign_cuts} cuts, all mutants) at $(date -u +%T)"
+  node bin/flipside-lab.js campaign --board host-sim --cuts "$campaign_cuts" --mutants all --seed "${FLIPSIDE_LAB_SEED:-1}" --jobs 2 --json > reports/campaign.json
+  rc=$?
+  read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' reports/campaign.json)
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$f" -gt 0 ]; then failures+=("flipside-lab campaign on host-sim: ${f} failed (failed cuts and missed mutants; replay commands in reports/campaign.json)"); fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    failed=$((failed + 1))
+    failures+=("flipside-lab campaign on host-sim exited with ${rc} and reported no failure")
+  fi
+  echo "campaign: ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
+fi
 
 # What failed, named again next to the count, so the tail of a long CI log says it.
 if [ "${#failures[@]}" -gt 0 ]; then

@@ -1,6 +1,7 @@
 // Wires a loaded configuration into a ready state machine: the boot env it names, the rootfs
 // installer for rootfs-image payloads, update modules for every other payload type, the state
 // line printer. The CLI and (later) the daemon both start here.
+import { INJECTED_BUG } from './injected-bug.js';
 import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { openBootEnv } from '../bootenv/index.js';
@@ -63,7 +64,7 @@ export interface DeviceOptions {
 export async function createMachine(config: ClientConfig, o: DeviceOptions): Promise<UpdateMachine> {
   const verifyKeys = await readKeys(config.verifyKeyPaths);
   let env: BootEnv | null = null;
-  const bootEnv = async (): Promise<BootEnv> => (env ??= await openBootEnv(config.BootEnv, envWriteJournal));
+  const bootEnv = async (): Promise<BootEnv> => (env ??= await openBootEnv(config.BootEnv, envWriteJournal, INJECTED_BUG === 'env-in-place' ? { writeInPlace: true } : {}));
   return new UpdateMachine({
     dataDir: config.DataDir,
     mode: o.mode,

@@ -12,22 +12,25 @@
 // The boot env's positional env writes are bootenv/device-io.ts writeAtDurably (a leaf library that
 // imports nothing of the client), told about by the same journal.
 // Errors are the file system's (with their `code`): callers turn them into their own typed errors.
-import { open, rename, unlink, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, mkdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { WriteObserver } from '../bootenv/types.js';
-import { journalSync, journalWrite } from './test-hooks.js';
+import { envWriteJournal, traceOp } from './test-hooks.js';
+import { INJECTED_BUG } from './injected-bug.js';
 
-/** Told about positional writes (before they land) and fsyncs (after); the test hooks by default. */
+/** Told about positional writes (before they land, with their bytes) and fsyncs (after); the test hooks by default. */
 export type WriteJournal = WriteObserver;
 
-export const testJournal: WriteJournal = { write: journalWrite, sync: journalSync };
+// The write journal (host-sim drops unsynced writes) and the campaign's trace (harness/campaign).
+export const testJournal: WriteJournal = envWriteJournal;
 
 /** fsync of a directory: the entries created, renamed or removed in it survive a power cut. */
 export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
+    traceOp({ op: 'dsync', path: dir });
   } finally {
     await fh.close();
   }
@@ -45,10 +48,12 @@ export async function writeFileSynced(path: string, data: string | Buffer, o: Fi
   const mode = o.mode ?? 0o644;
   const fh = await open(path, o.exclusive ? 'wx' : 'w', mode);
   try {
+    traceOp({ op: 'file', path, bytes: Buffer.from(data), mode });
     await fh.writeFile(data);
     // open() applies the umask; set the mode exactly.
     await fh.chmod(mode);
     await fh.sync();
+    traceOp({ op: 'fsync', path });
   } finally {
     await fh.close();
   }
@@ -77,19 +82,26 @@ async function replaceNow(path: string, data: string | Buffer, mode: number): Pr
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp`;
+  if (INJECTED_BUG === 'store-in-place') {
+    traceOp({ op: 'file', path, bytes: Buffer.from(data), mode });
+    await writeFile(path, data, { mode });
+    return;
+  }
   try {
     await writeFileSynced(tmp, data, { mode });
+    traceOp({ op: 'rename', from: tmp, to: path });
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await syncDir(dir);
+  if (INJECTED_BUG !== 'no-dir-fsync') await syncDir(dir);
 }
 
 /** Removes `path` (a missing file is fine) and fsyncs its directory. */
 export async function removeDurably(path: string): Promise<void> {
   try {
+    traceOp({ op: 'unlink', path });
     await unlink(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -121,7 +133,7 @@ export async function writeStreamSynced(path: string, source: Readable, o: { mod
 export async function writeAllAt(fh: FileHandle, path: string, buf: Buffer, pos: number, journal: WriteJournal = testJournal): Promise<void> {
   let off = 0;
   while (off < buf.length) {
-    journal.write(path, pos + off, buf.length - off);
+    journal.write(path, pos + off, buf.length - off, buf.subarray(off));
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
     off += bytesWritten;
   }

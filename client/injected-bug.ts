@@ -4,6 +4,14 @@
 export const INJECTED_BUGS = {
   'skip-fsync': 'the partition is not fsynced before the env flip',
   'flip-before-checksum': 'the env is flipped when the payload stream ends, before (and whatever) the checksum verdict',
+  'commit-before-health-check': 'the commit marks the new slot good before the ArtifactCommit_Enter health check runs',
+  'state-after-effect': 'ArtifactInstall is stored after its effect (the env flip) instead of before it',
+  'env-in-place': 'the U-Boot env is rewritten in place in the current copy instead of the redundant one',
+  'resume-unvalidated': 'a download interrupted by a power cut is resumed into the install without validating what was written',
+  'rollback-keeps-boot-part': 'rollback clears upgrade_available but forgets to point the boot partition back at the old slot',
+  'commit-unchecked': 'commit clears upgrade_available without checking that the new slot is the one running (marked good after a bootloader rollback)',
+  'store-in-place': 'the state store overwrites its file in place, without a temp file, fsync and rename',
+  'no-dir-fsync': 'the state store renames its file into place without fsyncing the directory',
 } as const;
 export type InjectedBug = keyof typeof INJECTED_BUGS;
 

@@ -12,7 +12,7 @@
 //                                       can drop what was written but never synced at a power cut
 // Unset on devices; reading a few environment variables is the whole cost.
 
-import { appendFileSync, writeSync } from 'node:fs';
+import { appendFileSync, statSync, writeSync } from 'node:fs';
 import type { WriteObserver } from '../bootenv/types.js';
 
 function killNow(): never {
@@ -37,6 +37,7 @@ function holdNow(point: string): never {
 }
 
 export function killPoint(point: string): void {
+  traceOp({ op: 'mark', point });
   if (process.env.FLIPSIDE_TEST_KILL_AT === point) killNow();
   if (process.env.FLIPSIDE_TEST_HOLD_AT === point) holdNow(point);
 }
@@ -86,5 +87,54 @@ export function killAtDownloadByte(): ByteHook | null {
   return hold !== null ? { bytes: hold, hold: true } : null;
 }
 
-/** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */
-export const envWriteJournal: WriteObserver = { write: journalWrite, sync: journalSync };
+/** The write journal and the trace, as the boot env library (openBootEnv) and client/durable.ts take them. */
+export const envWriteJournal: WriteObserver = {
+  write: (path, offset, length, bytes) => {
+    journalWrite(path, offset, length);
+    if (bytes) traceOp({ op: 'write', path, offset, bytes });
+  },
+  sync: (path) => {
+    journalSync(path);
+    traceOp({ op: 'sync', path });
+  },
+};
+
+// FLIPSIDE_TEST_TRACE=<file>: every durable-storage operation in issue order, with the bytes of
+// each write (appended to <file>.data), so a campaign can rebuild any crash state the storage may
+// leave (harness/campaign): block writes and their fsync on partitions and env devices, the
+// client's file writes, fsyncs, renames, unlinks and directory fsyncs, and its state points.
+export type TraceOp =
+  | { op: 'write'; path: string; offset: number; length: number; data: number }
+  | { op: 'sync'; path: string }
+  | { op: 'file'; path: string; length: number; data: number; mode?: number }
+  | { op: 'symlink'; path: string; target: string }
+  | { op: 'fsync'; path: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'unlink'; path: string }
+  | { op: 'dsync'; path: string }
+  | { op: 'rmtree'; path: string }
+  | { op: 'mark'; point: string };
+
+type TraceInput = TraceOp extends infer T ? (T extends { data: number } ? Omit<T, 'data' | 'length'> & { bytes: Buffer } : T) : never;
+
+function dataSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+export function traceOp(o: TraceInput): void {
+  const t = process.env.FLIPSIDE_TEST_TRACE;
+  if (!t) return;
+  let rec: TraceOp;
+  if ('bytes' in o) {
+    // The data file's size is where these bytes start: several processes may append to one trace.
+    const at = dataSize(`${t}.data`);
+    appendFileSync(`${t}.data`, o.bytes);
+    const { bytes, ...rest } = o;
+    rec = { ...rest, length: bytes.length, data: at } as TraceOp;
+  } else rec = o;
+  appendFileSync(t, `${JSON.stringify(rec)}\n`);
+}

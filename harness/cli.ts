@@ -9,6 +9,7 @@ import { REPORTS_DIR } from '../paths.js';
 import { LAB_BUGS, type LabBug } from './board/lab-bugs.js';
 import { registerDoctorCommand } from './doctor/command.js';
 import { parseShard, type Shard } from './scenario/shard.js';
+import { registerCampaignCommand } from './campaign/command.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
 
@@ -160,6 +161,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   registerDoctorCommand(program, (code) => (status = code));
+  registerCampaignCommand(program, (code) => (status = code), REPORTS_DIR);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

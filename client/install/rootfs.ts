@@ -16,6 +16,7 @@ import { killAtByte, killIfPastByte } from '../test-hooks.js';
 import { syncHandle, writevAllAt } from '../durable.js';
 import { readerVerifies } from '../../artifact/reader.js';
 import { INJECTED_BUG } from '../injected-bug.js';
+import { traceOp } from '../test-hooks.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
 import type { InstallContext, PayloadInstaller, RebootNeed } from './types.js';
@@ -273,8 +274,9 @@ export class RootfsInstaller implements PayloadInstaller {
 
   async install(): Promise<void> {
     const s = await this.requireState('install');
-    if (!s.readerVerified) throw new ClientError('CHECKSUM', 'refusing to switch partitions: the artifact was not verified');
-    if (s.writtenSha256 !== s.expectedSha256) {
+    const unvalidated = INJECTED_BUG === 'resume-unvalidated';
+    if (!s.readerVerified && !unvalidated) throw new ClientError('CHECKSUM', 'refusing to switch partitions: the artifact was not verified');
+    if (s.writtenSha256 !== s.expectedSha256 && !unvalidated) {
       throw new ClientError(
         'CHECKSUM',
         `refusing to switch partitions: ${this.partPath(s.target)} holds sha256 ${s.writtenSha256 ?? '(incomplete)'}, artifact says ${s.expectedSha256}`,
@@ -333,6 +335,7 @@ export class RootfsInstaller implements PayloadInstaller {
 
   async commit(): Promise<void> {
     const s = await this.requireState('commit');
+    if (INJECTED_BUG === 'commit-unchecked') return this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0' });
     await this.requireRunning(s, s.target, 'Upgrade failed and was reverted: refusing to commit!');
     const env = await this.o.env.read();
     // Commit may run again after a kill (Mender re-runs it): already committed is success.
@@ -348,7 +351,9 @@ export class RootfsInstaller implements PayloadInstaller {
     // Killed before anything was written: the env was never touched.
     if (!s) return;
     const env = await this.o.env.read();
-    if (env[this.o.vars.BootPart] === this.partValue(s.target)) {
+    if (env[this.o.vars.BootPart] === this.partValue(s.target) && INJECTED_BUG === 'rollback-keeps-boot-part') {
+      await this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0', [this.o.vars.BootCount]: '0' });
+    } else if (env[this.o.vars.BootPart] === this.partValue(s.target)) {
       await this.o.env.write({
         ...this.bootPartChanges(s.original),
         [this.o.vars.UpgradeAvailable]: '0',
@@ -386,6 +391,8 @@ export class RootfsInstaller implements PayloadInstaller {
   }
 
   async cleanup(): Promise<void> {
-    await rm(join(this.o.ctx.workDir, `${STATE_KEY}.json`), { force: true });
+    const file = join(this.o.ctx.workDir, `${STATE_KEY}.json`);
+    traceOp({ op: 'unlink', path: file });
+    await rm(file, { force: true });
   }
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { ArtifactScript } from '../../artifact/types.js';
 import { syncDir, writeFileSynced } from '../durable.js';
 import { artifactScriptNameProblem } from './state-script-names.js';
+import { traceOp } from '../test-hooks.js';
 
 export const SCRIPTS_VERSION = '3';
 
@@ -44,9 +45,11 @@ export async function storeArtifactScripts(scripts: ArtifactScript[], dir: strin
     await syncDir(stage);
 
     const link = `${stage}.link`;
+    traceOp({ op: 'symlink', path: link, target: basename(stage) });
     await symlink(basename(stage), link);
     const current = await lstat(dir).catch(() => null);
     if (current && !current.isSymbolicLink()) await rename(dir, `${stage}.old`);
+    traceOp({ op: 'rename', from: link, to: dir });
     await rename(link, dir);
     await syncDir(parent);
   } catch (err) {

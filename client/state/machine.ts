@@ -12,7 +12,8 @@ import { readArtifact } from '../../artifact/reader.js';
 import type { ArtifactHeaders, PayloadEntry } from '../../artifact/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import type { InstallContext, PayloadInstaller } from '../install/types.js';
-import { killPoint } from '../test-hooks.js';
+import { killPoint, traceOp } from '../test-hooks.js';
+import { INJECTED_BUG } from '../injected-bug.js';
 import { checkCompatible, providesAfter } from './compat.js';
 import { decodeHeaders, encodeHeaders, storedHeadersSchema } from './headers-codec.js';
 import { HARD_STATE_STORE_COUNT, MAX_ROLLBACK_REBOOTS, MAX_STATE_STORE_COUNT, recoveryAction, type Intent } from './recovery.js';
@@ -230,6 +231,7 @@ export class UpdateMachine {
   private async run(rec: DeploymentRecord, intent: Intent, source?: ArtifactSource): Promise<RunResult> {
     for (;;) {
       const step = await this.effect(rec, intent, source);
+      if (INJECTED_BUG === 'state-after-effect' && rec.state === 'ArtifactInstall') await this.store.write(STATE_KEY, rec);
       killPoint(`${rec.state}:done`);
       if ('stop' in step) return step.stop;
       const entered = await this.enter(rec, step.next);
@@ -254,7 +256,7 @@ export class UpdateMachine {
     if (state === 'ArtifactInstall') rec.installStarted = true;
     if (state === 'Download') rec.downloadAttempts++;
     rec.state = state;
-    await this.store.write(STATE_KEY, rec);
+    if (INJECTED_BUG !== 'state-after-effect' || state !== 'ArtifactInstall') await this.store.write(STATE_KEY, rec);
     this.o.onState(state, rec.id);
     const status = STATUS_ON_ENTER[state];
     // In daemon mode the commit's `installing` must reach the server: ArtifactCommit's effect confirms it.
@@ -413,8 +415,9 @@ export class UpdateMachine {
           }
         }
         try {
+          if (INJECTED_BUG === 'commit-before-health-check') await inst!.commit();
           await this.runScripts(rec, 'ArtifactCommit', 'Enter');
-          await inst!.commit();
+          if (INJECTED_BUG !== 'commit-before-health-check') await inst!.commit();
           return { next: 'AfterCommit' };
         } catch (e) {
           this.fail(rec, e);
@@ -572,6 +575,7 @@ export class UpdateMachine {
     const last: LastDeployment = { id: rec.id, artifactName: rec.artifact?.name ?? null, outcome, error: rec.error, t: Date.now() };
     await this.store.write(LAST_KEY, last);
     await this.store.remove(STATE_KEY);
+    traceOp({ op: 'rmtree', path: this.workDir(rec.id) });
     await rm(this.workDir(rec.id), { recursive: true, force: true });
     await dropSpool(this.o.dataDir, rec.id);
     this.installerCache = null;

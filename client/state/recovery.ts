@@ -20,6 +20,7 @@
 //
 // Each resume is itself a stored transition, so a state that keeps getting killed trips the loop guard.
 import type { PersistentState } from './types.js';
+import { INJECTED_BUG } from '../injected-bug.js';
 
 /** What the user asked for when resuming in standalone mode; the daemon always 'resume's. */
 export type Intent = 'resume' | 'commit' | 'rollback';
@@ -32,6 +33,7 @@ export function recoveryAction(stored: PersistentState, mode: 'standalone' | 'da
   const interrupted = (s: string): string => `interrupted in ${s} (killed or power lost)`;
   switch (stored) {
     case 'Download':
+      if (INJECTED_BUG === 'resume-unvalidated') return { next: 'ArtifactInstall' };
       if (o.resumeDownload && intent === 'resume') return { next: 'Download' };
       return { next: 'Cleanup', error: interrupted('Download') };
     case 'ArtifactInstall':

@@ -23,6 +23,14 @@ export const DEFAULT_BOOT_VARS: BootVarsSpec = {
   valueB: '3',
 };
 
+/** Deliberately broken boot logic (the campaign's boot-side mutants); `no-crc` lives in the env reader the board passes in. */
+export const BOOT_SCRIPT_BUGS = {
+  'no-bootcount': 'the boot script never increments bootcount, so a bad update is never rolled back',
+  'altboot-no-swap': 'altbootcmd clears upgrade_available but boots the same partition again instead of swapping',
+  'no-crc': 'the bootloader takes the env copy with the highest flag without checking its CRC (a torn copy is used)',
+} as const;
+export type BootScriptBug = keyof typeof BOOT_SCRIPT_BUGS;
+
 export type BootOutcome =
   | { ok: true; slot: 'A' | 'B'; resets: number; log: string[] }
   | { ok: false; slot: 'A' | 'B' | null; resets: number; log: string[]; reason: string };
@@ -34,7 +42,7 @@ export async function runBootScript(
   bootable: (slot: 'A' | 'B') => Promise<boolean>,
   maxResets = 4,
   /** A deliberately broken script for harness tests: never counts boots, so never rolls back. */
-  bug: 'no-bootcount' | null = null,
+  bug: BootScriptBug | null = null,
 ): Promise<BootOutcome> {
   const log: string[] = [];
   for (let resets = 0; resets <= maxResets; resets++) {
@@ -48,7 +56,8 @@ export async function runBootScript(
       if (count > limit) {
         const cur = e[vars.bootPart];
         const swapped = cur === vars.valueA ? vars.valueB : vars.valueA;
-        await env.write({ [vars.bootPart]: swapped, [vars.upgradeAvailable]: '0', [vars.bootCount]: '0' });
+        if (bug === 'altboot-no-swap') await env.write({ [vars.upgradeAvailable]: '0', [vars.bootCount]: '0' });
+        else await env.write({ [vars.bootPart]: swapped, [vars.upgradeAvailable]: '0', [vars.bootCount]: '0' });
         log.push(`altbootcmd: bootcount ${count} > bootlimit ${limit}: rolling back, ${vars.bootPart} ${cur} -> ${swapped}`);
       }
       e = await env.read();
