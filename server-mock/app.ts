@@ -20,6 +20,7 @@ import { devauthRoutes } from './management/devauth.js';
 import { inventoryRoutes } from './management/inventory.js';
 import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
+import { iotManagerRoutes } from './management/iot-manager.js';
 import { uiPlugin } from './ui/index.js';
 
 export interface BuildServerOptions {
@@ -115,6 +116,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(inventoryRoutes, { ctx });
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
+  await app.register(iotManagerRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

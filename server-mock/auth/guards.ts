@@ -55,6 +55,7 @@ export function userGuard(ctx: ServerContext) {
     if (claims['flipside.pat'] === true) {
       const pat = ctx.store.personalToken(claims.jti);
       if (!pat || pat.user_id !== user.id) throw unauthorized('token revoked');
+      ctx.store.touchPersonalToken(pat.id);
     }
     req.userId = user.id;
     req.userEmail = user.email;

@@ -38,7 +38,6 @@ const NOT_YET: Record<string, string> = {
   // deviceauth
   'GET /api/management/v2/devauth/devices': 'no Link header',
   'POST /api/management/v2/devauth/devices/search': 'missing',
-  'GET /api/management/v2/devauth/limits/max_devices': 'missing',
   // inventory
   'GET /api/management/v1/inventory/devices': 'no Link header',
   'GET /api/management/v1/inventory/devices/{id}': 'no ETag',
@@ -52,16 +51,8 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v2/inventory/statistics': 'missing',
   'POST /api/management/v2alpha1/inventory/identities/search': 'missing',
   // useradm
-  'GET /api/management/v1/useradm/users/{id}': 'missing',
-  'PUT /api/management/v1/useradm/users/{id}': 'missing',
-  'PUT /api/management/v1/useradm/users/me': 'missing',
-  'GET /api/management/v1/useradm/settings': 'missing',
-  'POST /api/management/v1/useradm/settings': 'missing',
-  'GET /api/management/v1/useradm/settings/me': 'missing',
-  'POST /api/management/v1/useradm/settings/me': 'missing',
   'GET /api/management/v1/useradm/plans': 'missing (hosted Mender plans)',
   'GET /api/management/v1/useradm/plan_binding': 'missing (hosted Mender plans)',
-  'PUT /api/management/v2/useradm/users/me': 'missing',
   // deviceconfig and deviceconnect: the add-ons issue
   'GET /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
   'PUT /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
@@ -77,10 +68,6 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'add-ons issue',
   'PUT /api/management/v1/deviceconnect/devices/{id}/upload': 'add-ons issue',
   // iot-manager
-  'GET /api/management/v1/iot-manager/integrations': 'missing',
-  'POST /api/management/v1/iot-manager/integrations': 'missing',
-  'DELETE /api/management/v1/iot-manager/integrations/{id}': 'missing',
-  'PUT /api/management/v1/iot-manager/integrations/{id}/credentials': 'missing',
   'DELETE /api/management/v1/iot-manager/devices/{deviceId}': 'missing',
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state': 'missing',
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'missing',
@@ -170,7 +157,16 @@ async function newUser(s: Seed): Promise<string> {
   return String(r.headers.location).split('/').pop()!;
 }
 
-const D = '/api/management/v1/deployments';
+async function newWebhook(s: Seed): Promise<string> {
+  const r = await s.t.app.inject({
+    method: 'POST',
+    url: '/api/management/v1/iot-manager/integrations',
+    headers: s.t.auth,
+    payload: { provider: 'webhook', credentials: { type: 'http', http: { url: 'http://127.0.0.1:9/hook' } } },
+  });
+  return String(r.headers.location).split('/').pop()!;
+}
+
 type Recipe = (s: Seed, op: SpecOperation) => Promise<Call> | Call;
 
 /** How to call each operation that needs parameters, a body or a particular caller. */
@@ -331,6 +327,12 @@ const RECIPES: Record<string, Recipe> = {
     url: op.path,
     body: { provider: 'webhook', credentials: { type: 'http', http: { url: 'http://127.0.0.1:9/hook', secret: '0123456789abcdef' } } },
     expect: 201,
+  }),
+  'DELETE /api/management/v1/iot-manager/integrations/{id}': async (s, op) => ({ url: fill(op.path, { id: await newWebhook(s) }), expect: 204 }),
+  'PUT /api/management/v1/iot-manager/integrations/{id}/credentials': async (s, op) => ({
+    url: fill(op.path, { id: await newWebhook(s) }),
+    body: { type: 'http', http: { url: 'http://127.0.0.1:9/other', secret: 'abcdef' } },
+    expect: 204,
   }),
 
   'POST /api/management/v1/useradm/auth/login': (_s, op) => ({

@@ -182,4 +182,10 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
   );
 
+  // Flipside has no device limit; Mender answers 0 for "no limit" and its UI reads it so.
+  app.get(
+    `${BASE}/limits/max_devices`,
+    { preHandler: guard, schema: { tags, summary: 'The device limit (0: none)', response: { 200: { type: 'object', properties: { limit: { type: 'integer' } } }, 401: errorSchema } } },
+    async () => ({ limit: 0 }),
+  );
 }

@@ -73,3 +73,45 @@ test.serial('unknown routes: 404 with Mender error body and request id header', 
   t.is(r.statusCode, 404);
   t.is(r.json<{ request_id: string }>().request_id, String(r.headers['x-men-requestid']));
 });
+
+test.serial('users/{id} and users/me: read, edit e-mail and password; own changes need the current password', async (t) => {
+  const mk = await s.app.inject({ method: 'POST', url: `${UA}/users`, headers: s.auth, payload: { email: 'edit@example.com', password: 'first-password' } });
+  const id = String(mk.headers.location).split('/').pop()!;
+  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/${id}`, headers: s.auth })).json<{ email: string }>().email, 'edit@example.com');
+  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/nobody`, headers: s.auth })).statusCode, 404);
+  const put = (url: string, headers: object, payload: object) => s.app.inject({ method: 'PUT', url, headers: headers as Record<string, string>, payload });
+  // An admin edits another user without their password; a taken e-mail is 422.
+  t.is((await put(`${UA}/users/${id}`, s.auth, { email: 'edited@example.com' })).statusCode, 204);
+  t.is((await put(`${UA}/users/${id}`, s.auth, { email: ADMIN.email })).statusCode, 422);
+  t.is((await put(`${UA}/users/${id}`, s.auth, {})).statusCode, 400);
+  const own = { authorization: `Bearer ${await login(s.app, 'edited@example.com', 'first-password')}` };
+  t.is((await put(`${UA}/users/me`, own, { password: 'second-password' })).statusCode, 401);
+  t.is((await put(`${UA}/users/me`, own, { password: 'second-password', current_password: 'wrong-one' })).statusCode, 401);
+  t.is((await put('/api/management/v2/useradm/users/me', own, { password: 'second-password', current_password: 'first-password' })).statusCode, 204);
+  await t.throwsAsync(login(s.app, 'edited@example.com', 'first-password'));
+  t.truthy(await login(s.app, 'edited@example.com', 'second-password'));
+});
+
+test.serial('settings and settings/me: free-form JSON with an ETag; a stale If-Match is 412', async (t) => {
+  for (const url of [`${UA}/settings`, `${UA}/settings/me`]) {
+    const first = await s.app.inject({ method: 'GET', url, headers: s.auth });
+    t.is(first.statusCode, 200);
+    t.deepEqual(first.json(), {});
+    const saved = await s.app.inject({ method: 'POST', url, headers: s.auth, payload: { theme: 'dark', columns: [1, 2] } });
+    t.is(saved.statusCode, 201);
+    const read = await s.app.inject({ method: 'GET', url, headers: s.auth });
+    t.deepEqual(read.json(), { theme: 'dark', columns: [1, 2] });
+    const etag = String(read.headers.etag);
+    t.is((await s.app.inject({ method: 'POST', url, headers: { ...s.auth, 'if-match': 'stale' }, payload: { theme: 'light' } })).statusCode, 412);
+    t.is((await s.app.inject({ method: 'POST', url, headers: { ...s.auth, 'if-match': `"${etag}"` }, payload: { theme: 'light' } })).statusCode, 201);
+    t.deepEqual((await s.app.inject({ method: 'GET', url, headers: s.auth })).json(), { theme: 'light' });
+  }
+});
+
+test.serial('settings/tokens: last_used appears once the token is used', async (t) => {
+  const created = await s.app.inject({ method: 'POST', url: `${UA}/settings/tokens`, headers: s.auth, payload: { name: 'used-token' } });
+  const list = async () => (await s.app.inject({ method: 'GET', url: `${UA}/settings/tokens`, headers: s.auth })).json<Array<{ name: string; last_used?: string }>>().find((x) => x.name === 'used-token')!;
+  t.is((await list()).last_used, undefined);
+  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: { authorization: `Bearer ${created.body}` } })).statusCode, 200);
+  t.true(Date.parse((await list()).last_used!) > 0);
+});

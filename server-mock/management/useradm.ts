@@ -1,10 +1,11 @@
 // useradm: login with basic auth, users, personal access tokens.
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
+import type { UserRow } from '../store/store.js';
 import { userGuard } from '../auth/guards.js';
 import { signJwt } from '../auth/jwt.js';
 import { hashPassword, checkPassword } from '../auth/password.js';
-import { errorSchema, unauthorized, conflict, notFound, badRequest } from '../http-errors.js';
+import { errorSchema, unauthorized, conflict, notFound, badRequest, ApiError } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
 const userSchema = {
@@ -13,8 +14,20 @@ const userSchema = {
 } as const;
 const tokenSchema = {
   type: 'object',
-  properties: { id: { type: 'string' }, name: { type: 'string' }, expiration_date: { type: 'string' }, created_ts: { type: 'string' }, last_used: { type: 'string', nullable: true } },
+  properties: { id: { type: 'string' }, name: { type: 'string' }, expiration_date: { type: 'string' }, created_ts: { type: 'string' }, last_used: { type: 'string' } },
 } as const;
+const settingsSchema = { type: 'object', additionalProperties: true } as const;
+const userUpdateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { email: { type: 'string', minLength: 3 }, password: { type: 'string' }, current_password: { type: 'string' } },
+} as const;
+
+interface UserUpdate {
+  email?: string;
+  password?: string;
+  current_password?: string;
+}
 
 export function issueUserToken(ctx: ServerContext, userId: string): string {
   const exp = Math.floor(Date.now() / 1000) + ctx.userJwtTtlSeconds;
@@ -80,6 +93,78 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
   );
 
+  const publicUser = ({ password_hash: _p, ...u }: UserRow) => u;
+
+  app.get<{ Params: { id: string } }>(
+    `${BASE}/users/:id`,
+    { preHandler: guard, schema: { tags, response: { 200: userSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      const u = ctx.store.userById(req.params.id);
+      if (!u) throw notFound('user not found');
+      return publicUser(u);
+    },
+  );
+
+  /** Mender's rules: a user changing their own e-mail or password gives the current password. */
+  function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): void {
+    const user = ctx.store.userById(id);
+    if (!user) throw notFound('user not found');
+    if (b.email === undefined && b.password === undefined) throw badRequest('nothing to update: give email or password');
+    if (b.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(b.email)) throw badRequest('invalid email');
+    if (b.password !== undefined && b.password.length < 8) throw badRequest('password too short: at least 8 characters');
+    if (id === actor.id && (b.current_password === undefined || !checkPassword(b.current_password, user.password_hash))) {
+      throw new ApiError(401, 'changing your own e-mail or password needs the right current_password');
+    }
+    const other = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
+    if (other && other.id !== id) throw new ApiError(422, 'user with the same email already exists');
+    ctx.store.updateUser(id, { email: b.email, passwordHash: b.password !== undefined ? hashPassword(b.password) : undefined });
+    ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined });
+  }
+  const actorOf = (req: { userId?: string; userEmail?: string }) => ({ id: req.userId!, email: req.userEmail! });
+  const updateResponses = { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 422: errorSchema };
+
+  app.put<{ Params: { id: string }; Body: UserUpdate }>(
+    `${BASE}/users/:id`,
+    { preHandler: guard, schema: { tags, body: userUpdateSchema, response: updateResponses } },
+    async (req, reply) => {
+      updateUser(actorOf(req), req.params.id, req.body);
+      return reply.code(204).send();
+    },
+  );
+  app.put<{ Body: UserUpdate }>(`${BASE}/users/me`, { preHandler: guard, schema: { tags, body: userUpdateSchema, response: updateResponses } }, async (req, reply) => {
+    updateUser(actorOf(req), req.userId!, req.body);
+    return reply.code(204).send();
+  });
+  app.put<{ Body: UserUpdate }>(
+    '/api/management/v2/useradm/users/me',
+    { preHandler: guard, schema: { tags, body: { ...userUpdateSchema, properties: { password: { type: 'string' }, current_password: { type: 'string' } } }, response: updateResponses } },
+    async (req, reply) => {
+      updateUser(actorOf(req), req.userId!, req.body);
+      return reply.code(204).send();
+    },
+  );
+
+  // Settings: the web UI keeps its global and per-user settings here as free-form JSON.
+  for (const [url, scopeOf] of [
+    [`${BASE}/settings`, () => 'global'],
+    [`${BASE}/settings/me`, (req: { userId?: string }) => `user:${req.userId}`],
+  ] as const) {
+    app.get(url, { preHandler: guard, schema: { tags, response: { 200: settingsSchema, 401: errorSchema } } }, async (req, reply) => {
+      const current = ctx.store.settings(scopeOf(req));
+      return reply.header('ETag', current?.etag ?? '').send(current?.body ?? {});
+    });
+    app.post<{ Body: Record<string, unknown>; Headers: { 'if-match'?: string } }>(
+      url,
+      { preHandler: guard, schema: { tags, body: settingsSchema, response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 412: errorSchema } } },
+      async (req, reply) => {
+        const ifMatch = req.headers['if-match']?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+        const etag = ctx.store.saveSettings(scopeOf(req), req.body, ifMatch || undefined);
+        if (etag === undefined) throw new ApiError(412, 'settings changed since they were read (If-Match does not match the ETag)');
+        return reply.code(201).header('ETag', etag).send();
+      },
+    );
+  }
+
   app.delete<{ Params: { id: string } }>(
     `${BASE}/users/:id`,
     { preHandler: guard, schema: { tags, response: { 204: { type: 'null' }, 401: errorSchema } } },
@@ -116,7 +201,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   );
 
   app.get(`${BASE}/settings/tokens`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: tokenSchema }, 401: errorSchema } } }, async (req) =>
-    ctx.store.listPersonalTokens(req.userId!).map(({ user_id: _u, ...t }) => t),
+    ctx.store.listPersonalTokens(req.userId!).map(({ user_id: _u, last_used, ...t }) => ({ ...t, ...(last_used ? { last_used } : {}) })),
   );
 
   app.delete<{ Params: { id: string } }>(

@@ -19,6 +19,19 @@ CREATE TABLE IF NOT EXISTS personal_tokens (
   last_used TEXT,
   UNIQUE (user_id, name)
 );
+-- useradm settings: scope 'global' or 'user:<id>'; the body is the client's JSON object.
+CREATE TABLE IF NOT EXISTS settings (
+  scope TEXT PRIMARY KEY,
+  body TEXT NOT NULL,
+  etag TEXT NOT NULL
+);
+-- iot-manager integrations (webhooks); credentials as given, JSON.
+CREATE TABLE IF NOT EXISTS integrations (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  credentials TEXT NOT NULL,
+  created_ts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   id_data TEXT NOT NULL UNIQUE,

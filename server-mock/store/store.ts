@@ -39,6 +39,12 @@ export interface PersonalTokenRow {
   created_ts: string;
   last_used: string | null;
 }
+export interface IntegrationRow {
+  id: string;
+  provider: string;
+  credentials: unknown;
+  created_ts: string;
+}
 export interface InventoryAttribute {
   name: string;
   value: unknown;
@@ -183,6 +189,10 @@ export class Store {
   listUsers(): UserRow[] {
     return this.stmt('SELECT * FROM users ORDER BY created_ts').all() as UserRow[];
   }
+  updateUser(id: string, change: { email?: string; passwordHash?: string }): boolean {
+    return this.stmt('UPDATE users SET email = COALESCE(?, email), password_hash = COALESCE(?, password_hash), updated_ts = ? WHERE id = ?')
+      .run(change.email ?? null, change.passwordHash ?? null, now(), id).changes > 0;
+  }
   deleteUser(id: string): boolean {
     return this.stmt('DELETE FROM users WHERE id = ?').run(id).changes > 0;
   }
@@ -200,8 +210,50 @@ export class Store {
   listPersonalTokens(userId: string): PersonalTokenRow[] {
     return this.stmt('SELECT * FROM personal_tokens WHERE user_id = ? ORDER BY created_ts').all(userId) as PersonalTokenRow[];
   }
+  /** Records a personal token's use; at most once a minute, so a busy script does not write on every call. */
+  touchPersonalToken(id: string): void {
+    const ts = now();
+    this.stmt('UPDATE personal_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)').run(ts, id, new Date(Date.now() - 60_000).toISOString());
+  }
   deletePersonalToken(userId: string, id: string): boolean {
     return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+  }
+
+  // ---- settings (useradm's global and per-user settings: free-form JSON with an ETag)
+
+  settings(scope: string): { body: Record<string, unknown>; etag: string } | undefined {
+    const r = this.stmt('SELECT body, etag FROM settings WHERE scope = ?').get(scope) as { body: string; etag: string } | undefined;
+    return r && { body: JSON.parse(r.body), etag: r.etag };
+  }
+  /** Replaces the settings of a scope when `ifMatch` (if given) is the current ETag; the new ETag, or undefined on a mismatch. */
+  saveSettings(scope: string, body: Record<string, unknown>, ifMatch?: string): string | undefined {
+    return this.tx(() => {
+      const current = this.settings(scope);
+      if (ifMatch !== undefined && current?.etag !== ifMatch) return undefined;
+      const etag = randomUUID();
+      this.stmt('INSERT INTO settings (scope, body, etag) VALUES (?, ?, ?) ON CONFLICT(scope) DO UPDATE SET body = excluded.body, etag = excluded.etag').run(scope, JSON.stringify(body), etag);
+      return etag;
+    });
+  }
+
+  // ---- iot-manager integrations
+
+  createIntegration(provider: string, credentials: unknown): IntegrationRow {
+    const row = { id: randomUUID(), provider, credentials, created_ts: now() };
+    this.stmt('INSERT INTO integrations VALUES (?, ?, ?, ?)').run(row.id, provider, JSON.stringify(credentials), row.created_ts);
+    return row;
+  }
+  integrations(): IntegrationRow[] {
+    return (this.stmt('SELECT * FROM integrations ORDER BY created_ts, id').all() as Array<Omit<IntegrationRow, 'credentials'> & { credentials: string }>).map((r) => ({
+      ...r,
+      credentials: JSON.parse(r.credentials),
+    }));
+  }
+  setIntegrationCredentials(id: string, credentials: unknown): boolean {
+    return this.stmt('UPDATE integrations SET credentials = ? WHERE id = ?').run(JSON.stringify(credentials), id).changes > 0;
+  }
+  deleteIntegration(id: string): boolean {
+    return this.stmt('DELETE FROM integrations WHERE id = ?').run(id).changes > 0;
   }
 
   // ---- devices and auth sets
