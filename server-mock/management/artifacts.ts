@@ -10,8 +10,10 @@ import { signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
+import { pagingQuery, sendPage } from './paging.js';
 
 const BASE = '/api/management/v1/deployments';
+const V2 = '/api/management/v2/deployments';
 const tags = ['Management API: deployments'];
 
 export const artifactSchema = {
@@ -171,55 +173,236 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     },
   );
 
-  function releases(name?: string) {
+  /** Releases: the artifacts of each name, with their notes and tags, filtered and sorted as Mender's query says. */
+  function releases(q: { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string } = {}, exactName = false) {
     const byName = new Map<string, ArtifactRow[]>();
-    for (const a of ctx.store.listArtifacts()) {
-      if (name && a.name !== name) continue;
-      byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
-    }
-    return [...byName.entries()].sort(([x], [y]) => x.localeCompare(y));
+    for (const a of ctx.store.listArtifacts()) byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
+    const all = [...byName.entries()].map(([name, arts]) => {
+      const info = ctx.store.releaseInfo(name);
+      const modified = [info.modified ?? '', ...arts.map((a) => a.modified)].sort().at(-1)!;
+      return { name, arts, notes: info.notes, tags: info.tags, modified };
+    });
+    const picked = all.filter(
+      (r) =>
+        (!q.name || (exactName ? r.name === q.name : r.name.includes(q.name))) &&
+        (!q.tag || r.tags.includes(q.tag.toLowerCase())) &&
+        (!q.update_type || r.arts.some((a) => updateTypes(a).includes(q.update_type!))) &&
+        (!q.device_type || r.arts.some((a) => a.device_types.includes(q.device_type!))) &&
+        (!q.description || r.arts.some((a) => a.description.includes(q.description!))),
+    );
+    const [field = 'name', dir = field === 'modified' ? 'desc' : 'asc'] = (q.sort ?? '').split(':').filter(Boolean);
+    const key = (r: (typeof all)[number]) => (field === 'modified' ? r.modified : field === 'artifacts_count' ? String(r.arts.length).padStart(9, '0') : r.name);
+    picked.sort((x, y) => key(x).localeCompare(key(y)) * (dir === 'desc' ? -1 : 1));
+    return picked;
   }
+  const updateTypes = (a: ArtifactRow) => (a.meta.updates ?? []).map((u) => u.type_info?.type).filter((t): t is string => !!t);
+  const mustRelease = (name: string) => {
+    const r = releases().find((x) => x.name === name);
+    if (!r) throw notFound('release not found');
+    return r;
+  };
+  const releaseV1 = (r: ReturnType<typeof releases>[number]) => ({ Name: r.name, modified: r.modified, Artifacts: r.arts.map(artifactView), ArtifactsCount: r.arts.length, tags: r.tags, notes: r.notes });
+  const releaseV2 = (r: ReturnType<typeof releases>[number]) => ({ name: r.name, modified: r.modified, artifacts: r.arts.map(artifactView), artifacts_count: r.arts.length, tags: r.tags, notes: r.notes });
 
-  app.get<{ Querystring: { name?: string } }>(
+  const releaseV1Schema = {
+    type: 'object',
+    properties: { Name: { type: 'string' }, modified: { type: 'string' }, Artifacts: { type: 'array', items: artifactSchema }, ArtifactsCount: { type: 'integer' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  const releaseV2Schema = {
+    type: 'object',
+    properties: { name: { type: 'string' }, modified: { type: 'string' }, artifacts: { type: 'array', items: artifactSchema }, artifacts_count: { type: 'integer' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  const releaseQuery = {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      tag: { type: 'string' },
+      update_type: { type: 'string' },
+      device_type: { type: 'string' },
+      description: { type: 'string' },
+      sort: { type: 'string', pattern: '^(name|modified|artifacts_count)(:(asc|desc))?$' },
+      ...pagingQuery,
+    },
+  } as const;
+  type ReleaseQuery = { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string; page: number; per_page: number };
+  const releaseNameParams = { type: 'object', properties: { release_name: { type: 'string', minLength: 1 } } } as const;
+
+  app.get<{ Querystring: ReleaseQuery }>(
     `${BASE}/deployments/releases`,
     {
       preHandler: guard,
-      schema: {
-        tags,
-        summary: 'Releases: artifacts grouped by name',
-        querystring: { type: 'object', properties: { name: { type: 'string' } } },
-        response: {
-          200: { type: 'array', items: { type: 'object', properties: { Name: { type: 'string' }, Artifacts: { type: 'array', items: artifactSchema }, ArtifactsCount: { type: 'integer' } } } },
-          401: errorSchema,
-        },
-      },
+      schema: { tags, summary: 'Releases: artifacts grouped by name (all of them)', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } },
     },
-    async (req) => releases(req.query.name).map(([Name, arts]) => ({ Name, Artifacts: arts.map(artifactView), ArtifactsCount: arts.length })),
+    async (req) => releases(req.query, true).map(releaseV1),
   );
 
-  app.get<{ Querystring: { name?: string } }>(
-    '/api/management/v2/deployments/deployments/releases',
+  app.get<{ Querystring: ReleaseQuery }>(
+    `${BASE}/deployments/releases/list`,
+    { preHandler: guard, schema: { tags, summary: 'Releases, a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } } },
+    async (req, reply) => sendPage(req, reply, releases(req.query, true), req.query.page, req.query.per_page).map(releaseV1),
+  );
+
+  app.get<{ Querystring: ReleaseQuery }>(
+    `${V2}/deployments/releases`,
+    { preHandler: guard, schema: { tags, summary: 'Releases (v2 shape), a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV2Schema }, 401: errorSchema } } },
+    async (req, reply) => sendPage(req, reply, releases(req.query), req.query.page, req.query.per_page).map(releaseV2),
+  );
+
+  app.get<{ Params: { release_name: string } }>(
+    `${V2}/deployments/releases/:release_name`,
+    { preHandler: guard, schema: { tags, params: releaseNameParams, response: { 200: releaseV2Schema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => releaseV2(mustRelease(req.params.release_name)),
+  );
+
+  app.patch<{ Params: { release_name: string }; Body: { notes?: string } }>(
+    `${V2}/deployments/releases/:release_name`,
     {
       preHandler: guard,
       schema: {
         tags,
-        summary: 'Releases (v2 shape)',
-        querystring: { type: 'object', properties: { name: { type: 'string' } } },
-        response: {
-          200: {
-            type: 'array',
-            items: { type: 'object', properties: { name: { type: 'string' }, artifacts: { type: 'array', items: artifactSchema }, artifacts_count: { type: 'integer' }, modified: { type: 'string' } } },
-          },
-          401: errorSchema,
-        },
+        summary: "Edit a release's notes",
+        params: releaseNameParams,
+        body: { type: 'object', additionalProperties: false, properties: { notes: { type: 'string', maxLength: 1024 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
       },
     },
-    async (req) =>
-      releases(req.query.name).map(([name, arts]) => ({
-        name,
-        artifacts: arts.map(artifactView),
-        artifacts_count: arts.length,
-        modified: arts.map((a) => a.modified).sort().at(-1),
-      })),
+    async (req, reply) => {
+      const r = mustRelease(req.params.release_name);
+      ctx.store.saveReleaseInfo(r.name, { notes: req.body.notes ?? '' });
+      ctx.store.audit(req.userEmail!, 'release.update', 'release', r.name, { notes: req.body.notes ?? '' });
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { release_name: string }; Body: string[] }>(
+    `${V2}/deployments/releases/:release_name/tags`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "Replace a release's tags (lowercased; at most 20, each letters, digits, '-', '_', '.')",
+        params: releaseNameParams,
+        body: { type: 'array', maxItems: 20, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,1024}$' } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const r = mustRelease(req.params.release_name);
+      const tagsOf = [...new Set(req.body.map((x) => x.toLowerCase()))].sort();
+      ctx.store.saveReleaseInfo(r.name, { tags: tagsOf });
+      ctx.store.audit(req.userEmail!, 'release.tags', 'release', r.name, { tags: tagsOf });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(`${V2}/releases/all/tags`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () => ctx.store.releaseTags());
+
+  app.get(`${V2}/releases/all/types`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () =>
+    [...new Set(ctx.store.listArtifacts().flatMap(updateTypes))].sort(),
+  );
+
+  app.delete<{ Querystring: { name: string[] } }>(
+    `${V2}/deployments/releases`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Delete releases (every artifact of each name)',
+        querystring: { type: 'object', required: ['name'], properties: { name: { type: 'array', items: { type: 'string' }, minItems: 1 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const busy = req.query.name.filter((n) => ctx.store.artifactNameInActiveDeployment(n));
+      if (busy.length) throw conflict(`releases used by an active deployment: ${busy.join(', ')}`);
+      for (const name of req.query.name) {
+        for (const a of ctx.store.artifactsByName(name)) {
+          ctx.store.deleteArtifact(a.id);
+          ctx.blobs.remove(a.id);
+        }
+        ctx.store.deleteReleaseInfo(name);
+        ctx.store.audit(req.userEmail!, 'release.delete', 'release', name, {});
+      }
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { description: string } }>(
+    `${BASE}/artifacts/:id`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "Edit an artifact's description",
+        params: idParams,
+        body: { type: 'object', required: ['description'], additionalProperties: false, properties: { description: { type: 'string', maxLength: 1024 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!ctx.store.setArtifactDescription(req.params.id, req.body.description)) throw notFound('artifact not found');
+      ctx.store.audit(req.userEmail!, 'artifact.update', 'artifact', req.params.id, { description: req.body.description });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { name?: string; description?: string; device_type?: string; page: number; per_page: number } }>(
+    `${V2}/artifacts`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { name: { type: 'string' }, description: { type: 'string' }, device_type: { type: 'string' }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: artifactSchema }, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const arts = ctx.store
+        .listArtifacts()
+        .filter((a) => (!q.name || a.name.includes(q.name)) && (!q.description || a.description.includes(q.description)) && (!q.device_type || a.device_types.includes(q.device_type)));
+      return sendPage(req, reply, arts, q.page, q.per_page).map(artifactView);
+    },
+  );
+
+  // No storage quota: limit 0 means none, as in Mender's open-source server.
+  app.get(
+    `${BASE}/limits/storage`,
+    { preHandler: guard, schema: { tags, response: { 200: { type: 'object', properties: { limit: { type: 'integer' }, usage: { type: 'integer' } } }, 401: errorSchema } } },
+    async () => ({ limit: 0, usage: ctx.store.listArtifacts().reduce((n, a) => n + a.size, 0) }),
+  );
+
+  const softwareSchema = {
+    type: 'object',
+    properties: { name: { type: 'string' }, modified: { type: 'string' }, compatible_types: { type: 'array', items: { type: 'string' } }, kind: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  app.get<{ Querystring: ReleaseQuery & { name_prefix?: string; kind?: string } }>(
+    '/api/management/v1alpha1/deployments/software',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Software: releases (Flipside has no manifests)',
+        querystring: { ...releaseQuery, properties: { ...releaseQuery.properties, name_prefix: { type: 'string' }, kind: { type: 'string', enum: ['release', 'manifest'] } } },
+        response: { 200: { type: 'array', items: softwareSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const list = q.kind === 'manifest' ? [] : releases(q).filter((r) => !q.name_prefix || r.name.startsWith(q.name_prefix));
+      return sendPage(req, reply, list, q.page, q.per_page).map((r) => ({
+        name: r.name,
+        modified: r.modified,
+        compatible_types: [...new Set(r.arts.flatMap((a) => a.device_types))].sort(),
+        kind: 'release',
+        tags: r.tags,
+        notes: r.notes,
+      }));
+    },
+  );
+  app.get<{ Querystring: { kind?: string } }>(
+    '/api/management/v1alpha1/deployments/software/tags',
+    { preHandler: guard, schema: { tags, querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['release', 'manifest'] } } }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema } } },
+    async (req) => (req.query.kind === 'manifest' ? [] : ctx.store.releaseTags()),
   );
 }

@@ -83,6 +83,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
   modified TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_name ON artifacts(name);
+-- What a release has beyond its artifacts (a release is the artifacts of one name).
+CREATE TABLE IF NOT EXISTS releases (
+  name TEXT PRIMARY KEY,
+  notes TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]',
+  modified TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deployments (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,

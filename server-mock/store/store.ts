@@ -513,6 +513,30 @@ export class Store {
   deleteArtifact(id: string): boolean {
     return this.stmt('DELETE FROM artifacts WHERE id = ?').run(id).changes > 0;
   }
+  setArtifactDescription(id: string, description: string): boolean {
+    return this.stmt('UPDATE artifacts SET description = ?, modified = ? WHERE id = ?').run(description, now(), id).changes > 0;
+  }
+  /** A release's notes and tags (empty when never edited). */
+  releaseInfo(name: string): { notes: string; tags: string[]; modified?: string } {
+    const r = this.stmt('SELECT notes, tags, modified FROM releases WHERE name = ?').get(name) as { notes: string; tags: string; modified: string } | undefined;
+    return r ? { notes: r.notes, tags: JSON.parse(r.tags), modified: r.modified } : { notes: '', tags: [] };
+  }
+  saveReleaseInfo(name: string, change: { notes?: string; tags?: string[] }): void {
+    this.tx(() => {
+      const cur = this.releaseInfo(name);
+      this.stmt('INSERT INTO releases (name, notes, tags, modified) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET notes = excluded.notes, tags = excluded.tags, modified = excluded.modified')
+        .run(name, change.notes ?? cur.notes, JSON.stringify(change.tags ?? cur.tags), now());
+    });
+  }
+  deleteReleaseInfo(name: string): void {
+    this.stmt('DELETE FROM releases WHERE name = ?').run(name);
+  }
+  /** Every tag of every release that still has artifacts, sorted. */
+  releaseTags(): string[] {
+    const rows = this.stmt('SELECT tags FROM releases r WHERE EXISTS (SELECT 1 FROM artifacts a WHERE a.name = r.name)').all() as { tags: string }[];
+    return [...new Set(rows.flatMap((r) => JSON.parse(r.tags) as string[]))].sort();
+  }
+
   /** True when an unfinished deployment still needs an artifact of this name. */
   artifactNameInActiveDeployment(name: string): boolean {
     return !!this.stmt("SELECT 1 FROM deployments WHERE artifact_name = ? AND status != 'finished' LIMIT 1").get(name);
