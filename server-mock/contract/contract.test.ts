@@ -18,9 +18,6 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v1/deployments/deployments/releases': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v1/deployments/artifacts': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v1/deployments/artifacts/list': 'missing (peers helper)',
-  'POST /api/management/v1/deployments/artifacts/directupload': 'missing',
-  'POST /api/management/v1/deployments/artifacts/directupload/{id}/complete': 'missing',
-  'POST /api/management/v1/deployments/artifacts/generate': 'missing',
   'GET /api/management/v1/deployments/artifacts/{id}': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v2/deployments/deployments/releases': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v1/deployments/deployments/releases/list': 'updates[].meta_data is not an array (peers helper)',
@@ -223,11 +220,18 @@ const RECIPES: Record<string, Recipe> = {
     multipart: { fields: { description: 'uploaded' }, file: { content: await makeArtifact(`up-${randomUUID().slice(0, 8)}`, ['qemux86-64']) } },
     expect: 201,
   }),
-  'POST /api/management/v1/deployments/artifacts/directupload/{id}/complete': (_s, op) => ({ url: fill(op.path, { id: randomUUID() }), body: {}, expect: 202 }),
+  'POST /api/management/v1/deployments/artifacts/directupload/{id}/complete': async (s, op) => {
+    const link = (await s.t.app.inject({ method: 'POST', url: `${op.path.split('/{id}')[0]}`, headers: s.t.auth })).json<{ id: string; uri: string }>();
+    const content = await makeArtifact(`direct-${randomUUID().slice(0, 8)}`, ['qemux86-64']);
+    const u = new URL(link.uri);
+    const put = await s.t.app.inject({ method: 'PUT', url: u.pathname + u.search, headers: { 'content-type': 'application/octet-stream' }, payload: content });
+    if (put.statusCode !== 200) throw new Error(`direct upload PUT failed: ${put.statusCode} ${put.body}`);
+    return { url: fill(op.path, { id: link.id }), body: { size: content.length }, expect: 202 };
+  },
   'POST /api/management/v1/deployments/artifacts/generate': (_s, op) => ({
     url: op.path,
     multipart: {
-      fields: { name: `gen-${randomUUID().slice(0, 8)}`, description: 'generated', device_types_compatible: 'qemux86-64', type: 'single-file', args: JSON.stringify({ filename: 'hello.txt', dest_dir: '/opt' }) },
+      fields: { name: `gen-${randomUUID().slice(0, 8)}`, description: 'generated', device_types_compatible: 'qemux86-64', type: 'single_file', args: JSON.stringify({ filename: 'hello.txt', dest_dir: '/opt' }) },
       file: { field: 'file', name: 'hello.txt', content: Buffer.from('hello\n') },
     },
     expect: 201,

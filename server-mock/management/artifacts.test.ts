@@ -177,3 +177,29 @@ test.serial('releases v2: paging headers, notes, tags, types, one release, descr
   t.is((await s.app.inject({ method: 'GET', url: `${V2R}/rel-b`, headers: s.auth })).statusCode, 404);
   t.is((await s.app.inject({ method: 'GET', url: `${V2R}?name=rel-`, headers: s.auth })).headers['x-total-count'], '1');
 });
+
+test.serial('artifacts/generate makes a single-file artifact; directupload takes one through a signed link', async (t) => {
+  const { body, contentType } = multipartBody(
+    { name: 'gen-1', description: 'made here', device_types_compatible: 'qemux86-64', type: 'single_file', args: JSON.stringify({ dest_dir: '/etc/app' }) },
+    { field: 'file', name: 'app.conf', content: Buffer.from('key=value\n') },
+  );
+  const gen = await s.app.inject({ method: 'POST', url: '/api/management/v1/deployments/artifacts/generate', headers: { ...s.auth, 'content-type': contentType }, payload: body });
+  t.is(gen.statusCode, 201, gen.body);
+  const art = (await s.app.inject({ method: 'GET', url: String(gen.headers.location), headers: s.auth })).json<{ name: string; description: string; updates: Array<{ type_info: { type: string }; files: Array<{ name: string }> }> }>();
+  t.is(art.name, 'gen-1');
+  t.is(art.description, 'made here');
+  t.is(art.updates[0]!.type_info.type, 'single-file');
+  t.deepEqual(art.updates[0]!.files.map((f) => f.name).sort(), ['app.conf', 'dest_dir', 'filename', 'permissions']);
+  const relative = multipartBody({ name: 'gen-2', device_types_compatible: 'x', type: 'single_file', args: '{"dest_dir":"etc"}' }, { field: 'file', content: Buffer.from('x') });
+  t.is((await s.app.inject({ method: 'POST', url: '/api/management/v1/deployments/artifacts/generate', headers: { ...s.auth, 'content-type': relative.contentType }, payload: relative.body })).statusCode, 400);
+
+  const DU = '/api/management/v1/deployments/artifacts/directupload';
+  const link = (await s.app.inject({ method: 'POST', url: DU, headers: s.auth })).json<{ id: string; uri: string; expire: string }>();
+  const u = new URL(link.uri);
+  const content = await makeArtifact('direct-1', ['qemux86-64']);
+  t.is((await s.app.inject({ method: 'PUT', url: u.pathname + u.search.replace('x-men-signature=', 'x-men-signature=A'), payload: content, headers: { 'content-type': 'application/octet-stream' } })).statusCode, 403);
+  t.is((await s.app.inject({ method: 'POST', url: `${DU}/${link.id}/complete`, headers: s.auth, payload: {} })).statusCode, 404);
+  t.is((await s.app.inject({ method: 'PUT', url: u.pathname + u.search, payload: content, headers: { 'content-type': 'application/octet-stream' } })).statusCode, 200);
+  t.is((await s.app.inject({ method: 'POST', url: `${DU}/${link.id}/complete`, headers: s.auth, payload: { size: content.length } })).statusCode, 202);
+  t.is((await s.app.inject({ method: 'GET', url: '/api/management/v1/deployments/artifacts?name=direct-1', headers: s.auth })).json<unknown[]>().length, 1);
+});

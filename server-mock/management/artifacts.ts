@@ -2,13 +2,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, mkdtempSync, createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeArtifact } from '../../artifact/writer.js';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
-import { ingestArtifact, artifactMeta } from '../artifacts/ingest.js';
-import { signedDownloadLink } from '../artifacts/links.js';
+import { ingestArtifact, artifactMeta, type IngestedArtifact } from '../artifacts/ingest.js';
+import { signedDownloadLink, signedUploadLink, checkUploadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
-import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
+import { errorSchema, badRequest, conflict, notFound, forbidden, ApiError } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
 import { pagingQuery, sendPage } from './paging.js';
 
@@ -59,6 +63,25 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   const { ctx } = opts;
   const guard = userGuard(ctx);
 
+  /** Keeps a validated upload: refuses a name + device type clash, moves the blob in, writes the row. */
+  function storeIngested(ingested: IngestedArtifact, description: string, actor: string): string {
+    const meta = artifactMeta(ingested.headers);
+    const name = ingested.headers.name;
+    const types = ingested.headers.depends.device_type;
+    const clash = ctx.store.artifactsByName(name).find((a) => a.device_types.some((t) => types.includes(t)));
+    if (clash) throw conflict('an artifact with the same name and depends already exists');
+    const id = randomUUID();
+    ctx.blobs.commit(ingested.tempPath, id);
+    try {
+      ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
+    } catch (e) {
+      ctx.blobs.remove(id);
+      throw e;
+    }
+    ctx.store.audit(actor, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
+    return id;
+  }
+
   app.post(
     `${BASE}/artifacts`,
     {
@@ -92,21 +115,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         }
         if (!ingested) throw badRequest('no artifact file in the upload');
         if (declaredSize !== undefined && declaredSize !== ingested.size) throw badRequest(`size says ${declaredSize} bytes, the upload has ${ingested.size}`);
-        const meta = artifactMeta(ingested.headers);
-        const name = ingested.headers.name;
-        const types = ingested.headers.depends.device_type;
-        const clash = ctx.store.artifactsByName(name).find((a) => a.device_types.some((t) => types.includes(t)));
-        if (clash) throw conflict('an artifact with the same name and depends already exists');
-        const id = randomUUID();
-        ctx.blobs.commit(ingested.tempPath, id);
-        try {
-          ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
-        } catch (e) {
-          ctx.blobs.remove(id);
-          throw e;
-        }
-        ctx.store.audit(req.userEmail!, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
-        req.log.info({ artifact_id: id, name, size: ingested.size }, 'artifact stored');
+        const id = storeIngested(ingested, description, req.userEmail!);
+        req.log.info({ artifact_id: id, name: ingested.headers.name, size: ingested.size }, 'artifact stored');
         ingested = undefined;
         return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
       } finally {
@@ -404,5 +414,163 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     '/api/management/v1alpha1/deployments/software/tags',
     { preHandler: guard, schema: { tags, querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['release', 'manifest'] } } }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema } } },
     async (req) => (req.query.kind === 'manifest' ? [] : ctx.store.releaseTags()),
+  );
+
+  // ---- artifacts/generate: a single-file artifact made here from one uploaded file.
+  app.post(
+    `${BASE}/artifacts/generate`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Make a single-file artifact from a file (multipart: name, description, device_types_compatible, type, args, file)',
+        consumes: ['multipart/form-data'],
+        response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema, 413: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!req.isMultipart()) throw badRequest('multipart/form-data expected');
+      const dir = mkdtempSync(join(tmpdir(), 'flipside-generate-'));
+      const fields: Record<string, string> = {};
+      const deviceTypes: string[] = [];
+      let file: { path: string; name: string } | undefined;
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'file') {
+            if (part.fieldname !== 'file' || file) throw badRequest('one file, in the field "file"');
+            const path = join(dir, 'payload');
+            await pipeline((part as MultipartFile).file, createWriteStream(path));
+            if ((part as MultipartFile).file.truncated) throw new ApiError(413, `file larger than the limit of ${ctx.maxArtifactBytes} bytes`);
+            file = { path, name: (part as MultipartFile).filename };
+          } else if (part.fieldname === 'device_types_compatible') {
+            deviceTypes.push(...String(part.value).split(',').map((x) => x.trim()).filter(Boolean));
+          } else if (['name', 'description', 'type', 'args', 'size'].includes(part.fieldname)) {
+            fields[part.fieldname] = String(part.value);
+          } else {
+            throw badRequest(`unexpected field ${part.fieldname}`);
+          }
+        }
+        if (!file) throw badRequest('no file in the upload');
+        if (!fields.name) throw badRequest('name is required');
+        if (deviceTypes.length === 0) throw badRequest('device_types_compatible is required');
+        if (fields.type !== 'single_file' && fields.type !== 'single-file') throw badRequest(`type ${fields.type ?? '(none)'} cannot be generated: only single_file`);
+        let args: { filename?: unknown; dest_dir?: unknown } = {};
+        try {
+          args = fields.args ? JSON.parse(fields.args) : {};
+        } catch {
+          throw badRequest('args must be a JSON object');
+        }
+        const filename = typeof args.filename === 'string' && args.filename ? args.filename : file.name;
+        const destDir = typeof args.dest_dir === 'string' ? args.dest_dir : '';
+        if (!destDir.startsWith('/')) throw badRequest('args.dest_dir must be an absolute directory on the device');
+        if (!filename || filename.includes('/')) throw badRequest('args.filename must be a plain file name');
+        // What single-file-artifact-gen writes: the file, and its target as three small payload files.
+        const out = join(dir, 'generated.mender');
+        await writeArtifact(
+          {
+            type: 'single-file',
+            kind: 'module-image',
+            name: fields.name,
+            deviceTypes,
+            files: [
+              { name: filename, path: file.path },
+              { name: 'dest_dir', content: Buffer.from(destDir) },
+              { name: 'filename', content: Buffer.from(filename) },
+              { name: 'permissions', content: Buffer.from('644') },
+            ],
+            tmpDir: dir,
+          },
+          out,
+        );
+        const ingested = await ingestArtifact(createReadStream(out), ctx.blobs, ctx.maxArtifactBytes);
+        try {
+          const id = storeIngested(ingested, fields.description ?? '', req.userEmail!);
+          return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
+        } finally {
+          rmSync(ingested.tempPath, { force: true });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  // ---- artifacts/directupload: a signed link to PUT the artifact to, then `complete` keeps it.
+  // Mender hands out an object-store link; here the link points back at this server, which checks
+  // the artifact as it arrives and holds it (in tmp/, emptied at start) until complete or expiry.
+  const uploads = new Map<string, { expire: number; ingested?: IngestedArtifact }>();
+  const dropExpiredUploads = () => {
+    for (const [id, u] of uploads) {
+      if (u.expire > Date.now()) continue;
+      if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
+      uploads.delete(id);
+    }
+  };
+  app.addHook('onClose', async () => {
+    for (const u of uploads.values()) if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
+  });
+
+  app.post(
+    `${BASE}/artifacts/directupload`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: 'A link to PUT an artifact to', response: { 200: { type: 'object', properties: { id: { type: 'string' }, uri: { type: 'string' }, expire: { type: 'string' } } }, 401: errorSchema } },
+    },
+    async (req) => {
+      dropExpiredUploads();
+      const id = randomUUID();
+      const link = signedUploadLink(ctx.secrets.linkKey, `${baseUrl(req, ctx.publicUrl)}${BASE}/artifacts/directupload/${id}/upload`, id, ctx.linkTtlSeconds);
+      uploads.set(id, { expire: Date.parse(link.expire) });
+      return { id, ...link };
+    },
+  );
+
+  // The upload target takes the raw artifact whatever content type the client gives it.
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  app.put<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string } }>(
+    `${BASE}/artifacts/directupload/:id/upload`,
+    {
+      schema: {
+        tags,
+        summary: 'The direct-upload link (signed; no Authorization header)',
+        querystring: { type: 'object', required: ['x-men-expire', 'x-men-signature'], properties: { 'x-men-expire': { type: 'string' }, 'x-men-signature': { type: 'string' } } },
+        response: { 200: { type: 'null' }, 400: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const check = checkUploadLink(ctx.secrets.linkKey, req.params.id, req.query['x-men-expire'], req.query['x-men-signature']);
+      if (check !== 'ok') throw forbidden(check === 'expired' ? 'upload link expired' : 'bad upload link signature');
+      const u = uploads.get(req.params.id);
+      if (!u) throw notFound('no such upload');
+      if (u.ingested) throw conflict('already uploaded');
+      u.ingested = await ingestArtifact(req.raw, ctx.blobs, ctx.maxArtifactBytes);
+      return reply.code(200).send();
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { size?: number } | undefined }>(
+    `${BASE}/artifacts/directupload/:id/complete`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Keep a direct upload',
+        body: { type: 'object', nullable: true, properties: { size: { type: 'integer', minimum: 0 }, updates: { type: 'array' } } },
+        response: { 202: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const u = uploads.get(req.params.id);
+      if (!u?.ingested) throw notFound('nothing uploaded under this id');
+      const ingested = u.ingested;
+      if (req.body?.size !== undefined && req.body.size !== ingested.size) throw badRequest(`size says ${req.body.size} bytes, the upload has ${ingested.size}`);
+      uploads.delete(req.params.id);
+      try {
+        storeIngested(ingested, '', req.userEmail!);
+      } finally {
+        rmSync(ingested.tempPath, { force: true });
+      }
+      return reply.code(202).send();
+    },
   );
 }
