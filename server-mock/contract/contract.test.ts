@@ -24,20 +24,7 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v2/deployments/deployments/releases/{release_name}': 'updates[].meta_data is not an array (peers helper)',
   'GET /api/management/v2/deployments/artifacts': 'updates[].meta_data is not an array (peers helper)',
   // deviceauth
-  'GET /api/management/v2/devauth/devices': 'no Link header',
-  'POST /api/management/v2/devauth/devices/search': 'missing',
   // inventory
-  'GET /api/management/v1/inventory/devices': 'no Link header',
-  'GET /api/management/v1/inventory/devices/{id}': 'no ETag',
-  'DELETE /api/management/v1/inventory/devices/{id}': 'missing',
-  'PUT /api/management/v1/inventory/devices/{id}/tags': 'missing',
-  'PATCH /api/management/v1/inventory/devices/{id}/tags': 'missing',
-  'DELETE /api/management/v1/inventory/groups/{name}': '204 where the spec has 200 with a body',
-  'GET /api/management/v1/inventory/groups/{name}/devices': 'no X-Total-Count or Link',
-  'PATCH /api/management/v1/inventory/groups/{name}/devices': 'no matched_count',
-  'POST /api/management/v2/inventory/filters/search': 'no Link header',
-  'GET /api/management/v2/inventory/statistics': 'missing',
-  'POST /api/management/v2alpha1/inventory/identities/search': 'missing',
   // useradm
   'GET /api/management/v1/useradm/plans': 'missing (hosted Mender plans)',
   'GET /api/management/v1/useradm/plan_binding': 'missing (hosted Mender plans)',
@@ -316,7 +303,7 @@ const RECIPES: Record<string, Recipe> = {
     body: { page: 1, per_page: 20, filters: [{ scope: 'identity', attribute: 'status', type: '$eq', value: 'accepted' }] },
     expect: 200,
   }),
-  'POST /api/management/v2alpha1/inventory/identities/search': (_s, op) => ({ url: op.path, body: { page: 1, per_page: 20 }, expect: 200 }),
+  'POST /api/management/v2alpha1/inventory/identities/search': (_s, op) => ({ url: op.path, body: { scope: 'identity', name: 'mac', value_prefix: '02:', page: 1, per_page: 20 }, expect: 200 }),
 
   'POST /api/management/v1/iot-manager/integrations': (_s, op) => ({
     url: op.path,

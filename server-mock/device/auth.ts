@@ -75,6 +75,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
       const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
       ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
+      ctx.store.checkIn(device.id);
       req.log.info({ device_id: device.id }, 'device authenticated');
       return reply.type('application/jwt').send(token);
     },

@@ -7,7 +7,7 @@ import { parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.
 import { canonicalJson } from '../device/identity.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import type { DeviceRow, AuthSetStatus } from '../store/store.js';
-import { pagingQuery } from './paging.js';
+import { pagingQuery, setPageHeaders, sendPage } from './paging.js';
 
 const BASE = '/api/management/v2/devauth';
 const tags = ['Management API: devauth'];
@@ -27,6 +27,7 @@ const deviceSchema = {
     updated_ts: { type: 'string' },
     auth_sets: { type: 'array', items: authSetSchema },
     decommissioning: { type: 'boolean' },
+    check_in_time: { type: 'string' },
   },
 } as const;
 const deviceParams = { type: 'object', properties: { id: { type: 'string' }, aid: { type: 'string' } } } as const;
@@ -37,6 +38,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   function view(d: DeviceRow) {
     const identity = JSON.parse(d.id_data);
+    const seen = ctx.store.checkInTime(d.id);
     return {
       id: d.id,
       identity_data: identity,
@@ -45,6 +47,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       updated_ts: d.updated_ts,
       auth_sets: ctx.store.authSets(d.id).map((s) => ({ id: s.id, identity_data: identity, pubkey: s.pubkey, ts: s.ts, status: s.status })),
       decommissioning: false,
+      ...(seen ? { check_in_time: seen } : {}),
     };
   }
   function mustDevice(id: string): DeviceRow {
@@ -64,9 +67,38 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       },
     },
     async (req, reply) => {
-      reply.header('X-Total-Count', ctx.store.countDevices(req.query.status));
       const { page, per_page } = req.query;
+      setPageHeaders(req, reply, ctx.store.countDevices(req.query.status), page, per_page);
       return ctx.store.listDevices({ status: req.query.status, limit: per_page, offset: (page - 1) * per_page }).map(view);
+    },
+  );
+
+  app.post<{ Querystring: { page: number; per_page: number }; Body: { status?: string[]; id?: string[] } }>(
+    `${BASE}/devices/search`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Devices by status and/or id',
+        querystring: { type: 'object', properties: { ...pagingQuery } },
+        body: {
+          type: 'object',
+          properties: {
+            status: { anyOf: [{ type: 'array', items: { type: 'string', enum: DEVICE_STATUSES } }, { type: 'string', enum: DEVICE_STATUSES }] },
+            id: { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }] },
+          },
+        },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      // Mender takes a single value or a list for each.
+      const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+      const statuses = list(req.body?.status);
+      const ids = list(req.body?.id);
+      const all = (ids ? ids.map((id) => ctx.store.device(id)).filter((d): d is DeviceRow => !!d) : ctx.store.listDevices({ limit: -1, offset: 0 }))
+        .filter((d) => !statuses || statuses.includes(d.status));
+      return sendPage(req, reply, all, req.query.page, req.query.per_page).map(view);
     },
   );
 

@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS inventory (
   value TEXT NOT NULL,
   PRIMARY KEY (device_id, scope, name)
 );
+-- When a device last talked to the server (auth, poll, inventory), Mender's check_in_time.
+CREATE TABLE IF NOT EXISTS device_checkins (
+  device_id TEXT PRIMARY KEY,
+  check_in_time TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS inventory_devices (
   device_id TEXT PRIMARY KEY,
   grp TEXT,

@@ -392,6 +392,8 @@ export class Store {
     this.stmt('DELETE FROM devices WHERE id = ?').run(deviceId);
     this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
     this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+    this.stmt('DELETE FROM device_checkins WHERE device_id = ?').run(deviceId);
+    this.lastCheckIn.delete(deviceId);
   }
 
   /** Every unfinished deployment of the device ends for it as decommissioned; how many. */
@@ -438,15 +440,40 @@ export class Store {
   private touchInventoryDevice(deviceId: string): void {
     this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT(device_id) DO UPDATE SET updated_ts = excluded.updated_ts').run(deviceId, now());
   }
+  /** A device's attributes: its own (inventory), tags, and what Mender's inventory keeps in system and identity scope. */
   inventory(deviceId: string): InventoryAttribute[] {
     const rows = this.stmt('SELECT scope, name, value FROM inventory WHERE device_id = ? ORDER BY scope, name').all(deviceId) as { scope: string; name: string; value: string }[];
     const attrs: InventoryAttribute[] = rows.map((r) => ({ name: r.name, value: JSON.parse(r.value), scope: r.scope }));
     const inv = this.inventoryDevice(deviceId);
     if (inv?.grp) attrs.push({ name: 'group', value: inv.grp, scope: 'system' });
     const dev = this.device(deviceId);
+    if (dev) {
+      attrs.push({ name: 'created_ts', value: dev.created_ts, scope: 'system' });
+      attrs.push({ name: 'updated_ts', value: inv?.updated_ts ?? dev.updated_ts, scope: 'system' });
+      const seen = this.checkInTime(deviceId);
+      if (seen) attrs.push({ name: 'check_in_time', value: seen, scope: 'system' });
+    }
     if (dev) attrs.push({ name: 'status', value: dev.status, scope: 'identity' });
     if (dev) for (const [k, v] of Object.entries(JSON.parse(dev.id_data) as Record<string, unknown>)) attrs.push({ name: k, value: v, scope: 'identity' });
     return attrs;
+  }
+  /** Records that the device talked to us; written at most once a minute per device (memory-throttled). */
+  checkIn(deviceId: string): void {
+    const t = Date.now();
+    if (t - (this.lastCheckIn.get(deviceId) ?? 0) < 60_000) return;
+    this.lastCheckIn.set(deviceId, t);
+    this.stmt('INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET check_in_time = excluded.check_in_time').run(deviceId, new Date(t).toISOString());
+  }
+  private readonly lastCheckIn = new Map<string, number>();
+  checkInTime(deviceId: string): string | undefined {
+    return (this.stmt('SELECT check_in_time FROM device_checkins WHERE device_id = ?').get(deviceId) as { check_in_time: string } | undefined)?.check_in_time;
+  }
+  /** Drops what inventory holds of a device (attributes, tags, group); the device stays in devauth. */
+  deleteInventory(deviceId: string): void {
+    this.tx(() => {
+      this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
+      this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+    });
   }
   inventoryDevice(deviceId: string): { device_id: string; grp: string | null; updated_ts: string } | undefined {
     return this.stmt('SELECT * FROM inventory_devices WHERE device_id = ?').get(deviceId) as { device_id: string; grp: string | null; updated_ts: string } | undefined;
