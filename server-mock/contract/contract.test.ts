@@ -26,8 +26,6 @@ const NOT_YET: Record<string, string> = {
   // deviceauth
   // inventory
   // useradm
-  'GET /api/management/v1/useradm/plans': 'missing (hosted Mender plans)',
-  'GET /api/management/v1/useradm/plan_binding': 'missing (hosted Mender plans)',
   // deviceconfig and deviceconnect: the add-ons issue
   'GET /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
   'PUT /api/devices/v1/deviceconfig/configuration': 'add-ons issue',

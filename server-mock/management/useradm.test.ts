@@ -115,3 +115,13 @@ test.serial('settings/tokens: last_used appears once the token is used', async (
   t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: { authorization: `Bearer ${created.body}` } })).statusCode, 200);
   t.true(Date.parse((await list()).last_used!) > 0);
 });
+
+test.serial("what Mender's UI reads on start-up: tenant, plan, deployments config, audit entries with their object's name", async (t) => {
+  const get = async (url: string) => (await s.app.inject({ method: 'GET', url, headers: s.auth })).json<Record<string, unknown>>();
+  t.like(await get('/api/management/v1/tenantadm/user/tenant'), { status: 'active', tenant_token: '' });
+  t.like(await get(`${UA}/plan_binding`), { plan: { name: 'flipside' }, limits: { devices: 0 } });
+  t.deepEqual(await get('/api/management/v1/deployments/config'), { delta: { enabled: false } });
+  await s.app.inject({ method: 'POST', url: `${UA}/users`, headers: s.auth, payload: { email: 'audited@example.com', password: 'long-enough-1' } });
+  const log = (await s.app.inject({ method: 'GET', url: '/api/management/v1/auditlogs/logs?object_type=user', headers: s.auth })).json<Array<{ action: string; object: { user?: { email: string } } }>>();
+  t.is(log.find((e) => e.action === 'user.create')?.object.user?.email, 'audited@example.com');
+});

@@ -213,4 +213,40 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       return reply.code(204).send();
     },
   );
+
+  // One server, one plan: what Flipside has (audit log, saved filters as dynamic groups; no
+  // terminal, file transfer, configuration or monitoring add-ons), for Mender's UI to read.
+  const PLAN = {
+    name: 'flipside',
+    display_name: 'Flipside',
+    features: { rbac: false, audit_logs: true, dynamic_groups: true, terminal: false, file_transfer: false, configuration: false, monitoring: false, reporting: false },
+  };
+  const planSchema = {
+    type: 'object',
+    properties: { name: { type: 'string' }, display_name: { type: 'string' }, features: { type: 'object', additionalProperties: { type: 'boolean' } } },
+  } as const;
+  app.get(`${BASE}/plans`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: planSchema }, 401: errorSchema } } }, async () => [PLAN]);
+  app.get(
+    `${BASE}/plan_binding`,
+    {
+      preHandler: guard,
+      schema: { tags, response: { 200: { type: 'object', properties: { plan: planSchema, limits: { type: 'object', additionalProperties: { type: 'integer' } } } }, 401: errorSchema } },
+    },
+    // 0: no limit, as devauth's max_devices says.
+    async () => ({ plan: PLAN, limits: { devices: 0, users: 0, audit_logs_days: 0 } }),
+  );
+
+  // Mender's UI asks for its tenant on every page; a single-tenant server answers with the one it has.
+  app.get(
+    '/api/management/v1/tenantadm/user/tenant',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "The user's tenant (Flipside has one)",
+        response: { 200: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, tenant_token: { type: 'string' }, status: { type: 'string' }, plan: { type: 'string' }, trial: { type: 'boolean' } } }, 401: errorSchema },
+      },
+    },
+    async () => ({ id: 'default', name: 'Flipside', tenant_token: '', status: 'active', plan: 'flipside', trial: false }),
+  );
 }
