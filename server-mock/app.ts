@@ -22,6 +22,7 @@ import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
 import { iotManagerRoutes } from './management/iot-manager.js';
 import { uiPlugin } from './ui/index.js';
+import { WebhookDispatcher } from './integrations/webhooks.js';
 
 export interface BuildServerOptions {
   dataDir: string;
@@ -39,6 +40,8 @@ export interface BuildServerOptions {
   maxArtifactBytes?: number;
   /** TLS key and certificate (PEM); plain HTTP without. */
   https?: { key: string | Buffer; cert: string | Buffer };
+  /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
+  webhookRetryDelaysMs?: number[];
 }
 
 declare module 'fastify' {
@@ -61,6 +64,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
+    webhooks: new WebhookDispatcher(store, opts.webhookRetryDelaysMs),
   };
 
   const fastifyOpts: FastifyServerOptions & { https?: object } = {
@@ -126,6 +130,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
   app.addHook('onClose', async () => {
     clearInterval(prune);
+    ctx.webhooks.close();
+    await ctx.webhooks.idle();
     store.close();
   });
   await app.ready();

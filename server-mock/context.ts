@@ -2,6 +2,7 @@
 import type { Store } from './store/store.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
+import type { WebhookDispatcher } from './integrations/webhooks.js';
 
 export interface ServerContext {
   store: Store;
@@ -14,4 +15,6 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Base URL put in download links; when absent, taken from the request's Host. */
   publicUrl?: string;
+  /** Device events to the webhook integrations. */
+  webhooks: WebhookDispatcher;
 }

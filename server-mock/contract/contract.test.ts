@@ -45,7 +45,6 @@ const NOT_YET: Record<string, string> = {
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state': 'missing',
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'missing',
   'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'missing',
-  'GET /api/management/v1/iot-manager/events': 'missing',
 };
 
 /** Where Mender's own tools disagree with the spec, the tool wins: op key → the tool's check. */

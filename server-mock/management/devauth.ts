@@ -50,6 +50,17 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       ...(seen ? { check_in_time: seen } : {}),
     };
   }
+  /** Webhook events for a change of the device's status: provisioned when it becomes accepted, and status changed. */
+  function deviceEvents(before: DeviceRow): void {
+    const after = ctx.store.device(before.id);
+    if (!after) {
+      ctx.webhooks.emit('device-decommissioned', { id: before.id });
+      return;
+    }
+    if (after.status === before.status) return;
+    if (after.status === 'accepted') ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
+    ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
+  }
   function mustDevice(id: string): DeviceRow {
     const d = ctx.store.device(id);
     if (!d) throw notFound('device not found');
@@ -157,6 +168,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       if (!ctx.store.decommission(req.params.id)) throw notFound('device not found');
       ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
+      ctx.webhooks.emit('device-decommissioned', { id: req.params.id });
       return reply.code(204).send();
     },
   );
@@ -167,7 +179,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       const set = ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      const before = mustDevice(req.params.id);
       ctx.store.deleteAuthSet(set.id);
+      deviceEvents(before);
       ctx.store.audit(req.userEmail!, 'device.authset.delete', 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },
@@ -198,7 +212,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       const set = ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      const before = mustDevice(req.params.id);
       ctx.store.setAuthSetStatus(set.id, req.body.status);
+      deviceEvents(before);
       ctx.store.audit(req.userEmail!, `device.${req.body.status === 'accepted' ? 'accept' : req.body.status === 'rejected' ? 'reject' : 'reset'}`, 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },

@@ -24,3 +24,49 @@ test.serial('integrations: webhooks are kept (secret never shown); Azure and AWS
   t.is((await s.app.inject({ method: 'DELETE', url: `${IOT}/${id}`, headers: s.auth })).statusCode, 204);
   t.is((await s.app.inject({ method: 'DELETE', url: `${IOT}/${id}`, headers: s.auth })).statusCode, 404);
 });
+
+test('webhooks: device events posted signed, a failed delivery retried, every delivery recorded', async (t) => {
+  const { createServer } = await import('node:http');
+  const { webhookSignature } = await import('../integrations/webhooks.js');
+  const { acceptDevice } = await import('../testing/fixtures.js');
+  const { SimDevice, injectTransport } = await import('../testing/device-sim.js');
+  const srv = await startTestServer({ webhookRetryDelaysMs: [0, 0] });
+  const received: Array<{ body: Buffer; headers: Record<string, unknown> }> = [];
+  let calls = 0;
+  const hook = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      calls++;
+      // The first delivery fails: the dispatcher must try again.
+      if (calls === 1) return void res.writeHead(503).end();
+      received.push({ body: Buffer.concat(chunks), headers: req.headers });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    hook.close();
+    await srv.close();
+  });
+  const port = (hook.address() as { port: number }).port;
+  const secret = 'a1b2c3d4';
+  t.is((await srv.app.inject({ method: 'POST', url: IOT, headers: srv.auth, payload: { provider: 'webhook', credentials: { type: 'http', http: { url: `http://127.0.0.1:${port}/events`, secret } } } })).statusCode, 201);
+
+  const d = new SimDevice(injectTransport(srv.app));
+  await d.authenticate();
+  const id = await acceptDevice(srv, d.identity);
+  await srv.app.flipside.webhooks.idle();
+
+  const types = received.map((r) => JSON.parse(r.body.toString()).type).sort();
+  t.deepEqual(types, ['device-provisioned', 'device-status-changed']);
+  for (const r of received) {
+    t.is(r.headers['x-men-signature'], webhookSignature(secret, r.body));
+    t.is(r.headers['x-men-algorithm'], 'MEN-HMAC-SHA256');
+    t.like(JSON.parse(r.body.toString()), { data: { id, status: 'accepted' } });
+  }
+  t.is(calls, 3, 'one failed attempt, then two deliveries');
+  const events = (await srv.app.inject({ method: 'GET', url: '/api/management/v1/iot-manager/events', headers: srv.auth })).json<Array<{ type: string; delivery_statuses: Array<{ success: boolean; status_code: number }> }>>();
+  t.is(events.length, 2);
+  t.true(events.every((e) => e.delivery_statuses.length === 1 && e.delivery_statuses[0]!.success));
+});

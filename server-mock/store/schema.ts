@@ -32,6 +32,15 @@ CREATE TABLE IF NOT EXISTS integrations (
   credentials TEXT NOT NULL,
   created_ts TEXT NOT NULL
 );
+-- iot-manager events: what was posted to the webhooks and how each delivery went.
+CREATE TABLE IF NOT EXISTS iot_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  time TEXT NOT NULL,
+  data TEXT NOT NULL,
+  deliveries TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   id_data TEXT NOT NULL UNIQUE,

@@ -256,6 +256,22 @@ export class Store {
     return this.stmt('DELETE FROM integrations WHERE id = ?').run(id).changes > 0;
   }
 
+  recordEvent(e: { id: string; type: string; time: string; data: unknown }, deliveries: unknown[]): void {
+    this.stmt('INSERT INTO iot_events (id, type, time, data, deliveries) VALUES (?, ?, ?, ?, ?)').run(e.id, e.type, e.time, JSON.stringify(e.data), JSON.stringify(deliveries));
+  }
+  addEventDelivery(eventId: string, delivery: { integration_id: string }): void {
+    this.tx(() => {
+      const r = this.stmt('SELECT deliveries FROM iot_events WHERE id = ?').get(eventId) as { deliveries: string } | undefined;
+      if (!r) return;
+      this.stmt('UPDATE iot_events SET deliveries = ? WHERE id = ?').run(JSON.stringify([...JSON.parse(r.deliveries), delivery]), eventId);
+    });
+  }
+  /** Events, newest first. */
+  events(opts: { limit: number; offset: number }): Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }> {
+    const rows = this.stmt('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset) as Array<{ id: string; type: string; time: string; data: string; deliveries: string }>;
+    return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
+  }
+
   // ---- devices and auth sets
 
   deviceByIdData(idData: string): DeviceRow | undefined {
