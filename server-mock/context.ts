@@ -3,6 +3,8 @@ import type { Store } from './store/store.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
 import type { WebhookDispatcher } from './integrations/webhooks.js';
+import type { PasswordHasher } from './auth/password.js';
+import type { LoginThrottle } from './auth/login-throttle.js';
 
 export interface ServerContext {
   store: Store;
@@ -17,4 +19,7 @@ export interface ServerContext {
   publicUrl?: string;
   /** Device events to the webhook integrations. */
   webhooks: WebhookDispatcher;
+  /** scrypt off the request thread. */
+  passwords: PasswordHasher;
+  loginThrottle: LoginThrottle;
 }

@@ -4,7 +4,7 @@ import type { ServerContext } from '../context.js';
 import type { UserRow } from '../store/store.js';
 import { userGuard } from '../auth/guards.js';
 import { signJwt } from '../auth/jwt.js';
-import { hashPassword, checkPassword } from '../auth/password.js';
+import { passwordLogin } from '../auth/login.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest, ApiError } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
@@ -35,11 +35,14 @@ export function issueUserToken(ctx: ServerContext, userId: string): string {
 }
 
 /** Creates a user; shared by the API and `flipside-server init`. */
-export function createUser(ctx: ServerContext, email: string, password: string) {
+export async function createUser(ctx: ServerContext, email: string, password: string) {
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw badRequest('invalid email');
   if (password.length < 8) throw badRequest('password too short: at least 8 characters');
   if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
-  return ctx.store.createUser(email, hashPassword(password));
+  const hash = await ctx.passwords.hash(password);
+  // Checked again: another request may have taken the e-mail while scrypt ran.
+  if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
+  return ctx.store.createUser(email, hash);
 }
 
 export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -49,7 +52,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   app.post(
     `${BASE}/auth/login`,
-    { schema: { tags, summary: 'Log in with basic auth, get a JWT', response: { 200: { type: 'string' }, 401: errorSchema } } },
+    { schema: { tags, summary: 'Log in with basic auth, get a JWT', response: { 200: { type: 'string' }, 401: errorSchema, 429: errorSchema } } },
     async (req, reply) => {
       const h = req.headers.authorization ?? '';
       const m = /^Basic\s+(\S+)$/i.exec(h);
@@ -58,9 +61,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const colon = decoded.indexOf(':');
       const email = colon >= 0 ? decoded.slice(0, colon) : '';
       const password = colon >= 0 ? decoded.slice(colon + 1) : '';
-      const user = ctx.store.userByEmail(email);
-      if (!user || !checkPassword(password, user.password_hash)) throw unauthorized('invalid credentials');
-      ctx.store.audit(user.email, 'user.login', 'user', user.id, {});
+      const user = await passwordLogin(ctx, email, password, req.ip);
       return reply.type('application/jwt').send(issueUserToken(ctx, user.id));
     },
   );
@@ -87,7 +88,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       },
     },
     async (req, reply) => {
-      const user = createUser(ctx, req.body.email, req.body.password);
+      const user = await createUser(ctx, req.body.email, req.body.password);
       ctx.store.audit(req.userEmail!, 'user.create', 'user', user.id, { email: user.email });
       return reply.code(201).header('Location', `${BASE}/users/${user.id}`).send();
     },
@@ -106,18 +107,22 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   );
 
   /** Mender's rules: a user changing their own e-mail or password gives the current password. */
-  function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): void {
+  async function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): Promise<void> {
     const user = ctx.store.userById(id);
     if (!user) throw notFound('user not found');
     if (b.email === undefined && b.password === undefined) throw badRequest('nothing to update: give email or password');
     if (b.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(b.email)) throw badRequest('invalid email');
     if (b.password !== undefined && b.password.length < 8) throw badRequest('password too short: at least 8 characters');
-    if (id === actor.id && (b.current_password === undefined || !checkPassword(b.current_password, user.password_hash))) {
+    if (id === actor.id && (b.current_password === undefined || !(await ctx.passwords.check(b.current_password, user.password_hash)))) {
       throw new ApiError(401, 'changing your own e-mail or password needs the right current_password');
     }
     const other = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
     if (other && other.id !== id) throw new ApiError(422, 'user with the same email already exists');
-    ctx.store.updateUser(id, { email: b.email, passwordHash: b.password !== undefined ? hashPassword(b.password) : undefined });
+    const passwordHash = b.password !== undefined ? await ctx.passwords.hash(b.password) : undefined;
+    // Checked again: another request may have taken the e-mail while scrypt ran.
+    const taken = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
+    if (taken && taken.id !== id) throw new ApiError(422, 'user with the same email already exists');
+    ctx.store.updateUser(id, { email: b.email, passwordHash });
     ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined });
   }
   const actorOf = (req: { userId?: string; userEmail?: string }) => ({ id: req.userId!, email: req.userEmail! });
@@ -127,19 +132,19 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/users/:id`,
     { preHandler: guard, schema: { tags, body: userUpdateSchema, response: updateResponses } },
     async (req, reply) => {
-      updateUser(actorOf(req), req.params.id, req.body);
+      await updateUser(actorOf(req), req.params.id, req.body);
       return reply.code(204).send();
     },
   );
   app.put<{ Body: UserUpdate }>(`${BASE}/users/me`, { preHandler: guard, schema: { tags, body: userUpdateSchema, response: updateResponses } }, async (req, reply) => {
-    updateUser(actorOf(req), req.userId!, req.body);
+    await updateUser(actorOf(req), req.userId!, req.body);
     return reply.code(204).send();
   });
   app.put<{ Body: UserUpdate }>(
     '/api/management/v2/useradm/users/me',
     { preHandler: guard, schema: { tags, body: { ...userUpdateSchema, properties: { password: { type: 'string' }, current_password: { type: 'string' } } }, response: updateResponses } },
     async (req, reply) => {
-      updateUser(actorOf(req), req.userId!, req.body);
+      await updateUser(actorOf(req), req.userId!, req.body);
       return reply.code(204).send();
     },
   );

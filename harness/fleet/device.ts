@@ -1,0 +1,195 @@
+// One simulated device: the managed-mode client's own API code (client/api: signed auth, the
+// v2 → v1 update check, status reports with retries, log upload) driven by a small loop instead of
+// the full daemon and installers. It boots, authenticates, sends its inventory, polls at the
+// configured interval with jitter, and for an update walks the status sequence a real Mender
+// client sends: downloading (a full GET of the artifact through its signed link, bytes counted),
+// installing, then rebooting and success — or failure, while installing or after the reboot,
+// as the seeded plan says. A reboot is a new process: the token is forgotten and the device
+// authenticates again.
+import { ApiClient } from '../../client/api/client.js';
+import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from '../../client/api/deployments.js';
+import { DeploymentAborted, ApiError } from '../../client/api/errors.js';
+import { httpRequest } from '../../client/api/http.js';
+import { inventoryBody, INVENTORY_PATH } from '../../client/inventory/send.js';
+import type { DeviceKey } from '../../client/identity/device-key.js';
+import { attemptOutcome } from './plan.js';
+import type { Latencies } from './stats.js';
+
+export interface DeviceTiming {
+  pollSeconds: number;
+  /** Each wait is pollSeconds × a uniform factor in [1 - jitter, 1 + jitter]. */
+  jitter: number;
+  installSeconds: number;
+  rebootSeconds: number;
+}
+
+export interface DeviceMetrics {
+  poll: Latencies;
+  status: Latencies;
+  download: Latencies;
+  counters: Record<string, number>;
+  errors: Map<string, number>;
+}
+
+export interface DeviceResult {
+  index: number;
+  deviceId: string | null;
+  attempts: number;
+  /** The last final status this device reported and the server took (or 'aborted' on a 409). */
+  reported: string | null;
+  bytes: number;
+}
+
+export interface FleetDeviceOptions {
+  index: number;
+  seed: number;
+  serverUrl: string;
+  caPem: string;
+  key: DeviceKey;
+  identity: Record<string, string>;
+  deviceType: string;
+  artifactName: string;
+  failureRate: number;
+  timing: DeviceTiming;
+  metrics: DeviceMetrics;
+  random: () => number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class FleetDevice {
+  private readonly api: ApiClient;
+  private artifactName: string;
+  private attempts = 0;
+  private reported: string | null = null;
+  private bytes = 0;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly o: FleetDeviceOptions) {
+    this.artifactName = o.artifactName;
+    const identity = JSON.stringify(o.identity);
+    this.api = new ApiClient({ servers: [o.serverUrl], key: o.key, identity: async () => identity, ca: [o.caPem], timeoutMs: 60_000 });
+  }
+
+  result(): DeviceResult {
+    const token = this.api.token;
+    const deviceId = token ? (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub : null;
+    return { index: this.o.index, deviceId, attempts: this.attempts, reported: this.reported, bytes: this.bytes };
+  }
+
+  /** Ends the loop after the current step (an update in progress runs to its end). */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  /** Boots after startDelayMs, then polls until stop(). */
+  async run(startDelayMs: number): Promise<void> {
+    await this.idle(startDelayMs);
+    if (this.stopping) return;
+    await this.step('inventory', () => this.sendInventory());
+    while (!this.stopping) {
+      const update = await this.step('poll', () => this.poll());
+      if (update) await this.step('update', () => this.install(update));
+      const f = 1 + this.o.timing.jitter * (2 * this.o.random() - 1);
+      await this.idle(this.o.timing.pollSeconds * 1000 * f);
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (this.stopping) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+  }
+
+  private count(name: string, n = 1): void {
+    this.o.metrics.counters[name] = (this.o.metrics.counters[name] ?? 0) + n;
+  }
+
+  /** Runs one step; an error is counted by kind and the loop goes on (as the daemon retries). */
+  private async step<T>(what: string, fn: () => Promise<T>): Promise<T | null> {
+    try {
+      return await fn();
+    } catch (e) {
+      const kind = `${what}: ${(e as Error).name}${e instanceof ApiError ? ` ${e.status}` : ''}`;
+      this.o.metrics.errors.set(kind, (this.o.metrics.errors.get(kind) ?? 0) + 1);
+      return null;
+    }
+  }
+
+  private async sendInventory(): Promise<void> {
+    const json = inventoryBody([
+      { name: 'device_type', value: this.o.deviceType },
+      { name: 'artifact_name', value: this.artifactName },
+      { name: 'kernel', value: 'Linux 6.1.0 aarch64' },
+      { name: 'mac_eth0', value: this.o.identity.mac! },
+    ]);
+    const res = await this.api.request({ method: 'PUT', path: INVENTORY_PATH, json });
+    if (res.status !== 200 && res.status !== 204) throw new ApiError('sending the inventory', res);
+    this.count('inventory');
+  }
+
+  private async poll(): Promise<UpdateInfo | null> {
+    const t0 = performance.now();
+    const update = await checkUpdate(this.api, { artifact_name: this.artifactName, device_type: this.o.deviceType });
+    this.o.metrics.poll.add(performance.now() - t0);
+    this.count('polls');
+    return update;
+  }
+
+  private async status(id: string, status: Parameters<typeof reportStatus>[2]): Promise<void> {
+    const t0 = performance.now();
+    // The retry sleep is the one place a transient failure shows: count it there.
+    await reportStatus(this.api, id, status, undefined, { sleep: (ms) => (this.count('status retries'), sleep(ms)) });
+    this.o.metrics.status.add(performance.now() - t0);
+    this.count('status writes');
+  }
+
+  private async download(update: UpdateInfo): Promise<void> {
+    const t0 = performance.now();
+    // A signed link: no Authorization header, as the client downloads.
+    const res = await httpRequest({ method: 'GET', url: update.uri, ca: [this.o.caPem], timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
+    if (res.status !== 200) throw new ApiError('downloading the artifact', res);
+    this.o.metrics.download.add(performance.now() - t0);
+    this.bytes += res.body.length;
+    this.count('bytes downloaded', res.body.length);
+  }
+
+  private async install(update: UpdateInfo): Promise<void> {
+    const outcome = attemptOutcome(this.o.seed, this.o.index, this.attempts, this.o.failureRate);
+    this.attempts++;
+    try {
+      await this.status(update.id, 'downloading');
+      await this.download(update);
+      await this.status(update.id, 'installing');
+      await sleep(this.o.timing.installSeconds * 1000 * (0.5 + this.o.random()));
+      if (outcome === 'fail-install') return await this.fail(update, 'installing the update failed (simulated)');
+      await this.status(update.id, 'rebooting');
+      await sleep(this.o.timing.rebootSeconds * 1000 * (0.5 + this.o.random()));
+      this.api.invalidate(); // a new boot, a new client process: authenticate again
+      if (outcome === 'fail-commit') return await this.fail(update, 'the new image did not commit; rolled back (simulated)');
+      await this.status(update.id, 'success');
+      this.reported = 'success';
+      this.artifactName = update.artifactName;
+      await this.sendInventory();
+    } catch (e) {
+      if (!(e instanceof DeploymentAborted)) throw e;
+      this.reported = 'aborted';
+      this.count('aborted');
+    }
+  }
+
+  private async fail(update: UpdateInfo, message: string): Promise<void> {
+    await uploadLog(this.api, update.id, [{ timestamp: new Date(), level: 'error', message }]);
+    await this.status(update.id, 'failure');
+    this.reported = 'failure';
+  }
+}

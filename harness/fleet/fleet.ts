@@ -1,0 +1,297 @@
+// A fleet run: N simulated devices (device.ts) on the real device API over HTTPS against a
+// reference server in its own process, one phased rollout to all of them, and what it cost.
+// Steps: start the server, upload a small artifact, preauthorize every device through the
+// management API, boot the devices (spread over one poll interval, in this process or in worker
+// processes), create the deployment once all are polling, watch it until it finishes, stop the
+// devices, then check every device's final status on the server against the seeded plan.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeArtifact } from '../../server-mock/testing/fixtures.js';
+import { DeviceGroup, type GroupReport, type GroupSpec } from './group.js';
+import { fleetDeviceKey, fleetIdentity } from './keys.js';
+import { Management } from './management.js';
+import { expectedFinalStatus } from './plan.js';
+import { ServerProcess } from './server-process.js';
+import { Latencies, percentile, round } from './stats.js';
+
+export interface FleetOptions {
+  devices: number;
+  /** Device processes; 0 runs the devices in this process. */
+  workers: number;
+  pollSeconds: number;
+  jitter: number;
+  /** Per attempt. */
+  failureRate: number;
+  /** Attempts after a failure the deployment allows (Mender's retries). */
+  retries: number;
+  /** Percent of failed devices that stops the rollout; null for none. */
+  errorThreshold: number | null;
+  /** Percent of the devices in each phase but the last, and the seconds between phase starts. */
+  phases: { batchPercents: number[]; gapSeconds: number };
+  artifactBytes: number;
+  installSeconds: number;
+  rebootSeconds: number;
+  /** Give up on the rollout after this long. */
+  timeoutSeconds: number;
+  seed: number;
+  /** Concurrent preauthorize requests. */
+  admitConcurrency: number;
+  /** A V8 CPU profile of the server goes here. */
+  cpuProfDir?: string;
+  serverLogLevel?: string;
+  log?: (line: string) => void;
+}
+
+export const FLEET_DEFAULTS: FleetOptions = {
+  devices: 1000,
+  workers: 0,
+  pollSeconds: 60,
+  jitter: 0.5,
+  failureRate: 0.02,
+  retries: 1,
+  errorThreshold: 10,
+  phases: { batchPercents: [10], gapSeconds: 30 },
+  artifactBytes: 32 * 1024,
+  installSeconds: 2,
+  rebootSeconds: 3,
+  timeoutSeconds: 900,
+  seed: 1,
+  admitConcurrency: 8,
+};
+
+export interface FleetResult {
+  store: 'sqlite';
+  devices: number;
+  workers: number;
+  pollSeconds: number;
+  jitter: number;
+  pollP50Ms: number;
+  pollP99Ms: number;
+  polls: number;
+  statusP50Ms: number;
+  statusP99Ms: number;
+  statusWrites: number;
+  downloadP99Ms: number;
+  bytesDownloaded: number;
+  admitSeconds: number;
+  bootSeconds: number;
+  rolloutSeconds: number;
+  rolloutComplete: boolean;
+  statusesRight: boolean;
+  wrongStatuses: string[];
+  final: Record<string, number>;
+  stopReason: string | null;
+  serverCpuPercent: number;
+  serverRssPeakMb: number;
+  serverLogMb: number;
+  simCpuPercent: number;
+  errors: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+const ADMIN = { email: 'fleet@example.com', password: 'fleet-run-password' };
+const DEVICE_TYPE = 'fleet-sim';
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+
+interface Runner {
+  start(spec: GroupSpec): Promise<void>;
+  stop(): Promise<GroupReport>;
+}
+
+function inProcessRunner(): Runner {
+  let group: DeviceGroup | null = null;
+  return {
+    async start(spec) {
+      group = new DeviceGroup(spec);
+      group.start();
+    },
+    stop: () => group!.stop(),
+  };
+}
+
+function workerRunner(): Runner {
+  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(key: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>): void => {
+        if (key in m) {
+          child.off('exit', onExit);
+          child.off('message', onMessage);
+          resolve(m[key] as T);
+        }
+      };
+      const onExit = (code: number | null): void => reject(new Error(`fleet worker exited with ${code} before '${key}'`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  return {
+    async start(spec) {
+      const started = next('started');
+      child.send({ start: spec });
+      await started;
+    },
+    async stop() {
+      const report = next<GroupReport>('report');
+      child.send({ stop: true });
+      return report;
+    },
+  };
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<FleetResult> {
+  const o: FleetOptions = { ...FLEET_DEFAULTS, ...partial };
+  if (!Number.isInteger(o.devices) || o.devices < 1) throw new RangeError(`devices must be a positive integer, got ${o.devices}`);
+  if (!(o.jitter >= 0 && o.jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${o.jitter}`);
+  if (!(o.failureRate >= 0 && o.failureRate <= 1)) throw new RangeError(`failureRate must be in [0, 1], got ${o.failureRate}`);
+  const log = o.log ?? (() => {});
+  const runId = `fleet${o.seed}-${randomBytes(3).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
+  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel });
+  const runners: Runner[] = [];
+  try {
+    log(`server pid ${server.pid} on ${server.url}, data in ${dataDir}`);
+    const mgmt = await Management.login(server.url, server.caPem, ADMIN.email, ADMIN.password);
+    const artifactName = `${runId}-release-2`;
+    await mgmt.uploadArtifact(await makeArtifact(artifactName, [DEVICE_TYPE], { content: randomBytes(o.artifactBytes) }));
+
+    // Admission: every device preauthorized (identity + key) before it first asks.
+    const admitStart = performance.now();
+    const deviceIds = new Array<string>(o.devices);
+    await pool([...Array(o.devices).keys()], o.admitConcurrency, async (i) => {
+      deviceIds[i] = await mgmt.preauthorize(fleetIdentity(runId, i), fleetDeviceKey(o.seed, i).publicKeyPem);
+    });
+    const admitSeconds = (performance.now() - admitStart) / 1000;
+    log(`${o.devices} devices preauthorized in ${admitSeconds.toFixed(1)} s`);
+
+    // Boot the devices, spread over one poll interval as a fleet that powered on at random times.
+    const slices = Math.max(1, o.workers);
+    const base: Omit<GroupSpec, 'from' | 'to'> = {
+      seed: o.seed, runId, serverUrl: server.url, caPem: server.caPem, deviceType: DEVICE_TYPE, artifactName: `${runId}-release-1`, failureRate: o.failureRate,
+      timing: { pollSeconds: o.pollSeconds, jitter: o.jitter, installSeconds: o.installSeconds, rebootSeconds: o.rebootSeconds },
+      startSpreadSeconds: o.pollSeconds,
+    };
+    const devicesStart = performance.now();
+    for (let s = 0; s < slices; s++) {
+      const runner = o.workers === 0 ? inProcessRunner() : workerRunner();
+      runners.push(runner);
+      await runner.start({ ...base, from: Math.floor((s * o.devices) / slices), to: Math.floor(((s + 1) * o.devices) / slices) });
+    }
+    log(`devices booting over ${o.pollSeconds} s in ${o.workers === 0 ? 'this process' : `${o.workers} worker processes`}`);
+    // A preauthorized device is accepted on its first auth request: wait until every one asked.
+    const bootDeadline = performance.now() + (o.pollSeconds + o.timeoutSeconds) * 1000;
+    for (;;) {
+      await sleep(1000);
+      const accepted = await mgmt.countDevices('accepted');
+      if (accepted === o.devices) break;
+      if (performance.now() > bootDeadline) throw new Error(`only ${accepted} of ${o.devices} devices authenticated within ${o.pollSeconds + o.timeoutSeconds} s`);
+    }
+    const bootSeconds = (performance.now() - devicesStart) / 1000;
+    log(`all ${o.devices} devices authenticated after ${bootSeconds.toFixed(1)} s`);
+
+    // The rollout: phases of batchPercents, then the rest, gapSeconds apart.
+    const created = Date.now();
+    const phases = [...o.phases.batchPercents, undefined].map((batch, i) => ({
+      ...(batch !== undefined ? { batch_size: batch } : {}),
+      start_ts: new Date(created + i * o.phases.gapSeconds * 1000).toISOString(),
+    }));
+    const cpuBefore = server.sample().cpuSeconds;
+    const rolloutStart = performance.now();
+    const deploymentId = await mgmt.createDeployment({
+      name: `fleet ${runId}`, artifact_name: artifactName, devices: deviceIds, phases, retries: o.retries,
+      ...(o.errorThreshold !== null ? { error_threshold: o.errorThreshold } : {}),
+    });
+    log(`deployment ${deploymentId}: phases ${phases.map((p) => p.batch_size ?? 'rest').join(' / ')} ${o.phases.gapSeconds} s apart, retries ${o.retries}`);
+    let dep = await mgmt.deployment(deploymentId);
+    let lastLine = 0;
+    while (dep.status !== 'finished' && performance.now() - rolloutStart < o.timeoutSeconds * 1000) {
+      await sleep(1000);
+      dep = await mgmt.deployment(deploymentId);
+      if (performance.now() - lastLine > 10_000) {
+        lastLine = performance.now();
+        const s = dep.statistics.status;
+        log(`  ${((performance.now() - rolloutStart) / 1000).toFixed(0)} s: ${Object.entries(s).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+      }
+    }
+    const rolloutSeconds = (performance.now() - rolloutStart) / 1000;
+    const serverCpu = server.sample().cpuSeconds - cpuBefore;
+
+    const reports: GroupReport[] = [];
+    for (const r of runners) reports.push(await r.stop());
+    runners.length = 0;
+
+    // Every device's final status on the server against the plan (and what the device saw).
+    const rows = new Map((await mgmt.deploymentDevices(deploymentId)).map((r) => [r.id, r]));
+    const stopped = dep.stop_reason === 'error_threshold';
+    const wrong: string[] = [];
+    const seen = new Map(reports.flatMap((r) => r.devices).map((d) => [d.index, d]));
+    for (let i = 0; i < o.devices; i++) {
+      const row = rows.get(deviceIds[i]!);
+      const want = expectedFinalStatus(o.seed, i, o.failureRate, o.retries);
+      const device = seen.get(i);
+      const serverRight = !!row && (row.status === want || (stopped && row.status === 'aborted'));
+      // An aborted device may have seen the 409 or never have got the deployment at all.
+      const deviceAgrees = row?.status === 'aborted' || device?.reported === row?.status;
+      if (!serverRight || !deviceAgrees) wrong.push(`device ${i}: server ${row?.status ?? 'missing'}, planned ${want}, device reported ${device?.reported ?? 'nothing'}`);
+    }
+    const final: Record<string, number> = {};
+    for (const r of rows.values()) final[r.status] = (final[r.status] ?? 0) + 1;
+
+    const poll = Latencies.merge(reports.map((r) => r.poll));
+    const status = Latencies.merge(reports.map((r) => r.status));
+    const download = Latencies.merge(reports.map((r) => r.download));
+    const counters: Record<string, number> = {};
+    const errors: Record<string, number> = {};
+    for (const r of reports) {
+      for (const [k, n] of Object.entries(r.counters)) counters[k] = (counters[k] ?? 0) + n;
+      for (const [k, n] of r.errors) errors[k] = (errors[k] ?? 0) + n;
+    }
+    const devicesWall = (performance.now() - devicesStart) / 1000;
+    const simCpuSeconds = reports.reduce((a, r) => a + r.cpuSeconds, 0);
+    return {
+      store: 'sqlite',
+      devices: o.devices,
+      workers: o.workers,
+      pollSeconds: o.pollSeconds,
+      jitter: o.jitter,
+      pollP50Ms: round(percentile(poll, 50)),
+      pollP99Ms: round(percentile(poll, 99)),
+      polls: poll.length,
+      statusP50Ms: round(percentile(status, 50)),
+      statusP99Ms: round(percentile(status, 99)),
+      statusWrites: status.length,
+      downloadP99Ms: round(percentile(download, 99)),
+      bytesDownloaded: counters['bytes downloaded'] ?? 0,
+      admitSeconds: round(admitSeconds),
+      bootSeconds: round(bootSeconds),
+      rolloutSeconds: round(rolloutSeconds),
+      rolloutComplete: dep.status === 'finished',
+      statusesRight: wrong.length === 0,
+      wrongStatuses: wrong.slice(0, 20),
+      final,
+      stopReason: dep.stop_reason ?? null,
+      serverCpuPercent: round((100 * serverCpu) / rolloutSeconds),
+      serverRssPeakMb: round(server.peakRssBytes / 1024 ** 2),
+      serverLogMb: round(server.logBytes / 1024 ** 2),
+      simCpuPercent: round((100 * simCpuSeconds) / devicesWall),
+      errors,
+      counters,
+    };
+  } finally {
+    await Promise.allSettled(runners.map((r) => r.stop()));
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,84 @@
+// A slice of the fleet run in one process: devices [from, to) with their keys derived from the
+// seed, booted at random times over startSpreadSeconds, and a report of what they measured.
+// Runs in the orchestrator's process or in a worker process (worker.ts); the report is plain
+// data either way.
+import { createRng } from '../faults/prng.js';
+import { FleetDevice, type DeviceMetrics, type DeviceResult, type DeviceTiming } from './device.js';
+import { fleetDeviceKey, fleetIdentity } from './keys.js';
+import { Latencies } from './stats.js';
+
+export interface GroupSpec {
+  seed: number;
+  runId: string;
+  from: number;
+  to: number;
+  serverUrl: string;
+  caPem: string;
+  deviceType: string;
+  artifactName: string;
+  failureRate: number;
+  timing: DeviceTiming;
+  startSpreadSeconds: number;
+}
+
+export interface GroupReport {
+  poll: number[];
+  status: number[];
+  download: number[];
+  counters: Record<string, number>;
+  errors: Array<[string, number]>;
+  devices: DeviceResult[];
+  /** CPU seconds this process used (user + system) while its devices ran. */
+  cpuSeconds: number;
+}
+
+export class DeviceGroup {
+  private readonly devices: FleetDevice[] = [];
+  private readonly runs: Promise<void>[] = [];
+  private readonly metrics: DeviceMetrics = { poll: new Latencies(), status: new Latencies(), download: new Latencies(), counters: {}, errors: new Map() };
+  private cpuAtStart = process.cpuUsage();
+
+  constructor(private readonly spec: GroupSpec) {
+    const rng = createRng(spec.seed ^ 0x5eed ^ spec.from);
+    for (let i = spec.from; i < spec.to; i++) {
+      this.devices.push(
+        new FleetDevice({
+          index: i,
+          seed: spec.seed,
+          serverUrl: spec.serverUrl,
+          caPem: spec.caPem,
+          key: fleetDeviceKey(spec.seed, i),
+          identity: fleetIdentity(spec.runId, i),
+          deviceType: spec.deviceType,
+          artifactName: spec.artifactName,
+          failureRate: spec.failureRate,
+          timing: spec.timing,
+          metrics: this.metrics,
+          random: rng.next,
+        }),
+      );
+    }
+  }
+
+  start(): void {
+    this.cpuAtStart = process.cpuUsage();
+    const rng = createRng(this.spec.seed ^ 0xb007 ^ this.spec.from);
+    for (const d of this.devices) this.runs.push(d.run(rng.next() * this.spec.startSpreadSeconds * 1000));
+  }
+
+  /** Stops every device (updates in progress finish) and reports. */
+  async stop(): Promise<GroupReport> {
+    for (const d of this.devices) d.stop();
+    await Promise.all(this.runs);
+    const cpu = process.cpuUsage(this.cpuAtStart);
+    return {
+      poll: this.metrics.poll.samples,
+      status: this.metrics.status.samples,
+      download: this.metrics.download.samples,
+      counters: this.metrics.counters,
+      errors: [...this.metrics.errors],
+      devices: this.devices.map((d) => d.result()),
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    };
+  }
+}

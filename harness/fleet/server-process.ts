@@ -1,0 +1,109 @@
+// The reference server as its own process (as a user runs it), so the fleet run can read its RSS
+// and CPU from /proc and the devices' load and the server's work do not share one event loop.
+// Its log goes to a file in the data dir (counted: logging volume is part of the server's cost).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SERVER_BIN = join(REPO_ROOT, 'bin/flipside-server.js');
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+export interface ServerSample {
+  /** user + system CPU seconds since the process started. */
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+/** CPU and RSS of a process from /proc (Linux). */
+export function sampleProcess(pid: number): ServerSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSeconds, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+}
+
+export interface ServerProcessOptions {
+  dataDir: string;
+  admin: { email: string; password: string };
+  logLevel?: string;
+  /** Write a V8 CPU profile of the server into this folder when it stops. */
+  cpuProfDir?: string;
+}
+
+export class ServerProcess {
+  private peakRss = 0;
+  private sampler: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    readonly caPem: string,
+    readonly logPath: string,
+  ) {}
+
+  static async start(o: ServerProcessOptions): Promise<ServerProcess> {
+    mkdirSync(o.dataDir, { recursive: true });
+    const init = spawnSync(process.execPath, [SERVER_BIN, 'init', '--data-dir', o.dataDir, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(`flipside-server init failed (${init.status}): ${init.stderr || init.stdout}`);
+    const logPath = join(o.dataDir, 'server.log');
+    const logFd = openSync(logPath, 'a');
+    const node = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
+    const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
+      stdio: ['ignore', logFd, 'pipe'],
+    });
+    closeSync(logFd);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    // The listening line goes to stdout, which is the log file: read it from there.
+    const line = await new Promise<string>((resolve, reject) => {
+      const deadline = Date.now() + 60_000;
+      const look = (): void => {
+        const m = /flipside-server listening on (\S+) ca=(\S+)/.exec(readFileSync(logPath, 'utf8'));
+        if (m) return resolve(m[0]);
+        if (child.exitCode !== null) return reject(new Error(`flipside-server exited with ${child.exitCode}: ${stderr}`));
+        if (Date.now() > deadline) return reject(new Error(`flipside-server did not start within 60 s: ${stderr}`));
+        setTimeout(look, 50);
+      };
+      look();
+    });
+    const [, address, caPath] = /listening on (\S+) ca=(\S+)/.exec(line)!;
+    const server = new ServerProcess(child, address!.replace('0.0.0.0', '127.0.0.1'), readFileSync(caPath!, 'utf8'), logPath);
+    server.sampler = setInterval(() => server.sample(), 500);
+    server.sampler.unref();
+    return server;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** The current sample; also keeps the peak RSS. */
+  sample(): ServerSample {
+    const s = sampleProcess(this.pid);
+    this.peakRss = Math.max(this.peakRss, s.rssBytes);
+    return s;
+  }
+
+  get peakRssBytes(): number {
+    return this.peakRss;
+  }
+
+  get logBytes(): number {
+    return statSync(this.logPath).size;
+  }
+
+  /** SIGTERM and wait (the server closes cleanly, which also writes a CPU profile). */
+  async stop(): Promise<void> {
+    if (this.sampler) clearInterval(this.sampler);
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
