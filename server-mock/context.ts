@@ -5,6 +5,7 @@ import type { ServerSecrets } from './auth/secrets.js';
 import type { WebhookDispatcher } from './integrations/webhooks.js';
 import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { DeviceAdmission } from './device/admission.js';
 
 export interface ServerContext {
   store: Store;
@@ -19,7 +20,11 @@ export interface ServerContext {
   publicUrl?: string;
   /** Device events to the webhook integrations. */
   webhooks: WebhookDispatcher;
+  /** Host names a request's Host header may put in links when publicUrl is unset. */
+  linkHosts: Set<string>;
   /** scrypt off the request thread. */
   passwords: PasswordHasher;
   loginThrottle: LoginThrottle;
+  /** Limits on new pending devices, and their counts. */
+  admission: DeviceAdmission;
 }

@@ -2,7 +2,7 @@
 // preauthorize devices, upload the artifact, create the phased deployment, watch it, and read back
 // every device's status.
 import { httpRequest, type HttpResponse } from '../../client/api/http.js';
-import { multipartBody } from '../../server-mock/testing/fixtures.js';
+import { multipartBody } from '../../server-mock/admin-client.js';
 
 const MAX_BODY = 256 * 1024 * 1024;
 

@@ -7,7 +7,7 @@
 // that starts to conform fails the test until it is removed.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { loadMenderSpec, routePattern, SERVICES, type SpecOperation, type Service } from './spec.js';
+import { loadMenderSpec, routePattern, SERVICES, type SpecOperation, type Service } from '../testing/openapi.js';
 import { startTestServer, makeArtifact, uploadArtifact, acceptedDevice, createDeployment, multipartBody, type TestServer } from '../testing/fixtures.js';
 import { SimDevice, injectTransport } from '../testing/device-sim.js';
 
@@ -15,17 +15,6 @@ import { SimDevice, injectTransport } from '../testing/device-sim.js';
 const NOT_YET: Record<string, string> = {
   // deployments
   'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': 'configuration deployments come with the add-ons issue (deviceconfig)',
-  'GET /api/management/v1/deployments/deployments/releases': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v1/deployments/artifacts': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v1/deployments/artifacts/list': 'missing (peers helper)',
-  'GET /api/management/v1/deployments/artifacts/{id}': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v2/deployments/deployments/releases': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v1/deployments/deployments/releases/list': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v2/deployments/deployments/releases/{release_name}': 'updates[].meta_data is not an array (peers helper)',
-  'GET /api/management/v2/deployments/artifacts': 'updates[].meta_data is not an array (peers helper)',
-  // deviceauth
-  // inventory
-  // useradm
   // deviceconfig and deviceconnect: the add-ons issue
   'GET /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
   'PUT /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
@@ -127,6 +116,14 @@ async function newUser(s: Seed): Promise<string> {
   const email = `u-${randomUUID().slice(0, 8)}@example.com`;
   const r = await s.t.app.inject({ method: 'POST', url: '/api/management/v1/useradm/users', headers: s.t.auth, payload: { email, password: 'another-horse-battery' } });
   return String(r.headers.location).split('/').pop()!;
+}
+
+/** A token of a new user (password 'another-horse-battery'). */
+async function newUserToken(s: Seed): Promise<string> {
+  const user = s.t.app.flipside.store.userById(await newUser(s))!;
+  const r = await s.t.app.inject({ method: 'POST', url: '/api/management/v1/useradm/auth/login', headers: { authorization: `Basic ${Buffer.from(`${user.email}:another-horse-battery`).toString('base64')}` } });
+  if (r.statusCode !== 200) throw new Error(`login failed: ${r.statusCode} ${r.body}`);
+  return r.body;
 }
 
 async function newWebhook(s: Seed): Promise<string> {
@@ -329,8 +326,9 @@ const RECIPES: Record<string, Recipe> = {
   'GET /api/management/v1/useradm/users/{id}': (s, op) => ({ url: fill(op.path, { id: s.userId }), expect: 200 }),
   'PUT /api/management/v1/useradm/users/{id}': (s, op) => ({ url: fill(op.path, { id: s.userId }), body: { email: `renamed-${randomUUID().slice(0, 8)}@example.com` }, expect: 204 }),
   'DELETE /api/management/v1/useradm/users/{id}': async (s, op) => ({ url: fill(op.path, { id: await newUser(s) }), expect: 204 }),
-  'PUT /api/management/v1/useradm/users/me': (_s, op) => ({ url: op.path, body: { password: 'correct-horse-battery', current_password: 'correct-horse-battery' }, expect: 204 }),
-  'PUT /api/management/v2/useradm/users/me': (_s, op) => ({ url: op.path, body: { password: 'correct-horse-battery', current_password: 'correct-horse-battery' }, expect: 204 }),
+  // A password change ends the user's sessions: done as a user of its own, not the seed's admin.
+  'PUT /api/management/v1/useradm/users/me': async (s, op) => ({ url: op.path, token: await newUserToken(s), body: { password: 'a-changed-password', current_password: 'another-horse-battery' }, expect: 204 }),
+  'PUT /api/management/v2/useradm/users/me': async (s, op) => ({ url: op.path, token: await newUserToken(s), body: { password: 'a-changed-password', current_password: 'another-horse-battery' }, expect: 204 }),
   'POST /api/management/v1/useradm/settings': (_s, op) => ({ url: op.path, body: { '2fa': 'disabled', global_setting: true }, expect: 201 }),
   'POST /api/management/v1/useradm/settings/me': (_s, op) => ({ url: op.path, body: { theme: 'dark' }, expect: 201 }),
   'POST /api/management/v1/useradm/settings/tokens': (_s, op) => ({ url: op.path, body: { name: `pat-${randomUUID().slice(0, 8)}`, expires_in: 3600 }, expect: 200 }),

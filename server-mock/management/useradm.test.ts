@@ -77,7 +77,7 @@ test.serial('unknown routes: 404 with Mender error body and request id header', 
 test.serial('users/{id} and users/me: read, edit e-mail and password; own changes need the current password', async (t) => {
   const mk = await s.app.inject({ method: 'POST', url: `${UA}/users`, headers: s.auth, payload: { email: 'edit@example.com', password: 'first-password' } });
   const id = String(mk.headers.location).split('/').pop()!;
-  t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/${id}`, headers: s.auth })).json<{ email: string }>().email, 'edit@example.com');
+  t.like((await s.app.inject({ method: 'GET', url: `${UA}/users/${id}`, headers: s.auth })).json<{ email: string }>(), { email: 'edit@example.com', roles: ['RBAC_ROLE_PERMIT_ALL'] });
   t.is((await s.app.inject({ method: 'GET', url: `${UA}/users/nobody`, headers: s.auth })).statusCode, 404);
   const put = (url: string, headers: object, payload: object) => s.app.inject({ method: 'PUT', url, headers: headers as Record<string, string>, payload });
   // An admin edits another user without their password; a taken e-mail is 422.
@@ -88,6 +88,8 @@ test.serial('users/{id} and users/me: read, edit e-mail and password; own change
   t.is((await put(`${UA}/users/me`, own, { password: 'second-password' })).statusCode, 401);
   t.is((await put(`${UA}/users/me`, own, { password: 'second-password', current_password: 'wrong-one' })).statusCode, 401);
   t.is((await put('/api/management/v2/useradm/users/me', own, { password: 'second-password', current_password: 'first-password' })).statusCode, 204);
+  // The new password ends the sessions opened with the old one.
+  t.regex((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: own })).json<{ error: string }>().error, /password changed/);
   await t.throwsAsync(login(s.app, 'edited@example.com', 'first-password'));
   t.truthy(await login(s.app, 'edited@example.com', 'second-password'));
 });

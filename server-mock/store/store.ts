@@ -2,7 +2,7 @@
 // synchronous=FULL: a write that returned has been fsynced, so an acknowledged request survives
 // a SIGKILL or a power cut. Multi-row changes run in one transaction.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, closeSync, openSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -143,8 +143,13 @@ export class Store {
   readonly db: Database.Database;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'flipside.db'));
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Owner-only: the database holds password hashes and device keys. SQLite gives the -wal and
+    // -shm files the database file's mode.
+    const dbPath = join(dataDir, 'flipside.db');
+    closeSync(openSync(dbPath, 'a', 0o600));
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    this.db = new Database(dbPath);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
@@ -272,6 +277,30 @@ export class Store {
     return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
   }
 
+  /**
+   * A user's roles; undefined for users from before roles existed (they were all administrators
+   * and stay so until their roles are set).
+   */
+  userRoles(userId: string): string[] | undefined {
+    if (!this.stmt('SELECT 1 FROM user_role_sets WHERE user_id = ?').get(userId)) return undefined;
+    return (this.stmt('SELECT role FROM user_roles WHERE user_id = ? ORDER BY role').all(userId) as Array<{ role: string }>).map((r) => r.role);
+  }
+  setUserRoles(userId: string, roles: string[]): void {
+    this.tx(() => {
+      this.stmt('INSERT OR IGNORE INTO user_role_sets VALUES (?)').run(userId);
+      this.stmt('DELETE FROM user_roles WHERE user_id = ?').run(userId);
+      for (const r of new Set(roles)) this.stmt('INSERT INTO user_roles VALUES (?, ?)').run(userId, r);
+    });
+  }
+
+  /** Records a logged-out user token until it would have expired anyway. */
+  revokeUserToken(jti: string, exp: number): void {
+    this.stmt('INSERT OR IGNORE INTO revoked_user_tokens VALUES (?, ?)').run(jti, exp);
+  }
+  isUserTokenRevoked(jti: string): boolean {
+    return this.stmt('SELECT 1 FROM revoked_user_tokens WHERE jti = ?').get(jti) !== undefined;
+  }
+
   // ---- devices and auth sets
 
   deviceByIdData(idData: string): DeviceRow | undefined {
@@ -326,6 +355,14 @@ export class Store {
       this.refreshDeviceStatus(device.id);
       return { device: this.device(device.id)!, authSet: set };
     });
+  }
+
+  /** True when this identity already has this key (an auth request that adds nothing). */
+  hasAuthSet(idData: string, pubkey: string): boolean {
+    return this.stmt('SELECT 1 FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?').get(idData, pubkey) !== undefined;
+  }
+  countPendingAuthSets(): number {
+    return (this.stmt("SELECT COUNT(*) AS n FROM auth_sets WHERE status = 'pending'").get() as { n: number }).n;
   }
 
   /** Preauthorizes identity+key; false when that identity already has that key. */
@@ -439,6 +476,7 @@ export class Store {
     return this.stmt('DELETE FROM device_tokens WHERE jti = ?').run(jti).changes > 0;
   }
   pruneExpiredDeviceTokens(nowSeconds: number): void {
+    this.stmt('DELETE FROM revoked_user_tokens WHERE exp <= ?').run(nowSeconds);
     this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
   }
 
