@@ -6,7 +6,7 @@
 // has no notion of the client under test yet; with Mender's client, or `DownloadResumeAcrossRestarts:
 // false`, the expectation would be `failure` and a retry.)
 import { defineScenario } from '../harness/scenario/define.js';
-import { deployNow, enrollDevice, finalStatusIs, seededOffsetIn } from '../harness/scenario/managed.js';
+import { deployNow, enrollDevice, faultBeforeFinal, finalStatusIs, seededOffsetIn } from '../harness/scenario/managed.js';
 
 export default defineScenario({
   name: 'power-cut-during-download',
@@ -17,7 +17,7 @@ export default defineScenario({
     await ctx.server.upload(ctx.hostArtifact('next'));
     const cut = ctx.fault({ kind: 'power-cut', at: { on: 'bytes-sent', bytes: seededOffsetIn(ctx, 'next') } });
     const first = await deployNow(ctx, ctx.versions.next, device);
-    await cut.injected;
+    await faultBeforeFinal(ctx, cut, 'the power was cut during the download', first, device);
     await ctx.boot();
     const final = await ctx.server.waitFinal(first, device, 900_000);
     await ctx.check('the interrupted deployment resumes and succeeds', () => finalStatusIs(ctx, final, 'success'));

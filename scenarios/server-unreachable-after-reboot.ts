@@ -2,7 +2,7 @@
 // client may not commit an update the server cannot hear about: after CommitStatusTimeoutSeconds
 // it rolls back to the old rootfs, and reports `failure` once the server is back.
 import { defineScenario } from '../harness/scenario/define.js';
-import { deployNow, enrollDevice, finalStatusIs } from '../harness/scenario/managed.js';
+import { deployNow, enrollDevice, faultBeforeFinal, finalStatusIs } from '../harness/scenario/managed.js';
 
 const COMMIT_TIMEOUT_S = 30;
 
@@ -16,7 +16,7 @@ export default defineScenario({
     await ctx.server.upload(ctx.hostArtifact('next'));
     const down = ctx.fault({ kind: 'server-down', at: { on: 'server-status', status: 'rebooting' } });
     const deployment = await deployNow(ctx, ctx.versions.next, device);
-    await down.injected;
+    await faultBeforeFinal(ctx, down, 'the server went down at the reboot', deployment, device);
     // New rootfs boots, the client cannot reach the server, gives up, rolls back and reboots.
     await ctx.caps.console.expect(/"state":"ArtifactRollback"/, 600_000 + COMMIT_TIMEOUT_S * 1000);
     await ctx.caps.console.expect(new RegExp(`flipside: init root=\\S+ artifact_name=${ctx.versions.current}\\b`), 300_000);

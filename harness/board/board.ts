@@ -75,6 +75,12 @@ export interface Board {
    */
   readonly serverListen?: { host: string; port: number };
   /**
+   * Managed mode: the host name the device's client puts in its requests to the server (QEMU:
+   * the guestfwd address). The server shapes download links from a Host header only when it
+   * names the server, so without this the links would point where the device cannot reach.
+   */
+  readonly deviceServerHost?: string;
+  /**
    * Injects a fault itself, at the exact point, where the board can (host-sim: the client's kill
    * hooks); `onInjected` runs once the fault took effect, before the interrupted command returns.
    * null: the board cannot, and the harness triggers the fault from the console or byte counters.

@@ -66,6 +66,7 @@ export class LabBoard implements Board {
   /** The image's client honours the hold hooks; its console shows the command's stderr. */
   readonly holdsForCuts = true;
   readonly serverListen?: { host: string; port: number };
+  readonly deviceServerHost?: string;
   private images: LabImages | null = null;
   private con: StreamConsole | null = null;
   private conOpen: Promise<void> | null = null;
@@ -123,7 +124,10 @@ export class LabBoard implements Board {
     // A proxy network with the address the board reaches it by: the managed scenarios run here, the
     // fault proxy listening on the bench network.
     const proxy = lab.network.type === 'proxy' && lab.network.serverUrl ? lab.network : null;
-    if (proxy) this.serverListen = { host: proxy.listenHost, port: proxy.listenPort };
+    if (proxy) {
+      this.serverListen = { host: proxy.listenHost, port: proxy.listenPort };
+      this.deviceServerHost = new URL(proxy.serverUrl!).hostname.replace(/^\[|\]$/g, '');
+    }
     this.capabilities = new Set<Capability>([
       'power',
       'console',

@@ -15,6 +15,7 @@ import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
 import { type BoardFile } from '../../boards/schema.js';
 import { loadBoardFile } from '../../boards/load.js';
 import { run } from '../../qemu/image/exec.js';
+import { GUEST_NET } from '../../qemu/image/guest-files.js';
 import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
 import { QemuVm } from '../drivers/qemu/vm.js';
 import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
@@ -49,6 +50,8 @@ export class QemuBoard implements Board {
   readonly bytesWritten?: ByteCounter;
   /** The image's client honours the hold hooks; its console shows the command's stderr. */
   readonly holdsForCuts = true;
+  /** The image's client reaches the server behind QEMU's guestfwd address. */
+  readonly deviceServerHost = GUEST_NET.server;
   private images: LabImages | null = null;
   private vm: QemuVm | null = null;
   private runDir: string | null = null;

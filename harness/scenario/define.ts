@@ -35,7 +35,19 @@ export interface ScenarioDefinition {
   artifacts?: readonly ArtifactRole[];
   /** Expands one scenario into several runs, each on a fresh board (sweeps). Seeded: same seed, same points. */
   variants?: (params: ScenarioParams & { seed: number }) => ScenarioVariant[];
+  /** The whole run's limit, boot included (default DEFAULT_SCENARIO_TIMEOUT_MS): a hang fails, it never stalls a suite. */
+  timeoutMs?: number;
   run(ctx: ScenarioContext): Promise<void>;
+}
+
+/** Long enough for the slowest emulated board's update and rollback (raspi3b: ~5 min a run). */
+export const DEFAULT_SCENARIO_TIMEOUT_MS = 20 * 60_000;
+
+/** A scenario that ran past its limit. */
+export class ScenarioTimeout extends Error {
+  constructor(readonly scenario: string, readonly timeoutMs: number) {
+    super(`scenario ${scenario} did not finish within ${Math.round(timeoutMs / 60_000)} min: stopped (the last timeline events say where it was)`);
+  }
 }
 
 export function defineScenario(def: ScenarioDefinition): ScenarioDefinition {

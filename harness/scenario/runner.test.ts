@@ -267,3 +267,21 @@ test('the invariants catch a lost canary and a torn env copy', async (t) => {
   t.is(env!.status, 'failed');
   t.is(env!.failure!.stage, "check 'env: both copies valid (offline)'");
 });
+
+test('a scenario that hangs past its limit fails with where it was, and the suite goes on', async (t) => {
+  const hangs = defineScenario({
+    name: 'fake-hangs',
+    purpose: 'waits for a fault trigger that never comes',
+    needs: ['power', 'console', 'shell'],
+    timeoutMs: 50,
+    async run() {
+      await new Promise(() => undefined);
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-run-'));
+  const r = await runScenarios({ scenarios: [hangs, happy], board: new FakeBoard(), seed: 3, reportsDir: dir, workDir: join(dir, 'w') });
+  const by = Object.fromEntries(r.results.map((x) => [x.scenario, x]));
+  t.is(by['fake-hangs']!.status, 'failed');
+  t.regex(by['fake-hangs']!.failure!.message, /did not finish within/);
+  t.is(by['fake-happy']!.status, 'passed', by['fake-happy']!.failure?.message);
+});

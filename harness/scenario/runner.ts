@@ -14,7 +14,7 @@ import { CANARY_PATH, canaryContent, checkInvariants } from '../invariants/invar
 import { StageTimeout } from '../strategy/board-strategy.js';
 import { createContext } from './context.js';
 import { LabServer } from '../server/lab-server.js';
-import { CheckFailed, type ScenarioDefinition, type ScenarioVariant } from './define.js';
+import { CheckFailed, DEFAULT_SCENARIO_TIMEOUT_MS, ScenarioTimeout, type ScenarioDefinition, type ScenarioVariant } from './define.js';
 import { missingNeeds } from './select.js';
 
 export interface RunOptions {
@@ -100,6 +100,17 @@ function classify(e: unknown): { message: string; stage?: string; cause?: string
   return { message: err.message, cause: err.stack };
 }
 
+/** `run`, or a ScenarioTimeout after `ms`; the abandoned run ends when the board is released. */
+async function withDeadline(run: Promise<void>, ms: number, label: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  run.catch(() => undefined);
+  try {
+    await Promise.race([run, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new ScenarioTimeout(label, ms)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const seed = o.seed ?? randomSeed();
   const repeat = o.repeat ?? 1;
@@ -152,11 +163,11 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     let failure: ReturnType<typeof classify> | undefined;
     let state: ReturnType<typeof createContext> | null = null;
     try {
-      if (managed) server = await LabServer.start(tl, { seed: job.seed, ...(board.serverListen ? { listen: board.serverListen } : {}) });
+      if (managed) server = await LabServer.start(tl, { seed: job.seed, ...(board.serverListen ? { listen: board.serverListen } : {}), ...(board.deviceServerHost ? { deviceHost: board.deviceServerHost } : {}) });
       state = createContext({ def: job.def, board, seed: job.seed, timeline: tl, params: { sweep }, variant: job.variant, server });
       await board.reset({ runDir: join(workDir, `${String(index).padStart(3, '0')}-${job.label.replace(/[^a-z0-9-]+/gi, '_')}`), dataFiles, ...(server ? { serverPort: server.devicePort } : {}) });
       tl.append({ source: 'harness', kind: 'start', text: `${job.label} on ${board.name}, seed ${job.seed}${job.variant ? `: ${job.variant.describe}` : ''}` });
-      await job.def.run(state.ctx);
+      await withDeadline(job.def.run(state.ctx), job.def.timeoutMs ?? DEFAULT_SCENARIO_TIMEOUT_MS, job.label);
       state.dispose();
       if (o.invariants !== false) {
         const expected = state.expectedFinal() ?? [board.versions.current];
@@ -164,7 +175,7 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
       }
     } catch (e) {
       failure = classify(e);
-      status = e instanceof CheckFailed || e instanceof StageTimeout ? 'failed' : 'error';
+      status = e instanceof CheckFailed || e instanceof StageTimeout || e instanceof ScenarioTimeout ? 'failed' : 'error';
       tl.append({ source: 'harness', kind: 'error', text: failure.message });
     } finally {
       state?.dispose();

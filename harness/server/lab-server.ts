@@ -35,8 +35,10 @@ export class LabServer {
     this.proxy = proxy;
   }
 
-  static async start(timeline: Timeline, opts: { seed?: number; listen?: { host: string; port: number } } = {}): Promise<LabServer> {
-    const server = await startScratchServer();
+  static async start(timeline: Timeline, opts: { seed?: number; listen?: { host: string; port: number }; deviceHost?: string } = {}): Promise<LabServer> {
+    // The device's Host header must shape its download links: the server only sees the proxy's
+    // loopback connection, an address the device (a QEMU guest, a bench board) cannot reach.
+    const server = await startScratchServer(opts.deviceHost ? { linkHosts: [opts.deviceHost] } : {});
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (server.app.server.address() as AddressInfo).port;
     const proxy = new FaultProxy({
@@ -115,7 +117,8 @@ export class LabServer {
     return id;
   }
 
-  private async deviceStatus(deployment: string, deviceId: string): Promise<string | null> {
+  /** The device's status in the deployment now (null: none yet). */
+  async deviceStatus(deployment: string, deviceId: string): Promise<string | null> {
     const r = await this.server.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${deployment}/devices`, headers: this.server.auth });
     if (r.statusCode !== 200) return null;
     return r.json<DeviceRow[]>().find((d) => d.id === deviceId)?.status ?? null;
