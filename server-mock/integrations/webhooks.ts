@@ -6,6 +6,7 @@
 // digits decoded), hex-encoded in `X-Men-Signature`, with `X-Men-Algorithm: MEN-HMAC-SHA256`
 // (Mender iot-manager's header names). A receiver recomputes it over the raw body.
 import { createHmac, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../store/store.js';
 
 export type DeviceEventType = 'device-provisioned' | 'device-decommissioned' | 'device-status-changed';
@@ -30,6 +31,8 @@ export function webhookSignature(secretHex: string, body: Buffer): string {
 export class WebhookDispatcher {
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
+  /** Ends the waits between attempts and the requests in flight when the server stops. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly store: Store,
@@ -62,9 +65,10 @@ export class WebhookDispatcher {
     if (secret) Object.assign(headers, { 'x-men-algorithm': 'MEN-HMAC-SHA256', 'x-men-signature': webhookSignature(secret, body) });
     let last: Delivery = { integration_id: integrationId, success: false, error: 'not sent' };
     for (let attempt = 0; attempt <= this.retryDelaysMs.length && !this.closed; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, this.retryDelaysMs[attempt - 1]).unref());
+      if (attempt > 0) await sleep(this.retryDelaysMs[attempt - 1], undefined, { signal: this.stopping.signal, ref: false }).catch(() => undefined);
+      if (this.closed) break;
       try {
-        const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.any([AbortSignal.timeout(10_000), this.stopping.signal]) });
         await res.arrayBuffer().catch(() => undefined);
         last = { integration_id: integrationId, success: res.status >= 200 && res.status < 300, status_code: res.status };
         if (last.success) return last;
@@ -83,8 +87,9 @@ export class WebhookDispatcher {
     while (this.pending.size) await Promise.all([...this.pending]);
   }
 
-  /** Stops retrying; deliveries in flight end at their next attempt. */
+  /** Stops retrying and aborts the requests in flight: a stopping server waits for no receiver. */
   close(): void {
     this.closed = true;
+    this.stopping.abort();
   }
 }

@@ -70,3 +70,24 @@ test('webhooks: device events posted signed, a failed delivery retried, every de
   t.is(events.length, 2);
   t.true(events.every((e) => e.delivery_statuses.length === 1 && e.delivery_statuses[0]!.success));
 });
+
+test('stopping the server aborts a webhook delivery that hangs: no wait for the receiver', async (t) => {
+  const { createServer } = await import('node:http');
+  const { acceptedDevice } = await import('../testing/fixtures.js');
+  const srv = await startTestServer();
+  let arrived!: () => void;
+  const requestArrived = new Promise<void>((r) => (arrived = r));
+  // A receiver that takes the request and never answers.
+  const hook = createServer(() => arrived());
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    hook.closeAllConnections();
+    hook.close();
+  });
+  const port = (hook.address() as { port: number }).port;
+  t.is((await srv.app.inject({ method: 'POST', url: IOT, headers: srv.auth, payload: { provider: 'webhook', credentials: { type: 'http', http: { url: `http://127.0.0.1:${port}/` } } } })).statusCode, 201);
+  await acceptedDevice(srv);
+  await requestArrived;
+  await srv.close();
+  t.pass('close() returned while the receiver still held the request');
+});
