@@ -6,6 +6,7 @@ import { userGuard } from '../auth/guards.js';
 import { parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.js';
 import { canonicalJson } from '../device/identity.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
+import { deviceStatusChanged } from '../integrations/device-events.js';
 import type { DeviceRow, AuthSetStatus } from '../store/store.js';
 import { pagingQuery, setPageHeaders, sendPage } from './paging.js';
 
@@ -50,17 +51,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       ...(seen ? { check_in_time: seen } : {}),
     };
   }
-  /** Webhook events for a change of the device's status: provisioned when it becomes accepted, and status changed. */
-  function deviceEvents(before: DeviceRow): void {
-    const after = ctx.store.device(before.id);
-    if (!after) {
-      ctx.webhooks.emit('device-decommissioned', { id: before.id });
-      return;
-    }
-    if (after.status === before.status) return;
-    if (after.status === 'accepted') ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
-    ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
-  }
+  const deviceEvents = (before: DeviceRow) => deviceStatusChanged(ctx, before, ctx.store.device(before.id));
   function mustDevice(id: string): DeviceRow {
     const d = ctx.store.device(id);
     if (!d) throw notFound('device not found');
@@ -166,9 +157,10 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/devices/:id`,
     { preHandler: guard, schema: { tags, summary: 'Decommission a device', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.decommission(req.params.id)) throw notFound('device not found');
+      const before = ctx.store.device(req.params.id);
+      if (!before || !ctx.store.decommission(before.id)) throw notFound('device not found');
       ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
-      ctx.webhooks.emit('device-decommissioned', { id: req.params.id });
+      deviceStatusChanged(ctx, before, undefined);
       return reply.code(204).send();
     },
   );

@@ -71,6 +71,46 @@ test('webhooks: device events posted signed, a failed delivery retried, every de
   t.true(events.every((e) => e.delivery_statuses.length === 1 && e.delivery_statuses[0]!.success));
 });
 
+test.serial('device state: iot-manager knows accepted devices (preauthorized ones on first contact); webhooks keep no state', async (t) => {
+  const { acceptedDevice } = await import('../testing/fixtures.js');
+  const { SimDevice, injectTransport } = await import('../testing/device-sim.js');
+  const DEV = '/api/management/v1/iot-manager/devices';
+  const get = (url: string) => s.app.inject({ method: 'GET', url, headers: s.auth });
+
+  const pending = new SimDevice(injectTransport(s.app));
+  await pending.authenticate();
+  const pendingId = s.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(pending.identity).sort())))!.id;
+  t.is((await get(`${DEV}/${pendingId}/state`)).statusCode, 404, 'a pending device was never provisioned');
+
+  const accepted = await acceptedDevice(s);
+  t.deepEqual((await get(`${DEV}/${accepted.deviceId}/state`)).json(), {});
+
+  // Preauthorized, then accepted by its own first request: provisioned too.
+  const pre = new SimDevice(injectTransport(s.app));
+  t.is((await s.app.inject({ method: 'POST', url: '/api/management/v2/devauth/devices', headers: s.auth, payload: { identity_data: pre.identity, pubkey: pre.publicKeyPem } })).statusCode, 201);
+  t.is((await pre.authenticate()).status, 200);
+  t.is((await get(`${DEV}/${pre.deviceId}/state`)).statusCode, 200);
+
+  const hook = await s.app.inject({ method: 'POST', url: IOT, headers: s.auth, payload: { provider: 'webhook', credentials: { type: 'http', http: { url: 'http://hooks.example.com/state' } } } });
+  const hookId = String(hook.headers.location).split('/').pop()!;
+  const one = await get(`${DEV}/${accepted.deviceId}/state/${hookId}`);
+  t.is(one.statusCode, 404);
+  t.regex(one.json<{ error: string }>().error, /webhooks keep none/);
+  const put = (integrationId: string, payload: object) => s.app.inject({ method: 'PUT', url: `${DEV}/${accepted.deviceId}/state/${integrationId}`, headers: s.auth, payload });
+  t.is((await put(hookId, { desired: { led: 'on' } })).statusCode, 404);
+  t.is((await put('not-a-uuid', { desired: {} })).statusCode, 400);
+  t.is((await put(hookId, { desired: 'on' })).statusCode, 400);
+  t.regex((await get(`${DEV}/${accepted.deviceId}/state/00000000-0000-4000-8000-000000000000`)).json<{ error: string }>().error, /integration not found/);
+
+  // Gone before the decommission below, whose event would otherwise go to a host that is not there.
+  t.is((await s.app.inject({ method: 'DELETE', url: `${IOT}/${hookId}`, headers: s.auth })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'DELETE', url: `${DEV}/${accepted.deviceId}`, headers: s.auth })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'DELETE', url: `${DEV}/${pendingId}`, headers: s.auth })).statusCode, 404);
+  // Decommissioned: iot-manager forgets the device.
+  t.is((await s.app.inject({ method: 'DELETE', url: `/api/management/v2/devauth/devices/${accepted.deviceId}`, headers: s.auth })).statusCode, 204);
+  t.is((await get(`${DEV}/${accepted.deviceId}/state`)).statusCode, 404);
+});
+
 test('stopping the server aborts a webhook delivery that hangs: no wait for the receiver', async (t) => {
   const { createServer } = await import('node:http');
   const { acceptedDevice } = await import('../testing/fixtures.js');

@@ -99,6 +99,64 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     },
   );
 
+  // Device state: iot-manager keeps a device's desired and reported state in the cloud
+  // integrations the device is attached to (Azure IoT Hub, AWS IoT Core). Webhooks keep none, so a
+  // provisioned device has an empty map of states, and asking one integration for it is a 404, as
+  // Mender answers for a webhook.
+  const deviceParams = { type: 'object', properties: { id: { type: 'string' } } } as const;
+  const stateParams = { type: 'object', properties: { id: { type: 'string' }, integrationId: { type: 'string' } } } as const;
+  const deviceStateSchema = {
+    type: 'object',
+    additionalProperties: false,
+    properties: { desired: { type: 'object', additionalProperties: true }, reported: { type: 'object', additionalProperties: true } },
+  } as const;
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  function mustIotDevice(id: string): void {
+    if (!ctx.store.isIotDevice(id)) throw notFound('device not found: iot-manager knows a device once it has been accepted');
+  }
+  function noStateIn(integrationId: string): never {
+    if (!UUID.test(integrationId)) throw badRequest('integration ID is not a valid UUID');
+    const known = ctx.store.integrations().some((i) => i.id === integrationId);
+    throw notFound(
+      known
+        ? 'this device has no state in this integration: device state lives in Azure IoT Hub or AWS IoT Core integrations, which flipside-server does not support; webhooks keep none'
+        : 'integration not found',
+    );
+  }
+
+  app.get<{ Params: { id: string } }>(
+    `${BASE}/devices/:id/state`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: "The device's state in each cloud integration (none: webhooks keep no state)", params: deviceParams, response: { 200: { type: 'object', additionalProperties: deviceStateSchema }, 401: errorSchema, 404: errorSchema } },
+    },
+    async (req) => {
+      mustIotDevice(req.params.id);
+      return {};
+    },
+  );
+  app.get<{ Params: { id: string; integrationId: string } }>(
+    `${BASE}/devices/:id/state/:integrationId`,
+    { preHandler: guard, schema: { tags, params: stateParams, response: { 200: deviceStateSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => noStateIn(req.params.integrationId),
+  );
+  app.put<{ Params: { id: string; integrationId: string }; Body: { desired?: object; reported?: object } }>(
+    `${BASE}/devices/:id/state/:integrationId`,
+    { preHandler: guard, schema: { tags, params: stateParams, body: deviceStateSchema, response: { 200: deviceStateSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => noStateIn(req.params.integrationId),
+  );
+  app.delete<{ Params: { id: string } }>(
+    `${BASE}/devices/:id`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: "Detach the device from its cloud integrations (it has none: there is nothing to detach)", params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } },
+    },
+    async (req, reply) => {
+      mustIotDevice(req.params.id);
+      return reply.code(204).send();
+    },
+  );
+
   app.get<{ Querystring: { page: number; per_page: number; integration_id?: string } }>(
     `${BASE}/events`,
     {

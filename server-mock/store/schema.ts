@@ -168,4 +168,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
   object_id TEXT NOT NULL,
   detail TEXT NOT NULL
 );
+-- iot-manager's devices: provisioned (accepted) and not decommissioned since. The integrations a
+-- device is attached to are cloud ones (Azure IoT Hub, AWS IoT Core), which Flipside does not
+-- support, so none is recorded. Every accepted device was provisioned: the INSERT fills the table
+-- for data directories from before it existed.
+CREATE TABLE IF NOT EXISTS iot_devices (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  provisioned_ts TEXT NOT NULL
+);
+INSERT OR IGNORE INTO iot_devices SELECT id, updated_ts FROM devices WHERE status = 'accepted';
 `;

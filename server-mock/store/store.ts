@@ -277,6 +277,15 @@ export class Store {
     return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
   }
 
+  // ---- iot-manager's devices
+
+  provisionIotDevice(deviceId: string): void {
+    this.stmt('INSERT INTO iot_devices VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET provisioned_ts = excluded.provisioned_ts').run(deviceId, now());
+  }
+  isIotDevice(deviceId: string): boolean {
+    return this.stmt('SELECT 1 FROM iot_devices WHERE device_id = ?').get(deviceId) !== undefined;
+  }
+
   /**
    * A user's roles; undefined for users from before roles existed (they were all administrators
    * and stay so until their roles are set).
