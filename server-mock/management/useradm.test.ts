@@ -94,6 +94,30 @@ test.serial('users/{id} and users/me: read, edit e-mail and password; own change
   t.truthy(await login(s.app, 'edited@example.com', 'second-password'));
 });
 
+test.serial('PUT users/{id} sets roles as Mender Enterprise does; a bad role or the last admin changes nothing; users/me cannot', async (t) => {
+  const mk = await s.app.inject({ method: 'POST', url: `${UA}/users`, headers: s.auth, payload: { email: 'roles@example.com', password: 'roles-password' } });
+  const id = String(mk.headers.location).split('/').pop()!;
+  const put = (url: string, payload: object, headers: object = s.auth) => s.app.inject({ method: 'PUT', url, headers: headers as Record<string, string>, payload });
+  const user = async () => (await s.app.inject({ method: 'GET', url: `${UA}/users/${id}`, headers: s.auth })).json<{ email: string; roles: string[] }>();
+  t.is((await put(`${UA}/users/${id}`, { roles: ['RBAC_ROLE_OBSERVER'] })).statusCode, 204);
+  t.deepEqual((await user()).roles, ['RBAC_ROLE_OBSERVER']);
+  const bad = await put(`${UA}/users/${id}`, { email: 'renamed-roles@example.com', roles: ['NO_SUCH_ROLE'] });
+  t.is(bad.statusCode, 400);
+  t.regex(bad.json<{ error: string }>().error, /unknown role NO_SUCH_ROLE/);
+  t.like(await user(), { email: 'roles@example.com', roles: ['RBAC_ROLE_OBSERVER'] });
+  // The observer may edit their own password, not their roles.
+  const own = { authorization: `Bearer ${await login(s.app, 'roles@example.com', 'roles-password')}` };
+  t.is((await put(`${UA}/users/${id}`, { roles: ['RBAC_ROLE_PERMIT_ALL'] }, own)).statusCode, 403);
+  await put(`${UA}/users/me`, { roles: ['RBAC_ROLE_PERMIT_ALL'], password: 'roles-password-2', current_password: 'roles-password' }, own);
+  t.deepEqual((await user()).roles, ['RBAC_ROLE_OBSERVER']);
+  // Every other user loses the admin role: the last administrator keeps it.
+  const admin = s.app.flipside.store.userByEmail(ADMIN.email)!;
+  for (const u of s.app.flipside.store.listUsers()) if (u.id !== admin.id) s.app.flipside.store.setUserRoles(u.id, ['RBAC_ROLE_OBSERVER']);
+  const last = await put(`${UA}/users/${admin.id}`, { roles: ['RBAC_ROLE_OBSERVER'] });
+  t.is(last.statusCode, 409);
+  t.deepEqual((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: s.auth })).json<{ roles: string[] }>().roles, ['RBAC_ROLE_PERMIT_ALL']);
+});
+
 test.serial('settings and settings/me: free-form JSON with an ETag; a stale If-Match is 412', async (t) => {
   for (const url of [`${UA}/settings`, `${UA}/settings/me`]) {
     const first = await s.app.inject({ method: 'GET', url, headers: s.auth });

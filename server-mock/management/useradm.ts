@@ -8,7 +8,7 @@ import { passwordLogin } from '../auth/login.js';
 import { passwordFingerprint } from '../auth/password.js';
 import { rolesOfUser } from '../auth/authorize.js';
 import { DEFAULT_ROLES, permissionsOf } from '../auth/roles.js';
-import { checkRoles } from './roles.js';
+import { checkRoles, checkRoleChange } from './roles.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest, ApiError } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
@@ -28,11 +28,14 @@ const userUpdateSchema = {
   additionalProperties: false,
   properties: { email: { type: 'string', minLength: 3 }, password: { type: 'string' }, current_password: { type: 'string' } },
 } as const;
+/** An administrator's edit of a user may set roles too, as Mender Enterprise's UserUpdate does. */
+const userEditSchema = { ...userUpdateSchema, properties: { ...userUpdateSchema.properties, roles: { type: 'array', items: { type: 'string' }, maxItems: 20 } } } as const;
 
 interface UserUpdate {
   email?: string;
   password?: string;
   current_password?: string;
+  roles?: string[];
 }
 
 export function issueUserToken(ctx: ServerContext, user: UserRow): string {
@@ -123,10 +126,11 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   async function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): Promise<void> {
     const user = ctx.store.userById(id);
     if (!user) throw notFound('user not found');
-    if (b.email === undefined && b.password === undefined) throw badRequest('nothing to update: give email or password');
+    if (b.email === undefined && b.password === undefined && b.roles === undefined) throw badRequest('nothing to update: give email, password or roles');
+    if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
     if (b.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(b.email)) throw badRequest('invalid email');
     if (b.password !== undefined && b.password.length < 8) throw badRequest('password too short: at least 8 characters');
-    if (id === actor.id && (b.current_password === undefined || !(await ctx.passwords.check(b.current_password, user.password_hash)))) {
+    if (id === actor.id && (b.email !== undefined || b.password !== undefined) && (b.current_password === undefined || !(await ctx.passwords.check(b.current_password, user.password_hash)))) {
       throw new ApiError(401, 'changing your own e-mail or password needs the right current_password');
     }
     const other = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
@@ -135,15 +139,20 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     // Checked again: another request may have taken the e-mail while scrypt ran.
     const taken = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
     if (taken && taken.id !== id) throw new ApiError(422, 'user with the same email already exists');
-    ctx.store.updateUser(id, { email: b.email, passwordHash });
-    ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined });
+    // And the roles: another request may have changed who the administrators are.
+    if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
+    ctx.store.tx(() => {
+      if (b.email !== undefined || passwordHash !== undefined) ctx.store.updateUser(id, { email: b.email, passwordHash });
+      if (b.roles !== undefined) ctx.store.setUserRoles(id, b.roles);
+    });
+    ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined, ...(b.roles ? { roles: b.roles } : {}) });
   }
   const actorOf = (req: { userId?: string; userEmail?: string }) => ({ id: req.userId!, email: req.userEmail! });
-  const updateResponses = { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 422: errorSchema };
+  const updateResponses = { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema };
 
   app.put<{ Params: { id: string }; Body: UserUpdate }>(
     `${BASE}/users/:id`,
-    { preHandler: guard, schema: { tags, body: userUpdateSchema, response: updateResponses } },
+    { preHandler: guard, schema: { tags, body: userEditSchema, response: updateResponses } },
     async (req, reply) => {
       await updateUser(actorOf(req), req.params.id, req.body);
       return reply.code(204).send();
