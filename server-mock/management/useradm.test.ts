@@ -84,7 +84,11 @@ test.serial('users/{id} and users/me: read, edit e-mail and password; own change
   t.is((await put(`${UA}/users/${id}`, s.auth, { email: 'edited@example.com' })).statusCode, 204);
   t.is((await put(`${UA}/users/${id}`, s.auth, { email: ADMIN.email })).statusCode, 422);
   t.is((await put(`${UA}/users/${id}`, s.auth, {})).statusCode, 400);
+  const theirs = await put(`${UA}/users/${id}`, s.auth, { password: 'set-by-admin' });
+  t.is(theirs.statusCode, 422);
+  t.regex(theirs.json<{ error: string }>().error, /changed by that user only/);
   const own = { authorization: `Bearer ${await login(s.app, 'edited@example.com', 'first-password')}` };
+  t.is((await put(`${UA}/users/me`, own, { password: 'short', current_password: 'first-password' })).statusCode, 422);
   t.is((await put(`${UA}/users/me`, own, { password: 'second-password' })).statusCode, 401);
   t.is((await put(`${UA}/users/me`, own, { password: 'second-password', current_password: 'wrong-one' })).statusCode, 401);
   t.is((await put('/api/management/v2/useradm/users/me', own, { password: 'second-password', current_password: 'first-password' })).statusCode, 204);

@@ -122,14 +122,17 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
   );
 
-  /** Mender's rules: a user changing their own e-mail or password gives the current password. */
+  /** Mender's rules: a user changing their own e-mail or password gives the current password; nobody sets another's password. */
   async function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): Promise<void> {
     const user = ctx.store.userById(id);
     if (!user) throw notFound('user not found');
     if (b.email === undefined && b.password === undefined && b.roles === undefined) throw badRequest('nothing to update: give email, password or roles');
     if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
     if (b.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(b.email)) throw badRequest('invalid email');
-    if (b.password !== undefined && b.password.length < 8) throw badRequest('password too short: at least 8 characters');
+    // Mender's answers: 422 for a short password and for another user's password (each user sets
+    // their own, giving the current one).
+    if (b.password !== undefined && id !== actor.id) throw new ApiError(422, "a user's password is changed by that user only (PUT users/me with current_password)");
+    if (b.password !== undefined && b.password.length < 8) throw new ApiError(422, 'password too short: at least 8 characters');
     if (id === actor.id && (b.email !== undefined || b.password !== undefined) && (b.current_password === undefined || !(await ctx.passwords.check(b.current_password, user.password_hash)))) {
       throw new ApiError(401, 'changing your own e-mail or password needs the right current_password');
     }
