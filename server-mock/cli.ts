@@ -1,5 +1,5 @@
-// flipside-server: start the server (TLS by default with a generated CA), or `init` the first
-// admin. Options also come from FLIPSIDE_SERVER_* environment variables.
+// flipside-server: start the server (TLS by default with a generated CA), `init` the first
+// admin, `set-password` of a user, or print the `routes` authorization table. Options also come from FLIPSIDE_SERVER_* environment variables.
 import { Command, CommanderError } from 'commander';
 import { resolve, join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { authorizationMarkdown, sortedTable } from './auth/authorization-table.j
 import { pathToFileURL } from 'node:url';
 import { buildServer } from './app.js';
 import { ensureTls } from './tls.js';
-import { createUser } from './management/useradm.js';
+import { createUser, setPassword } from './management/useradm.js';
 import { ApiError } from './http-errors.js';
 
 const env = process.env;
@@ -91,6 +91,27 @@ export async function main(argv: string[]): Promise<number> {
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         process.stderr.write(`flipside-server init: ${e.message}\n`);
+        code = 1;
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('set-password')
+    .description("set a user's password (a forgotten one: over the API each user changes only their own)")
+    .requiredOption('--email <email>', 'the user (login name)', env.FLIPSIDE_SERVER_USER_EMAIL)
+    .requiredOption('--password <password>', 'new password, at least 8 characters (FLIPSIDE_SERVER_USER_PASSWORD keeps it out of ps)', env.FLIPSIDE_SERVER_USER_PASSWORD)
+    .action(async (o: { email: string; password: string }) => {
+      const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+      const app = await buildServer({ dataDir });
+      try {
+        const user = await setPassword(app.flipside, o.email, o.password);
+        app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
+        process.stdout.write(`password set for ${user.email}; their sessions have ended\n`);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        process.stderr.write(`flipside-server set-password: ${e.message}\n`);
         code = 1;
       } finally {
         await app.close();

@@ -56,6 +56,19 @@ export async function createUser(ctx: ServerContext, email: string, password: st
   return user;
 }
 
+/**
+ * Sets a user's password from the server's own command line (`flipside-server set-password`, as
+ * Mender's `useradm set-password`): over the API nobody sets another user's password. Ends the
+ * user's sessions, as any password change does.
+ */
+export async function setPassword(ctx: ServerContext, email: string, password: string): Promise<UserRow> {
+  const user = ctx.store.userByEmail(email);
+  if (!user) throw notFound(`no user ${email}`);
+  if (password.length < 8) throw badRequest('password too short: at least 8 characters');
+  ctx.store.updateUser(user.id, { passwordHash: await ctx.passwords.hash(password) });
+  return user;
+}
+
 export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   const guard = userGuard(ctx);
