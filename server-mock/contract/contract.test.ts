@@ -332,7 +332,7 @@ const RECIPES: Record<string, Recipe> = {
   'GET /api/management/v1/useradm/users/{id}': (s, op) => ({ url: fill(op.path, { id: s.userId }), expect: 200 }),
   'PUT /api/management/v1/useradm/users/{id}': (s, op) => ({ url: fill(op.path, { id: s.userId }), body: { email: `renamed-${randomUUID().slice(0, 8)}@example.com` }, expect: 204 }),
   'DELETE /api/management/v1/useradm/users/{id}': async (s, op) => ({ url: fill(op.path, { id: await newUser(s) }), expect: 204 }),
-  // A password change ends the user's sessions: done as a user of its own, not the seed's admin.
+  // A password change ends the user's other sessions: done as a user of its own, not the seed's admin.
   'PUT /api/management/v1/useradm/users/me': async (s, op) => ({ url: op.path, token: await newUserToken(s), body: { password: 'a-changed-password', current_password: 'another-horse-battery' }, expect: 204 }),
   'PUT /api/management/v2/useradm/users/me': async (s, op) => ({ url: op.path, token: await newUserToken(s), body: { password: 'a-changed-password', current_password: 'another-horse-battery' }, expect: 204 }),
   'POST /api/management/v1/useradm/settings': (_s, op) => ({ url: op.path, body: { '2fa': 'disabled', global_setting: true }, expect: 201 }),

@@ -136,7 +136,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   );
 
   /** Mender's rules: a user changing their own e-mail or password gives the current password; nobody sets another's password. */
-  async function updateUser(actor: { id: string; email: string }, id: string, b: UserUpdate): Promise<void> {
+  async function updateUser(actor: { id: string; email: string; token?: { jti: string; exp: number } }, id: string, b: UserUpdate): Promise<void> {
     const user = ctx.store.userById(id);
     if (!user) throw notFound('user not found');
     if (b.email === undefined && b.password === undefined && b.roles === undefined) throw badRequest('nothing to update: give email, password or roles');
@@ -159,11 +159,13 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
     ctx.store.tx(() => {
       if (b.email !== undefined || passwordHash !== undefined) ctx.store.updateUser(id, { email: b.email, passwordHash });
+      // Mender ends the user's other sessions, not the one that changed the password.
+      if (passwordHash !== undefined && id === actor.id && actor.token) ctx.store.keepUserToken(actor.token.jti, passwordFingerprint(passwordHash), actor.token.exp);
       if (b.roles !== undefined) ctx.store.setUserRoles(id, b.roles);
     });
     ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined, ...(b.roles ? { roles: b.roles } : {}) });
   }
-  const actorOf = (req: { userId?: string; userEmail?: string }) => ({ id: req.userId!, email: req.userEmail! });
+  const actorOf = (req: { userId?: string; userEmail?: string; userToken?: { jti: string; exp: number } }) => ({ id: req.userId!, email: req.userEmail!, token: req.userToken });
   const updateResponses = { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema };
 
   app.put<{ Params: { id: string }; Body: UserUpdate }>(

@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS revoked_user_tokens (
   jti TEXT PRIMARY KEY,
   exp INTEGER NOT NULL
 );
+-- The session a user changed their own password with stays valid for that new password (Mender
+-- ends every other session of the user, not that one).
+CREATE TABLE IF NOT EXISTS kept_user_tokens (
+  jti TEXT PRIMARY KEY,
+  password_fingerprint TEXT NOT NULL,
+  exp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   id_data TEXT NOT NULL UNIQUE,

@@ -309,6 +309,13 @@ export class Store {
   isUserTokenRevoked(jti: string): boolean {
     return this.stmt('SELECT 1 FROM revoked_user_tokens WHERE jti = ?').get(jti) !== undefined;
   }
+  /** Keeps a session valid for the password it set (see auth/guards.ts). */
+  keepUserToken(jti: string, passwordFingerprint: string, exp: number): void {
+    this.stmt('INSERT OR REPLACE INTO kept_user_tokens VALUES (?, ?, ?)').run(jti, passwordFingerprint, exp);
+  }
+  keptUserTokenFingerprint(jti: string): string | undefined {
+    return (this.stmt('SELECT password_fingerprint FROM kept_user_tokens WHERE jti = ?').get(jti) as { password_fingerprint: string } | undefined)?.password_fingerprint;
+  }
 
   // ---- devices and auth sets
 
@@ -486,6 +493,7 @@ export class Store {
   }
   pruneExpiredDeviceTokens(nowSeconds: number): void {
     this.stmt('DELETE FROM revoked_user_tokens WHERE exp <= ?').run(nowSeconds);
+    this.stmt('DELETE FROM kept_user_tokens WHERE exp <= ?').run(nowSeconds);
     this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
   }
 
