@@ -60,6 +60,21 @@ export async function main(argv: string[]): Promise<number> {
     });
   });
 
+  /** Runs a command on the data dir's server without listening; a refused input (ApiError) exits 1. */
+  const onDataDir = async (name: string, run: (app: Awaited<ReturnType<typeof buildServer>>, dataDir: string) => Promise<void>): Promise<void> => {
+    const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+    const app = await buildServer({ dataDir });
+    try {
+      await run(app, dataDir);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      process.stderr.write(`flipside-server ${name}: ${e.message}\n`);
+      code = 1;
+    } finally {
+      await app.close();
+    }
+  };
+
   program
     .command('routes')
     .description('print the authorization table: every management route and the roles allowed')
@@ -81,42 +96,26 @@ export async function main(argv: string[]): Promise<number> {
     .description('create the first admin user')
     .requiredOption('--admin-email <email>', 'e-mail (login name)', env.FLIPSIDE_SERVER_ADMIN_EMAIL)
     .requiredOption('--admin-password <password>', 'password, at least 8 characters', env.FLIPSIDE_SERVER_ADMIN_PASSWORD)
-    .action(async (o: { adminEmail: string; adminPassword: string }) => {
-      const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
-      const app = await buildServer({ dataDir });
-      try {
+    .action(async (o: { adminEmail: string; adminPassword: string }) =>
+      onDataDir('init', async (app, dataDir) => {
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);
         app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
         process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        process.stderr.write(`flipside-server init: ${e.message}\n`);
-        code = 1;
-      } finally {
-        await app.close();
-      }
-    });
+      }),
+    );
 
   program
     .command('set-password')
     .description("set a user's password (a forgotten one: over the API each user changes only their own)")
     .requiredOption('--email <email>', 'the user (login name)', env.FLIPSIDE_SERVER_USER_EMAIL)
     .requiredOption('--password <password>', 'new password, at least 8 characters (FLIPSIDE_SERVER_USER_PASSWORD keeps it out of ps)', env.FLIPSIDE_SERVER_USER_PASSWORD)
-    .action(async (o: { email: string; password: string }) => {
-      const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
-      const app = await buildServer({ dataDir });
-      try {
+    .action(async (o: { email: string; password: string }) =>
+      onDataDir('set-password', async (app) => {
         const user = await setPassword(app.flipside, o.email, o.password);
         app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
         process.stdout.write(`password set for ${user.email}; their sessions have ended\n`);
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        process.stderr.write(`flipside-server set-password: ${e.message}\n`);
-        code = 1;
-      } finally {
-        await app.close();
-      }
-    });
+      }),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });
