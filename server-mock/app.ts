@@ -27,8 +27,10 @@ import { devauthRoutes } from './management/devauth.js';
 import { inventoryRoutes } from './management/inventory.js';
 import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
+import { iotManagerRoutes } from './management/iot-manager.js';
 import { admissionRoutes } from './management/admission.js';
 import { uiPlugin } from './ui/index.js';
+import { WebhookDispatcher } from './integrations/webhooks.js';
 
 export interface BuildServerOptions {
   dataDir: string;
@@ -52,6 +54,8 @@ export interface BuildServerOptions {
   deviceAdmission?: Partial<DeviceAdmissionOptions> & { now?: () => number };
   /** TLS key and certificate (PEM); plain HTTP without. */
   https?: { key: string | Buffer; cert: string | Buffer };
+  /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
+  webhookRetryDelaysMs?: number[];
 }
 
 declare module 'fastify' {
@@ -74,6 +78,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
+    webhooks: new WebhookDispatcher(store, opts.webhookRetryDelaysMs),
     linkHosts: defaultLinkHosts(opts.linkHosts),
     passwords: new PasswordHasher(),
     admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
@@ -142,6 +147,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(inventoryRoutes, { ctx });
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
+  await app.register(iotManagerRoutes, { ctx });
   await app.register(admissionRoutes, { ctx });
   await app.register(roleRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
@@ -153,6 +159,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
   app.addHook('onClose', async () => {
     clearInterval(prune);
+    ctx.webhooks.close();
+    await ctx.webhooks.idle();
     store.close();
   });
   await app.ready();

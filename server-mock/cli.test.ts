@@ -23,3 +23,26 @@ test('init creates the admin once; bad input exits non-zero and stores nothing',
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('set-password: a forgotten password is set from the command line; unknown user or short password exit 1', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flipside-cli-'));
+  try {
+    t.is(await main(['init', '--data-dir', dataDir, '--admin-email', 'root@example.com', '--admin-password', 'first-password']), 0);
+    t.is(await main(['set-password', '--data-dir', dataDir, '--email', 'nobody@example.com', '--password', 'second-password']), 1);
+    t.is(await main(['set-password', '--data-dir', dataDir, '--email', 'root@example.com', '--password', 'short']), 1);
+    t.is(await main(['set-password', '--data-dir', dataDir, '--email', 'root@example.com', '--password', 'second-password']), 0);
+    const { buildServer } = await import('./app.js');
+    const app = await buildServer({ dataDir });
+    try {
+      t.like(app.flipside.store.auditLog({ limit: 10, offset: 0 })[0], { action: 'user.update', actor: 'cli' });
+      const login = (pw: string) =>
+        app.inject({ method: 'POST', url: '/api/management/v1/useradm/auth/login', headers: { authorization: `Basic ${Buffer.from(`root@example.com:${pw}`).toString('base64')}` } });
+      t.is((await login('second-password')).statusCode, 200);
+      t.is((await login('first-password')).statusCode, 401);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

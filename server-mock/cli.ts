@@ -1,5 +1,5 @@
-// flipside-server: start the server (TLS by default with a generated CA), or `init` the first
-// admin. Options also come from FLIPSIDE_SERVER_* environment variables.
+// flipside-server: start the server (TLS by default with a generated CA), `init` the first
+// admin, `set-password` of a user, or print the `routes` authorization table. Options also come from FLIPSIDE_SERVER_* environment variables.
 import { Command, CommanderError } from 'commander';
 import { resolve, join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 // The server (fastify, SQLite, x509) loads only when a command runs: `--help` stays instant.
 const server = () => import('./app.js');
 const tlsModule = () => import('./tls.js');
+type ServerApp = Awaited<ReturnType<typeof import('./app.js').buildServer>>;
 
 const env = process.env;
 
@@ -60,6 +61,22 @@ export async function main(argv: string[]): Promise<number> {
     });
   });
 
+  /** Runs a command on the data dir's server without listening; a refused input (ApiError) exits 1. */
+  const onDataDir = async (name: string, run: (app: ServerApp, dataDir: string) => Promise<void>): Promise<void> => {
+    const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+    const [{ buildServer }, { ApiError }] = await Promise.all([server(), import('./http-errors.js')]);
+    const app = await buildServer({ dataDir });
+    try {
+      await run(app, dataDir);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      process.stderr.write(`flipside-server ${name}: ${e.message}\n`);
+      code = 1;
+    } finally {
+      await app.close();
+    }
+  };
+
   program
     .command('routes')
     .description('print the authorization table: every management route and the roles allowed')
@@ -81,26 +98,28 @@ export async function main(argv: string[]): Promise<number> {
     .description('create the first admin user')
     .requiredOption('--admin-email <email>', 'e-mail (login name)', env.FLIPSIDE_SERVER_ADMIN_EMAIL)
     .requiredOption('--admin-password <password>', 'password, at least 8 characters', env.FLIPSIDE_SERVER_ADMIN_PASSWORD)
-    .action(async (o: { adminEmail: string; adminPassword: string }) => {
-      const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
-      const [{ buildServer }, { createUser }, { ApiError }] = await Promise.all([
-        server(),
-        import('./management/useradm.js'),
-        import('./http-errors.js'),
-      ]);
-      const app = await buildServer({ dataDir });
-      try {
+    .action(async (o: { adminEmail: string; adminPassword: string }) =>
+      onDataDir('init', async (app, dataDir) => {
+        const { createUser } = await import('./management/useradm.js');
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);
         app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
         process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        process.stderr.write(`flipside-server init: ${e.message}\n`);
-        code = 1;
-      } finally {
-        await app.close();
-      }
-    });
+      }),
+    );
+
+  program
+    .command('set-password')
+    .description("set a user's password (a forgotten one: over the API each user changes only their own)")
+    .requiredOption('--email <email>', 'the user (login name)', env.FLIPSIDE_SERVER_USER_EMAIL)
+    .requiredOption('--password <password>', 'new password, at least 8 characters (FLIPSIDE_SERVER_USER_PASSWORD keeps it out of ps)', env.FLIPSIDE_SERVER_USER_PASSWORD)
+    .action(async (o: { email: string; password: string }) =>
+      onDataDir('set-password', async (app) => {
+        const { setPassword } = await import('./management/useradm.js');
+        const user = await setPassword(app.flipside, o.email, o.password);
+        app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
+        process.stdout.write(`password set for ${user.email}; their sessions have ended\n`);
+      }),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

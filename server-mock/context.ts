@@ -2,6 +2,7 @@
 import type { Store } from './store/store.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
+import type { WebhookDispatcher } from './integrations/webhooks.js';
 import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { DeviceAdmission } from './device/admission.js';
@@ -17,6 +18,8 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Base URL put in download links; when absent, taken from the request's Host. */
   publicUrl?: string;
+  /** Device events to the webhook integrations. */
+  webhooks: WebhookDispatcher;
   /** Host names a request's Host header may put in links when publicUrl is unset. */
   linkHosts: Set<string>;
   /** scrypt off the request thread. */

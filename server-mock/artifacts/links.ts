@@ -25,3 +25,14 @@ export function checkDownloadLink(key: Buffer, artifactId: string, expire: strin
   if (Number.isNaN(t) || t <= Date.now()) return 'expired';
   return 'ok';
 }
+
+/** A direct-upload link: like a download link, but its MAC covers `upload` too, so neither kind passes for the other. */
+export function signedUploadLink(key: Buffer, url: string, uploadId: string, ttlSeconds: number): { uri: string; expire: string } {
+  const expire = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  const sig = mac(key, `upload\n${uploadId}`, expire).toString('base64url');
+  return { uri: `${url}?${new URLSearchParams({ 'x-men-expire': expire, 'x-men-signature': sig })}`, expire };
+}
+
+export function checkUploadLink(key: Buffer, uploadId: string, expire: string, signature: string): LinkCheck {
+  return checkDownloadLink(key, `upload\n${uploadId}`, expire, signature);
+}

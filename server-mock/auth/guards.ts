@@ -56,10 +56,13 @@ export function userGuard(ctx: ServerContext) {
     const user = ctx.store.userById(claims.sub);
     if (!user) throw unauthorized('user no longer exists');
     if (ctx.store.isUserTokenRevoked(claims.jti)) throw unauthorized('token revoked (logged out)');
-    if (claims['flipside.pat'] !== true && claims['flipside.pwd'] !== passwordFingerprint(user.password_hash)) throw unauthorized('token revoked (password changed)');
+    // A session dies with the password it was opened with, except the one that changed it.
+    const current = passwordFingerprint(user.password_hash);
+    if (claims['flipside.pat'] !== true && claims['flipside.pwd'] !== current && ctx.store.keptUserTokenFingerprint(claims.jti) !== current) throw unauthorized('token revoked (password changed)');
     if (claims['flipside.pat'] === true) {
       const pat = ctx.store.personalToken(claims.jti);
       if (!pat || pat.user_id !== user.id) throw unauthorized('token revoked');
+      ctx.store.touchPersonalToken(pat.id);
     }
     req.userToken = { jti: claims.jti, exp: claims.exp };
     req.userId = user.id;

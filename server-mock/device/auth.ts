@@ -5,6 +5,7 @@ import type { ServerContext } from '../context.js';
 import { parseDevicePublicKey, verifyRequestSignature, PublicKeyError } from '../auth/request-signature.js';
 import { signJwt } from '../auth/jwt.js';
 import { badRequest, unauthorized, errorSchema } from '../http-errors.js';
+import { deviceStatusChanged } from '../integrations/device-events.js';
 import { canonicalIdData } from './identity.js';
 
 declare module 'fastify' {
@@ -71,7 +72,10 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       // Stored in one canonical PEM form so the same key always finds the same auth set.
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
       if (!ctx.store.hasAuthSet(idData, pem)) ctx.admission.admitNew(req.ip, ctx.store.countPendingAuthSets());
+      const before = ctx.store.deviceByIdData(idData);
       const { device, authSet } = ctx.store.recordAuthRequest(idData, pem);
+      // A preauthorized device is accepted here, on its first request: iot-manager hears of it.
+      if (before) deviceStatusChanged(ctx, before, device);
       if (authSet.status !== 'accepted') {
         req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');
         throw unauthorized('unauthorized');
@@ -79,6 +83,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
       const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
       ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
+      ctx.store.checkIn(device.id);
       req.log.info({ device_id: device.id }, 'device authenticated');
       return reply.type('application/jwt').send(token);
     },

@@ -36,6 +36,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   const guard = deviceGuard(ctx);
 
   function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
+    ctx.store.checkIn(req.deviceId!);
     const next = nextDeployment(ctx, req.deviceId!, provides);
     if (!next) return reply.code(204).send();
     const source = signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.artifact.id, ctx.linkTtlSeconds);

@@ -40,6 +40,7 @@ export async function deviceInventoryRoutes(app: FastifyInstance, opts: { ctx: S
           if (seen.has(a.name)) throw badRequest(`attribute ${a.name} given twice`);
           seen.add(a.name);
         }
+        ctx.store.checkIn(req.deviceId!);
         ctx.store.setInventory(req.deviceId!, 'inventory', req.body.map((a) => ({ name: a.name, value: a.value })), method === 'PUT');
         return reply.code(200).send();
       },

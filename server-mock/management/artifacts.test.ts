@@ -151,3 +151,55 @@ test.serial('real socket: a large upload the reader refuses early gets 400, not 
     await net.close();
   }
 });
+
+test.serial('releases v2: paging headers, notes, tags, types, one release, description edit, delete', async (t) => {
+  const V2R = '/api/management/v2/deployments/deployments/releases';
+  for (const name of ['rel-a', 'rel-b', 'rel-c']) t.is((await uploadArtifact(s, await makeArtifact(name, ['qemux86-64']))).statusCode, 201);
+  const page = await s.app.inject({ method: 'GET', url: `${V2R}?name=rel-&per_page=2&sort=name:asc`, headers: s.auth });
+  t.is(page.headers['x-total-count'], '3');
+  t.deepEqual(page.json<Array<{ name: string }>>().map((r) => r.name), ['rel-a', 'rel-b']);
+  const next = String(page.headers.link).split(', ').find((l) => l.endsWith('rel="next"'))!;
+  t.deepEqual([...new URL(next.slice(1, next.indexOf('>')), 'http://x').searchParams].sort(), [['name', 'rel-'], ['page', '2'], ['per_page', '2'], ['sort', 'name:asc']]);
+  t.is((await s.app.inject({ method: 'PATCH', url: `${V2R}/rel-a`, headers: s.auth, payload: { notes: 'first cut' } })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'PUT', url: `${V2R}/rel-a/tags`, headers: s.auth, payload: ['Stable', 'lab', 'stable'] })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'PUT', url: `${V2R}/rel-a/tags`, headers: s.auth, payload: ['no spaces'] })).statusCode, 400);
+  t.is((await s.app.inject({ method: 'PUT', url: `${V2R}/nothing/tags`, headers: s.auth, payload: ['x'] })).statusCode, 404);
+  const one = (await s.app.inject({ method: 'GET', url: `${V2R}/rel-a`, headers: s.auth })).json<{ notes: string; tags: string[]; artifacts: Array<{ id: string }> }>();
+  t.is(one.notes, 'first cut');
+  t.deepEqual(one.tags, ['lab', 'stable']);
+  t.deepEqual((await s.app.inject({ method: 'GET', url: '/api/management/v2/deployments/releases/all/tags', headers: s.auth })).json(), ['lab', 'stable']);
+  t.true((await s.app.inject({ method: 'GET', url: '/api/management/v2/deployments/releases/all/types', headers: s.auth })).json<string[]>().includes('single-file'));
+  t.deepEqual((await s.app.inject({ method: 'GET', url: `${V2R}?tag=stable`, headers: s.auth })).json<Array<{ name: string }>>().map((r) => r.name), ['rel-a']);
+  const art = `/api/management/v1/deployments/artifacts/${one.artifacts[0]!.id}`;
+  t.is((await s.app.inject({ method: 'PUT', url: art, headers: s.auth, payload: { description: 'edited' } })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'GET', url: art, headers: s.auth })).json<{ description: string }>().description, 'edited');
+  t.is((await s.app.inject({ method: 'DELETE', url: `${V2R}?name=rel-b&name=rel-c`, headers: s.auth })).statusCode, 204);
+  t.is((await s.app.inject({ method: 'GET', url: `${V2R}/rel-b`, headers: s.auth })).statusCode, 404);
+  t.is((await s.app.inject({ method: 'GET', url: `${V2R}?name=rel-`, headers: s.auth })).headers['x-total-count'], '1');
+});
+
+test.serial('artifacts/generate makes a single-file artifact; directupload takes one through a signed link', async (t) => {
+  const { body, contentType } = multipartBody(
+    { name: 'gen-1', description: 'made here', device_types_compatible: 'qemux86-64', type: 'single_file', args: JSON.stringify({ dest_dir: '/etc/app' }) },
+    { field: 'file', name: 'app.conf', content: Buffer.from('key=value\n') },
+  );
+  const gen = await s.app.inject({ method: 'POST', url: '/api/management/v1/deployments/artifacts/generate', headers: { ...s.auth, 'content-type': contentType }, payload: body });
+  t.is(gen.statusCode, 201, gen.body);
+  const art = (await s.app.inject({ method: 'GET', url: String(gen.headers.location), headers: s.auth })).json<{ name: string; description: string; updates: Array<{ type_info: { type: string }; files: Array<{ name: string }> }> }>();
+  t.is(art.name, 'gen-1');
+  t.is(art.description, 'made here');
+  t.is(art.updates[0]!.type_info.type, 'single-file');
+  t.deepEqual(art.updates[0]!.files.map((f) => f.name).sort(), ['app.conf', 'dest_dir', 'filename', 'permissions']);
+  const relative = multipartBody({ name: 'gen-2', device_types_compatible: 'x', type: 'single_file', args: '{"dest_dir":"etc"}' }, { field: 'file', content: Buffer.from('x') });
+  t.is((await s.app.inject({ method: 'POST', url: '/api/management/v1/deployments/artifacts/generate', headers: { ...s.auth, 'content-type': relative.contentType }, payload: relative.body })).statusCode, 400);
+
+  const DU = '/api/management/v1/deployments/artifacts/directupload';
+  const link = (await s.app.inject({ method: 'POST', url: DU, headers: s.auth })).json<{ id: string; uri: string; expire: string }>();
+  const u = new URL(link.uri);
+  const content = await makeArtifact('direct-1', ['qemux86-64']);
+  t.is((await s.app.inject({ method: 'PUT', url: u.pathname + u.search.replace('x-men-signature=', 'x-men-signature=A'), payload: content, headers: { 'content-type': 'application/octet-stream' } })).statusCode, 403);
+  t.is((await s.app.inject({ method: 'POST', url: `${DU}/${link.id}/complete`, headers: s.auth, payload: {} })).statusCode, 404);
+  t.is((await s.app.inject({ method: 'PUT', url: u.pathname + u.search, payload: content, headers: { 'content-type': 'application/octet-stream' } })).statusCode, 200);
+  t.is((await s.app.inject({ method: 'POST', url: `${DU}/${link.id}/complete`, headers: s.auth, payload: { size: content.length } })).statusCode, 202);
+  t.is((await s.app.inject({ method: 'GET', url: '/api/management/v1/deployments/artifacts?name=direct-1', headers: s.auth })).json<unknown[]>().length, 1);
+});

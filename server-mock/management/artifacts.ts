@@ -2,17 +2,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, mkdtempSync, createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeArtifact } from '../../artifact/writer.js';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
-import { ingestArtifact, artifactMeta } from '../artifacts/ingest.js';
-import { signedDownloadLink } from '../artifacts/links.js';
+import { ingestArtifact, artifactMeta, type IngestedArtifact } from '../artifacts/ingest.js';
+import { signedDownloadLink, signedUploadLink, checkUploadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
-import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
+import { errorSchema, badRequest, conflict, notFound, forbidden, ApiError } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
 import { pagingQuery, sendPage } from './paging.js';
 
 const BASE = '/api/management/v1/deployments';
+const V2 = '/api/management/v2/deployments';
 const tags = ['Management API: deployments'];
 
 export const artifactSchema = {
@@ -84,6 +89,25 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   const { ctx } = opts;
   const guard = userGuard(ctx);
 
+  /** Keeps a validated upload: refuses a name + device type clash, moves the blob in, writes the row. */
+  function storeIngested(ingested: IngestedArtifact, description: string, actor: string): string {
+    const meta = artifactMeta(ingested.headers);
+    const name = ingested.headers.name;
+    const types = ingested.headers.depends.device_type;
+    const clash = ctx.store.artifactsByName(name).find((a) => a.device_types.some((t) => types.includes(t)));
+    if (clash) throw conflict('an artifact with the same name and depends already exists');
+    const id = randomUUID();
+    ctx.blobs.commit(ingested.tempPath, id);
+    try {
+      ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
+    } catch (e) {
+      ctx.blobs.remove(id);
+      throw e;
+    }
+    ctx.store.audit(actor, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
+    return id;
+  }
+
   app.post(
     `${BASE}/artifacts`,
     {
@@ -117,21 +141,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         }
         if (!ingested) throw badRequest('no artifact file in the upload');
         if (declaredSize !== undefined && declaredSize !== ingested.size) throw badRequest(`size says ${declaredSize} bytes, the upload has ${ingested.size}`);
-        const meta = artifactMeta(ingested.headers);
-        const name = ingested.headers.name;
-        const types = ingested.headers.depends.device_type;
-        const clash = ctx.store.artifactsByName(name).find((a) => a.device_types.some((t) => types.includes(t)));
-        if (clash) throw conflict('an artifact with the same name and depends already exists');
-        const id = randomUUID();
-        ctx.blobs.commit(ingested.tempPath, id);
-        try {
-          ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
-        } catch (e) {
-          ctx.blobs.remove(id);
-          throw e;
-        }
-        ctx.store.audit(req.userEmail!, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
-        req.log.info({ artifact_id: id, name, size: ingested.size }, 'artifact stored');
+        const id = storeIngested(ingested, description, req.userEmail!);
+        req.log.info({ artifact_id: id, name: ingested.headers.name, size: ingested.size }, 'artifact stored');
         ingested = undefined;
         return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
       } finally {
@@ -234,55 +245,396 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     },
   );
 
-  function releases(name?: string) {
+  /** Releases: the artifacts of each name, with their notes and tags, filtered and sorted as Mender's query says. */
+  function releases(q: { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string } = {}, exactName = false) {
     const byName = new Map<string, ArtifactRow[]>();
-    for (const a of ctx.store.listArtifacts()) {
-      if (name && a.name !== name) continue;
-      byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
-    }
-    return [...byName.entries()].sort(([x], [y]) => x.localeCompare(y));
+    for (const a of ctx.store.listArtifacts()) byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
+    const all = [...byName.entries()].map(([name, arts]) => {
+      const info = ctx.store.releaseInfo(name);
+      const modified = [info.modified ?? '', ...arts.map((a) => a.modified)].sort().at(-1)!;
+      return { name, arts, notes: info.notes, tags: info.tags, modified };
+    });
+    const picked = all.filter(
+      (r) =>
+        (!q.name || (exactName ? r.name === q.name : r.name.includes(q.name))) &&
+        (!q.tag || r.tags.includes(q.tag.toLowerCase())) &&
+        (!q.update_type || r.arts.some((a) => updateTypes(a).includes(q.update_type!))) &&
+        (!q.device_type || r.arts.some((a) => a.device_types.includes(q.device_type!))) &&
+        (!q.description || r.arts.some((a) => a.description.includes(q.description!))),
+    );
+    const [field = 'name', dir = field === 'modified' ? 'desc' : 'asc'] = (q.sort ?? '').split(':').filter(Boolean);
+    const key = (r: (typeof all)[number]) => (field === 'modified' ? r.modified : field === 'artifacts_count' ? String(r.arts.length).padStart(9, '0') : r.name);
+    picked.sort((x, y) => key(x).localeCompare(key(y)) * (dir === 'desc' ? -1 : 1));
+    return picked;
   }
+  const updateTypes = (a: ArtifactRow) => (a.meta.updates ?? []).map((u) => u.type_info?.type).filter((t): t is string => !!t);
+  const mustRelease = (name: string) => {
+    const r = releases().find((x) => x.name === name);
+    if (!r) throw notFound('release not found');
+    return r;
+  };
+  const releaseV1 = (r: ReturnType<typeof releases>[number]) => ({ Name: r.name, modified: r.modified, Artifacts: r.arts.map(artifactView), ArtifactsCount: r.arts.length, tags: r.tags, notes: r.notes });
+  const releaseV2 = (r: ReturnType<typeof releases>[number]) => ({ name: r.name, modified: r.modified, artifacts: r.arts.map(artifactView), artifacts_count: r.arts.length, tags: r.tags, notes: r.notes });
 
-  app.get<{ Querystring: { name?: string } }>(
+  const releaseV1Schema = {
+    type: 'object',
+    properties: { Name: { type: 'string' }, modified: { type: 'string' }, Artifacts: { type: 'array', items: artifactSchema }, ArtifactsCount: { type: 'integer' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  const releaseV2Schema = {
+    type: 'object',
+    properties: { name: { type: 'string' }, modified: { type: 'string' }, artifacts: { type: 'array', items: artifactSchema }, artifacts_count: { type: 'integer' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  const releaseQuery = {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      tag: { type: 'string' },
+      update_type: { type: 'string' },
+      device_type: { type: 'string' },
+      description: { type: 'string' },
+      sort: { type: 'string', pattern: '^(name|modified|artifacts_count)(:(asc|desc))?$' },
+      ...pagingQuery,
+    },
+  } as const;
+  type ReleaseQuery = { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string; page: number; per_page: number };
+  const releaseNameParams = { type: 'object', properties: { release_name: { type: 'string', minLength: 1 } } } as const;
+
+  app.get<{ Querystring: ReleaseQuery }>(
     `${BASE}/deployments/releases`,
     {
       preHandler: guard,
-      schema: {
-        tags,
-        summary: 'Releases: artifacts grouped by name',
-        querystring: { type: 'object', properties: { name: { type: 'string' } } },
-        response: {
-          200: { type: 'array', items: { type: 'object', properties: { Name: { type: 'string' }, Artifacts: { type: 'array', items: artifactSchema }, ArtifactsCount: { type: 'integer' } } } },
-          401: errorSchema,
-        },
-      },
+      schema: { tags, summary: 'Releases: artifacts grouped by name (all of them)', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } },
     },
-    async (req) => releases(req.query.name).map(([Name, arts]) => ({ Name, Artifacts: arts.map(artifactView), ArtifactsCount: arts.length })),
+    async (req) => releases(req.query, true).map(releaseV1),
   );
 
-  app.get<{ Querystring: { name?: string } }>(
-    '/api/management/v2/deployments/deployments/releases',
+  app.get<{ Querystring: ReleaseQuery }>(
+    `${BASE}/deployments/releases/list`,
+    { preHandler: guard, schema: { tags, summary: 'Releases, a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } } },
+    async (req, reply) => sendPage(req, reply, releases(req.query, true), req.query.page, req.query.per_page).map(releaseV1),
+  );
+
+  app.get<{ Querystring: ReleaseQuery }>(
+    `${V2}/deployments/releases`,
+    { preHandler: guard, schema: { tags, summary: 'Releases (v2 shape), a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV2Schema }, 401: errorSchema } } },
+    async (req, reply) => sendPage(req, reply, releases(req.query), req.query.page, req.query.per_page).map(releaseV2),
+  );
+
+  app.get<{ Params: { release_name: string } }>(
+    `${V2}/deployments/releases/:release_name`,
+    { preHandler: guard, schema: { tags, params: releaseNameParams, response: { 200: releaseV2Schema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => releaseV2(mustRelease(req.params.release_name)),
+  );
+
+  app.patch<{ Params: { release_name: string }; Body: { notes?: string } }>(
+    `${V2}/deployments/releases/:release_name`,
     {
       preHandler: guard,
       schema: {
         tags,
-        summary: 'Releases (v2 shape)',
-        querystring: { type: 'object', properties: { name: { type: 'string' } } },
-        response: {
-          200: {
-            type: 'array',
-            items: { type: 'object', properties: { name: { type: 'string' }, artifacts: { type: 'array', items: artifactSchema }, artifacts_count: { type: 'integer' }, modified: { type: 'string' } } },
-          },
-          401: errorSchema,
-        },
+        summary: "Edit a release's notes",
+        params: releaseNameParams,
+        body: { type: 'object', additionalProperties: false, properties: { notes: { type: 'string', maxLength: 1024 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
       },
     },
-    async (req) =>
-      releases(req.query.name).map(([name, arts]) => ({
-        name,
-        artifacts: arts.map(artifactView),
-        artifacts_count: arts.length,
-        modified: arts.map((a) => a.modified).sort().at(-1),
-      })),
+    async (req, reply) => {
+      const r = mustRelease(req.params.release_name);
+      ctx.store.saveReleaseInfo(r.name, { notes: req.body.notes ?? '' });
+      ctx.store.audit(req.userEmail!, 'release.update', 'release', r.name, { notes: req.body.notes ?? '' });
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { release_name: string }; Body: string[] }>(
+    `${V2}/deployments/releases/:release_name/tags`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "Replace a release's tags (lowercased; at most 20, each letters, digits, '-', '_', '.')",
+        params: releaseNameParams,
+        body: { type: 'array', maxItems: 20, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,1024}$' } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const r = mustRelease(req.params.release_name);
+      const tagsOf = [...new Set(req.body.map((x) => x.toLowerCase()))].sort();
+      ctx.store.saveReleaseInfo(r.name, { tags: tagsOf });
+      ctx.store.audit(req.userEmail!, 'release.tags', 'release', r.name, { tags: tagsOf });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(`${V2}/releases/all/tags`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () => ctx.store.releaseTags());
+
+  app.get(`${V2}/releases/all/types`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () =>
+    [...new Set(ctx.store.listArtifacts().flatMap(updateTypes))].sort(),
+  );
+
+  app.delete<{ Querystring: { name: string[] } }>(
+    `${V2}/deployments/releases`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Delete releases (every artifact of each name)',
+        querystring: { type: 'object', required: ['name'], properties: { name: { type: 'array', items: { type: 'string' }, minItems: 1 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const busy = req.query.name.filter((n) => ctx.store.artifactNameInActiveDeployment(n));
+      if (busy.length) throw conflict(`releases used by an active deployment: ${busy.join(', ')}`);
+      for (const name of req.query.name) {
+        for (const a of ctx.store.artifactsByName(name)) {
+          ctx.store.deleteArtifact(a.id);
+          ctx.blobs.remove(a.id);
+        }
+        ctx.store.deleteReleaseInfo(name);
+        ctx.store.audit(req.userEmail!, 'release.delete', 'release', name, {});
+      }
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { description: string } }>(
+    `${BASE}/artifacts/:id`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "Edit an artifact's description",
+        params: idParams,
+        body: { type: 'object', required: ['description'], additionalProperties: false, properties: { description: { type: 'string', maxLength: 1024 } } },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!ctx.store.setArtifactDescription(req.params.id, req.body.description)) throw notFound('artifact not found');
+      ctx.store.audit(req.userEmail!, 'artifact.update', 'artifact', req.params.id, { description: req.body.description });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { name?: string; description?: string; device_type?: string; page: number; per_page: number } }>(
+    `${V2}/artifacts`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: { type: 'object', properties: { name: { type: 'string' }, description: { type: 'string' }, device_type: { type: 'string' }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: artifactSchema }, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const arts = ctx.store
+        .listArtifacts()
+        .filter((a) => (!q.name || a.name.includes(q.name)) && (!q.description || a.description.includes(q.description)) && (!q.device_type || a.device_types.includes(q.device_type)));
+      return sendPage(req, reply, arts, q.page, q.per_page).map(artifactView);
+    },
+  );
+
+  // No storage quota: limit 0 means none, as in Mender's open-source server.
+  app.get(
+    `${BASE}/limits/storage`,
+    { preHandler: guard, schema: { tags, response: { 200: { type: 'object', properties: { limit: { type: 'integer' }, usage: { type: 'integer' } } }, 401: errorSchema } } },
+    async () => ({ limit: 0, usage: ctx.store.listArtifacts().reduce((n, a) => n + a.size, 0) }),
+  );
+
+  const softwareSchema = {
+    type: 'object',
+    properties: { name: { type: 'string' }, modified: { type: 'string' }, compatible_types: { type: 'array', items: { type: 'string' } }, kind: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } }, notes: { type: 'string' } },
+  } as const;
+  app.get<{ Querystring: ReleaseQuery & { name_prefix?: string; kind?: string } }>(
+    '/api/management/v1alpha1/deployments/software',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Software: releases (Flipside has no manifests)',
+        querystring: { ...releaseQuery, properties: { ...releaseQuery.properties, name_prefix: { type: 'string' }, kind: { type: 'string', enum: ['release', 'manifest'] } } },
+        response: { 200: { type: 'array', items: softwareSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const list = q.kind === 'manifest' ? [] : releases(q).filter((r) => !q.name_prefix || r.name.startsWith(q.name_prefix));
+      return sendPage(req, reply, list, q.page, q.per_page).map((r) => ({
+        name: r.name,
+        modified: r.modified,
+        compatible_types: [...new Set(r.arts.flatMap((a) => a.device_types))].sort(),
+        kind: 'release',
+        tags: r.tags,
+        notes: r.notes,
+      }));
+    },
+  );
+  app.get<{ Querystring: { kind?: string } }>(
+    '/api/management/v1alpha1/deployments/software/tags',
+    { preHandler: guard, schema: { tags, querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['release', 'manifest'] } } }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema } } },
+    async (req) => (req.query.kind === 'manifest' ? [] : ctx.store.releaseTags()),
+  );
+
+  // ---- artifacts/generate: a single-file artifact made here from one uploaded file.
+  app.post(
+    `${BASE}/artifacts/generate`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Make a single-file artifact from a file (multipart: name, description, device_types_compatible, type, args, file)',
+        consumes: ['multipart/form-data'],
+        response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema, 413: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!req.isMultipart()) throw badRequest('multipart/form-data expected');
+      const dir = mkdtempSync(join(tmpdir(), 'flipside-generate-'));
+      const fields: Record<string, string> = {};
+      const deviceTypes: string[] = [];
+      let file: { path: string; name: string } | undefined;
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'file') {
+            if (part.fieldname !== 'file' || file) throw badRequest('one file, in the field "file"');
+            const path = join(dir, 'payload');
+            await pipeline((part as MultipartFile).file, createWriteStream(path));
+            if ((part as MultipartFile).file.truncated) throw new ApiError(413, `file larger than the limit of ${ctx.maxArtifactBytes} bytes`);
+            file = { path, name: (part as MultipartFile).filename };
+          } else if (part.fieldname === 'device_types_compatible') {
+            deviceTypes.push(...String(part.value).split(',').map((x) => x.trim()).filter(Boolean));
+          } else if (['name', 'description', 'type', 'args', 'size'].includes(part.fieldname)) {
+            fields[part.fieldname] = String(part.value);
+          } else {
+            throw badRequest(`unexpected field ${part.fieldname}`);
+          }
+        }
+        if (!file) throw badRequest('no file in the upload');
+        if (!fields.name) throw badRequest('name is required');
+        if (deviceTypes.length === 0) throw badRequest('device_types_compatible is required');
+        if (fields.type !== 'single_file' && fields.type !== 'single-file') throw badRequest(`type ${fields.type ?? '(none)'} cannot be generated: only single_file`);
+        let args: { filename?: unknown; dest_dir?: unknown } = {};
+        try {
+          args = fields.args ? JSON.parse(fields.args) : {};
+        } catch {
+          throw badRequest('args must be a JSON object');
+        }
+        const filename = typeof args.filename === 'string' && args.filename ? args.filename : file.name;
+        const destDir = typeof args.dest_dir === 'string' ? args.dest_dir : '';
+        if (!destDir.startsWith('/')) throw badRequest('args.dest_dir must be an absolute directory on the device');
+        if (!filename || filename.includes('/')) throw badRequest('args.filename must be a plain file name');
+        // What single-file-artifact-gen writes: the file, and its target as three small payload files.
+        const out = join(dir, 'generated.mender');
+        await writeArtifact(
+          {
+            type: 'single-file',
+            kind: 'module-image',
+            name: fields.name,
+            deviceTypes,
+            files: [
+              { name: filename, path: file.path },
+              { name: 'dest_dir', content: Buffer.from(destDir) },
+              { name: 'filename', content: Buffer.from(filename) },
+              { name: 'permissions', content: Buffer.from('644') },
+            ],
+            tmpDir: dir,
+          },
+          out,
+        );
+        const ingested = await ingestArtifact(createReadStream(out), ctx.blobs, ctx.maxArtifactBytes);
+        try {
+          const id = storeIngested(ingested, fields.description ?? '', req.userEmail!);
+          return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
+        } finally {
+          rmSync(ingested.tempPath, { force: true });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  // ---- artifacts/directupload: a signed link to PUT the artifact to, then `complete` keeps it.
+  // Mender hands out an object-store link; here the link points back at this server, which checks
+  // the artifact as it arrives and holds it (in tmp/, emptied at start) until complete or expiry.
+  const uploads = new Map<string, { expire: number; ingested?: IngestedArtifact }>();
+  const dropExpiredUploads = () => {
+    for (const [id, u] of uploads) {
+      if (u.expire > Date.now()) continue;
+      if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
+      uploads.delete(id);
+    }
+  };
+  app.addHook('onClose', async () => {
+    for (const u of uploads.values()) if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
+  });
+
+  app.post(
+    `${BASE}/artifacts/directupload`,
+    {
+      preHandler: guard,
+      schema: { tags, summary: 'A link to PUT an artifact to', response: { 200: { type: 'object', properties: { id: { type: 'string' }, uri: { type: 'string' }, expire: { type: 'string' } } }, 401: errorSchema } },
+    },
+    async (req) => {
+      dropExpiredUploads();
+      const id = randomUUID();
+      const link = signedUploadLink(ctx.secrets.linkKey, `${baseUrl(req, ctx.publicUrl)}${BASE}/artifacts/directupload/${id}/upload`, id, ctx.linkTtlSeconds);
+      uploads.set(id, { expire: Date.parse(link.expire) });
+      return { id, ...link };
+    },
+  );
+
+  // The upload target takes the raw artifact whatever content type the client gives it.
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  app.put<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string } }>(
+    `${BASE}/artifacts/directupload/:id/upload`,
+    {
+      // The signature in the link is the authorization, as for download links.
+      config: { permission: 'public' },
+      schema: {
+        tags,
+        summary: 'The direct-upload link (signed; no Authorization header)',
+        querystring: { type: 'object', required: ['x-men-expire', 'x-men-signature'], properties: { 'x-men-expire': { type: 'string' }, 'x-men-signature': { type: 'string' } } },
+        response: { 200: { type: 'null' }, 400: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const check = checkUploadLink(ctx.secrets.linkKey, req.params.id, req.query['x-men-expire'], req.query['x-men-signature']);
+      if (check !== 'ok') throw forbidden(check === 'expired' ? 'upload link expired' : 'bad upload link signature');
+      const u = uploads.get(req.params.id);
+      if (!u) throw notFound('no such upload');
+      if (u.ingested) throw conflict('already uploaded');
+      u.ingested = await ingestArtifact(req.raw, ctx.blobs, ctx.maxArtifactBytes);
+      return reply.code(200).send();
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { size?: number } | undefined }>(
+    `${BASE}/artifacts/directupload/:id/complete`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Keep a direct upload',
+        body: { type: 'object', nullable: true, properties: { size: { type: 'integer', minimum: 0 }, updates: { type: 'array' } } },
+        response: { 202: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const u = uploads.get(req.params.id);
+      if (!u?.ingested) throw notFound('nothing uploaded under this id');
+      const ingested = u.ingested;
+      if (req.body?.size !== undefined && req.body.size !== ingested.size) throw badRequest(`size says ${req.body.size} bytes, the upload has ${ingested.size}`);
+      uploads.delete(req.params.id);
+      try {
+        storeIngested(ingested, '', req.userEmail!);
+      } finally {
+        rmSync(ingested.tempPath, { force: true });
+      }
+      return reply.code(202).send();
+    },
   );
 }

@@ -7,6 +7,29 @@ import { pagingQuery } from './paging.js';
 
 export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
+  /**
+   * What Mender's entries say of their object (its UI reads object.user.email, object.artifact.name,
+   * object.deployment.name): from the entry's own detail, or the object as it is now.
+   */
+  function objectDetail(type: string, id: string, detail: Record<string, unknown>): Record<string, unknown> {
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    switch (type) {
+      case 'user':
+        return { user: { email: str(detail.email) ?? ctx.store.userById(id)?.email ?? '' } };
+      case 'artifact':
+        return { artifact: { name: str(detail.name) ?? ctx.store.artifact(id)?.name ?? '' } };
+      case 'deployment': {
+        const d = ctx.store.deployment(id);
+        return { deployment: { name: str(detail.name) ?? d?.name ?? '', artifact_name: str(detail.artifact_name) ?? d?.artifact_name ?? '' } };
+      }
+      case 'device': {
+        const dev = ctx.store.device(id);
+        return { device: { identity_data: dev ? JSON.parse(dev.id_data) : {} } };
+      }
+      default:
+        return {};
+    }
+  }
   app.get<{ Querystring: { object_type?: string; page: number; per_page: number } }>(
     '/api/management/v1/auditlogs/logs',
     {
@@ -23,7 +46,17 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
                 time: { type: 'string' },
                 action: { type: 'string' },
                 actor: { type: 'object', properties: { type: { type: 'string' }, email: { type: 'string' } } },
-                object: { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' } } },
+                object: {
+                  type: 'object',
+                  properties: {
+                    type: { type: 'string' },
+                    id: { type: 'string' },
+                    user: { type: 'object', properties: { email: { type: 'string' } } },
+                    artifact: { type: 'object', properties: { name: { type: 'string' } } },
+                    deployment: { type: 'object', properties: { name: { type: 'string' }, artifact_name: { type: 'string' } } },
+                    device: { type: 'object', properties: { identity_data: { type: 'object', additionalProperties: true } } },
+                  },
+                },
                 change: { type: 'string' },
               },
             },
@@ -40,7 +73,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
           time: e.time,
           action: e.action,
           actor: { type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
-          object: { type: e.object_type, id: e.object_id },
+          object: { type: e.object_type, id: e.object_id, ...objectDetail(e.object_type, e.object_id, e.detail) },
           change: JSON.stringify(e.detail),
         })),
   );

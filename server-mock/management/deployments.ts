@@ -389,4 +389,12 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       return reply.code(204).send();
     },
   );
+
+  // Mender's UI reads the deployments configuration (delta generation, an enterprise feature) on
+  // start-up: Flipside makes no deltas.
+  app.get(
+    '/api/management/v1/deployments/config',
+    { preHandler: guard, schema: { tags, response: { 200: { type: 'object', properties: { delta: { type: 'object', properties: { enabled: { type: 'boolean' } } } } }, 401: errorSchema } } },
+    async () => ({ delta: { enabled: false } }),
+  );
 }

@@ -6,8 +6,9 @@ import { userGuard } from '../auth/guards.js';
 import { parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.js';
 import { canonicalJson } from '../device/identity.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
+import { deviceStatusChanged } from '../integrations/device-events.js';
 import type { DeviceRow, AuthSetStatus } from '../store/store.js';
-import { pagingQuery } from './paging.js';
+import { pagingQuery, setPageHeaders, sendPage } from './paging.js';
 
 const BASE = '/api/management/v2/devauth';
 const tags = ['Management API: devauth'];
@@ -27,6 +28,7 @@ const deviceSchema = {
     updated_ts: { type: 'string' },
     auth_sets: { type: 'array', items: authSetSchema },
     decommissioning: { type: 'boolean' },
+    check_in_time: { type: 'string' },
   },
 } as const;
 const deviceParams = { type: 'object', properties: { id: { type: 'string' }, aid: { type: 'string' } } } as const;
@@ -37,6 +39,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   function view(d: DeviceRow) {
     const identity = JSON.parse(d.id_data);
+    const seen = ctx.store.checkInTime(d.id);
     return {
       id: d.id,
       identity_data: identity,
@@ -45,8 +48,10 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       updated_ts: d.updated_ts,
       auth_sets: ctx.store.authSets(d.id).map((s) => ({ id: s.id, identity_data: identity, pubkey: s.pubkey, ts: s.ts, status: s.status })),
       decommissioning: false,
+      ...(seen ? { check_in_time: seen } : {}),
     };
   }
+  const deviceEvents = (before: DeviceRow) => deviceStatusChanged(ctx, before, ctx.store.device(before.id));
   function mustDevice(id: string): DeviceRow {
     const d = ctx.store.device(id);
     if (!d) throw notFound('device not found');
@@ -64,9 +69,38 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       },
     },
     async (req, reply) => {
-      reply.header('X-Total-Count', ctx.store.countDevices(req.query.status));
       const { page, per_page } = req.query;
+      setPageHeaders(req, reply, ctx.store.countDevices(req.query.status), page, per_page);
       return ctx.store.listDevices({ status: req.query.status, limit: per_page, offset: (page - 1) * per_page }).map(view);
+    },
+  );
+
+  app.post<{ Querystring: { page: number; per_page: number }; Body: { status?: string[]; id?: string[] } }>(
+    `${BASE}/devices/search`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Devices by status and/or id',
+        querystring: { type: 'object', properties: { ...pagingQuery } },
+        body: {
+          type: 'object',
+          properties: {
+            status: { anyOf: [{ type: 'array', items: { type: 'string', enum: DEVICE_STATUSES } }, { type: 'string', enum: DEVICE_STATUSES }] },
+            id: { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }] },
+          },
+        },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      // Mender takes a single value or a list for each.
+      const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+      const statuses = list(req.body?.status);
+      const ids = list(req.body?.id);
+      const all = (ids ? ids.map((id) => ctx.store.device(id)).filter((d): d is DeviceRow => !!d) : ctx.store.listDevices({ limit: -1, offset: 0 }))
+        .filter((d) => !statuses || statuses.includes(d.status));
+      return sendPage(req, reply, all, req.query.page, req.query.per_page).map(view);
     },
   );
 
@@ -123,8 +157,10 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/devices/:id`,
     { preHandler: guard, schema: { tags, summary: 'Decommission a device', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.decommission(req.params.id)) throw notFound('device not found');
+      const before = ctx.store.device(req.params.id);
+      if (!before || !ctx.store.decommission(before.id)) throw notFound('device not found');
       ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
+      deviceStatusChanged(ctx, before, undefined);
       return reply.code(204).send();
     },
   );
@@ -135,7 +171,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       const set = ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      const before = mustDevice(req.params.id);
       ctx.store.deleteAuthSet(set.id);
+      deviceEvents(before);
       ctx.store.audit(req.userEmail!, 'device.authset.delete', 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },
@@ -166,7 +204,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       const set = ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
+      const before = mustDevice(req.params.id);
       ctx.store.setAuthSetStatus(set.id, req.body.status);
+      deviceEvents(before);
       ctx.store.audit(req.userEmail!, `device.${req.body.status === 'accepted' ? 'accept' : req.body.status === 'rejected' ? 'reject' : 'reset'}`, 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },
@@ -182,4 +222,10 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
   );
 
+  // Flipside has no device limit; Mender answers 0 for "no limit" and its UI reads it so.
+  app.get(
+    `${BASE}/limits/max_devices`,
+    { preHandler: guard, schema: { tags, summary: 'The device limit (0: none)', response: { 200: { type: 'object', properties: { limit: { type: 'integer' } } }, 401: errorSchema } } },
+    async () => ({ limit: 0 }),
+  );
 }

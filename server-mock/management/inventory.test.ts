@@ -39,8 +39,37 @@ test.serial('devices, attributes, static groups', async (t) => {
   t.is((await req('DELETE', `${INV}/groups/lab/devices`, [b.deviceId])).json<{ updated_count: number }>().updated_count, 1);
   t.is((await req('GET', `${INV}/groups/lab/devices`)).statusCode, 404);
   await req('PUT', `${INV}/devices/${a.deviceId}/group`, { group: 'gone' });
-  t.is((await req('DELETE', `${INV}/groups/gone`)).statusCode, 204);
+  const dropped = await req('DELETE', `${INV}/groups/gone`);
+  t.is(dropped.statusCode, 200);
+  t.deepEqual(dropped.json(), { updated_count: 1 });
   t.is((await req('DELETE', `${INV}/groups/gone`)).statusCode, 404);
+});
+
+test.serial('tags with ETag and If-Match; pending devices searchable by status; system attributes; matched_count', async (t) => {
+  const a = await acceptedDevice(s);
+  const first = await req('GET', `${INV}/devices/${a.deviceId}`);
+  const etag = String(first.headers.etag);
+  t.truthy(etag);
+  const sys = first.json<{ attributes: Array<{ name: string; scope: string; value: unknown }> }>().attributes.filter((x) => x.scope === 'system').map((x) => x.name);
+  t.true(['created_ts', 'updated_ts', 'check_in_time'].every((n) => sys.includes(n)), sys.join(','));
+  const put = (method: 'PUT' | 'PATCH', body: unknown, ifMatch?: string) =>
+    s.app.inject({ method, url: `${INV}/devices/${a.deviceId}/tags`, headers: { ...s.auth, ...(ifMatch ? { 'if-match': ifMatch } : {}) }, payload: body as object });
+  t.is((await put('PUT', [{ name: 'location', value: 'lab-1' }], etag)).statusCode, 200);
+  t.is((await put('PATCH', [{ name: 'owner', value: 'qa' }], etag)).statusCode, 412, 'the ETag moved on with the first change');
+  t.is((await put('PATCH', [{ name: 'owner', value: 'qa' }])).statusCode, 200);
+  const tagsNow = (await req('GET', `${INV}/devices/${a.deviceId}`)).json<{ attributes: Array<{ name: string; scope: string; value: unknown }> }>().attributes.filter((x) => x.scope === 'tags');
+  t.deepEqual(tagsNow.map((x) => [x.name, x.value]), [['location', 'lab-1'], ['owner', 'qa']]);
+  t.is((await put('PUT', [{ name: 'owner', value: 'ops' }])).statusCode, 200);
+  t.is((await req('GET', `${INV}/devices/${a.deviceId}`)).json<{ attributes: Array<{ scope: string }> }>().attributes.filter((x) => x.scope === 'tags').length, 1);
+
+  const p = new SimDevice(injectTransport(s.app));
+  await p.authenticate();
+  const pending = await req('POST', '/api/management/v2/inventory/filters/search', { filters: [{ scope: 'identity', attribute: 'status', type: '$eq', value: 'pending' }], per_page: 500 });
+  const pendingIds = pending.json<Array<{ id: string }>>().map((d) => d.id);
+  t.true(pendingIds.length >= 1);
+  t.is((await req('GET', `${INV}/devices/${pendingIds[0]}`)).statusCode, 200, "a pending device's inventory is readable");
+  t.deepEqual((await req('PATCH', `${INV}/groups/tagged/devices`, [a.deviceId, a.deviceId, pendingIds[0]])).json(), { updated_count: 1, matched_count: 1 });
+  t.deepEqual((await req('PATCH', `${INV}/groups/tagged/devices`, [a.deviceId])).json(), { updated_count: 0, matched_count: 1 });
 });
 
 test.serial('v2 search, attributes and saved filters', async (t) => {

@@ -3,10 +3,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
-import { errorSchema, notFound, conflict } from '../http-errors.js';
+import { createHash } from 'node:crypto';
+import { errorSchema, notFound, conflict, badRequest, ApiError } from '../http-errors.js';
 import { matchesAll, filterTermSchema, validateTerms } from '../inventory/filter.js';
 import type { FilterTerm } from '../store/store.js';
-import { pagingQuery, pageOf } from './paging.js';
+import { pagingQuery, pageOf, sendPage } from './paging.js';
 
 const V1 = '/api/management/v1/inventory';
 const V2 = '/api/management/v2/inventory';
@@ -41,6 +42,15 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
   function mustAccepted(id: string): void {
     if (ctx.store.device(id)?.status !== 'accepted') throw notFound('device not found');
   }
+  /** Inventory knows every device that ever asked to join, pending ones included (as Mender's does). */
+  function mustKnown(id: string): void {
+    if (!ctx.store.device(id)) throw notFound('device not found');
+  }
+  /** The device's ETag: a digest of its tags, so it changes exactly when the tags do. */
+  function etagOf(id: string): string {
+    const tagsOf = ctx.store.inventory(id).filter((a) => a.scope === 'tags');
+    return createHash('sha256').update(JSON.stringify(tagsOf)).digest('base64url').slice(0, 22);
+  }
 
   app.get<{ Querystring: { group?: string; has_group?: boolean; page: number; per_page: number } }>(
     `${V1}/devices`,
@@ -57,19 +67,60 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       const q = req.query;
       if (q.group !== undefined) ids = ids.filter((id) => ctx.store.inventoryDevice(id)?.grp === q.group);
       if (q.has_group !== undefined) ids = ids.filter((id) => Boolean(ctx.store.inventoryDevice(id)?.grp) === q.has_group);
-      reply.header('X-Total-Count', ids.length);
-      return pageOf(ids, q.page, q.per_page).map(view);
+      return sendPage(req, reply, ids, q.page, q.per_page).map(view);
     },
   );
 
   app.get<{ Params: { id: string } }>(
     `${V1}/devices/:id`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 200: deviceSchema, 401: errorSchema, 404: errorSchema } } },
-    async (req) => {
-      mustAccepted(req.params.id);
+    async (req, reply) => {
+      mustKnown(req.params.id);
+      void reply.header('ETag', `"${etagOf(req.params.id)}"`);
       return view(req.params.id);
     },
   );
+
+  app.delete<{ Params: { id: string } }>(
+    `${V1}/devices/:id`,
+    { preHandler: guard, schema: { tags, summary: "Drop a device's inventory (attributes, tags, group)", params: groupParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
+    async (req, reply) => {
+      ctx.store.deleteInventory(req.params.id);
+      ctx.store.audit(req.userEmail!, 'inventory.device.delete', 'device', req.params.id, {});
+      return reply.code(204).send();
+    },
+  );
+
+  // Tags: PUT replaces the device's tags, PATCH adds or changes some; If-Match guards against a
+  // concurrent edit (412 when the ETag moved on).
+  for (const method of ['PUT', 'PATCH'] as const) {
+    app.route<{ Params: { id: string }; Body: Array<{ name: string; value: string; description?: string }>; Headers: { 'if-match'?: string } }>({
+      method,
+      url: `${V1}/devices/:id/tags`,
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: method === 'PUT' ? "Replace a device's tags" : "Add or change a device's tags",
+        params: groupParams,
+        body: {
+          type: 'array',
+          maxItems: 20,
+          items: { type: 'object', required: ['name', 'value'], properties: { name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,1024}$' }, value: { type: 'string', maxLength: 4096 }, description: { type: 'string' } } },
+        },
+        response: { 200: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 412: errorSchema },
+      },
+      handler: async (req, reply) => {
+        mustKnown(req.params.id);
+        const ifMatch = req.headers['if-match']?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+        if (ifMatch && ifMatch !== etagOf(req.params.id)) throw new ApiError(412, 'the device changed since it was read (If-Match does not match the ETag)');
+        const names = req.body.map((x) => x.name);
+        if (new Set(names).size !== names.length) throw badRequest('a tag is given twice');
+        ctx.store.setInventory(req.params.id, 'tags', req.body.map((x) => ({ name: x.name, value: x.value })), method === 'PUT');
+        ctx.store.audit(req.userEmail!, 'inventory.tags', 'device', req.params.id, { tags: Object.fromEntries(req.body.map((x) => [x.name, x.value])), replace: method === 'PUT' });
+        return reply.code(200).header('ETag', `"${etagOf(req.params.id)}"`).send();
+      },
+    });
+  }
 
   app.put<{ Params: { id: string }; Body: { group: string } }>(
     `${V1}/devices/:id/group`,
@@ -117,10 +168,10 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       preHandler: guard,
       schema: { tags, params: groupParams, querystring: { type: 'object', properties: pagingQuery }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema, 404: errorSchema } },
     },
-    async (req) => {
+    async (req, reply) => {
       const members = ctx.store.groupMembers(req.params.name);
       if (members.length === 0) throw notFound('group not found');
-      return pageOf(members, req.query.page, req.query.per_page);
+      return sendPage(req, reply, members, req.query.page, req.query.per_page);
     },
   );
 
@@ -128,13 +179,15 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/groups/:name/devices`,
     {
       preHandler: guard,
-      schema: { tags, summary: 'Add devices to a static group', params: groupParams, body: idList, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema } },
+      schema: { tags, summary: 'Add devices to a static group', params: groupParams, body: idList, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' }, matched_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema } },
     },
     async (req) => {
-      const ids = req.body.filter((id) => ctx.store.device(id)?.status === 'accepted');
-      ctx.store.tx(() => ids.forEach((id) => ctx.store.setGroup(id, req.params.name)));
-      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'group', req.params.name, { devices: ids });
-      return { updated_count: ids.length };
+      // matched: accepted devices among those given; updated: those not already in the group.
+      const ids = [...new Set(req.body)].filter((id) => ctx.store.device(id)?.status === 'accepted');
+      const changed = ids.filter((id) => ctx.store.inventoryDevice(id)?.grp !== req.params.name);
+      ctx.store.tx(() => changed.forEach((id) => ctx.store.setGroup(id, req.params.name)));
+      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'group', req.params.name, { devices: changed });
+      return { updated_count: changed.length, matched_count: ids.length };
     },
   );
 
@@ -153,15 +206,16 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
 
   app.delete<{ Params: { name: string } }>(
     `${V1}/groups/:name`,
-    { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
-    async (req, reply) => {
-      if (ctx.store.clearGroup(req.params.name) === 0) throw notFound('group not found');
+    { preHandler: guard, schema: { tags, params: groupParams, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
+    async (req) => {
+      const n = ctx.store.clearGroup(req.params.name);
+      if (n === 0) throw notFound('group not found');
       ctx.store.audit(req.userEmail!, 'inventory.group.delete', 'group', req.params.name, {});
-      return reply.code(204).send();
+      return { updated_count: n };
     },
   );
 
-  app.post<{ Body: { page?: number; per_page?: number; filters?: FilterTerm[] } }>(
+  app.post<{ Body: { page?: number; per_page?: number; filters?: FilterTerm[]; device_ids?: string[] } }>(
     `${V2}/filters/search`,
     {
       preHandler: guard,
@@ -170,7 +224,15 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
         summary: 'Search devices by inventory attributes',
         body: {
           type: 'object',
-          properties: { page: { type: 'integer', minimum: 1 }, per_page: { type: 'integer', minimum: 1, maximum: 500 }, filters: { type: 'array', items: filterTermSchema }, sort: {}, attributes: {} },
+          properties: {
+            page: { type: 'integer', minimum: 1 },
+            per_page: { type: 'integer', minimum: 1, maximum: 500 },
+            filters: { type: 'array', items: filterTermSchema },
+            device_ids: { type: 'array', items: { type: 'string' } },
+            sort: {},
+            attributes: {},
+            text: {},
+          },
         },
         response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
       },
@@ -178,9 +240,10 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     async (req, reply) => {
       const terms = req.body.filters ?? [];
       validateTerms(terms);
-      const ids = devicesMatchingFilter(ctx, terms);
-      reply.header('X-Total-Count', ids.length);
-      return pageOf(ids, req.body.page ?? 1, req.body.per_page ?? 20).map(view);
+      // Every device, pending ones too: Mender's UI lists pending devices with an identity status filter.
+      let ids = ctx.store.inventoryDeviceIds().filter((id) => matchesAll(terms, ctx.store.inventory(id)));
+      if (req.body.device_ids?.length) ids = ids.filter((id) => req.body.device_ids!.includes(id));
+      return sendPage(req, reply, ids, req.body.page ?? 1, req.body.per_page ?? 20).map(view);
     },
   );
 
@@ -245,4 +308,43 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     },
   );
 
+  app.get(
+    `${V2}/statistics`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Accepted and pending devices (all of the standard tier)',
+        response: { 200: { type: 'object', properties: { devices_by_status: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } } } }, 401: errorSchema },
+      },
+    },
+    async () => {
+      const tier = (n: number) => ({ standard: n, micro: 0, system: 0 });
+      return { devices_by_status: { accepted: tier(ctx.store.countDevices('accepted')), pending: tier(ctx.store.countDevices('pending')) } };
+    },
+  );
+
+  app.post<{ Body: { scope: 'identity' | 'tags'; name: string; value_prefix: string; page?: number; per_page?: number } }>(
+    '/api/management/v2alpha1/inventory/identities/search',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Devices whose identity or tag attribute starts with a prefix',
+        body: {
+          type: 'object',
+          required: ['scope', 'name', 'value_prefix'],
+          properties: { scope: { type: 'string', enum: ['identity', 'tags'] }, name: { type: 'string', minLength: 1 }, value_prefix: { type: 'string' }, attributes: {}, page: { type: 'integer', minimum: 1 }, per_page: { type: 'integer', minimum: 1, maximum: 500 } },
+        },
+        response: { 200: { type: 'array', items: deviceSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const ids = ctx.store
+        .inventoryDeviceIds()
+        .filter((id) => ctx.store.inventory(id).some((a) => a.scope === b.scope && a.name === b.name && typeof a.value === 'string' && a.value.startsWith(b.value_prefix)));
+      return sendPage(req, reply, ids, b.page ?? 1, b.per_page ?? 20).map(view);
+    },
+  );
 }

@@ -16,6 +16,16 @@ export function checkRoles(roles: string[]): void {
   if (unknown.length) throw badRequest(`unknown role ${unknown.join(', ')}; known: ${Object.keys(ROLES).join(', ')}`);
 }
 
+/**
+ * Checks a change of a user's roles: known roles, and never the administrator role taken from the
+ * last user who has it. Shared by PUT users/{id}/roles and PUT users/{id}.
+ */
+export function checkRoleChange(ctx: ServerContext, userId: string, roles: string[]): void {
+  checkRoles(roles);
+  const admins = ctx.store.listUsers().filter((u) => rolesOfUser(ctx, u.id).includes(ADMIN_ROLE));
+  if (admins.length === 1 && admins[0]!.id === userId && !roles.includes(ADMIN_ROLE)) throw conflict('this is the last administrator: give another user RBAC_ROLE_PERMIT_ALL first');
+}
+
 export async function roleRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   app.get(
@@ -42,9 +52,7 @@ export async function roleRoutes(app: FastifyInstance, opts: { ctx: ServerContex
     async (req, reply) => {
       const user = ctx.store.userById(req.params.id);
       if (!user) throw notFound('user not found');
-      checkRoles(req.body.roles);
-      const admins = ctx.store.listUsers().filter((u) => rolesOfUser(ctx, u.id).includes(ADMIN_ROLE));
-      if (admins.length === 1 && admins[0]!.id === user.id && !req.body.roles.includes(ADMIN_ROLE)) throw conflict('this is the last administrator: give another user RBAC_ROLE_PERMIT_ALL first');
+      checkRoleChange(ctx, user.id, req.body.roles);
       ctx.store.setUserRoles(user.id, req.body.roles);
       ctx.store.audit(req.userEmail!, 'user.roles', 'user', user.id, { roles: req.body.roles });
       return reply.code(204).send();

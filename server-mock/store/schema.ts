@@ -19,6 +19,28 @@ CREATE TABLE IF NOT EXISTS personal_tokens (
   last_used TEXT,
   UNIQUE (user_id, name)
 );
+-- useradm settings: scope 'global' or 'user:<id>'; the body is the client's JSON object.
+CREATE TABLE IF NOT EXISTS settings (
+  scope TEXT PRIMARY KEY,
+  body TEXT NOT NULL,
+  etag TEXT NOT NULL
+);
+-- iot-manager integrations (webhooks); credentials as given, JSON.
+CREATE TABLE IF NOT EXISTS integrations (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  credentials TEXT NOT NULL,
+  created_ts TEXT NOT NULL
+);
+-- iot-manager events: what was posted to the webhooks and how each delivery went.
+CREATE TABLE IF NOT EXISTS iot_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  time TEXT NOT NULL,
+  data TEXT NOT NULL,
+  deliveries TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS user_roles (
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   role TEXT NOT NULL,
@@ -29,6 +51,13 @@ CREATE TABLE IF NOT EXISTS user_role_sets (
 );
 CREATE TABLE IF NOT EXISTS revoked_user_tokens (
   jti TEXT PRIMARY KEY,
+  exp INTEGER NOT NULL
+);
+-- The session a user changed their own password with stays valid for that new password (Mender
+-- ends every other session of the user, not that one).
+CREATE TABLE IF NOT EXISTS kept_user_tokens (
+  jti TEXT PRIMARY KEY,
+  password_fingerprint TEXT NOT NULL,
   exp INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS devices (
@@ -60,6 +89,11 @@ CREATE TABLE IF NOT EXISTS inventory (
   value TEXT NOT NULL,
   PRIMARY KEY (device_id, scope, name)
 );
+-- When a device last talked to the server (auth, poll, inventory), Mender's check_in_time.
+CREATE TABLE IF NOT EXISTS device_checkins (
+  device_id TEXT PRIMARY KEY,
+  check_in_time TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS inventory_devices (
   device_id TEXT PRIMARY KEY,
   grp TEXT,
@@ -82,6 +116,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
   modified TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_name ON artifacts(name);
+-- What a release has beyond its artifacts (a release is the artifacts of one name).
+CREATE TABLE IF NOT EXISTS releases (
+  name TEXT PRIMARY KEY,
+  notes TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]',
+  modified TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deployments (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -134,4 +175,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
   object_id TEXT NOT NULL,
   detail TEXT NOT NULL
 );
+-- iot-manager's devices: provisioned (accepted) and not decommissioned since. The integrations a
+-- device is attached to are cloud ones (Azure IoT Hub, AWS IoT Core), which Flipside does not
+-- support, so none is recorded. Every accepted device was provisioned: the INSERT fills the table
+-- for data directories from before it existed.
+CREATE TABLE IF NOT EXISTS iot_devices (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  provisioned_ts TEXT NOT NULL
+);
+INSERT OR IGNORE INTO iot_devices SELECT id, updated_ts FROM devices WHERE status = 'accepted';
 `;

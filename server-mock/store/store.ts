@@ -39,6 +39,12 @@ export interface PersonalTokenRow {
   created_ts: string;
   last_used: string | null;
 }
+export interface IntegrationRow {
+  id: string;
+  provider: string;
+  credentials: unknown;
+  created_ts: string;
+}
 export interface InventoryAttribute {
   name: string;
   value: unknown;
@@ -188,6 +194,10 @@ export class Store {
   listUsers(): UserRow[] {
     return this.stmt('SELECT * FROM users ORDER BY created_ts').all() as UserRow[];
   }
+  updateUser(id: string, change: { email?: string; passwordHash?: string }): boolean {
+    return this.stmt('UPDATE users SET email = COALESCE(?, email), password_hash = COALESCE(?, password_hash), updated_ts = ? WHERE id = ?')
+      .run(change.email ?? null, change.passwordHash ?? null, now(), id).changes > 0;
+  }
   deleteUser(id: string): boolean {
     return this.stmt('DELETE FROM users WHERE id = ?').run(id).changes > 0;
   }
@@ -205,8 +215,75 @@ export class Store {
   listPersonalTokens(userId: string): PersonalTokenRow[] {
     return this.stmt('SELECT * FROM personal_tokens WHERE user_id = ? ORDER BY created_ts').all(userId) as PersonalTokenRow[];
   }
+  /** Records a personal token's use; at most once a minute, so a busy script does not write on every call. */
+  touchPersonalToken(id: string): void {
+    const ts = now();
+    this.stmt('UPDATE personal_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)').run(ts, id, new Date(Date.now() - 60_000).toISOString());
+  }
   deletePersonalToken(userId: string, id: string): boolean {
     return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+  }
+
+  // ---- settings (useradm's global and per-user settings: free-form JSON with an ETag)
+
+  settings(scope: string): { body: Record<string, unknown>; etag: string } | undefined {
+    const r = this.stmt('SELECT body, etag FROM settings WHERE scope = ?').get(scope) as { body: string; etag: string } | undefined;
+    return r && { body: JSON.parse(r.body), etag: r.etag };
+  }
+  /** Replaces the settings of a scope when `ifMatch` (if given) is the current ETag; the new ETag, or undefined on a mismatch. */
+  saveSettings(scope: string, body: Record<string, unknown>, ifMatch?: string): string | undefined {
+    return this.tx(() => {
+      const current = this.settings(scope);
+      if (ifMatch !== undefined && current?.etag !== ifMatch) return undefined;
+      const etag = randomUUID();
+      this.stmt('INSERT INTO settings (scope, body, etag) VALUES (?, ?, ?) ON CONFLICT(scope) DO UPDATE SET body = excluded.body, etag = excluded.etag').run(scope, JSON.stringify(body), etag);
+      return etag;
+    });
+  }
+
+  // ---- iot-manager integrations
+
+  createIntegration(provider: string, credentials: unknown): IntegrationRow {
+    const row = { id: randomUUID(), provider, credentials, created_ts: now() };
+    this.stmt('INSERT INTO integrations VALUES (?, ?, ?, ?)').run(row.id, provider, JSON.stringify(credentials), row.created_ts);
+    return row;
+  }
+  integrations(): IntegrationRow[] {
+    return (this.stmt('SELECT * FROM integrations ORDER BY created_ts, id').all() as Array<Omit<IntegrationRow, 'credentials'> & { credentials: string }>).map((r) => ({
+      ...r,
+      credentials: JSON.parse(r.credentials),
+    }));
+  }
+  setIntegrationCredentials(id: string, credentials: unknown): boolean {
+    return this.stmt('UPDATE integrations SET credentials = ? WHERE id = ?').run(JSON.stringify(credentials), id).changes > 0;
+  }
+  deleteIntegration(id: string): boolean {
+    return this.stmt('DELETE FROM integrations WHERE id = ?').run(id).changes > 0;
+  }
+
+  recordEvent(e: { id: string; type: string; time: string; data: unknown }, deliveries: unknown[]): void {
+    this.stmt('INSERT INTO iot_events (id, type, time, data, deliveries) VALUES (?, ?, ?, ?, ?)').run(e.id, e.type, e.time, JSON.stringify(e.data), JSON.stringify(deliveries));
+  }
+  addEventDelivery(eventId: string, delivery: { integration_id: string }): void {
+    this.tx(() => {
+      const r = this.stmt('SELECT deliveries FROM iot_events WHERE id = ?').get(eventId) as { deliveries: string } | undefined;
+      if (!r) return;
+      this.stmt('UPDATE iot_events SET deliveries = ? WHERE id = ?').run(JSON.stringify([...JSON.parse(r.deliveries), delivery]), eventId);
+    });
+  }
+  /** Events, newest first. */
+  events(opts: { limit: number; offset: number }): Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }> {
+    const rows = this.stmt('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset) as Array<{ id: string; type: string; time: string; data: string; deliveries: string }>;
+    return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
+  }
+
+  // ---- iot-manager's devices
+
+  provisionIotDevice(deviceId: string): void {
+    this.stmt('INSERT INTO iot_devices VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET provisioned_ts = excluded.provisioned_ts').run(deviceId, now());
+  }
+  isIotDevice(deviceId: string): boolean {
+    return this.stmt('SELECT 1 FROM iot_devices WHERE device_id = ?').get(deviceId) !== undefined;
   }
 
   /**
@@ -231,6 +308,13 @@ export class Store {
   }
   isUserTokenRevoked(jti: string): boolean {
     return this.stmt('SELECT 1 FROM revoked_user_tokens WHERE jti = ?').get(jti) !== undefined;
+  }
+  /** Keeps a session valid for the password it set (see auth/guards.ts). */
+  keepUserToken(jti: string, passwordFingerprint: string, exp: number): void {
+    this.stmt('INSERT OR REPLACE INTO kept_user_tokens VALUES (?, ?, ?)').run(jti, passwordFingerprint, exp);
+  }
+  keptUserTokenFingerprint(jti: string): string | undefined {
+    return (this.stmt('SELECT password_fingerprint FROM kept_user_tokens WHERE jti = ?').get(jti) as { password_fingerprint: string } | undefined)?.password_fingerprint;
   }
 
   // ---- devices and auth sets
@@ -377,6 +461,8 @@ export class Store {
     this.stmt('DELETE FROM devices WHERE id = ?').run(deviceId);
     this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
     this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+    this.stmt('DELETE FROM device_checkins WHERE device_id = ?').run(deviceId);
+    this.lastCheckIn.delete(deviceId);
   }
 
   /** Every unfinished deployment of the device ends for it as decommissioned; how many. */
@@ -407,6 +493,7 @@ export class Store {
   }
   pruneExpiredDeviceTokens(nowSeconds: number): void {
     this.stmt('DELETE FROM revoked_user_tokens WHERE exp <= ?').run(nowSeconds);
+    this.stmt('DELETE FROM kept_user_tokens WHERE exp <= ?').run(nowSeconds);
     this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
   }
 
@@ -424,15 +511,40 @@ export class Store {
   private touchInventoryDevice(deviceId: string): void {
     this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT(device_id) DO UPDATE SET updated_ts = excluded.updated_ts').run(deviceId, now());
   }
+  /** A device's attributes: its own (inventory), tags, and what Mender's inventory keeps in system and identity scope. */
   inventory(deviceId: string): InventoryAttribute[] {
     const rows = this.stmt('SELECT scope, name, value FROM inventory WHERE device_id = ? ORDER BY scope, name').all(deviceId) as { scope: string; name: string; value: string }[];
     const attrs: InventoryAttribute[] = rows.map((r) => ({ name: r.name, value: JSON.parse(r.value), scope: r.scope }));
     const inv = this.inventoryDevice(deviceId);
     if (inv?.grp) attrs.push({ name: 'group', value: inv.grp, scope: 'system' });
     const dev = this.device(deviceId);
+    if (dev) {
+      attrs.push({ name: 'created_ts', value: dev.created_ts, scope: 'system' });
+      attrs.push({ name: 'updated_ts', value: inv?.updated_ts ?? dev.updated_ts, scope: 'system' });
+      const seen = this.checkInTime(deviceId);
+      if (seen) attrs.push({ name: 'check_in_time', value: seen, scope: 'system' });
+    }
     if (dev) attrs.push({ name: 'status', value: dev.status, scope: 'identity' });
     if (dev) for (const [k, v] of Object.entries(JSON.parse(dev.id_data) as Record<string, unknown>)) attrs.push({ name: k, value: v, scope: 'identity' });
     return attrs;
+  }
+  /** Records that the device talked to us; written at most once a minute per device (memory-throttled). */
+  checkIn(deviceId: string): void {
+    const t = Date.now();
+    if (t - (this.lastCheckIn.get(deviceId) ?? 0) < 60_000) return;
+    this.lastCheckIn.set(deviceId, t);
+    this.stmt('INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET check_in_time = excluded.check_in_time').run(deviceId, new Date(t).toISOString());
+  }
+  private readonly lastCheckIn = new Map<string, number>();
+  checkInTime(deviceId: string): string | undefined {
+    return (this.stmt('SELECT check_in_time FROM device_checkins WHERE device_id = ?').get(deviceId) as { check_in_time: string } | undefined)?.check_in_time;
+  }
+  /** Drops what inventory holds of a device (attributes, tags, group); the device stays in devauth. */
+  deleteInventory(deviceId: string): void {
+    this.tx(() => {
+      this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
+      this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+    });
   }
   inventoryDevice(deviceId: string): { device_id: string; grp: string | null; updated_ts: string } | undefined {
     return this.stmt('SELECT * FROM inventory_devices WHERE device_id = ?').get(deviceId) as { device_id: string; grp: string | null; updated_ts: string } | undefined;
@@ -499,6 +611,30 @@ export class Store {
   deleteArtifact(id: string): boolean {
     return this.stmt('DELETE FROM artifacts WHERE id = ?').run(id).changes > 0;
   }
+  setArtifactDescription(id: string, description: string): boolean {
+    return this.stmt('UPDATE artifacts SET description = ?, modified = ? WHERE id = ?').run(description, now(), id).changes > 0;
+  }
+  /** A release's notes and tags (empty when never edited). */
+  releaseInfo(name: string): { notes: string; tags: string[]; modified?: string } {
+    const r = this.stmt('SELECT notes, tags, modified FROM releases WHERE name = ?').get(name) as { notes: string; tags: string; modified: string } | undefined;
+    return r ? { notes: r.notes, tags: JSON.parse(r.tags), modified: r.modified } : { notes: '', tags: [] };
+  }
+  saveReleaseInfo(name: string, change: { notes?: string; tags?: string[] }): void {
+    this.tx(() => {
+      const cur = this.releaseInfo(name);
+      this.stmt('INSERT INTO releases (name, notes, tags, modified) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET notes = excluded.notes, tags = excluded.tags, modified = excluded.modified')
+        .run(name, change.notes ?? cur.notes, JSON.stringify(change.tags ?? cur.tags), now());
+    });
+  }
+  deleteReleaseInfo(name: string): void {
+    this.stmt('DELETE FROM releases WHERE name = ?').run(name);
+  }
+  /** Every tag of every release that still has artifacts, sorted. */
+  releaseTags(): string[] {
+    const rows = this.stmt('SELECT tags FROM releases r WHERE EXISTS (SELECT 1 FROM artifacts a WHERE a.name = r.name)').all() as { tags: string }[];
+    return [...new Set(rows.flatMap((r) => JSON.parse(r.tags) as string[]))].sort();
+  }
+
   /** True when an unfinished deployment still needs an artifact of this name. */
   artifactNameInActiveDeployment(name: string): boolean {
     return !!this.stmt("SELECT 1 FROM deployments WHERE artifact_name = ? AND status != 'finished' LIMIT 1").get(name);

@@ -356,7 +356,7 @@ export async function groups(main) {
       return h('label', { class: 'check' }, h('input', { type: 'checkbox', value: d.id, checked: checked.has(d.id), dataset: { fk: `pick-${d.id}` } }), ` ${short(d.id)} `, h('span', { class: 'muted' }, ident), g ? h('span', { class: 'tag' }, g) : null);
     }) : h('p', { class: 'empty' }, 'No accepted devices.'));
     replace(attrs, attrNames.map((a) => h('option', { value: a.name }, a.scope)));
-    const filterMembers = await Promise.all(filters.map((f) => api('POST', `${INV2}/filters/search`, { filters: f.terms, per_page: 500 }).then((r) => r.map((d) => d.id)).catch(() => [])));
+    const filterMembers = await Promise.all(filters.map((f) => api('POST', `${INV2}/filters/search`, { filters: [...f.terms, { scope: 'identity', attribute: 'status', type: '$eq', value: 'accepted' }], per_page: 500 }).then((r) => r.map((d) => d.id)).catch(() => [])));
     replace(dynamics, filters.length ? h('div', { class: 'grid' }, filters.map((f, i) => h('article', { class: 'card' },
       h('h3', {}, f.name, ' ', h('span', { class: 'count' }, String(filterMembers[i].length))),
       h('ul', { class: 'plain terms-view' }, f.terms.map((t) => h('li', { class: 'mono' }, `${t.scope}.${t.attribute} ${t.type} ${JSON.stringify(t.value)}`))),

@@ -1,0 +1,20 @@
+// What a change of a device's status tells iot-manager: the webhook events (provisioned when the
+// device becomes accepted, status changed, decommissioned once it is gone) and iot-manager's own
+// record of provisioned devices. Every path that changes a status calls it after the change: the
+// management API (accept, reject, dismiss, decommission) and a preauthorized device's first
+// authentication.
+import type { ServerContext } from '../context.js';
+import type { DeviceRow } from '../store/store.js';
+
+export function deviceStatusChanged(ctx: ServerContext, before: DeviceRow, after: DeviceRow | undefined): void {
+  if (!after) {
+    ctx.webhooks.emit('device-decommissioned', { id: before.id });
+    return;
+  }
+  if (after.status === before.status) return;
+  if (after.status === 'accepted') {
+    ctx.store.provisionIotDevice(after.id);
+    ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
+  }
+  ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
+}
