@@ -79,6 +79,12 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
   });
+  // Group commit (store.ts): no reply leaves before the writes it may reflect are on disk.
+  app.addHook('onSend', (_req, _reply, payload, done) => {
+    const durable = store.durable();
+    if (!durable) return done(null, payload);
+    durable.then(() => done(null, payload), (e: unknown) => done(e as Error));
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     let status = err instanceof ApiError ? err.statusCode : (err.statusCode ?? 500);

@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeArtifact } from '../../server-mock/testing/fixtures.js';
@@ -89,6 +89,8 @@ export interface FleetResult {
   serverRssPeakMb: number;
   serverLogMb: number;
   simCpuPercent: number;
+  /** The machine's 1-minute load average at the end of the rollout (other work on the box). */
+  loadAverage: number;
   errors: Record<string, number>;
   counters: Record<string, number>;
 }
@@ -227,6 +229,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     }
     const rolloutSeconds = (performance.now() - rolloutStart) / 1000;
     const serverCpu = server.sample().cpuSeconds - cpuBefore;
+    const loadAtEnd = loadavg()[0]!;
 
     const reports: GroupReport[] = [];
     for (const r of runners) reports.push(await r.stop());
@@ -286,6 +289,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       serverRssPeakMb: round(server.peakRssBytes / 1024 ** 2),
       serverLogMb: round(server.logBytes / 1024 ** 2),
       simCpuPercent: round((100 * simCpuSeconds) / devicesWall),
+      loadAverage: round(loadAtEnd),
       errors,
       counters,
     };

@@ -1,8 +1,14 @@
-// Every database access of the server goes through this module. SQLite in WAL mode with
-// synchronous=FULL: a write that returned has been fsynced, so an acknowledged request survives
-// a SIGKILL or a power cut. Multi-row changes run in one transaction.
+// Every database access of the server goes through this module. SQLite in WAL mode, and group
+// commit with the fsync off the event loop: every write joins one open transaction that commits
+// once the event loop has run the requests that arrived together; the WAL file is then fsynced
+// on libuv's thread pool (synchronous=NORMAL: SQLite itself does not fsync on COMMIT), and replies
+// wait for that fsync (durable(), awaited in an onSend hook in app.ts). So an acknowledged
+// request still survives a SIGKILL or a power cut, as with synchronous=FULL, but concurrent
+// writers share one fsync and no request waits behind another's fsync (the fleet benchmark:
+// fsync takes 4-80 ms on a busy disk, and with one per write on the event loop, polls queued
+// behind status writes). Multi-row changes run in one transaction (a savepoint in the group).
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -140,14 +146,22 @@ export class Store {
     mkdirSync(dataDir, { recursive: true });
     this.db = new Database(join(dataDir, 'flipside.db'));
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // NORMAL: COMMIT does not fsync; commitGroup fsyncs the WAL before any reply (see above).
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA_SQL);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // The WAL exists while a WAL-mode connection is open; fsync on this descriptor makes every
+    // frame written so far durable (fsync is per file, not per descriptor).
+    this.walFd = openSync(join(dataDir, 'flipside.db-wal'), 'r');
   }
+  private readonly walFd: number;
 
   close(): void {
+    this.commitGroup();
+    fsyncSync(this.walFd);
+    closeSync(this.walFd);
     this.db.close();
   }
 
@@ -159,11 +173,63 @@ export class Store {
       st = this.db.prepare(sql);
       this.statements.set(sql, st);
     }
+    if (!st.readonly) this.joinGroup();
     return st;
   }
 
   tx<T>(fn: () => T): T {
+    this.joinGroup();
     return this.db.transaction(fn)();
+  }
+
+  private group: { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  /** The newest group not yet on disk (committed or still open). */
+  private unsynced: Promise<void> | null = null;
+  private groupStatements?: { begin: Database.Statement; commit: Database.Statement; rollback: Database.Statement };
+
+  /** Opens the group transaction unless one is open; it commits on the next setImmediate. */
+  private joinGroup(): void {
+    if (this.group) return;
+    this.groupStatements ??= { begin: this.db.prepare('BEGIN IMMEDIATE'), commit: this.db.prepare('COMMIT'), rollback: this.db.prepare('ROLLBACK') };
+    this.groupStatements.begin.run();
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => {}); // a failure is reported to the requests that wait on it
+    this.group = { done, resolve, reject };
+    this.unsynced = done;
+    setImmediate(() => this.commitGroup());
+  }
+
+  /** Commits the open group transaction now and starts its fsync; its waiters learn the outcome. */
+  commitGroup(): void {
+    const g = this.group;
+    if (!g) return;
+    this.group = null;
+    const settled = (): void => {
+      if (this.unsynced === g.done) this.unsynced = null;
+    };
+    try {
+      this.groupStatements!.commit.run();
+    } catch (e) {
+      if (this.db.inTransaction) this.groupStatements!.rollback.run();
+      settled();
+      g.reject(e);
+      return;
+    }
+    fsync(this.walFd, (e) => {
+      settled();
+      if (e) g.reject(e);
+      else g.resolve();
+    });
+  }
+
+  /** Resolves once every write made so far is on disk; undefined when none is waiting. */
+  durable(): Promise<void> | undefined {
+    return this.unsynced ?? undefined;
   }
 
   // ---- users and tokens
