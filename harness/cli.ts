@@ -9,6 +9,7 @@ import { main as imageMain } from '../qemu/image/cli.js';
 import { REPO_ROOT } from '../qemu/image/build.js';
 import { LAB_BUGS, listBoards, openBoard, type LabBug } from './board/open-board.js';
 import { registerDoctorCommand } from './doctor/command.js';
+import { registerFleetCommand } from './fleet/command.js';
 import { QemuBoard } from './board/qemu-board.js';
 import { loadScenarios } from './scenario/load.js';
 import { parseShard, runScenarios, type Shard } from './scenario/runner.js';
@@ -156,6 +157,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   registerDoctorCommand(program, (code) => (status = code));
+  registerFleetCommand(program, (code) => (status = code));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -98,6 +98,8 @@ export interface FleetResult {
 const ADMIN = { email: 'fleet@example.com', password: 'fleet-run-password' };
 const DEVICE_TYPE = 'fleet-sim';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+// Resolved here so a worker starts whatever the caller's working directory.
+const TSX = import.meta.resolve('tsx');
 
 interface Runner {
   start(spec: GroupSpec): Promise<void>;
@@ -116,7 +118,7 @@ function inProcessRunner(): Runner {
 }
 
 function workerRunner(): Runner {
-  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>(key: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const onMessage = (m: Record<string, unknown>): void => {

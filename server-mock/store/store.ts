@@ -204,26 +204,43 @@ export class Store {
     setImmediate(() => this.commitGroup());
   }
 
-  /** Commits the open group transaction now and starts its fsync; its waiters learn the outcome. */
+  /** Committed groups waiting for an fsync, and whether one is running (one at a time). */
+  private committed: Array<{ done: Promise<void>; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private syncing = false;
+
+  /** Commits the open group transaction now and schedules its fsync; its waiters learn the outcome. */
   commitGroup(): void {
     const g = this.group;
     if (!g) return;
     this.group = null;
-    const settled = (): void => {
-      if (this.unsynced === g.done) this.unsynced = null;
-    };
     try {
       this.groupStatements!.commit.run();
     } catch (e) {
       if (this.db.inTransaction) this.groupStatements!.rollback.run();
-      settled();
+      if (this.unsynced === g.done) this.unsynced = null;
       g.reject(e);
       return;
     }
+    this.committed.push(g);
+    this.syncWal();
+  }
+
+  // One fsync in flight: the groups committed while it runs share the next one, so a slow disk
+  // makes the batches bigger rather than queueing fsyncs on the thread pool (which file reads
+  // for downloads also need).
+  private syncWal(): void {
+    if (this.syncing || this.committed.length === 0) return;
+    const batch = this.committed;
+    this.committed = [];
+    this.syncing = true;
     fsync(this.walFd, (e) => {
-      settled();
-      if (e) g.reject(e);
-      else g.resolve();
+      this.syncing = false;
+      for (const g of batch) {
+        if (this.unsynced === g.done) this.unsynced = null;
+        if (e) g.reject(e);
+        else g.resolve();
+      }
+      this.syncWal();
     });
   }
 
