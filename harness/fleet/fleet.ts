@@ -16,6 +16,7 @@ import { fleetDeviceKey, fleetIdentity } from './keys.js';
 import { Management } from './management.js';
 import { expectedFinalStatus } from './plan.js';
 import { ServerProcess } from './server-process.js';
+import { Baseline } from './baseline.js';
 import { Latencies, percentile, round } from './stats.js';
 
 export interface FleetOptions {
@@ -60,7 +61,7 @@ export const FLEET_DEFAULTS: FleetOptions = {
   rebootSeconds: 3,
   timeoutSeconds: 900,
   seed: 1,
-  admitConcurrency: 8,
+  admitConcurrency: 16,
 };
 
 export interface FleetResult {
@@ -71,6 +72,9 @@ export interface FleetResult {
   jitter: number;
   pollP50Ms: number;
   pollP99Ms: number;
+  /** A bare HTTPS 204 over a fresh connection on the same machine at the same time (baseline.ts). */
+  baselineP50Ms: number;
+  baselineP99Ms: number;
   polls: number;
   statusP50Ms: number;
   statusP99Ms: number;
@@ -165,7 +169,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
   const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel });
   const runners: Runner[] = [];
+  let baseline: Baseline | undefined;
   try {
+    baseline = await Baseline.start(dataDir, server.caPem);
     log(`server pid ${server.pid} on ${server.url}, data in ${dataDir}`);
     const mgmt = await Management.login(server.url, server.caPem, ADMIN.email, ADMIN.password);
     const artifactName = `${runId}-release-2`;
@@ -213,6 +219,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     }));
     const cpuBefore = server.sample().cpuSeconds;
     const rolloutStart = performance.now();
+    baseline.probe(200);
     const deploymentId = await mgmt.createDeployment({
       name: `fleet ${runId}`, artifact_name: artifactName, devices: deviceIds, phases, retries: o.retries,
       ...(o.errorThreshold !== null ? { error_threshold: o.errorThreshold } : {}),
@@ -232,6 +239,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const rolloutSeconds = (performance.now() - rolloutStart) / 1000;
     const serverCpu = server.sample().cpuSeconds - cpuBefore;
     const loadAtEnd = loadavg()[0]!;
+    await baseline.stop();
 
     const reports: GroupReport[] = [];
     for (const r of runners) reports.push(await r.stop());
@@ -273,6 +281,8 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       jitter: o.jitter,
       pollP50Ms: round(percentile(poll, 50)),
       pollP99Ms: round(percentile(poll, 99)),
+      baselineP50Ms: round(percentile(Latencies.merge([baseline.latencies.samples]), 50)),
+      baselineP99Ms: round(percentile(Latencies.merge([baseline.latencies.samples]), 99)),
       polls: poll.length,
       statusP50Ms: round(percentile(status, 50)),
       statusP99Ms: round(percentile(status, 99)),
@@ -297,6 +307,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     };
   } finally {
     await Promise.allSettled(runners.map((r) => r.stop()));
+    await baseline?.stop();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
