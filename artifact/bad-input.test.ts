@@ -294,3 +294,13 @@ test('augmented artifacts: header-augment overrides, unsigned, listed in manifes
   tampered[4] = { name: 'header-augment.tar', body: Buffer.concat([augHeader.subarray(0, 600), Buffer.from('X'), augHeader.subarray(601)]) };
   await expectCode(t, buildTar(tampered), 'CHECKSUM_MISMATCH');
 });
+
+test('type-info: a type that disagrees with header-info is refused; the empty rootfs-image type of 4.0.0 is read', async (t) => {
+  const hi = { payloads: [{ type: 'rootfs-image' }], artifact_provides: { artifact_name: 'a1' }, artifact_depends: { device_type: ['dev'] } };
+  const e = await expectCode(t, assemble({ headerInfo: hi, typeInfo: { type: 'single-file' } }).buffer, 'BAD_HEADER');
+  t.regex(e.message, /type-info type "single-file" does not match header-info payload type "rootfs-image"/);
+  for (const type of ['', 'rootfs-image']) {
+    const h = await readArtifact(bufferStream(assemble({ headerInfo: hi, typeInfo: { type } }).buffer));
+    t.is(h.payloads[0]!.type, 'rootfs-image');
+  }
+});

@@ -6,8 +6,9 @@
 // also peaked higher in RSS (93 / 117 MiB against 87 / 89), so the tool is the default when it is
 // on PATH and the JS engine the fallback. FLIPSIDE_ARTIFACT_ENGINE=tool|js (or the `engine`
 // option) forces one.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -314,4 +315,75 @@ export async function compressBuffer(choice: CompressionChoice, input: Buffer): 
   c.end(input);
   await done;
   return Buffer.concat(parts);
+}
+
+/** Whether decompressFileRegion can take a member of this compression (the tools are installed). */
+export function canDecompressFileRegion(c: Compression, engine?: Engine): c is 'xz' | 'zstd' {
+  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && findTool('head') !== null;
+}
+
+/**
+ * Decompresses `length` bytes of a file starting at `start` with the system tool, the file feeding
+ * `head -c length | zstd -dcq` directly: the compressed bytes never pass through this process,
+ * which only reads the tool's output (1 MiB of read-ahead, so the tool runs on the other core
+ * while we parse and hash). `head` bounds the input because zstd and xz refuse the tar padding
+ * that follows the member. A non-zero exit of either process is ArtifactError COMPRESSION with
+ * the tool's stderr, so bad data never ends cleanly.
+ */
+export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<Readable> {
+  const headPath = findTool('head');
+  const toolPath = findTool(c);
+  if (!headPath || !toolPath) throw new ArtifactError('COMPRESSION', `${c} or head is not installed`);
+  const fh = await open(path, 'r');
+  let tool: ChildProcess;
+  try {
+    // The child inherits the descriptor's offset: move it to `start` by reading (the members
+    // before a payload are small; Node has no lseek).
+    const scratch = Buffer.allocUnsafe(Math.min(Math.max(start, 1), 1 << 20));
+    for (let left = start; left > 0; ) {
+      const { bytesRead } = await fh.read(scratch, 0, Math.min(left, scratch.length), null);
+      if (bytesRead === 0) throw new ArtifactError('TRUNCATED', `artifact ends before offset ${start}`);
+      left -= bytesRead;
+    }
+    // One shell for the two-stage pipe (dash has no pipefail): a failing head kills the shell,
+    // so its failure is a non-zero exit too, never a short clean stream.
+    tool = spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
+      stdio: [fh.fd, 'pipe', 'pipe'],
+    });
+  } finally {
+    await fh.close();
+  }
+  const toolExit = new Promise<number>((resolve) => {
+    tool.once('error', () => resolve(-1));
+    tool.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0)));
+  });
+  let stderr = '';
+  const collect = (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  };
+  tool.stderr!.on('data', collect);
+  const out = new Readable({
+    highWaterMark: TOOL_READ_AHEAD,
+    read() {
+      tool.stdout!.resume();
+    },
+    destroy(err, cb) {
+      tool.kill('SIGKILL');
+      tool.stdout!.destroy();
+      cb(err);
+    },
+  });
+  tool.stdout!.on('data', (chunk: Buffer) => {
+    if (!out.push(chunk)) tool.stdout!.pause();
+  });
+  tool.stdout!.once('end', () => {
+    void toolExit.then((code) => {
+      if (code === 0) out.push(null);
+      else {
+        const msg = stderr.trim().split('\n').pop() ?? '';
+        out.destroy(new ArtifactError('COMPRESSION', `${c} exited with status ${code}${msg ? `: ${msg}` : ''}`));
+      }
+    });
+  });
+  return out;
 }

@@ -3,11 +3,11 @@
 // data/NNNN.tar*). Everything before the payload is small, capped and verified before onHeaders;
 // payload files are streamed to the consumer with backpressure and hashed on the way.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { ByteSource } from './byte-source.js';
-import { compressionFromName, createDecompressor, decompressBuffer, type Engine } from './compression.js';
+import { canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, type Engine } from './compression.js';
 import { ArtifactError } from './errors.js';
+import { FileSource } from './file-source.js';
 import { parseHeaderTar, type ParsedHeader } from './header.js';
 import { parseManifest } from './manifest.js';
 import { verifyManifest } from './sign.js';
@@ -63,10 +63,6 @@ function describeUnexpected(name: string, expected: string): ArtifactError {
     : new ArtifactError('UNEXPECTED_MEMBER', `unexpected artifact member ${JSON.stringify(name)} (expected ${expected})`);
 }
 
-function openInput(input: Readable | string): Readable {
-  return typeof input === 'string' ? createReadStream(input, { highWaterMark: 256 * 1024 }) : input;
-}
-
 class Checklist {
   private readonly used = new Set<string>();
   constructor(private readonly manifests: Array<Map<string, string>>) {}
@@ -98,6 +94,11 @@ class Checklist {
 function buildPayloads(h: ParsedHeader, aug: ParsedHeader | null): PayloadHeader[] {
   return h.payloadTypes.map((type, index) => {
     const ti = { ...h.typeInfos.get(index)! };
+    // mender-artifact >= 4.3.1 refuses a type-info type that disagrees with header-info. The empty
+    // type that 3.x-4.3.0 wrote for rootfs-image is still read: those artifacts are in the field.
+    if (ti.type && type && ti.type !== type) {
+      throw new ArtifactError('BAD_HEADER', `headers/${String(index).padStart(4, '0')}/type-info type "${ti.type}" does not match header-info payload type "${type}"`);
+    }
     let md = h.metaData.get(index) ?? null;
     let t = type;
     if (aug) {
@@ -212,20 +213,23 @@ async function deliverFile(
  * verified; rejects with an ArtifactError (or the error thrown by onHeaders / onPayloadFile).
  */
 export async function readArtifact(input: Readable | string, opts: ReadOptions & ReaderExtras = {}): Promise<ArtifactHeaders> {
-  const stream = openInput(input);
-  const src = new ByteSource(stream, 'artifact');
+  // A file is read with large positional reads (and its compressed payloads go to the tool
+  // straight from the file); a stream as it comes.
+  const src = typeof input === 'string' ? await FileSource.open(input, 'artifact') : new ByteSource(input, 'artifact');
   const cleanups: Array<() => void> = [];
   try {
-    return await readFrom(src, opts, cleanups);
+    const headers = await readFrom(src, opts, cleanups);
+    if (src instanceof FileSource) await src.close();
+    return headers;
   } catch (e) {
     for (const c of cleanups) c();
     await src.close();
-    stream.destroy();
+    if (typeof input !== 'string') input.destroy();
     throw e;
   }
 }
 
-async function readFrom(src: ByteSource, opts: ReadOptions & ReaderExtras, cleanups: Array<() => void>): Promise<ArtifactHeaders> {
+async function readFrom(src: ByteSource | FileSource, opts: ReadOptions & ReaderExtras, cleanups: Array<() => void>): Promise<ArtifactHeaders> {
   const maxHeaderBytes = opts.maxHeaderBytes ?? 16 * 1024 * 1024;
   const maxFileBytes = opts.maxHeaderFileBytes ?? 1024 * 1024;
   const outer = new TarReader(src, 'artifact', maxFileBytes);
@@ -334,7 +338,7 @@ async function readFrom(src: ByteSource, opts: ReadOptions & ReaderExtras, clean
     if (index >= headers.payloads.length) throw new ArtifactError('UNEXPECTED_MEMBER', `${hn.name} has no header (header-info lists ${headers.payloads.length} payload(s))`);
     lastIndex = index;
     const dataCompression = compressionFromName(hn.name, `data/${m[1]}.tar`)!;
-    await readPayload(outer, dataCompression, headers.payloads[index]!, hn.name, checklist, opts, cleanups);
+    await readPayload(outer, src, hn.size, dataCompression, headers.payloads[index]!, hn.name, checklist, opts, cleanups);
   }
 
   const unused = checklist.unused();
@@ -344,6 +348,8 @@ async function readFrom(src: ByteSource, opts: ReadOptions & ReaderExtras, clean
 
 async function readPayload(
   outer: TarReader,
+  src: ByteSource | FileSource,
+  memberSize: number,
   compression: Compression,
   payload: PayloadHeader,
   memberName: string,
@@ -356,6 +362,21 @@ async function readPayload(
   let pumpDone: Promise<void> = Promise.resolve();
   if (compression === 'none') {
     innerSource = outer.body();
+    // Nobody but our hash sees the bytes: the file reader may reuse its buffers.
+    if (src instanceof FileSource && !opts.onPayloadFile) {
+      src.recycle = true;
+      cleanups.push(() => (src.recycle = false));
+    }
+  } else if (src instanceof FileSource && canDecompressFileRegion(compression, opts.engine)) {
+    // The tool reads the member from the file itself; the outer reader then seeks past it.
+    const start = src.fileOffset();
+    if (start + memberSize > src.size) {
+      throw new ArtifactError('TRUNCATED', `artifact ends after ${src.size} bytes, inside ${memberName} (${start + memberSize - src.size} bytes short)`);
+    }
+    const dec = await decompressFileRegion(compression, src.path, start, memberSize);
+    dec.on('error', () => undefined); // reported through the inner reader
+    cleanups.push(() => dec.destroy());
+    innerSource = dec as AsyncIterable<Buffer>;
   } else {
     const dec = createDecompressor(compression, opts.engine);
     const feed = Readable.from(outer.body(), { objectMode: false, highWaterMark: 1 << 16 });
@@ -390,6 +411,7 @@ async function readPayload(
       throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
     }
     await pumpDone;
+    if (src instanceof FileSource) src.recycle = false;
   } catch (e) {
     // A truncated outer stream reaches us as the decompressor's error: the same ArtifactError.
     throw e;

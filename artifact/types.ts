@@ -21,7 +21,7 @@ export interface HeaderProvides {
   artifact_group?: string;
 }
 
-/** `headers/NNNN/type-info` as stored. mender-artifact 4 writes `"type":""` for rootfs-image. */
+/** `headers/NNNN/type-info` as stored. mender-artifact 3.x-4.3.0 wrote `"type":""` for rootfs-image; 4.3.1+ and we write the payload type. */
 export interface TypeInfo {
   type: string | null;
   artifact_provides?: Record<string, string>;

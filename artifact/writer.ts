@@ -1,5 +1,7 @@
 // Writes Mender artifacts (format v3) as mender-artifact 4.0 does: same members, order, names,
-// tar header layout and JSON, so `mender-artifact validate` accepts them. Unlike mender-artifact the
+// tar header layout and JSON, so `mender-artifact validate` accepts them. One difference: a
+// rootfs-image type-info carries `"type":"rootfs-image"` as 4.3.1+ writes it (4.0.0 wrote `""`,
+// which 4.4.0 refuses; Debian's 3.9.0, the 3.4/3.5 clients and our reader accept both). Unlike mender-artifact the
 // output is deterministic: every mtime is fixed (spec.mtime, default the epoch).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -135,7 +137,7 @@ function clearsProvides(spec: WriteSpec, isModule: boolean): string[] {
   return list;
 }
 
-/** The type-info provides/depends/clears mender-artifact 4 derives from the flags. */
+/** The type-info type, provides/depends/clears mender-artifact 4.3.1+ derives from the flags. */
 export function makeTypeInfo(spec: WriteSpec, rootfsChecksum?: string): string {
   const isModule = (spec.kind ?? (spec.type === 'rootfs-image' ? 'rootfs-image' : 'module-image')) === 'module-image';
   const provides: Record<string, string> = { ...(spec.provides ?? {}) };
@@ -149,7 +151,7 @@ export function makeTypeInfo(spec: WriteSpec, rootfsChecksum?: string): string {
   const clears = clearsProvides(spec, isModule);
   return goJson(
     struct([
-      ['type', isModule ? spec.type : ''],
+      ['type', spec.type],
       ['artifact_depends', depends],
       ['artifact_provides', Object.keys(provides).length > 0 ? provides : undefined],
       ['clears_artifact_provides', clears.length > 0 ? clears : undefined],

@@ -4,10 +4,11 @@
 // load affects both alike. Skips (exit 0) when the image cannot be built here.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, REPO_ROOT, type BuiltImage } from '../qemu/image/build.js';
+import { buildImage, type BuiltImage } from '../qemu/image/build.js';
+import { REPO_ROOT } from '../paths.js';
 import { partition } from '../qemu/image/layout.js';
 import { run } from '../qemu/image/exec.js';
-import { QemuVm } from '../qemu/vm.js';
+import { QemuVm } from '../harness/drivers/qemu/vm.js';
 
 const ROUNDS = Number(process.env.FLIPSIDE_BENCH_ROUNDS ?? 3);
 const runRoot = join(REPO_ROOT, '.cache', 'qemu', 'bench-boot');

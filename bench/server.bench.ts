@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     const idleRps = await throughput(nextT, tokens, body, 204);
 
     // Half the devices get a pending deployment: answers carry a signed link.
-    createUser(ctx, 'bench@example.com', 'bench-password');
+    await createUser(ctx, 'bench@example.com', 'bench-password');
     const art = await makeArtifact('release-1', ['qemux86-64']);
     const { body: mp, contentType } = multipartBody({}, { content: art });
     const login = await app.inject({ method: 'POST', url: '/api/management/v1/useradm/auth/login', headers: { authorization: `Basic ${Buffer.from('bench@example.com:bench-password').toString('base64')}` } });

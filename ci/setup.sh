@@ -13,7 +13,11 @@ APT_PACKAGES=(
   u-boot-qemu qemu-system-arm qemu-system-x86 qemu-utils ovmf # the QEMU boards (ovmf: qemu-x86_64-grub-efi)
   busybox-static                                             # applet list for the guest's busybox
   chromium                                                   # report and web UI tests (playwright-core)
+  mender-client mender-cli mender-artifact mender-connect    # the real Mender peers (interop tests)
 )
+# Packages whose daemon must not start on the build machine: the tests run it in its own mount
+# namespace against a loopback server; enabled here it would poll hosted Mender with /etc's config.
+NO_SERVICE=(mender-client mender-connect)
 FOREIGN_ARCHES=(arm64 armhf)
 
 need_update=0
@@ -30,6 +34,11 @@ if [ ${#missing[@]} -gt 0 ] || [ "$need_update" = 1 ]; then
   $SUDO apt-get update -qq
   if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -d /run/systemd/system ]; then
+      for svc in "${NO_SERVICE[@]}"; do
+        if [[ " ${missing[*]} " == *" ${svc} "* ]]; then $SUDO systemctl disable --now "${svc}.service" >/dev/null 2>&1 || true; fi
+      done
+    fi
   fi
 fi
 

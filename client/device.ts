@@ -3,8 +3,8 @@
 // line printer. The CLI and (later) the daemon both start here.
 import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { openBootEnv } from './bootloader/index.js';
-import type { BootEnv } from './bootloader/types.js';
+import { openBootEnv } from '../bootenv/index.js';
+import type { BootEnv } from '../bootenv/types.js';
 import type { ClientConfig } from './config.js';
 import { readArtifactInfo, readDeviceType } from './config.js';
 import { ClientError, errorMessage } from './errors.js';
@@ -15,6 +15,7 @@ import { ROOTFS_TYPE } from './state/compat.js';
 import { UpdateMachine } from './state/machine.js';
 import { createStateScriptHooks, storeArtifactScripts } from './scripts/index.js';
 import { makeStateLogger } from './state/state-log.js';
+import { envWriteJournal } from './test-hooks.js';
 import type { StatusReporter } from './state/types.js';
 
 
@@ -62,7 +63,7 @@ export interface DeviceOptions {
 export async function createMachine(config: ClientConfig, o: DeviceOptions): Promise<UpdateMachine> {
   const verifyKeys = await readKeys(config.verifyKeyPaths);
   let env: BootEnv | null = null;
-  const bootEnv = async (): Promise<BootEnv> => (env ??= await openBootEnv(config.BootEnv));
+  const bootEnv = async (): Promise<BootEnv> => (env ??= await openBootEnv(config.BootEnv, envWriteJournal));
   return new UpdateMachine({
     dataDir: config.DataDir,
     mode: o.mode,

@@ -12,6 +12,7 @@
 // Unset on devices; reading a few environment variables is the whole cost.
 
 import { appendFileSync, writeSync } from 'node:fs';
+import type { WriteObserver } from '../bootenv/types.js';
 
 function killNow(): never {
   process.kill(process.pid, 'SIGKILL');
@@ -75,3 +76,6 @@ export function journalSync(path: string): void {
   const j = process.env.FLIPSIDE_TEST_WRITE_JOURNAL;
   if (j) appendFileSync(j, `s 0 0 ${path}\n`);
 }
+
+/** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */
+export const envWriteJournal: WriteObserver = { write: journalWrite, sync: journalSync };

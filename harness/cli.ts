@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { main as imageMain } from '../qemu/image/cli.js';
-import { REPO_ROOT } from '../qemu/image/build.js';
+import { REPORTS_DIR } from '../paths.js';
 import { LAB_BUGS, listBoards, openBoard, type LabBug } from './board/open-board.js';
 import { registerDoctorCommand } from './doctor/command.js';
 import { registerFleetCommand } from './fleet/command.js';
@@ -117,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
     .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
     .option('--shard <k/n>', 'run only shard k of n of the planned runs (CI runners split a board\'s suite)', parseShard)
-    .option('--reports <dir>', 'parent folder of the run reports', join(REPO_ROOT, 'reports'))
+    .option('--reports <dir>', 'parent folder of the run reports', REPORTS_DIR)
     .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
     .addOption(new Option('--json', 'print the summary as JSON at the end'))
     .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; shard?: Shard; reports: string; json?: boolean; injectBug?: LabBug }) => {

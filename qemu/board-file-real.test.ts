@@ -1,17 +1,16 @@
 // The board-file extensions for real boards and machines with their own SD slot: optional qemu
-// and lab sections, firmware, rootfs dtb, card sizes, and the QEMU command line they produce.
+// and lab sections, firmware, rootfs dtb, card sizes (the QEMU command line they produce:
+// harness/drivers/qemu/command-line.test.ts; their lab console and power: harness/board/board-files.test.ts).
 import test from 'ava';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { BOARDS_DIR, loadBoardFile, qemuOf } from './board-file.js';
+import { loadBoardFile, qemuOf } from './board-file.js';
+import { BOARDS_DIR } from '../paths.js';
 import { computeLayout } from './image/layout.js';
 import { renderBootScript } from './boot/boot-script.js';
 import { renderConfigTxt } from './image/boot-firmware.js';
-import { qemuCommandLine } from './vm.js';
-import { consoleSpecSchema } from '../harness/console/open-console.js';
-import { createPower } from '../harness/power/open-power.js';
 
 const yamlOf = (name: string) => parse(readFileSync(join(BOARDS_DIR, `${name}.yaml`), 'utf8')) as Record<string, any>;
 function writeBoard(name: string, data: unknown): string {
@@ -19,32 +18,10 @@ function writeBoard(name: string, data: unknown): string {
   writeFileSync(file, stringify(data));
   return file;
 }
-const paths = { disk: '/r/disk.img', diskFormat: 'raw' as const, consoleSocket: '/r/c.sock', qmpSocket: '/r/q.sock', pidFile: '/r/pid' };
-
-test('raspi3b command line: -kernel U-Boot, console on the second serial, SD slot, 4 CPUs, no NIC', async (t) => {
-  const b = await loadBoardFile('raspberrypi3-qemu');
-  const args = qemuCommandLine(b, { ...paths, bios: '/img/qemu-bios.bin', serverPort: 9000 });
-  const s = args.join(' ');
-  t.true(s.startsWith('-M raspi3b -m 1024 -smp 4 -kernel /img/qemu-bios.bin '));
-  t.regex(s, /-serial null -serial chardev:con0 /);
-  t.regex(s, /-drive if=sd,id=hd0,file=\/r\/disk\.img,format=raw,cache=unsafe /);
-  t.false(s.includes('-netdev'), 'no network on raspi3b');
-  t.false(args.includes('-bios'));
-});
-
-test('existing boards keep their command line (bios, one serial, virtio disk and NIC)', async (t) => {
-  const b = await loadBoardFile('qemu-aarch64');
-  const s = qemuCommandLine(b, { ...paths, serverPort: 9000 }).join(' ');
-  t.true(s.startsWith('-M virt -cpu cortex-a57 -m 512 -smp 1 -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin '));
-  t.is(s.match(/-serial/g)!.length, 1);
-  t.regex(s, /-drive if=none,file=\/r\/disk\.img,format=raw,id=hd0,cache=unsafe -device virtio-blk-pci,drive=hd0 /);
-  t.regex(s, /-netdev user,id=n0,restrict=on,guestfwd=tcp:10\.0\.2\.100:80-cmd:socat - TCP:127\.0\.0\.1:9000 -device virtio-net-pci,netdev=n0 /);
-});
 
 test('real boards have no qemu section and say so when asked to run in QEMU', async (t) => {
   const b = await loadBoardFile('beaglebone-black');
   t.throws(() => qemuOf(b), { message: /beaglebone-black has no qemu section \(real hardware\)/ });
-  t.throws(() => qemuCommandLine(b, paths), { message: /real hardware/ });
 });
 
 test('an SD card image that is not a power of two is refused for QEMU sd boards', async (t) => {
@@ -70,14 +47,6 @@ test('fdt=rootfs needs linux.dtb; a board needs qemu or lab; lab sections are ch
   const e2 = await t.throwsAsync(loadBoardFile(writeBoard('beaglebone-black', d2)));
   t.regex(e2!.message, /lab\.console\.path/);
   t.regex(e2!.message, /lab\.flash\.device/);
-});
-
-test("the real boards' lab console and power are valid for the harness drivers", async (t) => {
-  for (const name of ['raspberrypi3', 'beaglebone-black']) {
-    const b = await loadBoardFile(name);
-    t.true(consoleSpecSchema.safeParse(b.lab!.console).success, `${name} console`);
-    t.notThrows(() => createPower(b.lab!.power, name), `${name} power`);
-  }
 });
 
 test('a compressed kernel needs booti and a decompression area', async (t) => {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { BOARDS_DIR, BoardFileError, listBoards, grubPackage, loadBoardFile, ubootOf } from './board-file.js';
+import { BoardFileError, listBoards, grubPackage, loadBoardFile, ubootOf } from './board-file.js';
+import { BOARDS_DIR } from '../paths.js';
 
 const base = () => parse(readFileSync(join(BOARDS_DIR, 'qemu-aarch64.yaml'), 'utf8')) as Record<string, any>;
 

@@ -6,8 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { BOARDS_DIR } from '../paths.js';
 
-export const BOARDS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'boards');
 
 // YAML users write offsets in hex; accept both `0x400000` strings and plain numbers.
 const intLike = z.union([

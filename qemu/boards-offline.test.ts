@@ -8,12 +8,13 @@ import test, { type ExecutionContext } from 'ava';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { buildImage, REPO_ROOT, type BuiltImage } from './image/build.js';
+import { buildImage, type BuiltImage } from './image/build.js';
+import { REPO_ROOT } from '../paths.js';
 import { partition, SECTOR } from './image/layout.js';
 import { run } from './image/exec.js';
-import { parseEnvLines } from '../harness/shell/env-lines.js';
+import { parseEnvLines } from '../bootenv/env-lines.js';
 import { loadBoardFile } from './board-file.js';
-import { crc32 } from '../client/bootloader/crc32.js';
+import { crc32 } from '../bootenv/crc32.js';
 
 const enabled = process.env.FLIPSIDE_IMAGE_TESTS !== '0';
 const itest = enabled ? test.serial : test.skip;

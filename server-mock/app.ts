@@ -9,6 +9,8 @@ import { Store } from './store/store.js';
 import { BlobStore } from './store/blobs.js';
 import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
+import { PasswordHasher } from './auth/password.js';
+import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError } from './http-errors.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
@@ -36,6 +38,8 @@ export interface BuildServerOptions {
   publicUrl?: string;
   /** Largest artifact accepted (default 10 GiB). */
   maxArtifactBytes?: number;
+  /** Login throttling limits (defaults in auth/login-throttle.ts); `now` is for tests. */
+  loginThrottle?: Partial<LoginThrottleOptions> & { now?: () => number };
   /** TLS key and certificate (PEM); plain HTTP without. */
   https?: { key: string | Buffer; cert: string | Buffer };
 }
@@ -60,6 +64,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
+    passwords: new PasswordHasher(),
+    loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
   };
 
   const fastifyOpts: FastifyServerOptions & { https?: object } = {
@@ -88,6 +94,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     let status = err instanceof ApiError ? err.statusCode : (err.statusCode ?? 500);
+    if (err instanceof ApiError) void reply.headers(err.headers);
     if (err.validation) status = 400;
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, error: err.message }, 'request refused');

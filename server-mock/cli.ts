@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
       const app = await buildServer({ dataDir });
       try {
-        const user = createUser(app.flipside, o.adminEmail, o.adminPassword);
+        const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);
         app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
         process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
       } catch (e) {

@@ -2,6 +2,8 @@
 import type { Store } from './store/store.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
+import type { PasswordHasher } from './auth/password.js';
+import type { LoginThrottle } from './auth/login-throttle.js';
 
 export interface ServerContext {
   store: Store;
@@ -14,4 +16,7 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Base URL put in download links; when absent, taken from the request's Host. */
   publicUrl?: string;
+  /** scrypt off the request thread. */
+  passwords: PasswordHasher;
+  loginThrottle: LoginThrottle;
 }

@@ -4,6 +4,8 @@ export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    /** Response headers that go with it (Retry-After on a 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -14,6 +16,7 @@ export const unauthorized = (msg = 'unauthorized') => new ApiError(401, msg);
 export const forbidden = (msg = 'forbidden') => new ApiError(403, msg);
 export const notFound = (msg = 'not found') => new ApiError(404, msg);
 export const conflict = (msg: string) => new ApiError(409, msg);
+export const tooMany = (msg: string, retryAfterSeconds: number) => new ApiError(429, msg, { 'retry-after': String(retryAfterSeconds) });
 
 /** The shape every error response has, for route schemas. */
 export const errorSchema = {

@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.js';
+import { replaceFile } from '../durable.js';
 
 export const KEY_FILE = 'mender-agent.pem';
 export const KEY_TYPES = ['ed25519', 'rsa3072', 'ecdsa-p256'] as const;
@@ -88,7 +88,7 @@ export async function createDeviceKey(dataDir: string, type: KeyType = DEFAULT_K
   const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path, pem, 0o600);
+    await replaceFile(path, pem, { mode: 0o600 });
   } catch (e) {
     throw new DeviceKeyError(path, `cannot write: ${(e as Error).message}`, { cause: e });
   }

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { PayloadEntry } from '../../artifact/types.js';
-import type { BootEnv } from '../bootloader/types.js';
+import type { BootEnv } from '../../bootenv/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
-import { journalSync, journalWrite, killAtByte, killIfPastByte } from '../test-hooks.js';
+import { killAtByte, killIfPastByte } from '../test-hooks.js';
+import { syncHandle, writeAllAt } from '../durable.js';
 import { INJECTED_BUG } from '../injected-bug.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
@@ -163,12 +164,7 @@ export class RootfsInstaller implements PayloadInstaller {
       // memory stays at two batches.
       let inflight: Promise<void> = Promise.resolve();
       const writeAt = async (buf: Buffer, pos: number): Promise<void> => {
-        let off = 0;
-        while (off < buf.length) {
-          journalWrite(path, pos + off, buf.length - off);
-          const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
-          off += bytesWritten;
-        }
+        await writeAllAt(fh, path, buf, pos);
         written = pos + buf.length;
         killIfPastByte(written, killAt);
         this.o.onProgress?.(written, entry.size);
@@ -204,8 +200,7 @@ export class RootfsInstaller implements PayloadInstaller {
         throw new ClientError('CHECKSUM', `payload ${entry.name} ended after ${written} of ${entry.size} bytes`);
       }
       if (INJECTED_BUG !== 'skip-fsync') {
-        await fh.sync();
-        journalSync(path);
+        await syncHandle(fh, path);
       }
     } catch (e) {
       if (INJECTED_BUG === 'flip-before-checksum') await this.flip(target).catch(() => undefined);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
 import { goJson } from '../api/go-json.js';
-import { writeFileAtomic } from '../identity/atomic-write.js';
+import { replaceFile } from '../durable.js';
 import type { InventoryAttribute } from './collect.js';
 
 export const INVENTORY_PATH = '/api/devices/v1/inventory/device/attributes';
@@ -41,7 +41,7 @@ export class InventorySender {
     if (res.status !== 200 && res.status !== 204) throw new ApiError('sending the inventory', res);
     // The hash names the server that was actually reached (request() may have failed over).
     const sentTo = createHash('sha256').update(this.api.server).update('\0').update(json).digest('hex');
-    await writeFileAtomic(this.hashFile, `${sentTo}\n`, 0o600);
+    await replaceFile(this.hashFile, `${sentTo}\n`, { mode: 0o600 });
     return 'sent';
   }
 

@@ -4,10 +4,11 @@
 // rename. A reader (or a power cut) sees the old set or the new set, never a mix. The first
 // store over a real directory moves it aside first (a brief window with no dir, which reads as
 // "no scripts"); from then on every switch is a single rename.
-import { lstat, mkdir, open, readdir, rename, rm, symlink, chmod } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, symlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ArtifactScript } from '../../artifact/types.js';
+import { syncDir, writeFileSynced } from '../durable.js';
 import { artifactScriptNameProblem } from './state-script-names.js';
 
 export const SCRIPTS_VERSION = '3';
@@ -19,26 +20,6 @@ export class ScriptStoreError extends Error {
   ) {
     super(message);
     this.name = 'ScriptStoreError';
-  }
-}
-
-async function writeDurably(path: string, data: Buffer | string, mode: number): Promise<void> {
-  const fh = await open(path, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode); // open()'s mode is filtered by the umask
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
@@ -57,8 +38,8 @@ export async function storeArtifactScripts(scripts: ArtifactScript[], dir: strin
   try {
     await mkdir(parent, { recursive: true });
     await mkdir(stage, { mode: 0o755 });
-    for (const s of scripts) await writeDurably(join(stage, s.name), s.content, s.mode & 0o777);
-    await writeDurably(join(stage, 'version'), SCRIPTS_VERSION, 0o644);
+    for (const s of scripts) await writeFileSynced(join(stage, s.name), s.content, { mode: s.mode & 0o777, exclusive: true });
+    await writeFileSynced(join(stage, 'version'), SCRIPTS_VERSION, { mode: 0o644, exclusive: true });
     await chmod(stage, 0o755);
     await syncDir(stage);
 

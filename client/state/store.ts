@@ -1,11 +1,12 @@
 // The client's crash-safe store: one JSON document per key, each replaced atomically and durably
-// (write a temp file, fsync it, rename over the old one, fsync the directory). After `write`
+// (durable.ts replaceFile). After `write`
 // resolves the new value survives a power cut; a cut during it leaves the old value or the new,
 // never a torn file. Every failure becomes a ClientError (NO_SPACE when the data partition is full)
 // and leaves the previous value in place.
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
+import { removeDurably, replaceFile } from '../durable.js';
 import { ClientError, errorMessage } from '../errors.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*$/;
@@ -43,21 +44,9 @@ export class JsonStore {
 
   async write(key: string, value: unknown): Promise<void> {
     const file = this.path(key);
-    const tmp = `${file}.tmp`;
-    const data = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
     try {
-      await mkdir(this.dir, { recursive: true });
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-      await this.syncDir();
+      await replaceFile(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
       throw storeError(e, `cannot write ${file}`);
     }
   }
@@ -65,23 +54,9 @@ export class JsonStore {
   async remove(key: string): Promise<void> {
     const file = this.path(key);
     try {
-      await unlink(file);
+      await removeDurably(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw storeError(e, `cannot remove ${file}`);
-    }
-    await this.syncDir().catch((e: unknown) => {
-      throw storeError(e, `cannot sync ${this.dir}`);
-    });
-  }
-
-  // The rename is only durable once the directory entry is on disk.
-  private async syncDir(): Promise<void> {
-    const dh = await open(this.dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
     }
   }
 }

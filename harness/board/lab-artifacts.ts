@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { buildDeviceBundle, DEVICE_BUNDLE } from '../../client/build-device.js';
 import { join } from 'node:path';
 import { writeArtifact } from '../../artifact/writer.js';
-import { buildImage, REPO_ROOT, type BuiltImage } from '../../qemu/image/build.js';
+import { buildImage, type BuiltImage } from '../../qemu/image/build.js';
+import { LAB_CACHE_DIR } from '../../paths.js';
 import type { ArtifactRole, LabVersions } from './board.js';
 import { labSigningKeys, type LabKeys } from './lab-keys.js';
 import { resignArtifact } from '../../artifact/sign.js';
@@ -121,7 +122,7 @@ export async function buildLabImages(
   const current = await build(versions.current, 'good');
   const next = await build(versions.next, 'good');
   const broken = await build(versions.broken, 'broken-init');
-  const dir = join(REPO_ROOT, '.cache', 'lab', 'artifacts', board);
+  const dir = join(LAB_CACHE_DIR, 'artifacts', board);
   mkdirSync(dir, { recursive: true });
   const corrupt = join(dir, 'corrupt.mender');
   const wrong = join(dir, 'wrong-device.mender');

@@ -89,7 +89,7 @@ test('with an SD mux the card is flashed with dd and its env copies are read off
   file.lab!.flash = { type: 'sd-mux', toHost: `echo host >> ${muxLog}; touch ${card}`, toBoard: `echo dut >> ${muxLog}`, device: card, vars: {} };
   const images = await fakeImages(work);
   // Env copies in the image at the board file's offsets, as the image builder puts them.
-  const { applyChanges, encodeBlob } = await import('../../client/bootloader/uboot-env-format.js');
+  const { applyChanges, encodeBlob } = await import('../../bootenv/uboot-env-format.js');
   const vars = applyChanges(new Map(), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
   const { openSync, writeSync, closeSync } = await import('node:fs');
   const fd = openSync(images.current.disk, 'r+');

@@ -5,7 +5,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../qemu/image/build.js';
+import { LAB_CACHE_DIR } from '../../paths.js';
 
 export interface LabKeys {
   trusted: KeyObject;
@@ -16,7 +16,7 @@ export interface LabKeys {
   fingerprint: string;
 }
 
-export const LAB_KEYS_DIR = join(REPO_ROOT, '.cache', 'lab', 'keys');
+export const LAB_KEYS_DIR = join(LAB_CACHE_DIR, 'keys');
 
 /** A private key kept in `file`; the first process to create it wins, the others read its key. */
 function keyFile(file: string): KeyObject {

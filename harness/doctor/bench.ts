@@ -3,11 +3,11 @@
 // U-Boot command and take its output, read the env from Linux (fw_printenv, dd | od) and from
 // U-Boot (`<if> read` + md.b) at raw disk offsets.
 import { randomBytes } from 'node:crypto';
-import { parseFwEnvConfig, type FwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import { parseFwEnvConfig, type FwEnvConfig } from '../../bootenv/fw-env-config.js';
 import type { BoardFile } from '../../qemu/board-file.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Power, Shell } from '../types.js';
-import { parseEnvLines } from '../shell/env-lines.js';
+import { parseEnvLines } from '../../bootenv/env-lines.js';
 
 /** What the doctor needs from a bound board: QemuBoard and LabBoard both have it. */
 export interface DoctorTarget {

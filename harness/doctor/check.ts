@@ -2,7 +2,7 @@
 // evidence and, when it fails, the exact change that fixes it. Checks share what they learned
 // (fw_env.config, where U-Boot keeps the A/B variables) through DoctorFacts, so later checks do
 // not boot the board again to find it out.
-import type { FwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import type { FwEnvConfig } from '../../bootenv/fw-env-config.js';
 import type { DoctorBench } from './bench.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'error';

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../qemu/image/build.js';
+import { REPORTS_DIR } from '../../paths.js';
 import type { Board } from '../board/board.js';
 import { openBoard } from '../board/open-board.js';
 import type { DoctorTarget } from './bench.js';
@@ -38,7 +38,7 @@ export async function doctorCommand(o: DoctorCommandOptions, deps: DoctorCommand
   const board = asTarget(await deps.openBoard(o.board));
   // Every check talks to U-Boot (its prompt, its env copies); a GRUB board's integration is the grubenv file.
   if (board.file.bootloader.type !== 'uboot') {
-    throw new Error(`board ${board.name} boots with ${board.file.bootloader.type}: the doctor checks U-Boot integrations only; GRUB's A/B path is covered by FLIPSIDE_QEMU_BOARD=${board.name} npx ava qemu/boot-ab.test.ts and the scenario suite`);
+    throw new Error(`board ${board.name} boots with ${board.file.bootloader.type}: the doctor checks U-Boot integrations only; GRUB's A/B path is covered by FLIPSIDE_QEMU_BOARD=${board.name} npx ava harness/drivers/qemu/boot-ab.test.ts and the scenario suite`);
   }
   // A QEMU board has no disk until reset(); a lab board is flashed unless told to keep its card.
   const isLab = 'lab' in board;
@@ -65,7 +65,7 @@ export async function doctorCommand(o: DoctorCommandOptions, deps: DoctorCommand
 export function registerDoctorCommand(program: Command, setStatus: (code: number) => void, deps: Partial<DoctorCommandDeps> = {}): Command {
   const d: DoctorCommandDeps = {
     openBoard: deps.openBoard ?? ((name) => openBoard(name)),
-    reportsDir: deps.reportsDir ?? join(REPO_ROOT, 'reports'),
+    reportsDir: deps.reportsDir ?? REPORTS_DIR,
     print: deps.print ?? ((t) => console.log(t)),
     progress: deps.progress ?? ((l) => console.error(l)),
   };

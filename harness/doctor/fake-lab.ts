@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SerialPort } from 'serialport';
-import { BOARDS_DIR, parseBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { parseBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { BOARDS_DIR } from '../../paths.js';
 import { PtyPair } from '../console/pty-pair.js';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.js';
 

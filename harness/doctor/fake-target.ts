@@ -6,8 +6,8 @@
 // variables: 'native' (its own env is the raw one: printenv/saveenv see it, Mender style) or
 // 'script' (U-Boot's env lives elsewhere and a boot script reads the raw copies, Flipside style).
 import type { Duplex } from 'node:stream';
-import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
-import { applyChanges, checkCopy, chooseCurrent, decodeVars, encodeBlob, nextFlag, toEnvVars, type RawVars } from '../../client/bootloader/uboot-env-format.js';
+import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
+import { applyChanges, checkCopy, chooseCurrent, decodeVars, encodeBlob, nextFlag, toEnvVars, type RawVars } from '../../bootenv/uboot-env-format.js';
 import { splitStatements } from '../console/fake-board.js';
 
 export interface FakeTargetOptions {

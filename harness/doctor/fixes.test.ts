@@ -1,6 +1,6 @@
 // The fix texts name U-Boot's location exactly as a bring-up engineer has to type it.
 import test from 'ava';
-import { parseFwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
 import { envLocationFix, fwEnvLines } from './fixes.js';
 
 const env = { offsets: [0x800000, 0x1000000] as [number, number], size: 0x4000, device: '/dev/mmcblk0' };

@@ -1,7 +1,7 @@
 // The fix texts, kept apart from the checks so each names the same offsets the same way: what
 // U-Boot uses (the board file's env section, which boot.scr / CONFIG_ENV_OFFSET are built from)
 // against what Linux's /etc/fw_env.config says.
-import type { FwEnvConfig } from '../../client/bootloader/fw-env-config.js';
+import type { FwEnvConfig } from '../../bootenv/fw-env-config.js';
 import type { BoardFile } from '../../qemu/board-file.js';
 
 export const hex = (n: number) => `0x${n.toString(16)}`;

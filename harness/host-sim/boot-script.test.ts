@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { BootEnv, EnvVars } from '../../client/bootloader/types.js';
+import type { BootEnv, EnvVars } from '../../bootenv/types.js';
 import { runBootScript, DEFAULT_BOOT_VARS } from './boot-script.js';
 
 function memEnv(init: EnvVars): BootEnv & { vars: EnvVars; writes: number } {

@@ -3,7 +3,7 @@
 //   upgrade_available=1 → bootcount++ (saveenv); bootcount > bootlimit → altbootcmd: swap
 //   boot_part, upgrade_available=0, bootcount=0 (saveenv); boot boot_part; if that kernel/rootfs
 //   fails and upgrade_available=1 → reset (mender_try_to_recover) and go round again.
-import type { BootEnv, EnvVars } from '../../client/bootloader/types.js';
+import type { BootEnv, EnvVars } from '../../bootenv/types.js';
 
 export interface BootVarsSpec {
   bootPart: string;

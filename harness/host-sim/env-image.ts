@@ -2,8 +2,8 @@
 // fw_setenv write them (CRC32, flags byte), and the /etc/fw_env.config that names them. The client
 // reads it through the same UBootEnv it uses on a device.
 import { writeFile } from 'node:fs/promises';
-import { encodeBlob, fromEnvVars } from '../../client/bootloader/uboot-env-format.js';
-import type { EnvVars } from '../../client/bootloader/types.js';
+import { encodeBlob, fromEnvVars } from '../../bootenv/uboot-env-format.js';
+import type { EnvVars } from '../../bootenv/types.js';
 
 export const ENV_SIZE = 0x4000;
 

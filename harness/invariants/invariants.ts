@@ -3,7 +3,7 @@
 // (upgrade_available=0, boot_part names the running root, the client reports the running
 // rootfs's artifact and the expected version), the board boots to a shell, and the canary written
 // to /data before the update is intact. Each is a named check on the timeline.
-import { parseEnvLines } from '../shell/env-lines.js';
+import { parseEnvLines } from '../../bootenv/env-lines.js';
 import { parseStateLine } from '../../client/state/state-log.js';
 import type { ScenarioContext } from '../scenario/define.js';
 import { FINAL_STATUSES, type LabServer } from '../server/lab-server.js';

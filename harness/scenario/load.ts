@@ -1,11 +1,9 @@
 // Loads the scenario files under scenarios/ (one default export per file, from defineScenario).
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '../../qemu/image/build.js';
+import { join } from 'node:path';
+import { SCENARIOS_DIR } from '../../paths.js';
 import type { ScenarioDefinition } from './define.js';
-
-export const SCENARIOS_DIR = join(REPO_ROOT, 'scenarios');
 
 export async function loadScenarios(dir: string = SCENARIOS_DIR): Promise<ScenarioDefinition[]> {
   const files = readdirSync(dir)

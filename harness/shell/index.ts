@@ -1,3 +1,3 @@
 export { ConsoleShell, ShellTimeoutError, type ConsoleShellOptions, type RunOptions } from './console-shell.js';
 export { markCommand, extractStdout } from './markers.js';
-export { parseEnvLines } from './env-lines.js';
+export { parseEnvLines } from '../../bootenv/env-lines.js';

@@ -18,10 +18,9 @@ import { run } from './exec.js';
 import { downloadFirmwarePackages, prepareBootFirmware, resolveFirmwarePackages } from './boot-firmware.js';
 import { installGrubMbr, prepareGrub } from './grub-boot.js';
 import { writeArtifact } from '../../artifact/writer.js';
+import { QEMU_CACHE_DIR } from '../../paths.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = resolve(here, '..', '..');
-export const DEFAULT_CACHE_DIR = join(REPO_ROOT, '.cache', 'qemu');
 
 export interface BuildImageOptions {
   board: string;
@@ -120,7 +119,7 @@ const hashOf = (...parts: unknown[]) => createHash('sha256').update(JSON.stringi
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const variant = opts.variant ?? 'good';
   if (!/^[A-Za-z0-9._+-]+$/.test(opts.version)) throw new Error(`version "${opts.version}": use letters, digits and . _ + -`);
-  const cache = opts.cacheDir ?? DEFAULT_CACHE_DIR;
+  const cache = opts.cacheDir ?? QEMU_CACHE_DIR;
   const progress = (i: number) => opts.onProgress?.(STEPS[i]!, i, STEPS.length);
   const board = await loadBoardFile(opts.board);
   const layout = computeLayout(board);

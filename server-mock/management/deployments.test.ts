@@ -40,12 +40,13 @@ test.serial('phases: the second batch gets the update only from its start_ts', a
   t.deepEqual(second.map((r) => r.response.status), [200, 200, 200, 200]);
 });
 
-test.serial('scheduled: a deployment whose first phase starts later is scheduled', async (t) => {
+test.serial('scheduled: a deployment whose first phase starts later is scheduled (v2; pending in v1, whose spec has no scheduled)', async (t) => {
   const d = await acceptedDevice(s);
   const id = await createDeployment(s, { artifact_name: 'release-1', devices: [d.deviceId], phases: [{ start_ts: new Date(Date.now() + 3600e3).toISOString() }] });
-  t.is((await get<{ status: string }>(`${DEP}/${id}`)).status, 'scheduled');
+  t.is((await get<{ status: string }>(`${DEP}/${id}`)).status, 'pending');
   t.is((await d.checkUpdate()).response.status, 204);
-  t.true((await get<Array<{ id: string }>>(`${DEP}?status=scheduled`)).some((x) => x.id === id));
+  const v2 = await get<Array<{ id: string; status: string }>>(`/api/management/v2/deployments/deployments?status=scheduled&id=${id}`);
+  t.deepEqual(v2.map((x) => [x.id, x.status]), [[id, 'scheduled']]);
 });
 
 test.serial('retries: a failed device gets the deployment again until retries run out', async (t) => {
@@ -92,8 +93,13 @@ test.serial('max_devices caps the devices; all_devices; group; statistics; devic
   t.is(stats.pending, 1);
   const pageRows = await s.app.inject({ method: 'GET', url: `${DEP}/${capped}/devices/list?status=success`, headers: s.auth });
   t.is(pageRows.headers['x-total-count'], '1');
-  const history = await get<Array<{ deployment_id: string }>>(`${DEP}/devices/${devs[0]!.deviceId}`);
-  t.true(history.some((h) => h.deployment_id === capped));
+  const history = await get<Array<{ deployment: { id: string }; device: { id: string; status: string } }>>(`${DEP}/devices/${devs[0]!.deviceId}`);
+  t.true(history.some((h) => h.deployment.id === capped && h.device.id === devs[0]!.deviceId));
+  // Deleting the history hides finished deployments only; the deployment's own counts stay.
+  t.is((await s.app.inject({ method: 'DELETE', url: `${DEP}/devices/${devs[0]!.deviceId}/history`, headers: s.auth })).statusCode, 204);
+  const after = await get<Array<{ device: { status: string } }>>(`${DEP}/devices/${devs[0]!.deviceId}`);
+  t.true(after.every((h) => !['success', 'failure', 'aborted', 'noartifact', 'already-installed', 'decommissioned'].includes(h.device.status)));
+  t.is((await get<Record<string, number>>(`${DEP}/${capped}/statistics`)).success, 1);
   const listed = await get<Array<{ id: string; statistics: { status: Record<string, number> } }>>(`${DEP}?per_page=100`);
   t.is(listed.find((x) => x.id === capped)!.statistics.status.success, 1);
 });

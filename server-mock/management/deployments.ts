@@ -9,7 +9,7 @@ import { errorSchema, notFound, ApiError } from '../http-errors.js';
 import { now, type DeploymentRow, type DeploymentDeviceRow } from '../store/store.js';
 import { planPhases, type PhaseInput } from '../deployments/phases.js';
 import { devicesMatchingFilter } from './inventory.js';
-import { pagingQuery, pageOf } from './paging.js';
+import { pagingQuery, pageOf, sendPage } from './paging.js';
 
 const V1 = '/api/management/v1/deployments/deployments';
 const tags = ['Management API: deployments'];
@@ -79,6 +79,12 @@ const deviceDeploymentSchema = {
   },
 } as const;
 
+/** A device's deployment history item: Mender's DeviceDeploymentV1 (the deployment and the device's part). */
+const historyItemSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, deployment: deploymentSchema, device: { ...deviceDeploymentSchema, properties: { ...deviceDeploymentSchema.properties, deleted: { type: 'string' } } } },
+} as const;
+
 const idParams = { type: 'object', properties: { id: { type: 'string' }, device_id: { type: 'string' }, name: { type: 'string' } } } as const;
 
 export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -104,6 +110,11 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       type: 'software',
       statistics: { status: ctx.store.deploymentStatistics(d.id) },
     };
+  }
+  /** v1 has no `scheduled`: a deployment waiting for its first phase is pending there. */
+  function viewV1(d: DeploymentRow) {
+    const v = view(d);
+    return v.status === 'scheduled' ? { ...v, status: 'pending' } : v;
   }
   function deviceView(r: DeploymentDeviceRow) {
     return {
@@ -207,27 +218,77 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
   );
 
-  app.get<{ Querystring: { status?: string; search?: string; page: number; per_page: number } }>(
+  app.get<{ Querystring: { status?: string; search?: string; page: number; per_page: number; sort?: string } }>(
     V1,
     {
       preHandler: guard,
       schema: {
         tags,
-        querystring: { type: 'object', properties: { status: { type: 'string', enum: ['scheduled', 'pending', 'inprogress', 'finished'] }, search: { type: 'string' }, ...pagingQuery } },
+        querystring: {
+          type: 'object',
+          properties: { status: { type: 'string', enum: ['scheduled', 'pending', 'inprogress', 'finished'] }, search: { type: 'string' }, sort: { type: 'string', enum: ['asc', 'desc'] }, ...pagingQuery },
+        },
         response: { 200: { type: 'array', items: deploymentSchema }, 400: errorSchema, 401: errorSchema },
       },
     },
     async (req, reply) => {
       const all = ctx.store.listDeployments(req.query.status).filter((d) => !req.query.search || d.name.includes(req.query.search) || d.artifact_name.includes(req.query.search));
-      reply.header('X-Total-Count', all.length);
-      return pageOf(all, req.query.page, req.query.per_page).map(view);
+      if (req.query.sort === 'asc') all.reverse();
+      return sendPage(req, reply, all, req.query.page, req.query.per_page).map(viewV1);
     },
+  );
+
+  app.get<{ Querystring: { id?: string[]; name?: string; status?: string; page: number; per_page: number; sort?: string } }>(
+    '/api/management/v2/deployments/deployments',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        querystring: {
+          type: 'object',
+          properties: {
+            id: { type: 'array', items: { type: 'string' } },
+            name: { type: 'string' },
+            status: { type: 'string', enum: ['scheduled', 'pending', 'inprogress', 'finished'] },
+            sort: { type: 'string', enum: ['asc', 'desc'] },
+            ...pagingQuery,
+          },
+        },
+        response: { 200: { type: 'array', items: deploymentSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const all = ctx.store
+        .listDeployments(q.status)
+        .filter((d) => (!q.id?.length || q.id.includes(d.id)) && (!q.name || d.name === q.name));
+      if (q.sort === 'asc') all.reverse();
+      return sendPage(req, reply, all, q.page, q.per_page).map(view);
+    },
+  );
+
+  app.post<{ Body: { deployment_ids: string[] } }>(
+    `${V1}/statistics/list`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        body: { type: 'object', required: ['deployment_ids'], properties: { deployment_ids: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1000 } } },
+        response: {
+          200: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, stats: { type: 'object', additionalProperties: { type: 'integer' } } } } },
+          400: errorSchema,
+          401: errorSchema,
+          404: errorSchema,
+        },
+      },
+    },
+    async (req) => req.body.deployment_ids.map((id) => ({ id, stats: ctx.store.deploymentStatistics(mustDeployment(id).id) })),
   );
 
   app.get<{ Params: { id: string } }>(
     `${V1}/:id`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: deploymentSchema, 401: errorSchema, 404: errorSchema } } },
-    async (req) => view(mustDeployment(req.params.id)),
+    async (req) => viewV1(mustDeployment(req.params.id)),
   );
 
   app.put<{ Params: { id: string }; Body: { status: 'aborted' } }>(
@@ -271,8 +332,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req, reply) => {
       const rows = ctx.store.deploymentDevices(mustDeployment(req.params.id).id).filter((r) => !req.query.status || r.status === req.query.status);
-      reply.header('X-Total-Count', rows.length);
-      return pageOf(rows, req.query.page, req.query.per_page).map(deviceView);
+      return sendPage(req, reply, rows, req.query.page, req.query.per_page).map(deviceView);
     },
   );
 
@@ -292,9 +352,41 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { status?: string; page: number; per_page: number } }>(
     `${V1}/devices/:id`,
-    { preHandler: guard, schema: { tags, summary: "A device's deployments, newest first", params: idParams, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 401: errorSchema } } },
-    async (req) => ctx.store.deviceDeploymentHistory(req.params.id).map(deviceView),
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: "A device's deployments, newest first",
+        params: idParams,
+        querystring: { type: 'object', properties: { status: { type: 'string' }, ...pagingQuery } },
+        response: { 200: { type: 'array', items: historyItemSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req) => {
+      const rows = ctx.store.deviceDeploymentHistory(req.params.id).filter((r) => !req.query.status || r.status === req.query.status);
+      return pageOf(rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r) }));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    `${V1}/devices/:id`,
+    { preHandler: guard, schema: { tags, summary: 'Take a device out of every unfinished deployment (decommissioned)', params: idParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
+    async (req, reply) => {
+      const n = ctx.store.endOpenDeploymentsOf(req.params.id);
+      ctx.store.audit(req.userEmail!, 'deployment.device_removed', 'device', req.params.id, { deployments: n });
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    `${V1}/devices/:id/history`,
+    { preHandler: guard, schema: { tags, summary: "Hide a device's finished deployments from its history", params: idParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
+    async (req, reply) => {
+      const n = ctx.store.deleteDeviceHistory(req.params.id);
+      ctx.store.audit(req.userEmail!, 'deployment.history_deleted', 'device', req.params.id, { entries: n });
+      return reply.code(204).send();
+    },
   );
 }

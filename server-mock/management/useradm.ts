@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { signJwt } from '../auth/jwt.js';
-import { hashPassword, checkPassword } from '../auth/password.js';
+import { passwordLogin } from '../auth/login.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
@@ -22,11 +22,14 @@ export function issueUserToken(ctx: ServerContext, userId: string): string {
 }
 
 /** Creates a user; shared by the API and `flipside-server init`. */
-export function createUser(ctx: ServerContext, email: string, password: string) {
+export async function createUser(ctx: ServerContext, email: string, password: string) {
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw badRequest('invalid email');
   if (password.length < 8) throw badRequest('password too short: at least 8 characters');
   if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
-  return ctx.store.createUser(email, hashPassword(password));
+  const hash = await ctx.passwords.hash(password);
+  // Checked again: another request may have taken the e-mail while scrypt ran.
+  if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
+  return ctx.store.createUser(email, hash);
 }
 
 export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -36,7 +39,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   app.post(
     `${BASE}/auth/login`,
-    { schema: { tags, summary: 'Log in with basic auth, get a JWT', response: { 200: { type: 'string' }, 401: errorSchema } } },
+    { schema: { tags, summary: 'Log in with basic auth, get a JWT', response: { 200: { type: 'string' }, 401: errorSchema, 429: errorSchema } } },
     async (req, reply) => {
       const h = req.headers.authorization ?? '';
       const m = /^Basic\s+(\S+)$/i.exec(h);
@@ -45,9 +48,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const colon = decoded.indexOf(':');
       const email = colon >= 0 ? decoded.slice(0, colon) : '';
       const password = colon >= 0 ? decoded.slice(colon + 1) : '';
-      const user = ctx.store.userByEmail(email);
-      if (!user || !checkPassword(password, user.password_hash)) throw unauthorized('invalid credentials');
-      ctx.store.audit(user.email, 'user.login', 'user', user.id, {});
+      const user = await passwordLogin(ctx, email, password, req.ip);
       return reply.type('application/jwt').send(issueUserToken(ctx, user.id));
     },
   );
@@ -74,7 +75,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       },
     },
     async (req, reply) => {
-      const user = createUser(ctx, req.body.email, req.body.password);
+      const user = await createUser(ctx, req.body.email, req.body.password);
       ctx.store.audit(req.userEmail!, 'user.create', 'user', user.id, { email: user.email });
       return reply.code(201).header('Location', `${BASE}/users/${user.id}`).send();
     },

@@ -100,6 +100,13 @@ CREATE TABLE IF NOT EXISTS deployment_devices (
   PRIMARY KEY (deployment_id, device_id)
 );
 CREATE INDEX IF NOT EXISTS deployment_devices_device ON deployment_devices(device_id, status);
+-- A device's history deletion hides its finished deployments; the deployments' own counts stay.
+CREATE TABLE IF NOT EXISTS deployment_devices_deleted (
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  deleted TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS deployment_logs (
   deployment_id TEXT NOT NULL,
   device_id TEXT NOT NULL,

@@ -419,6 +419,17 @@ export class Store {
   }
 
   private removeDeviceInTx(deviceId: string): void {
+    this.endOpenDeploymentsInTx(deviceId);
+    this.stmt('DELETE FROM devices WHERE id = ?').run(deviceId);
+    this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
+    this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+  }
+
+  /** Every unfinished deployment of the device ends for it as decommissioned; how many. */
+  endOpenDeploymentsOf(deviceId: string): number {
+    return this.tx(() => this.endOpenDeploymentsInTx(deviceId));
+  }
+  private endOpenDeploymentsInTx(deviceId: string): number {
     const ts = now();
     const open = this.stmt(`SELECT deployment_id FROM deployment_devices WHERE device_id = ? AND status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`)
       .all(deviceId, ...FINAL_DEVICE_STATUSES) as { deployment_id: string }[];
@@ -426,9 +437,7 @@ export class Store {
       this.stmt("UPDATE deployment_devices SET status = 'decommissioned', finished = ? WHERE deployment_id = ? AND device_id = ?").run(ts, deployment_id, deviceId);
       this.refreshDeploymentStatus(deployment_id);
     }
-    this.stmt('DELETE FROM devices WHERE id = ?').run(deviceId);
-    this.stmt('DELETE FROM inventory WHERE device_id = ?').run(deviceId);
-    this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
+    return open.length;
   }
 
   // ---- device tokens
@@ -569,8 +578,20 @@ export class Store {
   deploymentDevice(deploymentId: string, deviceId: string): DeploymentDeviceRow | undefined {
     return this.stmt('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?').get(deploymentId, deviceId) as DeploymentDeviceRow | undefined;
   }
+  /** The device's deployments, newest first, without those its history deletion hid. */
   deviceDeploymentHistory(deviceId: string): DeploymentDeviceRow[] {
-    return this.stmt('SELECT * FROM deployment_devices WHERE device_id = ? ORDER BY created DESC').all(deviceId) as DeploymentDeviceRow[];
+    return this.stmt(
+      `SELECT dd.* FROM deployment_devices dd
+       WHERE dd.device_id = ? AND NOT EXISTS (SELECT 1 FROM deployment_devices_deleted x WHERE x.deployment_id = dd.deployment_id AND x.device_id = dd.device_id)
+       ORDER BY dd.created DESC`,
+    ).all(deviceId) as DeploymentDeviceRow[];
+  }
+  /** Hides the device's finished deployments from its history (Mender marks them deleted); how many. */
+  deleteDeviceHistory(deviceId: string): number {
+    return this.stmt(
+      `INSERT OR IGNORE INTO deployment_devices_deleted (deployment_id, device_id, deleted)
+       SELECT deployment_id, device_id, ? FROM deployment_devices WHERE device_id = ? AND status IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`,
+    ).run(now(), deviceId, ...FINAL_DEVICE_STATUSES).changes;
   }
   /** The device's unfinished deployments, oldest first (Mender serves the oldest). */
   openDeploymentsForDevice(deviceId: string): Array<DeploymentDeviceRow & { dep: DeploymentRow }> {

@@ -26,7 +26,7 @@ export interface TestServer {
 export async function startTestServer(opts: Partial<BuildServerOptions> = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'flipside-server-'));
   const app = await buildServer({ ...opts, dataDir });
-  if (!app.flipside.store.userByEmail(ADMIN.email)) createUser(app.flipside, ADMIN.email, ADMIN.password);
+  if (!app.flipside.store.userByEmail(ADMIN.email)) await createUser(app.flipside, ADMIN.email, ADMIN.password);
   const adminToken = await login(app, ADMIN.email, ADMIN.password);
   return {
     app,

@@ -81,7 +81,7 @@ test.before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), 'flipside-ui-'));
   const app = await buildServer({ dataDir });
-  createUser(app.flipside, ADMIN.email, ADMIN.password);
+  await createUser(app.flipside, ADMIN.email, ADMIN.password);
   srv = await serve(app);
   browser = await chromium.launch({
     executablePath: CHROMIUM,

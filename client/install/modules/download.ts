@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { PayloadEntry } from '../../../artifact/types.js';
-import { writeStreamSynced } from './durable-fs.js';
+import { writeStreamSynced } from '../../durable.js';
 import { ModuleError, type ModuleState } from './errors.js';
 import { makeFifo, openFifoWriter, pipeIntoFifo, writeAndClose } from './fifo.js';
 import { checkExit, ModuleProcess, type ModuleExit } from './module-process.js';
@@ -81,7 +81,7 @@ export class DownloadSession {
       if (this.mode === 'undecided') await this.decide();
       if (this.mode === 'files') {
         const dir = join(this.opts.treeDir, 'files');
-        await writeStreamSynced(join(dir, entry.name), dir, stream).catch((e: Error) => {
+        await writeStreamSynced(join(dir, entry.name), stream).catch((e: Error) => {
           throw new ModuleError('IO', this.state, `cannot store ${entry.name} under ${dir}: ${e.message}`, { cause: e });
         });
       } else {

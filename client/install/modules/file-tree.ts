@@ -6,7 +6,7 @@ import { mkdir, rm, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ArtifactHeaders } from '../../../artifact/types.js';
 import type { InstallContext } from '../types.js';
-import { fsyncDir, writeFileSynced } from './durable-fs.js';
+import { syncDir, writeFileSynced } from '../../durable.js';
 import { ModuleError } from './errors.js';
 
 /** `<workDir>/payloads/0000/tree`, Mender's `modules/v3/payloads/0000/tree` under our work dir. */
@@ -93,12 +93,12 @@ export async function prepareFileTree(
     await mkdir(join(staging, 'header'), { recursive: true });
     await mkdir(join(staging, 'tmp'));
     for (const [rel, data] of contents) await writeFileSynced(join(staging, rel), data);
-    await fsyncDir(join(staging, 'header'));
-    await fsyncDir(join(staging, 'tmp'));
-    await fsyncDir(staging);
+    await syncDir(join(staging, 'header'));
+    await syncDir(join(staging, 'tmp'));
+    await syncDir(staging);
     await rm(treeDir, { recursive: true, force: true });
     await rename(staging, treeDir);
-    await fsyncDir(parent);
+    await syncDir(parent);
   } catch (e) {
     if (e instanceof ModuleError) throw e;
     throw new ModuleError('IO', 'Download', `cannot prepare the module file tree at ${treeDir}: ${(e as Error).message}`, {
@@ -120,7 +120,7 @@ export async function removeFileTree(treeDir: string): Promise<void> {
   await rm(treeDir, { recursive: true, force: true });
   await rm(`${treeDir}.new`, { recursive: true, force: true });
   try {
-    await fsyncDir(dirname(treeDir));
+    await syncDir(dirname(treeDir));
   } catch {
     // The parent may be gone too; nothing left to make durable.
   }

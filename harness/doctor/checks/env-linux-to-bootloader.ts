@@ -2,7 +2,7 @@
 // first (printenv: a Mender-style integration, env at CONFIG_ENV_OFFSET); failing that, the raw
 // copies at the board file's offsets are read from U-Boot (`<if> read` + md.b), which is where a
 // boot script such as Flipside's boot.scr takes the A/B variables from.
-import { decodeVars, toEnvVars } from '../../../client/bootloader/uboot-env-format.js';
+import { decodeVars, toEnvVars } from '../../../bootenv/uboot-env-format.js';
 import { randomToken } from '../bench.js';
 import type { DoctorCheck } from '../check.js';
 import { envLocationFix, hex } from '../fixes.js';

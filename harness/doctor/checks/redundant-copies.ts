@@ -2,11 +2,11 @@
 // copies; after two saves from Linux both copies hold a valid CRC and the saves went to alternate
 // copies with the flags byte counting up, so a save torn by a power cut always leaves the other
 // copy intact. The copies are read from Linux with dd | od (no offline storage needed).
-import { checkCopy, chooseCurrent, decodeVars, nextFlag, toEnvVars } from '../../../client/bootloader/uboot-env-format.js';
+import { checkCopy, chooseCurrent, decodeVars, nextFlag, toEnvVars } from '../../../bootenv/uboot-env-format.js';
 import type { DoctorCheck, CheckResult } from '../check.js';
 import { envLocationFix, fwEnvLines, hex } from '../fixes.js';
 import type { DoctorBench } from '../bench.js';
-import type { FwEnvConfig } from '../../../client/bootloader/fw-env-config.js';
+import type { FwEnvConfig } from '../../../bootenv/fw-env-config.js';
 
 interface Snapshot {
   copies: { offset: number; crcOk: boolean; flag: number }[];

@@ -242,16 +242,13 @@ export async function device(main, [id]) {
     } else {
       replace(inv, h('p', { class: 'muted' }, 'Inventory is kept for accepted devices.'));
     }
-    const history = await get(`${DEP}/deployments/devices/${id}`);
-    const names = new Map();
-    await Promise.all([...new Set(history.map((r) => r.deployment_id))].slice(0, 50).map(async (did) => {
-      try { names.set(did, (await get(`${DEP}/deployments/${did}`)).name); } catch {}
-    }));
-    replace(hist, table([['Deployment'], ['Status'], ['Attempts', 'opt'], ['Finished', 'opt'], ['Log']], history.map((r) => h('tr', {},
-      h('td', {}, h('a', { href: `#/deployments/${r.deployment_id}` }, names.get(r.deployment_id) ?? short(r.deployment_id))),
+    // Mender's history items carry the deployment and the device's part of it.
+    const history = await get(`${DEP}/deployments/devices/${id}?per_page=500`);
+    replace(hist, table([['Deployment'], ['Status'], ['Attempts', 'opt'], ['Finished', 'opt'], ['Log']], history.map(({ deployment: d, device: r }) => h('tr', {},
+      h('td', {}, h('a', { href: `#/deployments/${d.id}` }, d.name || short(d.id))),
       h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
       h('td', { class: 'opt' }, String(r.attempts)), h('td', { class: 'opt' }, when(r.finished)),
-      h('td', {}, r.log ? button('View log', () => showLog(r.deployment_id, id), { dataset: { fk: `log-${r.deployment_id}` } }) : '—'))),
+      h('td', {}, r.log ? button('View log', () => showLog(d.id, id), { dataset: { fk: `log-${d.id}` } }) : '—'))),
     'No deployments for this device yet.'));
   };
   await refresh();

@@ -5,12 +5,13 @@
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, REPO_ROOT, type BuiltImage } from './image/build.js';
-import { partition } from './image/layout.js';
-import { writeAt } from './image/disk.js';
-import { run } from './image/exec.js';
+import { buildImage, type BuiltImage } from '../../../qemu/image/build.js';
+import { REPO_ROOT } from '../../../paths.js';
+import { partition } from '../../../qemu/image/layout.js';
+import { writeAt } from '../../../qemu/image/disk.js';
+import { run } from '../../../qemu/image/exec.js';
 import { QemuVm } from './vm.js';
-import { parseEnvLines } from '../harness/shell/env-lines.js';
+import { parseEnvLines } from '../../../bootenv/env-lines.js';
 import { bootToShell, guestEnv, guestSetEnv, guestShell, rebootToUBoot } from './guest-steps.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1' && process.env.FLIPSIDE_SLOW_BOARDS === '1';

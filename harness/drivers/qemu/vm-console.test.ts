@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConsoleClosedError } from '../harness/console/expect-buffer.js';
-import { StreamConsole } from '../harness/console/stream-console.js';
-import { UnixSocketTransport } from '../harness/console/unix-transport.js';
+import { ConsoleClosedError } from '../../console/expect-buffer.js';
+import { StreamConsole } from '../../console/stream-console.js';
+import { UnixSocketTransport } from '../../console/unix-transport.js';
 import { VmConsole } from './vm-console.js';
 
 /** A stand-in for one QEMU process: its console socket, and a way to "power it off". */

@@ -4,8 +4,7 @@
 import { open, readFile, stat, writeFile, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename } from 'node:path';
-import { EnvError } from './types.js';
-import { journalSync, journalWrite } from '../test-hooks.js';
+import { EnvError, type WriteObserver } from './types.js';
 
 function ioError(what: string, path: string, err: unknown): EnvError {
   return new EnvError('IO', `${what} ${path}: ${(err as Error).message}`);
@@ -35,8 +34,8 @@ export async function readAt(path: string, offset: number, length: number): Prom
   }
 }
 
-/** Writes `data` at `offset` and fsyncs before returning. */
-export async function writeAtDurably(path: string, offset: number, data: Buffer): Promise<void> {
+/** Writes `data` at `offset` and fsyncs before returning; `observer` hears of each write and the fsync. */
+export async function writeAtDurably(path: string, offset: number, data: Buffer, observer?: WriteObserver): Promise<void> {
   const unprotect = await emmcBootForceRo(path);
   let fh;
   try {
@@ -44,12 +43,12 @@ export async function writeAtDurably(path: string, offset: number, data: Buffer)
     fh = await open(path, 'r+');
     let done = 0;
     while (done < data.length) {
-      journalWrite(path, offset + done, data.length - done);
+      observer?.write(path, offset + done, data.length - done);
       const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }
     await fh.sync();
-    journalSync(path);
+    observer?.sync(path);
   } catch (err) {
     throw err instanceof EnvError ? err : ioError('cannot write', path, err);
   } finally {

@@ -23,7 +23,7 @@ import {
   type BlobDiagnosis,
   type RawVars,
 } from './uboot-env-format.js';
-import { EnvError, type BootEnv, type EnvVars } from './types.js';
+import { EnvError, type BootEnv, type EnvVars, type WriteObserver } from './types.js';
 
 export interface UBootEnvOptions {
   /**
@@ -31,6 +31,8 @@ export interface UBootEnvOptions {
    * from it. Off unless given, so a wrong fw_env.config is reported instead of papered over.
    */
   defaultEnv?: EnvVars;
+  /** Hears of every write and fsync to the env storage (the client's test write journal). */
+  observer?: WriteObserver;
 }
 
 export interface UBootCopyState {
@@ -91,7 +93,7 @@ export class UBootEnv implements BootEnv {
       const flag = current === null ? 1 : nextFlag(loaded.state.copies[current]!.flag ?? 0);
       const blob = encodeBlob(next, size, redundant, flag);
       const { device, offset } = loaded.state.copies[target]!;
-      await writeAtDurably(device, offset, blob);
+      await writeAtDurably(device, offset, blob, this.options.observer);
       const back = await readAt(device, offset, size);
       if (!back.equals(blob)) {
         throw new EnvError('IO', `u-boot env: read-back of ${device}@${hex(offset)} differs from what was written (read-only or failing storage?)`);

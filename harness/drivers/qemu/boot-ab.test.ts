@@ -9,19 +9,20 @@
 import test from 'ava';
 import { openSync, writeSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, REPO_ROOT, type BuiltImage } from './image/build.js';
-import { partition, fwEnvConfig } from './image/layout.js';
-import { writeAt } from './image/disk.js';
-import { run } from './image/exec.js';
+import { buildImage, type BuiltImage } from '../../../qemu/image/build.js';
+import { REPO_ROOT } from '../../../paths.js';
+import { partition, fwEnvConfig } from '../../../qemu/image/layout.js';
+import { writeAt } from '../../../qemu/image/disk.js';
+import { run } from '../../../qemu/image/exec.js';
 import { QemuVm } from './vm.js';
-import { parseEnvLines } from '../harness/shell/env-lines.js';
+import { parseEnvLines } from '../../../bootenv/env-lines.js';
 import { bootToShell, guestEnv, guestGrubEnv, guestSetEnv, guestShell, rebootToBootloader, rebootToUBoot } from './guest-steps.js';
-import { loadBoardFile } from './board-file.js';
+import { loadBoardFile } from '../../../qemu/board-file.js';
 import { serveFiles, type FileServer } from './file-server.js';
-import { CLIENT_DISABLE_FILE, GUEST_NET } from './image/guest-files.js';
-import { GRUBENV_NAME } from './boot/grub-cfg.js';
-import { makeGrubEnv } from './image/grub-boot.js';
-import { buildDeviceBundle } from '../client/build-device.js';
+import { CLIENT_DISABLE_FILE, GUEST_NET } from '../../../qemu/image/guest-files.js';
+import { GRUBENV_NAME } from '../../../qemu/boot/grub-cfg.js';
+import { makeGrubEnv } from '../../../qemu/image/grub-boot.js';
+import { buildDeviceBundle } from '../../../client/build-device.js';
 
 // Before any test is declared: ava wants every declaration in the same tick as the first.
 const GRUB = (await loadBoardFile(process.env.FLIPSIDE_QEMU_BOARD ?? 'qemu-aarch64')).bootloader.type === 'grub';

@@ -15,6 +15,15 @@ export interface BootEnv {
   write(changes: Record<string, string | null>): Promise<void>;
 }
 
+/**
+ * Told of each write to env storage before it lands and of its fsync after: the client passes its
+ * test write journal here, so a simulated power cut can drop what was written but never synced.
+ */
+export interface WriteObserver {
+  write(path: string, offset: number, length: number): void;
+  sync(path: string): void;
+}
+
 // BAD_VARIABLE: a name or value the format cannot hold (empty name, '=' or NUL in a name, NUL
 // in a value, a GRUB name with a newline...); raised before anything is written.
 export type EnvErrorCode = 'NO_VALID_COPY' | 'LOCATION_MISMATCH' | 'CONFIG' | 'TOO_LARGE' | 'IO' | 'BAD_VARIABLE';

@@ -248,3 +248,19 @@ test('a missing device is an IO error', async (t) => {
   const err = await t.throwsAsync(env.read(), { instanceOf: EnvError });
   t.is(err!.code, 'IO');
 });
+
+test('the write observer hears the write to the copy that is not current, then its fsync', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ubootenv-'));
+  try {
+    const img = join(dir, 'disk.img');
+    await writeFile(img, Buffer.alloc(0x10000, 0x00));
+    await writeAtDurably(img, OFF1, encodeBlob(fromEnvVars({ v: 'cur' }), SIZE, true, 1));
+    const heard: string[] = [];
+    const observer = { write: (p: string, o: number, n: number) => heard.push(`w ${o} ${n} ${p}`), sync: (p: string) => heard.push(`s ${p}`) };
+    const env = new UBootEnv(parseFwEnvConfig(`${img} 0x${OFF1.toString(16)} 0x${SIZE.toString(16)}\n${img} 0x${OFF2.toString(16)} 0x${SIZE.toString(16)}\n`, 'fw_env.config'), { observer });
+    await env.write({ v: 'next' });
+    t.deepEqual(heard, [`w ${OFF2} ${SIZE} ${img}`, `s ${img}`]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -7,15 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { qemuOf, type BoardFile } from './board-file.js';
-import { StreamConsole } from '../harness/console/stream-console.js';
-import { UnixSocketTransport } from '../harness/console/unix-transport.js';
-import type { Console } from '../harness/types.js';
-import { run } from './image/exec.js';
+import { qemuOf, type BoardFile } from '../../../qemu/board-file.js';
+import { StreamConsole } from '../../console/stream-console.js';
+import { UnixSocketTransport } from '../../console/unix-transport.js';
+import type { Console } from '../../types.js';
+import { run } from '../../../qemu/image/exec.js';
 import { QmpClient } from './qmp.js';
-import { GUEST_NET } from './image/guest-files.js';
+import { GUEST_NET } from '../../../qemu/image/guest-files.js';
 import { VmConsole } from './vm-console.js';
-import { processTempDir } from '../harness/run/temp-dir.js';
+import { processTempDir } from '../../run/temp-dir.js';
 
 export interface QemuVmOptions {
   board: BoardFile;

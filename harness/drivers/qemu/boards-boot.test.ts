@@ -8,10 +8,11 @@
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, REPO_ROOT } from './image/build.js';
+import { buildImage } from '../../../qemu/image/build.js';
+import { REPO_ROOT } from '../../../paths.js';
 import { QemuVm } from './vm.js';
 import { bootToShell, guestShell } from './guest-steps.js';
-import { buildDeviceBundle } from '../client/build-device.js';
+import { buildDeviceBundle } from '../../../client/build-device.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1';
 // The default board and the GRUB one first: the ones that must keep working.

@@ -2,11 +2,11 @@
 // on its socket: the socket dies with the process, so nothing typed or awaited in one power cycle
 // reaches into the next. Listeners and the line list carry on here, and every console appends to
 // the same transcript file (QemuVm passes the path), so the record reads as one story.
-import { RelayConsole } from '../harness/board/relay-console.js';
-import { ConsoleClosedError } from '../harness/console/expect-buffer.js';
-import type { StreamConsole } from '../harness/console/stream-console.js';
-import { Transcript } from '../harness/console/transcript.js';
-import type { ConsoleLine } from '../harness/types.js';
+import { RelayConsole } from '../../board/relay-console.js';
+import { ConsoleClosedError } from '../../console/expect-buffer.js';
+import type { StreamConsole } from '../../console/stream-console.js';
+import { Transcript } from '../../console/transcript.js';
+import type { ConsoleLine } from '../../types.js';
 
 export class VmConsole extends RelayConsole {
   private readonly lines = new Transcript();

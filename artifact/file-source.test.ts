@@ -1,0 +1,74 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compressBuffer, decompressFileRegion } from './compression.js';
+import { ArtifactError } from './errors.js';
+import { FILE_CHUNK, FileSource } from './file-source.js';
+import { pseudoRandom, tempDir } from './test-support.js';
+
+async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+test('FileSource: exact reads across chunk edges, seeks past whole chunks, reports the file offset', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const data = pseudoRandom(3 * FILE_CHUNK + 777, 3);
+  const path = join(dir, 'f');
+  writeFileSync(path, data);
+  const src = await FileSource.open(path, 'f');
+  t.teardown(() => src.close());
+  t.true((await src.readExact(100))!.equals(data.subarray(0, 100)));
+  await src.skip(FILE_CHUNK - 150); // stays inside the first chunk
+  t.is(src.fileOffset(), FILE_CHUNK - 50);
+  t.true((await src.readExact(512))!.equals(data.subarray(FILE_CHUNK - 50, FILE_CHUNK + 462))); // straddles
+  await src.skip(FILE_CHUNK + 1000); // beyond what was read: a seek
+  const at = FILE_CHUNK + 462 + FILE_CHUNK + 1000;
+  t.is(src.fileOffset(), at);
+  t.is(src.position, at);
+  t.true((await collect(src.take(data.length - at))).equals(data.subarray(at)));
+  t.true(await src.atEnd());
+});
+
+test('FileSource: a read or a seek past the end is TRUNCATED', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const path = join(dir, 'f');
+  writeFileSync(path, pseudoRandom(5000, 4));
+  for (const op of [(s: FileSource) => s.skip(6000), (s: FileSource) => collect(s.take(6000)), (s: FileSource) => s.readExact(6000)]) {
+    const src = await FileSource.open(path, 'f');
+    const e = await t.throwsAsync(op(src), { instanceOf: ArtifactError });
+    t.is(e?.code, 'TRUNCATED');
+    await src.close();
+  }
+});
+
+test('FileSource: recycled buffers still deliver every byte to a consumer that hashes in place', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const data = pseudoRandom(7 * FILE_CHUNK + 5, 5);
+  const path = join(dir, 'f');
+  writeFileSync(path, data);
+  const src = await FileSource.open(path, 'f');
+  src.recycle = true;
+  t.true((await collect(src.take(data.length))).equals(data));
+  await src.close();
+});
+
+test('decompressFileRegion: a member in the middle of a file, and a corrupt one is COMPRESSION', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const plain = Buffer.concat([pseudoRandom(300_000, 6), Buffer.alloc(400_000)]);
+  const z = await compressBuffer({ compression: 'zstd' }, plain);
+  const before = pseudoRandom(10_000, 7);
+  const path = join(dir, 'f');
+  writeFileSync(path, Buffer.concat([before, z, Buffer.alloc(1024)]));
+  t.true((await collect(await decompressFileRegion('zstd', path, before.length, z.length))).equals(plain));
+  const bad = Buffer.from(z);
+  bad.fill(0x55, 100, 200);
+  writeFileSync(path, Buffer.concat([before, bad, Buffer.alloc(1024)]));
+  const e = await t.throwsAsync(collect(await decompressFileRegion('zstd', path, before.length, bad.length)), { instanceOf: ArtifactError });
+  t.is(e?.code, 'COMPRESSION');
+});
