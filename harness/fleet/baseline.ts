@@ -34,6 +34,9 @@ export class Baseline {
 
   static async start(dataDir: string, caPem: string): Promise<Baseline> {
     const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER, join(dataDir, 'tls')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const orphanGuard = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphanGuard);
+    child.once('exit', () => process.off('exit', orphanGuard));
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (c: Buffer) => {

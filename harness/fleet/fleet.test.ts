@@ -7,7 +7,11 @@ import { expectedFinalStatus } from './plan.js';
 
 const fast = { pollSeconds: 1, jitter: 0.5, installSeconds: 0.05, rebootSeconds: 0.05, artifactBytes: 4096, timeoutSeconds: 100 };
 
+// A bound, not a timing assertion: on a loaded 2-core box one run takes from 30 s to minutes.
+const BOUND_MS = 10 * 60_000;
+
 test('20 devices in two worker processes: phased rollout with failures and retries, every final status as planned', async (t) => {
+  t.timeout(BOUND_MS);
   const seed = 7;
   const r = await runFleet({ ...fast, devices: 20, workers: 2, seed, failureRate: 0.4, retries: 1, errorThreshold: null, phases: { batchPercents: [25], gapSeconds: 1 } });
   t.true(r.rolloutComplete, JSON.stringify(r));
@@ -27,6 +31,7 @@ test('20 devices in two worker processes: phased rollout with failures and retri
 });
 
 test('every attempt failing trips the error threshold: failed devices stay failed, the rest are aborted', async (t) => {
+  t.timeout(BOUND_MS);
   const r = await runFleet({ ...fast, devices: 20, workers: 0, seed: 3, failureRate: 1, retries: 0, errorThreshold: 10, phases: { batchPercents: [50], gapSeconds: 30 } });
   t.true(r.rolloutComplete, JSON.stringify(r));
   t.is(r.stopReason, 'error_threshold');

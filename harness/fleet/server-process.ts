@@ -56,6 +56,10 @@ export class ServerProcess {
       stdio: ['ignore', logFd, 'pipe'],
     });
     closeSync(logFd);
+    // If this process dies without stop() (a test runner's timeout), the server goes with it.
+    const orphanGuard = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphanGuard);
+    child.once('exit', () => process.off('exit', orphanGuard));
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     // The listening line goes to stdout, which is the log file: read it from there.
