@@ -63,7 +63,7 @@ export class Baseline {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // already gone (a signal leaves exitCode null)
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     this.child.kill('SIGTERM');
     await exited;

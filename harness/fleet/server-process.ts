@@ -103,7 +103,7 @@ export class ServerProcess {
   /** SIGTERM and wait (the server closes cleanly, which also writes a CPU profile). */
   async stop(): Promise<void> {
     if (this.sampler) clearInterval(this.sampler);
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // already gone (a signal leaves exitCode null)
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
