@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { ArtifactError } from './errors.js';
 import { readArtifact } from './reader.js';
-import { buildTar, bufferStream, pseudoRandom, splitTar, writeToBuffer, type RawMember } from './test-support.js';
+import { buildTar, bufferStream, pseudoRandom, splitTar, writeToBuffer, type RawMember } from './testing/support.js';
 import type { ArtifactErrorCode } from './types.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

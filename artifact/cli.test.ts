@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, main } from './cli.js';
-import { pseudoRandom, tempDir, VECTORS } from './test-support.js';
+import { pseudoRandom, tempDir, VECTORS } from './testing/support.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'artifact', 'cli.ts');

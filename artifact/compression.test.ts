@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ArtifactError } from './errors.js';
 import { compressBuffer, compressionFromName, createDecompressor, decompressBuffer, findTool, parseCompressionId } from './compression.js';
-import { pseudoRandom } from './test-support.js';
+import { pseudoRandom } from './testing/support.js';
 
 const engines = ['tool', 'js'] as const;
 const input = Buffer.concat([pseudoRandom(200_000, 8), Buffer.alloc(300_000)]);

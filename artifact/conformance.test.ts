@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ArtifactError } from './errors.js';
 import { formatRead, goTime } from './format.js';
 import { readArtifact } from './reader.js';
-import { buildTar, bufferStream, splitTar, VECTORS } from './test-support.js';
+import { buildTar, bufferStream, splitTar, VECTORS } from './testing/support.js';
 import type { ArtifactHeaders } from './types.js';
 
 interface ReadTxt {

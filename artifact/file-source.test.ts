@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { compressBuffer, decompressFileRegion } from './compression.js';
 import { ArtifactError } from './errors.js';
 import { FILE_CHUNK, FileSource } from './file-source.js';
-import { pseudoRandom, tempDir } from './test-support.js';
+import { pseudoRandom, tempDir } from './testing/support.js';
 
 async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArtifactError } from './errors.js';
 import { readArtifact } from './reader.js';
-import { pseudoRandom, tempDir, writeToBuffer } from './test-support.js';
+import { pseudoRandom, tempDir, writeToBuffer } from './testing/support.js';
 import type { WriteSpec } from './writer.js';
 import { findPeer, runTool, testWithPeers } from '../test-support/mender-peers.js';
 

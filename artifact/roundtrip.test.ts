@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { decompressBuffer, findTool } from './compression.js';
 import { readArtifact } from './reader.js';
-import { bufferStream, pseudoRandom, splitTar, tempDir, VECTORS, writeToBuffer } from './test-support.js';
+import { bufferStream, pseudoRandom, splitTar, tempDir, VECTORS, writeToBuffer } from './testing/support.js';
 import type { Compression } from './types.js';
 import type { WriteSpec } from './writer.js';
 

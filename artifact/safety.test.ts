@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { findTool } from './compression.js';
 import { ArtifactError } from './errors.js';
 import { readArtifact } from './reader.js';
-import { bufferStream, pseudoRandom, tempDir, writeToBuffer } from './test-support.js';
+import { bufferStream, pseudoRandom, tempDir, writeToBuffer } from './testing/support.js';
 import type { Compression } from './types.js';
 import { writeArtifact } from './writer.js';
 

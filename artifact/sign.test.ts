@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ArtifactError } from './errors.js';
 import { readArtifact } from './reader.js';
 import { loadPrivateKey, loadPublicKey, resignArtifact, signManifest, verifyManifest } from './sign.js';
-import { splitTar, tempDir, VECTORS, writeToBuffer } from './test-support.js';
+import { splitTar, tempDir, VECTORS, writeToBuffer } from './testing/support.js';
 
 const keyFile = (n: string) => readFileSync(join(VECTORS, 'keys', n), 'utf8');
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ByteSource } from './byte-source.js';
 import { ArtifactError } from './errors.js';
 import { TarReader, encodeHeader, checkSafeName } from './tar.js';
-import { splitTar, tempDir, VECTORS } from './test-support.js';
+import { splitTar, tempDir, VECTORS } from './testing/support.js';
 
 async function list(tar: Buffer) {
   const r = new TarReader(new ByteSource((async function* () { yield tar; })(), 't'), 't');

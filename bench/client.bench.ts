@@ -7,13 +7,13 @@
 // its peak RSS taken from /usr/bin/time. Payloads of 64 and 256 MiB: RSS must stay flat.
 // Targets: install >= 0.7x the zstd|dd pipeline; RSS(256 MiB) / RSS(64 MiB) < 1.25.
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeArtifact } from '../artifact/writer.js';
 import { HostSimBoard } from '../harness/host-sim/board.js';
 import { clientBundle } from '../harness/host-sim/client-bundle.js';
+import { makeImage } from './images.js';
 
 const MiB = 1 << 20;
 const SIZES = (process.env.BENCH_CLIENT_MIB ?? '64,256').split(',').map((s) => Number(s) * MiB);
@@ -24,29 +24,6 @@ function sh(cmd: string): number {
   const r = spawnSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error(`${cmd} failed`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-// Half pseudo-random, half zero 64 KiB blocks: compresses about 2:1 like a real rootfs.
-async function makeImage(path: string, size: number): Promise<void> {
-  const out = createWriteStream(path);
-  const block = 64 * 1024;
-  let x = 0x2545f491;
-  const zero = Buffer.alloc(block);
-  for (let off = 0, i = 0; off < size; off += block, i++) {
-    let b = zero;
-    if (i % 2 === 0) {
-      b = Buffer.alloc(block);
-      for (let j = 0; j < block; j += 4) {
-        x ^= x << 13;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        b.writeUInt32LE(x >>> 0, j);
-      }
-    }
-    if (!out.write(b)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
 }
 
 interface Row {

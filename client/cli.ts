@@ -99,10 +99,20 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<artifact>', 'path or URL of a .mender artifact')
     .option('--reboot-exit-code', `exit with ${EXIT_REBOOT} when a reboot is needed to finish`)
     .action(async (artifact: string, o: { rebootExitCode?: boolean }) => {
-      const { machine, stop } = await setup();
+      const { config, machine, stop } = await setup();
+      const spool = config.DownloadResumeAcrossRestarts
+        ? {
+            dataDir: config.DataDir,
+            download: { maxResumes: config.RetryDownloadCount, stallTimeoutMs: config.DownloadStallTimeoutSeconds * 1000 },
+            log: (l: string) => say(`flipside: ${l}`),
+          }
+        : undefined;
+      const source = sourceFor(artifact, spool);
       let r: RunResult;
       try {
-        r = await machine.install(sourceFor(artifact));
+        // The same URL again after a power cut in Download: continue that deployment from its spool.
+        const stored = await machine.record();
+        r = stored?.state === 'Download' && stored.source === source.describe && spool ? await machine.resume('resume', undefined, source) : await machine.install(source);
       } finally {
         stop();
       }

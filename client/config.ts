@@ -75,6 +75,16 @@ export const configSchema = z
     RetryDownloadCount: z.number().int().min(1).max(10000).default(10),
     /** Daemon: no download byte for this long drops the connection and resumes. */
     DownloadStallTimeoutSeconds: seconds.default(60),
+    /**
+     * Resume an interrupted download after a restart or power loss from the spool on the data
+     * partition (client/download-spool.ts). false = Mender's behaviour: the deployment fails and a
+     * new one starts over.
+     */
+    DownloadResumeAcrossRestarts: z.boolean().default(true),
+    /** Restarts of one deployment's download before it fails (each after a reboot or kill). */
+    DownloadResumeMaxCount: z.number().int().min(0).max(10000).default(20),
+    /** How long after its start a deployment's download may still be resumed (default a week). */
+    DownloadResumeMaxSeconds: seconds.default(7 * 24 * 3600),
     /** Daemon: pid file `flipside check-update` / `send-inventory` signal (SIGUSR1 / SIGUSR2). */
     PidFile: path.optional(),
   })

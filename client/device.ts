@@ -71,6 +71,11 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
     initialProvides: () => readArtifactInfo(config.ArtifactInfoFile),
     verifyKeys,
     reporter: o.reporter,
+    downloadResume: {
+      enabled: config.DownloadResumeAcrossRestarts,
+      maxCount: config.DownloadResumeMaxCount,
+      maxSeconds: config.DownloadResumeMaxSeconds,
+    },
     onState: makeStateLogger(config.ConsoleStateLog),
     log: o.log,
     scripts: (artifactDir) =>

@@ -4,22 +4,22 @@
 //    directory), so a cut leaves the old content or the new, never a torn file;
 //  - writeFileSynced / writeStreamSynced: a new file's data is fsynced before it is relied on (the
 //    caller, or writeStreamSynced itself, fsyncs the directory that names it);
-//  - writeAllAt / writeAtDurably: positional writes into a partition, env device or image file
+//  - writeAllAt / syncHandle: positional writes into a partition or image file
 //    (opened without truncation, so a device is touched only at the bytes asked for), each write
 //    announced to the write journal before it lands and each fsync after it (the host-sim drops
 //    what was written but never synced at a power cut);
 //  - removeDurably: an unlink is durable once the directory is fsynced.
+// The boot env's positional env writes are bootenv/device-io.ts writeAtDurably (a leaf library that
+// imports nothing of the client), told about by the same journal.
 // Errors are the file system's (with their `code`): callers turn them into their own typed errors.
 import { open, rename, unlink, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { WriteObserver } from '../bootenv/types.js';
 import { journalSync, journalWrite } from './test-hooks.js';
 
 /** Told about positional writes (before they land) and fsyncs (after); the test hooks by default. */
-export interface WriteJournal {
-  write(path: string, offset: number, length: number): void;
-  sync(path: string): void;
-}
+export type WriteJournal = WriteObserver;
 
 export const testJournal: WriteJournal = { write: journalWrite, sync: journalSync };
 
@@ -131,15 +131,4 @@ export async function writeAllAt(fh: FileHandle, path: string, buf: Buffer, pos:
 export async function syncHandle(fh: FileHandle, path: string, journal: WriteJournal = testJournal): Promise<void> {
   await fh.sync();
   journal.sync(path);
-}
-
-/** Writes `data` at `offset` of an existing file or device (never truncated) and fsyncs it. */
-export async function writeAtDurably(path: string, offset: number, data: Buffer, journal: WriteJournal = testJournal): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await writeAllAt(fh, path, data, offset, journal);
-    await syncHandle(fh, path, journal);
-  } finally {
-    await fh.close();
-  }
 }

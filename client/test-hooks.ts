@@ -7,6 +7,7 @@
 //   FLIPSIDE_TEST_HOLD_AT_BYTE=<n>      and stop there: on a real or emulated board, where killing
 //                                       the client is not a power cut, the harness cuts the power
 //                                       when it reads that line, with the client still at the point
+//   FLIPSIDE_TEST_KILL_AT_DOWNLOAD_BYTE=<n> (and _HOLD_) once the download spool holds n bytes
 //   FLIPSIDE_TEST_WRITE_JOURNAL=<file>  appends each partition/env write and fsync, so the host-sim
 //                                       can drop what was written but never synced at a power cut
 // Unset on devices; reading a few environment variables is the whole cost.
@@ -75,6 +76,14 @@ export function journalWrite(path: string, offset: number, length: number): void
 export function journalSync(path: string): void {
   const j = process.env.FLIPSIDE_TEST_WRITE_JOURNAL;
   if (j) appendFileSync(j, `s 0 0 ${path}\n`);
+}
+
+/** FLIPSIDE_TEST_KILL_AT_DOWNLOAD_BYTE / _HOLD_AT_DOWNLOAD_BYTE: once the download spool holds n bytes. */
+export function killAtDownloadByte(): ByteHook | null {
+  const kill = byteThreshold('FLIPSIDE_TEST_KILL_AT_DOWNLOAD_BYTE');
+  if (kill !== null) return { bytes: kill, hold: false };
+  const hold = byteThreshold('FLIPSIDE_TEST_HOLD_AT_DOWNLOAD_BYTE');
+  return hold !== null ? { bytes: hold, hold: true } : null;
 }
 
 /** The journal as the boot env library takes it: passed to openBootEnv, which imports nothing of the client. */

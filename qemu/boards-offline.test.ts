@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../paths.js';
 import { partition, SECTOR } from './image/layout.js';
 import { run } from './image/exec.js';
 import { parseEnvLines } from '../bootenv/env-lines.js';
-import { loadBoardFile } from './board-file.js';
+import { loadBoardFile } from '../boards/load.js';
 import { crc32 } from '../bootenv/crc32.js';
 
 const enabled = process.env.FLIPSIDE_IMAGE_TESTS !== '0';

@@ -1,13 +1,16 @@
 // Managed mode: power is cut while the daemon downloads a deployment (a seeded point of the
-// artifact's bytes through the proxy). As Mender does, a download is not resumed across a
-// reboot: the device boots the old rootfs, reports `failure`, and nothing was half-installed;
-// a second deployment of the same release then installs and commits.
+// artifact's bytes through the proxy). Flipside resumes the download after power returns (issue
+// #17): the spool on the data partition holds the bytes up to the last checkpoint, the daemon
+// asks the server for the rest with a Range request and the same deployment finishes with
+// `success`. (Mender starts over: the deployment fails and a new one is needed. The scenario engine
+// has no notion of the client under test yet; with Mender's client, or `DownloadResumeAcrossRestarts:
+// false`, the expectation would be `failure` and a retry.)
 import { defineScenario } from '../harness/scenario/define.js';
 import { deployNow, enrollDevice, finalStatusIs, seededOffsetIn } from '../harness/scenario/managed.js';
 
 export default defineScenario({
   name: 'power-cut-during-download',
-  purpose: 'managed: power cut mid-download → old rootfs boots, server says failure, a retry succeeds',
+  purpose: 'managed: power cut mid-download → the same deployment resumes after power returns and succeeds',
   needs: ['power', 'console', 'shell', 'server'],
   async run(ctx) {
     const device = await enrollDevice(ctx);
@@ -16,16 +19,8 @@ export default defineScenario({
     const first = await deployNow(ctx, ctx.versions.next, device);
     await cut.injected;
     await ctx.boot();
-    const info = await ctx.sh('cat /etc/flipside/artifact_info');
-    await ctx.check('boots the old rootfs', () => info.stdout.includes(`artifact_name=${ctx.versions.current}`) || info.stdout);
-    const env = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('nothing half-installed: upgrade_available=0', () => env.stdout.includes('upgrade_available=0') || env.stdout);
-    const final = await ctx.server.waitFinal(first, device, 300_000);
-    await ctx.check('the server records failure for the interrupted deployment', () => finalStatusIs(ctx, final, 'failure'));
-    ctx.log('a second deployment of the same release');
-    const retry = await deployNow(ctx, ctx.versions.next, device);
-    const again = await ctx.server.waitFinal(retry, device, 900_000);
-    await ctx.check('the retry succeeds', () => finalStatusIs(ctx, again, 'success'));
+    const final = await ctx.server.waitFinal(first, device, 900_000);
+    await ctx.check('the interrupted deployment resumes and succeeds', () => finalStatusIs(ctx, final, 'success'));
     ctx.expectFinal(ctx.versions.next);
   },
 });

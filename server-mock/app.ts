@@ -9,9 +9,14 @@ import { Store } from './store/store.js';
 import { BlobStore } from './store/blobs.js';
 import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
+import { DeviceAdmission, DEFAULT_DEVICE_ADMISSION, type DeviceAdmissionOptions } from './device/admission.js';
 import { PasswordHasher } from './auth/password.js';
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
-import { ApiError } from './http-errors.js';
+import { ApiError, explainLibraryError } from './http-errors.js';
+import { acceptEmptyJsonBody } from './empty-json-body.js';
+import { defaultLinkHosts } from './request-url.js';
+import { installAuthorization } from './auth/authorize.js';
+import { roleRoutes } from './management/roles.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
 import { deviceInventoryRoutes } from './device/inventory.js';
@@ -22,6 +27,7 @@ import { devauthRoutes } from './management/devauth.js';
 import { inventoryRoutes } from './management/inventory.js';
 import { deploymentRoutes } from './management/deployments.js';
 import { auditRoutes } from './management/audit.js';
+import { admissionRoutes } from './management/admission.js';
 import { uiPlugin } from './ui/index.js';
 
 export interface BuildServerOptions {
@@ -34,12 +40,16 @@ export interface BuildServerOptions {
   userJwtTtlSeconds?: number;
   /** Lifetime of artifact download links (default one hour). */
   linkTtlSeconds?: number;
-  /** Base URL for download links (default: from each request's Host). */
+  /** Base URL for download links (default: the request's Host if it is one of linkHosts). */
   publicUrl?: string;
+  /** More host names a request's Host may put in links (localhost and this machine's are in). */
+  linkHosts?: string[];
   /** Largest artifact accepted (default 10 GiB). */
   maxArtifactBytes?: number;
   /** Login throttling limits (defaults in auth/login-throttle.ts); `now` is for tests. */
   loginThrottle?: Partial<LoginThrottleOptions> & { now?: () => number };
+  /** Device admission limits (defaults in device/admission.ts); `now` is for tests. */
+  deviceAdmission?: Partial<DeviceAdmissionOptions> & { now?: () => number };
   /** TLS key and certificate (PEM); plain HTTP without. */
   https?: { key: string | Buffer; cert: string | Buffer };
 }
@@ -64,7 +74,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
+    linkHosts: defaultLinkHosts(opts.linkHosts),
     passwords: new PasswordHasher(),
+    admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
   };
 
@@ -82,23 +94,35 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.decorate('flipside', ctx);
   if (orphans.length) app.log.warn({ orphans }, 'removed blobs without a database row');
 
+  acceptEmptyJsonBody(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
   });
   // Group commit (store.ts): no reply leaves before the writes it may reflect are on disk.
-  app.addHook('onSend', (_req, _reply, payload, done) => {
+  // An error reply goes out as it is when the group failed too: it claims nothing was stored, and
+  // replacing it would only hide its reason (the SQLITE_FULL that rolled the group back, say).
+  app.addHook('onSend', (_req, reply, payload, done) => {
     const durable = store.durable();
     if (!durable) return done(null, payload);
-    durable.then(() => done(null, payload), (e: unknown) => done(e as Error));
+    durable.then(
+      () => done(null, payload),
+      (e: unknown) => (reply.statusCode >= 400 ? done(null, payload) : done(e as Error)),
+    );
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+  type Thrown = Error & { statusCode?: number; validation?: unknown; code?: string };
+  app.setErrorHandler((thrown: Thrown, req, reply) => {
+    const err = (thrown instanceof ApiError || thrown.statusCode ? undefined : explainLibraryError(thrown)) ?? thrown;
+    // A body left half read would make the next request on this connection wait behind it.
+    if (!req.raw.complete) void reply.header('connection', 'close');
+    if (err !== thrown) req.log.warn({ err: thrown }, 'request failed');
     let status = err instanceof ApiError ? err.statusCode : (err.statusCode ?? 500);
     if (err instanceof ApiError) void reply.headers(err.headers);
-    if (err.validation) status = 400;
+    if ((err as Thrown).validation) status = 400;
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, error: err.message }, 'request refused');
-    const message = status >= 500 ? 'internal error' : err.message;
+    // Errors thrown on purpose (ApiError) say what happened, a 507 or 503 included.
+    const message = status >= 500 && !(err instanceof ApiError) ? 'internal error' : err.message;
     void reply.code(status).type('application/json').send({ error: message, request_id: req.id });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -118,6 +142,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
   await app.register(multipart, { limits: { fileSize: ctx.maxArtifactBytes, files: 1, fields: 10, fieldSize: 64 * 1024 } });
 
+  installAuthorization(app, ctx);
   await app.register(deviceAuthRoutes, { ctx });
   await app.register(deviceDeploymentRoutes, { ctx });
   await app.register(deviceInventoryRoutes, { ctx });
@@ -128,6 +153,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(inventoryRoutes, { ctx });
   await app.register(deploymentRoutes, { ctx });
   await app.register(auditRoutes, { ctx });
+  await app.register(admissionRoutes, { ctx });
+  await app.register(roleRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

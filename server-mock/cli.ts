@@ -1,7 +1,10 @@
 // flipside-server: start the server (TLS by default with a generated CA), or `init` the first
 // admin. Options also come from FLIPSIDE_SERVER_* environment variables.
 import { Command, CommanderError } from 'commander';
-import { resolve } from 'node:path';
+import { resolve, join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { authorizationMarkdown, sortedTable } from './auth/authorization-table.js';
 import { pathToFileURL } from 'node:url';
 import { buildServer } from './app.js';
 import { ensureTls } from './tls.js';
@@ -26,17 +29,19 @@ export async function main(argv: string[]): Promise<number> {
     .option('--host <addr>', 'address to listen on (FLIPSIDE_SERVER_HOST)', env.FLIPSIDE_SERVER_HOST ?? '0.0.0.0')
     .option('--http', 'plain HTTP instead of TLS (FLIPSIDE_SERVER_HTTP=1)', env.FLIPSIDE_SERVER_HTTP === '1')
     .option('--public-url <url>', 'base URL put in download links (FLIPSIDE_SERVER_PUBLIC_URL)', env.FLIPSIDE_SERVER_PUBLIC_URL)
+    .option('--link-host <name...>', 'host names a request may put in download links when --public-url is unset (FLIPSIDE_SERVER_LINK_HOSTS, comma separated)', env.FLIPSIDE_SERVER_LINK_HOSTS?.split(','))
     .option('--tls-name <name...>', 'extra DNS names / IPs for the server certificate (FLIPSIDE_SERVER_TLS_NAMES, comma separated)', env.FLIPSIDE_SERVER_TLS_NAMES?.split(','))
     .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
     .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info');
 
-  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; jwtTtl?: number; logLevel: string }) => {
+  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
     const dataDir = resolve(o.dataDir);
     const tls = o.http ? undefined : await ensureTls(dataDir, o.tlsName ?? []);
     const app = await buildServer({
       dataDir,
       logger: { level: o.logLevel },
       publicUrl: o.publicUrl,
+      linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
     });
@@ -54,6 +59,22 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
   });
+
+  program
+    .command('routes')
+    .description('print the authorization table: every management route and the roles allowed')
+    .option('--json', 'as JSON instead of markdown')
+    .action(async (o: { json?: boolean }) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'flipside-routes-'));
+      try {
+        const app = await buildServer({ dataDir });
+        const table = sortedTable(app.authorizationTable);
+        await app.close();
+        process.stdout.write(o.json ? `${JSON.stringify(table, null, 2)}\n` : authorizationMarkdown(table));
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
 
   program
     .command('init')

@@ -4,6 +4,7 @@ import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
 import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { DeviceAdmission } from './device/admission.js';
 
 export interface ServerContext {
   store: Store;
@@ -16,7 +17,11 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Base URL put in download links; when absent, taken from the request's Host. */
   publicUrl?: string;
+  /** Host names a request's Host header may put in links when publicUrl is unset. */
+  linkHosts: Set<string>;
   /** scrypt off the request thread. */
   passwords: PasswordHasher;
   loginThrottle: LoginThrottle;
+  /** Limits on new pending devices, and their counts. */
+  admission: DeviceAdmission;
 }

@@ -7,6 +7,8 @@ import { startTestServer, acceptDevice, makeArtifact, uploadArtifact, createDepl
 import { loadTraffic } from '../test-support/mender-traffic.js';
 
 const RECORDED_DEPLOYMENT = 'd0000000-0000-4000-8000-000000000001';
+const V1_NEXT = '/api/devices/v1/deployments/device/deployments/next';
+const V2_NEXT = '/api/devices/v2/deployments/device/deployments/next';
 
 
 const load = loadTraffic;
@@ -64,7 +66,11 @@ for (const c of cases) {
           }
           continue;
         }
-        if (r.path === '/api/devices/v1/deployments/device/deployments/next' && r.response === 200 && !deploymentId) {
+        // The recorded server had no v2 "next" (404, then the client asked v1). Ours serves v2, so
+        // it answers there what v1 answered right after in the recording.
+        let expected = r.response;
+        if (r.path === V2_NEXT && r.response === 404) expected = reqs.slice(i + 1).find((x) => x.path === V1_NEXT)?.response ?? 204;
+        if ((r.path === V1_NEXT || r.path === V2_NEXT) && expected === 200 && !deploymentId) {
           const device = srv.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(identity).sort())))!;
           deploymentId = await createDeployment(srv, { artifact_name: c.artifactName, devices: [device.id] });
         }
@@ -82,7 +88,7 @@ for (const c of cases) {
         if (r.headers['Authorization']) headers.authorization = `Bearer ${token}`;
         if (r.headers['Content-Type']) headers['content-type'] = r.headers['Content-Type'];
         const res = await srv.app.inject({ method: r.method as 'PUT', url, headers, payload: r.body === null ? undefined : goJson(r.body) });
-        t.is(res.statusCode, r.response, `${where}: ${res.body}`);
+        t.is(res.statusCode, expected, `${where}: ${res.body}`);
         if (res.statusCode === 204) t.is(res.body, '', where);
         if (r.path.endsWith('/deployments/next') && res.statusCode === 200) {
           const body = res.json<{ id: string; artifact: { artifact_name: string; source: { uri: string; expire: string }; device_types_compatible: string[] } }>();

@@ -39,3 +39,13 @@ export function runTool(cmd: string, args: string[], opts: { cwd?: string; env?:
   if (r.error) throw r.error;
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/**
+ * Runs a tool without blocking the event loop (needed when the peer talks to a server in this
+ * same process). Never throws on a non-zero exit: the caller checks code and output.
+ */
+export async function runToolAsync(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  const { execa } = await import('execa');
+  const r = await execa(cmd, args, { cwd: opts.cwd, env: opts.env, extendEnv: opts.env === undefined, reject: false, timeout: opts.timeoutMs ?? 60_000, stdin: 'ignore' });
+  return { code: r.exitCode ?? null, out: String(r.stdout), err: String(r.stderr) };
+}

@@ -8,7 +8,7 @@ import { createDeviceKey, KEY_TYPES, type DeviceKey, type KeyType } from '../ide
 import { authRequestBody, requestToken } from './auth.js';
 import { ApiClient } from './client.js';
 import { ApiError, NetworkError, NotAuthorized } from './errors.js';
-import { startServer, send, deadUrl, TRAFFIC_DIR, type RecordedRequest } from './test-server.js';
+import { startServer, send, deadUrl, TRAFFIC_DIR, type RecordedRequest } from './server.fake.js';
 
 const TRAFFIC = join(TRAFFIC_DIR, 'requests-deployment-success.jsonl');
 const JWT = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJmYWtlLWRldmljZSJ9.';

@@ -6,7 +6,7 @@ import { createDeviceKey, type DeviceKey } from '../identity/device-key.js';
 import { ApiClient } from './client.js';
 import { checkUpdate, reportStatus, uploadLog, logBody, RetryLater, TRUNCATED_MARKER } from './deployments.js';
 import { ApiError, DeploymentAborted, ProtocolError } from './errors.js';
-import { startServer, send, type RecordedRequest } from './test-server.js';
+import { startServer, send, type RecordedRequest } from './server.fake.js';
 import type { ServerResponse } from 'node:http';
 
 let key: DeviceKey;

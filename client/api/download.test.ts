@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { downloadWithResume, type DownloadOptions } from './download.js';
 import { DownloadError } from './errors.js';
-import { startServer, type RecordedRequest } from './test-server.js';
+import { startServer, type RecordedRequest } from './server.fake.js';
 
 const DATA = randomBytes(300 * 1024 + 17);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -199,36 +199,45 @@ test('abort through the signal', async (t) => {
 
 test('backpressure: a slow consumer pauses the socket, which is not taken for a stall', async (t) => {
   const big = randomBytes(4 * 1024 * 1024);
-  let sawBackpressure = false;
+  let backpressure: () => void = () => undefined;
+  const sawBackpressure = new Promise<void>((r) => (backpressure = r));
   const srv = await startServer(async (_req, res) => {
     res.writeHead(200, { 'Content-Length': String(big.length) });
     for (let pos = 0; pos < big.length; pos += 64 * 1024) {
       if (!res.write(big.subarray(pos, pos + 64 * 1024))) {
-        sawBackpressure = true;
+        backpressure();
         await new Promise((r) => res.once('drain', r));
       }
     }
     res.end();
   });
   t.teardown(srv.close);
-  // Generous margins: the machine running the tests may be busy, and a real gap must not count.
-  const d = downloadWithResume(`${srv.url}/a.mender`, { ...FAST, stallTimeoutMs: 400 });
+  const d = downloadWithResume(`${srv.url}/a.mender`, FAST);
   const hash = createHash('sha256');
   let first = true;
+  let armedWhileHeld = null as boolean | null;
   await pipeline(
     d,
     new Writable({
       highWaterMark: 16 * 1024,
       write(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
-        // One long pause, longer than the stall timeout, then a steady slow drain.
-        const wait = first ? 1200 : 0;
+        if (!first) return cb();
         first = false;
-        setTimeout(cb, wait);
+        // Hold the first chunk until the server is blocked on a full socket: the download's
+        // buffer is full and its socket paused, and then no stall timeout may be counting.
+        void sawBackpressure.then(() => {
+          const check = (): void => {
+            if (d.readableLength < d.readableHighWaterMark) return void setImmediate(check);
+            armedWhileHeld = d.stallTimerArmed;
+            cb();
+          };
+          check();
+        });
       },
     }),
   );
   t.is(hash.digest('hex'), sha(big));
-  t.true(sawBackpressure);
+  t.is(armedWhileHeld, false);
   t.is(d.resumes, 0);
 });

@@ -34,6 +34,21 @@ export interface DownloadOptions {
   onData?: (received: number, total: number) => void;
   /** Told before each reconnect (for logs). */
   onResume?: (info: { offset: number; attempt: number; reason: string; waitMs: number }) => void;
+  /**
+   * Continue an artifact whose first `startAt` bytes the caller already has (a spool kept across a
+   * restart): the first request asks for `bytes=<startAt>-` and the answer must be the artifact
+   * described by `expect` (size, and the ETag / Last-Modified the server sent then, when it did),
+   * else ARTIFACT_CHANGED.
+   */
+  startAt?: number;
+  expect?: ArtifactIdentity;
+}
+
+/** What identifies the artifact behind a link across requests. */
+export interface ArtifactIdentity {
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
 }
 
 type Phase = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'done';
@@ -41,6 +56,8 @@ type Phase = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'done';
 export class ResumingDownload extends Readable {
   /** Total size in bytes, known once the first answer arrived. */
   size: number | null = null;
+  /** The artifact's identity, known once the first answer arrived (also emitted as 'identity'). */
+  identity: ArtifactIdentity | null = null;
   /** Bytes delivered to the consumer so far. */
   received = 0;
   /** Reconnections made so far. */
@@ -52,7 +69,9 @@ export class ResumingDownload extends Readable {
   private res: IncomingMessage | null = null;
   /** Bytes still to drop from a 200 answer to a Range request. */
   private skip = 0;
-  private stallTimer: NodeJS.Timeout | null = null;
+  private stallTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  /** Counts response events (data, headers): a stall check compares it before and after. */
+  private progress = 0;
   private backoffTimer: NodeJS.Timeout | null = null;
   private readonly onAbort = (): void => {
     this.fail('ABORTED', 'aborted by the caller');
@@ -63,6 +82,13 @@ export class ResumingDownload extends Readable {
     private readonly o: DownloadOptions = {},
   ) {
     super({ highWaterMark: 1 << 20 });
+    if (o.startAt !== undefined) {
+      if (!o.expect || !Number.isSafeInteger(o.startAt) || o.startAt < 0 || o.startAt > o.expect.size) {
+        throw new RangeError(`startAt ${o.startAt} needs the expected identity of the artifact and must lie within it`);
+      }
+      this.received = o.startAt;
+      this.size = o.expect.size;
+    }
     if (o.signal?.aborted) queueMicrotask(this.onAbort);
     else o.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -114,6 +140,7 @@ export class ResumingDownload extends Readable {
   }
 
   private onResponse(res: IncomingMessage, gen: number): void {
+    this.progress++;
     const status = res.statusCode ?? 0;
     const resuming = this.received > 0;
     if (status >= 500 || status === 429) {
@@ -152,8 +179,24 @@ export class ResumingDownload extends Readable {
       }
     } else {
       res.resume();
-      this.fail('HTTP_STATUS', `HTTP ${status}${resuming ? ` to a Range request from ${this.received}` : ''}`);
+      this.fail('HTTP_STATUS', `HTTP ${status}${resuming ? ` to a Range request from ${this.received}` : ''}`, undefined, status);
       return;
+    }
+    const seen: ArtifactIdentity = {
+      size: this.size!,
+      etag: typeof res.headers.etag === 'string' ? res.headers.etag : null,
+      lastModified: typeof res.headers['last-modified'] === 'string' ? res.headers['last-modified'] : null,
+    };
+    const known = this.identity ?? this.o.expect ?? null;
+    const changed = known && ((known.etag !== null && seen.etag !== null && known.etag !== seen.etag) || (known.lastModified !== null && seen.lastModified !== null && known.lastModified !== seen.lastModified));
+    if (changed) {
+      res.destroy();
+      this.fail('ARTIFACT_CHANGED', `the artifact changed on the server (ETag ${known.etag ?? '-'} → ${seen.etag ?? '-'}, Last-Modified ${known.lastModified ?? '-'} → ${seen.lastModified ?? '-'})`);
+      return;
+    }
+    if (!this.identity) {
+      this.identity = { size: seen.size, etag: seen.etag ?? known?.etag ?? null, lastModified: seen.lastModified ?? known?.lastModified ?? null };
+      this.emit('identity', this.identity);
     }
     this.res = res;
     this.phase = 'streaming';
@@ -172,10 +215,11 @@ export class ResumingDownload extends Readable {
     res.on('close', () => {
       if (gen === this.generation && this.phase === 'streaming') this.interrupted('connection closed');
     });
-    if (this.size === 0) this.finish();
+    if (this.size === this.received) this.finish();
   }
 
   private onChunk(chunk: Buffer, res: IncomingMessage): void {
+    this.progress++;
     let data = chunk;
     if (this.skip > 0) {
       const n = Math.min(this.skip, data.length);
@@ -228,23 +272,39 @@ export class ResumingDownload extends Readable {
     }, waitMs);
   }
 
-  private fail(code: DownloadError['code'], message: string, cause?: unknown): void {
+  private fail(code: DownloadError['code'], message: string, cause?: unknown, status?: number): void {
     // After the end was pushed (or the stream was destroyed) nothing can fail any more.
     if (this.destroyed || this.phase === 'done') return;
-    this.destroy(new DownloadError(code, this.url, this.received, message, { cause }));
+    const e = new DownloadError(code, this.url, this.received, message, { cause });
+    if (status !== undefined) e.status = status;
+    this.destroy(e);
   }
 
   private armStall(): void {
     this.clearStall();
     const ms = this.o.stallTimeoutMs ?? 60_000;
+    const progress = this.progress;
     this.stallTimer = setTimeout(() => {
-      this.stallTimer = null;
-      this.interrupted(`no data for ${ms} ms`);
+      // A starved event loop (a busy machine) runs expired timers before it reads the sockets
+      // that have data waiting: judge the stall only after this loop turn's I/O was read.
+      this.stallTimer = setImmediate(() => {
+        this.stallTimer = null;
+        if (this.progress !== progress) this.armStall();
+        else this.interrupted(`no data for ${ms} ms`);
+      });
     }, ms);
   }
 
+  /** True while a stall timeout is counting (never while the consumer holds the socket paused). */
+  get stallTimerArmed(): boolean {
+    return this.stallTimer !== null;
+  }
+
   private clearStall(): void {
-    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.stallTimer) {
+      clearTimeout(this.stallTimer as NodeJS.Timeout);
+      clearImmediate(this.stallTimer as NodeJS.Immediate);
+    }
     this.stallTimer = null;
   }
 

@@ -53,7 +53,9 @@ export class NetworkError extends Error {
 /** A download could not deliver the artifact's bytes exactly once and in order. */
 export class DownloadError extends Error {
   readonly url: string;
-  readonly code: 'BAD_URL' | 'HTTP_STATUS' | 'NO_LENGTH' | 'BAD_RANGE' | 'SIZE_CHANGED' | 'TOO_MANY_RESUMES' | 'ABORTED' | 'TOO_LONG';
+  readonly code: 'BAD_URL' | 'HTTP_STATUS' | 'NO_LENGTH' | 'BAD_RANGE' | 'SIZE_CHANGED' | 'ARTIFACT_CHANGED' | 'TOO_MANY_RESUMES' | 'ABORTED' | 'TOO_LONG';
+  /** The HTTP status, for HTTP_STATUS (403 = an expired link). */
+  status?: number;
   readonly received: number;
 
   constructor(code: DownloadError['code'], url: string, received: number, message: string, options?: { cause?: unknown }) {

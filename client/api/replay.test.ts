@@ -15,7 +15,7 @@ import { ApiClient } from './client.js';
 import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from './deployments.js';
 import { downloadWithResume } from './download.js';
 import { NotAuthorized } from './errors.js';
-import { startServer, type RecordedRequest } from './test-server.js';
+import { startServer, type RecordedRequest } from './server.fake.js';
 import { loadTraffic, type RecordedExchange } from '../../test-support/mender-traffic.js';
 
 type Recorded = RecordedExchange;

@@ -10,7 +10,7 @@ import { parseConfig } from '../config.js';
 import { ClientError } from '../errors.js';
 import { createDeviceKey } from '../identity/device-key.js';
 import { DeploymentAbortedByServer } from '../state/types.js';
-import { startServer, send, type RecordedRequest } from '../api/test-server.js';
+import { startServer, send, type RecordedRequest } from '../api/server.fake.js';
 import { loadTraffic } from '../../test-support/mender-traffic.js';
 import { readPid, signalDaemon } from './control.js';
 import { Daemon } from './daemon.js';

@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import type { ApiClient } from '../api/client.js';
 import { checkUpdate, RetryLater } from '../api/deployments.js';
 import { downloadWithResume } from '../api/download.js';
-import { NotAuthorized } from '../api/errors.js';
+import { DownloadError, NotAuthorized } from '../api/errors.js';
+import { openSpooled } from '../download-spool.js';
+import type { Readable } from 'node:stream';
 import { apiSettings, createApiClient, type ApiSettings } from '../api/from-config.js';
 import { PollSchedule, backoffDelayMs, DEFAULT_RETRY_POLL_SECONDS, type PollTask } from '../api/poll.js';
 import type { ClientConfig } from '../config.js';
@@ -77,7 +79,8 @@ export class Daemon {
   private schedule!: PollSchedule;
   private authFailures = 0;
   private reauthenticated = false;
-  private current: { id: string; abort: AbortController } | null = null;
+  /** Aborted by stop(): handed to the machine with each deployment, which stops its download. */
+  private readonly stopping$ = new AbortController();
   /** Resolves when the loop has ended. */
   done: Promise<void> = Promise.resolve();
 
@@ -88,7 +91,7 @@ export class Daemon {
 
   private log(line: string): void {
     this.o.log(line);
-    const id = this.current?.id;
+    const id = this.machine?.currentDeployment;
     if (id && this.reporter) void this.reporter.appendLog(id, line);
   }
 
@@ -109,7 +112,7 @@ export class Daemon {
 
   stop(): void {
     this.stopping = true;
-    this.current?.abort.abort();
+    this.stopping$.abort();
     this.waker.poke();
   }
 
@@ -146,7 +149,6 @@ export class Daemon {
       onAborted: (id) => {
         this.log(`deployment ${id} was aborted by the server`);
         this.machine?.abort(id);
-        if (this.current?.id === id) this.current.abort.abort();
       },
     });
     this.machine = await createMachine(c, { mode: 'daemon', reporter: this.reporter, log: (l) => this.log(l), reboot: this.o.reboot });
@@ -162,8 +164,7 @@ export class Daemon {
       // After the reboot into an update, or a power loss: continue what was stored, first.
       const stored = await this.machine.record();
       if (stored) {
-        this.current = { id: stored.id, abort: new AbortController() };
-        const r = await this.finishRun(await this.machine.resume('resume'));
+        const r = await this.finishRun(await this.machine.resume('resume', this.stopping$.signal, this.source(stored.id, null)));
         if (r === 'rebooting') return r;
       } else this.machine.announceIdle();
       while (!this.stopping) {
@@ -212,7 +213,7 @@ export class Daemon {
         this.schedule.succeeded('inventory');
         return null;
       }
-      const r = await this.machine.daemonCycle(() => this.check());
+      const r = await this.updateCycle();
       this.schedule.succeeded('update');
       const end = await this.finishRun(r);
       // After a deployment finished, look again soon (Mender goes back to Sync through Idle).
@@ -223,9 +224,16 @@ export class Daemon {
       const what = e instanceof RetryLater ? 'server asked to retry later' : errorMessage(e);
       this.log(`${task === 'update' ? 'update check' : 'inventory update'} failed: ${what}; next try in ${wait} ms`);
       return null;
-    } finally {
-      this.current = null;
     }
+  }
+
+  /** A stored deployment continues first (a kill between cycles); else Sync: poll and hand the offer over. */
+  private async updateCycle(): Promise<RunResult> {
+    const stored = await this.machine.record();
+    if (stored) return this.machine.resume('resume', this.stopping$.signal, this.source(stored.id, null));
+    this.machine.announceSync();
+    const offer = await this.check();
+    return offer ? this.machine.runOffer(offer) : { kind: 'idle' };
   }
 
   private async finishRun(r: RunResult): Promise<'rebooting' | null> {
@@ -234,7 +242,6 @@ export class Daemon {
       return 'rebooting';
     }
     if (r.kind === 'done') this.log(`deployment ${r.id} finished: ${r.outcome}${r.error ? ` (${r.error})` : ''}`);
-    this.current = null;
     return null;
   }
 
@@ -256,27 +263,37 @@ export class Daemon {
     const info = await checkUpdate(this.api, provides);
     if (!info) return null;
     this.log(`deployment ${info.id}: ${info.artifactName} from ${new URL(info.uri).host}`);
-    const abort = new AbortController();
-    this.current = { id: info.id, abort };
-    return { id: info.id, artifactName: info.artifactName, source: this.source(info.id, info.uri, abort) };
+    return { id: info.id, artifactName: info.artifactName, source: this.source(info.id, info.uri), signal: this.stopping$.signal };
   }
 
-  /** The server's link as the machine's source: the bytes stream straight from the network. */
-  private source(id: string, uri: string, abort: AbortController): ArtifactSource {
+  /**
+   * The server's link as the machine's source: the bytes stream straight from the network into the
+   * machine, through the download spool (download-spool.ts) when downloads resume across restarts.
+   * `uri` null: a stored deployment resumed after a restart (the link is the checkpoint's, or a
+   * fresh one from deployments/next).
+   */
+  private source(id: string, uri: string | null): ArtifactSource {
     const c = this.config;
     const interval = this.o.reportIntervalMs ?? 5000;
+    const download = {
+      ca: this.ca,
+      maxResumes: c.RetryDownloadCount,
+      stallTimeoutMs: c.DownloadStallTimeoutSeconds * 1000,
+      backoffBaseMs: Math.min(1000, this.unitMs),
+      backoffMaxMs: Math.min(60_000, this.unitMs * 8),
+      onResume: (i: { offset: number; attempt: number; reason: string; waitMs: number }) =>
+        this.log(`download interrupted at byte ${i.offset} (${i.reason}); resuming in ${i.waitMs} ms (attempt ${i.attempt})`),
+    };
     return {
-      describe: uri.replace(/\?.*$/, ''),
-      open: async () => {
-        const dl = downloadWithResume(uri, {
-          ca: this.ca,
-          signal: abort.signal,
-          maxResumes: c.RetryDownloadCount,
-          stallTimeoutMs: c.DownloadStallTimeoutSeconds * 1000,
-          backoffBaseMs: Math.min(1000, this.unitMs),
-          backoffMaxMs: Math.min(60_000, this.unitMs * 8),
-          onResume: (i) => this.log(`download interrupted at byte ${i.offset} (${i.reason}); resuming in ${i.waitMs} ms (attempt ${i.attempt})`),
-        });
+      describe: uri ? uri.replace(/\?.*$/, '') : `deployment ${id}`,
+      open: async (signal) => {
+        let dl: Readable;
+        if (c.DownloadResumeAcrossRestarts) {
+          dl = await openSpooled({ dataDir: c.DataDir, deployment: id, url: uri, freshLink: () => this.freshLink(id), download, log: (l) => this.log(l) }, signal);
+        } else {
+          if (!uri) throw new DownloadError('BAD_URL', '(none)', 0, `deployment ${id}: no download link to resume with`);
+          dl = downloadWithResume(uri, { ...download, signal });
+        }
         // Keep-alive during a long download, as Mender re-sends `downloading`: a 409 answer is how
         // an abort on the server reaches the device before it installs anything.
         const keepAlive = setInterval(() => {
@@ -284,11 +301,21 @@ export class Daemon {
         }, Math.max(interval, 1000));
         const stop = (): void => clearInterval(keepAlive);
         dl.once('close', stop);
+        dl.once('downloaded', stop);
         dl.once('end', stop);
         dl.once('error', stop);
         return dl;
       },
     };
+  }
+
+  /** A fresh download link for deployment `id` (its link expired), or null when the server no longer offers it. */
+  private async freshLink(id: string): Promise<string | null> {
+    const provides = { ...(await this.machine.provides()), device_type: await readDeviceType(this.config) };
+    const info = await checkUpdate(this.api, provides);
+    if (info?.id === id) return info.uri;
+    this.log(`deployment ${id} is no longer offered by the server (it offers ${info ? `deployment ${info.id}` : 'nothing'})`);
+    return null;
   }
 }
 

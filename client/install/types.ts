@@ -29,6 +29,8 @@ export interface PayloadInstaller {
   verifyReboot(): Promise<void>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
+  /** After rollback(): must the device reboot to run the old system again (it still runs the update)? */
+  rollbackNeedsReboot(): Promise<boolean>;
   rollbackReboot(): Promise<void>;
   verifyRollbackReboot(): Promise<void>;
   failure(): Promise<void>;

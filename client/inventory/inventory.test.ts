@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createDeviceKey } from '../identity/device-key.js';
 import { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
-import { startServer, send } from '../api/test-server.js';
+import { startServer, send } from '../api/server.fake.js';
 import { collectInventory, listInventoryScripts } from './collect.js';
 import { InventorySender, inventoryBody, HASH_FILE } from './send.js';
 

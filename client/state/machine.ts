@@ -1,6 +1,8 @@
 // The update state machine shared by the standalone CLI and the daemon. Every persistent transition
 // is written to the store BEFORE its effect runs, and after a kill the machine continues only from
-// what was stored (recovery.ts). The seams: ArtifactSource (file, URL, server link), StatusReporter
+// what was stored (recovery.ts). It owns the running deployment (as Mender's daemon context does):
+// its id, its abort (a server abort or the daemon's stop) and its record; the daemon only polls
+// and hands it an offer. The seams: ArtifactSource (file, URL, server link), StatusReporter
 // (nobody, or the server), StateScriptHooks, InstallerFactory (rootfs or update module), and `mode`
 // (the daemon reboots by itself; standalone stops and asks for a reboot and a commit).
 import { randomUUID } from 'node:crypto';
@@ -15,6 +17,7 @@ import { checkCompatible, providesAfter } from './compat.js';
 import { decodeHeaders, encodeHeaders, storedHeadersSchema } from './headers-codec.js';
 import { HARD_STATE_STORE_COUNT, MAX_ROLLBACK_REBOOTS, MAX_STATE_STORE_COUNT, recoveryAction, type Intent } from './recovery.js';
 import { JsonStore } from './store.js';
+import { dropSpool } from '../download-spool.js';
 import {
   DeploymentAbortedByServer,
   deploymentRecordSchema,
@@ -30,7 +33,7 @@ import {
   type RunResult,
   type StateScriptHooks,
   type StatusReporter,
-  type UpdateCheck,
+  type DeploymentOffer,
 } from './types.js';
 
 export const STATE_KEY = 'state';
@@ -51,6 +54,8 @@ export interface MachineOptions {
   storeArtifactScripts?: (scripts: ArtifactHeaders['scripts'], dir: string) => Promise<void>;
   /** What the device provides before any update was stored: the image's artifact_info (Mender's fallback). */
   initialProvides?: () => Promise<DeviceProvides | null>;
+  /** Resume a stored Download after a restart (config DownloadResume*); absent = never (Mender). */
+  downloadResume?: { enabled: boolean; maxCount: number; maxSeconds: number };
   /** Prints one FLIPSIDE-STATE line. */
   onState: (state: string, deployment: string | null) => void;
   log: (line: string) => void;
@@ -73,6 +78,8 @@ export class UpdateMachine {
   private installerCache: { id: string; installer: PayloadInstaller } | null = null;
   /** Deployments the server aborted (409 on a status report) during this run. */
   private readonly aborted = new Set<string>();
+  /** The deployment being run now and its abort (server abort, or the offer's signal). */
+  private running: { id: string; abort: AbortController } | null = null;
 
   constructor(private readonly o: MachineOptions) {
     this.store = new JsonStore(o.dataDir);
@@ -105,8 +112,29 @@ export class UpdateMachine {
     return this.store.read(LAST_KEY, lastDeploymentSchema);
   }
 
+  /** The id of the deployment being run now, if any (the daemon tags its log lines with it). */
+  get currentDeployment(): string | null {
+    return this.running?.id ?? null;
+  }
+
+  /** Runs `f` as deployment `id`: its abort is linked to `signal` and to abort(id). */
+  private async owning<T>(id: string, signal: AbortSignal | undefined, f: () => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    const follow = (): void => abort.abort();
+    if (signal?.aborted) abort.abort();
+    signal?.addEventListener('abort', follow, { once: true });
+    if (this.aborted.has(id)) abort.abort();
+    this.running = { id, abort };
+    try {
+      return await f();
+    } finally {
+      signal?.removeEventListener('abort', follow);
+      if (this.running?.id === id) this.running = null;
+    }
+  }
+
   /** Starts a new deployment from `source` and runs it as far as the mode allows. */
-  async install(source: ArtifactSource, id: string = randomUUID()): Promise<RunResult> {
+  async install(source: ArtifactSource, id: string = randomUUID(), signal?: AbortSignal): Promise<RunResult> {
     // The id names the work directory: a server-supplied id must not be able to escape it.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
       throw new ClientError('SOURCE', `invalid deployment id ${JSON.stringify(id)}`);
@@ -132,10 +160,14 @@ export class UpdateMachine {
       rollback: 'none',
       rollbackReboots: 0,
       rebootAfterRollback: false,
+      downloadAttempts: 0,
+      startedAt: Date.now(),
     };
-    const first = await this.enter(rec, 'Download');
-    if ('stop' in first) return first.stop;
-    return this.run(rec, 'resume', source);
+    return this.owning(id, signal, async () => {
+      const first = await this.enter(rec, 'Download');
+      if ('stop' in first) return first.stop;
+      return this.run(rec, 'resume', source);
+    });
   }
 
   /** The daemon is up with nothing stored: said on the console at once, so "client ready" does not wait for the server. */
@@ -143,37 +175,56 @@ export class UpdateMachine {
     this.o.onState('Idle', null);
   }
 
-  /**
-   * One daemon cycle: a stored deployment is continued first (after a reboot or a kill); else
-   * Idle → Sync asks `check` for a deployment and runs it. Idle and Sync are not stored: a kill
-   * there simply starts over, as in Mender.
-   */
-  async daemonCycle(check: UpdateCheck): Promise<RunResult> {
-    if (await this.record()) return this.resume('resume');
+  /** The daemon is about to ask the server (Idle → Sync; neither is stored: a kill there starts over, as in Mender). */
+  announceSync(): void {
     this.o.onState('Idle', null);
     this.o.onState('Sync', null);
-    const offer = await check();
-    if (!offer) return { kind: 'idle' };
+  }
+
+  /** Runs the deployment the daemon's poll found (already-installed is answered without a download). */
+  async runOffer(offer: DeploymentOffer): Promise<RunResult> {
     const installed = (await this.provides()).artifact_name;
     if (offer.artifactName !== undefined && offer.artifactName === installed) {
       this.o.log(`deployment ${offer.id}: ${installed} is already installed`);
       await this.report(offer.id, 'already-installed');
       return { kind: 'idle' };
     }
-    return this.install(offer.source, offer.id);
+    return this.install(offer.source, offer.id, offer.signal);
   }
 
-  /** Continues a stored deployment (after a kill, a reboot, or on `commit`/`rollback`). */
-  async resume(intent: Intent): Promise<RunResult> {
+  /**
+   * Continues a stored deployment (after a kill, a reboot, or on `commit`/`rollback`). A stored
+   * Download continues from its spool when `source` is given and the resume bounds allow it.
+   */
+  async resume(intent: Intent, signal?: AbortSignal, source?: ArtifactSource): Promise<RunResult> {
     const rec = await this.record();
     if (!rec) return { kind: 'idle' };
-    const r = recoveryAction(rec.state, this.o.mode, intent);
+    const resumeDownload = rec.state === 'Download' && source !== undefined && this.mayResumeDownload(rec);
+    const r = recoveryAction(rec.state, this.o.mode, intent, { resumeDownload });
     if ('wait' in r) return { kind: 'reboot-required', id: rec.id, artifactName: rec.artifact?.name ?? rec.source };
     this.o.log(`resuming deployment ${rec.id} stored in ${rec.state}: continuing with ${r.next}`);
     if (r.error && !rec.error) rec.error = r.error;
-    const first = await this.enter(rec, r.next);
-    if ('stop' in first) return first.stop;
-    return this.run(rec, intent);
+    return this.owning(rec.id, signal, async () => {
+      const first = await this.enter(rec, r.next);
+      if ('stop' in first) return first.stop;
+      return this.run(rec, intent, resumeDownload ? source : undefined);
+    });
+  }
+
+  /** Within DownloadResumeMaxCount / DownloadResumeMaxSeconds; says why not when it is not. */
+  private mayResumeDownload(rec: DeploymentRecord): boolean {
+    const b = this.o.downloadResume;
+    if (!b?.enabled) return false;
+    if (rec.downloadAttempts > b.maxCount) {
+      this.o.log(`deployment ${rec.id}: the download was interrupted ${rec.downloadAttempts} times; giving up (DownloadResumeMaxCount=${b.maxCount}), reporting failure`);
+      return false;
+    }
+    const age = Date.now() - (rec.startedAt ?? Date.now());
+    if (age > b.maxSeconds * 1000) {
+      this.o.log(`deployment ${rec.id}: the download started ${Math.round(age / 1000)} s ago; giving up (DownloadResumeMaxSeconds=${b.maxSeconds}), reporting failure`);
+      return false;
+    }
+    return true;
   }
 
   private async run(rec: DeploymentRecord, intent: Intent, source?: ArtifactSource): Promise<RunResult> {
@@ -201,6 +252,7 @@ export class UpdateMachine {
       state = rec.installStarted ? 'ArtifactFailure' : 'Cleanup';
     }
     if (state === 'ArtifactInstall') rec.installStarted = true;
+    if (state === 'Download') rec.downloadAttempts++;
     rec.state = state;
     await this.store.write(STATE_KEY, rec);
     this.o.onState(state, rec.id);
@@ -222,9 +274,10 @@ export class UpdateMachine {
     }
   }
 
-  /** The daemon (or a test) tells the machine the server aborted this deployment. */
+  /** The server aborted deployment `id`: a running download stops, and no further step installs it. */
   abort(id: string): void {
     this.aborted.add(id);
+    if (this.running?.id === id) this.running.abort.abort();
   }
 
   private async installer(rec: DeploymentRecord): Promise<PayloadInstaller | null> {
@@ -403,7 +456,7 @@ export class UpdateMachine {
           rec.rollback = 'failed';
           return { next: 'ArtifactFailure' };
         }
-        const needReboot = await this.rollbackNeedsReboot(inst);
+        const needReboot = await inst.rollbackNeedsReboot();
         if (!needReboot) return { next: 'ArtifactFailure' };
         if (this.o.mode === 'standalone') {
           rec.rebootAfterRollback = true;
@@ -454,18 +507,19 @@ export class UpdateMachine {
     }
   }
 
-  private async rollbackNeedsReboot(inst: PayloadInstaller): Promise<boolean> {
-    const probe = (inst as { rollbackNeedsReboot?: () => Promise<boolean> }).rollbackNeedsReboot;
-    if (probe) return probe.call(inst);
-    return (await inst.needsReboot()) !== 'no';
-  }
-
   private async download(rec: DeploymentRecord, source: ArtifactSource): Promise<void> {
     const deviceType = await this.o.deviceType();
     this.deviceTypeCache = deviceType;
     // Errors thrown in the callbacks come back from readArtifact unchanged; keep ours typed.
     let installer: PayloadInstaller | null = null;
-    const stream = await source.open();
+    if (rec.downloadAttempts > 1) {
+      // A resumed download replays the artifact from its first byte: what the interrupted attempt
+      // stored (headers, scripts, installer state) is dropped and made again from the same bytes.
+      await rm(this.workDir(rec.id), { recursive: true, force: true });
+      this.installerCache = null;
+      rec.artifact = null;
+    }
+    const stream = await source.open(this.running?.abort.signal ?? new AbortController().signal, rec.id);
     await readArtifact(stream, {
       verifyKeys: this.o.verifyKeys.length > 0 ? this.o.verifyKeys : undefined,
       requireSignature: this.o.verifyKeys.length > 0,
@@ -513,6 +567,7 @@ export class UpdateMachine {
     await this.store.write(LAST_KEY, last);
     await this.store.remove(STATE_KEY);
     await rm(this.workDir(rec.id), { recursive: true, force: true });
+    await dropSpool(this.o.dataDir, rec.id);
     this.installerCache = null;
     this.o.onState('Idle', null);
     return { kind: 'done', id: rec.id, outcome, error: rec.error, rollback: rec.rollback, rebootRequired: rec.rebootAfterRollback };

@@ -4,6 +4,8 @@
 //   stored state                  resume with                      why
 //   Download                      Cleanup (failure)                 nothing was switched; the partial
 //                                                                   write to the inactive slot is harmless
+//                                 Download, when the download can   Flipside: resume from the spool
+//                                 resume (download-spool.ts)        (issue #17), within its bounds
 //   ArtifactInstall               ArtifactRollback → Failure        the env may or may not be flipped
 //   ArtifactReboot                ArtifactVerifyReboot (daemon)     the reboot was expected
 //                                 standalone: wait for commit/rollback
@@ -26,10 +28,11 @@ export type Recovery =
   | { next: PersistentState; error?: string }
   | { wait: 'reboot-required' };
 
-export function recoveryAction(stored: PersistentState, mode: 'standalone' | 'daemon', intent: Intent): Recovery {
+export function recoveryAction(stored: PersistentState, mode: 'standalone' | 'daemon', intent: Intent, o: { resumeDownload?: boolean } = {}): Recovery {
   const interrupted = (s: string): string => `interrupted in ${s} (killed or power lost)`;
   switch (stored) {
     case 'Download':
+      if (o.resumeDownload && intent === 'resume') return { next: 'Download' };
       return { next: 'Cleanup', error: interrupted('Download') };
     case 'ArtifactInstall':
       return { next: 'ArtifactRollback', error: interrupted('ArtifactInstall') };

@@ -59,6 +59,10 @@ export const deploymentRecordSchema = z.object({
   rollbackReboots: z.number().int().nonnegative(),
   /** The rollback left the old system running but needing a reboot (standalone). */
   rebootAfterRollback: z.boolean(),
+  /** Times Download was entered (1 + resumes after a restart); bounded by DownloadResumeMaxCount. */
+  downloadAttempts: z.number().int().nonnegative().default(0),
+  /** When the deployment started (ms since the epoch); bounds DownloadResumeMaxSeconds. */
+  startedAt: z.number().optional(),
 });
 export type DeploymentRecord = z.infer<typeof deploymentRecordSchema>;
 
@@ -74,7 +78,11 @@ export type LastDeployment = z.infer<typeof lastDeploymentSchema>;
 /** Where the artifact comes from: a file, a URL, the server's deployment link. */
 export interface ArtifactSource {
   readonly describe: string;
-  open(): Promise<Readable>;
+  /**
+   * The artifact's bytes for deployment `deployment`; `signal` aborts the download (the deployment
+   * was aborted or the client stops). Called again when a stored download resumes after a restart.
+   */
+  open(signal: AbortSignal, deployment: string): Promise<Readable>;
 }
 
 /** Mender's deployment statuses (the device API's PUT .../status). */
@@ -107,16 +115,18 @@ export class DeploymentAbortedByServer extends Error {
   }
 }
 
-/** What the daemon's Sync state found: a deployment to run (from the server's next-deployment answer). */
+/**
+ * What the daemon's Sync state found (the server's next-deployment answer), handed to the machine,
+ * which owns the deployment from then on. `signal` is the daemon's: aborting it (SIGTERM) stops
+ * the deployment's download; the machine adds its own abort for a server abort.
+ */
 export interface DeploymentOffer {
   id: string;
   /** Known before download from the server; equal to the installed name means already installed. */
   artifactName?: string;
   source: ArtifactSource;
+  signal?: AbortSignal;
 }
-
-/** The daemon's Sync poll: null when there is nothing to do. */
-export type UpdateCheck = () => Promise<DeploymentOffer | null>;
 
 /** State scripts, Enter/Leave/Error of each state (client/scripts provides the runner). */
 export interface StateScriptHooks {

@@ -1,6 +1,6 @@
 // The real boards' board files, read by the harness's console and power drivers.
 import test from 'ava';
-import { loadBoardFile } from '../../qemu/board-file.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { consoleSpecSchema } from '../console/open-console.js';
 import { createPower } from '../power/open-power.js';
 

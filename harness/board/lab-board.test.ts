@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { run } from '../../qemu/image/exec.js';
 import type { BuiltImage } from '../../qemu/image/build.js';
 import type { DiskLayout } from '../../qemu/image/layout.js';
-import { FakeLab } from '../doctor/fake-lab.js';
+import { FakeLab } from '../doctor/lab.fake.js';
 import { LabBoard } from './lab-board.js';
 import type { LabImages } from './lab-artifacts.js';
 import { ARTIFACT_ROLES } from './board.js';

@@ -7,7 +7,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { type BoardFile } from '../../boards/schema.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { run } from '../../qemu/image/exec.js';
 import { partition } from '../../qemu/image/layout.js';
 import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import type { BoardFile } from '../../qemu/board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 import { fillTemplate, type TemplateVars } from '../power/template.js';
 
 export type FlashSpec = NonNullable<BoardFile['lab']>['flash'];

@@ -1,12 +1,13 @@
 // Board name → bound Board. Boards are data (boards/*.yaml); the binding is chosen by what the
 // board file describes: a qemu section → QemuBoard; a lab section (real hardware: serial console,
-// power switch, flashing) → LabBoard; host-sim → HostSimLabBoard (its client runs as a host
-// process behind a shell that maps the device's commands).
+// power switch, flashing) → LabBoard; a simulated bootloader and storage → HostSimLabBoard (its
+// client runs as a host process behind a shell that maps the device's commands).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDeviceBundle } from '../../client/build-device.js';
 import { INJECTED_BUGS, type InjectedBug } from '../../client/injected-bug.js';
-import { loadBoardFile } from '../../qemu/board-file.js';
+import { loadAnyBoardFile } from '../../boards/load.js';
+import { isSimulated } from '../../boards/schema.js';
 import { BOARDS_DIR } from '../../paths.js';
 import type { Board, Capability } from './board.js';
 import { QemuBoard, qemuCapabilities } from './qemu-board.js';
@@ -14,7 +15,7 @@ import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
 import { processTempDir } from '../run/temp-dir.js';
 
-/** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (host-sim). */
+/** Bugs a lab run can inject to prove the scenarios catch them: the client's, and the boot script's (simulated boards). */
 export const LAB_BUGS = [...(Object.keys(INJECTED_BUGS) as InjectedBug[]), 'no-bootcount'] as const;
 export type LabBug = (typeof LAB_BUGS)[number];
 
@@ -31,11 +32,11 @@ export async function openBoard(name: string, o: OpenBoardOptions = {}): Promise
   const bug = o.injectBug;
   if (bug && !(LAB_BUGS as readonly string[]).includes(bug)) throw new Error(`--inject-bug ${bug}: one of ${LAB_BUGS.join(', ')}`);
   const clientBug = bug && bug !== 'no-bootcount' ? bug : undefined;
-  if (name === 'host-sim') {
-    return new HostSimLabBoard(undefined, { ...(clientBug ? { clientBundle: await bugBundle(clientBug) } : {}), ...(bug === 'no-bootcount' ? { bootScriptBug: bug } : {}) });
+  const file = await loadAnyBoardFile(name);
+  if (isSimulated(file)) {
+    return new HostSimLabBoard(undefined, { spec: file, ...(clientBug ? { clientBundle: await bugBundle(clientBug) } : {}), ...(bug === 'no-bootcount' ? { bootScriptBug: bug } : {}) });
   }
-  const file = await loadBoardFile(name);
-  if (bug === 'no-bootcount') throw new Error(`--inject-bug no-bootcount exists on host-sim only (other boards run the real boot script)`);
+  if (bug === 'no-bootcount') throw new Error(`--inject-bug no-bootcount exists on simulated boards only (other boards run the real boot script)`);
   if (file.qemu) return QemuBoard.open(name, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
   if (file.lab) return LabBoard.open(file, clientBug ? { clientBundle: await bugBundle(clientBug) } : {});
   throw new Error(`board ${name}: its board file has neither a qemu nor a lab section, so nothing can drive it`);
@@ -54,13 +55,10 @@ export async function listBoards(): Promise<BoardListing[]> {
   const out: BoardListing[] = [];
   for (const f of readdirSync(BOARDS_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
     const name = f.replace(/\.yaml$/, '');
-    if (name === 'host-sim') {
-      out.push({ name, description: 'simulated A/B board on the host', capabilities: [...new HostSimLabBoard().capabilities] });
-      continue;
-    }
     try {
-      const file = await loadBoardFile(name);
-      if (file.qemu) out.push({ name, description: file.description ?? '', capabilities: ['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)] });
+      const file = await loadAnyBoardFile(name);
+      if (isSimulated(file)) out.push({ name, description: file.description, capabilities: [...new HostSimLabBoard(undefined, { spec: file }).capabilities] });
+      else if (file.qemu) out.push({ name, description: file.description ?? '', capabilities: ['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)] });
       else if (file.lab) out.push({ name, description: file.description ?? '', capabilities: [...LabBoard.open(file).capabilities] });
       else out.push({ name, description: file.description ?? '', capabilities: null, note: 'no qemu or lab section: nothing can drive it' });
     } catch (e) {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { ExpectTimeoutError } from './expect-buffer.js';
-import { FakeBoard } from './fake-board.js';
+import { FakeBoard } from './board.fake.js';
 import { openConsole } from './open-console.js';
-import { PtyPair } from './pty-pair.js';
+import { PtyPair } from './pty-pair.fake.js';
 import { SerialTransport } from './serial-transport.js';
 
 async function openBoardSide(path: string): Promise<SerialPort> {

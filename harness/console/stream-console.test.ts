@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsoleClosedError } from './expect-buffer.js';
-import { FakeBoard, UBOOT_PROMPT } from './fake-board.js';
+import { FakeBoard, UBOOT_PROMPT } from './board.fake.js';
 import { StreamConsole } from './stream-console.js';
 import { UnixSocketTransport } from './unix-transport.js';
 

@@ -4,7 +4,7 @@
 // U-Boot (`<if> read` + md.b) at raw disk offsets.
 import { randomBytes } from 'node:crypto';
 import { parseFwEnvConfig, type FwEnvConfig } from '../../bootenv/fw-env-config.js';
-import type { BoardFile } from '../../qemu/board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Power, Shell } from '../types.js';
 import { parseEnvLines } from '../../bootenv/env-lines.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabBoard } from '../board/lab-board.js';
 import { registerDoctorCommand } from './command.js';
-import { FakeLab } from './fake-lab.js';
+import { FakeLab } from './lab.fake.js';
 import type { DoctorReport } from './runner.js';
 
 test('doctor --board NAME --json --no-flash prints the report as JSON and sets exit status 1 on a finding', async (t) => {

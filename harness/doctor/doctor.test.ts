@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabBoard } from '../board/lab-board.js';
-import { FakeLab, type FakeLabOptions } from './fake-lab.js';
+import { FakeLab, type FakeLabOptions } from './lab.fake.js';
 import { formatDoctorReport } from './format.js';
 import { runDoctor, type DoctorReport } from './runner.js';
 

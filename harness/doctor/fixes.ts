@@ -2,7 +2,7 @@
 // U-Boot uses (the board file's env section, which boot.scr / CONFIG_ENV_OFFSET are built from)
 // against what Linux's /etc/fw_env.config says.
 import type { FwEnvConfig } from '../../bootenv/fw-env-config.js';
-import type { BoardFile } from '../../qemu/board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 
 export const hex = (n: number) => `0x${n.toString(16)}`;
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeArtifact } from '../../server-mock/testing/fixtures.js';
+import { writeArtifactToBuffer } from '../../artifact/to-buffer.js';
 import { DeviceGroup, type GroupReport, type GroupSpec } from './group.js';
 import { fleetDeviceKey, fleetIdentity } from './keys.js';
 import { Management } from './management.js';
@@ -175,7 +175,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     log(`server pid ${server.pid} on ${server.url}, data in ${dataDir}`);
     const mgmt = await Management.login(server.url, server.caPem, ADMIN.email, ADMIN.password);
     const artifactName = `${runId}-release-2`;
-    await mgmt.uploadArtifact(await makeArtifact(artifactName, [DEVICE_TYPE], { content: randomBytes(o.artifactBytes) }));
+    await mgmt.uploadArtifact(
+      await writeArtifactToBuffer({ type: 'single-file', kind: 'module-image', name: artifactName, deviceTypes: [DEVICE_TYPE], files: [{ name: 'payload.bin', content: randomBytes(o.artifactBytes) }] }),
+    );
 
     // Admission: every device preauthorized (identity + key) before it first asks.
     const admitStart = performance.now();

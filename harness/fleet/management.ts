@@ -3,7 +3,7 @@
 // every device's status.
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { httpRequest, type HttpResponse } from '../../client/api/http.js';
-import { multipartBody } from '../../server-mock/testing/fixtures.js';
+import { multipartBody } from '../../server-mock/admin-client.js';
 
 const MAX_BODY = 256 * 1024 * 1024;
 

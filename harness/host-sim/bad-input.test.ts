@@ -6,7 +6,7 @@ import { open, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostSimBoard } from './board.js';
 import { CONFORMANCE_DIR, rootfsImage, writeRootfsArtifact } from './artifacts.js';
-import { snapshotFiles } from './state.js';
+import { snapshotFiles } from './testing/state.js';
 
 async function board(t: { teardown: (f: () => Promise<void>) => void }, o: Parameters<typeof HostSimBoard.create>[0] = {}): Promise<HostSimBoard> {
   const b = await HostSimBoard.create(o);

@@ -15,14 +15,23 @@ import { parseStateLine } from '../../client/state/state-log.js';
 import { runBootScript, type BootOutcome, type BootVarsSpec } from './boot-script.js';
 import { clientCommand, type ClientRunner } from './client-bundle.js';
 import { createEnvImage, fwEnvConfigText, type EnvLayout } from './env-image.js';
-import { loadHostSimSpec, type HostSimSpec } from './spec.js';
+import { loadSimulatedBoardFile } from '../../boards/load.js';
+import type { SimulatedBoardFile } from '../../boards/schema.js';
+import { BOARDS_DIR } from '../../paths.js';
+
+/** The simulated board the host-sim builds unless given another. */
+export const HOST_SIM_BOARD_FILE = join(BOARDS_DIR, 'host-sim.yaml');
+
+export function defaultSimulatedBoard(): SimulatedBoardFile {
+  return loadSimulatedBoardFile(HOST_SIM_BOARD_FILE);
+}
 
 /** A rootfs whose first bytes are this does not boot (kernel panic in the simulation). */
 export const BROKEN_ROOTFS_MAGIC = Buffer.from('FLIPSIDE-BROKEN-ROOTFS\n');
 
 export interface HostSimOptions {
   /** Board description (default: boards/host-sim.yaml). */
-  spec?: HostSimSpec;
+  spec?: SimulatedBoardFile;
   /** Overrides the spec's rootfs partition size, in bytes. */
   partitionSize?: number;
   deviceType?: string;
@@ -60,7 +69,7 @@ export class HostSimBoard {
 
   private constructor(
     readonly dir: string,
-    readonly spec: HostSimSpec,
+    readonly spec: SimulatedBoardFile,
     readonly opts: Required<Omit<HostSimOptions, 'config' | 'spec' | 'bootCheck' | 'bootScriptBug'>> & Pick<HostSimOptions, 'bootCheck' | 'bootScriptBug'> & { config: Record<string, unknown> },
   ) {
     this.partA = join(dir, spec.disk.rootfsA.file);
@@ -87,7 +96,7 @@ export class HostSimBoard {
   }
 
   static async create(options: HostSimOptions = {}): Promise<HostSimBoard> {
-    const spec = options.spec ?? loadHostSimSpec();
+    const spec = options.spec ?? defaultSimulatedBoard();
     const dir = await mkdtemp(join(tmpdir(), 'flipside-hostsim-'));
     const opts = {
       partitionSize: options.partitionSize ?? spec.disk.rootfsA.sizeMiB * (1 << 20),

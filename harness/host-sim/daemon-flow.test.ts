@@ -134,19 +134,25 @@ test('hard cap: a record far past the limit is dropped as failed without running
   t.is(await store.read('state', deploymentRecordSchema), null);
 });
 
-test('daemon cycles: Sync finds a deployment, the next cycle finishes it, then already-installed and idle', async (t) => {
+test('daemon offers: the machine runs an offer, resumes it after the reboot, answers already-installed', async (t) => {
   const { b, states, statuses, machine } = await rig(t);
   const art = await writeRootfsArtifact(b.dir, 'release-1', rootfsImage('cyc', 1 << 20));
-  const offers = [{ id: 'dep-9', artifactName: 'release-1', source: new FileSource(art) }];
-  const check = async () => offers[0] ?? null;
-  t.like(await machine().daemonCycle(check), { kind: 'rebooting', id: 'dep-9' });
-  t.like(await machine().daemonCycle(check), { kind: 'done', outcome: 'success' });
-  t.deepEqual(await machine().daemonCycle(check), { kind: 'idle' });
+  const offer = { id: 'dep-9', artifactName: 'release-1', source: new FileSource(art) };
+  t.like(await machine().runOffer(offer), { kind: 'rebooting', id: 'dep-9' });
+  t.like(await machine().resume('resume'), { kind: 'done', outcome: 'success' });
+  t.deepEqual(await machine().runOffer(offer), { kind: 'idle' });
   t.is(statuses.at(-1), 'already-installed');
-  offers.length = 0;
-  t.deepEqual(await machine().daemonCycle(check), { kind: 'idle' });
-  t.deepEqual(states.slice(0, 3), ['Idle', 'Sync', 'Download']);
-  t.deepEqual(states.slice(-2), ['Idle', 'Sync']);
+  t.deepEqual(states.slice(0, 1), ['Download']);
+});
+
+test('an offer whose signal is aborted stops the download: nothing installed, failure recorded', async (t) => {
+  const { b, states, machine } = await rig(t);
+  const art = await writeRootfsArtifact(b.dir, 'release-1', rootfsImage('abort', 1 << 20));
+  const stop = new AbortController();
+  stop.abort();
+  const r = await machine().runOffer({ id: 'dep-10', artifactName: 'release-1', source: new FileSource(art), signal: stop.signal });
+  t.like(r, { kind: 'done', outcome: 'failure' });
+  t.false(states.includes('ArtifactInstall'));
 });
 
 test('a deployment id that could escape the work directory is refused before anything is stored', async (t) => {

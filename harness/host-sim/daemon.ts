@@ -33,7 +33,8 @@ export async function configureDaemon(b: HostSimBoard, o: DaemonBoardOptions): P
     IdentityScript: identityScript,
     InventoryScriptsDir: join(b.dir, 'inventory'),
     CommitStatusTimeoutSeconds: 3,
-    DownloadStallTimeoutSeconds: 2,
+    // Cuts end a connection at once (FIN); a short stall timeout would only add a wall-clock margin.
+    DownloadStallTimeoutSeconds: 30,
     RebootCommand: [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], "")', rebootMarker(b)],
     ...o.config,
   });
@@ -42,6 +43,8 @@ export async function configureDaemon(b: HostSimBoard, o: DaemonBoardOptions): P
 export function rebootMarker(b: HostSimBoard): string {
   return join(b.dir, 'reboot-requested');
 }
+
+const BUSY_MACHINE_FACTOR = 3;
 
 export class DaemonRunner {
   child: ChildProcess | null = null;
@@ -161,9 +164,14 @@ export class DaemonRunner {
     );
   }
 
-  /** Waits until `pred` holds (polled), or throws with the daemon's output. */
+  /**
+   * Waits until `pred` holds (polled), or throws with the daemon's output. `timeoutMs` is what the
+   * step takes on a quiet machine with room to spare; the deadline is three times that, so a busy
+   * machine (load 20 on two cores) only makes the wait longer. A deadline only says when to give
+   * up: nothing is judged by how long a step took.
+   */
   async until(pred: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
-    const end = Date.now() + timeoutMs;
+    const end = Date.now() + timeoutMs * BUSY_MACHINE_FACTOR;
     while (!(await pred())) {
       if (Date.now() > end) {
         // Poll failures repeat while a link is down: keep the lines that tell the story.

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { JsonStore } from '../../client/state/store.js';
 import { HostSimBoard } from './board.js';
 import { CONFORMANCE_DIR, payloadOf, rootfsImage, writeRootfsArtifact } from './artifacts.js';
-import { sha256, snapshot } from './state.js';
+import { sha256, snapshot } from './testing/state.js';
 
 const KEYS = join(CONFORMANCE_DIR, 'keys');
 

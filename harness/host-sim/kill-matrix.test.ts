@@ -10,7 +10,7 @@ import { JsonStore } from '../../client/state/store.js';
 import { lastDeploymentSchema, deploymentRecordSchema } from '../../client/state/types.js';
 import { HostSimBoard } from './board.js';
 import { rootfsImage, writeRootfsArtifact } from './artifacts.js';
-import { sha256 } from './state.js';
+import { sha256 } from './testing/state.js';
 
 type Cmd = 'install' | 'commit' | 'rollback';
 type Step = Cmd | 'boot' | { cmd: Cmd; killAt?: string; killAtByte?: number };

@@ -19,8 +19,8 @@ import { LineConsole } from '../console/line-console.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
 import type { Fault, Power, Shell, ShellResult } from '../types.js';
 import { rootfsImage, writeRootfsArtifact } from './artifacts.js';
-import { BROKEN_ROOTFS_MAGIC, HostSimBoard } from './board.js';
-import { loadHostSimSpec, type HostSimSpec } from './spec.js';
+import { BROKEN_ROOTFS_MAGIC, defaultSimulatedBoard, HostSimBoard } from './board.js';
+import type { SimulatedBoardFile } from '../../boards/schema.js';
 import { configureDaemon, rebootMarker } from './daemon.js';
 import { processTempDir } from '../run/temp-dir.js';
 
@@ -74,7 +74,6 @@ interface ArmedHook {
 }
 
 export class HostSimLabBoard implements Board {
-  readonly name = 'host-sim';
   readonly caps: BoardCaps;
   readonly strategy: BoardStrategy;
   readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', 'server', 'exact-cuts']);
@@ -92,12 +91,13 @@ export class HostSimLabBoard implements Board {
   private rebootWatch: NodeJS.Timeout | null = null;
   /** This scenario's console log (the report's raw log) and where its lines start in the transcript. */
   private runLog: { file: string; from: number } | null = null;
+  private loadedSpec: SimulatedBoardFile | null = null;
 
   constructor(
     readonly versions: LabVersions = DEFAULT_VERSIONS,
     private readonly opts: {
       clientBundle?: string;
-      spec?: HostSimSpec;
+      spec?: SimulatedBoardFile;
       /** A deliberately broken boot script (harness tests that must see a scenario fail). */
       bootScriptBug?: 'no-bootcount';
     } = {},
@@ -128,8 +128,12 @@ export class HostSimLabBoard implements Board {
     });
   }
 
-  private get spec(): HostSimSpec {
-    return this.opts.spec ?? loadHostSimSpec();
+  private get spec(): SimulatedBoardFile {
+    return (this.loadedSpec ??= this.opts.spec ?? defaultSimulatedBoard());
+  }
+
+  get name(): string {
+    return this.spec.name;
   }
 
   get rootfsBytes(): number {

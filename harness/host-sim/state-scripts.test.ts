@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostSimBoard } from './board.js';
 import { rootfsImage, writeRootfsArtifact } from './artifacts.js';
-import { snapshot } from './state.js';
+import { snapshot } from './testing/state.js';
 
 function script(logFile: string, exit = 0): Buffer {
   return Buffer.from(`#!/bin/sh\necho "$(basename "$0")" >> ${logFile}\nexit ${exit}\n`);

@@ -7,7 +7,7 @@ import { CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING } from '../../test-support/ch
 import { chromium } from 'playwright-core';
 import type { TimelineEvent } from '../run/timeline.js';
 import { FLAG_FAIL, FLAG_FAULT, FLAG_ROLLBACK, FLAG_STATE_LINE, highlightOf, renderHtml } from './html.js';
-import { sampleRun } from './sample-run.js';
+import { sampleRun } from './sample-run.fake.js';
 import { writeReports } from './write.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { RunRecord } from '../run/result.js';
 import { renderJunit } from './junit.js';
-import { sampleRun } from './sample-run.js';
+import { sampleRun } from './sample-run.fake.js';
 
 // A deliberately strict little XML 1.0 reader: it rejects any character XML forbids, any raw `<`
 // or bare `&` in text or attributes, unknown entities and mismatched tags. Enough to prove the

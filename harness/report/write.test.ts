@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunJournal } from '../run/journal.js';
-import { sampleRun } from './sample-run.js';
+import { sampleRun } from './sample-run.fake.js';
 import { writeReports, writeReportsFromJournal } from './write.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {

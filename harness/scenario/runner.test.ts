@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeBoard } from '../board/fake-board.js';
+import { FakeBoard } from '../board/board.fake.js';
 import { readRunJournal } from '../run/journal.js';
 import { defineScenario } from './define.js';
 import { parseShard, planJobs, runScenarios, shardJobs } from './runner.js';

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeBoard } from '../board/fake-board.js';
+import { FakeBoard } from '../board/board.fake.js';
 import { loadScenarios } from './load.js';
 import { runScenarios } from './runner.js';
 

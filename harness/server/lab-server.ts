@@ -5,7 +5,7 @@
 // the fault scheduler as a 'server-status' source).
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { acceptDevice, createDeployment, startTestServer, uploadArtifact, type TestServer } from '../../server-mock/testing/fixtures.js';
+import { acceptDevice, createDeployment, startScratchServer, uploadArtifact, type ScratchServer } from '../../server-mock/admin-client.js';
 import { FaultProxy } from '../network/fault-proxy.js';
 import type { Timeline } from '../run/timeline.js';
 import type { ByteCounter, StatusSource } from '../faults/sources.js';
@@ -28,7 +28,7 @@ export class LabServer {
   readonly deployments: { id: string; device: string; artifactName: string }[] = [];
 
   private constructor(
-    private readonly server: TestServer,
+    private readonly server: ScratchServer,
     proxy: FaultProxy,
     private readonly timeline: Timeline,
   ) {
@@ -36,7 +36,7 @@ export class LabServer {
   }
 
   static async start(timeline: Timeline, opts: { seed?: number; listen?: { host: string; port: number } } = {}): Promise<LabServer> {
-    const server = await startTestServer();
+    const server = await startScratchServer();
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (server.app.server.address() as AddressInfo).port;
     const proxy = new FaultProxy({

@@ -4,9 +4,9 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { FakeBoard, SHELL_PROMPT, type FakeBoardOptions } from '../console/fake-board.js';
+import { FakeBoard, SHELL_PROMPT, type FakeBoardOptions } from '../console/board.fake.js';
 import { openConsole } from '../console/open-console.js';
-import { PtyPair } from '../console/pty-pair.js';
+import { PtyPair } from '../console/pty-pair.fake.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { ConsoleShell, ShellTimeoutError } from './console-shell.js';
 

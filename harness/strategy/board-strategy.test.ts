@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FakeBoard } from '../board/fake-board.js';
+import { FakeBoard } from '../board/board.fake.js';
 import { BoardStrategy, StageTimeout } from './board-strategy.js';
 import type { Console, ConsoleLine, Power } from '../types.js';
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { loadBoardFile, ubootOf, type BoardFile } from '../board-file.js';
+import { ubootOf, type BoardFile } from '../../boards/schema.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from '../image/layout.js';
 import { BOOT_CMD_TEMPLATE, renderBootScript, scratchMap } from './boot-script.js';
 

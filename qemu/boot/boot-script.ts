@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ubootOf, type BoardFile } from '../board-file.js';
+import { ubootOf, type BoardFile } from '../../boards/schema.js';
 import { partition, SECTOR, type DiskLayout } from '../image/layout.js';
 import { run } from '../image/exec.js';
 

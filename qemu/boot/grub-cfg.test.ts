@@ -1,5 +1,5 @@
 import test from 'ava';
-import { loadBoardFile } from '../board-file.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from '../image/layout.js';
 import { bootMount, clientConfig, guestFiles, initScript } from '../image/guest-files.js';
 import { GRUBENV_GUEST_PATH, initialGrubEnv, renderGrubCfg } from './grub-cfg.js';

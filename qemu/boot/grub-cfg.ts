@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BoardFile } from '../board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 import { partition, type DiskLayout } from '../image/layout.js';
 
 export const GRUB_CFG_TEMPLATE = join(dirname(fileURLToPath(import.meta.url)), 'grub.cfg');

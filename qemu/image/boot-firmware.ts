@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { grubPackage, type BoardFile } from '../board-file.js';
+import { grubPackage, type BoardFile } from '../../boards/schema.js';
 import { aptListsFingerprint, debFileName, extractDeb, parseAptShow, type DebPackage } from './debs.js';
 import { run } from './exec.js';
 

@@ -6,7 +6,7 @@
 // firmware boots when it has no boot entries (OVMF in QEMU).
 import { closeSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { grubPackage, type BoardFile, type GrubSection } from '../board-file.js';
+import { grubPackage, type BoardFile, type GrubSection } from '../../boards/schema.js';
 import { GRUB_CFG_NAME, GRUB_PREFIX, GRUBENV_NAME, initialGrubEnv, renderGrubCfg } from '../boot/grub-cfg.js';
 import { extractDeb } from './debs.js';
 import { run } from './exec.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { loadBoardFile } from '../board-file.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from './layout.js';
 import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles } from './guest-files.js';
 import { GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';

@@ -1,7 +1,7 @@
 // The text of every file the builder writes into the guest rootfs (besides packages): PID 1,
 // the client's configuration, fw_env.config, identity and inventory scripts. Pure functions, so
 // tests read exactly what a device gets.
-import type { BoardFile } from '../board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 import { fwEnvConfig, partition, type DiskLayout } from './layout.js';
 import { GRUB_ENV_VARS, GRUB_GUEST_MOUNT, GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
 

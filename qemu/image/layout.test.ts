@@ -1,5 +1,5 @@
 import test from 'ava';
-import { loadBoardFile } from '../board-file.js';
+import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout, fwEnvConfig, MiB, partition, sfdiskScript } from './layout.js';
 
 test('partitions follow each other from firstPartitionMiB, env copies sit before them', async (t) => {

@@ -1,6 +1,6 @@
 // Where everything sits on the disk image, computed once from the board file so the builder, the
 // boot script, fw_env.config and the tests all agree on the same numbers.
-import type { BoardFile } from '../board-file.js';
+import type { BoardFile } from '../../boards/schema.js';
 
 export const MiB = 1024 * 1024;
 export const SECTOR = 512;

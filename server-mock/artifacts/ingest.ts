@@ -21,7 +21,7 @@ export interface IngestedArtifact {
 export async function ingestArtifact(source: Readable, blobs: BlobStore, maxBytes: number): Promise<IngestedArtifact> {
   const readArtifact = await loadReader();
   const tempPath = blobs.tempPath();
-  const file = createWriteStream(tempPath, { flags: 'wx' });
+  const file = createWriteStream(tempPath, { flags: 'wx', mode: 0o600 });
   const toReader = new PassThrough({ highWaterMark: 256 * 1024 });
   const hash = createHash('sha256');
   let size = 0;
@@ -115,7 +115,7 @@ export function artifactMeta(h: ArtifactHeaders): ArtifactMeta {
     updates: h.payloads.map((p) => ({
       type_info: { type: p.type },
       files: p.files.map((f) => ({ name: f.name, checksum: f.checksum, size: f.size, date: f.modified.toISOString() })),
-      meta_data: p.metaData ?? {},
+      meta_data: p.metaData ? [p.metaData] : [],
     })),
   };
 }

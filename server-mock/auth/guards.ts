@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { CachedJwtVerifier, type JwtClaims } from './jwt.js';
 import { unauthorized } from '../http-errors.js';
+import { passwordFingerprint } from './password.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,6 +12,8 @@ declare module 'fastify' {
     deviceTokenJti?: string;
     userId?: string;
     userEmail?: string;
+    /** The user token's id and expiry, for logout. */
+    userToken?: { jti: string; exp: number };
   }
 }
 
@@ -52,10 +55,13 @@ export function userGuard(ctx: ServerContext) {
     if (claims['mender.user'] !== true) throw unauthorized('not a user token');
     const user = ctx.store.userById(claims.sub);
     if (!user) throw unauthorized('user no longer exists');
+    if (ctx.store.isUserTokenRevoked(claims.jti)) throw unauthorized('token revoked (logged out)');
+    if (claims['flipside.pat'] !== true && claims['flipside.pwd'] !== passwordFingerprint(user.password_hash)) throw unauthorized('token revoked (password changed)');
     if (claims['flipside.pat'] === true) {
       const pat = ctx.store.personalToken(claims.jti);
       if (!pat || pat.user_id !== user.id) throw unauthorized('token revoked');
     }
+    req.userToken = { jti: claims.jti, exp: claims.exp };
     req.userId = user.id;
     req.userEmail = user.email;
   };

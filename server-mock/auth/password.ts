@@ -1,7 +1,7 @@
 // Passwords are stored as scrypt hashes: "scrypt$N$r$p$salt$hash", all hex but the numbers.
 // scrypt runs on libuv's thread pool (async), never on the request thread, and at most
 // MAX_PARALLEL at once so logins cannot take the whole pool from file reads and writes.
-import { scrypt as scryptCb, randomBytes, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { scrypt as scryptCb, randomBytes, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto';
 
 const N = 16384;
 const R = 8;
@@ -11,6 +11,14 @@ const MAX_PARALLEL = 2;
 
 function scrypt(password: string, salt: Buffer, len: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => scryptCb(password, salt, len, { ...opts, maxmem: 64 * 1024 * 1024 }, (e, key) => (e ? reject(e) : resolve(key))));
+}
+
+/**
+ * A short digest of the stored hash, carried in session tokens: a password change makes every
+ * session token issued before it stop working, whichever route changed it.
+ */
+export function passwordFingerprint(storedHash: string): string {
+  return createHash('sha256').update(storedHash).digest('base64url').slice(0, 16);
 }
 
 /** Hashes and checks passwords, counting the work done (the login tests read the count). */

@@ -24,6 +24,8 @@ const AUTH_BODY_LIMIT = 64 * 1024;
 
 export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
+  // This plugin keeps the raw bytes (the signature covers them): it replaces the app's JSON parser.
+  app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: AUTH_BODY_LIMIT }, (req, body, done) => {
     req.rawBody = body as Buffer;
     try {
@@ -50,12 +52,13 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
             tenant_token: { type: 'string' },
           },
         },
-        response: { 200: { type: 'string' }, 400: errorSchema, 401: errorSchema },
+        response: { 200: { type: 'string' }, 400: errorSchema, 401: errorSchema, 413: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (req, reply) => {
       const sigHeader = req.headers['x-men-signature'];
       if (typeof sigHeader !== 'string' || sigHeader.length === 0) throw badRequest('missing request signature header');
+      ctx.admission.checkSizes(req.body.id_data, req.body.pubkey);
       const idData = canonicalIdData(req.body.id_data);
       let key;
       try {
@@ -67,6 +70,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
       // Stored in one canonical PEM form so the same key always finds the same auth set.
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
+      if (!ctx.store.hasAuthSet(idData, pem)) ctx.admission.admitNew(req.ip, ctx.store.countPendingAuthSets());
       const { device, authSet } = ctx.store.recordAuthRequest(idData, pem);
       if (authSet.status !== 'accepted') {
         req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');

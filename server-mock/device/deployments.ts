@@ -1,5 +1,7 @@
-// Mender's device deployments API v1: check for an update, report status, upload the log.
-// The v2 "next" path is not served (404), as the open-source server answers; clients fall back.
+// Mender's device deployments API: check for an update (v1 GET/POST and v2 POST), report status,
+// upload the log. Mender clients 3.x first POST the v2 "next" (device_provides and
+// update_control_map): served here, so a poll is one request instead of a 404 and a v1 fallback.
+// update_control_map is an enterprise feature: accepted and not answered (no maps are kept).
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
@@ -97,6 +99,32 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
       }
       return answer(req, reply, provides);
     },
+  );
+
+  app.post<{ Body: { device_provides: Record<string, string>; update_control_map?: boolean } }>(
+    '/api/devices/v2/deployments/device/deployments/next',
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['Device API'],
+        summary: 'Get next update (v2): everything the device provides, in device_provides',
+        body: {
+          type: 'object',
+          required: ['device_provides'],
+          properties: {
+            device_provides: {
+              type: 'object',
+              required: ['artifact_name', 'device_type'],
+              properties: { artifact_name: { type: 'string', minLength: 1, maxLength: 4096 }, device_type: { type: 'string', minLength: 1, maxLength: 4096 } },
+              additionalProperties: { type: 'string' },
+            },
+            update_control_map: { type: 'boolean' },
+          },
+        },
+        response: responses,
+      },
+    },
+    async (req, reply) => answer(req, reply, req.body.device_provides),
   );
 
   app.put<{ Params: { id: string }; Body: { status: string; substate?: string } }>(

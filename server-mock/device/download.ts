@@ -1,5 +1,6 @@
 // Artifact download through a signed, expiring link: no Authorization header, HTTP Range
-// supported (one range: 206 with Content-Range, 416 when unsatisfiable).
+// supported (one range: 206 with Content-Range, 416 when unsatisfiable), ETag and Last-Modified
+// so a client can tell the artifact behind a link is still the same one.
 import type { FastifyInstance } from 'fastify';
 import { createReadStream } from 'node:fs';
 import type { ServerContext } from '../context.js';
@@ -49,7 +50,11 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       if (!artifact) throw notFound('artifact not found');
       const path = ctx.blobs.pathOf(artifact.id);
       const size = artifact.size;
-      reply.header('Accept-Ranges', 'bytes').type('application/vnd.mender-artifact');
+      // The artifact's checksum as a strong ETag: a client resuming a download after a restart
+      // checks it still gets the same bytes (client/download-spool.ts).
+      reply.header('Accept-Ranges', 'bytes').header('ETag', `"${artifact.checksum}"`).type('application/vnd.mender-artifact');
+      const modified = new Date(artifact.modified);
+      if (!Number.isNaN(modified.getTime())) reply.header('Last-Modified', modified.toUTCString());
       const range = typeof req.headers.range === 'string' ? parseRange(req.headers.range, size) : null;
       if (range === 'unsatisfiable') {
         reply.header('Content-Range', `bytes */${size}`);

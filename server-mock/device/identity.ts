@@ -14,11 +14,15 @@ export function canonicalIdData(idData: string): string {
   return canonicalJson(parsed);
 }
 
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+/** Identities are flat in practice; the cap keeps the recursion below far from the stack limit. */
+export const MAX_IDENTITY_DEPTH = 16;
+
+export function canonicalJson(v: unknown, depth = 0): string {
+  if (depth > MAX_IDENTITY_DEPTH) throw badRequest(`identity data is nested deeper than ${MAX_IDENTITY_DEPTH} levels`);
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x, depth + 1)).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k], depth + 1)}`).join(',')}}`;
   }
   return JSON.stringify(v);
 }

@@ -10,6 +10,7 @@ import { signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
+import { pagingQuery, sendPage } from './paging.js';
 
 const BASE = '/api/management/v1/deployments';
 const tags = ['Management API: deployments'];
@@ -23,7 +24,21 @@ export const artifactSchema = {
     device_types_compatible: { type: 'array', items: { type: 'string' } },
     info: { type: 'object', properties: { format: { type: 'string' }, version: { type: 'integer' } } },
     signed: { type: 'boolean' },
-    updates: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    updates: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          type_info: { type: 'object', properties: { type: { type: 'string', nullable: true } } },
+          files: {
+            type: 'array',
+            items: { type: 'object', properties: { name: { type: 'string' }, checksum: { type: 'string' }, size: { type: 'integer' }, date: { type: 'string' } } },
+          },
+          metadata: { type: 'object', additionalProperties: true },
+          meta_data: { type: 'array', items: { type: 'object', additionalProperties: true } },
+        },
+      },
+    },
     artifact_provides: { type: 'object', additionalProperties: { type: 'string' } },
     artifact_depends: { type: 'object', additionalProperties: true },
     clears_artifact_provides: { type: 'array', items: { type: 'string' } },
@@ -33,6 +48,18 @@ export const artifactSchema = {
   },
 } as const;
 
+/**
+ * One `updates[]` entry as Mender's API has it: `metadata` the payload's meta-data object, and the
+ * deprecated `meta_data` an array (mender-cli 1.9.0 decodes it into a Go slice and fails on an
+ * object). Rows stored before this kept `meta_data: {}`; both are derived here from either form.
+ */
+function updateView(u: ArtifactRow['meta']['updates'][number]) {
+  const md = u.meta_data;
+  const obj = Array.isArray(md) ? (md[0] as Record<string, unknown> | undefined) : (md as Record<string, unknown> | null | undefined);
+  const metadata = obj && typeof obj === 'object' ? obj : {};
+  return { type_info: u.type_info, files: u.files, metadata, meta_data: Object.keys(metadata).length > 0 ? [metadata] : [] };
+}
+
 export function artifactView(a: ArtifactRow) {
   return {
     id: a.id,
@@ -41,7 +68,7 @@ export function artifactView(a: ArtifactRow) {
     device_types_compatible: a.device_types,
     info: { format: a.meta.format, version: a.meta.version },
     signed: a.meta.signed,
-    updates: a.meta.updates,
+    updates: a.meta.updates.map(updateView),
     artifact_provides: a.meta.artifact_provides,
     artifact_depends: a.meta.artifact_depends,
     clears_artifact_provides: a.meta.clears_artifact_provides,
@@ -128,6 +155,42 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .listArtifacts()
         .filter((a) => (!req.query.name || a.name === req.query.name) && (!req.query.device_type || a.device_types.includes(req.query.device_type)))
         .map(artifactView),
+  );
+
+  const sorters: Record<string, (a: ArtifactRow, b: ArtifactRow) => number> = {
+    'name:asc': (a, b) => a.name.localeCompare(b.name),
+    'name:desc': (a, b) => b.name.localeCompare(a.name),
+    'modified:asc': (a, b) => a.modified.localeCompare(b.modified),
+    'modified:desc': (a, b) => b.modified.localeCompare(a.modified),
+  };
+  app.get<{ Querystring: { name?: string; description?: string; device_type?: string; page: number; per_page: number; sort: string } }>(
+    `${BASE}/artifacts/list`,
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'List artifacts, paged (what mender-cli 1.9.0 `artifacts list` calls)',
+        querystring: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            description: { type: 'string' },
+            device_type: { type: 'string' },
+            ...pagingQuery,
+            sort: { type: 'string', enum: Object.keys(sorters), default: 'name:asc' },
+          },
+        },
+        response: { 200: { type: 'array', items: artifactSchema }, 400: errorSchema, 401: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const all = ctx.store
+        .listArtifacts()
+        .filter((a) => (!q.name || a.name === q.name) && (!q.description || a.description === q.description) && (!q.device_type || a.device_types.includes(q.device_type)))
+        .sort(sorters[q.sort]);
+      return sendPage(req, reply, all, q.page, q.per_page).map(artifactView);
+    },
   );
 
   app.get<{ Params: { id: string } }>(

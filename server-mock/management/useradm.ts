@@ -4,32 +4,41 @@ import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { signJwt } from '../auth/jwt.js';
 import { passwordLogin } from '../auth/login.js';
+import { passwordFingerprint } from '../auth/password.js';
+import type { UserRow } from '../store/store.js';
+import { rolesOfUser } from '../auth/authorize.js';
+import { DEFAULT_ROLES, permissionsOf } from '../auth/roles.js';
+import { checkRoles } from './roles.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest } from '../http-errors.js';
 
 const BASE = '/api/management/v1/useradm';
 const userSchema = {
   type: 'object',
-  properties: { id: { type: 'string' }, email: { type: 'string' }, created_ts: { type: 'string' }, updated_ts: { type: 'string' } },
+  properties: { id: { type: 'string' }, email: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, created_ts: { type: 'string' }, updated_ts: { type: 'string' } },
 } as const;
+/** A user as the API shows it: no hash, with roles. */
+const shown = (ctx: ServerContext, { password_hash: _p, ...u }: UserRow) => ({ ...u, roles: rolesOfUser(ctx, u.id) });
 const tokenSchema = {
   type: 'object',
   properties: { id: { type: 'string' }, name: { type: 'string' }, expiration_date: { type: 'string' }, created_ts: { type: 'string' }, last_used: { type: 'string', nullable: true } },
 } as const;
 
-export function issueUserToken(ctx: ServerContext, userId: string): string {
+export function issueUserToken(ctx: ServerContext, user: UserRow): string {
   const exp = Math.floor(Date.now() / 1000) + ctx.userJwtTtlSeconds;
-  return signJwt(ctx.secrets.jwtPrivateKey, { sub: userId, exp, 'mender.user': true, 'mender.tenant': '' }).token;
+  return signJwt(ctx.secrets.jwtPrivateKey, { sub: user.id, exp, 'mender.user': true, 'mender.tenant': '', 'flipside.pwd': passwordFingerprint(user.password_hash) }).token;
 }
 
 /** Creates a user; shared by the API and `flipside-server init`. */
-export async function createUser(ctx: ServerContext, email: string, password: string) {
+export async function createUser(ctx: ServerContext, email: string, password: string, roles = DEFAULT_ROLES) {
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw badRequest('invalid email');
   if (password.length < 8) throw badRequest('password too short: at least 8 characters');
   if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
   const hash = await ctx.passwords.hash(password);
   // Checked again: another request may have taken the e-mail while scrypt ran.
   if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
-  return ctx.store.createUser(email, hash);
+  const user = ctx.store.createUser(email, hash);
+  ctx.store.setUserRoles(user.id, roles);
+  return user;
 }
 
 export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -49,33 +58,40 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const email = colon >= 0 ? decoded.slice(0, colon) : '';
       const password = colon >= 0 ? decoded.slice(colon + 1) : '';
       const user = await passwordLogin(ctx, email, password, req.ip);
-      return reply.type('application/jwt').send(issueUserToken(ctx, user.id));
+      return reply.type('application/jwt').send(issueUserToken(ctx, user));
     },
   );
 
-  app.post(`${BASE}/auth/logout`, { preHandler: guard, schema: { tags, response: { 202: { type: 'null' }, 401: errorSchema } } }, async (_req, reply) => reply.code(202).send());
-
-  app.get(`${BASE}/users`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: userSchema }, 401: errorSchema } } }, async () =>
-    ctx.store.listUsers().map(({ password_hash: _p, ...u }) => u),
-  );
-
-  app.get(`${BASE}/users/me`, { preHandler: guard, schema: { tags, response: { 200: userSchema, 401: errorSchema } } }, async (req) => {
-    const { password_hash: _p, ...u } = ctx.store.userById(req.userId!)!;
-    return u;
+  app.post(`${BASE}/auth/logout`, { preHandler: guard, schema: { tags, response: { 202: { type: 'null' }, 401: errorSchema } } }, async (req, reply) => {
+    // Mender's logout: the token used for it stops working at once.
+    ctx.store.revokeUserToken(req.userToken!.jti, req.userToken!.exp);
+    ctx.store.audit(req.userEmail!, 'user.logout', 'user', req.userId!, {});
+    return reply.code(202).send();
   });
 
-  app.post<{ Body: { email: string; password: string } }>(
+  app.get(`${BASE}/users`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: userSchema }, 401: errorSchema } } }, async () =>
+    ctx.store.listUsers().map((u) => shown(ctx, u)),
+  );
+
+  app.get(`${BASE}/users/me`, { preHandler: guard, schema: { tags, response: { 200: { ...userSchema, properties: { ...userSchema.properties, permissions: { type: 'array', items: { type: 'string' } } } }, 401: errorSchema } } }, async (req) => {
+    const u = shown(ctx, ctx.store.userById(req.userId!)!);
+    // Flipside's addition for the UI: what this user's roles allow.
+    return { ...u, permissions: [...permissionsOf(u.roles)] };
+  });
+
+  app.post<{ Body: { email: string; password: string; roles?: string[] } }>(
     `${BASE}/users`,
     {
       preHandler: guard,
       schema: {
         tags,
-        body: { type: 'object', required: ['email', 'password'], properties: { email: { type: 'string' }, password: { type: 'string' } } },
+        body: { type: 'object', required: ['email', 'password'], properties: { email: { type: 'string' }, password: { type: 'string' }, roles: { type: 'array', items: { type: 'string' }, maxItems: 20 } } },
         response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 409: errorSchema },
       },
     },
     async (req, reply) => {
-      const user = await createUser(ctx, req.body.email, req.body.password);
+      checkRoles(req.body.roles ?? []);
+      const user = await createUser(ctx, req.body.email, req.body.password, req.body.roles);
       ctx.store.audit(req.userEmail!, 'user.create', 'user', user.id, { email: user.email });
       return reply.code(201).header('Location', `${BASE}/users/${user.id}`).send();
     },

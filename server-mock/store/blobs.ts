@@ -15,10 +15,10 @@ export class BlobStore {
   constructor(dataDir: string) {
     this.blobDir = join(dataDir, 'blobs');
     this.tmpDir = join(dataDir, 'tmp');
-    mkdirSync(this.blobDir, { recursive: true });
+    mkdirSync(this.blobDir, { recursive: true, mode: 0o700 });
     // Anything in tmp is an upload that never finished: it was never acknowledged.
     rmSync(this.tmpDir, { recursive: true, force: true });
-    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
   }
 
   /** A fresh path under tmp for one upload. */

@@ -19,6 +19,18 @@ CREATE TABLE IF NOT EXISTS personal_tokens (
   last_used TEXT,
   UNIQUE (user_id, name)
 );
+CREATE TABLE IF NOT EXISTS user_roles (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  role TEXT NOT NULL,
+  PRIMARY KEY (user_id, role)
+);
+CREATE TABLE IF NOT EXISTS user_role_sets (
+  user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS revoked_user_tokens (
+  jti TEXT PRIMARY KEY,
+  exp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   id_data TEXT NOT NULL UNIQUE,

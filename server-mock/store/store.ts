@@ -8,7 +8,7 @@
 // fsync takes 4-80 ms on a busy disk, and with one per write on the event loop, polls queued
 // behind status writes). Multi-row changes run in one transaction (a savepoint in the group).
 import Database from 'better-sqlite3';
-import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -139,12 +139,30 @@ export function now(): string {
   return new Date().toISOString();
 }
 
+/** One group commit: the writes of the requests that ran in one event-loop turn. */
+interface Group {
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** Why a request's reply failed when SQLite rolled its group back (see noticeRollback). */
+export const GROUP_ROLLED_BACK = 'FLIPSIDE_GROUP_ROLLED_BACK';
+function groupRolledBack(): Error {
+  return Object.assign(new Error('another write in the same group commit failed and SQLite rolled the group back: nothing of this request was stored'), { code: GROUP_ROLLED_BACK });
+}
+
 export class Store {
   readonly db: Database.Database;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'flipside.db'));
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Owner-only: the database holds password hashes and device keys. SQLite gives the -wal and
+    // -shm files the database file's mode.
+    const dbPath = join(dataDir, 'flipside.db');
+    closeSync(openSync(dbPath, 'a', 0o600));
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    this.db = new Database(dbPath);
     this.db.pragma('journal_mode = WAL');
     // NORMAL: COMMIT does not fsync; commitGroup fsyncs the WAL before any reply (see above).
     this.db.pragma('synchronous = NORMAL');
@@ -182,13 +200,12 @@ export class Store {
     return this.db.transaction(fn)();
   }
 
-  private group: { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
-  /** The newest group not yet on disk (committed or still open). */
-  private unsynced: Promise<void> | null = null;
+  private group: Group | null = null;
   private groupStatements?: { begin: Database.Statement; commit: Database.Statement; rollback: Database.Statement };
 
   /** Opens the group transaction unless one is open; it commits on the next setImmediate. */
   private joinGroup(): void {
+    this.noticeRollback();
     if (this.group) return;
     this.groupStatements ??= { begin: this.db.prepare('BEGIN IMMEDIATE'), commit: this.db.prepare('COMMIT'), rollback: this.db.prepare('ROLLBACK') };
     this.groupStatements.begin.run();
@@ -200,16 +217,28 @@ export class Store {
     });
     done.catch(() => {}); // a failure is reported to the requests that wait on it
     this.group = { done, resolve, reject };
-    this.unsynced = done;
     setImmediate(() => this.commitGroup());
   }
 
   /** Committed groups waiting for an fsync, and whether one is running (one at a time). */
-  private committed: Array<{ done: Promise<void>; resolve: () => void; reject: (e: unknown) => void }> = [];
-  private syncing = false;
+  private committed: Group[] = [];
+  /** The batch whose fsync is running (one at a time). */
+  private syncing: Group[] | null = null;
+
+  // SQLite rolls the whole transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR,
+  // SQLITE_NOMEM): the group's earlier writes, other requests' included, are gone. Its waiters
+  // fail with an error that says so (a 503 in app.ts), and the next write opens a new group
+  // instead of running outside any transaction.
+  private noticeRollback(): void {
+    const g = this.group;
+    if (!g || this.db.inTransaction) return;
+    this.group = null;
+    g.reject(groupRolledBack());
+  }
 
   /** Commits the open group transaction now and schedules its fsync; its waiters learn the outcome. */
   commitGroup(): void {
+    this.noticeRollback();
     const g = this.group;
     if (!g) return;
     this.group = null;
@@ -217,7 +246,6 @@ export class Store {
       this.groupStatements!.commit.run();
     } catch (e) {
       if (this.db.inTransaction) this.groupStatements!.rollback.run();
-      if (this.unsynced === g.done) this.unsynced = null;
       g.reject(e);
       return;
     }
@@ -232,11 +260,10 @@ export class Store {
     if (this.syncing || this.committed.length === 0) return;
     const batch = this.committed;
     this.committed = [];
-    this.syncing = true;
+    this.syncing = batch;
     fsync(this.walFd, (e) => {
-      this.syncing = false;
+      this.syncing = null;
       for (const g of batch) {
-        if (this.unsynced === g.done) this.unsynced = null;
         if (e) g.reject(e);
         else g.resolve();
       }
@@ -245,8 +272,11 @@ export class Store {
   }
 
   /** Resolves once every write made so far is on disk; undefined when none is waiting. */
+  // Groups reach the disk in order and one fsync covers every frame before it, so the newest
+  // group not yet synced stands for all of them.
   durable(): Promise<void> | undefined {
-    return this.unsynced ?? undefined;
+    this.noticeRollback();
+    return (this.group ?? this.committed.at(-1) ?? this.syncing?.at(-1))?.done;
   }
 
   // ---- users and tokens
@@ -285,6 +315,30 @@ export class Store {
   }
   deletePersonalToken(userId: string, id: string): boolean {
     return this.stmt('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+  }
+
+  /**
+   * A user's roles; undefined for users from before roles existed (they were all administrators
+   * and stay so until their roles are set).
+   */
+  userRoles(userId: string): string[] | undefined {
+    if (!this.stmt('SELECT 1 FROM user_role_sets WHERE user_id = ?').get(userId)) return undefined;
+    return (this.stmt('SELECT role FROM user_roles WHERE user_id = ? ORDER BY role').all(userId) as Array<{ role: string }>).map((r) => r.role);
+  }
+  setUserRoles(userId: string, roles: string[]): void {
+    this.tx(() => {
+      this.stmt('INSERT OR IGNORE INTO user_role_sets VALUES (?)').run(userId);
+      this.stmt('DELETE FROM user_roles WHERE user_id = ?').run(userId);
+      for (const r of new Set(roles)) this.stmt('INSERT INTO user_roles VALUES (?, ?)').run(userId, r);
+    });
+  }
+
+  /** Records a logged-out user token until it would have expired anyway. */
+  revokeUserToken(jti: string, exp: number): void {
+    this.stmt('INSERT OR IGNORE INTO revoked_user_tokens VALUES (?, ?)').run(jti, exp);
+  }
+  isUserTokenRevoked(jti: string): boolean {
+    return this.stmt('SELECT 1 FROM revoked_user_tokens WHERE jti = ?').get(jti) !== undefined;
   }
 
   // ---- devices and auth sets
@@ -341,6 +395,14 @@ export class Store {
       this.refreshDeviceStatus(device.id);
       return { device: this.device(device.id)!, authSet: set };
     });
+  }
+
+  /** True when this identity already has this key (an auth request that adds nothing). */
+  hasAuthSet(idData: string, pubkey: string): boolean {
+    return this.stmt('SELECT 1 FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?').get(idData, pubkey) !== undefined;
+  }
+  countPendingAuthSets(): number {
+    return (this.stmt("SELECT COUNT(*) AS n FROM auth_sets WHERE status = 'pending'").get() as { n: number }).n;
   }
 
   /** Preauthorizes identity+key; false when that identity already has that key. */
@@ -452,6 +514,7 @@ export class Store {
     return this.stmt('DELETE FROM device_tokens WHERE jti = ?').run(jti).changes > 0;
   }
   pruneExpiredDeviceTokens(nowSeconds: number): void {
+    this.stmt('DELETE FROM revoked_user_tokens WHERE exp <= ?').run(nowSeconds);
     this.stmt('DELETE FROM device_tokens WHERE exp < ?').run(nowSeconds);
   }
 

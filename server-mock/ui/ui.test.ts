@@ -202,6 +202,7 @@ test.serial('devices: signed auth requests appear pending without a reload; acce
   for (const d of sims) t.is((await d.authenticate()).status, 401);
   await rows.nth(2).waitFor();
   t.is(await rows.count(), 3);
+  await page.waitForFunction(() => /Pending queue 3 of 10000/.test(document.querySelector('[data-fk="admission"]')?.textContent ?? ''));
   await shot('devices');
   for (let i = 0; i < 3; i++) {
     await page.getByRole('button', { name: /^Accept device mac=52:54:00:00:00:0/ }).first().click();
@@ -373,4 +374,50 @@ test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', asy
   t.deepEqual(requests.filter((u) => !u.startsWith(`${srv.base}/`)), []);
   // Expected console errors only: the failed login's 401 and the bad upload's 400.
   t.deepEqual(problems.filter((p) => !/status of (401|400)/.test(p)), []);
+});
+
+test.serial('roles: a read-only user sees devices but no actions, a CI user no devices; personal access tokens made and revoked in the UI', async (t) => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  for (const [email, role] of [['viewer@example.com', 'RBAC_ROLE_OBSERVER'], ['ci@example.com', 'RBAC_ROLE_CI']]) {
+    t.is((await api('POST', '/api/management/v1/useradm/users', { email, password: 'role-password', roles: [role] })).status, 201);
+  }
+  const loginAs = async (email: string, role: string) => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill('role-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForFunction((r) => document.body.dataset.roles === r, role);
+  };
+  const navVisible = (name: string) => page.locator('#nav').getByRole('link', { name, exact: true }).isVisible();
+
+  await loginAs('viewer@example.com', 'RBAC_ROLE_OBSERVER');
+  t.true(await navVisible('Devices'));
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.getByRole('link', { name: /Accepted/ }).click();
+  await page.locator('tr[data-device]').first().waitFor();
+  t.is(await page.getByRole('button', { name: /^(Accept|Reject|Decommission)/ }).count(), 0);
+  t.false(await page.getByText('Preauthorize a device').isVisible());
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+  t.false(await page.getByRole('link', { name: 'New deployment' }).isVisible());
+  await shot('role-read-only');
+
+  await loginAs('ci@example.com', 'RBAC_ROLE_CI');
+  t.false(await navVisible('Devices'));
+  t.false(await navVisible('Deployments'));
+  t.true(await navVisible('Releases'));
+  await page.locator('#nav').getByRole('link', { name: 'Tokens', exact: true }).click();
+  await page.getByLabel('Name').fill('ci-pipeline');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const value = (await page.locator('[data-fk="new-token"]').textContent())!;
+  await page.locator('tr[data-token="ci-pipeline"]').waitFor();
+  // The token works with the CI role's rights: releases yes, devices no.
+  const withPat = (path: string) => fetch(srv.base + path, { headers: { authorization: `Bearer ${value}` } });
+  t.is((await withPat('/api/management/v1/deployments/artifacts')).status, 200);
+  t.is((await withPat('/api/management/v2/devauth/devices')).status, 403);
+  await shot('tokens');
+  await page.getByRole('button', { name: 'Revoke token ci-pipeline' }).click();
+  await page.getByText('No personal access tokens.').waitFor();
+  t.is((await withPat('/api/management/v1/deployments/artifacts')).status, 401);
+  problems.splice(0, problems.length, ...problems.filter((p) => !/status of 403/.test(p)));
 });

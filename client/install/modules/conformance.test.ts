@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readArtifact } from '../../../artifact/reader.js';
 import { fileTreeExists } from './file-tree.js';
 import { UpdateModuleInstaller } from './runner.js';
-import { SHIPPED_MODULES, tempDir } from './test-support.js';
+import { SHIPPED_MODULES, tempDir } from './testing/support.js';
 import type { InstallContext } from '../types.js';
 
 import { CONFORMANCE_DIR as VECTORS } from '../../../test-support/shared-dir.js';

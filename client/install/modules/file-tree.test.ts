@@ -2,7 +2,7 @@ import test from 'ava';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, fileTreeExists, fileTreePath, prepareFileTree, removeFileTree } from './file-tree.js';
-import { makeContext, makeHeaders, tempDir } from './test-support.js';
+import { makeContext, makeHeaders, tempDir } from './testing/support.js';
 
 const read = (dir: string, rel: string) => readFile(join(dir, rel), 'utf8');
 

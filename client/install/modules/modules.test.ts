@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { ModuleError } from './errors.js';
 import { fileTreeExists } from './file-tree.js';
 import { UpdateModuleInstaller } from './runner.js';
-import { download, makeContext, makeHeaders, SHIPPED_MODULES, tempDir } from './test-support.js';
+import { download, makeContext, makeHeaders, SHIPPED_MODULES, tempDir } from './testing/support.js';
 
 const execFileAsync = promisify(execFile);
 type Files = Array<{ name: string; data: Buffer }>;

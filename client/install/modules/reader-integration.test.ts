@@ -11,7 +11,7 @@ import { readArtifact } from '../../../artifact/reader.js';
 import { writeArtifact } from '../../../artifact/writer.js';
 import type { InstallContext } from '../types.js';
 import { UpdateModuleInstaller } from './runner.js';
-import { fakeModule, sha256, streamingDownload, tempDir } from './test-support.js';
+import { fakeModule, sha256, streamingDownload, tempDir } from './testing/support.js';
 
 const FILES = [
   { name: 'image.bin', content: randomBytes(2 * 1024 * 1024 + 3) },

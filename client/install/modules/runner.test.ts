@@ -16,7 +16,7 @@ import {
   sha256,
   streamingDownload,
   tempDir,
-} from './test-support.js';
+} from './testing/support.js';
 
 const FILE = { name: 'payload.bin', data: Buffer.from('hello module\n') };
 

@@ -138,6 +138,11 @@ export class UpdateModuleInstaller implements PayloadInstaller {
     return (await this.query('SupportsRollback', { Yes: 'yes', No: 'no', '': 'no' })) === 'yes';
   }
 
+  /** Mender's rule for modules: a module that needed a reboot to install needs one to roll back. */
+  async rollbackNeedsReboot(): Promise<boolean> {
+    return (await this.needsReboot()) !== 'no';
+  }
+
   reboot(): Promise<void> {
     return this.run('ArtifactReboot');
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { buildImage } from '../../../qemu/image/build.js';
 import { REPO_ROOT } from '../../../paths.js';
 import { QemuVm } from './vm.js';
-import { bootToShell, guestShell } from './guest-steps.js';
+import { bootToShell, guestShell } from './testing/guest-steps.js';
 import { buildDeviceBundle } from '../../../client/build-device.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1';

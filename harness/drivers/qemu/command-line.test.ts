@@ -1,7 +1,7 @@
 // The QEMU command line the driver builds from a board file: machines with their own SD slot
 // (raspi3b), the virt boards, and real boards, which have no qemu section.
 import test from 'ava';
-import { loadBoardFile } from '../../../qemu/board-file.js';
+import { loadBoardFile } from '../../../boards/load.js';
 import { qemuCommandLine } from './vm.js';
 
 const paths = { disk: '/r/disk.img', diskFormat: 'raw' as const, consoleSocket: '/r/c.sock', qmpSocket: '/r/q.sock', pidFile: '/r/pid' };

@@ -12,7 +12,7 @@ import { writeAt } from '../../../qemu/image/disk.js';
 import { run } from '../../../qemu/image/exec.js';
 import { QemuVm } from './vm.js';
 import { parseEnvLines } from '../../../bootenv/env-lines.js';
-import { bootToShell, guestEnv, guestSetEnv, guestShell, rebootToUBoot } from './guest-steps.js';
+import { bootToShell, guestEnv, guestSetEnv, guestShell, rebootToUBoot } from './testing/guest-steps.js';
 
 const enabled = process.env.FLIPSIDE_QEMU_TESTS === '1' && process.env.FLIPSIDE_SLOW_BOARDS === '1';
 const qtest = enabled ? test.serial : test.skip;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { qemuOf, type BoardFile } from '../../../qemu/board-file.js';
+import { qemuOf, type BoardFile } from '../../../boards/schema.js';
 import { StreamConsole } from '../../console/stream-console.js';
 import { UnixSocketTransport } from '../../console/unix-transport.js';
 import type { Console } from '../../types.js';

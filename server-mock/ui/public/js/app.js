@@ -14,6 +14,7 @@ const routes = [
   [/^\/deployments\/new$/, pages.newDeployment, 'New deployment'],
   [/^\/deployments\/([\w-]+)$/, pages.deployment, 'Deployment'],
   [/^\/audit$/, pages.audit, 'Audit log'],
+  [/^\/tokens$/, pages.tokens, 'Access tokens'],
 ];
 
 const main = document.getElementById('main');
@@ -27,8 +28,26 @@ function parseHash() {
   return { path, query: new URLSearchParams(qs ?? '') };
 }
 
+// What the logged-in user may do, as body classes (can-<PermissionSet>, can-all): style.css
+// hides every element whose data-needs names a permission set the user lacks.
+let permsFor = null;
+async function applyPermissions() {
+  const t = token.get();
+  if (permsFor === t) return;
+  const me = await api('GET', '/api/management/v1/useradm/users/me');
+  permsFor = t;
+  for (const c of [...document.body.classList]) if (c.startsWith('can-')) document.body.classList.remove(c);
+  for (const p of me.permissions ?? []) document.body.classList.add(p === 'SuperUser' ? 'can-all' : `can-${p}`);
+  document.body.dataset.roles = (me.roles ?? []).join(' ');
+}
+
 async function render() {
   if (!token.get()) return showLogin();
+  try {
+    await applyPermissions();
+  } catch {
+    return;
+  }
   document.getElementById('top').hidden = false;
   startLive();
   const { path, query } = parseHash();

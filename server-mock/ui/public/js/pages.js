@@ -132,14 +132,14 @@ function deviceActions(d, after) {
     if (a) acts.push(button('Accept', async () => { await setAuth(d.id, a.id, 'accepted'); await after(); }, { dataset: { fk: `acc-${a.id}` } }));
   }
   acts.push(button(d.status === 'preauthorized' ? 'Remove' : 'Decommission', async () => { if (await decommission(d.id)) await after(); }, { class: 'danger', dataset: { fk: `dec-${d.id}` } }));
-  return h('div', { class: 'actions' }, acts);
+  return h('div', { class: 'actions', dataset: { needs: 'ManageDevices' } }, acts);
 }
 
 function preauthForm(after) {
   const idIn = h('textarea', { rows: 3, required: true, placeholder: 'mac=52:54:00:12:34:56', spellcheck: 'false' });
   const keyIn = h('textarea', { rows: 6, required: true, placeholder: '-----BEGIN PUBLIC KEY-----', spellcheck: 'false', class: 'mono' });
   const err = h('p', { class: 'error', role: 'alert' });
-  return h('details', { class: 'card' }, h('summary', {}, 'Preauthorize a device'),
+  return h('details', { class: 'card', dataset: { needs: 'ManageDevices' } }, h('summary', {}, 'Preauthorize a device'),
     h('form', { onsubmit: async (e) => {
       e.preventDefault();
       err.textContent = '';
@@ -164,6 +164,14 @@ function preauthForm(after) {
     h('button', { type: 'submit', class: 'primary' }, 'Preauthorize')));
 }
 
+// The pending queue against its cap and what the admission limits refused (a flood shows here).
+function admissionLine(a) {
+  const refused = a.refused_rate_limited + a.refused_queue_full + a.refused_too_large;
+  return [`Pending queue ${a.pending_auth_sets} of ${a.max_pending} (full: new devices are refused). `,
+    refused ? h('strong', {}, `Refused since ${when(a.since)}: ${a.refused_rate_limited} too many from one address, ${a.refused_queue_full} queue full, ${a.refused_too_large} too large.`)
+      : `No device refused since ${when(a.since)}.`];
+}
+
 export async function devices(main, _p, query) {
   const status = STATUSES.includes(query.get('status')) ? query.get('status') : 'pending';
   const page = Math.max(1, Number(query.get('page')) || 1);
@@ -186,8 +194,10 @@ export async function devices(main, _p, query) {
       h('td', {}, deviceActions(d, refresh))));
     const cols = [['Device'], ['Identity'], ...(status === 'accepted' ? [['Type', 'opt'], ['Group']] : []), ['Changed', 'opt'], ['Actions']];
     replace(list, table(cols, rows, `No ${status} devices.`), pager(page, perPage, devs.total ?? devs.length, (n) => `#/devices?status=${status}&page=${n}`));
+    replace(gate, admissionLine(await get(`${DA}/admission`)));
   };
-  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), list, preauthForm(refresh));
+  const gate = h('p', { class: 'muted', dataset: { fk: 'admission' } });
+  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), gate, list, preauthForm(refresh));
   await refresh();
   return refresh;
 }
@@ -368,7 +378,7 @@ export async function releases(main) {
   const pct = h('span', { class: 'muted' });
   const err = h('p', { class: 'error', role: 'alert', id: 'upload-error' });
   const list = h('div');
-  const drop = h('div', { class: 'drop', id: 'drop-zone' },
+  const drop = h('div', { class: 'drop', id: 'drop-zone', dataset: { needs: 'UploadArtifacts' } },
     h('p', {}, 'Drop a .mender artifact here, or '),
     h('label', { for: 'artifact-file', class: 'button primary', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fileIn.click(); } } }, 'choose a file'),
     fileIn, h('div', { class: 'progress' }, bar, pct));
@@ -438,7 +448,7 @@ export async function deployments(main) {
   const act = h('div');
   const sched = h('div');
   const fin = h('div');
-  main.replaceChildren(h('div', { class: 'title-row' }, h('h1', {}, 'Deployments'), h('a', { class: 'button primary', href: '#/deployments/new' }, 'New deployment')),
+  main.replaceChildren(h('div', { class: 'title-row' }, h('h1', {}, 'Deployments'), h('a', { class: 'button primary', href: '#/deployments/new', dataset: { needs: 'DeployToDevices' } }, 'New deployment')),
     section('Active', 'dp-active', act), section('Scheduled', 'dp-sched', sched), section('Finished', 'dp-fin', fin));
   const cols = [['Name'], ['Release', 'opt'], ['Status'], ['Progress'], ['Created', 'opt']];
   const refresh = async () => {
@@ -561,7 +571,7 @@ export async function deployment(main, [id]) {
         await api('PUT', `${DEP}/deployments/${id}/status`, { status: 'aborted' });
         toast('Deployment aborted');
         await refresh();
-      }, { class: 'danger', dataset: { fk: 'abort' } }) : null),
+      }, { class: 'danger', dataset: { fk: 'abort', needs: 'DeployToDevices' } }) : null),
     h('dl', { class: 'kv' },
       h('dt', {}, 'Release'), h('dd', {}, d.artifact_name),
       h('dt', {}, 'Devices'), h('dd', {}, String(d.device_count), d.max_devices ? ` (max ${d.max_devices})` : ''),
@@ -610,6 +620,36 @@ export async function audit(main, _p, query) {
       h('span', {}, `Page ${page}`),
       more ? h('a', { href: `#/audit?page=${page + 1}${type ? `&type=${enc(type)}` : ''}` }, 'Older ›') : null));
   };
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- personal access tokens
+export async function tokens(main) {
+  const TOK = '/api/management/v1/useradm/settings/tokens';
+  const name = h('input', { name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
+  const days = h('input', { name: 'days', type: 'number', min: 1, max: 365, value: 30, required: true });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const shown = h('div');
+  const list = h('div');
+  const refresh = async () => {
+    const all = await get(TOK);
+    replace(list, table([['Name'], ['Created', 'opt'], ['Expires'], ['Last used', 'opt'], ['']], all.map((tk) => h('tr', { dataset: { token: tk.name } },
+      h('td', {}, tk.name), h('td', { class: 'opt' }, when(tk.created_ts)), h('td', {}, when(tk.expiration_date)), h('td', { class: 'opt' }, when(tk.last_used)),
+      h('td', {}, button('Revoke', async () => { if (confirm(`Revoke token ${tk.name}?`)) { await api('DELETE', `${TOK}/${tk.id}`); toast('Token revoked'); await refresh(); } }, { class: 'danger', 'aria-label': `Revoke token ${tk.name}` })))),
+    'No personal access tokens.'));
+  };
+  const form = h('form', { class: 'card', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      const value = await api('POST', TOK, { name: name.value, expires_in: Number(days.value) * 86400 });
+      replace(shown, h('div', { class: 'card' }, h('p', {}, `Token ${name.value}: copy it now, it is not shown again.`), h('pre', { class: 'mono wrap', tabindex: '0', dataset: { fk: 'new-token' } }, value)));
+      name.value = '';
+      await refresh();
+    } catch (x) { err.textContent = x.message; }
+  } }, h('h2', {}, 'New token'), field('Name', name), field('Expires in (days)', days), err, h('button', { type: 'submit', class: 'primary' }, 'Create token'));
+  main.replaceChildren(h('h1', {}, 'Personal access tokens'), h('p', { class: 'muted' }, 'A token acts with your roles, for scripts and CI (Authorization: Bearer ...).'), shown, list, form);
   await refresh();
   return refresh;
 }

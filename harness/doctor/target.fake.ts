@@ -8,7 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { parseFwEnvConfig } from '../../bootenv/fw-env-config.js';
 import { applyChanges, checkCopy, chooseCurrent, decodeVars, encodeBlob, nextFlag, toEnvVars, type RawVars } from '../../bootenv/uboot-env-format.js';
-import { splitStatements } from '../console/fake-board.js';
+import { splitStatements } from '../console/board.fake.js';
 
 export interface FakeTargetOptions {
   /** Where U-Boot reads and writes its two env copies (bytes on the whole disk). */

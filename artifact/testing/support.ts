@@ -3,11 +3,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { END_OF_ARCHIVE, encodeHeader, padding } from './tar.js';
-import { writeArtifact, type WriteSpec } from './writer.js';
+import { Readable } from 'node:stream';
+import { END_OF_ARCHIVE, encodeHeader, padding } from '../tar.js';
 
-export { CONFORMANCE_DIR as VECTORS } from '../test-support/shared-dir.js';
+export { CONFORMANCE_DIR as VECTORS } from '../../test-support/shared-dir.js';
 
 export interface RawMember {
   name: string;
@@ -41,22 +40,7 @@ export function splitTar(tar: Buffer): RawMember[] {
   return out;
 }
 
-export class Collect extends Writable {
-  chunks: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.chunks.push(c);
-    cb();
-  }
-  get buffer(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
-
-export async function writeToBuffer(spec: WriteSpec): Promise<Buffer> {
-  const c = new Collect();
-  await writeArtifact(spec, c);
-  return c.buffer;
-}
+export { writeArtifactToBuffer as writeToBuffer } from '../to-buffer.js';
 
 export function bufferStream(b: Buffer, chunk = 64 * 1024): Readable {
   return Readable.from(

@@ -1,9 +1,9 @@
 // Steps the QEMU boot tests take on a guest through its console: boot to the shell, read and set
 // the U-Boot env from Linux, read the grubenv, reboot back into the bootloader.
-import { ConsoleShell } from '../../shell/console-shell.js';
-import { parseEnvLines } from '../../../bootenv/env-lines.js';
-import type { QemuVm } from './vm.js';
-import { GRUBENV_GUEST_PATH } from '../../../qemu/boot/grub-cfg.js';
+import { ConsoleShell } from '../../../shell/console-shell.js';
+import { parseEnvLines } from '../../../../bootenv/env-lines.js';
+import type { QemuVm } from '../vm.js';
+import { GRUBENV_GUEST_PATH } from '../../../../qemu/boot/grub-cfg.js';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

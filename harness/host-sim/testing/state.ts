@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostSimBoard } from './board.js';
+import type { HostSimBoard } from '../board.js';
 
 export interface BoardSnapshot {
   partA: string;

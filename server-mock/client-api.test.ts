@@ -1,4 +1,4 @@
-// Against the real reference server (server-mock) over HTTPS with its generated private CA:
+// The client's device API code (client/api/) against the real reference server over HTTPS with its generated private CA:
 // authenticate (pending → accepted through the management API → token), inventory, check for
 // an update, download it with the resuming reader, report statuses, see an abort as 409.
 import test from 'ava';
@@ -6,17 +6,17 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, acceptDevice, uploadArtifact, makeArtifact, createDeployment } from '../../server-mock/testing/fixtures.js';
-import { ensureTls } from '../../server-mock/tls.js';
-import { createDeviceKey } from '../identity/device-key.js';
-import { identityJson } from '../identity/identity.js';
-import { collectInventory } from '../inventory/collect.js';
-import { InventorySender } from '../inventory/send.js';
-import { ApiClient } from './client.js';
-import { checkUpdate, reportStatus } from './deployments.js';
-import { downloadWithResume } from './download.js';
-import { DeploymentAborted, NetworkError, NotAuthorized } from './errors.js';
-import { loadServerCa } from './http.js';
+import { startTestServer, acceptDevice, uploadArtifact, makeArtifact, createDeployment } from './testing/fixtures.js';
+import { ensureTls } from './tls.js';
+import { createDeviceKey } from '../client/identity/device-key.js';
+import { identityJson } from '../client/identity/identity.js';
+import { collectInventory } from '../client/inventory/collect.js';
+import { InventorySender } from '../client/inventory/send.js';
+import { ApiClient } from '../client/api/client.js';
+import { checkUpdate, reportStatus } from '../client/api/deployments.js';
+import { downloadWithResume } from '../client/api/download.js';
+import { DeploymentAborted, NetworkError, NotAuthorized } from '../client/api/errors.js';
+import { loadServerCa } from '../client/api/http.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

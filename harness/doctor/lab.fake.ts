@@ -7,10 +7,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SerialPort } from 'serialport';
-import { parseBoardFile, type BoardFile } from '../../qemu/board-file.js';
+import { type BoardFile } from '../../boards/schema.js';
+import { parseBoardFile } from '../../boards/load.js';
 import { BOARDS_DIR } from '../../paths.js';
-import { PtyPair } from '../console/pty-pair.js';
-import { FakeTarget, type FakeTargetOptions } from './fake-target.js';
+import { PtyPair } from '../console/pty-pair.fake.js';
+import { FakeTarget, type FakeTargetOptions } from './target.fake.js';
 
 export interface FakeLabOptions extends Partial<FakeTargetOptions> {
   vanishOnPowerOff?: boolean;

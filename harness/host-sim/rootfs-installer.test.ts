@@ -5,10 +5,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ArtifactHeaders, PayloadEntry } from '../../artifact/types.js';
-import { HostSimBoard } from '../../harness/host-sim/board.js';
-import { ClientError } from '../errors.js';
-import { detectActiveSlot } from './active-partition.js';
-import { RootfsInstaller, type BootVarNames } from './rootfs.js';
+import { HostSimBoard } from './board.js';
+import { ClientError } from '../../client/errors.js';
+import { detectActiveSlot } from '../../client/install/active-partition.js';
+import { RootfsInstaller, type BootVarNames } from '../../client/install/rootfs.js';
 
 const VARS: BootVarNames = { BootPart: 'boot_part', UpgradeAvailable: 'upgrade_available', BootCount: 'bootcount', ValueA: '2', ValueB: '3' };
 

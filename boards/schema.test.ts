@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { BoardFileError, listBoards, grubPackage, loadBoardFile, ubootOf } from './board-file.js';
+import { grubPackage, isSimulated, ubootOf } from './schema.js';
+import { BoardFileError, listBoards, loadAnyBoardFile, loadBoardFile } from './load.js';
 import { BOARDS_DIR } from '../paths.js';
 
 const base = () => parse(readFileSync(join(BOARDS_DIR, 'qemu-aarch64.yaml'), 'utf8')) as Record<string, any>;
@@ -16,13 +17,14 @@ function writeBoard(name: string, data: unknown): string {
   return file;
 }
 
-test('every QEMU board in boards/ loads and validates', async (t) => {
+test('every board in boards/ loads and validates, device and simulated', async (t) => {
   const names = listBoards();
   t.true(names.includes('qemu-aarch64'));
   for (const n of names) {
-    const b = await loadBoardFile(n);
+    const b = await loadAnyBoardFile(n);
     t.is(b.name, n);
     t.is(b.disk.rootfsA.sizeMiB, b.disk.rootfsB.sizeMiB);
+    if (!isSimulated(b)) t.is((await loadBoardFile(n)).name, n);
   }
 });
 

@@ -1,13 +1,10 @@
-// Boards are data: one YAML per board under boards/. This module loads and validates them so the
-// image builder, the QEMU driver and the harness all read the same, checked description.
-import { readFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+// Boards are data: one YAML per board under boards/, and this is the one schema they follow, so
+// the image builder, the QEMU driver, the lab and the simulation all read the same, checked
+// description. Two shapes: a device board (emulated by QEMU, or real hardware in a lab) with a
+// bootloader, partitions and a console; and a simulated board (host-sim), whose bootloader and
+// storage say "simulated": the boot script's rules run in TypeScript on file-backed partitions.
+// Loading: boards/load.ts.
 import { z } from 'zod';
-import { BOARDS_DIR } from '../paths.js';
-
 
 // YAML users write offsets in hex; accept both `0x400000` strings and plain numbers.
 const intLike = z.union([
@@ -248,7 +245,7 @@ const timeoutsSection = z.object({
   clientReadyMs: z.number().int().positive(),
 });
 
-export const boardFileSchema = z
+export const deviceBoardSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'),
     description: z.string().default(''),
@@ -310,7 +307,8 @@ export const boardFileSchema = z
       ctx.addIssue({ code: 'custom', path: ['lab'], message: 'a board needs a qemu section (emulated) or a lab section (real hardware)' });
   });
 
-export type BoardFile = z.infer<typeof boardFileSchema> & { file: string };
+/** A device board: emulated (a qemu section) or real hardware (a lab section). */
+export type BoardFile = z.infer<typeof deviceBoardSchema> & { file: string };
 export type QemuSection = NonNullable<BoardFile['qemu']>;
 export type UBootSection = Extract<BoardFile['bootloader'], { type: 'uboot' }>;
 export type GrubSection = Extract<BoardFile['bootloader'], { type: 'grub' }>;
@@ -333,53 +331,62 @@ export function qemuOf(board: Pick<BoardFile, 'name' | 'qemu'>): QemuSection {
   return board.qemu;
 }
 
-export class BoardFileError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'BoardFileError';
-  }
+/**
+ * A simulated board: the client runs as a host process against file-backed partitions; "boot"
+ * applies the U-Boot script's bootcount/altbootcmd rules in TypeScript (harness/host-sim/) to a
+ * redundant U-Boot env image in the format U-Boot and fw_setenv use; a power cut is SIGKILL.
+ */
+export const simulatedBoardSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'),
+    description: z.string().default(''),
+    deviceType: z.string().min(1),
+    bootloader: z
+      .object({
+        type: z.literal('simulated'),
+        /** The bootloader whose env format and boot-script rules the simulation follows. */
+        emulates: z.literal('uboot'),
+        bootlimit: z.number().int().nonnegative(),
+        vars: z.object({ bootPart: z.string(), upgradeAvailable: z.string(), bootCount: z.string(), bootLimit: z.string() }).strict(),
+        /** boot_part values of rootfs A and B. */
+        values: z.object({ A: z.string(), B: z.string() }).strict(),
+      })
+      .strict(),
+    /** Files and folders under the board's run folder instead of partitions. */
+    disk: z
+      .object({
+        type: z.literal('simulated'),
+        rootfsA: z.object({ file: z.string(), sizeMiB: z.number().positive() }).strict(),
+        rootfsB: z.object({ file: z.string(), sizeMiB: z.number().positive() }).strict(),
+        data: z.object({ dir: z.string() }).strict(),
+      })
+      .strict(),
+    env: z.object({ file: z.string(), offsets: z.tuple([intLike, intLike]), size: intLike }).strict(),
+    client: z
+      .object({
+        /** The device bundle (dist/device/flipside.cjs, built per run) or the sources through tsx. */
+        runner: z.enum(['bundle', 'tsx']),
+        activePartitionFrom: z.enum(['cmdline', 'mount']),
+        cmdline: z.string(),
+        consoleStateLog: z.string(),
+      })
+      .strict(),
+    power: z.object({ driver: z.literal('sigkill') }).strict(),
+    capabilities: z.array(z.string()),
+  })
+  .strict();
+
+export type SimulatedBoardFile = z.infer<typeof simulatedBoardSchema> & { file: string };
+/** Any board file: a device board or a simulated one (bootloader.type tells them apart). */
+export type AnyBoardFile = BoardFile | SimulatedBoardFile;
+
+export function isSimulated(board: AnyBoardFile): board is SimulatedBoardFile {
+  return board.bootloader.type === 'simulated';
 }
 
-/** Validates parsed YAML; errors name the file and each failing field path. */
-export function parseBoardFile(data: unknown, file: string): BoardFile {
-  const r = boardFileSchema.safeParse(data);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new BoardFileError(file, lines.join('; '));
-  }
-  return { ...r.data, file };
-}
-
-/** Loads a board by name (boards/NAME.yaml) or by path to a YAML file. */
-export async function loadBoardFile(nameOrPath: string, boardsDir = BOARDS_DIR): Promise<BoardFile> {
-  const file = /[/.]/.test(nameOrPath) ? resolve(nameOrPath) : join(boardsDir, `${nameOrPath}.yaml`);
-  if (!existsSync(file)) {
-    const known = listBoards(boardsDir).join(', ');
-    throw new BoardFileError(file, `no such board file (known boards: ${known})`);
-  }
-  let data: unknown;
-  try {
-    data = parseYaml(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new BoardFileError(file, `not valid YAML: ${(e as Error).message}`);
-  }
-  const board = parseBoardFile(data, file);
-  if (board.name !== basename(file, '.yaml'))
-    throw new BoardFileError(file, `name: "${board.name}" does not match the file name`);
-  return board;
-}
-
-/** Boards described by other modules' schemas (host-sim: harness/host-sim/spec.ts). */
-export const OTHER_SHAPES = new Set(['host-sim']);
-
-/** Names of the boards this module describes: QEMU boards and real boards with their stand-ins. */
-export function listBoards(boardsDir = BOARDS_DIR): string[] {
-  if (!existsSync(boardsDir)) return [];
-  return readdirSync(boardsDir)
-    .filter((f) => f.endsWith('.yaml') && !OTHER_SHAPES.has(basename(f, '.yaml')))
-    .map((f) => basename(f, '.yaml'))
-    .sort();
+/** Which schema a parsed YAML follows: a simulated bootloader makes a simulated board. */
+export function schemaOf(data: unknown): typeof deviceBoardSchema | typeof simulatedBoardSchema {
+  const bl = typeof data === 'object' && data !== null ? (data as { bootloader?: unknown }).bootloader : undefined;
+  const type = typeof bl === 'object' && bl !== null ? (bl as { type?: unknown }).type : undefined;
+  return type === 'simulated' ? simulatedBoardSchema : deviceBoardSchema;
 }

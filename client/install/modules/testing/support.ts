@@ -1,4 +1,4 @@
-// Shared by the *.test.ts files of this folder only: hand-built headers, temp dirs, a recording
+// Shared by the *.test.ts files of client/install/modules/ only: hand-built headers, temp dirs, a recording
 // fake module, and feeding payload files into an installer the way the artifact reader does.
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
-import type { ArtifactHeaders, PayloadEntry } from '../../../artifact/types.js';
-import type { InstallContext, PayloadInstaller } from '../types.js';
+import type { ArtifactHeaders, PayloadEntry } from '../../../../artifact/types.js';
+import type { InstallContext, PayloadInstaller } from '../../types.js';
 
-export const SHIPPED_MODULES = new URL('./bin/', import.meta.url).pathname;
+export const SHIPPED_MODULES = new URL('../bin/', import.meta.url).pathname;
 
 export async function tempDir(t: ExecutionContext, prefix = 'flipside-um-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
