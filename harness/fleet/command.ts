@@ -29,6 +29,9 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
     .option('--json', 'print only the result as JSON')
     .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean }) => {
       const batchPercents = o.phases === '' ? [] : o.phases.split(',').map(number('--phases', 1, 99));
+      // Stopped from outside: exit, and the exit handlers take the server and baseline along
+      // (worker processes leave when their channel closes).
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
       const r = await runFleet({
         devices: Math.floor(o.devices),
         workers: Math.floor(o.workers),

@@ -235,7 +235,12 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     let lastLine = 0;
     while (dep.status !== 'finished' && performance.now() - rolloutStart < o.timeoutSeconds * 1000) {
       await sleep(1000);
-      dep = await mgmt.deployment(deploymentId);
+      // One failed look (a reset connection on a swamped server) is not the rollout's end: the
+      // next look tells; the 10,000-device run lost 220 s of rollout to one ECONNRESET here.
+      dep = await mgmt.deployment(deploymentId).catch((e: unknown) => {
+        log(`deployment status: ${(e as Error).message}`);
+        return dep;
+      });
       if (performance.now() - lastLine > 10_000) {
         lastLine = performance.now();
         const s = dep.statistics.status;

@@ -76,8 +76,10 @@ export class ServerProcess {
     });
     const [, address, caPath] = /listening on (\S+) ca=(\S+)/.exec(line)!;
     const server = new ServerProcess(child, address!.replace('0.0.0.0', '127.0.0.1'), readFileSync(caPath!, 'utf8'), logPath);
-    server.sampler = setInterval(() => server.sample(), 500);
-    server.sampler.unref();
+    const sampler = setInterval(() => server.sample(), 500);
+    sampler.unref();
+    server.sampler = sampler;
+    child.once('exit', () => clearInterval(sampler));
     return server;
   }
 
@@ -85,12 +87,18 @@ export class ServerProcess {
     return this.child.pid!;
   }
 
-  /** The current sample; also keeps the peak RSS. */
+  /** The current sample; also keeps the peak RSS. A server that died keeps its last sample. */
   sample(): ServerSample {
-    const s = sampleProcess(this.pid);
-    this.peakRss = Math.max(this.peakRss, s.rssBytes);
-    return s;
+    try {
+      this.last = sampleProcess(this.pid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return this.last;
+    }
+    this.peakRss = Math.max(this.peakRss, this.last.rssBytes);
+    return this.last;
   }
+  private last: ServerSample = { cpuSeconds: 0, rssBytes: 0 };
 
   get peakRssBytes(): number {
     return this.peakRss;
