@@ -30,11 +30,11 @@ for (const devices of sizes) {
   }
 }
 
-console.log('\ndevices  poll p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  statuses');
+console.log('\ndevices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  load  statuses');
 for (const r of results) {
   const errors = Object.values(r.errors).reduce((a, n) => a + n, 0);
   console.log(
-    `${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
+    `${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
   );
 }
 console.log(JSON.stringify({ stores: results.map(({ wrongStatuses, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })) }));

@@ -10,6 +10,7 @@ import { LAB_BUGS, type LabBug } from './board/lab-bugs.js';
 import { registerDoctorCommand } from './doctor/command.js';
 import { parseShard, type Shard } from './scenario/shard.js';
 import { registerCampaignCommand } from './campaign/command.js';
+import { registerFleetCommand } from './fleet/command.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
 
@@ -162,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
 
   registerDoctorCommand(program, (code) => (status = code));
   registerCampaignCommand(program, (code) => (status = code), REPORTS_DIR);
+  registerFleetCommand(program, (code) => (status = code));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -103,6 +103,17 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
   });
+  // Group commit (store.ts): no reply leaves before the writes it may reflect are on disk.
+  // An error reply goes out as it is when the group failed too: it claims nothing was stored, and
+  // replacing it would only hide its reason (the SQLITE_FULL that rolled the group back, say).
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    const durable = store.durable();
+    if (!durable) return done(null, payload);
+    durable.then(
+      () => done(null, payload),
+      (e: unknown) => (reply.statusCode >= 400 ? done(null, payload) : done(e as Error)),
+    );
+  });
 
   type Thrown = Error & { statusCode?: number; validation?: unknown; code?: string };
   app.setErrorHandler((thrown: Thrown, req, reply) => {

@@ -2,6 +2,7 @@
 // re-authenticates on any 401 and retries the request once (Mender's behaviour), and fails over
 // through the `Servers` list when a server cannot be reached. A token belongs to the server that
 // issued it, so moving to another server means authenticating there.
+import type { SecureContext } from 'node:tls';
 import type { DeviceKey } from '../identity/device-key.js';
 import { requestToken } from './auth.js';
 import { ApiError, NetworkError, NotAuthorized } from './errors.js';
@@ -17,6 +18,8 @@ export interface ApiClientOptions {
   tenantToken?: string;
   /** Trusted CAs (loadServerCa()); undefined = Node's defaults. */
   ca?: string[];
+  /** Used instead of `ca` when given (see HttpRequest.secureContext). */
+  secureContext?: SecureContext;
   timeoutMs?: number;
   /** Told after each successful authentication (e.g. to resend the inventory). */
   onAuthenticated?: (server: string) => void;
@@ -66,7 +69,7 @@ export class ApiClient {
       const idx = (this.active + i) % this.servers.length;
       const server = this.servers[idx]!;
       try {
-        const token = await requestToken(server, this.o.key, { idData, tenantToken: this.o.tenantToken }, { ca: this.o.ca, timeoutMs: this.timeout });
+        const token = await requestToken(server, this.o.key, { idData, tenantToken: this.o.tenantToken }, { ca: this.o.ca, secureContext: this.o.secureContext, timeoutMs: this.timeout });
         this.jwt = token;
         this.active = idx;
         this.o.onAuthenticated?.(server);
@@ -97,6 +100,7 @@ export class ApiClient {
           headers,
           body: call.json !== undefined ? Buffer.from(call.json) : undefined,
           ca: this.o.ca,
+          secureContext: this.o.secureContext,
           timeoutMs: this.timeout,
           maxBodyBytes: call.maxBodyBytes,
         });

@@ -11,6 +11,7 @@ import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from '../../cli
 import { DeploymentAborted, ApiError } from '../../client/api/errors.js';
 import { httpRequest } from '../../client/api/http.js';
 import { inventoryBody, INVENTORY_PATH } from '../../client/inventory/send.js';
+import type { SecureContext } from 'node:tls';
 import type { DeviceKey } from '../../client/identity/device-key.js';
 import { attemptOutcome } from './plan.js';
 import type { Latencies } from './stats.js';
@@ -44,7 +45,8 @@ export interface FleetDeviceOptions {
   index: number;
   seed: number;
   serverUrl: string;
-  caPem: string;
+  /** Trusts the server's CA; one per process, shared by its devices. */
+  tls: SecureContext;
   key: DeviceKey;
   identity: Record<string, string>;
   deviceType: string;
@@ -69,7 +71,7 @@ export class FleetDevice {
   constructor(private readonly o: FleetDeviceOptions) {
     this.artifactName = o.artifactName;
     const identity = JSON.stringify(o.identity);
-    this.api = new ApiClient({ servers: [o.serverUrl], key: o.key, identity: async () => identity, ca: [o.caPem], timeoutMs: 60_000 });
+    this.api = new ApiClient({ servers: [o.serverUrl], key: o.key, identity: async () => identity, secureContext: o.tls, timeoutMs: 60_000 });
   }
 
   result(): DeviceResult {
@@ -156,7 +158,7 @@ export class FleetDevice {
   private async download(update: UpdateInfo): Promise<void> {
     const t0 = performance.now();
     // A signed link: no Authorization header, as the client downloads.
-    const res = await httpRequest({ method: 'GET', url: update.uri, ca: [this.o.caPem], timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
+    const res = await httpRequest({ method: 'GET', url: update.uri, secureContext: this.o.tls, timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
     if (res.status !== 200) throw new ApiError('downloading the artifact', res);
     this.o.metrics.download.add(performance.now() - t0);
     this.bytes += res.body.length;

@@ -2,6 +2,7 @@
 // seed, booted at random times over startSpreadSeconds, and a report of what they measured.
 // Runs in the orchestrator's process or in a worker process (worker.ts); the report is plain
 // data either way.
+import { createSecureContext } from 'node:tls';
 import { createRng } from '../faults/prng.js';
 import { FleetDevice, type DeviceMetrics, type DeviceResult, type DeviceTiming } from './device.js';
 import { fleetDeviceKey, fleetIdentity } from './keys.js';
@@ -40,13 +41,14 @@ export class DeviceGroup {
 
   constructor(private readonly spec: GroupSpec) {
     const rng = createRng(spec.seed ^ 0x5eed ^ spec.from);
+    const tls = createSecureContext({ ca: spec.caPem });
     for (let i = spec.from; i < spec.to; i++) {
       this.devices.push(
         new FleetDevice({
           index: i,
           seed: spec.seed,
           serverUrl: spec.serverUrl,
-          caPem: spec.caPem,
+          tls,
           key: fleetDeviceKey(spec.seed, i),
           identity: fleetIdentity(spec.runId, i),
           deviceType: spec.deviceType,

@@ -1,6 +1,7 @@
 // The management API calls a fleet run makes, over HTTPS as an operator's script would: log in,
 // preauthorize devices, upload the artifact, create the phased deployment, watch it, and read back
 // every device's status.
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { httpRequest, type HttpResponse } from '../../client/api/http.js';
 import { multipartBody } from '../../server-mock/admin-client.js';
 
@@ -23,7 +24,7 @@ export interface DeploymentDeviceView {
 export class Management {
   private constructor(
     private readonly base: string,
-    private readonly ca: string[],
+    private readonly tls: SecureContext,
     private readonly token: string,
   ) {}
 
@@ -35,13 +36,13 @@ export class Management {
       ca: [caPem],
     });
     if (res.status !== 200) throw new Error(`login failed: HTTP ${res.status} ${res.body.toString()}`);
-    return new Management(base, [caPem], res.body.toString().trim());
+    return new Management(base, createSecureContext({ ca: caPem }), res.body.toString().trim());
   }
 
   private async call(method: string, path: string, body?: Buffer, contentType = 'application/json'): Promise<HttpResponse> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
     if (body) headers['Content-Type'] = contentType;
-    return httpRequest({ method, url: `${this.base}${path}`, headers, body, ca: this.ca, maxBodyBytes: MAX_BODY, timeoutMs: 120_000 });
+    return httpRequest({ method, url: `${this.base}${path}`, headers, body, secureContext: this.tls, maxBodyBytes: MAX_BODY, timeoutMs: 120_000 });
   }
 
   private async json<T>(method: string, path: string, body?: unknown, want = 200): Promise<{ res: HttpResponse; value: T }> {

@@ -56,6 +56,10 @@ export class ServerProcess {
       stdio: ['ignore', logFd, 'pipe'],
     });
     closeSync(logFd);
+    // If this process dies without stop() (a test runner's timeout), the server goes with it.
+    const orphanGuard = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphanGuard);
+    child.once('exit', () => process.off('exit', orphanGuard));
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     // The listening line goes to stdout, which is the log file: read it from there.
@@ -72,8 +76,10 @@ export class ServerProcess {
     });
     const [, address, caPath] = /listening on (\S+) ca=(\S+)/.exec(line)!;
     const server = new ServerProcess(child, address!.replace('0.0.0.0', '127.0.0.1'), readFileSync(caPath!, 'utf8'), logPath);
-    server.sampler = setInterval(() => server.sample(), 500);
-    server.sampler.unref();
+    const sampler = setInterval(() => server.sample(), 500);
+    sampler.unref();
+    server.sampler = sampler;
+    child.once('exit', () => clearInterval(sampler));
     return server;
   }
 
@@ -81,12 +87,18 @@ export class ServerProcess {
     return this.child.pid!;
   }
 
-  /** The current sample; also keeps the peak RSS. */
+  /** The current sample; also keeps the peak RSS. A server that died keeps its last sample. */
   sample(): ServerSample {
-    const s = sampleProcess(this.pid);
-    this.peakRss = Math.max(this.peakRss, s.rssBytes);
-    return s;
+    try {
+      this.last = sampleProcess(this.pid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return this.last;
+    }
+    this.peakRss = Math.max(this.peakRss, this.last.rssBytes);
+    return this.last;
   }
+  private last: ServerSample = { cpuSeconds: 0, rssBytes: 0 };
 
   get peakRssBytes(): number {
     return this.peakRss;
@@ -99,7 +111,7 @@ export class ServerProcess {
   /** SIGTERM and wait (the server closes cleanly, which also writes a CPU profile). */
   async stop(): Promise<void> {
     if (this.sampler) clearInterval(this.sampler);
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // already gone (a signal leaves exitCode null)
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
