@@ -10,8 +10,8 @@ import { readArtifactInfo, readDeviceType } from './config.js';
 import { ClientError, errorMessage } from './errors.js';
 import { detectActiveSlot, type Slot } from './install/active-partition.js';
 import { UpdateModuleInstaller } from './install/modules/runner.js';
-import { RootfsInstaller, type BootVarNames } from './install/rootfs.js';
-import { LEGACY_BOOT_PART, resolveBootVars } from './install/boot-vars.js';
+import { RootfsInstaller } from './install/rootfs.js';
+import { bootVarsFor } from './install/boot-vars.js';
 import { ROOTFS_TYPE } from './state/compat.js';
 import { UpdateMachine } from './state/machine.js';
 import { createStateScriptHooks, storeArtifactScripts } from './scripts/index.js';
@@ -38,17 +38,6 @@ function runReboot(cmd: string[]): () => Promise<void> {
       p.on('error', (e) => reject(new ClientError('REBOOT', `${cmd.join(' ')}: ${errorMessage(e)}`, { cause: e })));
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new ClientError('REBOOT', `${cmd.join(' ')} exited with ${code}`))));
     });
-}
-
-/**
- * The env variable names for this board's env (client/install/boot-vars.ts). An env that cannot
- * be read yet gets Mender's names: the installer reports the read error where it reads the env.
- */
-async function bootVarsOn(config: ClientConfig, env: BootEnv, log: (line: string) => void): Promise<BootVarNames> {
-  const vars = resolveBootVars(config.BootVars, await env.read().catch(() => ({})));
-  if (config.BootVars.BootPart === undefined && vars.BootPart === LEGACY_BOOT_PART)
-    log(`${env.describe} keeps the slot in ${LEGACY_BOOT_PART} (a boot script from before Mender's names): the update flips ${LEGACY_BOOT_PART}`);
-  return vars;
 }
 
 async function readKeys(paths: string[]): Promise<Buffer[]> {
@@ -107,7 +96,7 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
           partA: config.RootfsPartA,
           partB: config.RootfsPartB,
           env,
-          vars: await bootVarsOn(config, env, ctx.log),
+          vars: await bootVarsFor(config.BootVars, env, ctx.log),
           activeSlot: activeSlotOf(config),
           reboot: o.reboot ?? runReboot(config.RebootCommand),
           ctx,

@@ -4,7 +4,7 @@
 // before Flipside spoke those names updatable: their boot.scr sits on the boot partition, which a
 // rootfs update never rewrites, and reads `boot_part`. When the env holds `boot_part` and no
 // `mender_boot_part`, the client keeps writing `boot_part`, or that bootloader would never see a flip.
-import type { EnvVars } from '../../bootenv/types.js';
+import type { BootEnv, EnvVars } from '../../bootenv/types.js';
 import type { BootVarNames } from './rootfs.js';
 
 export const MENDER_BOOT_PART = 'mender_boot_part';
@@ -36,6 +36,17 @@ export function resolveBootVars(c: ConfiguredBootVars, env: EnvVars): BootVarNam
   if (c.BootPart !== undefined) return { ...common, BootPart: c.BootPart, ...(c.BootPartHex !== undefined ? { BootPartHex: c.BootPartHex } : {}) };
   if (isLegacyEnv(env)) return { ...common, BootPart: LEGACY_BOOT_PART };
   return { ...common, BootPart: MENDER_BOOT_PART, BootPartHex: c.BootPartHex ?? MENDER_BOOT_PART_HEX };
+}
+
+/**
+ * The names for this board's env, read now. An env that cannot be read yet gets Mender's names:
+ * the installer reports the read error where it reads the env itself.
+ */
+export async function bootVarsFor(c: ConfiguredBootVars, env: BootEnv, log: (line: string) => void): Promise<BootVarNames> {
+  const vars = resolveBootVars(c, await env.read().catch(() => ({})));
+  if (c.BootPart === undefined && vars.BootPart === LEGACY_BOOT_PART)
+    log(`${env.describe} keeps the slot in ${LEGACY_BOOT_PART} (a boot script from before Mender's names): the update flips ${LEGACY_BOOT_PART}`);
+  return vars;
 }
 
 /**
