@@ -1,6 +1,6 @@
 import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError } from './errors.js';
@@ -137,6 +137,16 @@ test('mender.conf: its fallback is <DataDir>/mender.conf, as Mender merges them;
   t.is(c.ServerURL, undefined);
   t.deepEqual(c.Servers, [{ ServerURL: 'https://fallback.example' }]);
   t.is(c.deviceTypeFile, join(data, 'device_type'), 'a relative path in the fallback is read beside it');
+  // meta-mender's default split: RootfsPartA/B only in the persistent fallback on /data.
+  const { RootfsPartA, RootfsPartB, ...transient } = MENDER_CONF;
+  writeFileSync(menderConf, JSON.stringify({ ...transient, DataDir: data }));
+  writeFileSync(join(data, 'mender.conf'), JSON.stringify({ RootfsPartA, RootfsPartB }));
+  const split = await loadConfig(join(dir, 'absent.conf'), {}, { menderConfig: menderConf });
+  t.is(split.RootfsPartA, '/dev/mmcblk0p2');
+  t.is(split.RootfsPartB, '/dev/mmcblk0p3');
+  t.is(split.ServerURL, 'https://hosted.mender.io');
+  rmSync(join(data, 'mender.conf'));
+  t.regex((await t.throwsAsync(loadConfig(join(dir, 'absent.conf'), {}, { menderConfig: menderConf })))!.message, /invalid configuration .*mender\.conf: RootfsPartA: Required; RootfsPartB: Required/);
 });
 
 test('mender.conf: errors name Mender\'s file; neither file is a clear error; an explicit --config is never swapped', async (t) => {
@@ -144,15 +154,15 @@ test('mender.conf: errors name Mender\'s file; neither file is a clear error; an
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const menderConf = join(dir, 'mender.conf');
   const own = join(dir, 'flipside.conf');
-  const none = await t.throwsAsync(loadConfig(own, {}, { menderConfig: menderConf }), { instanceOf: ClientError });
+  const none = await t.throwsAsync(loadConfig(own, { dataDir: dir }, { menderConfig: menderConf }), { instanceOf: ClientError });
   t.is(none!.code, 'CONFIG');
   t.is(none!.message, `no configuration: neither ${own} nor Mender's ${menderConf} exists`);
   writeFileSync(menderConf, JSON.stringify({ ServerURL: 'https://x.example', RootfsPartA: '/dev/sda2' }));
-  t.regex((await t.throwsAsync(loadConfig(own, {}, { menderConfig: menderConf })))!.message, new RegExp(`invalid configuration ${menderConf}: RootfsPartB: Required`));
+  t.regex((await t.throwsAsync(loadConfig(own, { dataDir: dir }, { menderConfig: menderConf })))!.message, new RegExp(`invalid configuration ${menderConf}: RootfsPartB: Required`));
   writeFileSync(menderConf, '{"ServerURL": ');
-  t.regex((await t.throwsAsync(loadConfig(own, {}, { menderConfig: menderConf })))!.message, /mender\.conf is not valid JSON/);
+  t.regex((await t.throwsAsync(loadConfig(own, { dataDir: dir }, { menderConfig: menderConf })))!.message, /mender\.conf is not valid JSON/);
   writeFileSync(menderConf, JSON.stringify({ ...MENDER_CONF, ServerURL: 'not a url' }));
-  t.regex((await t.throwsAsync(loadConfig(own, {}, { menderConfig: menderConf })))!.message, /mender\.conf: ServerURL: Invalid url/);
+  t.regex((await t.throwsAsync(loadConfig(own, { dataDir: dir }, { menderConfig: menderConf })))!.message, /mender\.conf: ServerURL: Invalid url/);
   // A file named with --config that is missing stays an error about that file.
   writeFileSync(menderConf, JSON.stringify(MENDER_CONF));
   t.regex((await t.throwsAsync(loadConfig(own, {}, { menderConfig: null })))!.message, /cannot read configuration .*flipside\.conf/);
@@ -160,7 +170,7 @@ test('mender.conf: errors name Mender\'s file; neither file is a clear error; an
   // flipside.conf present: mender.conf is not read at all.
   writeFileSync(own, JSON.stringify({ RootfsPartA: '/dev/a', RootfsPartB: '/dev/b', DataDir: dir }));
   writeFileSync(menderConf, '{ broken');
-  t.is((await loadConfig(own, {}, { menderConfig: menderConf })).RootfsPartA, '/dev/a');
+  t.is((await loadConfig(own, { dataDir: dir }, { menderConfig: menderConf })).RootfsPartA, '/dev/a');
   t.is(DEFAULT_CONFIG_PATH, '/etc/flipside/flipside.conf');
   t.is(MENDER_CONFIG_PATH, '/etc/mender/mender.conf');
 });

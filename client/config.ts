@@ -27,6 +27,8 @@ export const MENDER_PATH_DEFAULTS = {
 
 export type ConfigFlavor = 'flipside' | 'mender';
 
+const DEFAULT_DATA_DIR = '/var/lib/flipside';
+
 const path = z.string().min(1);
 const seconds = z.number().int().positive();
 
@@ -73,7 +75,7 @@ export const configSchema = z
     Servers: z.array(serverSchema).optional(),
     UpdatePollIntervalSeconds: seconds.optional(),
     InventoryPollIntervalSeconds: seconds.optional(),
-    DataDir: path.default('/var/lib/flipside'),
+    DataDir: path.default(DEFAULT_DATA_DIR),
     BootEnv: bootEnvSchema.default({ type: 'uboot', fwEnvConfig: '/etc/fw_env.config' }),
     ActivePartitionFrom: z.enum(['cmdline', 'mount']).default('cmdline'),
     /** Where the active partition is read from; tests and the host-sim point these at files. */
@@ -215,17 +217,25 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: 
     flavor = 'mender';
     source = menderFile;
   }
-  const first = parseConfig(main, source, overrides, flavor);
-  const fallbackFile = join(first.DataDir, flavor === 'mender' ? MENDER_FALLBACK_CONFIG_NAME : FALLBACK_CONFIG_NAME);
-  if (resolve(fallbackFile) === resolve(source)) return first;
-  let fallback: Record<string, unknown>;
-  try {
-    fallback = await readJsonObject(fallbackFile);
-  } catch (e) {
-    if (isMissing(e)) return first;
-    throw e;
+  // Validated only once merged: meta-mender keeps RootfsPartA/B in the fallback alone by default
+  // (MENDER_PERSISTENT_CONFIGURATION_VARS), so the main file need not be complete by itself.
+  const fallbackFile = join(dataDirOf(main, source, overrides, flavor), flavor === 'mender' ? MENDER_FALLBACK_CONFIG_NAME : FALLBACK_CONFIG_NAME);
+  let fallback: Record<string, unknown> = {};
+  if (resolve(fallbackFile) !== resolve(source)) {
+    try {
+      fallback = withPathsFrom(fallbackFile, await readJsonObject(fallbackFile));
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+    }
   }
-  return parseConfig({ ...withPathsFrom(fallbackFile, fallback), ...main }, source, overrides, flavor);
+  return parseConfig({ ...fallback, ...main }, source, overrides, flavor);
+}
+
+/** DataDir as parseConfig will resolve it, read before the whole file is validated. */
+function dataDirOf(main: Record<string, unknown>, source: string, overrides: ConfigOverrides, flavor: ConfigFlavor): string {
+  const configured = typeof main.DataDir === 'string' && main.DataDir ? main.DataDir : undefined;
+  const dir = overrides.dataDir ?? configured ?? (flavor === 'mender' ? MENDER_PATH_DEFAULTS.DataDir : DEFAULT_DATA_DIR);
+  return isAbsolute(dir) ? dir : resolve(dirname(resolve(source)), dir);
 }
 
 /** The keys whose relative paths are read against the folder of the file that names them. */
