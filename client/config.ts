@@ -1,22 +1,46 @@
 // The client's configuration: /etc/flipside/flipside.conf (JSON). Keys follow mender.conf where
 // Mender has one (RootfsPartA, ArtifactVerifyKey, StateScriptTimeoutSeconds, ...), so an existing
 // mender.conf mostly carries over; our own keys (DataDir, BootEnv, ActivePartitionFrom, BootVars,
-// ConsoleStateLog) cover what Mender hard-codes. Validated with zod; every problem names the file and key.
+// ConsoleStateLog) cover what Mender hard-codes. Without flipside.conf the client reads Mender's
+// /etc/mender/mender.conf with Mender's paths as defaults, so it is a drop-in on a Mender board.
+// Validated with zod; every problem names the file and key.
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ClientError, errorMessage } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/flipside/flipside.conf';
+/** Read when flipside.conf is absent. */
+export const MENDER_CONFIG_PATH = '/etc/mender/mender.conf';
+
+/**
+ * Where Mender keeps what our keys default to, used under a mender.conf: its data dir (persistent on
+ * a Mender image, holding device_type, mender-agent.pem and the fallback mender.conf), artifact_info,
+ * rootfs state scripts and update modules.
+ */
+export const MENDER_PATH_DEFAULTS = {
+  DataDir: '/var/lib/mender',
+  ArtifactInfoFile: '/etc/mender/artifact_info',
+  ScriptsDir: '/etc/mender/scripts',
+  ModulesDir: '/usr/share/mender/modules/v3',
+} as const;
+
+export type ConfigFlavor = 'flipside' | 'mender';
+
+const DEFAULT_DATA_DIR = '/var/lib/flipside';
 
 const path = z.string().min(1);
 const seconds = z.number().int().positive();
 
 const bootVarsSchema = z
   .object({
-    /** Variable holding the partition to boot (Mender: mender_boot_part). */
-    BootPart: z.string().min(1).default('boot_part'),
-    /** Optional second variable with the same partition in hex (Mender: mender_boot_part_hex). */
+    /**
+     * Variable holding the partition to boot. Unset: Mender's mender_boot_part (with
+     * mender_boot_part_hex), or boot_part on an env from before Flipside used Mender's names
+     * (client/install/boot-vars.ts).
+     */
+    BootPart: z.string().min(1).optional(),
+    /** A second variable with the same partition in hex (unset with BootPart unset: mender_boot_part_hex). */
     BootPartHex: z.string().min(1).optional(),
     UpgradeAvailable: z.string().min(1).default('upgrade_available'),
     BootCount: z.string().min(1).default('bootcount'),
@@ -53,7 +77,7 @@ export const configSchema = z
     Servers: z.array(serverSchema).optional(),
     UpdatePollIntervalSeconds: seconds.optional(),
     InventoryPollIntervalSeconds: seconds.optional(),
-    DataDir: path.default('/var/lib/flipside'),
+    DataDir: path.default(DEFAULT_DATA_DIR),
     BootEnv: bootEnvSchema.default({ type: 'uboot', fwEnvConfig: '/etc/fw_env.config' }),
     ActivePartitionFrom: z.enum(['cmdline', 'mount']).default('cmdline'),
     /** Where the active partition is read from; tests and the host-sim point these at files. */
@@ -108,9 +132,20 @@ export interface ConfigOverrides {
   dataDir?: string;
 }
 
+/**
+ * A mender.conf as our schema reads it: Mender's paths under it, and an empty ServerURL (Mender's
+ * way of saying "no server", e.g. standalone images) left out rather than refused as a bad URL.
+ */
+function fromMender(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+  const out: Record<string, unknown> = { ...MENDER_PATH_DEFAULTS, ...json };
+  if (out.ServerURL === '') delete out.ServerURL;
+  return out;
+}
+
 /** Validates a parsed config object; `source` names the file in error messages. */
-export function parseConfig(json: unknown, source: string, overrides: ConfigOverrides = {}): ClientConfig {
-  const r = configSchema.safeParse(json);
+export function parseConfig(json: unknown, source: string, overrides: ConfigOverrides = {}, flavor: ConfigFlavor = 'flipside'): ClientConfig {
+  const r = configSchema.safeParse(flavor === 'mender' ? fromMender(json) : json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
     throw new ClientError('CONFIG', `invalid configuration ${source}: ${issues.join('; ')}`);
@@ -148,25 +183,61 @@ async function readJsonObject(file: string): Promise<Record<string, unknown>> {
 
 /** The fallback configuration beside the state (Mender's /var/lib/mender/mender.conf): it survives rootfs updates. */
 export const FALLBACK_CONFIG_NAME = 'flipside.conf';
+const MENDER_FALLBACK_CONFIG_NAME = 'mender.conf';
+
+const isMissing = (e: unknown) => e instanceof ClientError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+export interface ConfigSources {
+  /**
+   * Read when `file` does not exist. Default: Mender's /etc/mender/mender.conf when `file` is the
+   * default path; null: no fallback (an explicit `--config` that is missing is an error).
+   */
+  menderConfig?: string | null;
+}
 
 /**
  * The main file, over `<DataDir>/flipside.conf` when that exists: as Mender merges
  * /etc/mender/mender.conf over /var/lib/mender/mender.conf, a key in the main file wins and the
- * fallback fills in what the main file leaves out.
+ * fallback fills in what the main file leaves out. Without the main file, Mender's own pair is
+ * read the same way (mender.conf over <DataDir>/mender.conf, DataDir defaulting to /var/lib/mender).
  */
-export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: ConfigOverrides = {}): Promise<ClientConfig> {
-  const main = await readJsonObject(file);
-  const first = parseConfig(main, file, overrides);
-  const fallbackFile = join(first.DataDir, FALLBACK_CONFIG_NAME);
-  if (resolve(fallbackFile) === resolve(file)) return first;
-  let fallback: Record<string, unknown>;
+export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, overrides: ConfigOverrides = {}, sources: ConfigSources = {}): Promise<ClientConfig> {
+  const menderFile = sources.menderConfig !== undefined ? sources.menderConfig : file === DEFAULT_CONFIG_PATH ? MENDER_CONFIG_PATH : null;
+  let main: Record<string, unknown>;
+  let flavor: ConfigFlavor = 'flipside';
+  let source = file;
   try {
-    fallback = await readJsonObject(fallbackFile);
+    main = await readJsonObject(file);
   } catch (e) {
-    if (e instanceof ClientError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return first;
-    throw e;
+    if (!menderFile || !isMissing(e)) throw e;
+    try {
+      main = await readJsonObject(menderFile);
+    } catch (m) {
+      if (isMissing(m)) throw new ClientError('CONFIG', `no configuration: neither ${file} nor Mender's ${menderFile} exists`, { cause: m });
+      throw m;
+    }
+    flavor = 'mender';
+    source = menderFile;
   }
-  return parseConfig({ ...withPathsFrom(fallbackFile, fallback), ...main }, file, overrides);
+  // Validated only once merged: meta-mender keeps RootfsPartA/B in the fallback alone by default
+  // (MENDER_PERSISTENT_CONFIGURATION_VARS), so the main file need not be complete by itself.
+  const fallbackFile = join(dataDirOf(main, source, overrides, flavor), flavor === 'mender' ? MENDER_FALLBACK_CONFIG_NAME : FALLBACK_CONFIG_NAME);
+  let fallback: Record<string, unknown> = {};
+  if (resolve(fallbackFile) !== resolve(source)) {
+    try {
+      fallback = withPathsFrom(fallbackFile, await readJsonObject(fallbackFile));
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+    }
+  }
+  return parseConfig({ ...fallback, ...main }, source, overrides, flavor);
+}
+
+/** DataDir as parseConfig will resolve it, read before the whole file is validated. */
+function dataDirOf(main: Record<string, unknown>, source: string, overrides: ConfigOverrides, flavor: ConfigFlavor): string {
+  const configured = typeof main.DataDir === 'string' && main.DataDir ? main.DataDir : undefined;
+  const dir = overrides.dataDir ?? configured ?? (flavor === 'mender' ? MENDER_PATH_DEFAULTS.DataDir : DEFAULT_DATA_DIR);
+  return isAbsolute(dir) ? dir : resolve(dirname(resolve(source)), dir);
 }
 
 /** The keys whose relative paths are read against the folder of the file that names them. */

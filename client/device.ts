@@ -12,6 +12,7 @@ import { ClientError, errorMessage } from './errors.js';
 import { detectActiveSlot, type Slot } from './install/active-partition.js';
 import { UpdateModuleInstaller } from './install/modules/runner.js';
 import { RootfsInstaller } from './install/rootfs.js';
+import { bootVarsFor } from './install/boot-vars.js';
 import { ROOTFS_TYPE } from './state/compat.js';
 import { UpdateMachine } from './state/machine.js';
 import { createStateScriptHooks, storeArtifactScripts } from './scripts/index.js';
@@ -91,11 +92,12 @@ export async function createMachine(config: ClientConfig, o: DeviceOptions): Pro
     storeArtifactScripts,
     installerFor: async (payloadType, ctx) => {
       if (payloadType === ROOTFS_TYPE) {
+        const env = await bootEnv();
         return new RootfsInstaller({
           partA: config.RootfsPartA,
           partB: config.RootfsPartB,
-          env: await bootEnv(),
-          vars: config.BootVars,
+          env,
+          vars: await bootVarsFor(config.BootVars, env, ctx.log),
           activeSlot: activeSlotOf(config),
           reboot: o.reboot ?? runReboot(config.RebootCommand),
           ctx,

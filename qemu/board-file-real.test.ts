@@ -68,7 +68,7 @@ test('rpi boot script sets load addresses and boots with the rootfs dtb; config.
   const b = await loadBoardFile('raspberrypi3');
   const s = renderBootScript(b, computeLayout(b));
   t.regex(s, /^setenv kernel_addr_r 0x200000\nsetenv ramdisk_addr_r 0x4100000\nsetenv fdt_addr_r 0x4000000\nsetenv kernel_comp_addr_r 0x6000000\nsetenv kernel_comp_size 0x2000000$/m);
-  t.regex(s, /setenv fs_initrd_size \$\{filesize\}\n {4}if load mmc 0:\$\{boot_part\} \$\{fdt_addr_r\} \/boot\/dtb; then\n {6}booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{fs_initrd_size\} \$\{fdt_addr_r\}/);
+  t.regex(s, /setenv fs_initrd_size \$\{filesize\}\n {4}if load mmc 0:\$\{mender_boot_part_hex\} \$\{fdt_addr_r\} \/boot\/dtb; then\n {6}booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{fs_initrd_size\} \$\{fdt_addr_r\}/);
   t.true(s.includes('console=ttyS1,115200'));
   const fw = b.firmware!;
   if (fw.type !== 'rpi') return t.fail('raspberrypi3 firmware is rpi');

@@ -91,10 +91,12 @@ async function checkCard(t: ExecutionContext, img: BuiltImage): Promise<string> 
   for (const [i, off] of env.offsets.entries()) {
     const copy = disk.subarray(off, off + env.size);
     t.is(copy.readUInt32LE(0), crc32(copy.subarray(5)), `env copy ${i + 1} CRC`);
-    t.regex(copy.subarray(5).toString('latin1'), /^(?=.*boot_part=2\0)(?=.*bootlimit=1\0)/s);
+    t.regex(copy.subarray(5).toString('latin1'), /^(?=.*mender_boot_part=2\0)(?=.*mender_boot_part_hex=2\0)(?=.*bootlimit=1\0)/s);
   }
   t.deepEqual(parseEnvLines(await run('fw_printenv', ['-c', img.hostFwEnvConfig!])), {
-    boot_part: '2',
+    mender_boot_part: '2',
+    mender_boot_part_hex: '2',
+    mender_check_saveenv_canary: '1',
     bootcount: '0',
     bootlimit: String(board.bootloader.bootlimit),
     upgrade_available: '0',
@@ -111,9 +113,9 @@ async function checkCard(t: ExecutionContext, img: BuiltImage): Promise<string> 
   t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(env.offsets[0])} ${nsect}$`, 'm'));
   t.regex(text, new RegExp(`^mmc read 0x[0-9a-f]+ ${sect(env.offsets[1])} ${nsect}$`, 'm'));
   t.regex(text, /^ {2}mmc write 0x[0-9a-f]+ \$\{fs_target_sect\} 0x20$/m);
-  t.regex(text, /load mmc 0:\$\{boot_part\} \$\{fdt_addr_r\} \/boot\/dtb/);
-  t.regex(text, new RegExp(`root=\\$\\{fs_root\\}`));
-  t.true(text.includes(`setenv fs_root ${partition(layout, 'rootfsA').device}`) && text.includes(`setenv fs_root ${partition(layout, 'rootfsB').device}`));
+  t.regex(text, /load mmc 0:\$\{mender_boot_part_hex\} \$\{fdt_addr_r\} \/boot\/dtb/);
+  t.regex(text, new RegExp(`root=\\$\\{mender_kernel_root\\}`));
+  t.true(text.includes(`setenv mender_kernel_root ${partition(layout, 'rootfsA').device}`) && text.includes(`setenv mender_kernel_root ${partition(layout, 'rootfsB').device}`));
   t.true(text.includes(`console=${board.linux.console},${board.console.baud}`));
   // The rootfs knows the same env location.
   t.is((await rootfsFile(img, '/etc/fw_env.config')).toString(), `${boardEnv.device} 0x${env.offsets[0].toString(16)} 0x4000\n${boardEnv.device} 0x${env.offsets[1].toString(16)} 0x4000\n`);

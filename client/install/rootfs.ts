@@ -19,6 +19,7 @@ import { INJECTED_BUG } from '../injected-bug.js';
 import { traceOp } from '../test-hooks.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
+import { saveenvCanaryProblem } from './boot-vars.js';
 import type { InstallContext, PayloadInstaller, RebootNeed } from './types.js';
 
 export interface BootVarNames {
@@ -153,6 +154,8 @@ export class RootfsInstaller implements PayloadInstaller {
         `${this.o.env.describe}: ${this.o.vars.UpgradeAvailable}=1, an earlier update is not committed; commit or roll back first`,
       );
     }
+    const canary = saveenvCanaryProblem(env);
+    if (canary) throw new ClientError('BOOT_ENV', `${this.o.env.describe}: ${canary}; nothing was written`);
     const original = await this.o.activeSlot();
     const target = otherSlot(original);
     const path = this.partPath(target);

@@ -41,7 +41,7 @@ export function bootCountFix(): string {
   return [
     'make the bootloader count trial boots and save the count before loading the kernel:',
     '  Mender-style U-Boot: CONFIG_BOOTCOUNT_LIMIT=y, CONFIG_BOOTCOUNT_ENV=y, bootlimit=1 in the default env, and',
-    '    altbootcmd=setenv boot_part <other>; setenv upgrade_available 0; saveenv; run bootcmd',
+    '    altbootcmd=run mender_altbootcmd; run bootcmd (meta-mender\'s env_mender.h)',
     '  Flipside boot.scr: the `if itest.s "x${upgrade_available}" == "x1"` block must run and its env write',
     '    must reach the env offsets (rebuild boot.scr from qemu/boot/boot.cmd for this board file)',
   ].join('\n');
@@ -49,8 +49,9 @@ export function bootCountFix(): string {
 
 export function rollbackFix(bootlimit: string): string {
   return [
-    `bootcount passes bootlimit (${bootlimit}) but the bootloader keeps booting the trial slot: on bootcount > bootlimit switch boot_part back:`,
-    '  Mender-style U-Boot: altbootcmd=setenv boot_part <other>; setenv upgrade_available 0; setenv bootcount 0; saveenv; run bootcmd',
+    `bootcount passes bootlimit (${bootlimit}) but the bootloader keeps booting the trial slot: on bootcount > bootlimit switch mender_boot_part back:`,
+    '  Mender-style U-Boot: altbootcmd=run mender_altbootcmd; run bootcmd, where mender_altbootcmd sets mender_boot_part and',
+    '    mender_boot_part_hex to the other slot, upgrade_available=0, then saveenv; run mender_setup',
     '  Flipside boot.scr: the "rolling back" branch of qemu/boot/boot.cmd',
   ].join('\n');
 }

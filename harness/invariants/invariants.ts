@@ -57,8 +57,9 @@ export async function checkInvariants(ctx: ScenarioContext, o: InvariantOptions)
   const guestEnv = parseEnvLines(withoutClientLog((await ctx.sh('fw_printenv')).stdout).join('\n'));
   ctx.timeline.append({ source: 'env', kind: 'snapshot', text: `guest env: ${JSON.stringify(guestEnv)}`, data: guestEnv });
   await ctx.check('committed: upgrade_available=0', () => guestEnv.upgrade_available === '0' || `upgrade_available=${guestEnv.upgrade_available}`);
-  // U-Boot boards call it boot_part, GRUB boards mender_boot_part (Mender's names for each).
-  const bootPart = guestEnv.boot_part ?? guestEnv.mender_boot_part;
+  // Mender's mender_boot_part on the QEMU boards (U-Boot and GRUB); boot_part on host-sim and
+  // on images made before the Mender names.
+  const bootPart = guestEnv.mender_boot_part ?? guestEnv.boot_part;
   await ctx.check('committed: boot_part is the running root', () => (root !== undefined && bootPart === root) || `boot_part=${bootPart}, running root partition ${root ?? '?'}`);
   const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
   const shown = withoutClientLog((await ctx.sh('flipside show-artifact')).stdout).at(-1);

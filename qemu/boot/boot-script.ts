@@ -10,8 +10,22 @@ import { run } from '../image/exec.js';
 
 export const BOOT_CMD_TEMPLATE = join(dirname(fileURLToPath(import.meta.url)), 'boot.cmd');
 
-/** The variables the script keeps in the env blob (everything else in it is left alone by fw_setenv users). */
-export const ENV_VARS = ['boot_part', 'upgrade_available', 'bootcount', 'bootlimit'] as const;
+/**
+ * The variables the script keeps in the env blob: Mender's U-Boot integration (meta-mender's
+ * env_mender.h). A save writes these only; other variables fw_setenv put there are not kept.
+ */
+export const ENV_VARS = [
+  'mender_boot_part',
+  'mender_boot_part_hex',
+  'upgrade_available',
+  'bootcount',
+  'bootlimit',
+  'mender_check_saveenv_canary',
+  'mender_saveenv_canary',
+] as const;
+
+/** Read but never written back: where images made before the Mender names kept the slot. */
+export const LEGACY_ENV_VARS = ['boot_part'] as const;
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -59,7 +73,7 @@ function bootCommand(board: BoardFile): string {
       if (bl.fdt === 'rootfs')
         return [
           'setenv fs_initrd_size ${filesize}',
-          `    if load ${bl.storageInterface} ${bl.storageDevice}:\${boot_part} \${fdt_addr_r} /boot/dtb; then`,
+          `    if load ${bl.storageInterface} ${bl.storageDevice}:\${mender_boot_part_hex} \${fdt_addr_r} /boot/dtb; then`,
           `      ${bl.bootCommand} \${kernel_addr_r} \${ramdisk_addr_r}:\${fs_initrd_size} \${fdt_addr_r}`,
           '    fi',
         ].join('\n');
@@ -112,8 +126,13 @@ export function renderBootScript(board: BoardFile, layout: DiskLayout, template 
     OUT_DATA: hex(m.out + 5),
     OUT_FLAG: hex(m.out + 4),
     VARS: ENV_VARS.join(' '),
+    IMPORT_VARS: [...ENV_VARS, ...LEGACY_ENV_VARS].join(' '),
+    // Cleared before the import, so a variable missing from the blob is not U-Boot's own default.
+    CLEAR_VARS: [...ENV_VARS, ...LEGACY_ENV_VARS].map((v) => `setenv ${v}`).join('\n'),
     PART_A: String(a.number),
     PART_B: String(b.number),
+    PART_A_HEX: a.number.toString(16),
+    PART_B_HEX: b.number.toString(16),
     ROOT_A: a.device,
     ROOT_B: b.device,
     BOOTLIMIT: String(bl.bootlimit),

@@ -6,9 +6,19 @@ import { dirname } from 'node:path';
 import { run } from './exec.js';
 import { sfdiskScript, type DiskLayout, type PartitionRole } from './layout.js';
 
-/** The initial env: slot A, no upgrade pending. */
+/**
+ * The initial env, Mender's default environment (env_mender.h): slot A, no upgrade pending, and
+ * the canary check on. mender_saveenv_canary is left to the first boot, which proves U-Boot can save.
+ */
 export function initialEnv(bootlimit: number, partA: number): Record<string, string> {
-  return { boot_part: String(partA), upgrade_available: '0', bootcount: '0', bootlimit: String(bootlimit) };
+  return {
+    mender_boot_part: String(partA),
+    mender_boot_part_hex: partA.toString(16),
+    upgrade_available: '0',
+    bootcount: '0',
+    bootlimit: String(bootlimit),
+    mender_check_saveenv_canary: '1',
+  };
 }
 
 /** One redundant env copy (crc, flags=1, data) as mkenvimage -r writes it. */

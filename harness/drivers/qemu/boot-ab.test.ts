@@ -62,7 +62,7 @@ else {
     t.log(`first build ${(first / 1000).toFixed(1)} s (cached: ${images.v1.cached}), cached rebuild ${(cachedMs / 1000).toFixed(1)} s`);
     // The host can read the env of the image file offline.
     const env = parseEnvLines(await run('fw_printenv', ['-c', images.v1.hostFwEnvConfig!]));
-    t.like(env, { boot_part: '2', upgrade_available: '0', bootcount: '0', bootlimit: '1' });
+    t.like(env, { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0', bootcount: '0', bootlimit: '1', mender_check_saveenv_canary: '1' });
   });
 
   qtest('boots slot A to a shell; fw_printenv in the guest reads the redundant env', async (t) => {
@@ -71,7 +71,8 @@ else {
     const booted = await bootToShell(vm);
     t.deepEqual(booted, { root: '/dev/vda2', artifact: 'ab-1' });
     const sh = guestShell(vm);
-    t.like(await guestEnv(sh), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
+    // The first boot saved mender_saveenv_canary=1 (mender_setup): U-Boot writes the env Linux reads.
+    t.like(await guestEnv(sh), { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0', bootcount: '0', mender_saveenv_canary: '1' });
     t.is((await sh.run('cat /etc/flipside/device_type')).stdout.trim(), `device_type=${images.v1!.board.deviceType}`);
     t.regex((await sh.run('cat /etc/fw_env.config')).stdout, /\/dev\/vda 0x400000 0x4000\n\/dev\/vda 0x404000 0x4000/);
     await vm.quit();
@@ -92,33 +93,34 @@ else {
     await vm.powerOn();
     t.is((await bootToShell(vm)).root, '/dev/vda2');
     const sh = guestShell(vm);
-    await guestSetEnv(sh, { boot_part: '3', upgrade_available: '1', bootcount: '0' });
+    await guestSetEnv(sh, { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '1', bootcount: '0' });
     await rebootToUBoot(vm);
     t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' });
-    t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
+    t.like(await guestEnv(sh), { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
     await guestSetEnv(sh, { upgrade_available: '0' });
     await rebootToUBoot(vm);
     t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' }, 'committed: stays on B');
-    t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '0' });
+    t.like(await guestEnv(sh), { mender_boot_part: '3', upgrade_available: '0' });
 
     // A broken init in slot A: the kernel panics, reboots, and U-Boot goes back to B by itself.
     await vm.quit();
     await writeAt(vm.diskPath, images.brokenInit!.rootfs, offsetA);
     await vm.powerOn();
     t.is((await bootToShell(vm)).root, '/dev/vda3');
-    await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
+    await guestSetEnv(sh, { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '1', bootcount: '0' });
     await rebootToUBoot(vm);
     await vm.console.expect(/flipside: broken init/, 90_000);
     await vm.console.expect(/rolling back/, 60_000);
     t.deepEqual(await bootToShell(vm), { root: '/dev/vda3', artifact: 'ab-2' }, 'rolled back from broken init');
-    t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '0', bootcount: '0' });
+    // mender_altbootcmd: both variables back on B, upgrade_available=0, bootcount left as counted.
+    t.like(await guestEnv(sh), { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '0', bootcount: '2' });
 
     // A kernel U-Boot refuses: the script resets, the next boot rolls back.
     await vm.quit();
     await writeAt(vm.diskPath, images.brokenKernel!.rootfs, offsetA);
     await vm.powerOn();
     t.is((await bootToShell(vm)).root, '/dev/vda3');
-    await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
+    await guestSetEnv(sh, { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '1', bootcount: '0' });
     await rebootToUBoot(vm);
     await vm.console.expect(/flipside: boot failed, resetting/, 60_000);
     await vm.console.expect(/rolling back/, 60_000);
@@ -138,14 +140,28 @@ else {
     corrupt(vm.diskPath, envLayout.offsets[written]! + 64);
     const after = parseEnvLines(await run('fw_printenv', ['-c', cfg]));
     t.false('flipside_marker' in after, 'host falls back to the intact copy');
-    t.is(after.boot_part, before.boot_part);
+    t.is(after.mender_boot_part, before.mender_boot_part);
     await vm.powerOn();
     const env = await vm.console.expect(/flipside: env copy (\d)/, 60_000);
     t.is(Number(env[1]), 2 - written, 'U-Boot took the intact copy');
-    t.is((await bootToShell(vm)).root, `/dev/vda${before.boot_part}`);
+    t.is((await bootToShell(vm)).root, `/dev/vda${before.mender_boot_part}`);
     const guest = await guestEnv(sh);
     t.false('flipside_marker' in guest);
-    t.is(guest.boot_part, before.boot_part);
+    t.is(guest.mender_boot_part, before.mender_boot_part);
+
+    // An env from an image made before the Mender names: only boot_part. The script carries it
+    // over to mender_boot_part (B here; a fallback would have picked A) and drops boot_part.
+    await vm.quit();
+    await run('fw_setenv', ['-c', cfg, 'mender_boot_part']);
+    await run('fw_setenv', ['-c', cfg, 'mender_boot_part_hex']);
+    await run('fw_setenv', ['-c', cfg, 'boot_part', '3']);
+    t.like(parseEnvLines(await run('fw_printenv', ['-c', cfg])), { boot_part: '3', upgrade_available: '0' });
+    await vm.powerOn();
+    await vm.console.expect(/flipside: migrating boot_part=3 to mender_boot_part/, 60_000);
+    t.is((await bootToShell(vm)).root, '/dev/vda3');
+    const migrated = await guestEnv(sh);
+    t.like(migrated, { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '0' });
+    t.false('boot_part' in migrated);
     await vm.quit();
     vm = null;
   });

@@ -40,7 +40,7 @@ qtest('builds the raspberrypi3-qemu card images (v1, v2, broken-init)', async (t
   t.truthy(images.v1.qemuBios, 'U-Boot rpi_3 from u-boot-rpi is kept with the image');
   t.is(images.v1.layout.totalSize & (images.v1.layout.totalSize - 1), 0, 'power-of-two card');
   const env = parseEnvLines(await run('fw_printenv', ['-c', images.v1.hostFwEnvConfig!]));
-  t.like(env, { boot_part: '2', upgrade_available: '0', bootcount: '0', bootlimit: '1' });
+  t.like(env, { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0', bootcount: '0', bootlimit: '1', mender_check_saveenv_canary: '1' });
 });
 
 qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken init in the inactive slot', async (t) => {
@@ -56,17 +56,17 @@ qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken 
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p2', artifact: 'rpi-1' });
   t.log(`boot A to shell: ${secs(Date.now() - t0)}`);
   const sh = guestShell(vm, 60_000);
-  t.like(await guestEnv(sh), { boot_part: '2', upgrade_available: '0', bootcount: '0' });
+  t.like(await guestEnv(sh), { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0', bootcount: '0', mender_saveenv_canary: '1' });
   t.regex((await sh.run('cat /etc/fw_env.config')).stdout, /\/dev\/mmcblk0 0x800000 0x4000\n\/dev\/mmcblk0 0x1000000 0x4000/);
   t.regex((await sh.run('cat /proc/device-tree/model')).stdout, /Raspberry Pi 3 Model B/);
 
   // A/B switch as the client makes it: one fw_setenv, then reboot.
-  await guestSetEnv(sh, { boot_part: '3', upgrade_available: '1', bootcount: '0' });
+  await guestSetEnv(sh, { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '1', bootcount: '0' });
   t0 = Date.now();
   await rebootToUBoot(vm, 60_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' });
   t.log(`reboot into B: ${secs(Date.now() - t0)}`);
-  t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
+  t.like(await guestEnv(sh), { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '1', bootcount: '1' }, 'the bootloader counted the trial boot');
   await guestSetEnv(sh, { upgrade_available: '0' });
 
   // A broken init in the inactive slot (A): the kernel panics (panic=3), the watchdog resets,
@@ -75,14 +75,14 @@ qtest('raspi3b: boots A, switches to B with fw_setenv, rolls back from a broken 
   await writeAt(vm.diskPath, images.brokenInit!.rootfs, partition(layout, 'rootfsA').offset);
   await vm.powerOn();
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' }, 'committed B boots after a power cycle');
-  await guestSetEnv(sh, { boot_part: '2', upgrade_available: '1', bootcount: '0' });
+  await guestSetEnv(sh, { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '1', bootcount: '0' });
   t0 = Date.now();
   await rebootToUBoot(vm, 60_000);
   await vm.console.expect(/flipside: broken init/, 240_000);
   await vm.console.expect(/rolling back/, 180_000);
   t.deepEqual(await bootToShell(vm), { root: '/dev/mmcblk0p3', artifact: 'rpi-2' }, 'rolled back from broken init');
   t.log(`broken-init rollback (reboot to shell on B again): ${secs(Date.now() - t0)}`);
-  t.like(await guestEnv(sh), { boot_part: '3', upgrade_available: '0', bootcount: '0' });
+  t.like(await guestEnv(sh), { mender_boot_part: '3', mender_boot_part_hex: '3', upgrade_available: '0', bootcount: '2' });
   await vm.quit();
   vm = null;
 });
