@@ -296,12 +296,17 @@ test.serial('deployment: phased to a group; devices report success and a failure
   t.is(done.size, 3);
   await page.locator('.stat-success .n', { hasText: '2' }).waitFor();
   await page.locator('.stat-failure .n', { hasText: '1' }).waitFor();
-  await page.locator('h1 .badge', { hasText: 'finished' }).waitFor();
-  t.deepEqual((await page.locator('tr[data-device] td:nth-child(3)').allTextContents()).sort(), ['1', '2', '2']);
+  // One device failed: the deployment is "failed", never a green "finished".
+  await page.locator('h1 .badge.st-failed', { hasText: 'failed' }).waitFor();
+  t.is(await page.locator('dd[data-fk=missed]').textContent(), '1 failed');
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(4)').allTextContents()).sort(), ['1', '2', '2']);
+  // Rows name devices by identity and type, not by an 8-character id only.
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(3)').allTextContents()), ['qemux86-64', 'qemux86-64', 'qemux86-64']);
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(1)').allTextContents()).map((x) => x.replace(/ [0-9a-f]{8}$/, '')).sort(), sims.map((d) => `mac ${d.identity.mac}`));
   t.regex((await page.locator('.phase-bars li').nth(1).locator('svg').getAttribute('aria-label')) ?? '', /^Phase 2: .*of 2$/);
   await shot('deployment');
 
-  await page.getByRole('button', { name: `View the log of ${failing.deviceId!.slice(0, 8)}` }).click();
+  await page.getByRole('button', { name: 'View the log of mac 52:54:00:00:00:02' }).click();
   const dlg = page.locator('dialog[open]');
   await dlg.locator('pre', { hasText: 'simulated failure' }).waitFor();
   t.regex((await dlg.locator('pre').textContent()) ?? '', /error simulated failure/);
@@ -335,7 +340,7 @@ test.serial('a second deployment shows on the dashboard in progress, then is abo
 
   await page.locator('section[aria-labelledby=d-active] a', { hasText: 'everyone' }).click();
   await page.getByRole('button', { name: 'Abort deployment' }).click();
-  await page.locator('h1 .badge', { hasText: 'finished' }).waitFor();
+  await page.locator('h1 .badge', { hasText: 'aborted' }).waitFor();
   await page.locator('dd.stop', { hasText: 'aborted' }).waitFor();
   const dep = (await (await api('GET', `/api/management/v1/deployments/deployments/${depId}`)).json()) as Dep;
   t.is(dep.status, 'finished');
@@ -345,6 +350,55 @@ test.serial('a second deployment shows on the dashboard in progress, then is abo
   await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
   await page.locator('section[aria-labelledby=dp-fin] tr', { hasText: 'everyone' }).waitFor();
   await shot('deployments');
+});
+
+test.serial('outcomes: a failure or a device of another type never shows as a green success', async (t) => {
+  // A BeagleBone joins: the release has no artifact for its type.
+  const bb = new SimDevice(httpTransport(srv.base), { deviceType: 'beaglebone', identity: { serial: 'BB-0042', mac: '52:54:00:00:00:b1' } });
+  t.is((await bb.authenticate()).status, 401);
+  const pending = (await (await api('GET', '/api/management/v2/devauth/devices?status=pending')).json()) as Array<{ id: string; auth_sets: Array<{ id: string }> }>;
+  t.is(pending.length, 1);
+  t.is((await api('PUT', `/api/management/v2/devauth/devices/${pending[0]!.id}/auth/${pending[0]!.auth_sets[0]!.id}/status`, { status: 'accepted' })).status, 204);
+  t.is((await bb.authenticate()).status, 200);
+  t.is((await bb.sendInventory()).status, 200);
+  const create = async (name: string, devices: SimDevice[]) => {
+    const r = await api('POST', '/api/management/v1/deployments/deployments', { name, artifact_name: 'release-1', devices: devices.map((d) => d.deviceId) });
+    t.is(r.status, 201);
+    return r.headers.get('location')!.split('/').pop()!;
+  };
+  // sims[0] has release-1 already, sims[1] fails again, the BeagleBone gets no artifact.
+  const mixed = await create('mixed fleet', [sims[0]!, sims[1]!, bb]);
+  t.is((await sims[0]!.checkUpdate()).update, null);
+  t.truthy(await sims[1]!.runUpdate({ fail: true }));
+  t.is((await bb.checkUpdate()).update, null);
+  // Nothing failed here, but the BeagleBone still did not get the release.
+  const partial = await create('two types', [sims[2]!, bb]);
+  t.is((await sims[2]!.checkUpdate()).update, null);
+  t.is((await bb.checkUpdate()).update, null);
+  const outcomeOf = async (id: string) => ((await (await api('GET', `/api/management/v1/deployments/deployments/${id}`)).json()) as Dep & { outcome: string });
+  t.like(await outcomeOf(mixed), { status: 'finished', outcome: 'failed', statistics: { status: { failure: 1, noartifact: 1, 'already-installed': 1 } } });
+  t.like(await outcomeOf(partial), { status: 'finished', outcome: 'incomplete', statistics: { status: { noartifact: 1, 'already-installed': 1 } } });
+
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  const row = (name: string) => page.locator('section[aria-labelledby=dp-fin] tr', { hasText: name });
+  await row('two types').waitFor();
+  t.is(await row('mixed fleet').locator('.badge').textContent(), 'failed');
+  t.regex((await row('mixed fleet').locator('small').textContent()) ?? '', /3\/3 done: 1 failed, 1 no artifact for its device type/);
+  t.is(await row('two types').locator('.badge').textContent(), 'incomplete');
+  t.is(await row('canary rollout').locator('.badge').textContent(), 'failed');
+  t.is(await page.locator('.badge.st-finished').count(), 0);
+  await shot('deployments-outcomes');
+  await row('two types').getByRole('link', { name: 'two types' }).click();
+  await page.locator('h1 .badge.st-incomplete').waitFor();
+  const bbRow = page.locator('tr[data-device]', { hasText: 'serial BB-0042' });
+  t.regex((await bbRow.textContent()) ?? '', /noartifact.*beaglebone/);
+  t.is(await page.locator('dd[data-fk=missed]').textContent(), '1 no artifact for its device type');
+  await shot('deployment-incomplete');
+
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.locator('.finished-line .st-failed', { hasText: '2 failed' }).waitFor();
+  t.regex((await page.locator('.finished-line').textContent()) ?? '', /1 aborted.*1 incomplete|1 incomplete.*1 aborted/);
+  t.regex((await page.locator('section[aria-labelledby=d-failures] tbody tr').first().textContent()) ?? '', /mac 52:54:00:00:00:02.*qemux86-64.*mixed fleet/);
 });
 
 test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', async (t) => {

@@ -1,6 +1,6 @@
 // Every page: mount(main, params, query) builds the page and returns a refresh function that
 // reloads only its live parts (so forms being filled in are left alone).
-import { h, replace, bytes, when, short, badge, toast, table, field, identityText } from './dom.js';
+import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall } from './dom.js';
 import { api, get, login as doLogin, uploadArtifact } from './api.js';
 import { stackBar, legend, grouped } from './chart.js';
 
@@ -33,11 +33,11 @@ function pager(page, perPage, total, hrefFor) {
 }
 
 /** A modal dialog with a device's deployment log. */
-export async function showLog(deploymentId, deviceId) {
+export async function showLog(deploymentId, deviceId, name = short(deviceId)) {
   const text = await api('GET', `${DEP}/deployments/${deploymentId}/devices/${deviceId}/log`);
   const close = h('button', { type: 'button', class: 'close' }, 'Close');
   const dlg = h('dialog', { class: 'log', 'aria-labelledby': 'log-title' },
-    h('h2', { id: 'log-title' }, `Log of device ${short(deviceId)}`),
+    h('h2', { id: 'log-title' }, `Log of device ${name}`),
     h('p', { class: 'muted' }, `Deployment ${deploymentId}`),
     h('pre', { tabindex: '0' }, text), close);
   close.addEventListener('click', () => dlg.close());
@@ -85,15 +85,17 @@ export async function dashboard(main) {
       h('a', { class: `stat card st-${st}`, href: `#/devices?status=${st}`, dataset: { fk: `c-${st}` } }, h('strong', {}, String(n)), h('span', {}, st))));
     replace(active, s.deployments.active.length ? h('ul', { class: 'plain' }, s.deployments.active.map((d) =>
       h('li', { class: 'dep-row' },
-        h('div', { class: 'row-head' }, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `d-${d.id}` } }, d.name), ' ', badge(d.status),
+        h('div', { class: 'row-head' }, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `d-${d.id}` } }, d.name), ' ', outcomeBadge(d),
           h('span', { class: 'muted' }, ` ${d.artifact_name} · ${d.done}/${d.device_count} done`)),
         stackBar(d.statistics, d.device_count, `Progress of ${d.name}`)))) : h('p', { class: 'empty' }, 'No deployment is running.'),
-      h('p', {}, h('a', { href: '#/deployments' }, `All deployments (${s.deployments.finished} finished)`)));
-    replace(failures, table([['Device'], ['Deployment'], ['When'], ['Log']], s.failures.map((f) => h('tr', {},
-      h('td', {}, h('a', { href: `#/devices/${f.device_id}` }, short(f.device_id))),
+      h('p', { class: 'finished-line' }, h('a', { href: '#/deployments' }, `All deployments (${s.deployments.finished} finished)`),
+        Object.keys(s.deployments.outcomes ?? {}).length ? [': ', Object.entries(s.deployments.outcomes).map(([o, n], i) => [i ? ', ' : '', h('span', { class: `badge st-${o}` }, `${n} ${o}`)])] : null));
+    replace(failures, table([['Device'], ['Type', 'opt'], ['Deployment'], ['When'], ['Log']], s.failures.map((f) => h('tr', {},
+      h('td', {}, deviceLink(f.identity, f.device_id)),
+      h('td', { class: 'opt' }, f.device_type ?? ''),
       h('td', {}, h('a', { href: `#/deployments/${f.deployment_id}` }, f.deployment_name)),
       h('td', {}, when(f.finished)),
-      h('td', {}, f.log ? button('View log', () => showLog(f.deployment_id, f.device_id), { dataset: { fk: `l-${f.deployment_id}-${f.device_id}` } }) : '—'))),
+      h('td', {}, f.log ? button('View log', () => showLog(f.deployment_id, f.device_id, deviceName(f.identity, f.device_id)), { dataset: { fk: `l-${f.deployment_id}-${f.device_id}` } }) : '—'))),
       'No failures.'));
   };
   await refresh();
@@ -186,7 +188,7 @@ export async function devices(main, _p, query) {
     const groups = status === 'accepted' ? await get(`${INV1}/devices?per_page=500`) : [];
     const attr = (id, name) => groups.find((g) => g.id === id)?.attributes.find((a) => a.name === name)?.value;
     const rows = devs.map((d) => h('tr', { dataset: { device: d.id } },
-      h('td', {}, h('a', { href: `#/devices/${d.id}`, dataset: { fk: `dev-${d.id}` } }, short(d.id))),
+      h('td', {}, deviceLink(d.identity_data, d.id, { dataset: { fk: `dev-${d.id}` } })),
       h('td', { class: 'wrap' }, identityText(d.identity_data)),
       status === 'accepted' ? h('td', { class: 'opt' }, attr(d.id, 'device_type') ?? '') : null,
       status === 'accepted' ? h('td', {}, attr(d.id, 'group') ?? '') : null,
@@ -228,7 +230,7 @@ export async function device(main, [id]) {
       if (x.status === 404) { main.replaceChildren(h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to devices'))); return; }
       throw x;
     }
-    replace(head, h('h1', {}, `Device ${short(d.id)} `, badge(d.status)), h('p', { class: 'muted mono' }, d.id),
+    replace(head, h('h1', {}, `Device ${deviceName(d.identity_data, d.id)} `, badge(d.status)), h('p', { class: 'muted mono' }, d.id),
       deviceActions(d, refresh));
     replace(info, h('dl', { class: 'kv' }, Object.entries(d.identity_data).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]),
       h('dt', {}, 'First seen'), h('dd', {}, when(d.created_ts))),
@@ -439,8 +441,9 @@ function depRow(d) {
   return h('tr', {},
     h('td', {}, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `dep-${d.id}` } }, d.name)),
     h('td', { class: 'opt' }, d.artifact_name),
-    h('td', {}, badge(d.stop_reason && d.stop_reason !== 'aborted' ? d.stop_reason : d.stop_reason === 'aborted' ? 'aborted' : d.status)),
-    h('td', { class: 'progress-cell' }, stackBar(d.statistics.status, d.device_count, `Progress of ${d.name}`), h('small', {}, `${done}/${d.device_count}`)),
+    h('td', {}, outcomeBadge(d)),
+    h('td', { class: 'progress-cell' }, stackBar(d.statistics.status, d.device_count, `Progress of ${d.name}`),
+      h('small', {}, `${done}/${d.device_count} done`, shortfall(d.statistics.status) ? `: ${shortfall(d.statistics.status)}` : '')),
     h('td', { class: 'opt' }, when(d.status === 'scheduled' ? d.phases[0]?.start_ts : d.created)));
 }
 
@@ -565,7 +568,8 @@ export async function deployment(main, [id]) {
     }
     const rows = await get(`${DEP}/deployments/${id}/devices`);
     const finished = d.status === 'finished';
-    replace(head, h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', badge(d.status)),
+    const missed = shortfall(d.statistics.status);
+    replace(head, h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', outcomeBadge(d)),
       !finished ? button('Abort deployment', async () => {
         if (!confirm(`Abort deployment ${d.name}? Devices not yet done stop.`)) return;
         await api('PUT', `${DEP}/deployments/${id}/status`, { status: 'aborted' });
@@ -575,22 +579,24 @@ export async function deployment(main, [id]) {
     h('dl', { class: 'kv' },
       h('dt', {}, 'Release'), h('dd', {}, d.artifact_name),
       h('dt', {}, 'Devices'), h('dd', {}, String(d.device_count), d.max_devices ? ` (max ${d.max_devices})` : ''),
+      missed ? [h('dt', {}, 'Not updated'), h('dd', { class: 'missed', dataset: { fk: 'missed' } }, missed)] : null,
       h('dt', {}, 'Created'), h('dd', {}, when(d.created)),
       finished ? [h('dt', {}, 'Finished'), h('dd', {}, when(d.finished))] : null,
       d.stop_reason ? [h('dt', {}, 'Stopped'), h('dd', { class: 'stop' }, d.stop_reason === 'error_threshold' ? `error threshold (${d.error_threshold} %) exceeded` : d.stop_reason)] : null,
       h('dt', {}, 'Retries'), h('dd', {}, String(d.retries)),
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
-    const { phases: byPhase, devices: phaseOf } = await get(`/ui/api/deployments/${id}/phases`);
+    const { phases: byPhase, devices: phaseOf, identity } = await get(`/ui/api/deployments/${id}/phases`);
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
         stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
-    replace(devs, table([['Device'], ['Status'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
-      h('td', {}, h('a', { href: `#/devices/${r.id}` }, short(r.id))),
+    replace(devs, table([['Device'], ['Status'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
+      h('td', {}, deviceLink(identity?.[r.id], r.id)),
       h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'opt' }, r.device_type ?? ''),
       h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
       h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
-      h('td', {}, r.log ? button('View log', () => showLog(id, r.id), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${short(r.id)}` }) : '—')))));
+      h('td', {}, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
   };
   await refresh();
   return refresh;
