@@ -14,6 +14,7 @@ import { loadScenarios } from './scenario/load.js';
 import { parseShard, runScenarios, type Shard } from './scenario/runner.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
+import { DEFAULT_SWEEP, replayCommand } from './run/result.js';
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v);
@@ -114,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <n>', 'seed (printed with every result; the same seed replays the same faults)', int('--seed'))
     .option('--repeat <n>', 'run each scenario n times (seed, seed+1, …)', int('--repeat'), 1)
     .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
-    .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
+    .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), DEFAULT_SWEEP)
     .option('--shard <k/n>', 'run only shard k of n of the planned runs (CI runners split a board\'s suite)', parseShard)
     .option('--reports <dir>', 'parent folder of the run reports', REPORTS_DIR)
     .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
@@ -132,6 +133,7 @@ export async function main(argv: string[]): Promise<number> {
         jobs: Math.max(1, o.jobs),
         sweep: o.sweep,
         ...(o.shard ? { shard: o.shard } : {}),
+        ...(o.injectBug ? { injectBug: o.injectBug } : {}),
         reportsDir: resolve(o.reports),
         onProgress: (l) => console.error(l),
       });
@@ -145,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
             passed: r.passed,
             failed: r.failed,
             skipped: r.skipped,
-            results: r.results.map((x) => ({ scenario: x.scenario, board: x.board, seed: x.seed, status: x.status, durationMs: x.durationMs, failure: x.failure?.message })),
+            results: r.results.map((x) => ({ scenario: x.scenario, board: x.board, seed: x.seed, status: x.status, durationMs: x.durationMs, failure: x.failure?.message, replay: replayCommand(x) })),
           }),
         );
       } else {

@@ -2,7 +2,7 @@
 // opens from the file system. The summary and each scenario's header are static HTML, escaped
 // here; timelines are embedded as JSON and drawn by the inline script on demand, which keeps a
 // 10,000-line console cheap until someone opens it.
-import { countByStatus, replayCommand, type RunRecord, type ScenarioResult } from '../run/result.js';
+import { countByStatus, replayCommand, settingsArgs, type RunRecord, type ScenarioResult } from '../run/result.js';
 import { parseStateLine } from '../run/state-line.js';
 import { EVENT_SOURCES, type TimelineEvent } from '../run/timeline.js';
 import { reportCss } from './html-style.js';
@@ -71,9 +71,11 @@ ${verdict}
 <dt>started</dt><dd>${escapeHtml(run.startedAt)}</dd>
 <dt>board${run.boards.length === 1 ? '' : 's'}</dt><dd>${run.boards.map(escapeHtml).join(', ')}</dd>
 <dt>seed</dt><dd><code>${run.seed}</code></dd>
+${run.settings?.injectBug ? `<dt>injected bug</dt><dd><code>${escapeHtml(run.settings.injectBug)}</code></dd>` : ''}
+${run.settings?.sweep !== undefined ? `<dt>sweep</dt><dd>${run.settings.sweep} points</dd>` : ''}
 <dt>duration</dt><dd>${seconds(runDuration(run))}${run.finishedAt ? '' : ' (run did not finish)'}</dd>
 </dl>
-<div class="replay">Replay any scenario with the same faults: <code>flipside-lab run &lt;scenario&gt; --board ${escapeHtml(run.boards[0] ?? '<board>')} --seed ${run.seed}</code>${replays}</div>
+<div class="replay">Replay any scenario with the same faults: <code>flipside-lab run &lt;scenario&gt; --board ${escapeHtml(run.boards[0] ?? '<board>')} --seed ${run.seed}${escapeHtml(settingsArgs(run.settings))}</code>${replays}</div>
 </header>`;
 }
 
