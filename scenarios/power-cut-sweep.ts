@@ -6,6 +6,7 @@ import { planFaults } from '../harness/faults/plan.js';
 import { describeFault } from '../harness/faults/describe.js';
 import { defineScenario } from '../harness/scenario/define.js';
 import type { Fault } from '../harness/types.js';
+import { expectExitZero } from '../harness/scenario/expect.js';
 
 /** States of the standalone flow; the commit-side ones are entered by `flipside commit` after the reboot. */
 const STATES = ['Download', 'ArtifactInstall', 'ArtifactReboot', 'ArtifactVerifyReboot', 'ArtifactCommit', 'AfterCommit', 'Cleanup'];
@@ -31,13 +32,13 @@ export default defineScenario({
     const handle = ctx.fault(fault);
     const install = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
     if (!install.cut) {
-      await ctx.check('install succeeds', () => install.result.code === 0 || `exit ${install.result.code}`);
+      await ctx.check('install succeeds', () => expectExitZero(install.result));
       await ctx.reboot();
       const commit = await ctx.runUntilFault('flipside commit', handle, { timeoutMs: 120_000 });
       if (!commit.cut) {
         handle.dispose();
         ctx.log(`the fault (${describeFault(fault)}) never triggered: the update ran to the end`);
-        await ctx.check('commit succeeds', () => commit.result.code === 0 || `exit ${commit.result.code}`);
+        await ctx.check('commit succeeds', () => expectExitZero(commit.result));
         ctx.expectFinal(ctx.versions.next);
         return;
       }
@@ -45,7 +46,7 @@ export default defineScenario({
     handle.dispose();
     await ctx.boot();
     const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
-    await ctx.check('boots one of the two versions', () => running === ctx.versions.current || running === ctx.versions.next || `running ${running}`);
+    await ctx.check('boots one of the two versions', () => running === ctx.versions.current || running === ctx.versions.next || `expected ${ctx.versions.current} or ${ctx.versions.next}, got ${running}`);
     // Whatever was stored: let the client finish what it can, then commit an update on trial.
     const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
     if (resume.stdout.includes('waits for a reboot') || resume.code === 0) {

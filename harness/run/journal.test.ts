@@ -15,7 +15,7 @@ test('a finished run reads back exactly as recorded', (t) => {
   let now = 0;
   const settings = { injectBug: 'skip-fsync', sweep: 5 };
   const j = RunJournal.open(join(dir, 'r1'), { id: 'r1', boards: ['host-sim'], seed: 7, startedAt: '2026-01-01T00:00:00.000Z', settings });
-  const rec = j.startScenario({ scenario: 'happy', board: 'host-sim', seed: 7, settings }, { clock: () => now });
+  const rec = j.startScenario({ scenario: 'happy', board: 'host-sim', seed: 7, settings, purpose: 'install, reboot, commit' }, { clock: () => now });
   now = 40;
   rec.timeline.appendConsoleLine({ t: 40, text: 'FLIPSIDE-STATE {"state":"Download","deployment":"d","t":1}' });
   rec.addArtifact('/tmp/console.log');

@@ -10,7 +10,7 @@ export const JOURNAL_FILE = 'run.jsonl';
 
 type Line =
   | { type: 'run'; id: string; startedAt: string; boards: string[]; seed: number; settings?: RunSettings }
-  | { type: 'scenario'; s: number; scenario: string; board: string; seed: number; settings?: RunSettings; startedAt: string }
+  | { type: 'scenario'; s: number; scenario: string; board: string; seed: number; settings?: RunSettings; purpose?: string; startedAt: string }
   | { type: 'event'; s: number; e: TimelineEvent }
   | { type: 'artifact'; s: number; path: string }
   | { type: 'end'; s: number; status: ScenarioStatus; durationMs: number; failure?: ScenarioFailure }
@@ -29,6 +29,7 @@ export interface ScenarioStart {
   board: string;
   seed: number;
   settings?: RunSettings;
+  purpose?: string;
 }
 
 export class RunJournal {
@@ -156,6 +157,7 @@ export function readRunJournal(path: string): RunRecord {
         board: line.board,
         seed: line.seed,
         ...(line.settings ? { settings: line.settings } : {}),
+        ...(line.purpose ? { purpose: line.purpose } : {}),
         startedAt: line.startedAt,
         status: 'error',
         durationMs: 0,

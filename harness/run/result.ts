@@ -40,6 +40,8 @@ export interface ScenarioResult {
   seed: number;
   /** What else the run was told (absent: defaults). */
   settings?: RunSettings;
+  /** What the scenario proves, one line (and the variant, for a sweep point). */
+  purpose?: string;
   status: ScenarioStatus;
   durationMs: number;
   /** ISO time the scenario started. */

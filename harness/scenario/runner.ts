@@ -123,7 +123,8 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   let done = 0;
 
   const runOne = async (board: Board, job: Job, index: number): Promise<void> => {
-    const rec = journal.startScenario({ scenario: job.label, board: board.name, seed: job.seed, ...recorded });
+    const purpose = job.variant ? `${job.def.purpose} (${job.variant.describe})` : job.def.purpose;
+    const rec = journal.startScenario({ scenario: job.label, board: board.name, seed: job.seed, ...recorded, purpose });
     const tl = rec.timeline;
     const missing = missingNeeds(job.def, board);
     if (missing.length > 0) {
