@@ -227,8 +227,8 @@ test.serial('releases: a bad file is refused plainly (drag and drop); the confor
   });
   await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dt });
   const err = page.locator('#upload-error');
-  await err.filter({ hasText: 'The server refused broken.mender' }).waitFor();
-  t.regex((await err.textContent()) ?? '', /refused broken\.mender: \S+/);
+  await err.filter({ hasText: 'broken.mender is not a Mender artifact' }).waitFor();
+  t.regex((await err.textContent()) ?? '', /^broken\.mender is not a Mender artifact \(the server read: .+\)\. Make one with flipside-artifact write rootfs-image/);
   await page.getByLabel('Description (optional)').fill('conformance rootfs');
   await page.setInputFiles('#artifact-file', join(CONFORMANCE_DIR, 'rootfs-gzip.mender'));
   const rel = page.locator('article.release', { hasText: 'release-1' });
@@ -423,6 +423,16 @@ test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', asy
   await page.locator('.stat-failure .n', { hasText: '1' }).waitFor();
   t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await shot('phone-deployment');
+
+  // The server goes away: the page says so in words, not "Failed to fetch"; back, it recovers.
+  await page.route(`${srv.base}/api/**`, (r) => r.abort('connectionrefused'));
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.locator('main .error', { hasText: 'Cannot reach the Flipside server' }).waitFor();
+  t.notRegex((await page.locator('main').textContent()) ?? '', /Failed to fetch/);
+  await page.unroute(`${srv.base}/api/**`);
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.getByRole('heading', { name: 'Recent failures' }).waitFor();
+  problems.splice(0, problems.length, ...problems.filter((p) => !/ERR_CONNECTION_REFUSED/.test(p)));
 
   t.true(requests.length > 20);
   t.deepEqual(requests.filter((u) => !u.startsWith(`${srv.base}/`)), []);

@@ -2,6 +2,16 @@
 // reloads only its live parts (so forms being filled in are left alone).
 import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall } from './dom.js';
 import { api, get, login as doLogin, uploadArtifact } from './api.js';
+
+/** Why an upload was refused, in words: a file that is no artifact says so and how to make one. */
+export function uploadRefusal(name, x) {
+  if (x.status === 0) return `${name} was not uploaded. ${x.message}`;
+  if (x.status === 413) return `${name} is larger than the server accepts.`;
+  if (/ends after \d+ bytes|tar|not a mender artifact|header|magic|unexpected end/i.test(x.message)) {
+    return `${name} is not a Mender artifact (the server read: ${x.message}). Make one with flipside-artifact write rootfs-image (or mender-artifact).`;
+  }
+  return `The server refused ${name}: ${x.message}`;
+}
 import { stackBar, legend, grouped } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
@@ -398,7 +408,7 @@ export async function releases(main) {
       await refresh();
     } catch (x) {
       pct.textContent = '';
-      err.textContent = `The server refused ${file.name}: ${x.message}`;
+      err.textContent = uploadRefusal(file.name, x);
     } finally {
       bar.hidden = true;
       fileIn.value = '';
