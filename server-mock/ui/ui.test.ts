@@ -18,7 +18,7 @@ import { CONFORMANCE_DIR } from '../testing/fixtures.js';
 import { uiPlugin, CSP } from './index.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).
-declare const window: any, document: any, sessionStorage: any, location: any, DataTransfer: any, File: any;
+declare const window: any, document: any, sessionStorage: any, location: any, DataTransfer: any, File: any, getComputedStyle: any;
 
 const SHOTS = fileURLToPath(new URL('../../reports/ui/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'ui-test-password' };
@@ -401,9 +401,58 @@ test.serial('outcomes: a failure or a device of another type never shows as a gr
   t.regex((await page.locator('section[aria-labelledby=d-failures] tbody tr').first().textContent()) ?? '', /mac 52:54:00:00:00:02.*qemux86-64.*mixed fleet/);
 });
 
+test.serial('fleet: seven pending devices accepted in one go; search and sort; the deployment form warns before it targets the wrong type', async (t) => {
+  const transport = httpTransport(srv.base);
+  const seven = Array.from({ length: 7 }, (_, i) => new SimDevice(transport, { deviceType: 'qemux86-64', identity: { serial: `P-00${i + 1}`, mac: `52:54:00:00:01:0${i + 1}` } }));
+  for (const d of seven) t.is((await d.authenticate()).status, 401);
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.getByRole('link', { name: /^Pending/ }).click();
+  await page.locator('tr[data-device]').nth(6).waitFor();
+  await page.getByRole('checkbox', { name: 'Select all shown' }).check();
+  await page.getByRole('button', { name: 'Accept selected (7)' }).waitFor();
+  await shot('devices-bulk-accept');
+  await page.getByRole('button', { name: 'Accept selected (7)' }).click();
+  await page.getByText('No pending devices.').waitFor();
+  for (const d of seven) {
+    t.is((await d.authenticate()).status, 200);
+    t.is((await d.sendInventory()).status, 200);
+  }
+
+  await page.getByRole('link', { name: /^Accepted/ }).click();
+  const rows = page.locator('tr[data-device]');
+  await rows.nth(10).waitFor();
+  t.is(await rows.count(), 11);
+  const search = page.getByRole('searchbox', { name: 'Search devices' });
+  await search.fill('BB-0042');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 1);
+  t.regex((await rows.first().textContent()) ?? '', /serial BB-0042.*beaglebone/);
+  await search.fill('P-00');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 7);
+  await search.fill('no-such-device');
+  await page.getByText('No accepted device matches “no-such-device”.').waitFor();
+  await search.fill('');
+  await page.getByLabel('Sort devices by').selectOption('type');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 11);
+  t.is(await rows.first().locator('td').nth(2).textContent(), 'beaglebone');
+  t.is(await rows.first().locator('.dot.on').count(), 1, 'reported just now: shown online');
+  await shot('devices-search-sort');
+
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  await page.getByRole('link', { name: 'New deployment' }).click();
+  await page.getByLabel('Release').selectOption('release-1');
+  await page.getByRole('radio', { name: 'All accepted devices' }).check();
+  const preview = page.locator('#target-preview');
+  await preview.locator('.targets', { hasText: 'Targets 11 devices: 10 qemux86-64, 1 beaglebone.' }).waitFor();
+  t.regex((await preview.locator('.warn').textContent()) ?? '', /^1 of them has no artifact in release-1 \(it has qemux86-64\) and would end "noartifact": serial BB-0042 \(beaglebone\)\.$/);
+  await shot('new-deployment-preview');
+  await page.getByRole('radio', { name: 'Chosen devices' }).check();
+  await page.locator('fieldset.picker input[type=checkbox]').first().check();
+  await preview.locator('.targets', { hasText: /^Targets 1 device: 1 (qemux86-64|beaglebone)\.$/ }).waitFor();
+});
+
 test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', async (t) => {
   await page.locator('#nav').getByRole('link', { name: 'Audit log', exact: true }).click();
-  await page.locator('code', { hasText: 'deployment.abort' }).waitFor();
+  await page.locator('code', { hasText: 'deployment.abort' }).first().waitFor();
   for (const action of ['user.login', 'device.accept', 'artifact.upload', 'inventory.group.assign', 'deployment.create']) {
     t.true(await page.locator('code', { hasText: action }).count() > 0, action);
   }
@@ -438,6 +487,41 @@ test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', asy
   t.deepEqual(requests.filter((u) => !u.startsWith(`${srv.base}/`)), []);
   // Expected console errors only: the failed login's 401 and the bad upload's 400.
   t.deepEqual(problems.filter((p) => !/status of (401|400)/.test(p)), []);
+});
+
+test.serial('finished deployments page past 50; dark mode and phone layout', async (t) => {
+  // 50 more deployments to the BeagleBone, each aborted at once: the finished list passes 50.
+  const bbId = ((await (await api('GET', '/api/management/v2/devauth/devices?status=accepted&per_page=100')).json()) as Array<{ id: string; identity_data: { serial?: string } }>).find((d) => d.identity_data.serial === 'BB-0042')!.id;
+  for (let i = 0; i < 50; i++) {
+    const r = await api('POST', '/api/management/v1/deployments/deployments', { name: `bulk ${i}`, artifact_name: 'release-1', devices: [bbId] });
+    t.is(r.status, 201);
+    await api('PUT', `/api/management/v1/deployments/deployments/${r.headers.get('location')!.split('/').pop()}/status`, { status: 'aborted' });
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  const fin = page.locator('section[aria-labelledby=dp-fin]');
+  await fin.getByText(/^Page 1 of 2$/).waitFor();
+  t.is(await fin.locator('tbody tr').count(), 50);
+  await fin.getByRole('link', { name: 'Next ›' }).click();
+  await fin.getByText(/^Page 2 of 2$/).waitFor();
+  t.true((await fin.locator('tbody tr').count()) >= 4);
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  t.is(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(13, 17, 23)');
+  await shot('deployments-dark');
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.getByRole('heading', { name: 'Recent failures' }).waitFor();
+  await shot('dashboard-dark');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot('phone-dashboard-dark');
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.getByRole('link', { name: /^Accepted/ }).click();
+  await page.locator('tr[data-device]').nth(10).waitFor();
+  t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the devices table fits a phone');
+  await shot('phone-devices-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await shot('phone-devices');
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test.serial('roles: a read-only user sees devices but no actions, a CI user no devices; personal access tokens made and revoked in the UI', async (t) => {
