@@ -11,6 +11,7 @@ import { expectExitZero } from '../harness/scenario/expect.js';
 /** States of the standalone flow; the commit-side ones are entered by `flipside commit` after the reboot. */
 const STATES = ['Download', 'ArtifactInstall', 'ArtifactReboot', 'ArtifactVerifyReboot', 'ArtifactCommit', 'AfterCommit', 'Cleanup'];
 const ROOTFS_BYTES = 192 * 2 ** 20;
+const share = (bytes: number) => `${((bytes / ROOTFS_BYTES) * 100).toFixed(1)} %`;
 
 export default defineScenario({
   name: 'power-cut-sweep',
@@ -20,7 +21,9 @@ export default defineScenario({
   variants: ({ sweep, seed }) =>
     planFaults(seed, { count: Math.max(1, sweep), states: STATES, payloadBytes: ROOTFS_BYTES }).map((fault, i) => ({
       id: String(i + 1),
-      describe: describeFault(fault),
+      // A byte point as a share of the write: the bytes themselves depend on the board's rootfs size,
+      // and a planned 192 MiB offset next to the injected one reads as two different cuts.
+      describe: fault.at.on === 'bytes-written' ? `${fault.kind} at ${share(fault.at.bytes)} of the rootfs write` : describeFault(fault),
       data: fault,
     })),
   async run(ctx) {
@@ -28,6 +31,7 @@ export default defineScenario({
     // Points are planned over a 192 MiB rootfs (the QEMU boards'); a board with another size gets the same fractions.
     const size = ctx.board.rootfsBytes ?? ROOTFS_BYTES;
     const fault: Fault = planned.at.on === 'bytes-written' ? { ...planned, at: { on: 'bytes-written', bytes: Math.floor((planned.at.bytes / ROOTFS_BYTES) * size) } } : planned;
+    if (fault.at.on === 'bytes-written') ctx.log(`cut at ${share(planned.at.on === 'bytes-written' ? planned.at.bytes : 0)} of this board's ${size}-byte rootfs: byte ${fault.at.bytes}`);
     await ctx.boot();
     const handle = ctx.fault(fault);
     const install = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
