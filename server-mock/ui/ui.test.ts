@@ -179,6 +179,10 @@ test.serial('log in, keyboard navigation', async (t) => {
   await shot('login');
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  // An empty server gives the next step, not only zeros.
+  await page.getByRole('heading', { name: 'No device has connected yet' }).waitFor();
+  t.regex((await page.locator('#next-step').textContent()) ?? '', /ServerURL.*ServerCertificate.*Devices → Pending: accept it/s);
+  await shot('dashboard-empty');
   t.truthy(await page.evaluate(() => sessionStorage.getItem('flipside.token')));
   await page.locator('#live.up').waitFor();
   // The menu is reachable with Tab, in order, and Enter follows a link.
@@ -334,6 +338,7 @@ test.serial('a second deployment shows on the dashboard in progress, then is abo
 
   await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
   await page.locator('section[aria-labelledby=d-active] a', { hasText: 'everyone' }).waitFor();
+  t.is(await page.locator('#next-step').count(), 0, 'no first-steps card once devices are there');
   await page.locator('section[aria-labelledby=d-failures] td', { hasText: 'canary rollout' }).waitFor();
   t.is(await page.locator('.stat.st-accepted strong').textContent(), '3');
   await shot('dashboard');

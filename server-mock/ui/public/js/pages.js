@@ -83,14 +83,23 @@ export function login(done, message) {
 // ---------------------------------------------------------------- dashboard
 export async function dashboard(main) {
   const counts = h('div', { class: 'cards' });
+  const next = h('div');
   const active = h('div');
   const failures = h('div');
-  main.replaceChildren(h('h1', {}, 'Dashboard'),
+  main.replaceChildren(h('h1', {}, 'Dashboard'), next,
     section('Devices', 'd-devices', counts),
     section('Deployments in progress', 'd-active', active),
     section('Recent failures', 'd-failures', failures));
   const refresh = async () => {
     const s = await get('/ui/api/summary');
+    // An empty server says what to do first instead of showing zeros.
+    const known = Object.values(s.devices).reduce((a, n) => a + n, 0);
+    replace(next, known === 0 ? h('div', { class: 'card next-step', id: 'next-step' },
+      h('h2', {}, 'No device has connected yet'),
+      h('ol', {},
+        h('li', {}, 'Point a device at this server: its flipside.conf needs ServerURL (this address) and ServerCertificate (the CA file flipside-server printed at start). The README\u2019s \u201cConnect your first device\u201d has a config, and a simulated device to try on this machine.'),
+        h('li', {}, 'It appears under ', h('a', { href: '#/devices?status=pending' }, 'Devices \u2192 Pending'), ': accept it.'),
+        h('li', {}, h('a', { href: '#/releases' }, 'Upload a release'), ', then ', h('a', { href: '#/deployments/new' }, 'deploy it'), '.'))) : null);
     replace(counts, Object.entries(s.devices).map(([st, n]) =>
       h('a', { class: `stat card st-${st}`, href: `#/devices?status=${st}`, dataset: { fk: `c-${st}` } }, h('strong', {}, String(n)), h('span', {}, st))));
     replace(active, s.deployments.active.length ? h('ul', { class: 'plain' }, s.deployments.active.map((d) =>
