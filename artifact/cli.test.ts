@@ -2,7 +2,8 @@
 // in-process (main) for the exit codes of the error paths.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, main } from './cli.js';
@@ -116,4 +117,16 @@ test('write to stdout with -o -', (t) => {
   t.is(r.status, 0);
   t.is(r.stdout.subarray(0, 7).toString(), 'version');
   t.is(r.stdout.length % 512, 0);
+});
+
+test('typos get a suggestion; a missing input file is named, and nothing is written', async (t) => {
+  t.regex((await inProcess(['wirte'])).err, /unknown command "wirte" \(did you mean write\?\)/);
+  t.regex((await inProcess(['write', 'rootfs-imag'])).err, /unknown artifact kind "rootfs-imag" \(did you mean rootfs-image\?\)/);
+  t.regex((await inProcess(['write', 'rootfs-image', '--fil', 'x'])).err, /flag provided but not defined: --fil \(did you mean --file\?\)/);
+  t.notRegex((await inProcess(['xyzzy'])).err, /did you mean/);
+  const out = join(mkdtempSync(join(tmpdir(), 'flipside-cli-missing-')), 'out.mender');
+  const r = await inProcess(['write', 'rootfs-image', '-f', '/nonexistent/rootfs.ext4', '-n', 'a', '-t', 'x', '-o', out]);
+  t.is(r.code, EXIT.create);
+  t.is(r.err, 'can not create artifact file: the input file "/nonexistent/rootfs.ext4" does not exist (given with --file)\n');
+  t.false(existsSync(out));
 });

@@ -2,7 +2,8 @@
 // subcommands, flags and meanings. Exit codes follow mender-artifact where it has them: 0 ok,
 // 1 read failure or bad usage, 2 cannot create the artifact, 3 cannot open it, 4 invalid artifact.
 // (mender-artifact 4.0 numbers "invalid parameters" 0 by accident; we use 1.)
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { didYouMean } from './suggest.js';
 import { access } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +51,7 @@ function parseFlags(argv: string[], defs: FlagDef[]): Parsed {
       const name = eq === -1 ? a.slice(2) : a.slice(2, eq);
       if (eq !== -1) inline = a.slice(eq + 1);
       def = byLong.get(name);
-      if (!def) throw new UsageError(`flag provided but not defined: ${a}`);
+      if (!def) throw new UsageError(`flag provided but not defined: ${a}${didYouMean(name, [...byLong.keys()], '--')}`);
     } else if (a.startsWith('-') && a.length > 1 && a !== '-') {
       def = byShort.get(a.slice(1, 2));
       if (!def) throw new UsageError(`flag provided but not defined: ${a}`);
@@ -216,6 +217,12 @@ async function write(kind: 'rootfs-image' | 'module-image', argv: string[], io: 
     softwareVersionOverridesProvides: lastProvides === -1 || (lastSoftware !== -1 && lastSoftware > lastProvides),
     mtime: new Date((Number.isFinite(epoch) ? epoch : 0) * 1000),
   };
+  // Named after the usage checks, before anything is written: the writer's own error would be a bare ENOENT from stat.
+  const missing = files.filter((f) => f !== '-' && !existsSync(f));
+  if (missing.length) {
+    io.err(`can not create artifact file: the input file ${missing.map((f) => JSON.stringify(f)).join(', ')} does not exist (given with --file)\n`);
+    return EXIT.create;
+  }
   let bar: { start(t: number, v: number): void; update(v: number): void; stop(): void } | null = null;
   if (showProgress) {
     const { SingleBar, Presets } = (await import('cli-progress')).default;
@@ -322,7 +329,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       case 'write': {
         const [sub, ...flags] = rest;
         if (sub === 'rootfs-image' || sub === 'module-image') return await write(sub, flags, io);
-        throw new UsageError(`write: unknown artifact kind ${JSON.stringify(sub ?? '')} (rootfs-image or module-image)`);
+        throw new UsageError(`write: unknown artifact kind ${JSON.stringify(sub ?? '')}${didYouMean(sub ?? '', ['rootfs-image', 'module-image']) || ' (rootfs-image or module-image)'}`);
       }
       case 'read':
         return await read(rest, io);
@@ -337,7 +344,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         io.out(USAGE);
         return cmd === undefined ? EXIT.usage : EXIT.ok;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+        throw new UsageError(`unknown command ${JSON.stringify(cmd)}${didYouMean(cmd, ['write', 'read', 'validate', 'sign', 'help'])}`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -47,3 +47,29 @@ test.serial('--inject-bug names the bugs it knows', async (t) => {
   t.not(code, 0);
   t.regex(err.join(''), /skip-fsync.*flip-before-checksum.*no-bootcount/);
 });
+
+test.serial('the replay printed for a failure under --inject-bug reproduces it; run.jsonl and the report record the bug', async (t) => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const reports = mkdtempSync(join(tmpdir(), 'flipside-replay-'));
+  type Out = { dir: string; html: string; failed: number; results: { status: string; failure?: string; replay: string }[] };
+  const run = async (argv: string[]): Promise<Out> => {
+    const c = capture();
+    const code = await main([...argv, '--reports', reports, '--json']).finally(c.restore);
+    t.is(code, 1, c.out.join('\n'));
+    return JSON.parse(c.out.at(-1)!) as Out;
+  };
+  const first = await run(['run', 'power-cut-after-env-flip', '--board', 'host-sim', '--seed', '5', '--inject-bug', 'skip-fsync']);
+  const r = first.results[0]!;
+  t.is(r.status, 'failed');
+  t.is(r.replay, 'flipside-lab run power-cut-after-env-flip --board host-sim --seed 5 --inject-bug skip-fsync');
+  const journal = readFileSync(join(first.dir, 'run.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settings?: unknown });
+  t.deepEqual(journal.find((l) => l.type === 'run')!.settings, { injectBug: 'skip-fsync' });
+  t.deepEqual(journal.find((l) => l.type === 'scenario')!.settings, { injectBug: 'skip-fsync' });
+  t.regex(readFileSync(first.html, 'utf8'), /--seed 5 --inject-bug skip-fsync/);
+  // Run exactly what was printed: the same check fails the same way.
+  const again = await run(r.replay.split(' ').slice(1));
+  t.is(again.results[0]!.status, 'failed');
+  t.is(again.results[0]!.failure, r.failure);
+});

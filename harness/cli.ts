@@ -13,6 +13,7 @@ import { registerCampaignCommand } from './campaign/command.js';
 import { registerFleetCommand } from './fleet/command.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
+import { DEFAULT_SWEEP, replayCommand } from './run/result.js';
 
 // Boards, drivers, image builder and runner load when a command needs them, not for `--help`.
 const boardsModule = () => import('./board/open-board.js');
@@ -118,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <n>', 'seed (printed with every result; the same seed replays the same faults)', int('--seed'))
     .option('--repeat <n>', 'run each scenario n times (seed, seed+1, …)', int('--repeat'), 1)
     .option('--jobs <n>', 'boards in parallel (QEMU: keep 1 on a 2-core host)', int('--jobs'), 1)
-    .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), 3)
+    .option('--sweep <n>', 'points of power-cut-sweep', int('--sweep'), DEFAULT_SWEEP)
     .option('--shard <k/n>', 'run only shard k of n of the planned runs (CI runners split a board\'s suite)', parseShard)
     .option('--reports <dir>', 'parent folder of the run reports', REPORTS_DIR)
     .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
@@ -138,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
         jobs: Math.max(1, o.jobs),
         sweep: o.sweep,
         ...(o.shard ? { shard: o.shard } : {}),
+        ...(o.injectBug ? { injectBug: o.injectBug } : {}),
         reportsDir: resolve(o.reports),
         onProgress: (l) => console.error(l),
       });
@@ -151,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
             passed: r.passed,
             failed: r.failed,
             skipped: r.skipped,
-            results: r.results.map((x) => ({ scenario: x.scenario, board: x.board, seed: x.seed, status: x.status, durationMs: x.durationMs, failure: x.failure?.message })),
+            results: r.results.map((x) => ({ scenario: x.scenario, board: x.board, seed: x.seed, status: x.status, durationMs: x.durationMs, failure: x.failure?.message, replay: replayCommand(x) })),
           }),
         );
       } else {

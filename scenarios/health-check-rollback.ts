@@ -2,6 +2,7 @@
 // refused, the client rolls the boot env back, and after the reboot the old version runs again,
 // committed, as Mender does when a commit-time check fails.
 import { defineScenario } from '../harness/scenario/define.js';
+import { expectIncludes, expectExitZero, expectExitNonZero } from '../harness/scenario/expect.js';
 
 export default defineScenario({
   name: 'health-check-rollback',
@@ -11,18 +12,18 @@ export default defineScenario({
   async run(ctx) {
     await ctx.boot();
     const install = await ctx.sh(`flipside install ${ctx.artifact('unhealthy')}`, { timeoutMs: 300_000 });
-    await ctx.check('install succeeds', () => install.code === 0 || `exit ${install.code}`);
+    await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const trial = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('the new rootfs runs on trial', () => trial.stdout.includes('upgrade_available=1') || trial.stdout);
+    await ctx.check('the new rootfs runs on trial', () => expectIncludes(trial.stdout, 'upgrade_available=1'));
     const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
-    await ctx.check('commit is refused by the health check', () => commit.code !== 0 || `exit 0:\n${commit.stdout}`);
-    await ctx.check('the failing script is named', () => commit.stdout.includes('ArtifactCommit_Enter_00') || commit.stdout);
+    await ctx.check('commit is refused by the health check', () => expectExitNonZero(commit));
+    await ctx.check('the failing script is named', () => expectIncludes(commit.stdout, 'ArtifactCommit_Enter_00'));
     const env = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('the boot env is rolled back (upgrade_available=0)', () => env.stdout.includes('upgrade_available=0') || env.stdout);
+    await ctx.check('the boot env is rolled back (upgrade_available=0)', () => expectIncludes(env.stdout, 'upgrade_available=0'));
     await ctx.reboot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
-    await ctx.check('the old rootfs runs after the reboot', () => info.stdout.includes(`artifact_name=${ctx.versions.current}`) || info.stdout);
+    await ctx.check('the old rootfs runs after the reboot', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.current}`));
     ctx.expectFinal(ctx.versions.current);
   },
 });

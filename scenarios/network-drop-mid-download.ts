@@ -14,10 +14,10 @@ export default defineScenario({
     const drop = ctx.fault({ kind: 'network-drop', at: { on: 'bytes-sent', bytes: seededOffsetIn(ctx, 'next') }, durationMs: 10_000 });
     const deployment = await deployNow(ctx, ctx.versions.next, device);
     const final = await ctx.server.waitFinal(deployment, device, 900_000);
-    await ctx.check('the link dropped during the download', () => drop.hasFired() || 'the download finished before the drop point');
+    await ctx.check('the link dropped during the download', () => drop.hasFired() || 'expected the link to drop mid-download, got a download that finished before the drop point');
     await ctx.check('the server records success', () => finalStatusIs(ctx, final, 'success'));
     const resumed = ctx.caps.console.transcript().find((l) => /download interrupted at byte \d+ .*resuming/.test(l.text));
-    await ctx.check('the client resumed the download (Range) instead of starting over', () => !!resumed || 'no "download interrupted … resuming" line on the console');
+    await ctx.check('the client resumed the download (Range) instead of starting over', () => !!resumed || 'expected a "download interrupted … resuming" line on the console, got none');
     ctx.expectFinal(ctx.versions.next);
   },
 });

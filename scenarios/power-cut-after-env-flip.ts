@@ -2,6 +2,7 @@
 // next boot runs the new rootfs on trial (upgrade_available=1) and `flipside commit` keeps it,
 // as Mender's recovery table says (ArtifactReboot + commit → ArtifactVerifyReboot → commit).
 import { defineScenario } from '../harness/scenario/define.js';
+import { expectIncludes, expectExitZero } from '../harness/scenario/expect.js';
 
 export default defineScenario({
   name: 'power-cut-after-env-flip',
@@ -12,14 +13,14 @@ export default defineScenario({
     await ctx.boot();
     const handle = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: 'ArtifactReboot' } });
     const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
-    await ctx.check('the power cut landed at ArtifactReboot', () => r.cut || 'install finished without reaching ArtifactReboot');
+    await ctx.check('the power cut landed at ArtifactReboot', () => r.cut || 'expected the cut at ArtifactReboot, got an install that finished without reaching it');
     await ctx.boot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
-    await ctx.check('boots the new rootfs', () => info.stdout.includes(`artifact_name=${ctx.versions.next}`) || info.stdout);
+    await ctx.check('boots the new rootfs', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.next}`));
     const env = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('on trial: upgrade_available=1', () => env.stdout.includes('upgrade_available=1') || env.stdout);
+    await ctx.check('on trial: upgrade_available=1', () => expectIncludes(env.stdout, 'upgrade_available=1'));
     const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
-    await ctx.check('commit succeeds', () => commit.code === 0 || `exit ${commit.code}`);
+    await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },
 });

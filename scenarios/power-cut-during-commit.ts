@@ -4,6 +4,7 @@
 // it: the new rootfs is committed and boots; `flipside resume` finishes the deployment. Cuts are
 // exact (the client's hooks), so each variant has one right answer.
 import { defineScenario } from '../harness/scenario/define.js';
+import { expectIncludes, expectExitZero } from '../harness/scenario/expect.js';
 
 interface Side {
   point: string;
@@ -26,17 +27,17 @@ export default defineScenario({
     const side = ctx.variant!.data as Side;
     await ctx.boot();
     const install = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
-    await ctx.check('install succeeds', () => install.code === 0 || `exit ${install.code}`);
+    await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const cut = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: side.point } });
     const commit = await ctx.runUntilFault('flipside commit', cut, { timeoutMs: 120_000 });
-    await ctx.check('the power cut landed during the commit', () => commit.cut || `commit finished first (exit ${commit.cut ? '' : commit.result.code})`);
+    await ctx.check('the power cut landed during the commit', () => commit.cut || `expected the cut during the commit, got a commit that finished first (exit ${commit.cut ? '' : commit.result.code})`);
     await ctx.boot();
     const want = side.committed ? ctx.versions.next : ctx.versions.current;
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
-    await ctx.check(side.committed ? 'the committed new rootfs boots' : 'the bootloader rolled back the unconfirmed update', () => info.stdout.includes(`artifact_name=${want}`) || info.stdout);
+    await ctx.check(side.committed ? 'the committed new rootfs boots' : 'the bootloader rolled back the unconfirmed update', () => expectIncludes(info.stdout, `artifact_name=${want}`));
     const env = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('no update pending in the env', () => env.stdout.includes('upgrade_available=0') || env.stdout);
+    await ctx.check('no update pending in the env', () => expectIncludes(env.stdout, 'upgrade_available=0'));
     const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
     await ctx.check(side.committed ? 'resume finishes the deployment as a success' : 'resume ends the deployment as failed', () =>
       (side.committed ? resume.code === 0 : resume.code !== 0) || `exit ${resume.code}: ${resume.stdout.trim().split('\n').slice(-2).join(' | ')}`,

@@ -3,6 +3,7 @@
 // the old rootfs, nothing was committed, and after `flipside resume` a new install succeeds.
 import { defineScenario } from '../harness/scenario/define.js';
 import type { Fault } from '../harness/types.js';
+import { expectIncludes, expectExitZero, expectExitNonZero } from '../harness/scenario/expect.js';
 
 export default defineScenario({
   name: 'power-cut-during-write',
@@ -18,21 +19,21 @@ export default defineScenario({
     const fault: Fault = countsBytes ? { kind: 'power-cut', at: { on: 'bytes-written', bytes: at } } : { kind: 'power-cut', at: { on: 'state', state: 'Download' } };
     const handle = ctx.fault(fault, countsBytes ? {} : { delayMs: ctx.rng.int(500, 3000) });
     const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
-    await ctx.check('the power cut landed during the install', () => r.cut || `install finished first (exit ${r.cut ? '' : r.result.code})`);
+    await ctx.check('the power cut landed during the install', () => r.cut || `expected the cut during the install, got an install that finished first (exit ${r.cut ? '' : r.result.code})`);
     await ctx.boot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
-    await ctx.check('boots the old rootfs', () => info.stdout.includes(`artifact_name=${ctx.versions.current}`) || info.stdout);
+    await ctx.check('boots the old rootfs', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.current}`));
     const env = await ctx.sh('fw_printenv upgrade_available');
-    await ctx.check('no partial commit: upgrade_available=0', () => env.stdout.includes('upgrade_available=0') || env.stdout);
+    await ctx.check('no partial commit: upgrade_available=0', () => expectIncludes(env.stdout, 'upgrade_available=0'));
     const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
-    await ctx.check('resume ends the interrupted deployment as failed', () => resume.code !== 0 || `exit ${resume.code}`);
+    await ctx.check('resume ends the interrupted deployment as failed', () => expectExitNonZero(resume));
     const shown = await ctx.sh('flipside show-artifact');
-    await ctx.check('the old version is still committed', () => shown.stdout.includes(ctx.versions.current) || shown.stdout);
+    await ctx.check('the old version is still committed', () => expectIncludes(shown.stdout, ctx.versions.current));
     const again = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
-    await ctx.check('re-install succeeds', () => again.code === 0 || `exit ${again.code}`);
+    await ctx.check('re-install succeeds', () => expectExitZero(again));
     await ctx.reboot();
     const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
-    await ctx.check('commit succeeds', () => commit.code === 0 || `exit ${commit.code}`);
+    await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },
 });

@@ -6,10 +6,12 @@ import { planFaults } from '../harness/faults/plan.js';
 import { describeFault } from '../harness/faults/describe.js';
 import { defineScenario } from '../harness/scenario/define.js';
 import type { Fault } from '../harness/types.js';
+import { expectExitZero } from '../harness/scenario/expect.js';
 
 /** States of the standalone flow; the commit-side ones are entered by `flipside commit` after the reboot. */
 const STATES = ['Download', 'ArtifactInstall', 'ArtifactReboot', 'ArtifactVerifyReboot', 'ArtifactCommit', 'AfterCommit', 'Cleanup'];
 const ROOTFS_BYTES = 192 * 2 ** 20;
+const share = (bytes: number) => `${((bytes / ROOTFS_BYTES) * 100).toFixed(1)} %`;
 
 export default defineScenario({
   name: 'power-cut-sweep',
@@ -19,7 +21,9 @@ export default defineScenario({
   variants: ({ sweep, seed }) =>
     planFaults(seed, { count: Math.max(1, sweep), states: STATES, payloadBytes: ROOTFS_BYTES }).map((fault, i) => ({
       id: String(i + 1),
-      describe: describeFault(fault),
+      // A byte point as a share of the write: the bytes themselves depend on the board's rootfs size,
+      // and a planned 192 MiB offset next to the injected one reads as two different cuts.
+      describe: fault.at.on === 'bytes-written' ? `${fault.kind} at ${share(fault.at.bytes)} of the rootfs write` : describeFault(fault),
       data: fault,
     })),
   async run(ctx) {
@@ -27,17 +31,18 @@ export default defineScenario({
     // Points are planned over a 192 MiB rootfs (the QEMU boards'); a board with another size gets the same fractions.
     const size = ctx.board.rootfsBytes ?? ROOTFS_BYTES;
     const fault: Fault = planned.at.on === 'bytes-written' ? { ...planned, at: { on: 'bytes-written', bytes: Math.floor((planned.at.bytes / ROOTFS_BYTES) * size) } } : planned;
+    if (fault.at.on === 'bytes-written') ctx.log(`cut at ${share(planned.at.on === 'bytes-written' ? planned.at.bytes : 0)} of this board's ${size}-byte rootfs: byte ${fault.at.bytes}`);
     await ctx.boot();
     const handle = ctx.fault(fault);
     const install = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
     if (!install.cut) {
-      await ctx.check('install succeeds', () => install.result.code === 0 || `exit ${install.result.code}`);
+      await ctx.check('install succeeds', () => expectExitZero(install.result));
       await ctx.reboot();
       const commit = await ctx.runUntilFault('flipside commit', handle, { timeoutMs: 120_000 });
       if (!commit.cut) {
         handle.dispose();
         ctx.log(`the fault (${describeFault(fault)}) never triggered: the update ran to the end`);
-        await ctx.check('commit succeeds', () => commit.result.code === 0 || `exit ${commit.result.code}`);
+        await ctx.check('commit succeeds', () => expectExitZero(commit.result));
         ctx.expectFinal(ctx.versions.next);
         return;
       }
@@ -45,7 +50,7 @@ export default defineScenario({
     handle.dispose();
     await ctx.boot();
     const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
-    await ctx.check('boots one of the two versions', () => running === ctx.versions.current || running === ctx.versions.next || `running ${running}`);
+    await ctx.check('boots one of the two versions', () => running === ctx.versions.current || running === ctx.versions.next || `expected ${ctx.versions.current} or ${ctx.versions.next}, got ${running}`);
     // Whatever was stored: let the client finish what it can, then commit an update on trial.
     const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
     if (resume.stdout.includes('waits for a reboot') || resume.code === 0) {

@@ -2,6 +2,7 @@
 // signed with a key it does not trust are refused before the boot env changes; the same rootfs
 // signed with the trusted key installs and commits, so the refusals were about the signature.
 import { defineScenario } from '../harness/scenario/define.js';
+import { expectExitZero, envChanges, gist } from '../harness/scenario/expect.js';
 
 // The whole env, so the check holds whatever the board names its slot variable (Mender's
 // mender_boot_part on the QEMU boards, boot_part on host-sim).
@@ -21,15 +22,15 @@ export default defineScenario({
       ['wrong-key', /signature does not verify/],
     ] as const) {
       const r = await ctx.sh(`flipside install ${ctx.artifact(role)}`, { timeoutMs: 120_000 });
-      await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `exit ${r.code}: ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+      await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `expected a refusal naming the signature (${why}), got exit ${r.code}: ${gist(r.stdout)}`);
       const after = (await ctx.sh(ENV_VARS)).stdout;
-      await ctx.check(`${role}: boot env unchanged`, () => after === before || `before:\n${before}after:\n${after}`);
+      await ctx.check(`${role}: boot env unchanged`, () => after === before || `expected the env unchanged, got ${envChanges(before, after)}`);
     }
     const signed = await ctx.sh(`flipside install ${ctx.artifact('signed')}`, { timeoutMs: 300_000 });
-    await ctx.check('signed with the trusted key: install succeeds', () => signed.code === 0 || `exit ${signed.code}: ${signed.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+    await ctx.check('signed with the trusted key: install succeeds', () => expectExitZero(signed));
     await ctx.reboot();
     const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
-    await ctx.check('commit succeeds', () => commit.code === 0 || `exit ${commit.code}`);
+    await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },
 });

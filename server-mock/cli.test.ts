@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from './cli.js';
+import { main, startupNotes } from './cli.js';
 import { Store } from './store/store.js';
 
 test('init creates the admin once; bad input exits non-zero and stores nothing', async (t) => {
@@ -45,4 +45,32 @@ test('set-password: a forgotten password is set from the command line; unknown u
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test.serial('a busy port is said in words, not as an EADDRINUSE stack; the server stops cleanly', async (t) => {
+  const net = await import('node:net');
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as { port: number }).port;
+  const dataDir = mkdtempSync(join(tmpdir(), 'flipside-cli-busy-'));
+  const err: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(['--http', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent']);
+    t.is(code, 1);
+  } finally {
+    process.stderr.write = write;
+    blocker.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  t.is(err.join(''), `flipside-server: port ${port} on 127.0.0.1 is already in use (another flipside-server?). Stop that one, or pick another port: --port <n> or FLIPSIDE_SERVER_PORT.\n`);
+});
+
+test('startup notes: the web UI address, an all-interfaces bind announced, the CA to trust', (t) => {
+  const notes = startupNotes({ host: '0.0.0.0', port: 8443, caPath: '/srv/flipside-data/tls/ca.pem' });
+  t.regex(notes, /web UI: https:\/\/localhost:8443\//);
+  t.regex(notes, /bound to every network interface \(0\.0\.0\.0\)/);
+  t.regex(notes, /must trust \/srv\/flipside-data\/tls\/ca\.pem/);
+  t.notRegex(startupNotes({ host: '127.0.0.1', port: 80 }), /every network interface|trust/);
 });

@@ -20,6 +20,23 @@ function intOption(v: string): number {
   return n;
 }
 
+/** A listen failure people can act on, or null for one this does not know. */
+export function listenError(e: NodeJS.ErrnoException, host: string, port: number): string | null {
+  if (e.code === 'EADDRINUSE') return `port ${port} on ${host} is already in use (another flipside-server?). Stop that one, or pick another port: --port <n> or FLIPSIDE_SERVER_PORT.`;
+  if (e.code === 'EACCES') return `no permission to listen on port ${port} (ports below 1024 need root). Pick a port above 1023: --port <n>.`;
+  if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') return `${host} is not an address of this machine. Use --host 0.0.0.0 (every interface) or --host 127.0.0.1 (this machine only).`;
+  return null;
+}
+
+/** After the listening line: where the web UI is, who can reach the server, which CA to trust. */
+export function startupNotes(o: { host: string; port: number; caPath?: string }): string {
+  const scheme = o.caPath ? 'https' : 'http';
+  const lines = [`  web UI: ${scheme}://localhost:${o.port}/ (log in with the admin made by \`flipside-server init\`)`];
+  if (o.host === '0.0.0.0' || o.host === '::') lines.push(`  bound to every network interface (${o.host}): devices on your network can reach it; --host 127.0.0.1 keeps it to this machine`);
+  if (o.caPath) lines.push(`  devices and browsers must trust ${o.caPath} (the device config's ServerCertificate; see README "Trust the server's CA")`);
+  return `${lines.join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('flipside-server')
@@ -46,10 +63,21 @@ export async function main(argv: string[]): Promise<number> {
       jwtTtlSeconds: o.jwtTtl,
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
     });
-    const address = await app.listen({ port: o.port, host: o.host });
+    let address: string;
+    try {
+      address = await app.listen({ port: o.port, host: o.host });
+    } catch (e) {
+      await app.close();
+      const why = listenError(e as NodeJS.ErrnoException, o.host, o.port);
+      if (!why) throw e;
+      process.stderr.write(`flipside-server: ${why}\n`);
+      code = 1;
+      return;
+    }
     app.log.info({ address, data_dir: dataDir, ca: tls?.caPath }, 'flipside-server listening');
     // One plain line for scripts and humans: where to connect, and which CA to trust.
     process.stdout.write(`flipside-server listening on ${address}${tls ? ` ca=${tls.caPath}` : ''}\n`);
+    process.stdout.write(startupNotes({ host: o.host, port: (app.server.address() as { port: number }).port, caPath: tls?.caPath }));
     if (app.flipside.store.countUsers() === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
     await new Promise<void>((done) => {
       const stop = (sig: string) => {

@@ -58,19 +58,49 @@ export function reportScript(): string {
     g.parentNode.replaceChild(f, g);
   }
 
+  // The swimlanes: one track per source on the scenario's time axis. Client states are spans
+  // (named, from one state to the next), everything else a tick; console lines are thinned to
+  // about 300 ticks, highlighted ones always kept.
   function renderAxis(axis, s) {
-    var span = Math.max(s.d, 1), f = document.createDocumentFragment(), shown = 0;
-    for (var i = 0; i < s.e.length && shown < 400; i++) {
-      var e = s.e[i];
-      if (SOURCES[e[1]] === 'console') continue;
-      var tk = el('span', 'tick s-' + SOURCES[e[1]] + (e[4] ? ' ' + HL[e[4]] : ''));
-      tk.style.left = Math.min(100, Math.max(0, (e[0] / span) * 100)) + '%';
-      tk.title = secs(e[0]) + '  ' + SOURCES[e[1]] + ': ' + e[3];
-      f.appendChild(tk);
-      shown++;
+    var span = Math.max(s.d, 1), tracks = {}, present = {}, i, e, src;
+    function pct(t) { return Math.min(100, Math.max(0, (t / span) * 100)); }
+    for (i = 0; i < s.e.length; i++) present[SOURCES[s.e[i][1]]] = true;
+    var f = document.createDocumentFragment();
+    for (i = 0; i < SOURCES.length; i++) {
+      if (!present[SOURCES[i]]) continue;
+      var lane = el('div', 'lane s-' + SOURCES[i]);
+      lane.appendChild(el('span', 'lname', SOURCES[i]));
+      tracks[SOURCES[i]] = lane.appendChild(el('span', 'track'));
+      f.appendChild(lane);
     }
-    var a = el('span', 'lab', '0 s'); a.style.left = '0'; f.appendChild(a);
-    var z = el('span', 'lab', secs(s.d)); z.style.right = '0'; f.appendChild(z);
+    var consoleN = 0;
+    for (i = 0; i < s.e.length; i++) if (SOURCES[s.e[i][1]] === 'console') consoleN++;
+    var every = Math.max(1, Math.ceil(consoleN / 300)), ci = 0, states = [];
+    for (i = 0; i < s.e.length; i++) {
+      e = s.e[i]; src = SOURCES[e[1]];
+      if (src === 'client-state') { states.push(e); continue; }
+      if (src === 'console' && !e[4] && (ci++ % every) !== 0) continue;
+      var tk = el('span', 'tick s-' + src + (e[4] ? ' ' + HL[e[4]] : ''));
+      tk.style.left = pct(e[0]) + '%';
+      tk.title = secs(e[0]) + '  ' + src + ': ' + e[3];
+      tracks[src].appendChild(tk);
+    }
+    for (i = 0; i < states.length; i++) {
+      e = states[i];
+      var end = i + 1 < states.length ? states[i + 1][0] : s.d;
+      var seg = el('span', 'seg' + (e[4] ? ' ' + HL[e[4]] : ''), e[2]);
+      seg.style.left = pct(e[0]) + '%';
+      seg.style.width = Math.max(0.3, pct(end) - pct(e[0])) + '%';
+      seg.title = secs(e[0]) + '  ' + e[3];
+      tracks['client-state'].appendChild(seg);
+    }
+    var scale = el('div', 'scale');
+    scale.appendChild(el('span'));
+    var axisText = el('span');
+    axisText.appendChild(el('span', 'a', '0 s'));
+    axisText.appendChild(el('span', 'z', secs(s.d)));
+    scale.appendChild(axisText);
+    f.appendChild(scale);
     axis.appendChild(f);
   }
 

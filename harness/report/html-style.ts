@@ -94,6 +94,25 @@ details.sc>summary{cursor:pointer;padding:9px 12px;display:flex;gap:10px;align-i
 .ev.hdr{content-visibility:visible;position:sticky;top:41px;z-index:1;background:#f3f4f6;color:var(--muted);font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.03em}
 .ev.hdr .txt,.ev.hdr .t{font-family:inherit;font-size:11px;color:var(--muted)}
 .empty{color:var(--muted);padding:6px 0}
+table.overview{border-collapse:collapse;margin:10px 0;background:#fff;border:1px solid var(--line);font-size:13px}
+.overview th,.overview td{text-align:left;padding:4px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+.overview th{font-size:11px;text-transform:uppercase;color:var(--muted);background:#f9fafb}
+.overview .purpose,.story .purpose{color:var(--muted)}.overview .purpose{font-size:12px}
+.overview .none{color:var(--muted)}.overview .num{text-align:right;white-space:nowrap}
+.rb{color:#b45309}
+.story{flex-basis:100%;color:#374151;font-size:12.5px;padding-left:2px}
+.failure .lead{margin-top:6px;color:#374151}.failure .lead ul{margin:2px 0 0;padding-left:18px}
+.failure .lead .t{color:var(--muted)}.failure .lead .src{font-weight:600;font-size:11.5px}
+.failure details.stack{margin-top:6px}.failure details.stack summary{cursor:pointer;color:var(--muted)}
+.axis.lanes{height:auto;border:0;background:none;margin:4px 0 10px;font-size:11px}
+.axis.lanes .tick{bottom:0;height:14px;width:2px}.axis.lanes .tick.s-fault,.axis.lanes .tick.hl-rollback{width:4px;height:14px}
+.lane{display:grid;grid-template-columns:86px 1fr;align-items:center;height:16px}
+.lane .lname{color:var(--muted);text-align:right;padding-right:8px}
+.lane .track{position:relative;height:14px;background:#f3f4f6;border-radius:2px}
+.lane .seg{position:absolute;top:1px;height:12px;background:#dbeafe;border-left:2px solid #2563eb;overflow:hidden;white-space:nowrap;font-size:10px;line-height:12px;color:#1e3a8a;padding-left:2px}
+.lane .seg.hl-rollback{background:#fef3c7;border-left-color:#d97706;color:#92400e}
+.lanes .scale{display:grid;grid-template-columns:86px 1fr}.lanes .scale span{position:relative;height:14px;color:var(--muted)}
+.lanes .scale .z{position:absolute;right:0}
 ${perSource()}
 `;
 }

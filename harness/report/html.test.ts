@@ -20,6 +20,8 @@ test('highlights: faults, rollbacks, failed checks', (t) => {
   t.is(highlightOf(ev('check', 'fail', 'two commits')), FLAG_FAIL);
   t.is(highlightOf(ev('harness', 'fault-error', 'relay')), FLAG_FAIL);
   t.is(highlightOf(ev('check', 'pass', 'rollback happened')), 0);
+  // The noun in an install hint is no rollback (happy-path showed a ROLLBACK badge for it).
+  t.is(highlightOf(ev('console', 'line', 'Installed lab-2. Reboot the device, then run `flipside commit` to keep it or `flipside rollback` to drop it.')), 0);
   t.is(highlightOf(ev('console', 'line', 'FLIPSIDE-STATE {"state":"ArtifactRollback","deployment":"d","t":1}')), FLAG_STATE_LINE);
   t.is(highlightOf(ev('client-state', 'ArtifactCommit', 'ArtifactCommit')), 0);
 });
@@ -36,6 +38,19 @@ test('static page: escaped headers, script-safe data, failing open and passing c
   t.notRegex(html, /(?:src|href)="(?:https?:)?\/\//);
   t.regex(html, /Content-Security-Policy" content="default-src 'none'/);
   t.true(html.includes('flipside-lab run &#60;img src=x onerror=alert(1)&#62; --board qemu-aarch64 --seed 1234'));
+});
+
+test('one screen up top: a row per scenario with faults, rollback and final version; each scenario tells it collapsed too', (t) => {
+  const run = sampleRun();
+  const html = renderHtml(run);
+  const overview = /<table class="overview">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? '';
+  t.is(overview.match(/<tr class="st-/g)?.length, run.scenarios.length);
+  t.regex(overview, /href="#sc-1">power-cut-in-reboot<\/a>[\s\S]*?power-cut at client state ArtifactReboot[\s\S]*?<b class="rb">yes<\/b>/);
+  t.regex(html, /<span class="story">.*faults: none · rollback: no/);
+  // A console state line is drawn once, as its client-state row.
+  const data = JSON.parse(/<script type="application\/json" id="flipside-data">([\s\S]*?)<\/script>/.exec(html)![1]!) as { scenarios: { e: unknown[][] }[] };
+  const texts = data.scenarios.flatMap((s) => s.e.map((r) => String(r[3])));
+  t.false(texts.some((x) => x.includes('FLIPSIDE-STATE')));
 });
 
 // Speed lives in no unit test (machines here are noisy); the size bound keeps long consoles cheap to open.

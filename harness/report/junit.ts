@@ -5,6 +5,7 @@
 // raw logs as [[ATTACHMENT|path]] lines (GitLab's and Jenkins' attachment convention).
 import { describeFault } from '../faults/describe.js';
 import { countByStatus, replayCommand, type RunRecord, type ScenarioResult } from '../run/result.js';
+import { leadUp } from './story.js';
 import type { TimelineEvent } from '../run/timeline.js';
 import type { Fault } from '../types.js';
 import { escapeXmlAttr, escapeXmlText } from './text.js';
@@ -88,6 +89,8 @@ function failureBody(s: ScenarioResult, tail: number): string {
   const f = s.failure;
   const parts = [f?.message ?? s.status];
   if (f?.stage) parts.push(`stage: ${f.stage}`);
+  const lead = leadUp(s);
+  if (lead.length > 0) parts.push('what led to it:', ...lead.map((e) => `  ${stamp(e)}${e.source}: ${e.text}`));
   parts.push(`replay: ${replayCommand(s)}`);
   const states = s.timeline.filter((e) => e.source === 'client-state').map((e) => e.kind);
   if (states.length > 0) parts.push(`client states: ${states.length > 40 ? `… ${states.slice(-40).join(' → ')}` : states.join(' → ')}`);

@@ -13,8 +13,9 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
 test('a finished run reads back exactly as recorded', (t) => {
   const dir = tempDir(t);
   let now = 0;
-  const j = RunJournal.open(join(dir, 'r1'), { id: 'r1', boards: ['host-sim'], seed: 7, startedAt: '2026-01-01T00:00:00.000Z' });
-  const rec = j.startScenario({ scenario: 'happy', board: 'host-sim', seed: 7 }, { clock: () => now });
+  const settings = { injectBug: 'skip-fsync', sweep: 5 };
+  const j = RunJournal.open(join(dir, 'r1'), { id: 'r1', boards: ['host-sim'], seed: 7, startedAt: '2026-01-01T00:00:00.000Z', settings });
+  const rec = j.startScenario({ scenario: 'happy', board: 'host-sim', seed: 7, settings, purpose: 'install, reboot, commit' }, { clock: () => now });
   now = 40;
   rec.timeline.appendConsoleLine({ t: 40, text: 'FLIPSIDE-STATE {"state":"Download","deployment":"d","t":1}' });
   rec.addArtifact('/tmp/console.log');
@@ -26,6 +27,8 @@ test('a finished run reads back exactly as recorded', (t) => {
   const back = readRunJournal(j.path);
   t.deepEqual(back, JSON.parse(JSON.stringify(run)));
   t.is(back.scenarios[0]!.timeline.length, 2);
+  t.deepEqual(back.settings, settings);
+  t.deepEqual(back.scenarios[0]!.settings, settings);
   t.throws(() => rec.finish({ status: 'failed' }), { message: /already finished/ });
 });
 

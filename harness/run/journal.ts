@@ -3,14 +3,14 @@
 // reads such a file back into a RunRecord, tolerating a torn last line and unfinished scenarios.
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunRecord, ScenarioFailure, ScenarioResult, ScenarioStatus } from './result.js';
+import type { RunRecord, RunSettings, ScenarioFailure, ScenarioResult, ScenarioStatus } from './result.js';
 import { Timeline, type TimelineEvent, type TimelineOptions } from './timeline.js';
 
 export const JOURNAL_FILE = 'run.jsonl';
 
 type Line =
-  | { type: 'run'; id: string; startedAt: string; boards: string[]; seed: number }
-  | { type: 'scenario'; s: number; scenario: string; board: string; seed: number; startedAt: string }
+  | { type: 'run'; id: string; startedAt: string; boards: string[]; seed: number; settings?: RunSettings }
+  | { type: 'scenario'; s: number; scenario: string; board: string; seed: number; settings?: RunSettings; purpose?: string; startedAt: string }
   | { type: 'event'; s: number; e: TimelineEvent }
   | { type: 'artifact'; s: number; path: string }
   | { type: 'end'; s: number; status: ScenarioStatus; durationMs: number; failure?: ScenarioFailure }
@@ -21,12 +21,15 @@ export interface RunHeader {
   boards: string[];
   seed: number;
   startedAt?: string;
+  settings?: RunSettings;
 }
 
 export interface ScenarioStart {
   scenario: string;
   board: string;
   seed: number;
+  settings?: RunSettings;
+  purpose?: string;
 }
 
 export class RunJournal {
@@ -39,8 +42,8 @@ export class RunJournal {
     this.path = join(dir, JOURNAL_FILE);
     // 'wx': a run id names one run; reusing a folder must not splice two runs into one journal.
     this.fd = openSync(this.path, 'wx');
-    this.run = { id: header.id, startedAt: header.startedAt ?? new Date().toISOString(), boards: [...header.boards], seed: header.seed, scenarios: [] };
-    this.write({ type: 'run', id: this.run.id, startedAt: this.run.startedAt, boards: this.run.boards, seed: this.run.seed });
+    this.run = { id: header.id, startedAt: header.startedAt ?? new Date().toISOString(), boards: [...header.boards], seed: header.seed, ...(header.settings ? { settings: header.settings } : {}), scenarios: [] };
+    this.write({ type: 'run', id: this.run.id, startedAt: this.run.startedAt, boards: this.run.boards, seed: this.run.seed, ...(header.settings ? { settings: header.settings } : {}) });
   }
 
   /** Creates `dir` and starts the journal of a new run in it. */
@@ -142,7 +145,7 @@ export function readRunJournal(path: string): RunRecord {
       continue; // a line torn by a crash: everything before it is still good
     }
     if (line.type === 'run') {
-      run = { id: line.id, startedAt: line.startedAt, boards: line.boards, seed: line.seed, scenarios: [] };
+      run = { id: line.id, startedAt: line.startedAt, boards: line.boards, seed: line.seed, ...(line.settings ? { settings: line.settings } : {}), scenarios: [] };
       continue;
     }
     if (!run) continue;
@@ -153,6 +156,8 @@ export function readRunJournal(path: string): RunRecord {
         scenario: line.scenario,
         board: line.board,
         seed: line.seed,
+        ...(line.settings ? { settings: line.settings } : {}),
+        ...(line.purpose ? { purpose: line.purpose } : {}),
         startedAt: line.startedAt,
         status: 'error',
         durationMs: 0,

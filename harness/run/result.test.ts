@@ -7,6 +7,13 @@ test('replay command names scenario, board and seed', (t) => {
   t.is(replayCommand({ scenario: 'power-cut-sweep', board: 'qemu-aarch64', seed: 42 }), 'flipside-lab run power-cut-sweep --board qemu-aarch64 --seed 42');
 });
 
+test('replay command repeats every setting that changed the run, defaults left out', (t) => {
+  const r = { scenario: 'power-cut-sweep#2', board: 'host-sim', seed: 42 };
+  t.is(replayCommand({ ...r, settings: { injectBug: 'skip-fsync', sweep: 7 } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42 --inject-bug skip-fsync --sweep 7');
+  t.is(replayCommand({ ...r, settings: { sweep: 3 } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42');
+  t.is(replayCommand({ ...r, settings: {} }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42');
+});
+
 test('counts results by status', (t) => {
   const rs: ScenarioResult[] = (['passed', 'passed', 'failed', 'skipped', 'error'] as const).map((status) => ({ ...base, status }));
   t.deepEqual(countByStatus(rs), { passed: 2, failed: 1, skipped: 1, error: 1, total: 5 });

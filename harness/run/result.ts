@@ -12,10 +12,36 @@ export interface ScenarioFailure {
   cause?: string;
 }
 
+/**
+ * The options of `flipside-lab run` that change what a scenario does beyond its name, board and
+ * seed: a replay must repeat them, or it runs something else (a bug left out passes).
+ */
+export interface RunSettings {
+  /** --inject-bug: the client (or boot script) was built with this bug. */
+  injectBug?: string;
+  /** --sweep, when not the default: the number of power-cut-sweep points, which moves each point. */
+  sweep?: number;
+}
+
+/** --sweep when not given. */
+export const DEFAULT_SWEEP = 3;
+
+/** The settings as command-line options, in a stable order; '' when all are defaults. */
+export function settingsArgs(s: RunSettings | undefined): string {
+  const out: string[] = [];
+  if (s?.injectBug) out.push(`--inject-bug ${s.injectBug}`);
+  if (s?.sweep !== undefined && s.sweep !== DEFAULT_SWEEP) out.push(`--sweep ${s.sweep}`);
+  return out.map((a) => ` ${a}`).join('');
+}
+
 export interface ScenarioResult {
   scenario: string;
   board: string;
   seed: number;
+  /** What else the run was told (absent: defaults). */
+  settings?: RunSettings;
+  /** What the scenario proves, one line (and the variant, for a sweep point). */
+  purpose?: string;
   status: ScenarioStatus;
   durationMs: number;
   /** ISO time the scenario started. */
@@ -33,12 +59,13 @@ export interface RunRecord {
   finishedAt?: string;
   boards: string[];
   seed: number;
+  settings?: RunSettings;
   scenarios: ScenarioResult[];
 }
 
-/** The command that replays one scenario with the same faults. */
-export function replayCommand(r: Pick<ScenarioResult, 'scenario' | 'board' | 'seed'>): string {
-  return `flipside-lab run ${r.scenario} --board ${r.board} --seed ${r.seed}`;
+/** The command that replays one scenario with the same faults and the same settings. */
+export function replayCommand(r: Pick<ScenarioResult, 'scenario' | 'board' | 'seed' | 'settings'>): string {
+  return `flipside-lab run ${r.scenario} --board ${r.board} --seed ${r.seed}${settingsArgs(r.settings)}`;
 }
 
 export function countByStatus(results: readonly ScenarioResult[]): Record<ScenarioStatus, number> & { total: number } {

@@ -4,7 +4,7 @@
 // board lacks are recorded as skipped, with the missing capabilities named.
 import { join, resolve } from 'node:path';
 import { JOURNAL_FILE, RunJournal } from '../run/journal.js';
-import { countByStatus, newRunId, replayCommand, type ScenarioResult, type ScenarioStatus } from '../run/result.js';
+import { countByStatus, DEFAULT_SWEEP, newRunId, replayCommand, type RunSettings, type ScenarioResult, type ScenarioStatus } from '../run/result.js';
 import { writeReports, type WrittenReports } from '../report/write.js';
 import { randomSeed } from '../faults/prng.js';
 import { LAB_CACHE_DIR, REPORTS_DIR } from '../../paths.js';
@@ -37,6 +37,8 @@ export interface RunOptions {
   invariants?: boolean;
   /** Run only shard `index` of `count` (1-based): CI runners split one board's suite between them. */
   shard?: Shard;
+  /** The bug the board's client was built with (--inject-bug): recorded so replays repeat it. */
+  injectBug?: string;
 }
 
 export { parseShard, shardJobs, type Shard } from './shard.js';
@@ -98,7 +100,9 @@ async function withDeadline(run: Promise<void>, ms: number, label: string): Prom
 export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const seed = o.seed ?? randomSeed();
   const repeat = o.repeat ?? 1;
-  const sweep = o.sweep ?? 3;
+  const sweep = o.sweep ?? DEFAULT_SWEEP;
+  const settings: RunSettings = { ...(o.injectBug ? { injectBug: o.injectBug } : {}), ...(sweep !== DEFAULT_SWEEP ? { sweep } : {}) };
+  const recorded = Object.keys(settings).length ? { settings } : {};
   const runId = o.runId ?? newRunId();
   const dir = resolve(o.reportsDir ?? REPORTS_DIR, runId);
   const workDir = o.workDir ?? join(LAB_CACHE_DIR, 'runs', runId);
@@ -107,14 +111,15 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const nJobs = Math.max(1, Math.min(o.jobs ?? 1, jobs.length));
 
   const first = typeof o.board === 'function' ? await o.board() : o.board;
-  const journal = RunJournal.open(dir, { id: runId, boards: [first.name], seed });
-  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : ''}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
+  const journal = RunJournal.open(dir, { id: runId, boards: [first.name], seed, ...recorded });
+  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${o.injectBug ? `, injected bug ${o.injectBug}` : ''}${o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : ''}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
   const prepared = new Set<Board>();
   let next = 0;
   let done = 0;
 
   const runOne = async (board: Board, job: Job, index: number): Promise<void> => {
-    const rec = journal.startScenario({ scenario: job.label, board: board.name, seed: job.seed });
+    const purpose = job.variant ? `${job.def.purpose} (${job.variant.describe})` : job.def.purpose;
+    const rec = journal.startScenario({ scenario: job.label, board: board.name, seed: job.seed, ...recorded, purpose });
     const tl = rec.timeline;
     const missing = missingNeeds(job.def, board);
     if (missing.length > 0) {

@@ -8,6 +8,7 @@ import { userGuard } from '../auth/guards.js';
 import { errorSchema, notFound, ApiError } from '../http-errors.js';
 import { now, type DeploymentRow, type DeploymentDeviceRow } from '../store/store.js';
 import { planPhases, type PhaseInput } from '../deployments/phases.js';
+import { deploymentOutcome } from '../deployments/outcome.js';
 import { devicesMatchingFilter } from './inventory.js';
 import { pagingQuery, pageOf, sendPage } from './paging.js';
 
@@ -58,6 +59,7 @@ const deploymentSchema = {
     phases: { type: 'array', items: { type: 'object', additionalProperties: true } },
     error_threshold: { type: 'number' },
     stop_reason: { type: 'string' },
+    outcome: { type: 'string', description: 'Flipside: what the deployment came to (succeeded, failed, incomplete, stopped, aborted) or its rollout state' },
     type: { type: 'string' },
     statistics: { type: 'object', properties: { status: { type: 'object', additionalProperties: { type: 'integer' } } } },
   },
@@ -92,6 +94,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   const guard = userGuard(ctx);
 
   function view(d: DeploymentRow) {
+    const statistics = { status: ctx.store.deploymentStatistics(d.id) };
     return {
       id: d.id,
       name: d.name,
@@ -108,7 +111,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       ...(d.error_threshold !== null ? { error_threshold: d.error_threshold } : {}),
       ...(d.stop_reason ? { stop_reason: d.stop_reason } : {}),
       type: 'software',
-      statistics: { status: ctx.store.deploymentStatistics(d.id) },
+      statistics,
+      outcome: deploymentOutcome({ status: d.status, stop_reason: d.stop_reason, statistics: statistics.status }),
     };
   }
   /** v1 has no `scheduled`: a deployment waiting for its first phase is pending there. */

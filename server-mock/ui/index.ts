@@ -12,6 +12,7 @@ import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema, notFound } from '../http-errors.js';
 import { FINAL_DEVICE_STATUSES } from '../store/store.js';
+import { deploymentOutcome } from '../deployments/outcome.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -69,6 +70,17 @@ function send(req: FastifyRequest, reply: FastifyReply, a: Asset) {
   return reply.send(a.body);
 }
 
+/** A device's identity attributes (mac, serial...), or {} for a device no longer known. */
+export function deviceIdentity(ctx: ServerContext, deviceId: string): Record<string, unknown> {
+  const d = ctx.store.device(deviceId);
+  if (!d) return {};
+  try {
+    return JSON.parse(d.id_data) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
 /** Devices by status, deployments not finished with their counts, the latest device failures. */
 export function dashboardSummary(ctx: ServerContext) {
   const { store } = ctx;
@@ -81,16 +93,26 @@ export function dashboardSummary(ctx: ServerContext) {
       const stats = store.deploymentStatistics(d.id);
       let done = 0;
       for (const [k, n] of Object.entries(stats)) if (FINAL_DEVICE_STATUSES.has(k)) done += n;
-      return { id: d.id, name: d.name, artifact_name: d.artifact_name, status: d.status, created: d.created, device_count: d.device_count, done, statistics: stats };
+      return { id: d.id, name: d.name, artifact_name: d.artifact_name, status: d.status, outcome: deploymentOutcome({ ...d, statistics: stats }), created: d.created, device_count: d.device_count, done, statistics: stats };
     });
-  const failures: Array<{ deployment_id: string; deployment_name: string; device_id: string; finished: string | null; log: boolean }> = [];
+  // What the finished deployments came to: a failed one must not hide behind "finished".
+  const outcomes: Record<string, number> = {};
+  for (const d of all) {
+    if (d.status !== 'finished') continue;
+    const o = deploymentOutcome({ ...d, statistics: store.deploymentStatistics(d.id) });
+    outcomes[o] = (outcomes[o] ?? 0) + 1;
+  }
+  type Failure = { deployment_id: string; deployment_name: string; device_id: string; identity: Record<string, unknown>; device_type: string | null; finished: string | null; log: boolean };
+  const failures: Failure[] = [];
   for (const d of all.slice(0, 50)) {
     for (const r of store.deploymentDevices(d.id)) {
-      if (r.status === 'failure') failures.push({ deployment_id: d.id, deployment_name: d.name, device_id: r.device_id, finished: r.finished, log: r.has_log === 1 });
+      if (r.status === 'failure') failures.push({ deployment_id: d.id, deployment_name: d.name, device_id: r.device_id, identity: {}, device_type: r.device_type, finished: r.finished, log: r.has_log === 1 });
     }
   }
   failures.sort((a, b) => String(b.finished).localeCompare(String(a.finished)));
-  return { devices, deployments: { active, finished: all.length - active.length }, failures: failures.slice(0, 10) };
+  const recent = failures.slice(0, 10);
+  for (const f of recent) f.identity = deviceIdentity(ctx, f.device_id);
+  return { devices, deployments: { active, finished: all.length - active.length, outcomes }, failures: recent };
 }
 
 export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext; assetDir?: string }): Promise<void> {
@@ -124,7 +146,7 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       preHandler: guard,
       schema: {
         tags,
-        summary: "Each device's phase and the status counts per phase",
+        summary: "Each device's phase and identity, and the status counts per phase",
         params: { type: 'object', properties: { id: { type: 'string' } } },
         response: { 200: { type: 'object', additionalProperties: true }, 401: errorSchema, 404: errorSchema },
       },
@@ -134,12 +156,15 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       if (!dep) throw notFound('deployment not found');
       const phases = dep.phases.map(() => ({}) as Record<string, number>);
       const devices: Record<string, number> = {};
+      // Mender's device list of a deployment names devices by id only; people know them by mac or serial.
+      const identity: Record<string, Record<string, unknown>> = {};
       for (const r of ctx.store.deploymentDevices(dep.id)) {
         devices[r.device_id] = r.phase;
+        identity[r.device_id] = deviceIdentity(ctx, r.device_id);
         const p = (phases[r.phase] ??= {});
         p[r.status] = (p[r.status] ?? 0) + 1;
       }
-      return { phases, devices };
+      return { phases, devices, identity };
     },
   );
 

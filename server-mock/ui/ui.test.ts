@@ -18,7 +18,7 @@ import { CONFORMANCE_DIR } from '../testing/fixtures.js';
 import { uiPlugin, CSP } from './index.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).
-declare const window: any, document: any, sessionStorage: any, location: any, DataTransfer: any, File: any;
+declare const window: any, document: any, sessionStorage: any, location: any, DataTransfer: any, File: any, getComputedStyle: any;
 
 const SHOTS = fileURLToPath(new URL('../../reports/ui/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'ui-test-password' };
@@ -179,6 +179,10 @@ test.serial('log in, keyboard navigation', async (t) => {
   await shot('login');
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  // An empty server gives the next step, not only zeros.
+  await page.getByRole('heading', { name: 'No device has connected yet' }).waitFor();
+  t.regex((await page.locator('#next-step').textContent()) ?? '', /ServerURL.*ServerCertificate.*Devices → Pending: accept it/s);
+  await shot('dashboard-empty');
   t.truthy(await page.evaluate(() => sessionStorage.getItem('flipside.token')));
   await page.locator('#live.up').waitFor();
   // The menu is reachable with Tab, in order, and Enter follows a link.
@@ -227,8 +231,8 @@ test.serial('releases: a bad file is refused plainly (drag and drop); the confor
   });
   await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dt });
   const err = page.locator('#upload-error');
-  await err.filter({ hasText: 'The server refused broken.mender' }).waitFor();
-  t.regex((await err.textContent()) ?? '', /refused broken\.mender: \S+/);
+  await err.filter({ hasText: 'broken.mender is not a Mender artifact' }).waitFor();
+  t.regex((await err.textContent()) ?? '', /^broken\.mender is not a Mender artifact \(the server read: .+\)\. Make one with flipside-artifact write rootfs-image/);
   await page.getByLabel('Description (optional)').fill('conformance rootfs');
   await page.setInputFiles('#artifact-file', join(CONFORMANCE_DIR, 'rootfs-gzip.mender'));
   const rel = page.locator('article.release', { hasText: 'release-1' });
@@ -296,12 +300,17 @@ test.serial('deployment: phased to a group; devices report success and a failure
   t.is(done.size, 3);
   await page.locator('.stat-success .n', { hasText: '2' }).waitFor();
   await page.locator('.stat-failure .n', { hasText: '1' }).waitFor();
-  await page.locator('h1 .badge', { hasText: 'finished' }).waitFor();
-  t.deepEqual((await page.locator('tr[data-device] td:nth-child(3)').allTextContents()).sort(), ['1', '2', '2']);
+  // One device failed: the deployment is "failed", never a green "finished".
+  await page.locator('h1 .badge.st-failed', { hasText: 'failed' }).waitFor();
+  t.is(await page.locator('dd[data-fk=missed]').textContent(), '1 failed');
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(4)').allTextContents()).sort(), ['1', '2', '2']);
+  // Rows name devices by identity and type, not by an 8-character id only.
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(3)').allTextContents()), ['qemux86-64', 'qemux86-64', 'qemux86-64']);
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(1)').allTextContents()).map((x) => x.replace(/ [0-9a-f]{8}$/, '')).sort(), sims.map((d) => `mac ${d.identity.mac}`));
   t.regex((await page.locator('.phase-bars li').nth(1).locator('svg').getAttribute('aria-label')) ?? '', /^Phase 2: .*of 2$/);
   await shot('deployment');
 
-  await page.getByRole('button', { name: `View the log of ${failing.deviceId!.slice(0, 8)}` }).click();
+  await page.getByRole('button', { name: 'View the log of mac 52:54:00:00:00:02' }).click();
   const dlg = page.locator('dialog[open]');
   await dlg.locator('pre', { hasText: 'simulated failure' }).waitFor();
   t.regex((await dlg.locator('pre').textContent()) ?? '', /error simulated failure/);
@@ -329,13 +338,14 @@ test.serial('a second deployment shows on the dashboard in progress, then is abo
 
   await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
   await page.locator('section[aria-labelledby=d-active] a', { hasText: 'everyone' }).waitFor();
+  t.is(await page.locator('#next-step').count(), 0, 'no first-steps card once devices are there');
   await page.locator('section[aria-labelledby=d-failures] td', { hasText: 'canary rollout' }).waitFor();
   t.is(await page.locator('.stat.st-accepted strong').textContent(), '3');
   await shot('dashboard');
 
   await page.locator('section[aria-labelledby=d-active] a', { hasText: 'everyone' }).click();
   await page.getByRole('button', { name: 'Abort deployment' }).click();
-  await page.locator('h1 .badge', { hasText: 'finished' }).waitFor();
+  await page.locator('h1 .badge', { hasText: 'aborted' }).waitFor();
   await page.locator('dd.stop', { hasText: 'aborted' }).waitFor();
   const dep = (await (await api('GET', `/api/management/v1/deployments/deployments/${depId}`)).json()) as Dep;
   t.is(dep.status, 'finished');
@@ -347,9 +357,107 @@ test.serial('a second deployment shows on the dashboard in progress, then is abo
   await shot('deployments');
 });
 
+test.serial('outcomes: a failure or a device of another type never shows as a green success', async (t) => {
+  // A BeagleBone joins: the release has no artifact for its type.
+  const bb = new SimDevice(httpTransport(srv.base), { deviceType: 'beaglebone', identity: { serial: 'BB-0042', mac: '52:54:00:00:00:b1' } });
+  t.is((await bb.authenticate()).status, 401);
+  const pending = (await (await api('GET', '/api/management/v2/devauth/devices?status=pending')).json()) as Array<{ id: string; auth_sets: Array<{ id: string }> }>;
+  t.is(pending.length, 1);
+  t.is((await api('PUT', `/api/management/v2/devauth/devices/${pending[0]!.id}/auth/${pending[0]!.auth_sets[0]!.id}/status`, { status: 'accepted' })).status, 204);
+  t.is((await bb.authenticate()).status, 200);
+  t.is((await bb.sendInventory()).status, 200);
+  const create = async (name: string, devices: SimDevice[]) => {
+    const r = await api('POST', '/api/management/v1/deployments/deployments', { name, artifact_name: 'release-1', devices: devices.map((d) => d.deviceId) });
+    t.is(r.status, 201);
+    return r.headers.get('location')!.split('/').pop()!;
+  };
+  // sims[0] has release-1 already, sims[1] fails again, the BeagleBone gets no artifact.
+  const mixed = await create('mixed fleet', [sims[0]!, sims[1]!, bb]);
+  t.is((await sims[0]!.checkUpdate()).update, null);
+  t.truthy(await sims[1]!.runUpdate({ fail: true }));
+  t.is((await bb.checkUpdate()).update, null);
+  // Nothing failed here, but the BeagleBone still did not get the release.
+  const partial = await create('two types', [sims[2]!, bb]);
+  t.is((await sims[2]!.checkUpdate()).update, null);
+  t.is((await bb.checkUpdate()).update, null);
+  const outcomeOf = async (id: string) => ((await (await api('GET', `/api/management/v1/deployments/deployments/${id}`)).json()) as Dep & { outcome: string });
+  t.like(await outcomeOf(mixed), { status: 'finished', outcome: 'failed', statistics: { status: { failure: 1, noartifact: 1, 'already-installed': 1 } } });
+  t.like(await outcomeOf(partial), { status: 'finished', outcome: 'incomplete', statistics: { status: { noartifact: 1, 'already-installed': 1 } } });
+
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  const row = (name: string) => page.locator('section[aria-labelledby=dp-fin] tr', { hasText: name });
+  await row('two types').waitFor();
+  t.is(await row('mixed fleet').locator('.badge').textContent(), 'failed');
+  t.regex((await row('mixed fleet').locator('small').textContent()) ?? '', /3\/3 done: 1 failed, 1 no artifact for its device type/);
+  t.is(await row('two types').locator('.badge').textContent(), 'incomplete');
+  t.is(await row('canary rollout').locator('.badge').textContent(), 'failed');
+  t.is(await page.locator('.badge.st-finished').count(), 0);
+  await shot('deployments-outcomes');
+  await row('two types').getByRole('link', { name: 'two types' }).click();
+  await page.locator('h1 .badge.st-incomplete').waitFor();
+  const bbRow = page.locator('tr[data-device]', { hasText: 'serial BB-0042' });
+  t.regex((await bbRow.textContent()) ?? '', /noartifact.*beaglebone/);
+  t.is(await page.locator('dd[data-fk=missed]').textContent(), '1 no artifact for its device type');
+  await shot('deployment-incomplete');
+
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.locator('.finished-line .st-failed', { hasText: '2 failed' }).waitFor();
+  t.regex((await page.locator('.finished-line').textContent()) ?? '', /1 aborted.*1 incomplete|1 incomplete.*1 aborted/);
+  t.regex((await page.locator('section[aria-labelledby=d-failures] tbody tr').first().textContent()) ?? '', /mac 52:54:00:00:00:02.*qemux86-64.*mixed fleet/);
+});
+
+test.serial('fleet: seven pending devices accepted in one go; search and sort; the deployment form warns before it targets the wrong type', async (t) => {
+  const transport = httpTransport(srv.base);
+  const seven = Array.from({ length: 7 }, (_, i) => new SimDevice(transport, { deviceType: 'qemux86-64', identity: { serial: `P-00${i + 1}`, mac: `52:54:00:00:01:0${i + 1}` } }));
+  for (const d of seven) t.is((await d.authenticate()).status, 401);
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.getByRole('link', { name: /^Pending/ }).click();
+  await page.locator('tr[data-device]').nth(6).waitFor();
+  await page.getByRole('checkbox', { name: 'Select all shown' }).check();
+  await page.getByRole('button', { name: 'Accept selected (7)' }).waitFor();
+  await shot('devices-bulk-accept');
+  await page.getByRole('button', { name: 'Accept selected (7)' }).click();
+  await page.getByText('No pending devices.').waitFor();
+  for (const d of seven) {
+    t.is((await d.authenticate()).status, 200);
+    t.is((await d.sendInventory()).status, 200);
+  }
+
+  await page.getByRole('link', { name: /^Accepted/ }).click();
+  const rows = page.locator('tr[data-device]');
+  await rows.nth(10).waitFor();
+  t.is(await rows.count(), 11);
+  const search = page.getByRole('searchbox', { name: 'Search devices' });
+  await search.fill('BB-0042');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 1);
+  t.regex((await rows.first().textContent()) ?? '', /serial BB-0042.*beaglebone/);
+  await search.fill('P-00');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 7);
+  await search.fill('no-such-device');
+  await page.getByText('No accepted device matches “no-such-device”.').waitFor();
+  await search.fill('');
+  await page.getByLabel('Sort devices by').selectOption('type');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-device]').length === 11);
+  t.is(await rows.first().locator('td').nth(2).textContent(), 'beaglebone');
+  t.is(await rows.first().locator('.dot.on').count(), 1, 'reported just now: shown online');
+  await shot('devices-search-sort');
+
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  await page.getByRole('link', { name: 'New deployment' }).click();
+  await page.getByLabel('Release').selectOption('release-1');
+  await page.getByRole('radio', { name: 'All accepted devices' }).check();
+  const preview = page.locator('#target-preview');
+  await preview.locator('.targets', { hasText: 'Targets 11 devices: 10 qemux86-64, 1 beaglebone.' }).waitFor();
+  t.regex((await preview.locator('.warn').textContent()) ?? '', /^1 of them has no artifact in release-1 \(it has qemux86-64\) and would end "noartifact": serial BB-0042 \(beaglebone\)\.$/);
+  await shot('new-deployment-preview');
+  await page.getByRole('radio', { name: 'Chosen devices' }).check();
+  await page.locator('fieldset.picker input[type=checkbox]').first().check();
+  await preview.locator('.targets', { hasText: /^Targets 1 device: 1 (qemux86-64|beaglebone)\.$/ }).waitFor();
+});
+
 test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', async (t) => {
   await page.locator('#nav').getByRole('link', { name: 'Audit log', exact: true }).click();
-  await page.locator('code', { hasText: 'deployment.abort' }).waitFor();
+  await page.locator('code', { hasText: 'deployment.abort' }).first().waitFor();
   for (const action of ['user.login', 'device.accept', 'artifact.upload', 'inventory.group.assign', 'deployment.create']) {
     t.true(await page.locator('code', { hasText: action }).count() > 0, action);
   }
@@ -370,10 +478,55 @@ test.serial('audit log, phone-sized screens, and no request left 127.0.0.1', asy
   t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
   await shot('phone-deployment');
 
+  // The server goes away: the page says so in words, not "Failed to fetch"; back, it recovers.
+  await page.route(`${srv.base}/api/**`, (r) => r.abort('connectionrefused'));
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.locator('main .error', { hasText: 'Cannot reach the Flipside server' }).waitFor();
+  t.notRegex((await page.locator('main').textContent()) ?? '', /Failed to fetch/);
+  await page.unroute(`${srv.base}/api/**`);
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.getByRole('heading', { name: 'Recent failures' }).waitFor();
+  problems.splice(0, problems.length, ...problems.filter((p) => !/ERR_CONNECTION_REFUSED/.test(p)));
+
   t.true(requests.length > 20);
   t.deepEqual(requests.filter((u) => !u.startsWith(`${srv.base}/`)), []);
   // Expected console errors only: the failed login's 401 and the bad upload's 400.
   t.deepEqual(problems.filter((p) => !/status of (401|400)/.test(p)), []);
+});
+
+test.serial('finished deployments page past 50; dark mode and phone layout', async (t) => {
+  // 50 more deployments to the BeagleBone, each aborted at once: the finished list passes 50.
+  const bbId = ((await (await api('GET', '/api/management/v2/devauth/devices?status=accepted&per_page=100')).json()) as Array<{ id: string; identity_data: { serial?: string } }>).find((d) => d.identity_data.serial === 'BB-0042')!.id;
+  for (let i = 0; i < 50; i++) {
+    const r = await api('POST', '/api/management/v1/deployments/deployments', { name: `bulk ${i}`, artifact_name: 'release-1', devices: [bbId] });
+    t.is(r.status, 201);
+    await api('PUT', `/api/management/v1/deployments/deployments/${r.headers.get('location')!.split('/').pop()}/status`, { status: 'aborted' });
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  const fin = page.locator('section[aria-labelledby=dp-fin]');
+  await fin.getByText(/^Page 1 of 2$/).waitFor();
+  t.is(await fin.locator('tbody tr').count(), 50);
+  await fin.getByRole('link', { name: 'Next ›' }).click();
+  await fin.getByText(/^Page 2 of 2$/).waitFor();
+  t.true((await fin.locator('tbody tr').count()) >= 4);
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  t.is(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(13, 17, 23)');
+  await shot('deployments-dark');
+  await page.locator('#nav').getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.getByRole('heading', { name: 'Recent failures' }).waitFor();
+  await shot('dashboard-dark');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot('phone-dashboard-dark');
+  await page.locator('#nav').getByRole('link', { name: 'Devices', exact: true }).click();
+  await page.getByRole('link', { name: /^Accepted/ }).click();
+  await page.locator('tr[data-device]').nth(10).waitFor();
+  t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the devices table fits a phone');
+  await shot('phone-devices-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await shot('phone-devices');
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test.serial('roles: a read-only user sees devices but no actions, a CI user no devices; personal access tokens made and revoked in the UI', async (t) => {

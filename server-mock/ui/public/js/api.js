@@ -15,6 +15,19 @@ export class ApiError extends Error {
   }
 }
 
+/** What the browser's bare "Failed to fetch" means here. */
+export const UNREACHABLE = 'Cannot reach the Flipside server: it may be stopped or restarting, or the network is down. This page retries on its own.';
+
+// fetch rejects (a TypeError, "Failed to fetch") only when no answer came at all.
+async function send(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (e) {
+    if (e?.name === 'AbortError') throw e;
+    throw new ApiError(0, UNREACHABLE);
+  }
+}
+
 let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
@@ -30,7 +43,7 @@ async function errorOf(res) {
 }
 
 export async function login(email, password) {
-  const res = await fetch('/api/management/v1/useradm/auth/login', {
+  const res = await send('/api/management/v1/useradm/auth/login', {
     method: 'POST',
     headers: { authorization: `Basic ${btoa(unescape(encodeURIComponent(`${email}:${password}`)))}` },
   });
@@ -42,7 +55,7 @@ export async function login(email, password) {
 export async function api(method, path, body) {
   const headers = { authorization: `Bearer ${token.get()}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
     onUnauthorized();
     throw new ApiError(401, await errorOf(res));
@@ -76,7 +89,7 @@ export function uploadArtifact(file, description, onProgress) {
       if (xhr.status === 401) onUnauthorized();
       reject(new ApiError(xhr.status, msg));
     };
-    xhr.onerror = () => reject(new ApiError(0, 'network error during upload'));
+    xhr.onerror = () => reject(new ApiError(0, UNREACHABLE));
     xhr.send(form);
   });
 }

@@ -83,6 +83,42 @@ export function field(label, input, hint) {
   return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('small', {}, hint) : null);
 }
 
+// The identity attribute people know a device by, in this order; else the first one there is.
+const NAME_KEYS = ['serial', 'serial_number', 'sn', 'hostname', 'mac'];
+
+/** A device named by its identity (e.g. "mac 52:54:00:12:34:56"), falling back to its short id. */
+export function deviceName(identity, id) {
+  const entries = Object.entries(identity ?? {}).filter(([k]) => k !== 'status');
+  const hit = NAME_KEYS.map((k) => entries.find(([n]) => n === k)).find(Boolean) ?? entries[0];
+  return hit ? `${hit[0]} ${hit[1]}` : short(id);
+}
+
+/** A device link: its identity name, then the short id in grey for telling twins apart. */
+export function deviceLink(identity, id, attrs = {}) {
+  const name = deviceName(identity, id);
+  return h('a', { href: `#/devices/${id}`, title: id, ...attrs }, name, name === short(id) ? null : h('span', { class: 'muted id' }, ` ${short(id)}`));
+}
+
+// What a finished deployment came to (the server's `outcome`), worded for people.
+const OUTCOME_TEXT = { succeeded: 'succeeded', failed: 'failed', incomplete: 'incomplete', stopped: 'stopped', aborted: 'aborted', inprogress: 'in progress', pending: 'pending', scheduled: 'scheduled' };
+
+/** The deployment's outcome badge; Mender's bare `finished` status is never shown as a success. */
+export function outcomeBadge(d) {
+  const o = d.outcome ?? d.status;
+  return h('span', { class: `badge st-${o}`, title: `status ${d.status}${d.stop_reason ? `, stopped: ${d.stop_reason}` : ''}` }, OUTCOME_TEXT[o] ?? o);
+}
+
+/** "1 failed, 1 no artifact for its type": the devices that did not get the release, by reason. */
+export function shortfall(stats) {
+  const parts = [];
+  const n = (k) => stats?.[k] ?? 0;
+  if (n('failure')) parts.push(`${n('failure')} failed`);
+  if (n('noartifact')) parts.push(`${n('noartifact')} no artifact for ${n('noartifact') === 1 ? 'its' : 'their'} device type`);
+  if (n('aborted')) parts.push(`${n('aborted')} aborted`);
+  if (n('decommissioned')) parts.push(`${n('decommissioned')} decommissioned`);
+  return parts.join(', ');
+}
+
 export function identityText(idData) {
   return Object.entries(idData ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
 }

@@ -1,7 +1,17 @@
 // Every page: mount(main, params, query) builds the page and returns a refresh function that
 // reloads only its live parts (so forms being filled in are left alone).
-import { h, replace, bytes, when, short, badge, toast, table, field, identityText } from './dom.js';
+import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall } from './dom.js';
 import { api, get, login as doLogin, uploadArtifact } from './api.js';
+
+/** Why an upload was refused, in words: a file that is no artifact says so and how to make one. */
+export function uploadRefusal(name, x) {
+  if (x.status === 0) return `${name} was not uploaded. ${x.message}`;
+  if (x.status === 413) return `${name} is larger than the server accepts.`;
+  if (/ends after \d+ bytes|tar|not a mender artifact|header|magic|unexpected end/i.test(x.message)) {
+    return `${name} is not a Mender artifact (the server read: ${x.message}). Make one with flipside-artifact write rootfs-image (or mender-artifact).`;
+  }
+  return `The server refused ${name}: ${x.message}`;
+}
 import { stackBar, legend, grouped } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
@@ -33,11 +43,11 @@ function pager(page, perPage, total, hrefFor) {
 }
 
 /** A modal dialog with a device's deployment log. */
-export async function showLog(deploymentId, deviceId) {
+export async function showLog(deploymentId, deviceId, name = short(deviceId)) {
   const text = await api('GET', `${DEP}/deployments/${deploymentId}/devices/${deviceId}/log`);
   const close = h('button', { type: 'button', class: 'close' }, 'Close');
   const dlg = h('dialog', { class: 'log', 'aria-labelledby': 'log-title' },
-    h('h2', { id: 'log-title' }, `Log of device ${short(deviceId)}`),
+    h('h2', { id: 'log-title' }, `Log of device ${name}`),
     h('p', { class: 'muted' }, `Deployment ${deploymentId}`),
     h('pre', { tabindex: '0' }, text), close);
   close.addEventListener('click', () => dlg.close());
@@ -73,27 +83,38 @@ export function login(done, message) {
 // ---------------------------------------------------------------- dashboard
 export async function dashboard(main) {
   const counts = h('div', { class: 'cards' });
+  const next = h('div');
   const active = h('div');
   const failures = h('div');
-  main.replaceChildren(h('h1', {}, 'Dashboard'),
+  main.replaceChildren(h('h1', {}, 'Dashboard'), next,
     section('Devices', 'd-devices', counts),
     section('Deployments in progress', 'd-active', active),
     section('Recent failures', 'd-failures', failures));
   const refresh = async () => {
     const s = await get('/ui/api/summary');
+    // An empty server says what to do first instead of showing zeros.
+    const known = Object.values(s.devices).reduce((a, n) => a + n, 0);
+    replace(next, known === 0 ? h('div', { class: 'card next-step', id: 'next-step' },
+      h('h2', {}, 'No device has connected yet'),
+      h('ol', {},
+        h('li', {}, 'Point a device at this server: its flipside.conf needs ServerURL (this address) and ServerCertificate (the CA file flipside-server printed at start). The README\u2019s \u201cConnect your first device\u201d has a config, and a simulated device to try on this machine.'),
+        h('li', {}, 'It appears under ', h('a', { href: '#/devices?status=pending' }, 'Devices \u2192 Pending'), ': accept it.'),
+        h('li', {}, h('a', { href: '#/releases' }, 'Upload a release'), ', then ', h('a', { href: '#/deployments/new' }, 'deploy it'), '.'))) : null);
     replace(counts, Object.entries(s.devices).map(([st, n]) =>
       h('a', { class: `stat card st-${st}`, href: `#/devices?status=${st}`, dataset: { fk: `c-${st}` } }, h('strong', {}, String(n)), h('span', {}, st))));
     replace(active, s.deployments.active.length ? h('ul', { class: 'plain' }, s.deployments.active.map((d) =>
       h('li', { class: 'dep-row' },
-        h('div', { class: 'row-head' }, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `d-${d.id}` } }, d.name), ' ', badge(d.status),
+        h('div', { class: 'row-head' }, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `d-${d.id}` } }, d.name), ' ', outcomeBadge(d),
           h('span', { class: 'muted' }, ` ${d.artifact_name} · ${d.done}/${d.device_count} done`)),
         stackBar(d.statistics, d.device_count, `Progress of ${d.name}`)))) : h('p', { class: 'empty' }, 'No deployment is running.'),
-      h('p', {}, h('a', { href: '#/deployments' }, `All deployments (${s.deployments.finished} finished)`)));
-    replace(failures, table([['Device'], ['Deployment'], ['When'], ['Log']], s.failures.map((f) => h('tr', {},
-      h('td', {}, h('a', { href: `#/devices/${f.device_id}` }, short(f.device_id))),
+      h('p', { class: 'finished-line' }, h('a', { href: '#/deployments' }, `All deployments (${s.deployments.finished} finished)`),
+        Object.keys(s.deployments.outcomes ?? {}).length ? [': ', Object.entries(s.deployments.outcomes).map(([o, n], i) => [i ? ', ' : '', h('span', { class: `badge st-${o}` }, `${n} ${o}`)])] : null));
+    replace(failures, table([['Device'], ['Type', 'opt'], ['Deployment'], ['When'], ['Log']], s.failures.map((f) => h('tr', {},
+      h('td', {}, deviceLink(f.identity, f.device_id)),
+      h('td', { class: 'opt' }, f.device_type ?? ''),
       h('td', {}, h('a', { href: `#/deployments/${f.deployment_id}` }, f.deployment_name)),
       h('td', {}, when(f.finished)),
-      h('td', {}, f.log ? button('View log', () => showLog(f.deployment_id, f.device_id), { dataset: { fk: `l-${f.deployment_id}-${f.device_id}` } }) : '—'))),
+      h('td', {}, f.log ? button('View log', () => showLog(f.deployment_id, f.device_id, deviceName(f.identity, f.device_id)), { dataset: { fk: `l-${f.deployment_id}-${f.device_id}` } }) : '—'))),
       'No failures.'));
   };
   await refresh();
@@ -168,9 +189,13 @@ function preauthForm(after) {
 function admissionLine(a) {
   const refused = a.refused_rate_limited + a.refused_queue_full + a.refused_too_large;
   return [`Pending queue ${a.pending_auth_sets} of ${a.max_pending} (full: new devices are refused). `,
-    refused ? h('strong', {}, `Refused since ${when(a.since)}: ${a.refused_rate_limited} too many from one address, ${a.refused_queue_full} queue full, ${a.refused_too_large} too large.`)
-      : `No device refused since ${when(a.since)}.`];
+    refused ? h('strong', {}, 'Refused since ', when(a.since), `: ${a.refused_rate_limited} too many from one address, ${a.refused_queue_full} queue full, ${a.refused_too_large} too large.`)
+      : ['No device refused since ', when(a.since), '.']];
 }
+
+// Within a page of devices: a search over identity, type, version and group, and a sort. Both
+// work on the rows already fetched, so typing never waits for the server.
+const SORTS = { name: 'Name', type: 'Device type', version: 'Installed version', seen: 'Last report (newest first)' };
 
 export async function devices(main, _p, query) {
   const status = STATUSES.includes(query.get('status')) ? query.get('status') : 'pending';
@@ -178,26 +203,71 @@ export async function devices(main, _p, query) {
   const perPage = 50;
   const tabs = h('ul', { class: 'tabs' });
   const list = h('div');
+  const search = h('input', { type: 'search', name: 'q', placeholder: 'serial, mac, type, version, group…', 'aria-label': 'Search devices', autocomplete: 'off', value: query.get('q') ?? '' });
+  const sort = h('select', { name: 'sort', 'aria-label': 'Sort devices by' }, Object.entries(SORTS).map(([v, l]) => h('option', { value: v, selected: v === query.get('sort') }, l)));
+  const bulk = h('div', { class: 'actions bulk', dataset: { needs: 'ManageDevices' } });
+  const selected = new Set();
+  let rowsData = [];
+  const view = () => {
+    const q = search.value.trim().toLowerCase();
+    const shown = rowsData.filter((r) => !q || r.text.includes(q));
+    const by = sort.value;
+    shown.sort((a, b) => (by === 'seen' ? String(b.seen ?? '').localeCompare(String(a.seen ?? '')) : String(a[by] ?? '~').localeCompare(String(b[by] ?? '~'), undefined, { numeric: true })));
+    for (const id of [...selected]) if (!shown.some((r) => r.d.id === id)) selected.delete(id);
+    const pick = (d) => h('input', { type: 'checkbox', class: 'pick', 'aria-label': `Select ${deviceName(d.identity_data, d.id)}`, checked: selected.has(d.id), dataset: { fk: `pick-${d.id}` },
+      onchange: (e) => { if (e.target.checked) selected.add(d.id); else selected.delete(d.id); bulkBar(shown); } });
+    const rows = shown.map(({ d, type, version, group, seen }) => h('tr', { dataset: { device: d.id } },
+      status === 'pending' ? h('td', { class: 'sel', dataset: { needs: 'ManageDevices' } }, pick(d)) : null,
+      h('td', {}, deviceLink(d.identity_data, d.id, { dataset: { fk: `dev-${d.id}` } })),
+      h('td', { class: 'wrap opt' }, identityText(d.identity_data)),
+      status === 'accepted' ? [h('td', { class: 'nowrap', dataset: { label: 'Type' } }, type ?? ''), h('td', { class: 'nowrap', dataset: { label: 'Version' } }, version ?? ''), h('td', { class: 'opt' }, group ?? '')] : null,
+      h('td', { class: 'opt' }, seen ? [h('span', { class: `dot ${Date.now() - Date.parse(seen) < 30 * 60_000 ? 'on' : 'off'}`, 'aria-hidden': 'true' }), when(seen)] : ''),
+      h('td', {}, deviceActions(d, refresh))));
+    const all = status === 'pending' ? h('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select all shown', checked: shown.length > 0 && shown.every((r) => selected.has(r.d.id)),
+      onchange: (e) => { for (const r of shown) { if (e.target.checked) selected.add(r.d.id); else selected.delete(r.d.id); } view(); } }) : null;
+    const cols = [...(status === 'pending' ? [[all, 'sel']] : []), ['Device'], ['Identity', 'opt'], ...(status === 'accepted' ? [['Type'], ['Version'], ['Group', 'opt']] : []), [status === 'accepted' ? 'Last report' : 'Changed', 'opt'], ['Actions']];
+    replace(list, q && !shown.length && rowsData.length ? h('p', { class: 'empty' }, `No ${status} device matches “${search.value}”.`) : h('div', { class: 'stack-phone' }, table(cols, rows, `No ${status} devices.`)),
+      pager(page, perPage, rowsData.total, (n) => `#/devices?status=${status}&page=${n}`));
+    bulkBar(shown);
+  };
+  const bulkBar = (shown) => {
+    if (status !== 'pending') return replace(bulk);
+    const chosen = shown.filter((r) => selected.has(r.d.id));
+    replace(bulk, button(`Accept selected (${chosen.length})`, async () => {
+      let n = 0;
+      for (const { d } of chosen) {
+        const a = (d.auth_sets ?? []).find((x) => x.status === 'pending');
+        if (!a) continue;
+        await api('PUT', `${DA}/devices/${d.id}/auth/${a.id}/status`, { status: 'accepted' });
+        n++;
+      }
+      selected.clear();
+      toast(`${n} device${n === 1 ? '' : 's'} accepted`);
+      await refresh();
+    }, { class: 'primary', disabled: chosen.length === 0, dataset: { fk: 'accept-selected' } }));
+  };
   const refresh = async () => {
     const counts = await Promise.all(STATUSES.map((s) => get(`${DA}/devices/count?status=${s}`)));
     replace(tabs, STATUSES.map((s, i) => h('li', {}, h('a', { href: `#/devices?status=${s}`, 'aria-current': s === status ? 'page' : undefined, dataset: { fk: `t-${s}` } },
       `${s[0].toUpperCase()}${s.slice(1)} `, h('span', { class: 'count' }, String(counts[i].count))))));
     const devs = await get(`${DA}/devices?status=${status}&page=${page}&per_page=${perPage}`);
-    const groups = status === 'accepted' ? await get(`${INV1}/devices?per_page=500`) : [];
-    const attr = (id, name) => groups.find((g) => g.id === id)?.attributes.find((a) => a.name === name)?.value;
-    const rows = devs.map((d) => h('tr', { dataset: { device: d.id } },
-      h('td', {}, h('a', { href: `#/devices/${d.id}`, dataset: { fk: `dev-${d.id}` } }, short(d.id))),
-      h('td', { class: 'wrap' }, identityText(d.identity_data)),
-      status === 'accepted' ? h('td', { class: 'opt' }, attr(d.id, 'device_type') ?? '') : null,
-      status === 'accepted' ? h('td', {}, attr(d.id, 'group') ?? '') : null,
-      h('td', { class: 'opt' }, when(d.updated_ts)),
-      h('td', {}, deviceActions(d, refresh))));
-    const cols = [['Device'], ['Identity'], ...(status === 'accepted' ? [['Type', 'opt'], ['Group']] : []), ['Changed', 'opt'], ['Actions']];
-    replace(list, table(cols, rows, `No ${status} devices.`), pager(page, perPage, devs.total ?? devs.length, (n) => `#/devices?status=${status}&page=${n}`));
+    const inventory = status === 'accepted' ? await get(`${INV1}/devices?per_page=500`) : [];
+    const invOf = new Map(inventory.map((x) => [x.id, x]));
+    const attr = (id, name) => invOf.get(id)?.attributes.find((a) => a.name === name)?.value;
+    rowsData = devs.map((d) => {
+      const r = { d, name: deviceName(d.identity_data, d.id), type: attr(d.id, 'device_type'), version: attr(d.id, 'artifact_name'), group: attr(d.id, 'group'), seen: invOf.get(d.id)?.updated_ts ?? d.updated_ts };
+      r.text = [r.name, identityText(d.identity_data), r.type, r.version, r.group, d.id].filter(Boolean).join(' ').toLowerCase();
+      return r;
+    });
+    rowsData.total = devs.total ?? devs.length;
+    view();
     replace(gate, admissionLine(await get(`${DA}/admission`)));
   };
+  search.addEventListener('input', view);
+  sort.addEventListener('change', view);
   const gate = h('p', { class: 'muted', dataset: { fk: 'admission' } });
-  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), gate, list, preauthForm(refresh));
+  main.replaceChildren(h('h1', {}, 'Devices'), h('nav', { 'aria-label': 'Device status' }, tabs), gate,
+    h('form', { class: 'inline list-tools', role: 'search', onsubmit: (e) => e.preventDefault() }, field('Search', search), field('Sort by', sort), bulk), list, preauthForm(refresh));
   await refresh();
   return refresh;
 }
@@ -228,7 +298,7 @@ export async function device(main, [id]) {
       if (x.status === 404) { main.replaceChildren(h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to devices'))); return; }
       throw x;
     }
-    replace(head, h('h1', {}, `Device ${short(d.id)} `, badge(d.status)), h('p', { class: 'muted mono' }, d.id),
+    replace(head, h('h1', {}, `Device ${deviceName(d.identity_data, d.id)} `, badge(d.status)), h('p', { class: 'muted mono' }, d.id),
       deviceActions(d, refresh));
     replace(info, h('dl', { class: 'kv' }, Object.entries(d.identity_data).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]),
       h('dt', {}, 'First seen'), h('dd', {}, when(d.created_ts))),
@@ -396,7 +466,7 @@ export async function releases(main) {
       await refresh();
     } catch (x) {
       pct.textContent = '';
-      err.textContent = `The server refused ${file.name}: ${x.message}`;
+      err.textContent = uploadRefusal(file.name, x);
     } finally {
       bar.hidden = true;
       fileIn.value = '';
@@ -439,12 +509,15 @@ function depRow(d) {
   return h('tr', {},
     h('td', {}, h('a', { href: `#/deployments/${d.id}`, dataset: { fk: `dep-${d.id}` } }, d.name)),
     h('td', { class: 'opt' }, d.artifact_name),
-    h('td', {}, badge(d.stop_reason && d.stop_reason !== 'aborted' ? d.stop_reason : d.stop_reason === 'aborted' ? 'aborted' : d.status)),
-    h('td', { class: 'progress-cell' }, stackBar(d.statistics.status, d.device_count, `Progress of ${d.name}`), h('small', {}, `${done}/${d.device_count}`)),
+    h('td', {}, outcomeBadge(d)),
+    h('td', { class: 'progress-cell' }, stackBar(d.statistics.status, d.device_count, `Progress of ${d.name}`),
+      h('small', {}, `${done}/${d.device_count} done`, shortfall(d.statistics.status) ? `: ${shortfall(d.statistics.status)}` : '')),
     h('td', { class: 'opt' }, when(d.status === 'scheduled' ? d.phases[0]?.start_ts : d.created)));
 }
 
-export async function deployments(main) {
+export async function deployments(main, _p, query) {
+  const page = Math.max(1, Number(query.get('page')) || 1);
+  const perPage = 50;
   const act = h('div');
   const sched = h('div');
   const fin = h('div');
@@ -455,7 +528,9 @@ export async function deployments(main) {
     const all = await get(`${DEP}/deployments?per_page=500`);
     replace(act, table(cols, all.filter((d) => d.status === 'pending' || d.status === 'inprogress').map(depRow), 'No active deployments.'));
     replace(sched, table([...cols.slice(0, 4), ['Starts', 'opt']], all.filter((d) => d.status === 'scheduled').map(depRow), 'No scheduled deployments.'));
-    replace(fin, table(cols, all.filter((d) => d.status === 'finished').slice(0, 50).map(depRow), 'No finished deployments.'));
+    const finished = all.filter((d) => d.status === 'finished');
+    replace(fin, table(cols, finished.slice((page - 1) * perPage, page * perPage).map(depRow), 'No finished deployments.'),
+      pager(page, perPage, finished.length, (n) => `#/deployments?page=${n}`));
   };
   await refresh();
   return refresh;
@@ -468,8 +543,9 @@ export async function newDeployment(main, _p, query) {
     rel.map((r) => h('option', { value: r.name, selected: r.name === query.get('release') }, `${r.name} (${[...new Set(r.artifacts.flatMap((a) => a.device_types_compatible))].join(', ')})`)));
   const targetKind = query.get('filter') ? 'filter' : query.get('group') || groupNames.length ? 'group' : 'all';
   const radio = (value, label) => h('label', { class: 'check' }, h('input', { type: 'radio', name: 'target', value, checked: value === targetKind }), ` ${label}`);
-  const group = h('select', { name: 'group', 'aria-label': 'Which static group' }, groupNames.map((g) => h('option', { value: g, selected: g === query.get('group') }, g)));
-  const filter = h('select', { name: 'filter', 'aria-label': 'Which dynamic group' }, filters.map((f) => h('option', { value: f.id, selected: f.id === query.get('filter') }, f.name)));
+  // An empty list says so instead of showing a blank dropdown.
+  const group = h('select', { name: 'group', 'aria-label': 'Which static group' }, groupNames.length ? groupNames.map((g) => h('option', { value: g, selected: g === query.get('group') }, g)) : h('option', { value: '' }, 'No static groups yet (Groups page)'));
+  const filter = h('select', { name: 'filter', 'aria-label': 'Which dynamic group' }, filters.length ? filters.map((f) => h('option', { value: f.id, selected: f.id === query.get('filter') }, f.name)) : h('option', { value: '' }, 'No dynamic groups yet (Groups page)'));
   const devPick = h('fieldset', { class: 'picker' }, h('legend', {}, 'Devices'), accepted.map((d) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', name: 'device', value: d.id }), ` ${short(d.id)} `,
     h('span', { class: 'muted' }, d.attributes.filter((a) => a.scope === 'identity' && a.name !== 'status').map((a) => `${a.name}=${a.value}`).join(', ')))));
@@ -486,6 +562,42 @@ export async function newDeployment(main, _p, query) {
   };
   target.addEventListener('change', syncTarget);
   syncTarget();
+
+  // Before creating: how many devices it reaches, and which of them the release has no artifact
+  // for (they would end "noartifact"). Recomputed whenever the release or the target changes.
+  const preview = h('div', { class: 'card preview', role: 'status', 'aria-live': 'polite', id: 'target-preview' });
+  const info = new Map(accepted.map((d) => [d.id, {
+    type: d.attributes.find((a) => a.name === 'device_type')?.value,
+    name: deviceName(Object.fromEntries(d.attributes.filter((a) => a.scope === 'identity' && a.name !== 'status').map((a) => [a.name, a.value])), d.id),
+  }]));
+  let previewGen = 0;
+  const updatePreview = async () => {
+    const gen = ++previewGen;
+    const kind = target.querySelector('input[name=target]:checked')?.value;
+    let ids = [];
+    try {
+      if (kind === 'group') ids = group.value ? await get(`${INV1}/groups/${enc(group.value)}/devices?per_page=500`) : [];
+      else if (kind === 'filter') {
+        const f = filters.find((x) => x.id === filter.value);
+        ids = f ? (await api('POST', `${INV2}/filters/search`, { filters: f.terms, per_page: 500 })).map((d) => d.id) : [];
+      } else if (kind === 'devices') ids = [...devPick.querySelectorAll('input:checked')].map((c) => c.value);
+      else ids = accepted.map((d) => d.id);
+    } catch (x) { if (gen === previewGen) replace(preview, h('p', { class: 'error' }, x.message)); return; }
+    if (gen !== previewGen) return;
+    const r = rel.find((x) => x.name === release.value);
+    const types = new Set(r ? r.artifacts.flatMap((a) => a.device_types_compatible) : []);
+    const byType = {};
+    for (const id of ids) { const t = info.get(id)?.type ?? 'unknown type'; byType[t] = (byType[t] ?? 0) + 1; }
+    const bad = r ? ids.filter((id) => !types.has(info.get(id)?.type)) : [];
+    replace(preview,
+      h('p', { class: 'targets' }, ids.length ? `Targets ${ids.length} device${ids.length === 1 ? '' : 's'}: ${Object.entries(byType).map(([t, n]) => `${n} ${t}`).join(', ')}.` : 'Targets no device yet.'),
+      !r ? h('p', { class: 'muted' }, 'Choose a release to see which devices it fits.')
+        : bad.length ? h('p', { class: 'warn' }, `${bad.length} of them ${bad.length === 1 ? 'has' : 'have'} no artifact in ${r.name} (it has ${[...types].join(', ')}) and would end "noartifact": `,
+          bad.slice(0, 10).map((id, i) => [i ? ', ' : '', `${info.get(id)?.name ?? short(id)} (${info.get(id)?.type ?? 'unknown type'})`]), bad.length > 10 ? ` and ${bad.length - 10} more` : '', '.')
+          : ids.length ? h('p', { class: 'ok' }, `${r.name} has an artifact for every one of them.`) : null);
+  };
+  for (const el of [release, group, filter]) el.addEventListener('change', updatePreview);
+  target.addEventListener('change', updatePreview);
 
   const phases = h('div', { class: 'phases' });
   const units = [['60', 'minutes'], ['1', 'seconds'], ['3600', 'hours'], ['86400', 'days']];
@@ -543,13 +655,14 @@ export async function newDeployment(main, _p, query) {
       err.textContent = x.message;
     } finally { submit.disabled = false; }
   } },
-  field('Name', name), field('Release', release), target,
+  field('Name', name), rel.length ? field('Release', release) : h('p', { class: 'warn' }, 'There is no release yet: ', h('a', { href: '#/releases' }, 'upload an artifact'), ' first.'), target, preview,
   h('fieldset', {}, h('legend', {}, 'Phases'), h('p', { class: 'muted' }, 'Without phases every device gets the update at once. The last phase takes the remaining devices.'), phases,
     h('div', { class: 'actions' }, button('Add phase', addPhase), button('Remove last phase', removePhase))),
   h('div', { class: 'row3' }, field('Retries per device', retries), field('Max devices', maxDevices), field('Error threshold (% failed)', threshold, 'Stops the rollout once more devices failed')),
   err, submit);
   main.replaceChildren(h('h1', {}, 'New deployment'), form);
   name.focus();
+  await updatePreview();
 }
 
 export async function deployment(main, [id]) {
@@ -565,7 +678,8 @@ export async function deployment(main, [id]) {
     }
     const rows = await get(`${DEP}/deployments/${id}/devices`);
     const finished = d.status === 'finished';
-    replace(head, h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', badge(d.status)),
+    const missed = shortfall(d.statistics.status);
+    replace(head, h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', outcomeBadge(d)),
       !finished ? button('Abort deployment', async () => {
         if (!confirm(`Abort deployment ${d.name}? Devices not yet done stop.`)) return;
         await api('PUT', `${DEP}/deployments/${id}/status`, { status: 'aborted' });
@@ -575,22 +689,24 @@ export async function deployment(main, [id]) {
     h('dl', { class: 'kv' },
       h('dt', {}, 'Release'), h('dd', {}, d.artifact_name),
       h('dt', {}, 'Devices'), h('dd', {}, String(d.device_count), d.max_devices ? ` (max ${d.max_devices})` : ''),
+      missed ? [h('dt', {}, 'Not updated'), h('dd', { class: 'missed', dataset: { fk: 'missed' } }, missed)] : null,
       h('dt', {}, 'Created'), h('dd', {}, when(d.created)),
       finished ? [h('dt', {}, 'Finished'), h('dd', {}, when(d.finished))] : null,
       d.stop_reason ? [h('dt', {}, 'Stopped'), h('dd', { class: 'stop' }, d.stop_reason === 'error_threshold' ? `error threshold (${d.error_threshold} %) exceeded` : d.stop_reason)] : null,
       h('dt', {}, 'Retries'), h('dd', {}, String(d.retries)),
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
-    const { phases: byPhase, devices: phaseOf } = await get(`/ui/api/deployments/${id}/phases`);
+    const { phases: byPhase, devices: phaseOf, identity } = await get(`/ui/api/deployments/${id}/phases`);
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
         stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
-    replace(devs, table([['Device'], ['Status'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
-      h('td', {}, h('a', { href: `#/devices/${r.id}` }, short(r.id))),
+    replace(devs, table([['Device'], ['Status'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
+      h('td', {}, deviceLink(identity?.[r.id], r.id)),
       h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'opt' }, r.device_type ?? ''),
       h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
       h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
-      h('td', {}, r.log ? button('View log', () => showLog(id, r.id), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${short(r.id)}` }) : '—')))));
+      h('td', {}, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
   };
   await refresh();
   return refresh;
