@@ -134,4 +134,11 @@ CREATE TABLE IF NOT EXISTS audit_log (
   object_id TEXT NOT NULL,
   detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_config (
+  device_id TEXT PRIMARY KEY,
+  configured TEXT NOT NULL DEFAULT '{}',
+  reported TEXT NOT NULL DEFAULT '{}',
+  updated_ts TEXT,
+  reported_ts TEXT
+);
 `;
