@@ -66,12 +66,15 @@ export class DeviceConnect {
     return [PROTO.shell, ...(this.o.fileTransfer !== false ? [PROTO.fileTransfer] : []), ...(this.o.portForward !== false ? [PROTO.portForward] : [])];
   }
 
-  private retry(why: string): void {
+  private retry(why: string, count = true): void {
     if (this.stopped) return;
     const { min, max } = this.o.reconnectMs ?? { min: 1000, max: 60_000 };
-    const wait = Math.min(max, min * 2 ** Math.min(this.failures, 16));
-    this.failures++;
-    this.o.log(`deviceconnect: ${why}; reconnecting in ${wait} ms`);
+    // Waiting for the daemon's first token is not a failure: look again soon, quietly.
+    const wait = count ? Math.min(max, min * 2 ** Math.min(this.failures, 16)) : min;
+    if (count) {
+      this.failures++;
+      this.o.log(`deviceconnect: ${why}; reconnecting in ${wait} ms`);
+    }
     this.timer = setTimeout(() => this.connect(), wait);
     this.timer.unref();
   }
@@ -80,7 +83,7 @@ export class DeviceConnect {
     this.timer = null;
     if (this.stopped) return;
     const token = this.o.token();
-    if (!token) return this.retry('no device token yet');
+    if (!token) return this.retry('no device token yet', false);
     const url = `${this.o.server().replace(/\/+$/, '').replace(/^http/, 'ws')}/api/devices/v1/deviceconnect/connect`;
     const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` }, ca: this.o.ca, maxPayload: 1024 * 1024, handshakeTimeout: 30_000 });
     this.ws = ws;
