@@ -6,7 +6,7 @@
 import { open, stat, rename, unlink, chown, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, ProtocolError, decodeBody, encodeBody, numberProp, type ProtoMsg } from './protocol.js';
+import { FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, goFileMode, ProtocolError, decodeBody, encodeBody, numberProp, type ProtoMsg } from './protocol.js';
 import type { Send } from './shell.js';
 
 class TransferError extends Error {}
@@ -76,7 +76,7 @@ export class FileSession {
 
   private async stat(path: string): Promise<void> {
     const st = await stat(path);
-    this.send({ hdr: { proto: PROTO.fileTransfer, typ: FILE.info }, body: encodeBody({ path, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, modtime: st.mtime }) });
+    this.send({ hdr: { proto: PROTO.fileTransfer, typ: FILE.info }, body: encodeBody({ path, size: st.size, mode: goFileMode(st), uid: st.uid, gid: st.gid, modtime: st.mtime }) });
   }
 
   private async sendFile(path: string): Promise<void> {
@@ -123,7 +123,9 @@ export class FileSession {
     if (data && data.byteLength > 0) {
       await u.fh.write(data, 0, data.byteLength, offset);
       u.written += data.byteLength;
-      this.send({ hdr: { proto: PROTO.fileTransfer, typ: FILE.ack, props: { offset: u.written } } });
+      // Mender's convention for uploads: the ack carries the chunk's own offset; only the ack of
+      // the end of file carries the size, once the file is in place.
+      this.send({ hdr: { proto: PROTO.fileTransfer, typ: FILE.ack, props: { offset } } });
       return;
     }
     // The end: the whole file is on disk before it takes the target's name.

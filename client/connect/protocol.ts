@@ -75,14 +75,48 @@ export function decodeMessage(frame: Uint8Array): ProtoMsg {
   return msg;
 }
 
+/**
+ * msgpack int64 (0xd3): Mender's Go peers read integer properties (a chunk's `offset`, a shell's
+ * `status`) with a type assertion to int64, which only a value sent as int64 passes.
+ */
+function int64(n: number): Uint8Array {
+  const b = new Uint8Array(9);
+  b[0] = 0xd3;
+  new DataView(b.buffer).setBigInt64(1, BigInt(n));
+  return b;
+}
+
+function mapHeader(n: number): Uint8Array {
+  if (n < 16) return Uint8Array.of(0x80 | n);
+  return Uint8Array.of(0xde, n >> 8, n & 0xff);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
 /** Encodes as Go's msgpack tags do: empty sid, props and body are left out (omitempty). */
 export function encodeMessage(msg: ProtoMsg): Uint8Array {
-  const hdr: Record<string, unknown> = { proto: msg.hdr.proto, typ: msg.hdr.typ };
-  if (msg.hdr.sid) hdr.sid = msg.hdr.sid;
-  if (msg.hdr.props && Object.keys(msg.hdr.props).length > 0) hdr.props = msg.hdr.props;
-  const out: Record<string, unknown> = { hdr };
-  if (msg.body && msg.body.byteLength > 0) out.body = msg.body;
-  return encode(out);
+  const hdr: Uint8Array[] = [encode('proto'), encode(msg.hdr.proto), encode('typ'), encode(msg.hdr.typ)];
+  let fields = 2;
+  if (msg.hdr.sid) {
+    hdr.push(encode('sid'), encode(msg.hdr.sid));
+    fields++;
+  }
+  const props = Object.entries(msg.hdr.props ?? {}).filter(([, v]) => v !== undefined);
+  if (props.length > 0) {
+    hdr.push(encode('props'), mapHeader(props.length));
+    for (const [k, v] of props) hdr.push(encode(k), typeof v === 'number' && Number.isSafeInteger(v) ? int64(v) : encode(v));
+    fields++;
+  }
+  const hasBody = msg.body !== undefined && msg.body.byteLength > 0;
+  return concat([mapHeader(hasBody ? 2 : 1), encode('hdr'), mapHeader(fields), ...hdr, ...(hasBody ? [encode('body'), encode(msg.body)] : [])]);
 }
 
 /** A msgpack-encoded body (file info, port forward request, errors). */
@@ -135,6 +169,36 @@ export const stringProp = (msg: ProtoMsg, name: string): string | undefined => {
   return typeof v === 'string' ? v : undefined;
 };
 
-/** File chunks are at most this long, and at most FILE_WINDOW of them are unacknowledged. */
+/**
+ * File chunks are at most this long, and at most FILE_WINDOW chunks' worth of bytes are sent past
+ * the last acknowledged offset. An ack's offset is where the receiver has got to: the end of the
+ * chunk (Flipside) or the start of the last chunk taken (mender-connect acks every few chunks
+ * with the last one's header); either way the window holds.
+ */
 export const FILE_CHUNK_BYTES = 32 * 1024;
 export const FILE_WINDOW = 8;
+
+/**
+ * A file's `mode` is Go's os.FileMode (what mender-connect sends): permission bits, and type bits
+ * high up (directory 1<<31, symlink 1<<27, ...); a regular file has none. Unix S_IFMT bits are
+ * taken too, for peers that send st_mode.
+ */
+const GO_TYPE_BITS = (1 << 31) | (1 << 30) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
+export function isRegularMode(mode: number): boolean {
+  const unixType = mode & 0o170000;
+  return (mode & GO_TYPE_BITS) === 0 && (unixType === 0 || unixType === 0o100000);
+}
+/** Go's os.FileMode of a stat result (what the protocol carries). */
+export function goFileMode(st: { mode: number; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean }): number {
+  let m = st.mode & 0o777;
+  if (st.mode & 0o4000) m |= 1 << 23;
+  if (st.mode & 0o2000) m |= 1 << 22;
+  if (st.mode & 0o1000) m |= 1 << 20;
+  if (st.isDirectory()) m |= 1 << 31;
+  if (st.isSymbolicLink()) m |= 1 << 27;
+  if (st.isFIFO()) m |= 1 << 25;
+  if (st.isSocket()) m |= 1 << 24;
+  if (st.isBlockDevice()) m |= 1 << 26;
+  if (st.isCharacterDevice()) m |= (1 << 26) | (1 << 21);
+  return m >>> 0;
+}

@@ -5,7 +5,7 @@
 // the HTTP response took it, so memory stays bounded at both ends whatever the file's size.
 import { Readable } from 'node:stream';
 import { ApiError, badRequest, notFound } from '../http-errors.js';
-import { CONTROL, FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, decodeBody, encodeBody, errorText, numberProp, type ProtoMsg } from '../../client/connect/protocol.js';
+import { CONTROL, FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, isRegularMode, decodeBody, encodeBody, errorText, numberProp, type ProtoMsg } from '../../client/connect/protocol.js';
 import type { SessionChannel } from './channel.js';
 
 export interface RemoteFileInfo {
@@ -16,8 +16,6 @@ export interface RemoteFileInfo {
   mode: number;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
 
 /** A device's error answer as an HTTP error: a missing file is 404, the rest 400 with its text. */
 function deviceError(msg: ProtoMsg, what: string): ApiError {
@@ -49,7 +47,7 @@ export async function statRemote(ch: SessionChannel, path: string): Promise<Remo
  */
 export async function downloadRemote(ch: SessionChannel, path: string): Promise<{ info: RemoteFileInfo; stream: Readable }> {
   const info = await statRemote(ch, path);
-  if ((info.mode & S_IFMT) !== S_IFREG) throw badRequest(`${path} on the device is not a regular file`);
+  if (!isRegularMode(info.mode)) throw badRequest(`${path} on the device is not a regular file`);
   ch.send(fileMsg(FILE.get, undefined, encodeBody({ path })));
   let offset = 0;
   let finished = false;
@@ -109,9 +107,9 @@ export interface UploadTarget {
 }
 
 /**
- * Sends a file to the device: put_file, the device's ack, then chunks (at most FILE_WINDOW
- * unacknowledged), then an empty chunk that the device acknowledges once the file is complete,
- * synced and renamed into place. Anything that fails before that leaves no file on the device:
+ * Sends a file to the device: put_file, the device's ack, then chunks (at most FILE_WINDOW chunks'
+ * bytes past the last ack), then an empty chunk that the device acknowledges once the file is
+ * complete, synced and renamed into place (mender-connect acknowledges it just before). Anything that fails before that leaves no file on the device:
  * it writes to a temporary name and removes it when the session closes early.
  */
 export async function uploadRemote(ch: SessionChannel, target: UploadTarget, source: Readable): Promise<number> {
@@ -123,28 +121,27 @@ export async function uploadRemote(ch: SessionChannel, target: UploadTarget, sou
   expect(await ch.next('ack of put_file'), FILE.ack, `upload to ${target.path}`);
   let sent = 0;
   let acked = 0;
-  let unacked = 0;
+  const window = FILE_CHUNK_BYTES * FILE_WINDOW;
   const awaitAck = async (): Promise<void> => {
     const msg = expect(await ch.next('ack of file_chunk'), FILE.ack, `upload to ${target.path}`);
     const at = numberProp(msg, 'offset');
-    if (at === undefined || at <= acked || at > sent) throw new ApiError(502, `upload to ${target.path}: the device acknowledged offset ${at} (sent ${sent}, acknowledged ${acked})`);
+    if (at === undefined || at < acked || at > sent) throw new ApiError(502, `upload to ${target.path}: the device acknowledged offset ${at} (sent ${sent}, acknowledged ${acked})`);
     acked = at;
-    unacked--;
   };
   try {
     for await (const data of source as AsyncIterable<Buffer>) {
       for (let i = 0; i < data.length; i += FILE_CHUNK_BYTES) {
-        while (unacked >= FILE_WINDOW) await awaitAck();
+        while (sent - acked >= window) await awaitAck();
         const piece = data.subarray(i, i + FILE_CHUNK_BYTES);
         ch.send(fileMsg(FILE.chunk, { offset: sent }, piece));
         sent += piece.length;
-        unacked++;
       }
     }
-    while (unacked > 0) await awaitAck();
     ch.send(fileMsg(FILE.chunk, { offset: sent }));
-    const last = expect(await ch.next('ack of the end of file'), FILE.ack, `upload to ${target.path}`);
-    if (numberProp(last, 'offset') !== sent) throw new ApiError(502, `upload to ${target.path}: the device acknowledged ${numberProp(last, 'offset')} of ${sent} bytes`);
+    // An upload's acks carry the start of the last chunk taken (Mender's convention), so only the
+    // ack of the end of file says `sent`: the device has the whole file then.
+    do await awaitAck();
+    while (acked !== sent);
     ch.send({ hdr: { proto: PROTO.control, typ: CONTROL.close } });
     return sent;
   } catch (e) {
