@@ -45,7 +45,7 @@ export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
 
-/** Frames larger than this are refused before decoding (a file chunk is 32 KiB). */
+/** Frames larger than this are refused before decoding (a file chunk is 4 KiB). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -171,12 +171,13 @@ export const stringProp = (msg: ProtoMsg, name: string): string | undefined => {
 
 /**
  * File chunks are at most this long, and at most FILE_WINDOW chunks' worth of bytes are sent past
- * the last acknowledged offset. An ack's offset is where the receiver has got to: the end of the
+ * the last acknowledged offset. 4 KiB is mender-connect's buffer size, and more than a little
+ * above it overruns its WebSocket read limit (it drops the connection). An ack's offset is where the receiver has got to: the end of the
  * chunk (Flipside) or the start of the last chunk taken (mender-connect acks every few chunks
  * with the last one's header); either way the window holds.
  */
-export const FILE_CHUNK_BYTES = 32 * 1024;
-export const FILE_WINDOW = 8;
+export const FILE_CHUNK_BYTES = 4096;
+export const FILE_WINDOW = 16;
 
 /**
  * A file's `mode` is Go's os.FileMode (what mender-connect sends): permission bits, and type bits
