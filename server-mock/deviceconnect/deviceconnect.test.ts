@@ -170,6 +170,31 @@ test('file transfer: the device dropping mid-upload leaves neither the file nor 
   t.false(existsSync(join(dir, 'partial.bin.tmp')));
 });
 
+test('file transfer: the device dropping mid-download cuts the response short of its Content-Length', async (t) => {
+  const c = await connectedDevice(t);
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-ft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const source = join(dir, 'big.bin');
+  writeFileSync(source, randomBytes(8 * 1024 * 1024));
+  const port = new URL(c.url).port;
+  const r = await new Promise<{ length: number; received: number; complete: boolean }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/api/management/v1/deviceconnect/devices/${c.deviceId}/download?path=${encodeURIComponent(source)}`, headers: { authorization: `Bearer ${c.s.adminToken}` } }, (res) => {
+      let received = 0;
+      res.on('data', (d: Buffer) => {
+        if (received === 0) c.client.stop();
+        received += d.length;
+      });
+      res.on('close', () => resolve({ length: Number(res.headers['content-length']), received, complete: res.complete }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.is(r.length, 8 * 1024 * 1024);
+  t.false(r.complete, 'the response is not complete');
+  t.true(r.received < r.length, `received ${r.received} of ${r.length}`);
+  t.deepEqual(c.s.app.flipside.connect.sessions(), [], 'the session is gone');
+});
+
 test('port forward: a TCP connection through the device reaches a local echo server', async (t) => {
   const c = await connectedDevice(t);
   const echo = createServer((sock) => sock.pipe(sock));

@@ -32,6 +32,21 @@ function refuseFrame(ws: WebSocket, sid: string | undefined, e: ProtocolError): 
   ws.close(CLOSE_BAD_FRAME, reason(`malformed message: ${e.message}`));
 }
 
+/** Hands each frame, decoded, to `handle`; a malformed one is refused and closes the socket. */
+function onFrames(ws: WebSocket, sid: string | undefined, handle: (msg: ProtoMsg) => void, onMalformed?: (e: ProtocolError) => void): void {
+  ws.on('message', (data) => {
+    let msg: ProtoMsg;
+    try {
+      msg = decodeMessage(frameBytes(data));
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      onMalformed?.(e);
+      return refuseFrame(ws, sid, e);
+    }
+    handle(msg);
+  });
+}
+
 export interface DeviceConnectOptions {
   ctx: ServerContext;
   /** How long a file transfer waits for the device's next message (default 60 s). */
@@ -72,15 +87,8 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         alive = false;
         ws.ping();
       }, pingMs);
-      ws.on('message', (data) => {
-        let msg: ProtoMsg;
-        try {
-          msg = decodeMessage(frameBytes(data));
-        } catch (e) {
-          if (!(e instanceof ProtocolError)) throw e;
-          req.log.warn({ device: link.deviceId, err: e.message }, 'malformed deviceconnect frame from a device');
-          return refuseFrame(ws, undefined, e);
-        }
+      const malformed = (e: ProtocolError) => req.log.warn({ device: link.deviceId, err: e.message }, 'malformed deviceconnect frame from a device');
+      onFrames(ws, undefined, (msg) => {
         if (msg.hdr.proto === PROTO.control && msg.hdr.typ === CONTROL.ping && !msg.hdr.sid) {
           link.send({ hdr: { proto: PROTO.control, typ: CONTROL.pong } });
           return;
@@ -88,7 +96,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         const peer = msg.hdr.sid ? link.sessions.get(msg.hdr.sid) : undefined;
         if (peer) peer.deliver(msg);
         else req.log.debug({ device: link.deviceId, sid: msg.hdr.sid, typ: msg.hdr.typ }, 'message for no open session dropped');
-      });
+      }, malformed);
       ws.on('close', (code, why) => {
         clearInterval(ping);
         hub.detach(link, `closed (${code}${why.length ? `: ${why.toString('utf8')}` : ''})`);
@@ -157,14 +165,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         { ...who(req), kind: 'connect' },
       );
       ctx.store.audit(req.userEmail!, 'deviceconnect.session_start', 'device', link.deviceId, { session_id: info.id });
-      ws.on('message', (data) => {
-        let msg: ProtoMsg;
-        try {
-          msg = decodeMessage(frameBytes(data));
-        } catch (e) {
-          if (!(e instanceof ProtocolError)) throw e;
-          return refuseFrame(ws, info.id, e);
-        }
+      onFrames(ws, info.id, (msg) => {
         msg.hdr.sid = info.id;
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.new) {
           shell = true;
