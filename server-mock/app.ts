@@ -33,7 +33,7 @@ import { uiPlugin } from './ui/index.js';
 import { ConnectHub } from './deviceconnect/hub.js';
 import { deviceConnectRoutes } from './deviceconnect/routes.js';
 import { deviceConfigRoutes } from './deviceconfig/routes.js';
-import { MAX_FRAME_BYTES } from '../client/connect/protocol.js';
+import { MAX_FRAME_BYTES } from '../connect-protocol/protocol.js';
 
 export interface BuildServerOptions {
   dataDir: string;

@@ -3,7 +3,7 @@
 // terminal, file transfer and port forwarding. A frame that cannot be read is answered with an
 // error and dropped; the connection stays up for the sessions that work.
 import WebSocket from 'ws';
-import { CONTROL, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from './protocol.js';
+import { CONTROL, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import { ShellSession, DEFAULT_SHELL, type ShellOptions, type Send } from './shell.js';
 import { FileSession } from './files.js';
 import { ForwardSession } from './forward.js';

@@ -6,7 +6,7 @@
 import { open, stat, rename, unlink, chown, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, goFileMode, ProtocolError, decodeBody, encodeBody, numberProp, type ProtoMsg } from './protocol.js';
+import { FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, goFileMode, ProtocolError, decodeBody, encodeBody, numberProp, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { Send } from './shell.js';
 
 class TransferError extends Error {}

@@ -3,7 +3,7 @@
 // `forward` messages, each acknowledged; the device sends the next one only after the ack, which
 // keeps one message in flight per direction (what mender-cli does too) and bounds memory.
 import { connect, type Socket } from 'node:net';
-import { FORWARD, PROTO, decodeBody, encodeBody, stringProp, type ProtoMsg } from './protocol.js';
+import { FORWARD, PROTO, decodeBody, encodeBody, stringProp, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { Send } from './shell.js';
 
 interface Forwarded {

@@ -4,7 +4,7 @@
 // otherwise the shell runs interactive on plain pipes, stderr merged into the output.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { SHELL, SHELL_STATUS, PROTO, numberProp, type ProtoMsg } from './protocol.js';
+import { SHELL, SHELL_STATUS, PROTO, numberProp, type ProtoMsg } from '../../connect-protocol/protocol.js';
 
 export interface ShellOptions {
   /** The shell (mender-connect's ShellCommand), default /bin/sh. */

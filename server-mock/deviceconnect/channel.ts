@@ -3,7 +3,7 @@
 // ahead, so the queue stays small; a device that goes away, or says nothing for `idleMs`, fails
 // the wait with a message that names what was awaited.
 import { ApiError } from '../http-errors.js';
-import type { ProtoMsg } from '../../client/connect/protocol.js';
+import type { ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { ConnectHub, DeviceLink, SessionInfo, SessionPeer } from './hub.js';
 
 export class DeviceGone extends ApiError {

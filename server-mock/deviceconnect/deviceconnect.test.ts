@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { connectedDevice, openUser, UserSocket } from '../testing/connect-fixtures.js';
 import { acceptedDevice, multipartBody, startTestServer } from '../testing/fixtures.js';
 import { createUser, issueUserToken } from '../management/useradm.js';
-import { CONTROL, FORWARD, PROTO, SHELL, decodeBody, encodeBody, errorText } from '../../client/connect/protocol.js';
+import { CONTROL, FORWARD, PROTO, SHELL, decodeBody, encodeBody, errorText } from '../../connect-protocol/protocol.js';
 
 const text = (ms: Array<{ body?: Uint8Array }>) => Buffer.concat(ms.map((m) => Buffer.from(m.body ?? []))).toString('utf8');
 

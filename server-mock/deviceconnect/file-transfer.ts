@@ -5,7 +5,7 @@
 // the HTTP response took it, so memory stays bounded at both ends whatever the file's size.
 import { Readable } from 'node:stream';
 import { ApiError, badRequest, notFound } from '../http-errors.js';
-import { CONTROL, FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, isRegularMode, decodeBody, encodeBody, errorText, numberProp, type ProtoMsg } from '../../client/connect/protocol.js';
+import { CONTROL, FILE, FILE_CHUNK_BYTES, FILE_WINDOW, PROTO, isRegularMode, decodeBody, encodeBody, errorText, numberProp, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { SessionChannel } from './channel.js';
 
 export interface RemoteFileInfo {

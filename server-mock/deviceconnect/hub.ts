@@ -5,7 +5,7 @@
 // device is disconnected until it connects again, which is what it does.
 import type { WebSocket } from 'ws';
 import { randomUUID } from 'node:crypto';
-import { encodeMessage, type ProtoMsg } from '../../client/connect/protocol.js';
+import { encodeMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 
 /** Whoever receives a session's messages from the device. */
 export interface SessionPeer {

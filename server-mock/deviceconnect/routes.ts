@@ -10,7 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
-import { CONTROL, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, type ProtoMsg } from '../../client/connect/protocol.js';
+import { CONTROL, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { DeviceLink } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { startTestServer, acceptedDevice, type TestServer } from './fixtures.js';
 import type { SimDevice } from './device-sim.js';
 import { DeviceConnect, type DeviceConnectOptions } from '../../client/connect/device-connect.js';
-import { decodeMessage, encodeMessage, type ProtoMsg } from '../../client/connect/protocol.js';
+import { decodeMessage, encodeMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 
 export interface ConnectedDevice {
   s: TestServer;

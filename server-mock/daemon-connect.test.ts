@@ -7,11 +7,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { parseConfig } from '../config.js';
-import { Daemon } from './daemon.js';
-import { startTestServer, acceptDevice } from '../../server-mock/testing/fixtures.js';
-import { UserSocket } from '../../server-mock/testing/connect-fixtures.js';
-import { PROTO, SHELL } from '../connect/protocol.js';
+import { parseConfig } from '../client/config.js';
+import { Daemon } from '../client/daemon/daemon.js';
+import { startTestServer, acceptDevice } from './testing/fixtures.js';
+import { UserSocket } from './testing/connect-fixtures.js';
+import { PROTO, SHELL } from '../connect-protocol/protocol.js';
 
 test('daemon: deviceconnect terminal and deviceconfig applied by scripts and reported', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'flipside-daemon-connect-'));
