@@ -14,6 +14,7 @@ APT_PACKAGES=(
   busybox-static                                             # applet list for the guest's busybox
   chromium                                                   # report and web UI tests (playwright-core)
   mender-client mender-cli mender-artifact mender-connect    # the real Mender peers (interop tests)
+  dbus-daemon                                                # a private bus for mender → mender-connect (D-Bus token)
 )
 # Packages whose daemon must not start on the build machine: the tests run it in its own mount
 # namespace against a loopback server; enabled here it would poll hosted Mender with /etc's config.

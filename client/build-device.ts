@@ -1,7 +1,7 @@
 // `npm run build:device`: bundles the client into ONE file, dist/device/flipside.cjs, for devices
 // that have Debian's Node 18 and nothing else (no npm install, no compiler). The QEMU image
 // installs it as /usr/lib/flipside/flipside.cjs.
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,18 @@ export interface DeviceBuildOptions {
   /** A test build with one deliberate bug (client/injected-bug.ts); never shipped. */
   injectBug?: InjectedBug;
 }
+
+/**
+ * ws tries the optional native add-ons bufferutil and utf-8-validate inside try/catch and uses
+ * its JavaScript code when they are missing: in the bundle they are modules that throw.
+ */
+const absentNatives: Plugin = {
+  name: 'absent-native-addons',
+  setup(b) {
+    b.onResolve({ filter: /^(bufferutil|utf-8-validate)$/ }, (a) => ({ path: a.path, namespace: 'absent-native' }));
+    b.onLoad({ filter: /.*/, namespace: 'absent-native' }, (a) => ({ contents: `throw new Error(${JSON.stringify(`${a.path} is not in the device bundle`)});`, loader: 'js' }));
+  },
+};
 
 export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}): BuildOptions {
   return {
@@ -33,6 +45,7 @@ export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}):
     logLevel: 'warning',
     // Nothing native may reach the device; optional deps of bundled packages stay out.
     external: [],
+    plugins: [absentNatives],
   };
 }
 

@@ -113,6 +113,31 @@ export const configSchema = z
     DownloadResumeMaxSeconds: seconds.default(7 * 24 * 3600),
     /** Daemon: pid file `flipside check-update` / `send-inventory` signal (SIGUSR1 / SIGUSR2). */
     PidFile: path.optional(),
+    /** Daemon: remote terminal, file transfer and port forward through the server (mender-connect's job). Off unless enabled. */
+    Connect: z
+      .object({
+        Enabled: z.boolean().default(false),
+        /** mender-connect's ShellCommand. */
+        ShellCommand: path.default('/bin/sh'),
+        /** auto: a pty through util-linux `script` when installed, else pipes. */
+        Terminal: z.enum(['auto', 'script', 'pipe']).default('auto'),
+        /** mender-connect's MaxShellsSpawned. */
+        MaxShells: z.number().int().min(1).max(100).default(5),
+        FileTransfer: z.boolean().default(true),
+        PortForward: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    /** Daemon: device configuration from the server applied by scripts (mender-configure's job). Off unless enabled. */
+    Configure: z
+      .object({
+        Enabled: z.boolean().default(false),
+        /** Executables run in name order with the configuration's JSON file as $1. */
+        ScriptsDir: path.default('/usr/lib/mender-configure/apply-device-config.d'),
+        TimeoutSeconds: seconds.default(120),
+      })
+      .strict()
+      .default({}),
   })
   // Unknown keys from a mender.conf (TenantToken, ...) are kept rather than refused so that a
   // mender.conf can be used as is; typos in our keys are caught by the required/typed ones.

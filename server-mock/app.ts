@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
+import websocket from '@fastify/websocket';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Store } from './store/store.js';
@@ -31,6 +32,10 @@ import { iotManagerRoutes } from './management/iot-manager.js';
 import { admissionRoutes } from './management/admission.js';
 import { uiPlugin } from './ui/index.js';
 import { WebhookDispatcher } from './integrations/webhooks.js';
+import { ConnectHub } from './deviceconnect/hub.js';
+import { deviceConnectRoutes } from './deviceconnect/routes.js';
+import { deviceConfigRoutes } from './deviceconfig/routes.js';
+import { MAX_FRAME_BYTES } from '../connect-protocol/protocol.js';
 
 export interface BuildServerOptions {
   dataDir: string;
@@ -56,6 +61,8 @@ export interface BuildServerOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
   webhookRetryDelaysMs?: number[];
+  /** deviceconnect: how long a file transfer waits for the device, ping interval (tests shorten them). */
+  deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number };
 }
 
 declare module 'fastify' {
@@ -83,6 +90,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     passwords: new PasswordHasher(),
     admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
+    connect: new ConnectHub(),
   };
 
   const fastifyOpts: FastifyServerOptions & { https?: object } = {
@@ -147,6 +155,16 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
   await app.register(multipart, { limits: { fileSize: ctx.maxArtifactBytes, files: 1, fields: 10, fieldSize: 64 * 1024 } });
 
+  // On close, WebSockets are cut rather than closed politely: a close handshake with a peer that
+  // does not answer would hold the server's shutdown for 30 s.
+  await app.register(websocket, {
+    options: { maxPayload: MAX_FRAME_BYTES },
+    preClose: async () => {
+      ctx.connect.closeAll();
+      for (const ws of app.websocketServer.clients) ws.terminate();
+      await new Promise<void>((r) => app.websocketServer.close(() => r()));
+    },
+  });
   installAuthorization(app, ctx);
   await app.register(deviceAuthRoutes, { ctx });
   await app.register(deviceDeploymentRoutes, { ctx });
@@ -161,6 +179,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await app.register(iotManagerRoutes, { ctx });
   await app.register(admissionRoutes, { ctx });
   await app.register(roleRoutes, { ctx });
+  await app.register(deviceConnectRoutes, { ctx, ...opts.deviceConnect });
+  await app.register(deviceConfigRoutes, { ctx });
   await app.register(uiPlugin, { ctx });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

@@ -6,6 +6,7 @@ import type { WebhookDispatcher } from './integrations/webhooks.js';
 import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { DeviceAdmission } from './device/admission.js';
+import type { ConnectHub } from './deviceconnect/hub.js';
 
 export interface ServerContext {
   store: Store;
@@ -27,4 +28,6 @@ export interface ServerContext {
   loginThrottle: LoginThrottle;
   /** Limits on new pending devices, and their counts. */
   admission: DeviceAdmission;
+  /** Devices connected over deviceconnect and their sessions. */
+  connect: ConnectHub;
 }

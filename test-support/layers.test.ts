@@ -26,15 +26,16 @@ const ROOMS_UNDER_LEAVES = ['client/', 'harness/', 'qemu/', 'server-mock/', 'sce
 const RULES: Rule[] = [
   { from: ['qemu/'], forbid: ['harness/'], why: 'qemu/ is the reference distro; the QEMU driver is harness/drivers/qemu/' },
   {
-    from: ['client/', 'artifact/', 'bootenv/'],
+    from: ['client/', 'artifact/', 'bootenv/', 'connect-protocol/'],
     forbid: ['harness/', 'qemu/', 'server-mock/', 'scenarios/'],
     why: 'the device updater and its libraries run on the device, without the lab or the server',
   },
-  { from: ['artifact/', 'bootenv/'], forbid: ROOMS_UNDER_LEAVES, why: 'artifact/ and bootenv/ are leaf libraries: the client, server and lab use them, not the other way round' },
+  { from: ['artifact/', 'bootenv/', 'connect-protocol/'], forbid: ROOMS_UNDER_LEAVES, why: 'artifact/, bootenv/ and connect-protocol/ are leaf libraries: the client, server and lab use them, not the other way round' },
+  { from: ['connect-protocol/'], forbid: ['artifact/', 'bootenv/'], productOnly: true, why: 'the leaf libraries stay independent' },
   { from: ['artifact/'], forbid: ['bootenv/'], productOnly: true, why: 'the two leaf libraries stay independent' },
   { from: ['bootenv/'], forbid: ['artifact/'], productOnly: true, why: 'the two leaf libraries stay independent' },
   { from: ['boards/', 'paths.ts'], forbid: [...ROOMS_UNDER_LEAVES.filter((r) => r !== 'boards/'), 'artifact/', 'bootenv/'], productOnly: true, why: 'the board schema and the paths module are data every room reads' },
-  { from: ['server-mock/'], forbid: ['client/', 'harness/', 'qemu/', 'scenarios/'], productOnly: true, why: 'the reference server uses artifact/ only (its tests may drive the real client)' },
+  { from: ['server-mock/'], forbid: ['client/', 'harness/', 'qemu/', 'scenarios/'], productOnly: true, why: 'the reference server uses artifact/ and connect-protocol/ only (its tests may drive the real client)' },
 ];
 
 /** Tests, doubles and test helpers: never shipped, never imported by what is. */

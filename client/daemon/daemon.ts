@@ -30,6 +30,8 @@ import { InventorySender } from '../inventory/send.js';
 import type { UpdateMachine } from '../state/machine.js';
 import type { ArtifactSource, DeploymentOffer, RunResult } from '../state/types.js';
 import { ServerReporter } from './reporter.js';
+import { DeviceConnect } from '../connect/device-connect.js';
+import { configureSafely } from '../configure/apply.js';
 
 export const PID_FILE = 'flipside.pid';
 
@@ -79,6 +81,10 @@ export class Daemon {
   private schedule!: PollSchedule;
   private authFailures = 0;
   private reauthenticated = false;
+  /** Asked for (signal) while that task ran: it runs again right after, not an interval later. */
+  private readonly requested = new Set<PollTask>();
+  /** The deviceconnect link (Connect.Enabled). */
+  private connect: DeviceConnect | null = null;
   /** Aborted by stop(): handed to the machine with each deployment, which stops its download. */
   private readonly stopping$ = new AbortController();
   /** Resolves when the loop has ended. */
@@ -98,6 +104,7 @@ export class Daemon {
   /** SIGUSR1: poll for a deployment now. */
   checkUpdateNow(): void {
     this.log('update check requested');
+    this.requested.add('update');
     this.schedule?.trigger('update');
     this.waker.poke();
   }
@@ -106,12 +113,14 @@ export class Daemon {
   sendInventoryNow(): void {
     this.log('inventory update requested');
     this.reauthenticated = true;
+    this.requested.add('inventory');
     this.schedule?.trigger('inventory');
     this.waker.poke();
   }
 
   stop(): void {
     this.stopping = true;
+    this.connect?.stop();
     this.stopping$.abort();
     this.waker.poke();
   }
@@ -154,12 +163,28 @@ export class Daemon {
     this.machine = await createMachine(c, { mode: 'daemon', reporter: this.reporter, log: (l) => this.log(l), reboot: this.o.reboot });
     this.inventory = new InventorySender(this.api, c.DataDir);
     this.schedule = new PollSchedule({ ...this.settings.poll, backoffUnitMs: this.unitMs });
+    if (c.Connect.Enabled) {
+      this.connect = new DeviceConnect({
+        server: () => this.api.server,
+        token: () => this.api.token,
+        tokenRefused: () => this.api.invalidate(),
+        ca: this.ca,
+        log: (l) => this.o.log(l),
+        shell: { command: c.Connect.ShellCommand, pty: c.Connect.Terminal },
+        maxShells: c.Connect.MaxShells,
+        fileTransfer: c.Connect.FileTransfer,
+        portForward: c.Connect.PortForward,
+        reconnectMs: { min: Math.min(1000, this.unitMs), max: Math.min(60_000, this.unitMs * 8) },
+      });
+    }
   }
 
   /** Runs until stop(). Resolves when stopped, or when a reboot was started (the system takes over). */
   async run(): Promise<'stopped' | 'rebooting'> {
     await this.init();
     await writeFile(pidFileOf(this.config), `${process.pid}\n`).catch((e) => this.log(`cannot write pid file: ${errorMessage(e)}`));
+    // Connects as soon as the loop below has a token (and again whenever it drops).
+    this.connect?.start();
     try {
       // After the reboot into an update, or a power loss: continue what was stored, first.
       const stored = await this.machine.record();
@@ -186,6 +211,7 @@ export class Daemon {
       }
       return 'stopped';
     } finally {
+      this.connect?.stop();
       if (this.stopping) await rm(pidFileOf(this.config), { force: true });
     }
   }
@@ -207,6 +233,15 @@ export class Daemon {
   }
 
   private async runTask(task: PollTask): Promise<'rebooting' | null> {
+    this.requested.delete(task);
+    try {
+      return await this.runTaskOnce(task);
+    } finally {
+      if (this.requested.has(task)) this.schedule.trigger(task);
+    }
+  }
+
+  private async runTaskOnce(task: PollTask): Promise<'rebooting' | null> {
     try {
       if (task === 'inventory') {
         await this.sendInventory();
@@ -256,6 +291,9 @@ export class Daemon {
     this.reauthenticated = false;
     const r = await this.inventory.send(attrs, { force });
     this.log(r === 'sent' ? 'inventory sent' : 'inventory unchanged; not sent');
+    // The configuration is fetched on the inventory cycle (and so after each authorization).
+    const cf = this.config.Configure;
+    if (cf.Enabled) await configureSafely({ api: this.api, dataDir: this.config.DataDir, scriptsDir: cf.ScriptsDir, timeoutMs: cf.TimeoutSeconds * 1000, log: (l) => this.log(l) });
   }
 
   private async check(): Promise<DeploymentOffer | null> {

@@ -16,6 +16,8 @@ export const PERMISSION_SETS = {
   ManageDevices: 'Accept, reject, preauthorize and decommission devices; edit groups and filters',
   ReadDeployments: 'See deployments, their devices and logs',
   DeployToDevices: 'Create and abort deployments',
+  ConnectToDevices: 'Remote terminal, file transfer and port forward to devices (deviceconnect)',
+  ConfigureDevices: 'Set the configuration of devices (deviceconfig)',
 } as const;
 export type PermissionSet = keyof typeof PERMISSION_SETS;
 
@@ -24,6 +26,7 @@ export const ROLES: Record<string, { description: string; permission_sets: Permi
   RBAC_ROLE_OBSERVER: { description: 'Read only: sees devices, releases, deployments and the audit log; changes nothing', permission_sets: ['ReadDevices', 'ReadReleases', 'ReadDeployments', 'ReadAuditLogs', 'ReadUsers'] },
   RBAC_ROLE_CI: { description: 'Releases manager (CI): uploads artifacts and manages releases', permission_sets: ['ReadReleases', 'ManageReleases', 'UploadArtifacts'] },
   RBAC_ROLE_DEPLOYMENTS_MANAGER: { description: 'Deployments manager: deploys releases to devices', permission_sets: ['ReadDevices', 'ReadReleases', 'ReadDeployments', 'DeployToDevices'] },
+  RBAC_ROLE_REMOTE_TERMINAL: { description: 'Troubleshooting: sees devices, opens a terminal, copies files, forwards ports', permission_sets: ['ReadDevices', 'ConnectToDevices'] },
 };
 export const DEFAULT_ROLES = ['RBAC_ROLE_PERMIT_ALL'];
 
@@ -63,6 +66,10 @@ const RULES: Array<[string, RegExp, PermissionSet | 'public']> = [
   ['POST', /^\/api\/management\/(v2\/inventory\/filters\/search|v2alpha1\/inventory\/identities\/search|v2\/devauth\/devices\/search)$/, 'ReadDevices'],
   ['READ', /^\/api\/management\/v[12]\/(devauth|inventory)(\/|$)/, 'ReadDevices'],
   ['WRITE', /^\/api\/management\/v[12]\/(devauth|inventory)(\/|$)/, 'ManageDevices'],
+  ['GET', /^\/api\/management\/v1\/deviceconnect\/devices\/[^/]+$/, 'ReadDevices'],
+  ['*', /^\/api\/management\/v1\/deviceconnect\//, 'ConnectToDevices'],
+  ['READ', /^\/api\/management\/v1\/deviceconfig\//, 'ReadDevices'],
+  ['WRITE', /^\/api\/management\/v1\/deviceconfig\//, 'ConfigureDevices'],
   ['READ', /^\/ui\/api\/deployments\//, 'ReadDeployments'],
   ['READ', /^\/ui\/api\//, 'Self'],
 ];

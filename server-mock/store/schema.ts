@@ -184,4 +184,11 @@ CREATE TABLE IF NOT EXISTS iot_devices (
   provisioned_ts TEXT NOT NULL
 );
 INSERT OR IGNORE INTO iot_devices SELECT id, updated_ts FROM devices WHERE status = 'accepted';
+CREATE TABLE IF NOT EXISTS device_config (
+  device_id TEXT PRIMARY KEY,
+  configured TEXT NOT NULL DEFAULT '{}',
+  reported TEXT NOT NULL DEFAULT '{}',
+  updated_ts TEXT,
+  reported_ts TEXT
+);
 `;

@@ -158,6 +158,14 @@ function groupRolledBack(): Error {
   return Object.assign(new Error('another write in the same group commit failed and SQLite rolled the group back: nothing of this request was stored'), { code: GROUP_ROLLED_BACK });
 }
 
+export interface DeviceConfigRow {
+  device_id: string;
+  configured: Record<string, string>;
+  reported: Record<string, string>;
+  updated_ts: string | null;
+  reported_ts: string | null;
+}
+
 export class Store {
   readonly db: Database.Database;
 
@@ -571,6 +579,7 @@ export class Store {
     this.stmt('DELETE FROM inventory_devices WHERE device_id = ?').run(deviceId);
     this.stmt('DELETE FROM device_checkins WHERE device_id = ?').run(deviceId);
     this.lastCheckIn.delete(deviceId);
+    this.stmt('DELETE FROM device_config WHERE device_id = ?').run(deviceId);
   }
 
   /** Every unfinished deployment of the device ends for it as decommissioned; how many. */
@@ -888,5 +897,18 @@ export class Store {
       ? this.stmt('SELECT * FROM audit_log WHERE object_type = ? ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.objectType, opts.limit, opts.offset)
       : this.stmt('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset);
     return (rows as Array<Omit<AuditEntry, 'detail'> & { detail: string }>).map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+  }
+
+  // ---- device configuration (deviceconfig)
+
+  deviceConfig(deviceId: string): DeviceConfigRow | undefined {
+    const r = this.stmt('SELECT * FROM device_config WHERE device_id = ?').get(deviceId) as { device_id: string; configured: string; reported: string; updated_ts: string | null; reported_ts: string | null } | undefined;
+    return r && { ...r, configured: JSON.parse(r.configured), reported: JSON.parse(r.reported) };
+  }
+  setConfigured(deviceId: string, configured: Record<string, string>): void {
+    this.stmt("INSERT INTO device_config (device_id, configured, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET configured = excluded.configured, updated_ts = excluded.updated_ts").run(deviceId, JSON.stringify(configured), now());
+  }
+  setReported(deviceId: string, reported: Record<string, string>): void {
+    this.stmt("INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts").run(deviceId, JSON.stringify(reported), now());
   }
 }

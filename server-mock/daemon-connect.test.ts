@@ -1,0 +1,97 @@
+// The managed daemon with Connect and Configure enabled against a real flipside-server on
+// loopback: once accepted it holds the deviceconnect link (a user's terminal runs a command
+// through it), and it applies the configuration a user set through the apply-device-config.d
+// scripts, then reports it; a failing script leaves the reported configuration as it was.
+import test from 'ava';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../client/config.js';
+import { Daemon } from '../client/daemon/daemon.js';
+import { startTestServer, acceptDevice } from './testing/fixtures.js';
+import { UserSocket } from './testing/connect-fixtures.js';
+import { PROTO, SHELL } from '../connect-protocol/protocol.js';
+
+test('daemon: deviceconnect terminal and deviceconfig applied by scripts and reported', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flipside-daemon-connect-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  await s.app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+  const identity = join(dir, 'identity');
+  await writeFile(identity, "#!/bin/sh\necho 'mac=02:00:00:00:00:42'\n");
+  await chmod(identity, 0o755);
+  await writeFile(join(dir, 'device_type'), 'device_type=test-device\n');
+  const scripts = join(dir, 'apply-device-config.d');
+  await mkdir(scripts);
+  const applied = join(dir, 'applied.json');
+  // An apply script as Mender documents them: $1 is the configuration's JSON file.
+  await writeFile(join(scripts, '10-record'), `#!/bin/sh\ngrep -q '"fail": "yes"' "$1" && { echo refusing >&2; exit 3; }\ncp "$1" ${applied}\n`);
+  await chmod(join(scripts, '10-record'), 0o755);
+  const config = parseConfig(
+    {
+      RootfsPartA: join(dir, 'a'),
+      RootfsPartB: join(dir, 'b'),
+      DataDir: dir,
+      ServerURL: url,
+      IdentityScript: identity,
+      InventoryScriptsDir: join(dir, 'no-inventory'),
+      ArtifactInfoFile: join(dir, 'no-artifact-info'),
+      RetryPollIntervalSeconds: 1,
+      Connect: { Enabled: true, Terminal: 'pipe' },
+      Configure: { Enabled: true, ScriptsDir: scripts },
+    },
+    join(dir, 'flipside.conf'),
+  );
+  const waiting: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  const lines: string[] = [];
+  const logged = (re: RegExp) => new Promise<string>((resolve) => {
+    const seen = lines.find((l) => re.test(l));
+    if (seen) resolve(seen);
+    else waiting.push({ re, resolve });
+  });
+  const daemon = new Daemon(config, {
+    backoffUnitMs: 20,
+    log: (l) => {
+      lines.push(l);
+      for (const w of waiting.splice(0)) (w.re.test(l) ? w.resolve(l) : waiting.push(w));
+    },
+  });
+  const done = daemon.run();
+  t.teardown(async () => {
+    daemon.stop();
+    await done;
+  });
+  await logged(/not authorized yet/);
+  await acceptDevice(s, { mac: '02:00:00:00:00:42' });
+  await logged(/deviceconnect: connected/);
+  const deviceId = s.app.flipside.store.listDevices({ limit: 10, offset: 0 })[0]!.id;
+
+  const u = await UserSocket.open(url, deviceId, s.adminToken);
+  if (!(u instanceof UserSocket)) return t.fail(`${u.status} ${u.body}`);
+  t.teardown(() => u.ws.terminate());
+  u.send({ hdr: { proto: PROTO.shell, typ: SHELL.new, props: { terminal_width: 80, terminal_height: 24 } } });
+  t.is((await u.next())?.hdr.props?.status, 1);
+  u.send({ hdr: { proto: PROTO.shell, typ: SHELL.data }, body: Buffer.from('echo "daemon-$((40+2))"\nexit\n') });
+  const out = await u.until((m) => m.hdr.typ === SHELL.stop);
+  t.regex(Buffer.concat(out.map((m) => Buffer.from(m.body ?? []))).toString(), /daemon-42/);
+
+  const cfgUrl = `/api/management/v1/deviceconfig/configurations/device/${deviceId}`;
+  t.is((await s.app.inject({ method: 'PUT', url: cfgUrl, headers: s.auth, payload: { timezone: 'UTC', ntp: 'pool.ntp.org' } })).statusCode, 204);
+  daemon.sendInventoryNow();
+  await logged(/device configuration applied \(2 keys/);
+  t.deepEqual(JSON.parse(await readFile(applied, 'utf8')), { timezone: 'UTC', ntp: 'pool.ntp.org' });
+  const view = (await s.app.inject({ method: 'GET', url: cfgUrl, headers: s.auth })).json<{ configured: object; reported: object }>();
+  t.deepEqual(view.reported, view.configured);
+
+  t.is((await s.app.inject({ method: 'PUT', url: cfgUrl, headers: s.auth, payload: { timezone: 'CET', fail: 'yes' } })).statusCode, 204);
+  daemon.sendInventoryNow();
+  t.regex(await logged(/10-record failed/), /exit 3.*refusing/);
+  const after = (await s.app.inject({ method: 'GET', url: cfgUrl, headers: s.auth })).json<{ configured: object; reported: object }>();
+  t.deepEqual(after.reported, { timezone: 'UTC', ntp: 'pool.ntp.org' }, 'the failed configuration is not reported as applied');
+  t.deepEqual(after.configured, { timezone: 'CET', fail: 'yes' });
+  const bad = await s.app.inject({ method: 'PUT', url: cfgUrl, headers: s.auth, payload: { n: { nested: true } } });
+  t.is(bad.statusCode, 400);
+});

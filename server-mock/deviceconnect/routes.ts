@@ -1,0 +1,259 @@
+// Mender's deviceconnect service: devices hold a WebSocket to the server
+// (GET /api/devices/v1/deviceconnect/connect), users open one to a device
+// (GET /api/management/v1/deviceconnect/devices/:id/connect) and the server bridges the two,
+// stamping the user's session id on every message; file transfer goes through HTTP download and
+// upload routes that the server turns into a session of its own. Only accepted devices may
+// connect; the ConnectToDevices permission (auth/roles.ts) guards the user side. Sessions are
+// recorded in the audit log when they start and stop.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket, RawData } from 'ws';
+import type { ServerContext } from '../context.js';
+import { deviceGuard } from '../auth/guards.js';
+import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
+import { CONTROL, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import type { DeviceLink } from './hub.js';
+import { SessionChannel } from './channel.js';
+import { downloadRemote, uploadRemote } from './file-transfer.js';
+
+const MGMT = '/api/management/v1/deviceconnect';
+const tags = ['Management API: deviceconnect'];
+const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
+
+/** WebSocket close codes: 1007 = a frame we cannot read, 1011 = the other side went away. */
+const CLOSE_BAD_FRAME = 1007;
+const CLOSE_PEER_GONE = 1011;
+
+const frameBytes = (data: RawData): Uint8Array => (Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+/** A close reason is at most 123 bytes. */
+const reason = (text: string) => Buffer.from(text).subarray(0, 120).toString('utf8');
+
+function refuseFrame(ws: WebSocket, sid: string | undefined, e: ProtocolError): void {
+  ws.send(encodeMessage(errorMessage(PROTO.control, sid, `malformed message: ${e.message}`, undefined, true)));
+  ws.close(CLOSE_BAD_FRAME, reason(`malformed message: ${e.message}`));
+}
+
+/** Hands each frame, decoded, to `handle`; a malformed one is refused and closes the socket. */
+function onFrames(ws: WebSocket, sid: string | undefined, handle: (msg: ProtoMsg) => void, onMalformed?: (e: ProtocolError) => void): void {
+  ws.on('message', (data) => {
+    let msg: ProtoMsg;
+    try {
+      msg = decodeMessage(frameBytes(data));
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      onMalformed?.(e);
+      return refuseFrame(ws, sid, e);
+    }
+    handle(msg);
+  });
+}
+
+export interface DeviceConnectOptions {
+  ctx: ServerContext;
+  /** How long a file transfer waits for the device's next message (default 60 s). */
+  transferIdleMs?: number;
+  /** Interval of WebSocket pings to devices; a device that missed one is dropped (default 30 s). */
+  pingIntervalMs?: number;
+}
+
+export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConnectOptions): Promise<void> {
+  const { ctx } = opts;
+  const hub = ctx.connect;
+  const idleMs = opts.transferIdleMs ?? 60_000;
+  const pingMs = opts.pingIntervalMs ?? 30_000;
+
+  // ---- the device side
+
+  app.route({
+    method: 'GET',
+    url: '/api/devices/v1/deviceconnect/connect',
+    schema: { tags: ['Device API: deviceconnect'], summary: 'The device connection (WebSocket)', response: { 400: errorSchema, 401: errorSchema, 403: errorSchema } },
+    preHandler: [
+      deviceGuard(ctx),
+      async (req) => {
+        const dev = ctx.store.device(req.deviceId!);
+        if (dev?.status !== 'accepted') throw forbidden(`device ${req.deviceId} is ${dev?.status ?? 'unknown'}, not accepted`);
+      },
+    ],
+    handler: async () => {
+      throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
+    },
+    wsHandler: (ws: WebSocket, req: FastifyRequest) => {
+      const link = hub.attach(req.deviceId!, ws);
+      req.log.info({ device: link.deviceId }, 'device connected (deviceconnect)');
+      let alive = true;
+      ws.on('pong', () => (alive = true));
+      const ping = setInterval(() => {
+        if (!alive) return ws.terminate();
+        alive = false;
+        ws.ping();
+      }, pingMs);
+      const malformed = (e: ProtocolError) => req.log.warn({ device: link.deviceId, err: e.message }, 'malformed deviceconnect frame from a device');
+      onFrames(ws, undefined, (msg) => {
+        if (msg.hdr.proto === PROTO.control && msg.hdr.typ === CONTROL.ping && !msg.hdr.sid) {
+          link.send({ hdr: { proto: PROTO.control, typ: CONTROL.pong } });
+          return;
+        }
+        const peer = msg.hdr.sid ? link.sessions.get(msg.hdr.sid) : undefined;
+        if (peer) peer.deliver(msg);
+        else req.log.debug({ device: link.deviceId, sid: msg.hdr.sid, typ: msg.hdr.typ }, 'message for no open session dropped');
+      }, malformed);
+      ws.on('close', (code, why) => {
+        clearInterval(ping);
+        hub.detach(link, `closed (${code}${why.length ? `: ${why.toString('utf8')}` : ''})`);
+        req.log.info({ device: link.deviceId, code }, 'device disconnected (deviceconnect)');
+      });
+      ws.on('error', (err) => req.log.info({ device: link.deviceId, err: err.message }, 'device connection error'));
+    },
+  });
+
+  // ---- the user side
+
+  function acceptedDevice(id: string) {
+    const dev = ctx.store.device(id);
+    if (!dev) throw notFound(`device ${id} not found`);
+    if (dev.status !== 'accepted') throw conflict(`device ${id} is ${dev.status}, not accepted`);
+    return dev;
+  }
+  function connectedLink(id: string): DeviceLink {
+    acceptedDevice(id);
+    const link = hub.link(id);
+    if (!link) throw conflict(`device ${id} is not connected`);
+    return link;
+  }
+  const who = (req: FastifyRequest) => ({ user_id: req.userId!, user_email: req.userEmail! });
+
+  app.get<{ Params: { id: string } }>(
+    `${MGMT}/devices/:id`,
+    { schema: { tags, summary: "The device's connection state", params: idParams, response: { 404: errorSchema } } },
+    async (req) => {
+      if (!ctx.store.device(req.params.id)) throw notFound(`device ${req.params.id} not found`);
+      return hub.state(req.params.id);
+    },
+  );
+
+  app.get<{ Querystring: { device_id?: string } }>(
+    `${MGMT}/sessions`,
+    { schema: { tags, summary: 'Sessions running now (terminal, port forward, file transfer)', querystring: { type: 'object', properties: { device_id: { type: 'string' } } } } },
+    async (req) => hub.sessions(req.query.device_id),
+  );
+
+  app.route<{ Params: { id: string } }>({
+    method: 'GET',
+    url: `${MGMT}/devices/:id/connect`,
+    schema: { tags, summary: 'A session with the device (WebSocket): remote terminal, port forward', params: idParams, response: { 400: errorSchema, 404: errorSchema, 409: errorSchema } },
+    preHandler: async (req) => {
+      connectedLink(req.params.id);
+    },
+    handler: async () => {
+      throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
+    },
+    wsHandler: (ws: WebSocket, req: FastifyRequest<{ Params: { id: string } }>) => {
+      const link = hub.link(req.params.id);
+      if (!link) return ws.close(CLOSE_PEER_GONE, 'the device disconnected');
+      let ended = false;
+      let shell = false;
+      const started = Date.now();
+      const info = hub.openSession(
+        link,
+        {
+          deliver: (msg) => {
+            if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.stop) shell = false;
+            if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
+          },
+          deviceGone: (why) => ws.close(CLOSE_PEER_GONE, reason(`the device's connection ended: ${why}`)),
+        },
+        { ...who(req), kind: 'connect' },
+      );
+      ctx.store.audit(req.userEmail!, 'deviceconnect.session_start', 'device', link.deviceId, { session_id: info.id });
+      onFrames(ws, info.id, (msg) => {
+        msg.hdr.sid = info.id;
+        if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.new) {
+          shell = true;
+          msg.hdr.props = { ...msg.hdr.props, user_id: req.userId };
+        }
+        if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.stop) shell = false;
+        if (!link.send(msg)) ws.close(CLOSE_PEER_GONE, 'the device is not connected');
+      });
+      ws.on('close', () => {
+        if (ended) return;
+        ended = true;
+        // The device ends what the user left running.
+        if (shell) link.send({ hdr: { proto: PROTO.shell, typ: SHELL.stop, sid: info.id } });
+        link.send({ hdr: { proto: PROTO.control, typ: CONTROL.close, sid: info.id } });
+        hub.closeSession(link, info.id);
+        ctx.store.audit(req.userEmail!, 'deviceconnect.session_stop', 'device', link.deviceId, { session_id: info.id, seconds: Math.round((Date.now() - started) / 1000) });
+      });
+      ws.on('error', (err) => req.log.info({ err: err.message }, 'user connection error'));
+    },
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { path: string } }>(
+    `${MGMT}/devices/:id/download`,
+    {
+      schema: {
+        tags,
+        summary: 'Download a file from the device',
+        params: idParams,
+        querystring: { type: 'object', properties: { path: { type: 'string', minLength: 1, maxLength: 4096 } }, required: ['path'] },
+        response: { 400: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const link = connectedLink(req.params.id);
+      const ch = new SessionChannel(hub, link, idleMs);
+      ch.info = hub.openSession(link, ch, { ...who(req), kind: 'download' });
+      const path = req.query.path;
+      try {
+        const { info, stream } = await downloadRemote(ch, path);
+        ctx.store.audit(req.userEmail!, 'deviceconnect.download', 'device', link.deviceId, { session_id: ch.sid, path, size: info.size });
+        void reply.headers({
+          'content-type': 'application/octet-stream',
+          'content-length': String(info.size),
+          'x-men-file-path': path,
+          'x-men-file-size': String(info.size),
+          'x-men-file-mode': (info.mode & 0o7777).toString(8),
+          ...(info.uid !== undefined ? { 'x-men-file-uid': String(info.uid) } : {}),
+          ...(info.gid !== undefined ? { 'x-men-file-gid': String(info.gid) } : {}),
+        });
+        return reply.send(stream);
+      } catch (e) {
+        ch.close();
+        throw e;
+      }
+    },
+  );
+
+  app.put<{ Params: { id: string } }>(
+    `${MGMT}/devices/:id/upload`,
+    { schema: { tags, summary: 'Upload a file to the device (multipart: path, uid, gid, mode, then file)', params: idParams, response: { 400: errorSchema, 404: errorSchema, 409: errorSchema } } },
+    async (req, reply) => {
+      const link = connectedLink(req.params.id);
+      if (!req.isMultipart()) throw badRequest('the upload must be multipart/form-data with the fields path (and uid, gid, mode) and then file');
+      const fields: Record<string, string> = {};
+      for await (const part of req.parts()) {
+        if (part.type === 'field') {
+          fields[part.fieldname] = String(part.value);
+          continue;
+        }
+        if (part.fieldname !== 'file') throw badRequest(`unexpected file field "${part.fieldname}": the file goes in "file"`);
+        const path = fields.path;
+        if (!path) throw badRequest('the "path" field must come before the file');
+        const num = (name: string, base: number): number | undefined => {
+          const v = fields[name];
+          if (v === undefined || v === '') return undefined;
+          const n = Number.parseInt(v, base);
+          if (!Number.isInteger(n) || n < 0 || String(n.toString(base)) !== v.replace(/^0+(?=.)/, '')) throw badRequest(`field "${name}" must be a ${base === 8 ? 'octal ' : ''}number, got ${JSON.stringify(v)}`);
+          return n;
+        };
+        const target = { path, mode: num('mode', 8), uid: num('uid', 10), gid: num('gid', 10) };
+        const ch = new SessionChannel(hub, link, idleMs);
+        ch.info = hub.openSession(link, ch, { ...who(req), kind: 'upload' });
+        const size = await uploadRemote(ch, target, part.file);
+        if (part.file.truncated) throw badRequest('the file is larger than the server accepts');
+        ctx.store.audit(req.userEmail!, 'deviceconnect.upload', 'device', link.deviceId, { session_id: ch.sid, path, size });
+        return reply.code(201).send();
+      }
+      throw badRequest('the upload has no "file" part');
+    },
+  );
+}
