@@ -14,23 +14,12 @@ import type { LinkHolder } from '../artifacts/links.js';
 import { now } from '../store/store.js';
 
 /** The management API's view of a download (the `download` field of a deployment's device). */
-export interface DownloadView {
-  /** Where the latest request got to (byte offset): the progress bar's value. */
+export type DownloadView = Pick<DownloadProgressRow, 'total' | 'served' | 'requests' | 'resumes' | 'restarts' | 'last_at'> & {
+  /** Where the latest request got to (the row's position): the progress bar's value. */
   bytes: number;
-  /** The artifact's size. */
-  total: number;
-  /** Bytes served over all requests; above total when parts were sent more than once. */
-  served: number;
-  requests: number;
-  /** Requests with a Range from past byte 0: the device resumed. */
-  resumes: number;
-  /** Requests after the first that started from byte 0: the device started over. */
-  restarts: number;
-  /** When a byte was last served (or the latest request began). */
-  last_at: string;
   /** Whether a request is sending bytes now. */
   active: boolean;
-}
+};
 
 export function downloadView(r: DownloadProgressRow, active = false): DownloadView {
   return { bytes: r.position, total: r.total, served: r.served, requests: r.requests, resumes: r.resumes, restarts: r.restarts, last_at: r.last_at, active };
