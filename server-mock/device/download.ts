@@ -3,14 +3,11 @@
 // so a client can tell the artifact behind a link is still the same one. A link made for a device
 // in a deployment (deployment_id, device_id under the signature) has its bytes counted per device
 // and deployment (deployments/download-progress.ts): what the deployment page shows.
-import type { FastifyInstance } from 'fastify';
-import { createReadStream } from 'node:fs';
-import type { ServerContext } from '../context.js';
-import { checkArtifactLink, DOWNLOAD_PATH } from '../artifacts/links.js';
-import type { ReadStream } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { Transform, pipeline, type Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { LinkHolder } from '../artifacts/links.js';
+import type { ServerContext } from '../context.js';
+import { checkArtifactLink, DOWNLOAD_PATH, type LinkHolder } from '../artifacts/links.js';
 import { errorSchema, forbidden, notFound, ApiError } from '../http-errors.js';
 
 export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | null {
