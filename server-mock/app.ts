@@ -33,6 +33,7 @@ import { admissionRoutes } from './management/admission.js';
 import { uiPlugin } from './ui/index.js';
 import { WebhookDispatcher } from './integrations/webhooks.js';
 import { ConnectHub } from './deviceconnect/hub.js';
+import { DownloadProgress, DEFAULT_FLUSH_MS } from './deployments/download-progress.js';
 import { deviceConnectRoutes } from './deviceconnect/routes.js';
 import { deviceConfigRoutes } from './deviceconfig/routes.js';
 import { MAX_FRAME_BYTES } from '../connect-protocol/protocol.js';
@@ -63,6 +64,8 @@ export interface BuildServerOptions {
   webhookRetryDelaysMs?: number[];
   /** deviceconnect: how long a file transfer waits for the device, ping interval (tests shorten them). */
   deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number };
+  /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
+  downloadProgressFlushMs?: number;
 }
 
 declare module 'fastify' {
@@ -91,6 +94,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
     connect: new ConnectHub(),
+    // Called only once requests run, when `app` (declared below) exists.
+    downloads: new DownloadProgress(store, opts.downloadProgressFlushMs ?? DEFAULT_FLUSH_MS, (err) => app.log.warn({ err }, 'download progress not saved')),
   };
 
   const fastifyOpts: FastifyServerOptions & { https?: object } = {
@@ -192,6 +197,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     clearInterval(prune);
     ctx.webhooks.close();
     await ctx.webhooks.idle();
+    ctx.downloads.close();
     store.close();
   });
   await app.ready();

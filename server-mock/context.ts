@@ -7,6 +7,7 @@ import type { PasswordHasher } from './auth/password.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { DeviceAdmission } from './device/admission.js';
 import type { ConnectHub } from './deviceconnect/hub.js';
+import type { DownloadProgress } from './deployments/download-progress.js';
 
 export interface ServerContext {
   store: Store;
@@ -30,4 +31,6 @@ export interface ServerContext {
   admission: DeviceAdmission;
   /** Devices connected over deviceconnect and their sessions. */
   connect: ConnectHub;
+  /** Artifact download progress per device and deployment, seen from the download route. */
+  downloads: DownloadProgress;
 }

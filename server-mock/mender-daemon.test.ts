@@ -195,9 +195,14 @@ async function inventory(d: Daemon): Promise<Record<string, unknown>> {
   return Object.fromEntries(r.json<{ attributes: InventoryAttr[] }>().attributes.map((a) => [a.name, a.value]));
 }
 
-async function deviceDeployment(d: Daemon, dep: string): Promise<{ status: string; log: boolean } | undefined> {
+interface DeviceDeployment {
+  status: string;
+  log: boolean;
+  download?: { bytes: number; total: number; served: number; requests: number; resumes: number; restarts: number };
+}
+async function deviceDeployment(d: Daemon, dep: string): Promise<DeviceDeployment | undefined> {
   const r = await d.s.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${dep}/devices`, headers: d.s.auth });
-  return r.json<Array<{ id: string; status: string; log: boolean }>>().find((x) => x.id === d.deviceId);
+  return r.json<Array<DeviceDeployment & { id: string }>>().find((x) => x.id === d.deviceId);
 }
 
 /** A module-image for the Debian `script` module: the payload runs at ArtifactInstall. */
@@ -231,6 +236,8 @@ run(`mender 3.4.0 daemon: authenticated, accepted, inventory, a module deploymen
     return x && ['success', 'failure'].includes(x.status) ? x : undefined;
   });
   t.is(okEnd.status, 'success', d.log().split('\n').slice(-20).join('\n'));
+  // Download progress needs nothing from the client: the Mender client's download was counted.
+  t.true(okEnd.download !== undefined && okEnd.download.bytes === okEnd.download.total && okEnd.download.resumes === 0, JSON.stringify(okEnd.download));
   t.is(readFileSync(marker, 'utf8'), 'installed\n');
   await until(d, 'inventory with the new artifact name', async () => (await inventory(d)).artifact_name === 'module-ok-1');
 
@@ -289,6 +296,8 @@ runRootfs(`mender 3.4.0 daemon: a rootfs-image deployment onto two loop devices:
     return x && ['success', 'failure'].includes(x.status) ? x : undefined;
   });
   t.is(end.status, 'success', d.log().split('\n').slice(-20).join('\n'));
+  // The server saw the Mender client fetch the whole artifact through its signed link, in one go.
+  t.like(end.download, { bytes: art.length, total: art.length, served: art.length, requests: 1, resumes: 0, restarts: 0 });
   t.like(env(d.root), { mender_boot_part: '3', upgrade_available: '0' });
   t.is(readFileSync(join(d.root, 'reboot-requests'), 'utf8'), 'reboot\n', 'one reboot');
   await until(d, 'inventory with the new rootfs', async () => (await inventory(d)).artifact_name === 'rootfs-2');

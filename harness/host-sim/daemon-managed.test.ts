@@ -187,6 +187,12 @@ test('download cut at three byte offsets: resumed with Range each time, checksum
   await x.d.until(async () => (await stats(l, dep)).success === 1, 60_000, 'success');
   t.is((x.d.stderr.match(/download interrupted at byte/g) ?? []).length, cuts.length);
   t.is(l.rec.seen.filter((r) => r.method === 'GET' && r.path.includes('/download')).length, 1 + cuts.length);
+  // The server saw it too, from its download route alone: every cut resumed, none started over.
+  const devs = await l.s.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${dep}/devices`, headers: l.s.auth });
+  const dl = devs.json<Array<{ id: string; download?: { bytes: number; total: number; served: number; requests: number; resumes: number; restarts: number } }>>().find((r) => r.id === x.id)?.download;
+  t.like(dl, { requests: 1 + cuts.length, resumes: cuts.length, restarts: 0 });
+  t.true(dl !== undefined && dl.bytes === dl.total && dl.served >= dl.total, JSON.stringify(dl));
+  t.log(`server counted ${dl?.served} bytes served for a ${dl?.total}-byte artifact (${((dl?.served ?? 0) / (dl?.total ?? 1)).toFixed(2)}x)`);
   t.deepEqual(await partitionHead(x.b.partB, art.payload.length), art.payload);
   t.is((await x.b.provides()).artifact_name, 'release-cut');
   t.deepEqual(dedupe(history(l, dep, x.id)), FULL);

@@ -39,7 +39,8 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
     ctx.store.checkIn(req.deviceId!);
     const next = nextDeployment(ctx, req.deviceId!, provides);
     if (!next) return reply.code(204).send();
-    const source = signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.artifact.id, ctx.linkTtlSeconds);
+    // Signed for this device and deployment: the download route then records its progress.
+    const source = signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.artifact.id, ctx.linkTtlSeconds, { deploymentId: next.deployment.id, deviceId: req.deviceId! });
     req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
     return reply.code(200).send({
       id: next.deployment.id,

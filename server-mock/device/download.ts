@@ -1,10 +1,13 @@
 // Artifact download through a signed, expiring link: no Authorization header, HTTP Range
 // supported (one range: 206 with Content-Range, 416 when unsatisfiable), ETag and Last-Modified
-// so a client can tell the artifact behind a link is still the same one.
-import type { FastifyInstance } from 'fastify';
-import { createReadStream } from 'node:fs';
+// so a client can tell the artifact behind a link is still the same one. A link made for a device
+// in a deployment (deployment_id, device_id under the signature) has its bytes counted per device
+// and deployment (deployments/download-progress.ts): what the deployment page shows.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
-import { checkDownloadLink, DOWNLOAD_PATH } from '../artifacts/links.js';
+import { checkArtifactLink, DOWNLOAD_PATH, type LinkHolder } from '../artifacts/links.js';
 import { errorSchema, forbidden, notFound, ApiError } from '../http-errors.js';
 
 export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | null {
@@ -27,7 +30,25 @@ export function parseRange(header: string, size: number): { start: number; end: 
 
 export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
-  app.get<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string } }>(
+  /** Counts what the stream sends to the link's holder; HEAD sends nothing and counts nothing. */
+  function counted(req: FastifyRequest, reply: FastifyReply, file: ReadStream, holder: LinkHolder | undefined, artifact: { id: string; size: number }, start: number): Readable {
+    if (!holder || req.method !== 'GET') return file;
+    const transfer = ctx.downloads.begin(holder, artifact, start);
+    // A Transform, not a 'data' listener on the file: a listener would start the bytes flowing
+    // before Fastify pipes them to the socket, and lose them.
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        transfer.sent(chunk.length);
+        done(null, chunk);
+      },
+    });
+    pipeline(file, counter, () => {}); // an error reaches the response through counter
+    // 'close' on the response however it ended: all sent, or the device went away mid-way.
+    reply.raw.once('close', () => transfer.end());
+    return counter;
+  }
+
+  app.get<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string; deployment_id?: string; device_id?: string } }>(
     `${DOWNLOAD_PATH}/:id`,
     {
       schema: {
@@ -37,13 +58,19 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
         querystring: {
           type: 'object',
           required: ['x-men-expire', 'x-men-signature'],
-          properties: { 'x-men-expire': { type: 'string' }, 'x-men-signature': { type: 'string' } },
+          properties: {
+            'x-men-expire': { type: 'string' },
+            'x-men-signature': { type: 'string' },
+            deployment_id: { type: 'string', description: 'Flipside: the deployment a device link was made for (signed)' },
+            device_id: { type: 'string', description: 'Flipside: the device a device link was made for (signed)' },
+          },
         },
         response: { 400: errorSchema, 403: errorSchema, 404: errorSchema, 416: errorSchema },
       },
     },
     async (req, reply) => {
-      const check = checkDownloadLink(ctx.secrets.linkKey, req.params.id, req.query['x-men-expire'], req.query['x-men-signature']);
+      const q = req.query;
+      const { check, holder } = checkArtifactLink(ctx.secrets.linkKey, req.params.id, { expire: q['x-men-expire'], signature: q['x-men-signature'], deploymentId: q.deployment_id, deviceId: q.device_id });
       if (check === 'bad-signature') throw forbidden('invalid download link signature');
       if (check === 'expired') throw forbidden('download link expired');
       const artifact = ctx.store.artifact(req.params.id);
@@ -62,10 +89,10 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       }
       if (range) {
         reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
-        return reply.send(createReadStream(path, { start: range.start, end: range.end }));
+        return reply.send(counted(req, reply, createReadStream(path, { start: range.start, end: range.end }), holder, artifact, range.start));
       }
       reply.header('Content-Length', size);
-      return reply.send(createReadStream(path));
+      return reply.send(counted(req, reply, createReadStream(path), holder, artifact, 0));
     },
   );
 }

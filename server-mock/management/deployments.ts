@@ -9,6 +9,7 @@ import { errorSchema, notFound, ApiError } from '../http-errors.js';
 import { now, type DeploymentRow, type DeploymentDeviceRow } from '../store/store.js';
 import { planPhases, type PhaseInput } from '../deployments/phases.js';
 import { deploymentOutcome } from '../deployments/outcome.js';
+import type { DownloadView } from '../deployments/download-progress.js';
 import { devicesMatchingFilter } from './inventory.js';
 import { pagingQuery, pageOf, sendPage } from './paging.js';
 
@@ -78,6 +79,20 @@ const deviceDeploymentSchema = {
     log: { type: 'boolean' },
     attempts: { type: 'integer' },
     deployment_id: { type: 'string' },
+    download: {
+      type: 'object',
+      description: "Flipside: the artifact download as the server served it (absent before the device's first request)",
+      properties: {
+        bytes: { type: 'integer', description: 'Where the latest request got to (byte offset in the artifact)' },
+        total: { type: 'integer', description: "The artifact's size" },
+        served: { type: 'integer', description: 'Bytes sent over all requests' },
+        requests: { type: 'integer' },
+        resumes: { type: 'integer', description: 'Requests that resumed with a Range past byte 0' },
+        restarts: { type: 'integer', description: 'Requests after the first that started from byte 0 again' },
+        last_at: { type: 'string' },
+        active: { type: 'boolean', description: 'A request is sending bytes now' },
+      },
+    },
   },
 } as const;
 
@@ -120,7 +135,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     const v = view(d);
     return v.status === 'scheduled' ? { ...v, status: 'pending' } : v;
   }
-  function deviceView(r: DeploymentDeviceRow) {
+  function deviceView(r: DeploymentDeviceRow, download?: DownloadView) {
     return {
       id: r.device_id,
       deployment_id: r.deployment_id,
@@ -132,7 +147,13 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       ...(r.device_type ? { device_type: r.device_type } : {}),
       log: r.has_log === 1,
       attempts: r.attempts,
+      ...(download ? { download } : {}),
     };
+  }
+  /** A deployment's devices with their downloads (one query for all of them). */
+  function devicesWithDownloads(deploymentId: string, rows: DeploymentDeviceRow[]) {
+    const downloads = ctx.downloads.ofDeployment(deploymentId);
+    return rows.map((r) => deviceView(r, downloads.get(r.device_id)));
   }
   function mustDeployment(id: string): DeploymentRow {
     const d = ctx.store.deployment(id);
@@ -325,7 +346,10 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   app.get<{ Params: { id: string } }>(
     `${V1}/:id/devices`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 401: errorSchema, 404: errorSchema } } },
-    async (req) => ctx.store.deploymentDevices(mustDeployment(req.params.id).id).map(deviceView),
+    async (req) => {
+      const id = mustDeployment(req.params.id).id;
+      return devicesWithDownloads(id, ctx.store.deploymentDevices(id));
+    },
   );
 
   app.get<{ Params: { id: string }; Querystring: { status?: string; page: number; per_page: number } }>(
@@ -336,7 +360,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req, reply) => {
       const rows = ctx.store.deploymentDevices(mustDeployment(req.params.id).id).filter((r) => !req.query.status || r.status === req.query.status);
-      return sendPage(req, reply, rows, req.query.page, req.query.per_page).map(deviceView);
+      return devicesWithDownloads(req.params.id, sendPage(req, reply, rows, req.query.page, req.query.per_page));
     },
   );
 
@@ -370,7 +394,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req) => {
       const rows = ctx.store.deviceDeploymentHistory(req.params.id).filter((r) => !req.query.status || r.status === req.query.status);
-      return pageOf(rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r) }));
+      return pageOf(rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r, ctx.downloads.ofDevice(r.deployment_id, r.device_id)) }));
     },
   );
 

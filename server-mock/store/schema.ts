@@ -160,6 +160,22 @@ CREATE TABLE IF NOT EXISTS deployment_devices_deleted (
   deleted TEXT NOT NULL,
   PRIMARY KEY (deployment_id, device_id)
 );
+-- How far each device's artifact download got, seen from the download route (deployments/
+-- download-progress.ts): position (where the latest request got to), bytes served in all, requests
+-- that resumed (Range from past byte 0) or started over (from byte 0 again).
+CREATE TABLE IF NOT EXISTS download_progress (
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  artifact_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  served INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  resumes INTEGER NOT NULL,
+  restarts INTEGER NOT NULL,
+  last_at TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS deployment_logs (
   deployment_id TEXT NOT NULL,
   device_id TEXT NOT NULL,

@@ -111,6 +111,24 @@ export interface DeploymentDeviceRow {
   device_type: string | null;
   has_log: number;
 }
+/** A device's artifact download in a deployment, as the download route saw it (download_progress). */
+export interface DownloadProgressRow {
+  deployment_id: string;
+  device_id: string;
+  artifact_id: string;
+  /** Where the latest request got to: its first byte's offset plus the bytes sent. */
+  position: number;
+  /** The artifact's size. */
+  total: number;
+  /** Bytes sent over all requests (more than total when parts were sent twice). */
+  served: number;
+  requests: number;
+  /** Requests that asked for a Range starting past byte 0. */
+  resumes: number;
+  /** Requests after the first that started from byte 0 again. */
+  restarts: number;
+  last_at: string;
+}
 export interface LogMessage {
   timestamp: string;
   level: string;
@@ -874,6 +892,27 @@ export class Store {
     if (status !== dep.status) {
       this.stmt('UPDATE deployments SET status = ?, finished = ? WHERE id = ?').run(status, status === 'finished' ? now() : null, deploymentId);
     }
+  }
+
+  downloadProgress(deploymentId: string, deviceId: string): DownloadProgressRow | undefined {
+    return this.stmt('SELECT * FROM download_progress WHERE deployment_id = ? AND device_id = ?').get(deploymentId, deviceId) as DownloadProgressRow | undefined;
+  }
+  downloadProgressOf(deploymentId: string): DownloadProgressRow[] {
+    return this.stmt('SELECT * FROM download_progress WHERE deployment_id = ?').all(deploymentId) as DownloadProgressRow[];
+  }
+  /** Upserts rows in one transaction; a row of a deployment no longer stored is skipped. */
+  saveDownloadProgress(rows: DownloadProgressRow[]): void {
+    if (rows.length === 0) return;
+    this.tx(() => {
+      const put = this.stmt(
+        `INSERT INTO download_progress (deployment_id, device_id, artifact_id, position, total, served, requests, resumes, restarts, last_at)
+         SELECT @deployment_id, @device_id, @artifact_id, @position, @total, @served, @requests, @resumes, @restarts, @last_at
+         WHERE EXISTS (SELECT 1 FROM deployments WHERE id = @deployment_id)
+         ON CONFLICT (deployment_id, device_id) DO UPDATE SET artifact_id = excluded.artifact_id, position = excluded.position, total = excluded.total,
+           served = excluded.served, requests = excluded.requests, resumes = excluded.resumes, restarts = excluded.restarts, last_at = excluded.last_at`,
+      );
+      for (const r of rows) put.run(r);
+    });
   }
 
   saveDeploymentLog(deploymentId: string, deviceId: string, messages: LogMessage[]): void {

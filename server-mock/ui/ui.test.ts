@@ -303,9 +303,12 @@ test.serial('deployment: phased to a group; devices report success and a failure
   // One device failed: the deployment is "failed", never a green "finished".
   await page.locator('h1 .badge.st-failed', { hasText: 'failed' }).waitFor();
   t.is(await page.locator('dd[data-fk=missed]').textContent(), '1 failed');
-  t.deepEqual((await page.locator('tr[data-device] td:nth-child(4)').allTextContents()).sort(), ['1', '2', '2']);
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(5)').allTextContents()).sort(), ['1', '2', '2']);
   // Rows name devices by identity and type, not by an 8-character id only.
-  t.deepEqual((await page.locator('tr[data-device] td:nth-child(3)').allTextContents()), ['qemux86-64', 'qemux86-64', 'qemux86-64']);
+  t.deepEqual((await page.locator('tr[data-device] td:nth-child(4)').allTextContents()), ['qemux86-64', 'qemux86-64', 'qemux86-64']);
+  // Each device fetched the artifact once, whole: full bars, nothing resumed.
+  t.deepEqual((await page.locator('tr[data-device] td.download-cell').allTextContents()).map((x) => x.replace(/^.* of .* \((\d+) %\)$/, '$1')), ['100', '100', '100']);
+  t.is(await page.locator('tr[data-device] .resumes').count(), 0);
   t.deepEqual((await page.locator('tr[data-device] td:nth-child(1)').allTextContents()).map((x) => x.replace(/ [0-9a-f]{8}$/, '')).sort(), sims.map((d) => `mac ${d.identity.mac}`));
   t.regex((await page.locator('.phase-bars li').nth(1).locator('svg').getAttribute('aria-label')) ?? '', /^Phase 2: .*of 2$/);
   await shot('deployment');
@@ -573,4 +576,54 @@ test.serial('roles: a read-only user sees devices but no actions, a CI user no d
   await page.getByText('No personal access tokens.').waitFor();
   t.is((await withPat('/api/management/v1/deployments/artifacts')).status, 401);
   problems.splice(0, problems.length, ...problems.filter((p) => !/status of 403/.test(p)));
+});
+
+test.serial('download progress: a device that downloads in pieces shows its bar and how often it resumed', async (t) => {
+  // As the server saw it from the download route alone: no report from the device is needed.
+  const dev = new SimDevice(httpTransport(srv.base), { identity: { serial: 'RESUME-1', mac: '52:54:00:00:00:c1' } });
+  t.is((await dev.authenticate()).status, 401);
+  const pending = (await (await api('GET', '/api/management/v2/devauth/devices?status=pending')).json()) as Array<{ id: string; auth_sets: Array<{ id: string }> }>;
+  t.is((await api('PUT', `/api/management/v2/devauth/devices/${pending[0]!.id}/auth/${pending[0]!.auth_sets[0]!.id}/status`, { status: 'accepted' })).status, 204);
+  t.is((await dev.authenticate()).status, 200);
+  const r = await api('POST', '/api/management/v1/deployments/deployments', { name: 'slow link', artifact_name: 'release-1', devices: [dev.deviceId] });
+  t.is(r.status, 201);
+  const depId = r.headers.get('location')!.split('/').pop()!;
+
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByLabel('E-mail').fill(ADMIN.email);
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#nav').getByRole('link', { name: 'Deployments', exact: true }).waitFor();
+  await page.evaluate((id) => { location.hash = `#/deployments/${id}`; }, depId);
+  await page.getByRole('heading', { name: /slow link/ }).waitFor();
+  const row = page.locator('tr[data-device]', { hasText: 'serial RESUME-1' });
+  t.is(await row.locator('td.download-cell').textContent(), 'not started');
+
+  const { update } = await dev.checkUpdate();
+  const uri = update!.artifact.source.uri;
+  const size = readFileSync(join(CONFORMANCE_DIR, 'rootfs-gzip.mender')).length;
+  const at = (pct: number) => Math.floor((size * pct) / 100);
+  t.is((await dev.reportStatus(depId, 'downloading')).status, 204);
+  // 40 %, then the link drops twice and the device resumes where it was: 60 %, 70 %.
+  for (const [from, to] of [[0, 40], [40, 60], [60, 70]] as const) {
+    t.is((await dev.download(uri, `bytes=${at(from)}-${at(to) - 1}`)).status, 206);
+  }
+  // The page follows the change stream: no reload.
+  await row.locator('.resumes', { hasText: 'resumed 2 times' }).waitFor();
+  const bar = row.locator('progress');
+  t.is(Number(await bar.getAttribute('value')), at(70));
+  t.is(Number(await bar.getAttribute('max')), size);
+  t.is(await bar.getAttribute('aria-label'), `Download of serial RESUME-1: ${Math.floor((at(70) / size) * 100)} %`);
+  t.regex((await row.locator('[data-fk=download-bytes]').textContent()) ?? '', /^[\d.]+ KiB of [\d.]+ KiB \(\d+ %\)$/);
+  await shot('deployment-download');
+
+  // The rest, then a Mender-style start from byte 0: both shown.
+  t.is((await dev.download(uri, `bytes=${at(70)}-`)).status, 206);
+  await row.locator('.resumes', { hasText: 'resumed 3 times' }).waitFor();
+  t.regex((await row.locator('[data-fk=download-bytes]').textContent()) ?? '', /\(100 %\)$/);
+  t.is((await dev.download(uri)).status, 200);
+  await row.locator('.resumes', { hasText: 'resumed 3 times, started over 1 time' }).waitFor();
+  for (const s of ['installing', 'rebooting', 'success']) t.is((await dev.reportStatus(depId, s)).status, 204);
+  await row.locator('.badge', { hasText: 'success' }).waitFor();
+  t.regex((await row.locator('td.download-cell').textContent()) ?? '', /\(100 %\)resumed 3 times, started over 1 time$/);
 });

@@ -665,6 +665,23 @@ export async function newDeployment(main, _p, query) {
   await updatePreview();
 }
 
+const times = (n) => `${n} time${n === 1 ? '' : 's'}`;
+
+/**
+ * A device's artifact download as the server served it (the `download` field): a bar to where the
+ * latest request got, and how often the device resumed or started over. The server counts bytes it
+ * sent, so a device cut off mid-way can have received a little less than shown.
+ */
+export function downloadCell(dl, name) {
+  if (!dl) return h('span', { class: 'muted' }, 'not started');
+  const pct = dl.total ? Math.min(100, Math.floor((dl.bytes / dl.total) * 100)) : 0;
+  const notes = [dl.resumes ? `resumed ${times(dl.resumes)}` : null, dl.restarts ? `started over ${times(dl.restarts)}` : null].filter(Boolean);
+  return h('div', { class: 'download' },
+    h('progress', { value: dl.bytes, max: dl.total || 1, 'aria-label': `Download of ${name}: ${pct} %` }),
+    h('small', { dataset: { fk: 'download-bytes' } }, `${bytes(dl.bytes)} of ${bytes(dl.total)} (${pct} %)${dl.active ? ', downloading' : ''}`),
+    notes.length ? h('small', { class: 'resumes' }, notes.join(', ')) : null);
+}
+
 export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
@@ -700,9 +717,10 @@ export async function deployment(main, [id]) {
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
         stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
-    replace(devs, table([['Device'], ['Status'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
+    replace(devs, table([['Device'], ['Status'], ['Download'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
       h('td', {}, deviceLink(identity?.[r.id], r.id)),
       h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'download-cell' }, downloadCell(r.download, deviceName(identity?.[r.id], r.id))),
       h('td', { class: 'opt' }, r.device_type ?? ''),
       h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
       h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
