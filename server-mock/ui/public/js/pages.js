@@ -12,7 +12,7 @@ export function uploadRefusal(name, x) {
   }
   return `The server refused ${name}: ${x.message}`;
 }
-import { stackBar, legend, grouped } from './chart.js';
+import { stackBar, legend, grouped, barRows, seriesLegend, timelineChart } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
 const INV1 = '/api/management/v1/inventory';
@@ -86,12 +86,16 @@ export async function dashboard(main) {
   const next = h('div');
   const active = h('div');
   const failures = h('div');
+  // The fleet charts need ReadDevices; without it they are left out (no request that would 403).
+  const fleet = can('ReadDevices') ? fleetCharts() : null;
   main.replaceChildren(h('h1', {}, 'Dashboard'), next,
     section('Devices', 'd-devices', counts),
+    fleet?.software,
     section('Deployments in progress', 'd-active', active),
+    fleet?.checkins,
     section('Recent failures', 'd-failures', failures));
   const refresh = async () => {
-    const s = await get('/ui/api/summary');
+    const [s] = await Promise.all([get('/ui/api/summary'), fleet?.refresh()]);
     // An empty server says what to do first instead of showing zeros.
     const known = Object.values(s.devices).reduce((a, n) => a + n, 0);
     replace(next, known === 0 ? h('div', { class: 'card next-step', id: 'next-step' },
@@ -119,6 +123,52 @@ export async function dashboard(main) {
   };
   await refresh();
   return refresh;
+}
+
+/** True when the logged-in user's roles include the permission set (app.js sets the classes). */
+const can = (p) => document.body.classList.contains('can-all') || document.body.classList.contains(`can-${p}`);
+
+const STALE_CHOICES = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']];
+
+/**
+ * The dashboard's fleet charts: which release runs on how many devices of each type, how long
+ * ago devices last checked in, and the stale ones (no check-in for longer than the chosen time).
+ */
+function fleetCharts() {
+  const sw = h('div', { class: 'card chart', id: 'software' });
+  const ages = h('div', { class: 'card chart', id: 'checkins' });
+  const stale = h('div', { id: 'stale' });
+  const after = h('select', { name: 'stale_after', dataset: { fk: 'stale-after' } },
+    STALE_CHOICES.map(([v, l]) => h('option', { value: v, selected: v === '86400' }, l)));
+  const refresh = async () => {
+    const f = await get(`/ui/api/fleet?stale_after=${after.value}`);
+    const totals = Object.fromEntries(f.device_types.map((t) => [t, 0]));
+    for (const r of f.software) for (const [t, n] of Object.entries(r.by_device_type)) totals[t] += n;
+    replace(sw, f.total === 0 ? h('p', { class: 'empty' }, 'No accepted device yet.') : [
+      h('p', { class: 'muted' }, `Installed release of the ${f.total} accepted device${f.total === 1 ? '' : 's'} (as each last reported it), by device type.`),
+      barRows(f.software.map((r) => ({ label: r.artifact_name, count: r.count, by: r.by_device_type })), f.device_types, 'Devices per release'),
+      seriesLegend(f.device_types, totals)]);
+    replace(ages, f.total === 0 ? h('p', { class: 'empty' }, 'No accepted device yet.') : [
+      barRows(f.check_ins.map((b) => ({ label: b.label, count: b.count, by: b.by_device_type })), f.device_types, 'Devices by last check-in'),
+      seriesLegend(f.device_types)]);
+    const label = STALE_CHOICES.find(([v]) => v === after.value)?.[1] ?? `${after.value} s`;
+    const most = (o) => Object.entries(o).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const groups = most(f.stale.by_group).map(([g, n]) => `${n} in ${g ? `group ${g}` : 'no group'}`).join(', ');
+    const types = most(f.stale.by_device_type).map(([t, n]) => `${n} ${t}`).join(', ');
+    replace(stale, h('p', { class: f.stale.count ? 'warn stale-line' : 'ok stale-line' },
+      f.stale.count ? `${f.stale.count} device${f.stale.count === 1 ? ' has' : 's have'} not checked in for more than ${label}: ${types}; ${groups}.` : `Every accepted device checked in within ${label}.`),
+      f.stale.count ? table([['Device'], ['Type'], ['Group', 'opt'], ['Last check-in']], f.stale.devices.map((d) => h('tr', { dataset: { stale: d.id } },
+        h('td', {}, deviceLink(d.identity, d.id)), h('td', {}, d.device_type), h('td', { class: 'opt' }, d.group ?? ''),
+        h('td', {}, d.check_in_time ? when(d.check_in_time) : 'never')))) : null,
+      f.stale.count > f.stale.devices.length ? h('p', { class: 'muted' }, `The ${f.stale.devices.length} longest silent are listed.`) : null);
+  };
+  after.addEventListener('change', () => refresh().catch((e) => toast(e.message, 'err')));
+  return {
+    refresh,
+    software: section('Software distribution', 'd-software', sw),
+    checkins: section('Last check-in', 'd-checkins', ages,
+      h('form', { class: 'inline stale-form', onsubmit: (e) => e.preventDefault() }, field('Stale after no check-in for', after)), stale),
+  };
 }
 
 // ---------------------------------------------------------------- devices
@@ -669,7 +719,8 @@ export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
   const devs = h('div');
-  main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Devices', 'dd-devices', devs));
+  const overTime = h('div', { class: 'card chart', id: 'over-time' });
+  main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Progress over time', 'dd-time', overTime), section('Devices', 'dd-devices', devs));
   const refresh = async () => {
     let d;
     try { d = await get(`${DEP}/deployments/${id}`); } catch (x) {
@@ -695,7 +746,11 @@ export async function deployment(main, [id]) {
       d.stop_reason ? [h('dt', {}, 'Stopped'), h('dd', { class: 'stop' }, d.stop_reason === 'error_threshold' ? `error threshold (${d.error_threshold} %) exceeded` : d.stop_reason)] : null,
       h('dt', {}, 'Retries'), h('dd', {}, String(d.retries)),
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
-    const { phases: byPhase, devices: phaseOf, identity } = await get(`/ui/api/deployments/${id}/phases`);
+    const [{ phases: byPhase, devices: phaseOf, identity }, tl] = await Promise.all([get(`/ui/api/deployments/${id}/phases`), get(`/ui/api/deployments/${id}/timeline`)]);
+    // A running rollout's last state lasts until now; a finished one's chart ends at its last change.
+    const open = overTime.querySelector('details')?.open;
+    replace(overTime, timelineChart(tl, finished ? undefined : Date.now()));
+    if (open) overTime.querySelector('details').open = true;
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
