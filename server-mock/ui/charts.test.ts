@@ -2,24 +2,18 @@
 // endpoints checked against a seeded fleet, then the same numbers read back from the charts'
 // SVG titles in Debian's chromium (desktop and phone, light and dark; screenshots in reports/ui/).
 import test from 'ava';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from '../../test-support/chromium.js';
-import { buildServer } from '../app.js';
-import { createUser } from '../management/useradm.js';
 import { Store } from '../store/store.js';
+import { startUiSession, type UiSession } from '../testing/ui-browser.js';
 import type { FleetReport } from '../inventory/fleet-report.js';
 import type { Timeline } from '../deployments/timeline.js';
 
 declare const document: any, window: any;
 
-const SHOTS = fileURLToPath(new URL('../../reports/ui/', import.meta.url));
 const ADMIN = { email: 'charts@example.com', password: 'charts-password' };
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -36,21 +30,14 @@ const FLEET: Array<[string | null, string | null, number | null, string | null]>
   [null, null, 5 * 60_000, null],
 ];
 
-let dataDir: string;
+let ui: UiSession;
 let app: FastifyInstance;
 let base: string;
-let browser: Browser;
-let page: Page;
 let token: string;
 const ids: string[] = [];
 let depId: string;
-const problems: string[] = [];
 
-test.before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), 'flipside-charts-'));
-  app = await buildServer({ dataDir });
-  await createUser(app.flipside, ADMIN.email, ADMIN.password);
+function seed(app: FastifyInstance) {
   const { store } = app.flipside;
   const t = Date.now();
   FLEET.forEach(([type, release, seenAgo, group], i) => {
@@ -78,21 +65,16 @@ test.before(async () => {
   // Changes made in one millisecond share a moment; spread them 5 s apart so the chart's points are known.
   const changes = store.db.prepare("SELECT seq FROM deployment_device_events WHERE deployment_id = ? AND status != 'pending' ORDER BY seq").all(depId) as { seq: number }[];
   changes.forEach(({ seq }, i) => store.db.prepare('UPDATE deployment_device_events SET ts = ? WHERE seq = ?').run(new Date(Date.parse(created) + (i + 1) * 5000).toISOString(), seq));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const login = await fetch(`${base}/api/management/v1/useradm/auth/login`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}` } });
-  token = await login.text();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.setDefaultTimeout(15_000);
+}
+
+test.before(async () => {
+  ui = await startUiSession(ADMIN, seed);
+  ({ app, base } = ui);
+  token = await ui.tokenOf(ADMIN.email, ADMIN.password);
 });
 
 test.after.always(async () => {
-  await browser?.close();
-  await app?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await ui?.close();
 });
 
 const get = async <T>(path: string): Promise<T> => {
@@ -101,10 +83,6 @@ const get = async <T>(path: string): Promise<T> => {
   return (await r.json()) as T;
 };
 
-async function shot(name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
 
 test.serial('fleet aggregate: releases by device type, check-in ages and stale devices match the seeded fleet', async (t) => {
   const f = await get<FleetReport>('/ui/api/fleet');
@@ -169,13 +147,11 @@ test.serial('a data directory from before the event table gets its known points 
 });
 
 /** Every <title> inside the element: the numbers the charts show. */
-const titles = (sel: string) => page.locator(`${sel} svg title`).allTextContents();
+const titles = (sel: string) => ui.page.locator(`${sel} svg title`).allTextContents();
 
 test.serial('browser: the dashboard charts and the rollout chart show the seeded counts', async (t) => {
-  await page.goto(`${base}/#/`);
-  await page.getByLabel('E-mail').fill(ADMIN.email);
-  await page.getByLabel('Password').fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
+  const { page } = ui;
+  await ui.login(ADMIN.email, ADMIN.password);
   await page.locator('#software li[data-row="release-2"]').waitFor();
   t.deepEqual(await titles('#software'), [
     'release-2 on raspberrypi4: 3 devices', 'release-2 on beaglebone: 1 device',
@@ -194,7 +170,7 @@ test.serial('browser: the dashboard charts and the rollout chart show the seeded
   t.regex((await page.locator('#stale .stale-line').textContent())!, /^4 devices have not checked in for more than 1 day: 3 beaglebone, 1 raspberrypi4; 3 in group field, 1 in no group\.$/);
   t.is(await page.locator('#stale tr[data-stale]').count(), 4);
   t.is(await page.locator('#stale tr[data-stale]').first().getAttribute('data-stale'), ids[6]!);
-  await shot('dashboard-charts');
+  await ui.shot('dashboard-charts');
 
   await page.getByLabel('Stale after no check-in for').selectOption('604800');
   await page.waitForFunction(() => document.querySelectorAll('#stale tr[data-stale]').length === 2);
@@ -208,11 +184,12 @@ test.serial('browser: the dashboard charts and the rollout chart show the seeded
   t.is(await page.locator('#over-time tbody tr').count(), 7);
   const last = await page.locator('#over-time tbody tr').last().locator('td').allTextContents();
   t.deepEqual(last.slice(1), ['1', '1', '0', '0', '1']);
-  await shot('deployment-over-time');
-  t.deepEqual(problems, []);
+  await ui.shot('deployment-over-time');
+  t.deepEqual(ui.problems, []);
 });
 
 test.serial('browser: the charts fit a phone in dark mode; a user without ReadDevices gets no fleet charts', async (t) => {
+  const { page } = ui;
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${base}/#/`);
@@ -221,25 +198,20 @@ test.serial('browser: the charts fit a phone in dark mode; a user without ReadDe
   // The bar has room on a phone: its own line under the label.
   const bar = await page.locator('#software li[data-row="release-2"] svg').boundingBox();
   t.true(bar!.width > 250);
-  await shot('dashboard-charts-phone-dark');
+  await ui.shot('dashboard-charts-phone-dark');
   await page.goto(`${base}/#/deployments/${depId}`);
   await page.locator('#over-time path[data-band="success"]').waitFor();
   t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
-  await shot('deployment-over-time-phone-dark');
+  await ui.shot('deployment-over-time-phone-dark');
   await page.emulateMedia({ colorScheme: 'light' });
   await page.setViewportSize({ width: 1280, height: 900 });
 
   const r = await fetch(`${base}/api/management/v1/useradm/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ email: 'ci-charts@example.com', password: 'role-password', roles: ['RBAC_ROLE_CI'] }) });
   t.is(r.status, 201);
-  await page.goto(`${base}/#/`);
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await page.getByLabel('E-mail').fill('ci-charts@example.com');
-  await page.getByLabel('Password').fill('role-password');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForFunction(() => document.body.dataset.roles === 'RBAC_ROLE_CI');
+  await ui.login('ci-charts@example.com', 'role-password');
   await page.getByRole('heading', { name: 'Recent failures' }).waitFor();
   t.is(await page.locator('#software').count(), 0);
   t.is(await page.locator('#checkins').count(), 0);
-  t.deepEqual(problems, []);
+  t.deepEqual(ui.problems, []);
 });

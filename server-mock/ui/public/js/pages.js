@@ -824,3 +824,94 @@ export async function tokens(main) {
   await refresh();
   return refresh;
 }
+
+// ---------------------------------------------------------------- users and roles
+const UA = '/api/management/v1/useradm';
+
+/** Role checkboxes, each with what the role allows; `checked` is the list of role names set. */
+function roleChecks(roles, checked, prefix) {
+  return h('fieldset', { class: 'roles' }, h('legend', {}, 'Roles'), roles.map((r) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'role', value: r.name, checked: checked.includes(r.name), dataset: { fk: `${prefix}-${r.name}` } }),
+    ` ${r.name} `, h('span', { class: 'muted' }, r.description))));
+}
+const checkedRoles = (el) => [...el.querySelectorAll('input[name=role]:checked')].map((c) => c.value);
+
+/**
+ * Users (needs ReadUsers): who has which role. Administrators (ManageUsers) add and remove
+ * users and change their roles; the server refuses taking the administrator role from the last
+ * administrator and the page says so. Everyone else sees their own account and roles.
+ */
+export async function users(main) {
+  const me = await get(`${UA}/users/me`);
+  const mine = h('div', { class: 'card', id: 'me' },
+    h('p', {}, 'You are ', h('strong', {}, me.email), ', with ', (me.roles ?? []).length ? me.roles.map((r, i) => [i ? ' ' : '', h('span', { class: 'tag' }, r)]) : 'no role', '.'),
+    h('p', { class: 'muted' }, 'Scripts and CI act with your roles through ', h('a', { href: '#/tokens' }, 'personal access tokens'), '.'));
+  if (!can('ReadUsers')) {
+    main.replaceChildren(h('h1', {}, 'Users'), mine, h('p', { class: 'muted' }, 'Your roles do not include seeing other users (ReadUsers); an administrator can change that.'));
+    return null;
+  }
+  const roles = await get('/api/management/v2/useradm/roles');
+  const manage = can('ManageUsers');
+  const list = h('div', { class: 'stack-phone' });
+  const editor = h('div', { id: 'role-editor' });
+  const edit = (u) => {
+    const err = h('p', { class: 'error', role: 'alert' });
+    const boxes = roleChecks(roles, u.roles ?? [], 'edit');
+    const form = h('form', { class: 'card', 'aria-labelledby': 'edit-title', onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        await api('PUT', `${UA}/users/${u.id}/roles`, { roles: checkedRoles(boxes) });
+        toast(`Roles of ${u.email} saved`);
+        // One's own roles decide what this page and the menu may show: start over with them.
+        if (u.id === me.id) { location.reload(); return; }
+        editor.replaceChildren();
+        await refresh();
+      } catch (x) { err.textContent = x.message; }
+    } }, h('h2', { id: 'edit-title' }, `Roles of ${u.email}`), boxes, err,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save roles'), h('button', { type: 'button', onclick: () => editor.replaceChildren() }, 'Cancel')));
+    editor.replaceChildren(form);
+    form.querySelector('input')?.focus();
+  };
+  const refresh = async () => {
+    const all = await get(`${UA}/users`);
+    replace(list, table([['E-mail'], ['Roles'], ['Created', 'opt'], manage ? [''] : null].filter(Boolean), all.map((u) => h('tr', { dataset: { user: u.email } },
+      h('td', { class: 'wrap' }, u.email, u.id === me.id ? h('span', { class: 'muted' }, ' (you)') : null),
+      h('td', { 'data-label': 'Roles' }, (u.roles ?? []).length ? u.roles.map((r) => h('span', { class: 'tag', title: roles.find((x) => x.name === r)?.description ?? '' }, r)) : h('span', { class: 'muted' }, 'no role')),
+      h('td', { class: 'opt' }, when(u.created_ts)),
+      manage ? h('td', {}, h('div', { class: 'actions' },
+        button('Edit roles', () => edit(u), { class: 'small', 'aria-label': `Edit roles of ${u.email}`, dataset: { fk: `edit-${u.id}` } }),
+        u.id === me.id ? null : button('Remove', async () => {
+          if (!confirm(`Remove user ${u.email}? Their sessions and tokens stop working.`)) return;
+          await api('DELETE', `${UA}/users/${u.id}`);
+          toast(`User ${u.email} removed`);
+          await refresh();
+        }, { class: 'danger small', 'aria-label': `Remove ${u.email}`, dataset: { fk: `rm-${u.id}` } }))) : null)), 'No users.'));
+  };
+  let add = null;
+  if (manage) {
+    const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'off' });
+    const password = h('input', { type: 'password', name: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
+    const boxes = roleChecks(roles, [], 'new');
+    const err = h('p', { class: 'error', role: 'alert' });
+    add = section('Add a user', 'u-add', h('form', { class: 'card', onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        await api('POST', `${UA}/users`, { email: email.value, password: password.value, roles: checkedRoles(boxes) });
+        toast(`User ${email.value} added`);
+        email.value = '';
+        password.value = '';
+        for (const c of boxes.querySelectorAll('input')) c.checked = false;
+        await refresh();
+      } catch (x) { err.textContent = x.message; }
+    } }, field('E-mail', email), field('Password', password, 'At least 8 characters'), boxes,
+    h('p', { class: 'muted' }, 'Without a role the user can log in and manage only their own tokens.'), err,
+    h('button', { type: 'submit', class: 'primary' }, 'Add user')));
+  }
+  main.replaceChildren(h('h1', {}, 'Users'), mine, section('All users', 'u-list', list), editor, add,
+    section('Roles', 'u-roles', h('div', { class: 'stack-phone' }, table([['Role'], ['Allows']], roles.map((r) => h('tr', {},
+      h('td', {}, h('code', {}, r.name)), h('td', {}, r.description, h('br'), h('small', { class: 'muted' }, r.permission_sets_with_scope.map((p) => p.name).join(', ')))))))));
+  await refresh();
+  return refresh;
+}
