@@ -142,8 +142,11 @@ export async function writeAllAt(fh: FileHandle, path: string, buf: Buffer, pos:
 /** writeAllAt for a list of buffers in one positional writev (no concatenation copy). */
 export async function writevAllAt(fh: FileHandle, path: string, bufs: Buffer[], pos: number, journal: WriteJournal = testJournal): Promise<void> {
   let total = 0;
-  for (const b of bufs) total += b.length;
-  journal.write(path, pos, total);
+  // Announced buffer by buffer with its bytes: the campaign's trace rebuilds crash states from them.
+  for (const b of bufs) {
+    journal.write(path, pos + total, b.length, b);
+    total += b.length;
+  }
   const { bytesWritten } = await fh.writev(bufs, pos);
   if (bytesWritten === total) return;
   // A short writev (a signal, a device limit): finish what is left buffer by buffer.
