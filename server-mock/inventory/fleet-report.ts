@@ -66,7 +66,8 @@ export function fleetReport(rows: FleetDeviceRow[], nowMs: number, staleAfterSec
   const software = new Map<string, { count: number; by_device_type: Record<string, number> }>();
   const checkIns = AGE_BUCKETS.map((b) => ({ key: b.key, label: b.label, count: 0, by_device_type: {} as Record<string, number> }));
   const stale: FleetReport['stale'] = { after_seconds: staleAfterSeconds, count: 0, by_device_type: {}, by_group: {}, devices: [] };
-  const staleAll: Array<StaleDevice & { age: number }> = [];
+  // Identity is parsed only for the devices listed: in a large fleet most may be stale.
+  const staleAll: Array<Omit<StaleDevice, 'identity'> & { id_data: string; age: number }> = [];
   for (const r of rows) {
     const type = text(r.device_type) ?? UNKNOWN_TYPE;
     types.set(type, (types.get(type) ?? 0) + 1);
@@ -85,11 +86,11 @@ export function fleetReport(rows: FleetDeviceRow[], nowMs: number, staleAfterSec
       stale.count++;
       bump(stale.by_device_type, type);
       bump(stale.by_group, r.grp ?? '');
-      staleAll.push({ id: r.id, identity: identityOf(r.id_data), device_type: type, group: r.grp, check_in_time: Number.isNaN(seen) ? null : r.check_in_time, age });
+      staleAll.push({ id: r.id, id_data: r.id_data, device_type: type, group: r.grp, check_in_time: Number.isNaN(seen) ? null : r.check_in_time, age });
     }
   }
   staleAll.sort((a, b) => b.age - a.age || a.id.localeCompare(b.id));
-  stale.devices = staleAll.slice(0, STALE_LISTED).map(({ age: _age, ...d }) => d);
+  stale.devices = staleAll.slice(0, STALE_LISTED).map(({ age: _age, id_data, ...d }) => ({ ...d, identity: identityOf(id_data) }));
   return {
     total: rows.length,
     // Most devices first: the chart's colours follow this order.
