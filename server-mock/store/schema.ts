@@ -162,7 +162,8 @@ CREATE TABLE IF NOT EXISTS deployment_devices_deleted (
 );
 -- Every status a device took in a deployment and when: the rollout-over-time chart. Triggers
 -- write it, so no code path that changes a status can forget to; a final status carries the row's
--- own finished time. Deployments from before the table get their known points (created, finished).
+-- own finished time. Deployments from before the table get their known points (created, finished),
+-- once: only while the table is empty, so opening a large database costs no scan after that.
 CREATE TABLE IF NOT EXISTS deployment_device_events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
@@ -173,10 +174,10 @@ CREATE TABLE IF NOT EXISTS deployment_device_events (
 CREATE INDEX IF NOT EXISTS deployment_device_events_dep ON deployment_device_events(deployment_id, ts);
 INSERT INTO deployment_device_events (deployment_id, device_id, status, ts)
   SELECT deployment_id, device_id, 'pending', created FROM deployment_devices dd
-  WHERE NOT EXISTS (SELECT 1 FROM deployment_device_events e WHERE e.deployment_id = dd.deployment_id AND e.device_id = dd.device_id)
+  WHERE NOT EXISTS (SELECT 1 FROM deployment_device_events)
   UNION ALL
   SELECT deployment_id, device_id, status, finished FROM deployment_devices dd
-  WHERE finished IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deployment_device_events e WHERE e.deployment_id = dd.deployment_id AND e.device_id = dd.device_id);
+  WHERE finished IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deployment_device_events);
 CREATE TRIGGER IF NOT EXISTS deployment_device_added AFTER INSERT ON deployment_devices BEGIN
   INSERT INTO deployment_device_events (deployment_id, device_id, status, ts) VALUES (NEW.deployment_id, NEW.device_id, NEW.status, NEW.created);
 END;
