@@ -71,6 +71,7 @@ const RULES: Array<[string, RegExp, PermissionSet | 'public']> = [
   ['READ', /^\/api\/management\/v1\/deviceconfig\//, 'ReadDevices'],
   ['WRITE', /^\/api\/management\/v1\/deviceconfig\//, 'ConfigureDevices'],
   ['READ', /^\/ui\/api\/deployments\//, 'ReadDeployments'],
+  ['READ', /^\/ui\/api\/fleet$/, 'ReadDevices'],
   ['READ', /^\/ui\/api\//, 'Self'],
 ];
 

@@ -176,6 +176,31 @@ CREATE TABLE IF NOT EXISTS download_progress (
   last_at TEXT NOT NULL,
   PRIMARY KEY (deployment_id, device_id)
 );
+-- Every status a device took in a deployment and when: the rollout-over-time chart. Triggers
+-- write it, so no code path that changes a status can forget to; a final status carries the row's
+-- own finished time. Deployments from before the table get their known points (created, finished),
+-- once: only while the table is empty, so opening a large database costs no scan after that.
+CREATE TABLE IF NOT EXISTS deployment_device_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  ts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deployment_device_events_dep ON deployment_device_events(deployment_id, ts);
+INSERT INTO deployment_device_events (deployment_id, device_id, status, ts)
+  SELECT deployment_id, device_id, 'pending', created FROM deployment_devices dd
+  WHERE NOT EXISTS (SELECT 1 FROM deployment_device_events)
+  UNION ALL
+  SELECT deployment_id, device_id, status, finished FROM deployment_devices dd
+  WHERE finished IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deployment_device_events);
+CREATE TRIGGER IF NOT EXISTS deployment_device_added AFTER INSERT ON deployment_devices BEGIN
+  INSERT INTO deployment_device_events (deployment_id, device_id, status, ts) VALUES (NEW.deployment_id, NEW.device_id, NEW.status, NEW.created);
+END;
+CREATE TRIGGER IF NOT EXISTS deployment_device_moved AFTER UPDATE OF status ON deployment_devices WHEN NEW.status != OLD.status BEGIN
+  INSERT INTO deployment_device_events (deployment_id, device_id, status, ts)
+  VALUES (NEW.deployment_id, NEW.device_id, NEW.status, COALESCE(NEW.finished, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+END;
 CREATE TABLE IF NOT EXISTS deployment_logs (
   deployment_id TEXT NOT NULL,
   device_id TEXT NOT NULL,

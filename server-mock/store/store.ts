@@ -129,6 +129,20 @@ export interface DownloadProgressRow {
   restarts: number;
   last_at: string;
 }
+export interface FleetDeviceRow {
+  id: string;
+  id_data: string;
+  check_in_time: string | null;
+  grp: string | null;
+  /** JSON text as stored in inventory, or null when never reported. */
+  device_type: string | null;
+  artifact_name: string | null;
+}
+export interface DeploymentDeviceEvent {
+  device_id: string;
+  status: string;
+  ts: string;
+}
 export interface LogMessage {
   timestamp: string;
   level: string;
@@ -470,6 +484,19 @@ export class Store {
       ? this.stmt('SELECT COUNT(*) AS n FROM devices WHERE status = ?').get(status)
       : this.stmt('SELECT COUNT(*) AS n FROM devices').get();
     return (row as { n: number }).n;
+  }
+  /**
+   * Each accepted device with what the fleet charts group it by: device type and installed
+   * artifact as it last reported them (inventory scope, JSON text), group and last check-in.
+   */
+  fleetDevices(): FleetDeviceRow[] {
+    return this.stmt(
+      `SELECT d.id, d.id_data, c.check_in_time, i.grp,
+         (SELECT value FROM inventory v WHERE v.device_id = d.id AND v.scope = 'inventory' AND v.name = 'device_type') AS device_type,
+         (SELECT value FROM inventory v WHERE v.device_id = d.id AND v.scope = 'inventory' AND v.name = 'artifact_name') AS artifact_name
+       FROM devices d LEFT JOIN device_checkins c ON c.device_id = d.id LEFT JOIN inventory_devices i ON i.device_id = d.id
+       WHERE d.status = 'accepted' ORDER BY d.created_ts, d.id`,
+    ).all() as FleetDeviceRow[];
   }
   acceptedDeviceIds(): string[] {
     return (this.stmt("SELECT id FROM devices WHERE status = 'accepted' ORDER BY created_ts, id").all() as { id: string }[]).map((r) => r.id);
@@ -863,6 +890,11 @@ export class Store {
 
   setStopReason(deploymentId: string, reason: string): void {
     this.stmt('UPDATE deployments SET stop_reason = ? WHERE id = ?').run(reason, deploymentId);
+  }
+
+  /** Every status the deployment's devices took, oldest first (written by triggers, see schema). */
+  deploymentDeviceEvents(deploymentId: string): DeploymentDeviceEvent[] {
+    return this.stmt('SELECT device_id, status, ts FROM deployment_device_events WHERE deployment_id = ? ORDER BY ts, seq').all(deploymentId) as DeploymentDeviceEvent[];
   }
 
   /** Counts per device status, all of Mender's keys present. */

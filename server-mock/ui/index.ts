@@ -13,6 +13,8 @@ import { userGuard } from '../auth/guards.js';
 import { errorSchema, notFound } from '../http-errors.js';
 import { FINAL_DEVICE_STATUSES } from '../store/store.js';
 import { deploymentOutcome } from '../deployments/outcome.js';
+import { rolloutTimeline } from '../deployments/timeline.js';
+import { fleetReport } from '../inventory/fleet-report.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -165,6 +167,45 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
         p[r.status] = (p[r.status] ?? 0) + 1;
       }
       return { phases, devices, identity };
+    },
+  );
+
+  // The dashboard's fleet charts (software distribution, check-in ages, stale devices): Mender's
+  // UI gets these from its reporting service's aggregations, which Flipside does not have.
+  app.get<{ Querystring: { stale_after?: number } }>(
+    '/ui/api/fleet',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'Accepted devices by installed release and device type, by last check-in, and the stale ones',
+        querystring: {
+          type: 'object',
+          properties: { stale_after: { type: 'integer', minimum: 1, default: 86_400, description: 'Seconds without a check-in after which a device counts as stale' } },
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', additionalProperties: true }, 400: errorSchema, 401: errorSchema, 403: errorSchema },
+      },
+    },
+    async (req) => fleetReport(ctx.store.fleetDevices(), Date.now(), req.query.stale_after ?? 86_400),
+  );
+
+  // Mender's statistics give the counts now; the deployment page also draws how they got there.
+  app.get<{ Params: { id: string } }>(
+    '/ui/api/deployments/:id/timeline',
+    {
+      preHandler: guard,
+      schema: {
+        tags,
+        summary: 'How many devices were in each status over the rollout, from the recorded status changes',
+        params: { type: 'object', properties: { id: { type: 'string' } } },
+        response: { 200: { type: 'object', additionalProperties: true }, 401: errorSchema, 403: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const dep = ctx.store.deployment(req.params.id);
+      if (!dep) throw notFound('deployment not found');
+      return { ...rolloutTimeline(ctx.store.deploymentDeviceEvents(dep.id)), created: dep.created, finished: dep.finished, status: dep.status };
     },
   );
 

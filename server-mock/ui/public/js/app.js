@@ -15,6 +15,7 @@ const routes = [
   [/^\/deployments\/([\w-]+)$/, pages.deployment, 'Deployment'],
   [/^\/audit$/, pages.audit, 'Audit log'],
   [/^\/tokens$/, pages.tokens, 'Access tokens'],
+  [/^\/users$/, pages.users, 'Users'],
 ];
 
 const main = document.getElementById('main');

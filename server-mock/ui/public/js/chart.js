@@ -35,3 +35,99 @@ export function legend(stats) {
   return h('ul', { class: 'legend' }, grouped(stats).map((p) =>
     h('li', { class: `stat-${p.key}` }, h('span', { class: `sw c-${p.key}`, 'aria-hidden': 'true' }), `${p.label} `, h('strong', { class: 'n' }, String(p.n)))));
 }
+
+// ---------------------------------------------------------------- fleet and rollout charts
+
+/** Categorical colours for series such as device types (cat-0..cat-7, reused past eight). */
+export const cat = (i) => `cat-${i % 8}`;
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * One horizontal bar per row (a release, a check-in age), split by series (device types) and
+ * scaled to the largest row. rows: [{ label, count, by: { series: n } }]. Every segment's
+ * <title> says "<row> on <series>: n devices", so a pointer or a screen reader gets the numbers.
+ */
+export function barRows(rows, series, name) {
+  const max = Math.max(1, ...rows.map((r) => r.count));
+  return h('ul', { class: 'bar-rows', 'aria-label': name }, rows.map((r) => {
+    let x = 0;
+    const segs = [];
+    series.forEach((sName, i) => {
+      const n = r.by[sName] ?? 0;
+      if (!n) return;
+      const w = (n / max) * 100;
+      segs.push(s('rect', { x: `${x}%`, y: 0, width: `${w}%`, height: 16, class: cat(i), 'data-series': sName, 'data-n': n },
+        s('title', {}, `${r.label} on ${sName}: ${plural(n, 'device')}`)));
+      x += w;
+    });
+    const parts = series.filter((sName) => r.by[sName]).map((sName) => `${r.by[sName]} ${sName}`).join(', ');
+    return h('li', { dataset: { row: r.label } },
+      h('span', { class: 'lbl', title: r.label }, r.label),
+      s('svg', { class: 'bar', width: '100%', height: 16, role: 'img', 'aria-label': `${r.label}: ${plural(r.count, 'device')}${parts ? ` (${parts})` : ''}`, preserveAspectRatio: 'none' },
+        s('rect', { x: 0, y: 0, width: '100%', height: 16, class: 'c-track' }), ...segs),
+      h('strong', { class: 'n' }, String(r.count)));
+  }));
+}
+
+export function seriesLegend(series, counts) {
+  return h('ul', { class: 'legend' }, series.map((name, i) =>
+    h('li', {}, h('span', { class: `sw ${cat(i)}`, 'aria-hidden': 'true' }), `${name} `, counts ? h('strong', { class: 'n' }, String(counts[name] ?? 0)) : null)));
+}
+
+function clock(ms, withDate) {
+  const d = new Date(ms);
+  return withDate ? d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }) : d.toLocaleTimeString();
+}
+
+// Bottom to top: what is done rises from the floor, what waits sits on top.
+const BANDS = ['success', 'failure', 'skipped', 'active', 'pending'];
+
+/**
+ * Stacked step areas of a deployment's device statuses over time (the server's timeline: each
+ * point the counts from its moment until the next). `endMs` stretches the last state to now for
+ * a rollout still running. Each band's <title> gives its count at the end and its peak; a table
+ * under "Every change" has the numbers behind the picture.
+ */
+export function timelineChart(tl, endMs) {
+  const pts = tl.points;
+  if (!pts.length) return h('p', { class: 'empty' }, 'No device status recorded yet.');
+  const W = 600;
+  const H = 160;
+  const ts = pts.map((p) => Date.parse(p.ts));
+  const t0 = ts[0];
+  const t1 = Math.max(endMs ?? ts[ts.length - 1], ts[ts.length - 1]);
+  const span = Math.max(1, t1 - t0);
+  const total = Math.max(1, tl.device_count);
+  const xs = [...ts.map((t) => ((t - t0) / span) * W), W];
+  const y = (n) => H - (n / total) * H;
+  const byPoint = pts.map((p) => Object.fromEntries(grouped(p.counts).map((g) => [g.key, g.n])));
+  const labels = Object.fromEntries(GROUPS.map(([key, , label]) => [key, label]));
+  const paths = [];
+  const floor = pts.map(() => 0);
+  for (const key of BANDS) {
+    const lo = floor.slice();
+    const hi = lo.map((v, i) => v + byPoint[i][key]);
+    if (hi.every((v, i) => v === lo[i])) continue;
+    let d = `M${xs[0]},${y(lo[0])}`;
+    for (let i = 0; i < pts.length; i++) d += ` L${xs[i]},${y(hi[i])} L${xs[i + 1]},${y(hi[i])}`;
+    for (let i = pts.length - 1; i >= 0; i--) d += ` L${xs[i + 1]},${y(lo[i])} L${xs[i]},${y(lo[i])}`;
+    const last = byPoint[pts.length - 1][key];
+    const peak = Math.max(...byPoint.map((b) => b[key]));
+    paths.push(s('path', { d: `${d} Z`, class: `c-${key}`, 'data-band': key, 'data-end': last },
+      s('title', {}, `${labels[key]}: ${last} at the end${peak !== last ? `, ${peak} at most` : ''}`)));
+    hi.forEach((v, i) => { floor[i] = v; });
+  }
+  const end = byPoint[pts.length - 1];
+  const withDate = new Date(t0).toDateString() !== new Date(t1).toDateString();
+  const desc = BANDS.filter((k) => end[k]).map((k) => `${labels[k]} ${end[k]}`).join(', ');
+  return h('figure', { class: 'timeline' },
+    s('svg', { class: 'area', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `Device statuses over time, at the end: ${desc} of ${tl.device_count}` },
+      s('rect', { x: 0, y: 0, width: W, height: H, class: 'c-track' }), ...paths,
+      s('line', { x1: 0, x2: W, y1: H / 2, y2: H / 2, class: 'grid' })),
+    h('div', { class: 'axis' }, h('span', {}, clock(t0, withDate)), h('span', { class: 'muted' }, `${plural(tl.device_count, 'device')}, half at the line`),
+      h('span', {}, endMs && endMs > ts[ts.length - 1] ? `${clock(t1, withDate)} (now)` : clock(t1, withDate))),
+    h('details', { class: 'timeline-table' }, h('summary', {}, `Every change (${pts.length})`),
+      h('div', { class: 'table-wrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), BANDS.map((k) => h('th', { scope: 'col' }, labels[k])))),
+        h('tbody', {}, pts.map((p, i) => h('tr', {}, h('td', {}, clock(ts[i], withDate)), BANDS.map((k) => h('td', {}, String(byPoint[i][k]))))))))));
+}

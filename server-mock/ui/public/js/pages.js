@@ -12,7 +12,7 @@ export function uploadRefusal(name, x) {
   }
   return `The server refused ${name}: ${x.message}`;
 }
-import { stackBar, legend, grouped } from './chart.js';
+import { stackBar, legend, grouped, barRows, seriesLegend, timelineChart } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
 const INV1 = '/api/management/v1/inventory';
@@ -86,12 +86,16 @@ export async function dashboard(main) {
   const next = h('div');
   const active = h('div');
   const failures = h('div');
+  // The fleet charts need ReadDevices; without it they are left out (no request that would 403).
+  const fleet = can('ReadDevices') ? fleetCharts() : null;
   main.replaceChildren(h('h1', {}, 'Dashboard'), next,
     section('Devices', 'd-devices', counts),
+    fleet?.software,
     section('Deployments in progress', 'd-active', active),
+    fleet?.checkins,
     section('Recent failures', 'd-failures', failures));
   const refresh = async () => {
-    const s = await get('/ui/api/summary');
+    const [s] = await Promise.all([get('/ui/api/summary'), fleet?.refresh()]);
     // An empty server says what to do first instead of showing zeros.
     const known = Object.values(s.devices).reduce((a, n) => a + n, 0);
     replace(next, known === 0 ? h('div', { class: 'card next-step', id: 'next-step' },
@@ -119,6 +123,57 @@ export async function dashboard(main) {
   };
   await refresh();
   return refresh;
+}
+
+/** True when the logged-in user's roles include the permission set (app.js sets the classes). */
+const can = (p) => document.body.classList.contains('can-all') || document.body.classList.contains(`can-${p}`);
+
+const STALE_CHOICES = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']];
+
+/**
+ * The dashboard's fleet charts: which release runs on how many devices of each type, how long
+ * ago devices last checked in, and the stale ones (no check-in for longer than the chosen time).
+ */
+function fleetCharts() {
+  const sw = h('div', { class: 'card chart', id: 'software' });
+  const ages = h('div', { class: 'card chart', id: 'checkins' });
+  const stale = h('div', { id: 'stale' });
+  const after = h('select', { name: 'stale_after', dataset: { fk: 'stale-after' } },
+    STALE_CHOICES.map(([v, l]) => h('option', { value: v, selected: v === '86400' }, l)));
+  // Live refreshes come with every write anywhere; in a busy fleet that is several a second and
+  // each aggregate reads every accepted device, so the charts follow at most every 15 s.
+  let last = 0;
+  const refresh = async (force) => {
+    if (force !== true && Date.now() - last < 15_000) return;
+    last = Date.now();
+    const f = await get(`/ui/api/fleet?stale_after=${after.value}`);
+    const totals = Object.fromEntries(f.device_types.map((t) => [t, 0]));
+    for (const r of f.software) for (const [t, n] of Object.entries(r.by_device_type)) totals[t] += n;
+    replace(sw, f.total === 0 ? h('p', { class: 'empty' }, 'No accepted device yet.') : [
+      h('p', { class: 'muted' }, `Installed release of the ${f.total} accepted device${f.total === 1 ? '' : 's'} (as each last reported it), by device type.`),
+      barRows(f.software.map((r) => ({ label: r.artifact_name, count: r.count, by: r.by_device_type })), f.device_types, 'Devices per release'),
+      seriesLegend(f.device_types, totals)]);
+    replace(ages, f.total === 0 ? h('p', { class: 'empty' }, 'No accepted device yet.') : [
+      barRows(f.check_ins.map((b) => ({ label: b.label, count: b.count, by: b.by_device_type })), f.device_types, 'Devices by last check-in'),
+      seriesLegend(f.device_types)]);
+    const label = STALE_CHOICES.find(([v]) => v === after.value)?.[1] ?? `${after.value} s`;
+    const most = (o) => Object.entries(o).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const groups = most(f.stale.by_group).map(([g, n]) => `${n} in ${g ? `group ${g}` : 'no group'}`).join(', ');
+    const types = most(f.stale.by_device_type).map(([t, n]) => `${n} ${t}`).join(', ');
+    replace(stale, h('p', { class: f.stale.count ? 'warn stale-line' : 'ok stale-line' },
+      f.stale.count ? `${f.stale.count} device${f.stale.count === 1 ? ' has' : 's have'} not checked in for more than ${label}: ${types}; ${groups}.` : `Every accepted device checked in within ${label}.`),
+      f.stale.count ? table([['Device'], ['Type'], ['Group', 'opt'], ['Last check-in']], f.stale.devices.map((d) => h('tr', { dataset: { stale: d.id } },
+        h('td', {}, deviceLink(d.identity, d.id)), h('td', {}, d.device_type), h('td', { class: 'opt' }, d.group ?? ''),
+        h('td', {}, d.check_in_time ? when(d.check_in_time) : 'never')))) : null,
+      f.stale.count > f.stale.devices.length ? h('p', { class: 'muted' }, `The ${f.stale.devices.length} longest silent are listed.`) : null);
+  };
+  after.addEventListener('change', () => refresh(true).catch((e) => toast(e.message, 'err')));
+  return {
+    refresh,
+    software: section('Software distribution', 'd-software', sw),
+    checkins: section('Last check-in', 'd-checkins', ages,
+      h('form', { class: 'inline stale-form', onsubmit: (e) => e.preventDefault() }, field('Stale after no check-in for', after)), stale),
+  };
 }
 
 // ---------------------------------------------------------------- devices
@@ -686,7 +741,8 @@ export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
   const devs = h('div');
-  main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Devices', 'dd-devices', devs));
+  const overTime = h('div', { class: 'card chart', id: 'over-time' });
+  main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Progress over time', 'dd-time', overTime), section('Devices', 'dd-devices', devs));
   const refresh = async () => {
     let d;
     try { d = await get(`${DEP}/deployments/${id}`); } catch (x) {
@@ -712,7 +768,11 @@ export async function deployment(main, [id]) {
       d.stop_reason ? [h('dt', {}, 'Stopped'), h('dd', { class: 'stop' }, d.stop_reason === 'error_threshold' ? `error threshold (${d.error_threshold} %) exceeded` : d.stop_reason)] : null,
       h('dt', {}, 'Retries'), h('dd', {}, String(d.retries)),
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
-    const { phases: byPhase, devices: phaseOf, identity } = await get(`/ui/api/deployments/${id}/phases`);
+    const [{ phases: byPhase, devices: phaseOf, identity }, tl] = await Promise.all([get(`/ui/api/deployments/${id}/phases`), get(`/ui/api/deployments/${id}/timeline`)]);
+    // A running rollout's last state lasts until now; a finished one's chart ends at its last change.
+    const open = overTime.querySelector('details')?.open;
+    replace(overTime, timelineChart(tl, finished ? undefined : Date.now()));
+    if (open) overTime.querySelector('details').open = true;
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
@@ -784,6 +844,97 @@ export async function tokens(main) {
     } catch (x) { err.textContent = x.message; }
   } }, h('h2', {}, 'New token'), field('Name', name), field('Expires in (days)', days), err, h('button', { type: 'submit', class: 'primary' }, 'Create token'));
   main.replaceChildren(h('h1', {}, 'Personal access tokens'), h('p', { class: 'muted' }, 'A token acts with your roles, for scripts and CI (Authorization: Bearer ...).'), shown, list, form);
+  await refresh();
+  return refresh;
+}
+
+// ---------------------------------------------------------------- users and roles
+const UA = '/api/management/v1/useradm';
+
+/** Role checkboxes, each with what the role allows; `checked` is the list of role names set. */
+function roleChecks(roles, checked, prefix) {
+  return h('fieldset', { class: 'roles' }, h('legend', {}, 'Roles'), roles.map((r) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'role', value: r.name, checked: checked.includes(r.name), dataset: { fk: `${prefix}-${r.name}` } }),
+    ` ${r.name} `, h('span', { class: 'muted' }, r.description))));
+}
+const checkedRoles = (el) => [...el.querySelectorAll('input[name=role]:checked')].map((c) => c.value);
+
+/**
+ * Users (needs ReadUsers): who has which role. Administrators (ManageUsers) add and remove
+ * users and change their roles; the server refuses taking the administrator role from the last
+ * administrator and the page says so. Everyone else sees their own account and roles.
+ */
+export async function users(main) {
+  const me = await get(`${UA}/users/me`);
+  const mine = h('div', { class: 'card', id: 'me' },
+    h('p', {}, 'You are ', h('strong', {}, me.email), ', with ', (me.roles ?? []).length ? me.roles.map((r, i) => [i ? ' ' : '', h('span', { class: 'tag' }, r)]) : 'no role', '.'),
+    h('p', { class: 'muted' }, 'Scripts and CI act with your roles through ', h('a', { href: '#/tokens' }, 'personal access tokens'), '.'));
+  if (!can('ReadUsers')) {
+    main.replaceChildren(h('h1', {}, 'Users'), mine, h('p', { class: 'muted' }, 'Your roles do not include seeing other users (ReadUsers); an administrator can change that.'));
+    return null;
+  }
+  const roles = await get('/api/management/v2/useradm/roles');
+  const manage = can('ManageUsers');
+  const list = h('div', { class: 'stack-phone' });
+  const editor = h('div', { id: 'role-editor' });
+  const edit = (u) => {
+    const err = h('p', { class: 'error', role: 'alert' });
+    const boxes = roleChecks(roles, u.roles ?? [], 'edit');
+    const form = h('form', { class: 'card', 'aria-labelledby': 'edit-title', onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        await api('PUT', `${UA}/users/${u.id}/roles`, { roles: checkedRoles(boxes) });
+        toast(`Roles of ${u.email} saved`);
+        // One's own roles decide what this page and the menu may show: start over with them.
+        if (u.id === me.id) { location.reload(); return; }
+        editor.replaceChildren();
+        await refresh();
+      } catch (x) { err.textContent = x.message; }
+    } }, h('h2', { id: 'edit-title' }, `Roles of ${u.email}`), boxes, err,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save roles'), h('button', { type: 'button', onclick: () => editor.replaceChildren() }, 'Cancel')));
+    editor.replaceChildren(form);
+    form.querySelector('input')?.focus();
+  };
+  const refresh = async () => {
+    const all = await get(`${UA}/users`);
+    replace(list, table([['E-mail'], ['Roles'], ['Created', 'opt'], manage ? [''] : null].filter(Boolean), all.map((u) => h('tr', { dataset: { user: u.email } },
+      h('td', { class: 'wrap' }, u.email, u.id === me.id ? h('span', { class: 'muted' }, ' (you)') : null),
+      h('td', { 'data-label': 'Roles' }, (u.roles ?? []).length ? u.roles.map((r) => h('span', { class: 'tag', title: roles.find((x) => x.name === r)?.description ?? '' }, r)) : h('span', { class: 'muted' }, 'no role')),
+      h('td', { class: 'opt' }, when(u.created_ts)),
+      manage ? h('td', {}, h('div', { class: 'actions' },
+        button('Edit roles', () => edit(u), { class: 'small', 'aria-label': `Edit roles of ${u.email}`, dataset: { fk: `edit-${u.id}` } }),
+        u.id === me.id ? null : button('Remove', async () => {
+          if (!confirm(`Remove user ${u.email}? Their sessions and tokens stop working.`)) return;
+          await api('DELETE', `${UA}/users/${u.id}`);
+          toast(`User ${u.email} removed`);
+          await refresh();
+        }, { class: 'danger small', 'aria-label': `Remove ${u.email}`, dataset: { fk: `rm-${u.id}` } }))) : null)), 'No users.'));
+  };
+  let add = null;
+  if (manage) {
+    const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'off' });
+    const password = h('input', { type: 'password', name: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
+    const boxes = roleChecks(roles, [], 'new');
+    const err = h('p', { class: 'error', role: 'alert' });
+    add = section('Add a user', 'u-add', h('form', { class: 'card', onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        await api('POST', `${UA}/users`, { email: email.value, password: password.value, roles: checkedRoles(boxes) });
+        toast(`User ${email.value} added`);
+        email.value = '';
+        password.value = '';
+        for (const c of boxes.querySelectorAll('input')) c.checked = false;
+        await refresh();
+      } catch (x) { err.textContent = x.message; }
+    } }, field('E-mail', email), field('Password', password, 'At least 8 characters'), boxes,
+    h('p', { class: 'muted' }, 'Without a role the user can log in and manage only their own tokens.'), err,
+    h('button', { type: 'submit', class: 'primary' }, 'Add user')));
+  }
+  main.replaceChildren(h('h1', {}, 'Users'), mine, section('All users', 'u-list', list), editor, add,
+    section('Roles', 'u-roles', h('div', { class: 'stack-phone' }, table([['Role'], ['Allows']], roles.map((r) => h('tr', {},
+      h('td', {}, h('code', {}, r.name)), h('td', {}, r.description, h('br'), h('small', { class: 'muted' }, r.permission_sets_with_scope.map((p) => p.name).join(', ')))))))));
   await refresh();
   return refresh;
 }
