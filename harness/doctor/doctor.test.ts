@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabBoard } from '../board/lab-board.js';
+import { RelayConsole } from '../board/relay-console.js';
+import { StreamConsole } from '../console/stream-console.js';
 import { FakeLab, type FakeLabOptions } from './lab.fake.js';
 import { formatDoctorReport } from './format.js';
 import { runDoctor, type DoctorReport } from './runner.js';
@@ -20,6 +22,9 @@ async function doctor(t: { teardown(fn: () => Promise<void> | void): void }, o: 
     rmSync(logDir, { recursive: true, force: true });
   });
   const board = LabBoard.open(lab.boardFile('/dev/null'), { logDir, consoleWaitMs: 5000 });
+  // A vanishing adapter: the bench powers the board once this console has the new device open.
+  const relay = board.caps.console as RelayConsole;
+  lab.watchHost(() => relay.current instanceof StreamConsole && relay.current.connected);
   const report = await runDoctor(board, { uboot: { prompt: /=> $/, interruptMs: 5000 } });
   await board.release();
   return { report, lab, text: formatDoctorReport(report), transcript: readFileSync(join(logDir, 'raspberrypi3-console.log'), 'utf8') };

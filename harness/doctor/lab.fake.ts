@@ -2,9 +2,13 @@
 // the board's end, and power switched by a real `command` power driver (touch/rm of a file the
 // bench watches). With `vanishOnPowerOff` the adapter is powered by the board, as on many benches:
 // cutting power removes the device node and power-on brings a new pty up under the same path.
+// The board is powered only once the host has re-opened that pty (watchHost): what a board prints
+// before the host has the device open never reaches it, and how long a busy host takes to re-open
+// is not something a fixed delay can cover (400 ms was not, under a loaded CI).
 // Lives under /dev/shm so the paths pass the board file's `/dev/` checks.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { SerialPort } from 'serialport';
 import { type BoardFile } from '../../boards/schema.js';
@@ -18,6 +22,9 @@ export interface FakeLabOptions extends Partial<FakeTargetOptions> {
   /** Per-character pacing of the harness side (the board file's console.charDelayMs). */
   charDelayMs?: number;
 }
+
+/** Longest the bench waits for the host to notice the adapter going or coming back. */
+const HOST_WAIT_MS = 30_000;
 
 export const FAKE_ENV_OFFSETS: [number, number] = [0x800000, 0x1000000];
 export const FAKE_ENV_SIZE = 0x4000;
@@ -39,11 +46,30 @@ export class FakeLab {
   private port: SerialPort | null = null;
   private poll: NodeJS.Timeout | null = null;
   private busy: Promise<void> = Promise.resolve();
+  private hostOpen: (() => boolean) | null = null;
 
   constructor(private readonly o: FakeLabOptions = {}) {
     const base = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
     this.dir = mkdtempSync(join(base, 'flipside-lab-'));
     this.pair = new PtyPair(this.dir);
+  }
+
+  /**
+   * With `vanishOnPowerOff`: how the bench tells whether the host has its end of the adapter open
+   * (a test passes its console's state). Power-off then completes once the host saw the adapter
+   * go, and power-on waits for the host to have the new one open, as a host that keeps up with
+   * enumeration would, so no boot output is lost to the host's reopen being late.
+   */
+  watchHost(isOpen: () => boolean): void {
+    this.hostOpen = isOpen;
+  }
+
+  /** Waits for the host's side of the adapter to reach `open`; gives up after HOST_WAIT_MS so a broken host cannot hang the bench. */
+  private async hostReaches(open: boolean): Promise<void> {
+    const isOpen = this.hostOpen;
+    if (!isOpen) return;
+    const deadline = Date.now() + HOST_WAIT_MS;
+    while (isOpen() !== open && Date.now() < deadline) await sleep(10);
   }
 
   get powerFile(): string {
@@ -78,6 +104,7 @@ export class FakeLab {
         if (p?.isOpen) await new Promise((r) => p.close(r));
         await this.pair.stop();
         this.vanished++;
+        await this.hostReaches(false);
       }
       return;
     }
@@ -86,7 +113,7 @@ export class FakeLab {
       this.port = await openPort(this.pair.boardPath);
       this.target.reattach(this.port);
       // The adapter enumerates a moment after power comes up; the host reopens it on its own clock.
-      await new Promise((r) => setTimeout(r, 400));
+      await this.hostReaches(true);
     }
     this.powerOns++;
     this.target.power(true);

@@ -110,7 +110,7 @@ export class FakeTarget {
     private stream: Duplex,
     opts: FakeTargetOptions,
   ) {
-    this.o = { integration: 'native', countsBoots: true, bootlimit: 1, shellPrompt: 'flipside-shell# ', autobootMs: 300, linuxBootMs: 50, ...opts };
+    this.o = { integration: 'native', countsBoots: true, bootlimit: 1, shellPrompt: 'flipside-shell# ', autobootMs: 2000, linuxBootMs: 50, ...opts };
     this.uboot = new EnvPair(this.disk, opts.envOffsets, opts.envSize);
     // A freshly flashed card: both copies valid, copy 1 newer.
     const vars = applyChanges(new Map(), { boot_part: '2', bootcount: '0', bootlimit: String(this.o.bootlimit), upgrade_available: '0' });
@@ -159,7 +159,9 @@ export class FakeTarget {
       this.ram = applyChanges(new Map(), { bootcmd: 'run fs_boot_script' });
     }
     this.mode = 'autoboot';
-    this.out('Hit any key to stop autoboot:  1 ');
+    // U-Boot's default CONFIG_BOOTDELAY=2: a real countdown, so a host slowed by load still gets
+    // its key in as it would on a real board (300 ms failed under CI load).
+    this.out('Hit any key to stop autoboot:  2 ');
     this.later(this.o.autobootMs, () => {
       if (this.mode === 'autoboot') this.bootcmd();
     });
