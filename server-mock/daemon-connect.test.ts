@@ -95,3 +95,81 @@ test('daemon: deviceconnect terminal and deviceconfig applied by scripts and rep
   const bad = await s.app.inject({ method: 'PUT', url: cfgUrl, headers: s.auth, payload: { n: { nested: true } } });
   t.is(bad.statusCode, 400);
 });
+
+test('daemon: the server\'s check-update and send-inventory make the client poll and send its inventory now', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flipside-daemon-ask-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  await s.app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+  // Every request the device makes, seen beside fastify's own handler.
+  const seen: string[] = [];
+  let onRequest: ((line: string) => void) | null = null;
+  s.app.server.on('request', (req: { method?: string; url?: string }) => {
+    const line = `${req.method} ${req.url}`;
+    seen.push(line);
+    onRequest?.(line);
+  });
+  const requested = (re: RegExp) => new Promise<void>((resolve) => (onRequest = (l) => re.test(l) && resolve()));
+  const polls = () => seen.filter((l) => /deployments\/device\/deployments\/next/.test(l)).length;
+  const inventories = () => seen.filter((l) => /^(PUT|PATCH) \/api\/devices\/v1\/inventory\/device\/attributes/.test(l)).length;
+  const identity = join(dir, 'identity');
+  await writeFile(identity, "#!/bin/sh\necho 'mac=02:00:00:00:00:43'\n");
+  await chmod(identity, 0o755);
+  await writeFile(join(dir, 'device_type'), 'device_type=test-device\n');
+  const config = parseConfig(
+    {
+      RootfsPartA: join(dir, 'a'),
+      RootfsPartB: join(dir, 'b'),
+      DataDir: dir,
+      ServerURL: url,
+      IdentityScript: identity,
+      InventoryScriptsDir: join(dir, 'no-inventory'),
+      ArtifactInfoFile: join(dir, 'no-artifact-info'),
+      RetryPollIntervalSeconds: 1,
+      // Far apart: within the test, only the server's requests make the client poll or send again.
+      UpdatePollIntervalSeconds: 3600,
+      InventoryPollIntervalSeconds: 3600,
+      Connect: { Enabled: true, Terminal: 'pipe' },
+    },
+    join(dir, 'flipside.conf'),
+  );
+  const lines: string[] = [];
+  let onLine: ((l: string) => void) | null = null;
+  const logged = (re: RegExp) => new Promise<void>((resolve) => {
+    if (lines.some((l) => re.test(l))) return resolve();
+    onLine = (l) => re.test(l) && resolve();
+  });
+  const daemon = new Daemon(config, {
+    backoffUnitMs: 20,
+    log: (l) => {
+      lines.push(l);
+      onLine?.(l);
+    },
+  });
+  const done = daemon.run();
+  t.teardown(async () => {
+    daemon.stop();
+    await done;
+  });
+  await logged(/not authorized yet/);
+  await acceptDevice(s, { mac: '02:00:00:00:00:43' });
+  await logged(/deviceconnect: connected/);
+  // The first cycle after authorization: the inventory, then an update check.
+  if (polls() === 0) await requested(/deployments\/next/);
+  const deviceId = s.app.flipside.store.listDevices({ limit: 10, offset: 0 })[0]!.id;
+  const [p0, i0] = [polls(), inventories()];
+
+  const polled = requested(/deployments\/device\/deployments\/next/);
+  t.is((await s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${deviceId}/check-update`, headers: s.auth })).statusCode, 202);
+  await polled;
+  t.is(polls(), p0 + 1);
+  t.true(lines.includes('update check requested'));
+
+  const sent = requested(/^(PUT|PATCH) \/api\/devices\/v1\/inventory\/device\/attributes/);
+  t.is((await s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${deviceId}/send-inventory`, headers: s.auth })).statusCode, 202);
+  await sent;
+  t.is(inventories(), i0 + 1, 'sent although unchanged: the server asked for it');
+  t.is(polls(), p0 + 1);
+});

@@ -3,7 +3,7 @@
 // terminal, file transfer and port forwarding. A frame that cannot be read is answered with an
 // error and dropped; the connection stays up for the sessions that work.
 import WebSocket from 'ws';
-import { CONTROL, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import { CONTROL, MENDER_CLIENT, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import { ShellSession, DEFAULT_SHELL, type ShellOptions, type Send } from './shell.js';
 import { FileSession } from './files.js';
 import { ForwardSession } from './forward.js';
@@ -23,6 +23,11 @@ export interface DeviceConnectOptions {
   maxShells?: number;
   fileTransfer?: boolean;
   portForward?: boolean;
+  /**
+   * The update client, for the server's check-update and send-inventory requests (what
+   * mender-connect asks the Mender client over D-Bus); without it they are answered with an error.
+   */
+  menderClient?: { checkUpdate(): void; sendInventory(): void };
   /** Reconnect backoff: first and largest wait. */
   reconnectMs?: { min: number; max: number };
 }
@@ -134,6 +139,8 @@ export class DeviceConnect {
       if (typ === CONTROL.close) return this.endSession(sid);
       return;
     }
+    // Mender sends these with no session: they are requests to the device, not to a user's session.
+    if (proto === PROTO.menderClient) return this.menderClient(msg);
     if (!sid) return this.write(errorMessage(proto, undefined, `${typ} message without a session id`, msg.hdr));
     if (!this.protocols.includes(proto)) return this.write(errorMessage(proto, sid, `protocol ${proto} is not enabled on this device`, msg.hdr));
     const s = this.sessions.get(sid) ?? {};
@@ -148,6 +155,21 @@ export class DeviceConnect {
       return s.forward.handle(msg);
     }
     this.write(errorMessage(proto, sid, `protocol ${proto} is not handled`, msg.hdr));
+  }
+
+  private menderClient(msg: ProtoMsg): void {
+    const { typ, sid } = msg.hdr;
+    const client = this.o.menderClient;
+    const known = typ === MENDER_CLIENT.checkUpdate || typ === MENDER_CLIENT.sendInventory;
+    const refuse = (why: string) => {
+      this.o.log(`deviceconnect: ${why}`);
+      this.write(errorMessage(PROTO.menderClient, sid, why, msg.hdr));
+    };
+    if (!known) return refuse(`unknown mender client message "${typ}"`);
+    if (!client) return refuse(`${typ}: no update client on this device`);
+    this.o.log(`deviceconnect: the server asked for ${typ === MENDER_CLIENT.checkUpdate ? 'an update check' : 'the inventory'} now`);
+    if (typ === MENDER_CLIENT.checkUpdate) client.checkUpdate();
+    else client.sendInventory();
   }
 
   private shell(s: Session, sid: string, msg: ProtoMsg): void {

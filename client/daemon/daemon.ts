@@ -174,6 +174,8 @@ export class Daemon {
         maxShells: c.Connect.MaxShells,
         fileTransfer: c.Connect.FileTransfer,
         portForward: c.Connect.PortForward,
+        // The server's check-update and send-inventory (deviceconnect) act like SIGUSR1 and SIGUSR2.
+        menderClient: { checkUpdate: () => this.checkUpdateNow(), sendInventory: () => this.sendInventoryNow() },
         reconnectMs: { min: Math.min(1000, this.unitMs), max: Math.min(60_000, this.unitMs * 8) },
       });
     }

@@ -7,28 +7,23 @@
 // that starts to conform fails the test until it is removed.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { loadMenderSpec, routePattern, SERVICES, type SpecOperation, type Service } from '../testing/openapi.js';
 import { startTestServer, makeArtifact, uploadArtifact, acceptedDevice, createDeployment, multipartBody, type TestServer } from '../testing/fixtures.js';
 import { SimDevice, injectTransport } from '../testing/device-sim.js';
+import { DeviceConnect } from '../../client/connect/device-connect.js';
 
 /** Not implemented, or implemented but not yet what the spec says: op key → why. */
 const NOT_YET: Record<string, string> = {
   // deployments
   'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': 'configuration deployments come with the add-ons issue (deviceconfig)',
-  // deviceconfig and deviceconnect: the add-ons issue
-  'GET /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
-  'PUT /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
-  'GET /api/management/v1/deviceconfig/configurations/device/{deviceId}': 'add-ons issue',
-  'PUT /api/management/v1/deviceconfig/configurations/device/{deviceId}': 'add-ons issue',
-  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': 'add-ons issue',
-  'GET /api/devices/v1/deviceconnect/connect': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}': 'add-ons issue',
-  'POST /api/management/v1/deviceconnect/devices/{id}/check-update': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}/connect': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}/download': 'add-ons issue',
-  'POST /api/management/v1/deviceconnect/devices/{id}/send-inventory': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'add-ons issue',
-  'PUT /api/management/v1/deviceconnect/devices/{id}/upload': 'add-ons issue',
+  // deviceconfig and deviceconnect
+  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': 'configuration deployments (deviceconfig deploy) are not built yet',
+  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'sessions are not recorded yet: nothing to play back',
   // iot-manager
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
   'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
@@ -57,6 +52,8 @@ function rawJwt(m: Measured): string[] {
 
 interface Call {
   url: string;
+  /** A WebSocket upgrade on the listening server (the spec's 101), not an inject. */
+  websocket?: boolean;
   body?: unknown;
   multipart?: { fields: Record<string, string>; file?: { field?: string; name?: string; content: Buffer } };
   /** The token to send; the admin's by default, a device's for device operations. */
@@ -90,6 +87,14 @@ interface Seed {
   pending: SimDevice;
   deploymentId: string;
   userId: string;
+  /** The listening server (WebSocket operations, and deviceA's deviceconnect link). */
+  url: string;
+  /** deviceA's device side of deviceconnect (Flipside's client/connect), connected. */
+  connect: DeviceConnect;
+  /** What deviceA's update client was asked for over deviceconnect. */
+  asked: string[];
+  /** Files on "deviceA" (this machine) for file transfer. */
+  dir: string;
 }
 
 const fill = (path: string, params: Record<string, string>) =>
@@ -317,6 +322,25 @@ const RECIPES: Record<string, Recipe> = {
     expect: 204,
   }),
 
+  'GET /api/devices/v1/deviceconfig/configuration': (s, op) => ({ url: op.path, token: s.deviceA.token!, expect: 200 }),
+  'PUT /api/devices/v1/deviceconfig/configuration': (s, op) => ({ url: op.path, token: s.deviceA.token!, body: { timezone: 'UTC' }, expect: 204 }),
+  'GET /api/management/v1/deviceconfig/configurations/device/{deviceId}': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), expect: 200 }),
+  'PUT /api/management/v1/deviceconfig/configurations/device/{deviceId}': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), body: { timezone: 'CET', ntp: 'pool.ntp.org' }, expect: 204 }),
+  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), body: { retries: 0 }, expect: 200 }),
+
+  // A device of its own: deviceA's link stays up for the operations below.
+  'GET /api/devices/v1/deviceconnect/connect': async (s, op) => ({ url: op.path, websocket: true, token: (await newAccepted(s)).token!, expect: 101 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 200 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}/connect': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), websocket: true, expect: 101 }),
+  'POST /api/management/v1/deviceconnect/devices/{id}/check-update': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
+  'POST /api/management/v1/deviceconnect/devices/{id}/send-inventory': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}/download': (s, op) => ({ url: `${fill(op.path, { id: s.deviceA.deviceId! })}?path=${encodeURIComponent(join(s.dir, 'hello.txt'))}`, expect: 200 }),
+  'PUT /api/management/v1/deviceconnect/devices/{id}/upload': (s, op) => ({
+    url: fill(op.path, { id: s.deviceA.deviceId! }),
+    multipart: { fields: { path: join(s.dir, 'uploaded.txt'), mode: '644' }, file: { field: 'file', name: 'uploaded.txt', content: Buffer.from('uploaded\n') } },
+    expect: 201,
+  }),
+
   'POST /api/management/v1/useradm/auth/login': (_s, op) => ({
     url: op.path,
     token: null,
@@ -346,14 +370,14 @@ const RECIPES: Record<string, Recipe> = {
   },
 };
 
-/** Operations of the add-ons (deviceconfig, deviceconnect): called with placeholder ids. */
+/** Operations that need nothing seeded; a path parameter gets a placeholder id. */
 const defaultRecipe: Recipe = (_s, op) => ({
   url: op.path.replace(/\{[^}]+\}/g, () => randomUUID()),
   token: op.path.startsWith('/api/devices/') ? null : undefined,
   expect: op.successStatuses[0]!,
 });
 
-const HEADER_CHECKS = ['X-Total-Count', 'Link', 'ETag', 'Location'];
+const HEADER_CHECKS = ['X-Total-Count', 'Link', 'ETag', 'Location', 'Upgrade', 'Sec-Websocket-Accept'];
 
 function checkAgainstSpec(m: Measured): string[] {
   const errors: string[] = [];
@@ -398,7 +422,7 @@ async function measure(s: Seed, op: SpecOperation): Promise<Measured> {
     headers['content-type'] = 'application/json';
     payload = JSON.stringify(call.body);
   }
-  const r = await s.t.app.inject({ method: op.method as 'GET', url: call.url, headers, payload });
+  const r = call.websocket ? await upgrade(s, call.url, headers) : await s.t.app.inject({ method: op.method as 'GET', url: call.url, headers, payload });
   const m: Measured = {
     op,
     call,
@@ -413,6 +437,21 @@ async function measure(s: Seed, op: SpecOperation): Promise<Measured> {
   const tool = TOOL_WINS[op.key];
   m.errors = m.statusOk ? (tool ? tool.check(m) : checkAgainstSpec(m)) : [`status ${m.status}, expected ${call.expect}: ${r.body.slice(0, 200)}`];
   return m;
+}
+
+/** Opens a WebSocket on the listening server and closes it once open: the upgrade answer, measured. */
+function upgrade(s: Seed, url: string, headers: Record<string, string>): Promise<{ statusCode: number; headers: Measured['headers']; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}${url}`, { headers });
+    ws.once('upgrade', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: '' }));
+    ws.once('open', () => ws.close(1000));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    ws.once('error', reject);
+  });
 }
 
 async function seed(): Promise<Seed> {
@@ -430,6 +469,22 @@ async function seed(): Promise<Seed> {
   s.deploymentId = await createDeployment(t, { artifact_name: artifactName, devices: [s.deviceA.deviceId] });
   await s.deviceA.runUpdate({ fail: true });
   s.userId = await newUser(s);
+  // deviceA holds a deviceconnect link through Flipside's device side, its files in a scratch dir.
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  s.url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  s.dir = mkdtempSync(join(tmpdir(), 'flipside-contract-'));
+  writeFileSync(join(s.dir, 'hello.txt'), 'hello from the device\n');
+  s.asked = [];
+  s.connect = new DeviceConnect({
+    server: () => s.url,
+    token: () => s.deviceA.token ?? null,
+    tokenRefused: () => undefined,
+    log: () => undefined,
+    shell: { command: '/bin/sh', pty: 'pipe' },
+    menderClient: { checkUpdate: () => s.asked.push('check-update'), sendInventory: () => s.asked.push('send-inventory') },
+  });
+  s.connect.start();
+  await s.connect.connected();
   return s;
 }
 
@@ -441,7 +496,9 @@ test.before(async () => {
   seeded = await seed();
 });
 test.after.always(async () => {
+  seeded?.connect?.stop();
   await seeded?.t.close();
+  if (seeded?.dir) rmSync(seeded.dir, { recursive: true, force: true });
 });
 
 test.serial('every NOT_YET and TOOL_WINS entry names an operation of the spec', (t) => {

@@ -215,3 +215,47 @@ test('port forward: a TCP connection through the device reaches a local echo ser
   const bad = await u.until((m) => m.hdr.typ === FORWARD.error);
   t.regex(errorText(bad.at(-1)!), /not a TCP port/);
 });
+
+test('check-update and send-inventory reach the device\'s update client; a device not connected is 409', async (t) => {
+  const asked: string[] = [];
+  let heard: (() => void) | null = null;
+  const ask = (what: string) => {
+    asked.push(what);
+    heard?.();
+  };
+  const c = await connectedDevice(t, { menderClient: { checkUpdate: () => ask('check-update'), sendInventory: () => ask('send-inventory') } });
+  const post = (id: string, what: string, token = c.s.adminToken) =>
+    c.s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${id}/${what}`, headers: { authorization: `Bearer ${token}` } });
+  for (const what of ['check-update', 'send-inventory']) {
+    const arrived = new Promise<void>((r) => (heard = r));
+    const r = await post(c.deviceId, what);
+    t.is(r.statusCode, 202, r.body);
+    t.is(r.body, '');
+    await arrived;
+  }
+  t.deepEqual(asked, ['check-update', 'send-inventory']);
+  t.true(c.log.some((l) => l.includes('asked for an update check now')));
+  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  t.true(actions.includes('deviceconnect.check_update') && actions.includes('deviceconnect.send_inventory'));
+  const ctx = c.s.app.flipside;
+  const observer = issueUserToken(ctx, await createUser(ctx, 'watcher@example.com', 'watcher-password', ['RBAC_ROLE_OBSERVER']));
+  t.is((await post(c.deviceId, 'check-update', observer)).statusCode, 403);
+  t.is((await post('00000000-0000-4000-8000-000000000000', 'check-update')).statusCode, 404);
+  const idle = await acceptedDevice(c.s);
+  const r = await post(idle.deviceId!, 'send-inventory');
+  t.is(r.statusCode, 409);
+  t.regex(r.body, /not connected/);
+  t.deepEqual(asked, ['check-update', 'send-inventory'], 'nothing else reached the device');
+});
+
+test('a device without an update client answers check-update with an error, and stays connected', async (t) => {
+  const c = await connectedDevice(t);
+  const r = await c.s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${c.deviceId}/check-update`, headers: c.s.auth });
+  t.is(r.statusCode, 202);
+  while (!c.log.some((l) => l.includes('check-update: no update client on this device'))) await new Promise((r) => setTimeout(r, 5));
+  // The device's error went back on the connection, which stays up: a session still opens.
+  const u = await openUser(t, c);
+  u.send({ hdr: { proto: PROTO.control, typ: CONTROL.open }, body: encodeBody({ versions: [1] }) });
+  t.is((await u.next())?.hdr.typ, CONTROL.accept);
+  t.is(c.s.app.flipside.connect.state(c.deviceId).status, 'connected');
+});

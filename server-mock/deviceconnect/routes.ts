@@ -10,7 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
-import { CONTROL, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import { CONTROL, MENDER_CLIENT, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, errorText, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { DeviceLink } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';
@@ -95,6 +95,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         }
         const peer = msg.hdr.sid ? link.sessions.get(msg.hdr.sid) : undefined;
         if (peer) peer.deliver(msg);
+        else if (msg.hdr.typ === CONTROL.error) req.log.warn({ device: link.deviceId, proto: msg.hdr.proto, err: errorText(msg) }, 'the device answered with an error');
         else req.log.debug({ device: link.deviceId, sid: msg.hdr.sid, typ: msg.hdr.typ }, 'message for no open session dropped');
       }, malformed);
       ws.on('close', (code, why) => {
@@ -130,6 +131,25 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
       return hub.state(req.params.id);
     },
   );
+
+  // Mender's check-update and send-inventory: a message to the device's connection, which its
+  // update client acts on (mender-connect asks the Mender client over D-Bus). 202 once sent, as in
+  // Mender: the device does not answer, its update check or inventory is what follows.
+  for (const [path, typ, what] of [
+    ['check-update', MENDER_CLIENT.checkUpdate, 'Ask the device to check for an update now'],
+    ['send-inventory', MENDER_CLIENT.sendInventory, 'Ask the device to send its inventory now'],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `${MGMT}/devices/:id/${path}`,
+      { schema: { tags, summary: what, params: idParams, response: { 404: errorSchema, 409: errorSchema } } },
+      async (req, reply) => {
+        const link = connectedLink(req.params.id);
+        if (!link.send({ hdr: { proto: PROTO.menderClient, typ, props: { user_id: req.userId } } })) throw conflict(`device ${req.params.id} is not connected`);
+        ctx.store.audit(req.userEmail!, `deviceconnect.${path.replace('-', '_')}`, 'device', link.deviceId, {});
+        return reply.code(202).send();
+      },
+    );
+  }
 
   app.get<{ Querystring: { device_id?: string } }>(
     `${MGMT}/sessions`,
