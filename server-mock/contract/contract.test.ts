@@ -19,10 +19,7 @@ import { DeviceConnect } from '../../client/connect/device-connect.js';
 
 /** Not implemented, or implemented but not yet what the spec says: op key → why. */
 const NOT_YET: Record<string, string> = {
-  // deployments
-  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': 'configuration deployments come with the add-ons issue (deviceconfig)',
   // deviceconfig and deviceconnect
-  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': 'configuration deployments (deviceconfig deploy) are not built yet',
   'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'sessions are not recorded yet: nothing to play back',
   // iot-manager
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
@@ -35,6 +32,14 @@ const TOOL_WINS: Record<string, { tool: string; why: string; check(r: Measured):
     tool: 'the Mender client',
     why: 'the spec has a JSON string; Mender deviceauth answers the raw JWT as application/jwt and the client takes the whole body as the token',
     check: rawJwt,
+  },
+  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': {
+    tool: 'the Mender client and Mender deployments',
+    why: 'the spec labels the generated artifact application/json; Mender serves it as application/vnd.mender-artifact and the client reads the body as an artifact (a tar), not JSON',
+    check: (m) => [
+      ...(m.contentType.startsWith('application/vnd.mender-artifact') ? [] : [`content type ${m.contentType}, Mender sends application/vnd.mender-artifact`]),
+      ...(m.body.startsWith('version\0') ? [] : ['body is not a Mender artifact (no leading "version" member)']),
+    ],
   },
   'POST /api/management/v1/useradm/settings/tokens': {
     tool: 'Mender useradm and scripts using its answer',
@@ -161,11 +166,16 @@ const RECIPES: Record<string, Recipe> = {
     await d.reportStatus(id, 'failure');
     return { url: fill(op.path, { id }), token: d.token!, body: { messages: [{ timestamp: new Date().toISOString(), level: 'error', message: 'failed' }] }, expect: 204 };
   },
-  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': (s, op) => ({
-    url: fill(op.path, { deployment_id: s.deploymentId, device_type: 'qemux86-64', device_id: s.deviceA.deviceId! }),
-    token: null,
-    expect: 200,
-  }),
+  // The link deployments/next gives a device with a configuration deployment.
+  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': async (s) => {
+    const d = await newAccepted(s);
+    await s.t.app.inject({ method: 'PUT', url: `/api/management/v1/deviceconfig/configurations/device/${d.deviceId}`, headers: s.t.auth, payload: { timezone: 'UTC' } });
+    const dep = await s.t.app.inject({ method: 'POST', url: `/api/management/v1/deviceconfig/configurations/device/${d.deviceId}/deploy`, headers: s.t.auth, payload: {} });
+    if (dep.statusCode !== 200) throw new Error(`deploy failed: ${dep.statusCode} ${dep.body}`);
+    const next = await s.t.app.inject({ method: 'GET', url: '/api/devices/v1/deployments/device/deployments/next?artifact_name=release-0&device_type=qemux86-64', headers: { authorization: `Bearer ${d.token}` } });
+    const uri = new URL(next.json<{ artifact: { source: { uri: string } } }>().artifact.source.uri);
+    return { url: uri.pathname + uri.search, token: null, expect: 200 };
+  },
   'POST /api/management/v1/deployments/deployments': async (s, op) => ({
     url: op.path,
     body: { name: 'contract', artifact_name: s.artifactName, devices: [(await newAccepted(s)).deviceId] },

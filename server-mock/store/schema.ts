@@ -184,6 +184,15 @@ CREATE TABLE IF NOT EXISTS iot_devices (
   provisioned_ts TEXT NOT NULL
 );
 INSERT OR IGNORE INTO iot_devices SELECT id, updated_ts FROM devices WHERE status = 'accepted';
+-- A configuration deployment (deviceconfig deploy): a deployment of one device whose artifact is
+-- generated from this configuration when the device downloads it.
+CREATE TABLE IF NOT EXISTS configuration_deployments (
+  deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  configuration TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS configuration_deployments_device ON configuration_deployments(device_id, created);
 CREATE TABLE IF NOT EXISTS device_config (
   device_id TEXT PRIMARY KEY,
   configured TEXT NOT NULL DEFAULT '{}',

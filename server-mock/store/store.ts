@@ -908,6 +908,23 @@ export class Store {
   setConfigured(deviceId: string, configured: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, configured, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET configured = excluded.configured, updated_ts = excluded.updated_ts").run(deviceId, JSON.stringify(configured), now());
   }
+  /** Inserts a configuration deployment: the deployment (one device) and the configuration it carries. */
+  insertConfigurationDeployment(d: DeploymentRow, deviceId: string, configuration: Record<string, string>): void {
+    this.tx(() => {
+      this.insertDeployment(d, [{ id: deviceId, phase: 0 }]);
+      this.stmt('INSERT INTO configuration_deployments VALUES (?, ?, ?, ?)').run(d.id, deviceId, JSON.stringify(configuration), d.created);
+    });
+  }
+  /** The configuration a configuration deployment carries; undefined for a software deployment. */
+  configurationDeployment(deploymentId: string): { device_id: string; configuration: Record<string, string> } | undefined {
+    const r = this.stmt('SELECT device_id, configuration FROM configuration_deployments WHERE deployment_id = ?').get(deploymentId) as { device_id: string; configuration: string } | undefined;
+    return r && { device_id: r.device_id, configuration: JSON.parse(r.configuration) };
+  }
+  /** The device's latest configuration deployment. */
+  latestConfigurationDeployment(deviceId: string): string | undefined {
+    const r = this.stmt('SELECT deployment_id FROM configuration_deployments WHERE device_id = ? ORDER BY created DESC, rowid DESC LIMIT 1').get(deviceId) as { deployment_id: string } | undefined;
+    return r?.deployment_id;
+  }
   setReported(deviceId: string, reported: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts").run(deviceId, JSON.stringify(reported), now());
   }
