@@ -16,11 +16,12 @@ import { loadMenderSpec, routePattern, SERVICES, type SpecOperation, type Servic
 import { startTestServer, makeArtifact, uploadArtifact, acceptedDevice, createDeployment, multipartBody, type TestServer } from '../testing/fixtures.js';
 import { SimDevice, injectTransport } from '../testing/device-sim.js';
 import { DeviceConnect } from '../../client/connect/device-connect.js';
+import { UserSocket } from '../testing/connect-fixtures.js';
+import { PROTO, SHELL } from '../../connect-protocol/protocol.js';
 
 /** Not implemented, or implemented but not yet what the spec says: op key → why. */
 const NOT_YET: Record<string, string> = {
   // deviceconfig and deviceconnect
-  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'sessions are not recorded yet: nothing to play back',
   // iot-manager
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
   'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
@@ -342,6 +343,18 @@ const RECIPES: Record<string, Recipe> = {
   'GET /api/devices/v1/deviceconnect/connect': async (s, op) => ({ url: op.path, websocket: true, token: (await newAccepted(s)).token!, expect: 101 }),
   'GET /api/management/v1/deviceconnect/devices/{id}': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 200 }),
   'GET /api/management/v1/deviceconnect/devices/{id}/connect': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), websocket: true, expect: 101 }),
+  // A terminal session on deviceA, run to its end: its recording is what is played back.
+  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': async (s, op) => {
+    const u = await UserSocket.open(s.url, s.deviceA.deviceId!, s.t.adminToken);
+    if (!(u instanceof UserSocket)) throw new Error(`terminal refused: ${u.status} ${u.body}`);
+    u.send({ hdr: { proto: PROTO.shell, typ: SHELL.new, props: { terminal_width: 80, terminal_height: 24 } } });
+    const sid = (await u.next())!.hdr.sid!;
+    u.send({ hdr: { proto: PROTO.shell, typ: SHELL.data, sid }, body: Buffer.from('echo recorded\nexit\n') });
+    await u.until((m) => m.hdr.typ === SHELL.stop);
+    u.ws.close();
+    await u.closed;
+    return { url: `${fill(op.path, { session_id: sid })}?sleep_ms=0`, websocket: true, expect: 101 };
+  },
   'POST /api/management/v1/deviceconnect/devices/{id}/check-update': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
   'POST /api/management/v1/deviceconnect/devices/{id}/send-inventory': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
   'GET /api/management/v1/deviceconnect/devices/{id}/download': (s, op) => ({ url: `${fill(op.path, { id: s.deviceA.deviceId! })}?path=${encodeURIComponent(join(s.dir, 'hello.txt'))}`, expect: 200 }),

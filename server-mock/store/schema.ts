@@ -193,6 +193,24 @@ CREATE TABLE IF NOT EXISTS configuration_deployments (
   created TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS configuration_deployments_device ON configuration_deployments(device_id, created);
+-- Remote terminal sessions as the user saw them: the device's shell output, in order, for
+-- deviceconnect's playback. Bounded per session (deviceconnect/recording.ts); truncated says the
+-- rest was not kept.
+CREATE TABLE IF NOT EXISTS session_recordings (
+  session_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  user_email TEXT NOT NULL,
+  start_ts TEXT NOT NULL,
+  end_ts TEXT,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  truncated INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS session_recording_chunks (
+  session_id TEXT NOT NULL REFERENCES session_recordings(session_id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (session_id, seq)
+);
 CREATE TABLE IF NOT EXISTS device_config (
   device_id TEXT PRIMARY KEY,
   configured TEXT NOT NULL DEFAULT '{}',
