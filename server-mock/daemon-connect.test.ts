@@ -139,3 +139,31 @@ test('daemon: the server\'s check-update and send-inventory make the client poll
   t.is(inventories(), i0 + 1, 'sent although unchanged: the server asked for it');
   t.is(polls(), p0 + 1);
 });
+
+test('daemon: a deployed configuration is installed by a mender-configure update module', async (t) => {
+  let modules = '';
+  const { s, dir, logged, deviceId } = await connectedDaemon(t, '02:00:00:00:00:44', async (d) => {
+    modules = join(d, 'modules');
+    await mkdir(modules);
+    return { ModulesDir: modules };
+  });
+  // What mender-configure does at ArtifactInstall: the payload's meta-data is the configuration.
+  const installed = join(dir, 'device-config.json');
+  await writeFile(
+    join(modules, 'mender-configure'),
+    `#!/bin/sh\ncase "$1" in\n  ArtifactInstall) cp "$2/header/meta-data" ${installed} ;;\n  NeedsArtifactReboot) echo No ;;\n  SupportsRollback) echo No ;;\nesac\nexit 0\n`,
+  );
+  await chmod(join(modules, 'mender-configure'), 0o755);
+  const cfgUrl = `/api/management/v1/deviceconfig/configurations/device/${deviceId}`;
+  t.is((await s.app.inject({ method: 'PUT', url: cfgUrl, headers: s.auth, payload: { hostname: 'lab-7' } })).statusCode, 204);
+  const dep = await s.app.inject({ method: 'POST', url: `${cfgUrl}/deploy`, headers: s.auth, payload: {} });
+  t.is(dep.statusCode, 200, dep.body);
+  const deploymentId = dep.json<{ deployment_id: string }>().deployment_id;
+  // The server's check-update brings it in now rather than at the next poll.
+  t.is((await s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${deviceId}/check-update`, headers: s.auth })).statusCode, 202);
+  t.regex(await logged(new RegExp(`deployment ${deploymentId} finished`)), /finished: success/);
+  t.deepEqual(JSON.parse(await readFile(installed, 'utf8')), { hostname: 'lab-7' });
+  const after = (await s.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${deploymentId}`, headers: s.auth })).json<{ status: string; statistics: { status: Record<string, number> } }>();
+  t.is(after.status, 'finished');
+  t.is(after.statistics.status.success, 1);
+});
