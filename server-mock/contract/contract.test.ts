@@ -473,7 +473,8 @@ function upgrade(s: Seed, url: string, headers: Record<string, string>): Promise
       res.on('data', (d: Buffer) => (body += d.toString('utf8')));
       res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
     });
-    ws.once('error', reject);
+    // Before the upgrade an error fails the call; after it (the socket closing) it changes nothing.
+    ws.on('error', reject);
   });
 }
 
