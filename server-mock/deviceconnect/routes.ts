@@ -10,7 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
-import { CONTROL, MENDER_CLIENT, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, errorText, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import { CONTROL, MENDER_CLIENT, MENDER_CLIENT_STATUS, PROTO, SHELL, numberProp, ProtocolError, decodeMessage, encodeMessage, errorMessage, errorText, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { DeviceLink } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';
@@ -98,7 +98,11 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         }
         const peer = msg.hdr.sid ? link.sessions.get(msg.hdr.sid) : undefined;
         if (peer) peer.deliver(msg);
-        else if (msg.hdr.typ === CONTROL.error) req.log.warn({ device: link.deviceId, proto: msg.hdr.proto, err: errorText(msg) }, 'the device answered with an error');
+        else if (msg.hdr.proto === PROTO.menderClient) {
+          // The answer to check-update / send-inventory: status 2 says the device's client did not act.
+          if (numberProp(msg, 'status') === MENDER_CLIENT_STATUS.error) req.log.warn({ device: link.deviceId, typ: msg.hdr.typ, err: errorText(msg) }, 'the device did not act on the request');
+          else req.log.info({ device: link.deviceId, typ: msg.hdr.typ }, 'the device took the request');
+        } else if (msg.hdr.typ === CONTROL.error) req.log.warn({ device: link.deviceId, proto: msg.hdr.proto, err: errorText(msg) }, 'the device answered with an error');
         else req.log.debug({ device: link.deviceId, sid: msg.hdr.sid, typ: msg.hdr.typ }, 'message for no open session dropped');
       }, malformed);
       ws.on('close', (code, why) => {
@@ -136,8 +140,8 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
   );
 
   // Mender's check-update and send-inventory: a message to the device's connection, which its
-  // update client acts on (mender-connect asks the Mender client over D-Bus). 202 once sent, as in
-  // Mender: the device does not answer, its update check or inventory is what follows.
+  // update client acts on (mender-connect runs `mender check-update`). 202 once sent, as in
+  // Mender: the device's answer (status 1 or 2) comes later and is only logged.
   for (const [path, typ, what] of [
     ['check-update', MENDER_CLIENT.checkUpdate, 'Ask the device to check for an update now'],
     ['send-inventory', MENDER_CLIENT.sendInventory, 'Ask the device to send its inventory now'],
