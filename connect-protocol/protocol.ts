@@ -26,6 +26,14 @@ export const SHELL_STATUS = { normal: 1, error: 2, control: 3 } as const;
 /** File transfer message types; chunks carry an `offset` property, an empty chunk ends the file. */
 export const FILE = { stat: 'stat', info: 'file_info', get: 'get_file', put: 'put_file', chunk: 'file_chunk', ack: 'ack', error: 'error' } as const;
 
+/**
+ * The "mender client" protocol: the server asks the device's update client to act now (Mender's
+ * deviceconnect check-update and send-inventory; mender-connect runs `mender check-update` or
+ * `mender send-inventory`). The device answers with the same type and a `status` property.
+ */
+export const MENDER_CLIENT = { checkUpdate: 'check-update', sendInventory: 'send-inventory' } as const;
+export const MENDER_CLIENT_STATUS = { normal: 1, error: 2 } as const;
+
 /** Port forward message types; every message names its TCP connection in `connection_id`. */
 export const FORWARD = { new: 'new', stop: 'stop', data: 'forward', ack: 'ack', error: 'error' } as const;
 

@@ -3,7 +3,7 @@
 // terminal, file transfer and port forwarding. A frame that cannot be read is answered with an
 // error and dropped; the connection stays up for the sessions that work.
 import WebSocket from 'ws';
-import { CONTROL, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import { CONTROL, MENDER_CLIENT, MENDER_CLIENT_STATUS, PROTO, PROTOCOL_VERSION, SHELL, ProtocolError, decodeMessage, encodeBody, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import { ShellSession, DEFAULT_SHELL, type ShellOptions, type Send } from './shell.js';
 import { FileSession } from './files.js';
 import { ForwardSession } from './forward.js';
@@ -23,6 +23,11 @@ export interface DeviceConnectOptions {
   maxShells?: number;
   fileTransfer?: boolean;
   portForward?: boolean;
+  /**
+   * The update client, for the server's check-update and send-inventory requests (mender-connect
+   * runs `mender check-update` / `send-inventory` for them); without it they fail.
+   */
+  menderClient?: { checkUpdate(): void; sendInventory(): void };
   /** Reconnect backoff: first and largest wait. */
   reconnectMs?: { min: number; max: number };
 }
@@ -134,6 +139,8 @@ export class DeviceConnect {
       if (typ === CONTROL.close) return this.endSession(sid);
       return;
     }
+    // Mender sends these with no session: they are requests to the device, not to a user's session.
+    if (proto === PROTO.menderClient) return this.menderClient(msg);
     if (!sid) return this.write(errorMessage(proto, undefined, `${typ} message without a session id`, msg.hdr));
     if (!this.protocols.includes(proto)) return this.write(errorMessage(proto, sid, `protocol ${proto} is not enabled on this device`, msg.hdr));
     const s = this.sessions.get(sid) ?? {};
@@ -148,6 +155,26 @@ export class DeviceConnect {
       return s.forward.handle(msg);
     }
     this.write(errorMessage(proto, sid, `protocol ${proto} is not handled`, msg.hdr));
+  }
+
+  /**
+   * Answered as mender-connect does: the same proto, type and session, `status` 1 when the update
+   * client took the request, 2 with the reason in the body when not.
+   */
+  private menderClient(msg: ProtoMsg): void {
+    const { typ, sid } = msg.hdr;
+    const client = this.o.menderClient;
+    const known = typ === MENDER_CLIENT.checkUpdate || typ === MENDER_CLIENT.sendInventory;
+    const answer = (why?: string) => {
+      if (why) this.o.log(`deviceconnect: ${why}`);
+      this.write({ hdr: { proto: PROTO.menderClient, typ, sid, props: { status: why ? MENDER_CLIENT_STATUS.error : MENDER_CLIENT_STATUS.normal } }, body: why ? Buffer.from(why) : undefined });
+    };
+    if (!known) return answer(`unknown mender client message "${typ}"`);
+    if (!client) return answer(`${typ}: no update client on this device`);
+    this.o.log(`deviceconnect: the server asked for ${typ === MENDER_CLIENT.checkUpdate ? 'an update check' : 'the inventory'} now`);
+    if (typ === MENDER_CLIENT.checkUpdate) client.checkUpdate();
+    else client.sendInventory();
+    answer();
   }
 
   private shell(s: Session, sid: string, msg: ProtoMsg): void {

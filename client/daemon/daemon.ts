@@ -49,10 +49,13 @@ export function pidFileOf(config: ClientConfig): string {
   return config.PidFile ?? join(config.DataDir, PID_FILE);
 }
 
-/** A wake-up that can be triggered before a timer expires. */
+/** A wake-up that can be triggered before a timer expires; once closed, nothing sleeps. */
 class Waker {
   private wake: (() => void) | null = null;
+  private closed = false;
   sleep(ms: number): Promise<void> {
+    // A stop that came while the loop awaited something else (a flush, a request) is not lost.
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       const self = this;
@@ -66,6 +69,10 @@ class Waker {
   }
   poke(): void {
     this.wake?.();
+  }
+  close(): void {
+    this.closed = true;
+    this.poke();
   }
 }
 
@@ -122,7 +129,7 @@ export class Daemon {
     this.stopping = true;
     this.connect?.stop();
     this.stopping$.abort();
-    this.waker.poke();
+    this.waker.close();
   }
 
   private get unitMs(): number {
@@ -174,6 +181,8 @@ export class Daemon {
         maxShells: c.Connect.MaxShells,
         fileTransfer: c.Connect.FileTransfer,
         portForward: c.Connect.PortForward,
+        // The server's check-update and send-inventory (deviceconnect) act like SIGUSR1 and SIGUSR2.
+        menderClient: { checkUpdate: () => this.checkUpdateNow(), sendInventory: () => this.sendInventoryNow() },
         reconnectMs: { min: Math.min(1000, this.unitMs), max: Math.min(60_000, this.unitMs * 8) },
       });
     }

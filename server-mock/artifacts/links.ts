@@ -63,6 +63,24 @@ function checkDownloadLink(key: Buffer, subject: string, expire: string, signatu
   return 'ok';
 }
 
+/**
+ * A configuration deployment's link (Mender's download/configuration/{deployment}/{device type}/
+ * {device}): the MAC covers all three, so a link serves one device's artifact and nothing else.
+ */
+export const CONFIGURATION_DOWNLOAD_PATH = '/api/devices/v1/deployments/download/configuration';
+const configurationSubject = (deploymentId: string, deviceType: string, deviceId: string) => `configuration\n${deploymentId}\n${deviceType}\n${deviceId}`;
+
+export function signedConfigurationLink(key: Buffer, baseUrl: string, deploymentId: string, deviceType: string, deviceId: string, ttlSeconds: number): { uri: string; expire: string } {
+  const expire = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  const sig = mac(key, configurationSubject(deploymentId, deviceType, deviceId), expire).toString('base64url');
+  const path = [deploymentId, deviceType, deviceId].map(encodeURIComponent).join('/');
+  return { uri: `${baseUrl}${CONFIGURATION_DOWNLOAD_PATH}/${path}?${new URLSearchParams({ 'x-men-expire': expire, 'x-men-signature': sig })}`, expire };
+}
+
+export function checkConfigurationLink(key: Buffer, deploymentId: string, deviceType: string, deviceId: string, expire: string, signature: string): LinkCheck {
+  return checkDownloadLink(key, configurationSubject(deploymentId, deviceType, deviceId), expire, signature);
+}
+
 /** A direct-upload link: like a download link, but its MAC covers `upload` too, so neither kind passes for the other. */
 export function signedUploadLink(key: Buffer, url: string, uploadId: string, ttlSeconds: number): { uri: string; expire: string } {
   const expire = new Date(Date.now() + ttlSeconds * 1000).toISOString();

@@ -7,28 +7,21 @@
 // that starts to conform fails the test until it is removed.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { loadMenderSpec, routePattern, SERVICES, type SpecOperation, type Service } from '../testing/openapi.js';
 import { startTestServer, makeArtifact, uploadArtifact, acceptedDevice, createDeployment, multipartBody, type TestServer } from '../testing/fixtures.js';
 import { SimDevice, injectTransport } from '../testing/device-sim.js';
+import { DeviceConnect } from '../../client/connect/device-connect.js';
+import { UserSocket } from '../testing/connect-fixtures.js';
+import { PROTO, SHELL } from '../../connect-protocol/protocol.js';
 
 /** Not implemented, or implemented but not yet what the spec says: op key → why. */
 const NOT_YET: Record<string, string> = {
-  // deployments
-  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': 'configuration deployments come with the add-ons issue (deviceconfig)',
-  // deviceconfig and deviceconnect: the add-ons issue
-  'GET /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
-  'PUT /api/devices/v1/deviceconfig/configuration': 'add-ons issue',
-  'GET /api/management/v1/deviceconfig/configurations/device/{deviceId}': 'add-ons issue',
-  'PUT /api/management/v1/deviceconfig/configurations/device/{deviceId}': 'add-ons issue',
-  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': 'add-ons issue',
-  'GET /api/devices/v1/deviceconnect/connect': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}': 'add-ons issue',
-  'POST /api/management/v1/deviceconnect/devices/{id}/check-update': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}/connect': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/devices/{id}/download': 'add-ons issue',
-  'POST /api/management/v1/deviceconnect/devices/{id}/send-inventory': 'add-ons issue',
-  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': 'add-ons issue',
-  'PUT /api/management/v1/deviceconnect/devices/{id}/upload': 'add-ons issue',
+  // deviceconfig and deviceconnect
   // iot-manager
   'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
   'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
@@ -40,6 +33,14 @@ const TOOL_WINS: Record<string, { tool: string; why: string; check(r: Measured):
     tool: 'the Mender client',
     why: 'the spec has a JSON string; Mender deviceauth answers the raw JWT as application/jwt and the client takes the whole body as the token',
     check: rawJwt,
+  },
+  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': {
+    tool: 'the Mender client and Mender deployments',
+    why: 'the spec labels the generated artifact application/json; Mender serves it as application/vnd.mender-artifact and the client reads the body as an artifact (a tar), not JSON',
+    check: (m) => [
+      ...(m.contentType.startsWith('application/vnd.mender-artifact') ? [] : [`content type ${m.contentType}, Mender sends application/vnd.mender-artifact`]),
+      ...(m.body.startsWith('version\0') ? [] : ['body is not a Mender artifact (no leading "version" member)']),
+    ],
   },
   'POST /api/management/v1/useradm/settings/tokens': {
     tool: 'Mender useradm and scripts using its answer',
@@ -57,6 +58,8 @@ function rawJwt(m: Measured): string[] {
 
 interface Call {
   url: string;
+  /** A WebSocket upgrade on the listening server (the spec's 101), not an inject. */
+  websocket?: boolean;
   body?: unknown;
   multipart?: { fields: Record<string, string>; file?: { field?: string; name?: string; content: Buffer } };
   /** The token to send; the admin's by default, a device's for device operations. */
@@ -90,6 +93,14 @@ interface Seed {
   pending: SimDevice;
   deploymentId: string;
   userId: string;
+  /** The listening server (WebSocket operations, and deviceA's deviceconnect link). */
+  url: string;
+  /** deviceA's device side of deviceconnect (Flipside's client/connect), connected. */
+  connect: DeviceConnect;
+  /** What deviceA's update client was asked for over deviceconnect. */
+  asked: string[];
+  /** Files on "deviceA" (this machine) for file transfer. */
+  dir: string;
 }
 
 const fill = (path: string, params: Record<string, string>) =>
@@ -156,11 +167,16 @@ const RECIPES: Record<string, Recipe> = {
     await d.reportStatus(id, 'failure');
     return { url: fill(op.path, { id }), token: d.token!, body: { messages: [{ timestamp: new Date().toISOString(), level: 'error', message: 'failed' }] }, expect: 204 };
   },
-  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': (s, op) => ({
-    url: fill(op.path, { deployment_id: s.deploymentId, device_type: 'qemux86-64', device_id: s.deviceA.deviceId! }),
-    token: null,
-    expect: 200,
-  }),
+  // The link deployments/next gives a device with a configuration deployment.
+  'GET /api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}': async (s) => {
+    const d = await newAccepted(s);
+    await s.t.app.inject({ method: 'PUT', url: `/api/management/v1/deviceconfig/configurations/device/${d.deviceId}`, headers: s.t.auth, payload: { timezone: 'UTC' } });
+    const dep = await s.t.app.inject({ method: 'POST', url: `/api/management/v1/deviceconfig/configurations/device/${d.deviceId}/deploy`, headers: s.t.auth, payload: {} });
+    if (dep.statusCode !== 200) throw new Error(`deploy failed: ${dep.statusCode} ${dep.body}`);
+    const next = await s.t.app.inject({ method: 'GET', url: '/api/devices/v1/deployments/device/deployments/next?artifact_name=release-0&device_type=qemux86-64', headers: { authorization: `Bearer ${d.token}` } });
+    const uri = new URL(next.json<{ artifact: { source: { uri: string } } }>().artifact.source.uri);
+    return { url: uri.pathname + uri.search, token: null, expect: 200 };
+  },
   'POST /api/management/v1/deployments/deployments': async (s, op) => ({
     url: op.path,
     body: { name: 'contract', artifact_name: s.artifactName, devices: [(await newAccepted(s)).deviceId] },
@@ -317,6 +333,37 @@ const RECIPES: Record<string, Recipe> = {
     expect: 204,
   }),
 
+  'GET /api/devices/v1/deviceconfig/configuration': (s, op) => ({ url: op.path, token: s.deviceA.token!, expect: 200 }),
+  'PUT /api/devices/v1/deviceconfig/configuration': (s, op) => ({ url: op.path, token: s.deviceA.token!, body: { timezone: 'UTC' }, expect: 204 }),
+  'GET /api/management/v1/deviceconfig/configurations/device/{deviceId}': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), expect: 200 }),
+  'PUT /api/management/v1/deviceconfig/configurations/device/{deviceId}': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), body: { timezone: 'CET', ntp: 'pool.ntp.org' }, expect: 204 }),
+  'POST /api/management/v1/deviceconfig/configurations/device/{deviceId}/deploy': (s, op) => ({ url: fill(op.path, { deviceId: s.deviceA.deviceId! }), body: { retries: 0 }, expect: 200 }),
+
+  // A device of its own: deviceA's link stays up for the operations below.
+  'GET /api/devices/v1/deviceconnect/connect': async (s, op) => ({ url: op.path, websocket: true, token: (await newAccepted(s)).token!, expect: 101 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 200 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}/connect': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), websocket: true, expect: 101 }),
+  // A terminal session on deviceA, run to its end: its recording is what is played back.
+  'GET /api/management/v1/deviceconnect/sessions/{session_id}/playback': async (s, op) => {
+    const u = await UserSocket.open(s.url, s.deviceA.deviceId!, s.t.adminToken);
+    if (!(u instanceof UserSocket)) throw new Error(`terminal refused: ${u.status} ${u.body}`);
+    u.send({ hdr: { proto: PROTO.shell, typ: SHELL.new, props: { terminal_width: 80, terminal_height: 24 } } });
+    const sid = (await u.next())!.hdr.sid!;
+    u.send({ hdr: { proto: PROTO.shell, typ: SHELL.data, sid }, body: Buffer.from('echo recorded\nexit\n') });
+    await u.until((m) => m.hdr.typ === SHELL.stop);
+    u.ws.close();
+    await u.closed;
+    return { url: `${fill(op.path, { session_id: sid })}?sleep_ms=0`, websocket: true, expect: 101 };
+  },
+  'POST /api/management/v1/deviceconnect/devices/{id}/check-update': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
+  'POST /api/management/v1/deviceconnect/devices/{id}/send-inventory': (s, op) => ({ url: fill(op.path, { id: s.deviceA.deviceId! }), expect: 202 }),
+  'GET /api/management/v1/deviceconnect/devices/{id}/download': (s, op) => ({ url: `${fill(op.path, { id: s.deviceA.deviceId! })}?path=${encodeURIComponent(join(s.dir, 'hello.txt'))}`, expect: 200 }),
+  'PUT /api/management/v1/deviceconnect/devices/{id}/upload': (s, op) => ({
+    url: fill(op.path, { id: s.deviceA.deviceId! }),
+    multipart: { fields: { path: join(s.dir, 'uploaded.txt'), mode: '644' }, file: { field: 'file', name: 'uploaded.txt', content: Buffer.from('uploaded\n') } },
+    expect: 201,
+  }),
+
   'POST /api/management/v1/useradm/auth/login': (_s, op) => ({
     url: op.path,
     token: null,
@@ -346,14 +393,14 @@ const RECIPES: Record<string, Recipe> = {
   },
 };
 
-/** Operations of the add-ons (deviceconfig, deviceconnect): called with placeholder ids. */
+/** Operations that need nothing seeded; a path parameter gets a placeholder id. */
 const defaultRecipe: Recipe = (_s, op) => ({
   url: op.path.replace(/\{[^}]+\}/g, () => randomUUID()),
   token: op.path.startsWith('/api/devices/') ? null : undefined,
   expect: op.successStatuses[0]!,
 });
 
-const HEADER_CHECKS = ['X-Total-Count', 'Link', 'ETag', 'Location'];
+const HEADER_CHECKS = ['X-Total-Count', 'Link', 'ETag', 'Location', 'Upgrade', 'Sec-Websocket-Accept'];
 
 function checkAgainstSpec(m: Measured): string[] {
   const errors: string[] = [];
@@ -398,7 +445,7 @@ async function measure(s: Seed, op: SpecOperation): Promise<Measured> {
     headers['content-type'] = 'application/json';
     payload = JSON.stringify(call.body);
   }
-  const r = await s.t.app.inject({ method: op.method as 'GET', url: call.url, headers, payload });
+  const r = call.websocket ? await upgrade(s, call.url, headers) : await s.t.app.inject({ method: op.method as 'GET', url: call.url, headers, payload });
   const m: Measured = {
     op,
     call,
@@ -413,6 +460,22 @@ async function measure(s: Seed, op: SpecOperation): Promise<Measured> {
   const tool = TOOL_WINS[op.key];
   m.errors = m.statusOk ? (tool ? tool.check(m) : checkAgainstSpec(m)) : [`status ${m.status}, expected ${call.expect}: ${r.body.slice(0, 200)}`];
   return m;
+}
+
+/** Opens a WebSocket on the listening server and closes it once open: the upgrade answer, measured. */
+function upgrade(s: Seed, url: string, headers: Record<string, string>): Promise<{ statusCode: number; headers: Measured['headers']; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}${url}`, { headers });
+    ws.once('upgrade', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: '' }));
+    ws.once('open', () => ws.close(1000));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    // Before the upgrade an error fails the call; after it (the socket closing) it changes nothing.
+    ws.on('error', reject);
+  });
 }
 
 async function seed(): Promise<Seed> {
@@ -430,6 +493,22 @@ async function seed(): Promise<Seed> {
   s.deploymentId = await createDeployment(t, { artifact_name: artifactName, devices: [s.deviceA.deviceId] });
   await s.deviceA.runUpdate({ fail: true });
   s.userId = await newUser(s);
+  // deviceA holds a deviceconnect link through Flipside's device side, its files in a scratch dir.
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  s.url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  s.dir = mkdtempSync(join(tmpdir(), 'flipside-contract-'));
+  writeFileSync(join(s.dir, 'hello.txt'), 'hello from the device\n');
+  s.asked = [];
+  s.connect = new DeviceConnect({
+    server: () => s.url,
+    token: () => s.deviceA.token ?? null,
+    tokenRefused: () => undefined,
+    log: () => undefined,
+    shell: { command: '/bin/sh', pty: 'pipe' },
+    menderClient: { checkUpdate: () => s.asked.push('check-update'), sendInventory: () => s.asked.push('send-inventory') },
+  });
+  s.connect.start();
+  await s.connect.connected();
   return s;
 }
 
@@ -441,7 +520,9 @@ test.before(async () => {
   seeded = await seed();
 });
 test.after.always(async () => {
+  seeded?.connect?.stop();
   await seeded?.t.close();
+  if (seeded?.dir) rmSync(seeded.dir, { recursive: true, force: true });
 });
 
 test.serial('every NOT_YET and TOOL_WINS entry names an operation of the spec', (t) => {

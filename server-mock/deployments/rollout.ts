@@ -5,10 +5,8 @@ import { FINAL_DEVICE_STATUSES, type ArtifactRow, type DeploymentRow } from '../
 import { artifactFits } from './compatibility.js';
 import { conflict, notFound } from '../http-errors.js';
 
-export interface Instructions {
-  deployment: DeploymentRow;
-  artifact: ArtifactRow;
-}
+/** A software deployment serves a stored artifact; a configuration deployment's is generated. */
+export type Instructions = { deployment: DeploymentRow; artifact: ArtifactRow; configuration?: undefined } | { deployment: DeploymentRow; artifact?: undefined; configuration: Record<string, string> };
 
 /**
  * The oldest unfinished deployment this device is in whose phase has started and for which an
@@ -23,6 +21,12 @@ export function nextDeployment(ctx: ServerContext, deviceId: string, provides: R
     if (open.status === 'pending' && provides.artifact_name === dep.artifact_name) {
       ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'already-installed', null, { deviceType: provides.device_type });
       continue;
+    }
+    const config = ctx.store.configurationDeployment(dep.id);
+    if (config) {
+      // Generated for whatever device type the device says it is, as Mender does.
+      if (open.device_type === null && provides.device_type) ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
+      return { deployment: dep, configuration: config.configuration };
     }
     const artifact = ctx.store.artifactsByName(dep.artifact_name).find((a) => artifactFits(a, provides));
     if (!artifact) {

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { nextDeployment, reportStatus, DEVICE_SETTABLE_STATUSES } from '../deployments/rollout.js';
-import { signedDownloadLink } from '../artifacts/links.js';
+import { signedConfigurationLink, signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
 import { errorSchema, notFound, badRequest } from '../http-errors.js';
 import type { LogMessage } from '../store/store.js';
@@ -26,6 +26,7 @@ const instructionsSchema = {
         device_types_compatible: { type: 'array', items: { type: 'string' } },
       },
     },
+    type: { type: 'string', enum: ['configuration'] },
   },
 } as const;
 
@@ -39,9 +40,19 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
     ctx.store.checkIn(req.deviceId!);
     const next = nextDeployment(ctx, req.deviceId!, provides);
     if (!next) return reply.code(204).send();
+    req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
+    if (next.configuration) {
+      // The artifact is generated on download from the deployment's configuration (mender-configure).
+      const deviceType = provides.device_type!;
+      const source = signedConfigurationLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.deployment.id, deviceType, req.deviceId!, ctx.linkTtlSeconds);
+      return reply.code(200).send({
+        id: next.deployment.id,
+        artifact: { id: `${next.deployment.id}${req.deviceId}`, artifact_name: next.deployment.artifact_name, source, device_types_compatible: [deviceType] },
+        type: 'configuration',
+      });
+    }
     // Signed for this device and deployment: the download route then records its progress.
     const source = signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), next.artifact.id, ctx.linkTtlSeconds, { deploymentId: next.deployment.id, deviceId: req.deviceId! });
-    req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
     return reply.code(200).send({
       id: next.deployment.id,
       artifact: {

@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
-import { checkArtifactLink, DOWNLOAD_PATH, type LinkHolder } from '../artifacts/links.js';
+import { checkArtifactLink, checkConfigurationLink, CONFIGURATION_DOWNLOAD_PATH, DOWNLOAD_PATH, type LinkHolder } from '../artifacts/links.js';
+import { writeArtifactToBuffer } from '../../artifact/to-buffer.js';
 import { errorSchema, forbidden, notFound, ApiError } from '../http-errors.js';
 
 export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | null {
@@ -26,6 +27,27 @@ export function parseRange(header: string, size: number): { start: number; end: 
   }
   if (start >= size || start > end) return 'unsatisfiable';
   return { start, end };
+}
+
+/**
+ * The artifact of a configuration deployment, as Mender's deployments service generates it: one
+ * `mender-configure` payload with no files, the configuration as its meta-data, the deployment's
+ * artifact name, and a provide the next configuration replaces. The mender-configure update module
+ * applies it on the device.
+ */
+export function configurationArtifact(artifactName: string, deviceType: string, configuration: Record<string, string>): Promise<Buffer> {
+  return writeArtifactToBuffer({
+    type: 'mender-configure',
+    kind: 'module-image',
+    name: artifactName,
+    deviceTypes: [deviceType],
+    compression: 'none',
+    metaData: configuration,
+    provides: { 'data-partition.mender-configure.version': artifactName },
+    clearsProvides: ['data-partition.mender-configure.*'],
+    noDefaultSoftwareVersion: true,
+    noDefaultClearsProvides: true,
+  });
 }
 
 export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -47,6 +69,42 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
     reply.raw.once('close', () => transfer.end());
     return counter;
   }
+
+
+  app.get<{ Params: { deployment_id: string; device_type: string; device_id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string } }>(
+    `${CONFIGURATION_DOWNLOAD_PATH}/:deployment_id/:device_type/:device_id`,
+    {
+      schema: {
+        tags: ['Device API'],
+        summary: "Download a configuration deployment's artifact through a signed link",
+        params: {
+          type: 'object',
+          properties: { deployment_id: { type: 'string', maxLength: 64 }, device_type: { type: 'string', minLength: 1, maxLength: 4096 }, device_id: { type: 'string', maxLength: 64 } },
+        },
+        querystring: {
+          type: 'object',
+          required: ['x-men-expire', 'x-men-signature'],
+          properties: { 'x-men-expire': { type: 'string' }, 'x-men-signature': { type: 'string' }, tenant_id: { type: 'string' } },
+        },
+        response: { 400: errorSchema, 403: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const { deployment_id: deploymentId, device_type: deviceType, device_id: deviceId } = req.params;
+      const check = checkConfigurationLink(ctx.secrets.linkKey, deploymentId, deviceType, deviceId, req.query['x-men-expire'], req.query['x-men-signature']);
+      if (check === 'bad-signature') throw forbidden('invalid download link signature');
+      if (check === 'expired') throw forbidden('download link expired');
+      const dep = ctx.store.deployment(deploymentId);
+      const config = ctx.store.configurationDeployment(deploymentId);
+      if (!dep || !config || config.device_id !== deviceId) throw notFound('configuration deployment not found for this device');
+      const artifact = await configurationArtifact(dep.artifact_name, deviceType, config.configuration);
+      return reply
+        .type('application/vnd.mender-artifact')
+        .header('Content-Disposition', 'attachment; filename="artifact.mender"')
+        .header('Content-Length', artifact.length)
+        .send(artifact);
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: { 'x-men-expire': string; 'x-men-signature': string; deployment_id?: string; device_id?: string } }>(
     `${DOWNLOAD_PATH}/:id`,

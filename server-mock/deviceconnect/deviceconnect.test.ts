@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { connectedDevice, openUser, UserSocket } from '../testing/connect-fixtures.js';
 import { acceptedDevice, multipartBody, startTestServer } from '../testing/fixtures.js';
 import { createUser, issueUserToken } from '../management/useradm.js';
+import { SessionRecorder } from './recording.js';
 import { CONTROL, FORWARD, PROTO, SHELL, decodeBody, encodeBody, errorText } from '../../connect-protocol/protocol.js';
 
 const text = (ms: Array<{ body?: Uint8Array }>) => Buffer.concat(ms.map((m) => Buffer.from(m.body ?? []))).toString('utf8');
@@ -214,4 +215,89 @@ test('port forward: a TCP connection through the device reaches a local echo ser
   u.send({ hdr: { proto: PROTO.portForward, typ: FORWARD.new, sid, props: { connection_id: 'c2' } }, body: encodeBody({ remote_port: 70000 }) });
   const bad = await u.until((m) => m.hdr.typ === FORWARD.error);
   t.regex(errorText(bad.at(-1)!), /not a TCP port/);
+});
+
+test('check-update and send-inventory reach the device\'s update client; a device not connected is 409', async (t) => {
+  const asked: string[] = [];
+  let heard: (() => void) | null = null;
+  const ask = (what: string) => {
+    asked.push(what);
+    heard?.();
+  };
+  const c = await connectedDevice(t, { menderClient: { checkUpdate: () => ask('check-update'), sendInventory: () => ask('send-inventory') } });
+  const post = (id: string, what: string, token = c.s.adminToken) =>
+    c.s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${id}/${what}`, headers: { authorization: `Bearer ${token}` } });
+  for (const what of ['check-update', 'send-inventory']) {
+    const arrived = new Promise<void>((r) => (heard = r));
+    const r = await post(c.deviceId, what);
+    t.is(r.statusCode, 202, r.body);
+    t.is(r.body, '');
+    await arrived;
+  }
+  t.deepEqual(asked, ['check-update', 'send-inventory']);
+  t.true(c.log.some((l) => l.includes('asked for an update check now')));
+  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  t.true(actions.includes('deviceconnect.check_update') && actions.includes('deviceconnect.send_inventory'));
+  const ctx = c.s.app.flipside;
+  const observer = issueUserToken(ctx, await createUser(ctx, 'watcher@example.com', 'watcher-password', ['RBAC_ROLE_OBSERVER']));
+  t.is((await post(c.deviceId, 'check-update', observer)).statusCode, 403);
+  t.is((await post('00000000-0000-4000-8000-000000000000', 'check-update')).statusCode, 404);
+  const idle = await acceptedDevice(c.s);
+  const r = await post(idle.deviceId!, 'send-inventory');
+  t.is(r.statusCode, 409);
+  t.regex(r.body, /not connected/);
+  t.deepEqual(asked, ['check-update', 'send-inventory'], 'nothing else reached the device');
+});
+
+test('a device without an update client answers check-update with an error, and stays connected', async (t) => {
+  const c = await connectedDevice(t);
+  const r = await c.s.app.inject({ method: 'POST', url: `/api/management/v1/deviceconnect/devices/${c.deviceId}/check-update`, headers: c.s.auth });
+  t.is(r.statusCode, 202);
+  while (!c.log.some((l) => l.includes('check-update: no update client on this device'))) await new Promise((r) => setTimeout(r, 5));
+  // The device's error went back on the connection, which stays up: a session still opens.
+  const u = await openUser(t, c);
+  u.send({ hdr: { proto: PROTO.control, typ: CONTROL.open }, body: encodeBody({ versions: [1] }) });
+  t.is((await u.next())?.hdr.typ, CONTROL.accept);
+  t.is(c.s.app.flipside.connect.state(c.deviceId).status, 'connected');
+});
+
+test('a terminal session is recorded and played back; unknown sessions are 404', async (t) => {
+  const c = await connectedDevice(t, { shell: { command: '/bin/sh', pty: 'pipe' } });
+  const u = await openUser(t, c);
+  u.send({ hdr: { proto: PROTO.shell, typ: SHELL.new, props: { terminal_width: 80, terminal_height: 24 } } });
+  const sid = (await u.next())!.hdr.sid!;
+  u.send({ hdr: { proto: PROTO.shell, typ: SHELL.data, sid }, body: Buffer.from('echo "recorded-$((6*7))"\nexit\n') });
+  const live = text((await u.until((m) => m.hdr.typ === SHELL.stop)).filter((m) => m.hdr.typ === SHELL.data));
+  u.ws.close();
+  await u.closed;
+  for (let i = 0; i < 1000 && c.s.app.flipside.store.recording(sid)?.end_ts == null; i++) await new Promise((r) => setImmediate(r));
+  t.truthy(c.s.app.flipside.store.recording(sid)?.end_ts, 'the recording ended with the session');
+
+  const play = new WebSocket(`${c.url.replace(/^http/, 'ws')}/api/management/v1/deviceconnect/sessions/${sid}/playback?sleep_ms=0`, { headers: { Authorization: `Bearer ${c.s.adminToken}` } });
+  const back = new UserSocket(play);
+  const played = await back.until((m) => m.hdr.typ === SHELL.stop);
+  t.is(played.at(-1)?.hdr.typ, SHELL.stop);
+  t.true(played.every((m) => m.hdr.proto === PROTO.shell && m.hdr.sid === sid));
+  t.is(text(played.filter((m) => m.hdr.typ === SHELL.data)), live, 'playback shows what the user saw');
+  t.regex(live, /recorded-42/);
+  t.is((await back.closed).code, 1000);
+
+  const missing = await fetch(`${c.url}/api/management/v1/deviceconnect/sessions/no-such-session/playback`, { headers: c.s.auth });
+  t.is(missing.status, 404);
+  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  t.true(actions.includes('deviceconnect.playback'));
+});
+
+test('a recording keeps at most its bound and says it was cut', async (t) => {
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  const r = new SessionRecorder(s.app.flipside.store, 'sess-1', 'dev-1', 'a@example.com', 10);
+  r.output(Buffer.from('0123456'));
+  r.output(Buffer.from('789abcdef'));
+  r.output(Buffer.from('more'));
+  r.end();
+  const rec = s.app.flipside.store.recording('sess-1')!;
+  t.is(rec.bytes, 10);
+  t.is(rec.truncated, 1);
+  t.is(Buffer.concat(s.app.flipside.store.recordingChunks('sess-1', 0, 10).map((c) => c.data)).toString(), '0123456789');
 });

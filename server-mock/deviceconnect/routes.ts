@@ -10,10 +10,11 @@ import type { WebSocket, RawData } from 'ws';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
-import { CONTROL, PROTO, SHELL, ProtocolError, decodeMessage, encodeMessage, errorMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
+import { CONTROL, MENDER_CLIENT, MENDER_CLIENT_STATUS, PROTO, SHELL, numberProp, ProtocolError, decodeMessage, encodeMessage, errorMessage, errorText, type ProtoMsg } from '../../connect-protocol/protocol.js';
 import type { DeviceLink } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';
+import { SessionRecorder } from './recording.js';
 
 const MGMT = '/api/management/v1/deviceconnect';
 const tags = ['Management API: deviceconnect'];
@@ -22,6 +23,8 @@ const idParams = { type: 'object', properties: { id: { type: 'string', maxLength
 /** WebSocket close codes: 1007 = a frame we cannot read, 1011 = the other side went away. */
 const CLOSE_BAD_FRAME = 1007;
 const CLOSE_PEER_GONE = 1011;
+/** Playback's pause between two chunks when the caller gives no sleep_ms. */
+const PLAYBACK_SLEEP_MS = 100;
 
 const frameBytes = (data: RawData): Uint8Array => (Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
 /** A close reason is at most 123 bytes. */
@@ -95,6 +98,11 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         }
         const peer = msg.hdr.sid ? link.sessions.get(msg.hdr.sid) : undefined;
         if (peer) peer.deliver(msg);
+        else if (msg.hdr.proto === PROTO.menderClient) {
+          // The answer to check-update / send-inventory: status 2 says the device's client did not act.
+          if (numberProp(msg, 'status') === MENDER_CLIENT_STATUS.error) req.log.warn({ device: link.deviceId, typ: msg.hdr.typ, err: errorText(msg) }, 'the device did not act on the request');
+          else req.log.info({ device: link.deviceId, typ: msg.hdr.typ }, 'the device took the request');
+        } else if (msg.hdr.typ === CONTROL.error) req.log.warn({ device: link.deviceId, proto: msg.hdr.proto, err: errorText(msg) }, 'the device answered with an error');
         else req.log.debug({ device: link.deviceId, sid: msg.hdr.sid, typ: msg.hdr.typ }, 'message for no open session dropped');
       }, malformed);
       ws.on('close', (code, why) => {
@@ -131,6 +139,25 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     },
   );
 
+  // Mender's check-update and send-inventory: a message to the device's connection, which its
+  // update client acts on (mender-connect runs `mender check-update`). 202 once sent, as in
+  // Mender: the device's answer (status 1 or 2) comes later and is only logged.
+  for (const [path, typ, what] of [
+    ['check-update', MENDER_CLIENT.checkUpdate, 'Ask the device to check for an update now'],
+    ['send-inventory', MENDER_CLIENT.sendInventory, 'Ask the device to send its inventory now'],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `${MGMT}/devices/:id/${path}`,
+      { schema: { tags, summary: what, params: idParams, response: { 404: errorSchema, 409: errorSchema } } },
+      async (req, reply) => {
+        const link = connectedLink(req.params.id);
+        if (!link.send({ hdr: { proto: PROTO.menderClient, typ, props: { user_id: req.userId } } })) throw conflict(`device ${req.params.id} is not connected`);
+        ctx.store.audit(req.userEmail!, `deviceconnect.${path.replace('-', '_')}`, 'device', link.deviceId, {});
+        return reply.code(202).send();
+      },
+    );
+  }
+
   app.get<{ Querystring: { device_id?: string } }>(
     `${MGMT}/sessions`,
     { schema: { tags, summary: 'Sessions running now (terminal, port forward, file transfer)', querystring: { type: 'object', properties: { device_id: { type: 'string' } } } } },
@@ -152,12 +179,15 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
       if (!link) return ws.close(CLOSE_PEER_GONE, 'the device disconnected');
       let ended = false;
       let shell = false;
+      // The terminal's output is recorded for playback once the user starts a shell.
+      let recorder: SessionRecorder | null = null;
       const started = Date.now();
       const info = hub.openSession(
         link,
         {
           deliver: (msg) => {
             if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.stop) shell = false;
+            if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.data && msg.body) recorder?.output(msg.body);
             if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
           },
           deviceGone: (why) => ws.close(CLOSE_PEER_GONE, reason(`the device's connection ended: ${why}`)),
@@ -169,6 +199,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         msg.hdr.sid = info.id;
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.new) {
           shell = true;
+          recorder ??= new SessionRecorder(ctx.store, info.id, link.deviceId, req.userEmail!);
           msg.hdr.props = { ...msg.hdr.props, user_id: req.userId };
         }
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.stop) shell = false;
@@ -181,9 +212,57 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         if (shell) link.send({ hdr: { proto: PROTO.shell, typ: SHELL.stop, sid: info.id } });
         link.send({ hdr: { proto: PROTO.control, typ: CONTROL.close, sid: info.id } });
         hub.closeSession(link, info.id);
+        recorder?.end();
         ctx.store.audit(req.userEmail!, 'deviceconnect.session_stop', 'device', link.deviceId, { session_id: info.id, seconds: Math.round((Date.now() - started) / 1000) });
       });
       ws.on('error', (err) => req.log.info({ err: err.message }, 'user connection error'));
+    },
+  });
+
+  // Playback of a recorded terminal session: the output it showed, as shell messages on a WebSocket,
+  // sleep_ms apart; then a shell stop and a normal close.
+  app.route<{ Params: { session_id: string }; Querystring: { sleep_ms?: number } }>({
+    method: 'GET',
+    url: `${MGMT}/sessions/:session_id/playback`,
+    schema: {
+      tags,
+      summary: 'Play back a recorded terminal session (WebSocket)',
+      params: { type: 'object', properties: { session_id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['session_id'] },
+      querystring: { type: 'object', properties: { sleep_ms: { type: 'integer', minimum: 0, maximum: 10_000 } } },
+      response: { 400: errorSchema, 404: errorSchema },
+    },
+    preHandler: async (req) => {
+      if (!ctx.store.recording(req.params.session_id)) throw notFound(`no recording of session ${req.params.session_id}`);
+    },
+    handler: async () => {
+      throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
+    },
+    wsHandler: (ws: WebSocket, req: FastifyRequest<{ Params: { session_id: string }; Querystring: { sleep_ms?: number } }>) => {
+      const sid = req.params.session_id;
+      const sleepMs = req.query.sleep_ms ?? PLAYBACK_SLEEP_MS;
+      ctx.store.audit(req.userEmail!, 'deviceconnect.playback', 'device', ctx.store.recording(sid)!.device_id, { session_id: sid });
+      let open = true;
+      ws.on('close', () => (open = false));
+      ws.on('error', (err) => req.log.info({ err: err.message }, 'playback connection error'));
+      void (async () => {
+        let next = 0;
+        for (;;) {
+          const page = ctx.store.recordingChunks(sid, next, 64);
+          if (page.length === 0) break;
+          for (const chunk of page) {
+            if (!open) return;
+            ws.send(encodeMessage({ hdr: { proto: PROTO.shell, typ: SHELL.data, sid }, body: chunk.data }));
+            if (sleepMs > 0) await new Promise((r) => setTimeout(r, sleepMs));
+          }
+          next = page.at(-1)!.seq + 1;
+        }
+        if (!open) return;
+        ws.send(encodeMessage({ hdr: { proto: PROTO.shell, typ: SHELL.stop, sid } }));
+        ws.close(1000, 'end of the recording');
+      })().catch((e: Error) => {
+        req.log.warn({ err: e.message, session_id: sid }, 'playback failed');
+        if (open) ws.close(CLOSE_PEER_GONE, reason(`playback failed: ${e.message}`));
+      });
     },
   });
 

@@ -125,7 +125,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       phases: d.phases,
       ...(d.error_threshold !== null ? { error_threshold: d.error_threshold } : {}),
       ...(d.stop_reason ? { stop_reason: d.stop_reason } : {}),
-      type: 'software',
+      type: ctx.store.configurationDeployment(d.id) ? 'configuration' : 'software',
       statistics,
       outcome: deploymentOutcome({ status: d.status, stop_reason: d.stop_reason, statistics: statistics.status }),
     };

@@ -225,6 +225,33 @@ CREATE TABLE IF NOT EXISTS iot_devices (
   provisioned_ts TEXT NOT NULL
 );
 INSERT OR IGNORE INTO iot_devices SELECT id, updated_ts FROM devices WHERE status = 'accepted';
+-- A configuration deployment (deviceconfig deploy): a deployment of one device whose artifact is
+-- generated from this configuration when the device downloads it.
+CREATE TABLE IF NOT EXISTS configuration_deployments (
+  deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  configuration TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS configuration_deployments_device ON configuration_deployments(device_id, created);
+-- Remote terminal sessions as the user saw them: the device's shell output, in order, for
+-- deviceconnect's playback. Bounded per session (deviceconnect/recording.ts); truncated says the
+-- rest was not kept.
+CREATE TABLE IF NOT EXISTS session_recordings (
+  session_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  user_email TEXT NOT NULL,
+  start_ts TEXT NOT NULL,
+  end_ts TEXT,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  truncated INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS session_recording_chunks (
+  session_id TEXT NOT NULL REFERENCES session_recordings(session_id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (session_id, seq)
+);
 CREATE TABLE IF NOT EXISTS device_config (
   device_id TEXT PRIMARY KEY,
   configured TEXT NOT NULL DEFAULT '{}',

@@ -98,6 +98,15 @@ export interface DeploymentRow {
   stop_reason: string | null;
   target: string;
 }
+export interface RecordingRow {
+  session_id: string;
+  device_id: string;
+  user_email: string;
+  start_ts: string;
+  end_ts: string | null;
+  bytes: number;
+  truncated: number;
+}
 export interface DeploymentDeviceRow {
   deployment_id: string;
   device_id: string;
@@ -978,6 +987,40 @@ export class Store {
   }
   setConfigured(deviceId: string, configured: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, configured, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET configured = excluded.configured, updated_ts = excluded.updated_ts").run(deviceId, JSON.stringify(configured), now());
+  }
+  startRecording(sessionId: string, deviceId: string, userEmail: string): void {
+    this.stmt('INSERT OR IGNORE INTO session_recordings (session_id, device_id, user_email, start_ts) VALUES (?, ?, ?, ?)').run(sessionId, deviceId, userEmail, now());
+  }
+  appendRecording(sessionId: string, seq: number, data: Uint8Array, bytes: number): void {
+    this.stmt('INSERT INTO session_recording_chunks VALUES (?, ?, ?)').run(sessionId, seq, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    this.stmt('UPDATE session_recordings SET bytes = ? WHERE session_id = ?').run(bytes, sessionId);
+  }
+  finishRecording(sessionId: string, truncated: boolean): void {
+    this.stmt('UPDATE session_recordings SET end_ts = ?, truncated = ? WHERE session_id = ?').run(now(), truncated ? 1 : 0, sessionId);
+  }
+  recording(sessionId: string): RecordingRow | undefined {
+    return this.stmt('SELECT * FROM session_recordings WHERE session_id = ?').get(sessionId) as RecordingRow | undefined;
+  }
+  /** Up to `limit` chunks of a recording from `fromSeq` on, in order (playback reads it page by page). */
+  recordingChunks(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; data: Buffer }> {
+    return this.stmt('SELECT seq, data FROM session_recording_chunks WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?').all(sessionId, fromSeq, limit) as Array<{ seq: number; data: Buffer }>;
+  }
+  /** Inserts a configuration deployment: the deployment (one device) and the configuration it carries. */
+  insertConfigurationDeployment(d: DeploymentRow, deviceId: string, configuration: Record<string, string>): void {
+    this.tx(() => {
+      this.insertDeployment(d, [{ id: deviceId, phase: 0 }]);
+      this.stmt('INSERT INTO configuration_deployments VALUES (?, ?, ?, ?)').run(d.id, deviceId, JSON.stringify(configuration), d.created);
+    });
+  }
+  /** The configuration a configuration deployment carries; undefined for a software deployment. */
+  configurationDeployment(deploymentId: string): { device_id: string; configuration: Record<string, string> } | undefined {
+    const r = this.stmt('SELECT device_id, configuration FROM configuration_deployments WHERE deployment_id = ?').get(deploymentId) as { device_id: string; configuration: string } | undefined;
+    return r && { device_id: r.device_id, configuration: JSON.parse(r.configuration) };
+  }
+  /** The device's latest configuration deployment. */
+  latestConfigurationDeployment(deviceId: string): string | undefined {
+    const r = this.stmt('SELECT deployment_id FROM configuration_deployments WHERE device_id = ? ORDER BY created DESC, rowid DESC LIMIT 1').get(deviceId) as { deployment_id: string } | undefined;
+    return r?.deployment_id;
   }
   setReported(deviceId: string, reported: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts").run(deviceId, JSON.stringify(reported), now());
