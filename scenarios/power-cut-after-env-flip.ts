@@ -12,14 +12,14 @@ export default defineScenario({
   async run(ctx) {
     await ctx.boot();
     const handle = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: 'ArtifactReboot' } });
-    const r = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
+    const r = await ctx.runUntilFault(ctx.client.install(ctx.artifact('next')), handle, { timeoutMs: 300_000 });
     await ctx.check('the power cut landed at ArtifactReboot', () => r.cut || 'expected the cut at ArtifactReboot, got an install that finished without reaching it');
     await ctx.boot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
     await ctx.check('boots the new rootfs', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.next}`));
     const env = await ctx.sh('fw_printenv upgrade_available');
     await ctx.check('on trial: upgrade_available=1', () => expectIncludes(env.stdout, 'upgrade_available=1'));
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },

@@ -26,11 +26,11 @@ export default defineScenario({
   async run(ctx) {
     const side = ctx.variant!.data as Side;
     await ctx.boot();
-    const install = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
+    const install = await ctx.sh(ctx.client.install(ctx.artifact('next')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const cut = ctx.fault({ kind: 'power-cut', at: { on: 'state', state: side.point } });
-    const commit = await ctx.runUntilFault('flipside commit', cut, { timeoutMs: 120_000 });
+    const commit = await ctx.runUntilFault(ctx.client.commit(), cut, { timeoutMs: 120_000 });
     await ctx.check('the power cut landed during the commit', () => commit.cut || `expected the cut during the commit, got a commit that finished first (exit ${commit.cut ? '' : commit.result.code})`);
     await ctx.boot();
     const want = side.committed ? ctx.versions.next : ctx.versions.current;

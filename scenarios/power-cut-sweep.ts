@@ -34,11 +34,11 @@ export default defineScenario({
     if (fault.at.on === 'bytes-written') ctx.log(`cut at ${share(planned.at.on === 'bytes-written' ? planned.at.bytes : 0)} of this board's ${size}-byte rootfs: byte ${fault.at.bytes}`);
     await ctx.boot();
     const handle = ctx.fault(fault);
-    const install = await ctx.runUntilFault(`flipside install ${ctx.artifact('next')}`, handle, { timeoutMs: 300_000 });
+    const install = await ctx.runUntilFault(ctx.client.install(ctx.artifact('next')), handle, { timeoutMs: 300_000 });
     if (!install.cut) {
       await ctx.check('install succeeds', () => expectExitZero(install.result));
       await ctx.reboot();
-      const commit = await ctx.runUntilFault('flipside commit', handle, { timeoutMs: 120_000 });
+      const commit = await ctx.runUntilFault(ctx.client.commit(), handle, { timeoutMs: 120_000 });
       if (!commit.cut) {
         handle.dispose();
         ctx.log(`the fault (${describeFault(fault)}) never triggered: the update ran to the end`);
@@ -55,7 +55,7 @@ export default defineScenario({
     const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
     if (resume.stdout.includes('waits for a reboot') || resume.code === 0) {
       const env = await ctx.sh('fw_printenv upgrade_available');
-      if (env.stdout.includes('upgrade_available=1')) await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+      if (env.stdout.includes('upgrade_available=1')) await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     }
     // The running rootfs is the one that must end committed (invariants check it against the client).
     ctx.expectFinal(running ?? ctx.versions.current);

@@ -21,15 +21,15 @@ export default defineScenario({
       ['unsigned', /not signed/],
       ['wrong-key', /signature does not verify/],
     ] as const) {
-      const r = await ctx.sh(`flipside install ${ctx.artifact(role)}`, { timeoutMs: 120_000 });
+      const r = await ctx.sh(ctx.client.install(ctx.artifact(role)), { timeoutMs: 120_000 });
       await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `expected a refusal naming the signature (${why}), got exit ${r.code}: ${gist(r.stdout)}`);
       const after = (await ctx.sh(ENV_VARS)).stdout;
       await ctx.check(`${role}: boot env unchanged`, () => after === before || `expected the env unchanged, got ${envChanges(before, after)}`);
     }
-    const signed = await ctx.sh(`flipside install ${ctx.artifact('signed')}`, { timeoutMs: 300_000 });
+    const signed = await ctx.sh(ctx.client.install(ctx.artifact('signed')), { timeoutMs: 300_000 });
     await ctx.check('signed with the trusted key: install succeeds', () => expectExitZero(signed));
     await ctx.reboot();
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },

@@ -4,6 +4,7 @@
 import type { ByteCounter } from '../faults/sources.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Fault, Network, Power, Shell, Storage } from '../types.js';
+import type { ClientKind } from '../scenario/client.js';
 
 /**
  * What a scenario can ask for. `bytes-written` = byte-offset faults on the payload write (a disk
@@ -55,6 +56,8 @@ export interface Board {
   readonly strategy: BoardStrategy;
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
+  /** The updater the board's image carries (default flipside): scenarios call it through ctx.client. */
+  readonly client?: ClientKind;
   /** Host paths of the artifacts by role, after prepare(). */
   readonly artifacts: Partial<Record<ArtifactRole, string>>;
   /** Size of a rootfs payload (the partition image), for byte-offset faults. */
