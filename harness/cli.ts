@@ -47,9 +47,9 @@ async function listCommand(json: boolean): Promise<number> {
 }
 
 /** Boots a board to its shell, then hands the console to the terminal until Ctrl-]. */
-async function bootCommand(boardName: string): Promise<number> {
+async function bootCommand(boardName: string, client: ClientKind): Promise<number> {
   const { QemuBoard } = await import('./board/qemu-board.js');
-  const board = await QemuBoard.open(boardName);
+  const board = await QemuBoard.open(boardName, { client });
   await board.prepare((l) => console.error(l));
   await board.reset({ runDir: mkdtempSync(join(tmpdir(), 'flipside-boot-')), dataFiles: {} });
   console.error(`booting ${board.name}…`);
@@ -108,8 +108,9 @@ export async function main(argv: string[]): Promise<number> {
     .command('boot')
     .description('boot a board to its shell and attach the console (Ctrl-] leaves)')
     .option('--board <name>', 'board', 'qemu-aarch64')
-    .action(async (o: { board: string }) => {
-      status = await bootCommand(o.board);
+    .addOption(new Option('--client <client>', "the image's client: flipside, or Debian's mender-client").choices([...CLIENT_KINDS]).default('flipside'))
+    .action(async (o: { board: string; client: ClientKind }) => {
+      status = await bootCommand(o.board, o.client);
     });
 
   program

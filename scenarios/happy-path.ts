@@ -10,6 +10,10 @@ export default defineScenario({
   artifacts: ['next'],
   async run(ctx) {
     await ctx.boot();
+    const version = await ctx.sh(ctx.client.version());
+    await ctx.check(`the client under test (${ctx.client.kind}) runs`, () =>
+      (version.code === 0 && ctx.perClient({ flipside: /\d+\.\d+\.\d+/, mender: /^3\.4\.0/m }).test(version.stdout)) || `exit ${version.code}: ${version.stdout.trim()}`,
+    );
     const install = await ctx.sh(ctx.client.install(ctx.artifact('next')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();

@@ -30,7 +30,13 @@ export default defineScenario({
     const planned = ctx.variant!.data as Fault;
     // Points are planned over a 192 MiB rootfs (the QEMU boards'); a board with another size gets the same fractions.
     const size = ctx.board.rootfsBytes ?? ROOTFS_BYTES;
-    const fault: Fault = planned.at.on === 'bytes-written' ? { ...planned, at: { on: 'bytes-written', bytes: Math.floor((planned.at.bytes / ROOTFS_BYTES) * size) } } : planned;
+    let fault: Fault = planned.at.on === 'bytes-written' ? { ...planned, at: { on: 'bytes-written', bytes: Math.floor((planned.at.bytes / ROOTFS_BYTES) * size) } } : planned;
+    if (fault.at.on === 'state' && ctx.client.kind === 'mender') {
+      // Mender prints no state lines to cut at: its points are seeded bytes of the partition write.
+      const bytes = Math.floor(size * (0.05 + 0.9 * ctx.rng.next()));
+      ctx.log(`${describeFault(fault)}: Mender prints no client states, so this point cuts at byte ${bytes} of the rootfs write instead`);
+      fault = { kind: 'power-cut', at: { on: 'bytes-written', bytes } };
+    }
     if (fault.at.on === 'bytes-written') ctx.log(`cut at ${share(planned.at.on === 'bytes-written' ? planned.at.bytes : 0)} of this board's ${size}-byte rootfs: byte ${fault.at.bytes}`);
     await ctx.boot();
     const handle = ctx.fault(fault);
@@ -51,9 +57,11 @@ export default defineScenario({
     await ctx.boot();
     const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
     await ctx.check('boots one of the two versions', () => running === ctx.versions.current || running === ctx.versions.next || `expected ${ctx.versions.current} or ${ctx.versions.next}, got ${running}`);
-    // Whatever was stored: let the client finish what it can, then commit an update on trial.
-    const resume = await ctx.sh('flipside resume', { timeoutMs: 120_000 });
-    if (resume.stdout.includes('waits for a reboot') || resume.code === 0) {
+    // Whatever was stored: let the client finish what it can, then commit an update on trial
+    // (Mender has no resume command: an update on trial is committed, anything else is dropped).
+    const resumeCommand = ctx.client.resume();
+    const resume = resumeCommand ? await ctx.sh(resumeCommand, { timeoutMs: 120_000 }) : null;
+    if (!resume || resume.stdout.includes('waits for a reboot') || resume.code === 0) {
       const env = await ctx.sh('fw_printenv upgrade_available');
       if (env.stdout.includes('upgrade_available=1')) await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     }

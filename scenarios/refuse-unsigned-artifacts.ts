@@ -17,9 +17,10 @@ export default defineScenario({
   async run(ctx) {
     await ctx.boot();
     const before = (await ctx.sh(ENV_VARS)).stdout;
+    // Each client's words for the two refusals.
     for (const [role, why] of [
-      ['unsigned', /not signed/],
-      ['wrong-key', /signature does not verify/],
+      ['unsigned', ctx.perClient({ flipside: /not signed/, mender: /expecting signed artifact, but no signature file found/ })],
+      ['wrong-key', ctx.perClient({ flipside: /signature does not verify/, mender: /invalid signature|verification error|failed to verify/i })],
     ] as const) {
       const r = await ctx.sh(ctx.client.install(ctx.artifact(role)), { timeoutMs: 120_000 });
       await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `expected a refusal naming the signature (${why}), got exit ${r.code}: ${gist(r.stdout)}`);

@@ -9,13 +9,13 @@ test('each step is the client’s own command line', (t) => {
   const m = clientCommands('mender');
   t.is(clientCommands(), f);
   t.deepEqual(
-    [f.install('/data/next.mender'), f.commit(), f.rollback(), f.showArtifact(), f.resume(), f.checkUpdate(), f.sendInventory()],
-    ['flipside install /data/next.mender', 'flipside commit', 'flipside rollback', 'flipside show-artifact', 'flipside resume', 'flipside check-update', 'flipside send-inventory'],
+    [f.version(), f.install('/data/next.mender'), f.commit(), f.rollback(), f.showArtifact(), f.resume(), f.checkUpdate(), f.sendInventory()],
+    ['flipside --version', 'flipside install /data/next.mender', 'flipside commit', 'flipside rollback', 'flipside show-artifact', 'flipside resume', 'flipside check-update', 'flipside send-inventory'],
   );
   // Mender 3.4's check-update/send-inventory look the daemon up through systemctl: the image has none.
   t.deepEqual(
-    [m.install('/data/next.mender'), m.commit(), m.rollback(), m.showArtifact(), m.resume(), m.checkUpdate(), m.sendInventory()],
-    ['mender install /data/next.mender', 'mender commit', 'mender rollback', 'mender show-artifact', null, 'kill -USR1 $(pidof mender)', 'kill -USR2 $(pidof mender)'],
+    [m.version(), m.install('/data/next.mender'), m.commit(), m.rollback(), m.showArtifact(), m.resume(), m.checkUpdate(), m.sendInventory()],
+    ['mender --version', 'mender install /data/next.mender', 'mender commit', 'mender rollback', 'mender show-artifact', null, 'kill -USR1 $(pidof mender)', 'kill -USR2 $(pidof mender)'],
   );
 });
 

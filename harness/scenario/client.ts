@@ -11,6 +11,8 @@ export type ClientKind = (typeof CLIENT_KINDS)[number];
 
 export interface ClientCommands {
   readonly kind: ClientKind;
+  /** Prints the client's version. */
+  version(): string;
   /** Standalone install of an artifact on the device (a path or URL). */
   install(artifact: string): string;
   /** Commits the update the device runs on trial. */
@@ -31,6 +33,7 @@ export interface ClientCommands {
 
 const FLIPSIDE: ClientCommands = {
   kind: 'flipside',
+  version: () => 'flipside --version',
   install: (a) => `flipside install ${a}`,
   commit: () => 'flipside commit',
   rollback: () => 'flipside rollback',
@@ -44,6 +47,7 @@ const FLIPSIDE: ClientCommands = {
 // reference image does not have: signal it directly, as those commands do (SIGUSR1, SIGUSR2).
 const MENDER: ClientCommands = {
   kind: 'mender',
+  version: () => 'mender --version',
   install: (a) => `mender install ${a}`,
   commit: () => 'mender commit',
   rollback: () => 'mender rollback',
