@@ -135,6 +135,7 @@ export class FakeBoard implements Board {
       return ok(Object.entries(this.env).filter(([k]) => names.length === 0 || names.includes(k)).map(([k, v]) => `${k}=${v}\n`).join(''));
     }
     if (cmd.startsWith('flipside show-artifact')) return ok(`${this.committedProvides}\n`);
+    if (cmd === 'flipside --version') return ok('0.0.0-fake\n');
     if (cmd === 'cat /etc/flipside/artifact_info') return ok(`artifact_name=${this.slots[this.running]}\n`);
     const cat = /^cat (\S+)/.exec(cmd);
     if (cat) return this.data.has(cat[1]!) ? ok(this.data.get(cat[1]!)) : { stdout: 'No such file', code: 1 };
