@@ -119,12 +119,22 @@ export interface ClientConfigOptions {
   extra?: Record<string, unknown>;
 }
 
-export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+/** What either client's config says alike (mender.conf keys): the server, the A/B partitions. */
+function serverAndPartitions(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
   return {
     ServerURL: opts.serverUrl,
     ...(opts.serverCa ? { ServerCertificate: '/etc/flipside/server.crt' } : {}),
     RootfsPartA: partition(layout, 'rootfsA').device,
     RootfsPartB: partition(layout, 'rootfsB').device,
+  };
+}
+
+/** Short polls: scenarios wait on the daemon. */
+const POLL_INTERVALS = { UpdatePollIntervalSeconds: 5, InventoryPollIntervalSeconds: 30, RetryPollIntervalSeconds: 5 };
+
+export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+  return {
+    ...serverAndPartitions(layout, opts),
     DataDir: '/data/flipside',
     DeviceTypeFile: '/etc/flipside/device_type',
     ArtifactInfoFile: '/etc/flipside/artifact_info',
@@ -136,9 +146,7 @@ export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
           BootVars: { BootPart: GRUB_ENV_VARS.bootPart, UpgradeAvailable: GRUB_ENV_VARS.upgradeAvailable, BootCount: GRUB_ENV_VARS.bootCount },
         }
       : { BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' } }),
-    UpdatePollIntervalSeconds: 5,
-    InventoryPollIntervalSeconds: 30,
-    RetryPollIntervalSeconds: 5,
+    ...POLL_INTERVALS,
     // PID 1 is a shell script that does not handle busybox's reboot signal: reboot directly.
     RebootCommand: ['reboot', '-f'],
     ...opts.extra,
@@ -153,14 +161,9 @@ export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
  */
 export function menderConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
   return {
-    ServerURL: opts.serverUrl,
-    ...(opts.serverCa ? { ServerCertificate: '/etc/flipside/server.crt' } : {}),
-    RootfsPartA: partition(layout, 'rootfsA').device,
-    RootfsPartB: partition(layout, 'rootfsB').device,
+    ...serverAndPartitions(layout, opts),
     DeviceTypeFile: '/etc/mender/device_type',
-    UpdatePollIntervalSeconds: 5,
-    InventoryPollIntervalSeconds: 30,
-    RetryPollIntervalSeconds: 5,
+    ...POLL_INTERVALS,
     DBus: { Enabled: false },
     ...opts.extra,
   };
