@@ -122,8 +122,10 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     const tl = rec.timeline;
     const missing = missingNeeds(job.def, board);
     if (missing.length > 0) {
-      rec.finish({ status: 'skipped', failure: { message: `${board.name} lacks ${missing.join(', ')}` } });
-      progress(`[${++done}/${jobs.length}] SKIP ${job.label} (${board.name} lacks ${missing.join(', ')})`);
+      // A capability the client gives (exact cuts at its states) is named as the client's.
+      const who = board.client && board.client !== 'flipside' ? `${board.name} with the ${board.client} client` : board.name;
+      rec.finish({ status: 'skipped', failure: { message: `${who} lacks ${missing.join(', ')}` } });
+      progress(`[${++done}/${jobs.length}] SKIP ${job.label} (${who} lacks ${missing.join(', ')})`);
       return;
     }
     progress(`[${done + 1}/${jobs.length}] ... ${job.label}${job.variant ? ` (${job.variant.describe})` : ''}`);
