@@ -10,7 +10,8 @@ import type { ClientKind } from '../scenario/client.js';
  * What a scenario can ask for. `bytes-written` = byte-offset faults on the payload write (a disk
  * write counter, or the client holding at the byte where the board has none);
  * `server` = managed mode: the device's client daemon reaches the harness's reference server;
- * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command lands
+ * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command (Mender
+ * images: before or after the env write, `fw_setenv`/`fw_setenv:done`, of a `mender` command) lands
  * exactly there (host-sim: the client's kill hooks; other boards: the client holds for the cut).
  */
 export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server', 'exact-cuts'] as const;

@@ -35,7 +35,7 @@ import type { ClientKind } from '../scenario/client.js';
  * bytes), the link and the server where there is a NIC.
  */
 export function qemuCapabilities(file: BoardFile, client: ClientKind = 'flipside'): Capability[] {
-  return [...(client === 'flipside' ? (['exact-cuts'] as const) : []), 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
+  return ['exact-cuts', 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
 }
 
 /** The disk model counts written bytes for query-blockstats. */
@@ -49,8 +49,11 @@ export class QemuBoard implements Board {
   readonly capabilities: ReadonlySet<Capability>;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
   readonly bytesWritten?: ByteCounter;
-  /** The image's client honours the hold hooks (Flipside's; Mender's has none); its console shows the command's stderr. */
-  readonly holdsForCuts: boolean;
+  /**
+   * The image's client honours the hold hooks (Flipside at its states; a Mender image around its
+   * env writes, the fw_setenv wrapper); its console shows the command's stderr.
+   */
+  readonly holdsForCuts = true;
   /** The image's client reaches the server behind QEMU's guestfwd address. */
   readonly deviceServerHost = GUEST_NET.server;
   private images: LabImages | null = null;
@@ -67,7 +70,6 @@ export class QemuBoard implements Board {
     private readonly clientBundle?: string,
     readonly client: ClientKind = 'flipside',
   ) {
-    this.holdsForCuts = client === 'flipside';
     this.con = new RelayConsole(`${file.name}:console`);
     const power: Power = {
       name: `${file.name}:qemu-power`,

@@ -55,7 +55,7 @@ export function createContext(opts: {
   // The one held cut armed (see heldPoint): `flipside` commands carry its hook until the cut lands.
   let hold: { env: string; point: string } | null = null;
   const holdStops = new Set<() => void>();
-  const withHolds = (command: string): string => (hold && /^flipside\s/.test(command) ? `${hold.env} ${command}` : command);
+  const withHolds = (command: string): string => (hold && /^(flipside|mender)\s/.test(command) ? `${hold.env} ${command}` : command);
 
   const sh = async (typed: string, o: { timeoutMs?: number } = {}): Promise<ShellResult> => {
     const command = withHolds(typed);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from './layout.js';
-import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles, MENDER_DATA_DIR, MENDER_REBOOT } from './guest-files.js';
+import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles, MENDER_DATA_DIR, MENDER_FW_SETENV, MENDER_REBOOT } from './guest-files.js';
 import { userlandPackages } from './debs.js';
 import { GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -82,6 +82,9 @@ test("a --client mender image: Debian's mender-client and its libraries, mender.
   t.regex(files.get('usr/share/mender/identity/mender-device-identity')![0], /mac=/);
   t.true(files.has('usr/share/mender/inventory/mender-inventory-network'));
   t.is(files.get('usr/sbin/reboot')![0], MENDER_REBOOT);
+  // Mender finds the hold hook's fw_setenv first in PATH; the wrapper runs the real one.
+  t.is(files.get('usr/sbin/fw_setenv')![0], MENDER_FW_SETENV);
+  t.regex(MENDER_FW_SETENV, /= fw_setenv \] && hold fw_setenv\n\/usr\/bin\/fw_setenv "\$@"\nrc=\$\?\nsync\n.*= fw_setenv:done \] && hold fw_setenv:done\nexit \$rc/s);
   const init = files.get('sbin/init')![0];
   t.true(init.includes(`mkdir -p ${MENDER_DATA_DIR}`));
   t.regex(init, /\/usr\/bin\/mender --no-syslog daemon/);
@@ -94,4 +97,15 @@ test("a --client mender image: Debian's mender-client and its libraries, mender.
 test('--client mender is refused on a GRUB board', async (t) => {
   const b = await loadBoardFile('qemu-x86_64-grub');
   t.throws(() => guestFiles(b, computeLayout(b), { version: '1', variant: 'good', client: { kind: 'mender', serverUrl: 'http://x' } }), { message: /needs a U-Boot board/ });
+});
+
+test("Mender's fw_setenv wrapper passes the arguments and the exit code of the real one through when no hold is asked for", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-fwsetenv-'));
+  const real = join(dir, 'real');
+  writeFileSync(real, `#!/bin/sh\necho "$@" > ${dir}/args\nexit 3\n`, { mode: 0o755 });
+  const wrapper = join(dir, 'fw_setenv');
+  writeFileSync(wrapper, MENDER_FW_SETENV.replaceAll('/usr/bin/fw_setenv', real), { mode: 0o755 });
+  const r = spawnSync('sh', [wrapper, 'upgrade_available', '0'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  t.is(r.status, 3);
+  t.is(execFileSync('cat', [join(dir, 'args')], { encoding: 'utf8' }), 'upgrade_available 0\n');
 });

@@ -175,6 +175,22 @@ export function menderConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
  */
 export const MENDER_REBOOT = '#!/bin/sh\nsync\nexec /usr/bin/busybox reboot -f\n';
 
+/**
+ * `fw_setenv` as Mender's client finds it first in PATH: the real one, with the lab's hold hook
+ * around it (Mender prints no states, its env write is the step that matters): with
+ * FLIPSIDE_TEST_HOLD_AT=fw_setenv (before the write) or fw_setenv:done (after it) in the command's
+ * environment, which Mender passes on, it prints `FLIPSIDE-HOLD <point>` and waits for the power cut.
+ */
+export const MENDER_FW_SETENV = `#!/bin/sh
+hold() { echo "FLIPSIDE-HOLD $1" >/dev/console; while :; do sleep 1; done; }
+[ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv ] && hold fw_setenv
+/usr/bin/fw_setenv "$@"
+rc=$?
+sync
+[ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done ] && hold fw_setenv:done
+exit $rc
+`;
+
 /** Every small file of /etc and /usr/share/flipside, path → [content, mode]. */
 export function guestFiles(
   board: BoardFile,
@@ -202,6 +218,7 @@ export function guestFiles(
     f.set('etc/mender/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
     f.set('etc/mender/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
     f.set('usr/sbin/reboot', [MENDER_REBOOT, 0o755]);
+    f.set('usr/sbin/fw_setenv', [MENDER_FW_SETENV, 0o755]);
   }
   const identity = '#!/bin/sh\n# Identity: the MAC of eth0, as Mender\'s example script does.\necho "mac=$(cat /sys/class/net/eth0/address)"\n';
   f.set('usr/share/flipside/identity/flipside-device-identity', [identity, 0o755]);
