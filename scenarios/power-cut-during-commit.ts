@@ -26,7 +26,7 @@ export default defineScenario({
   needs: ['power', 'console', 'shell', 'exact-cuts'],
   artifacts: ['next'],
   variants: () =>
-    Object.entries(SIDES).map(([id, side]) => ({ id, describe: `power cut at ${side.point.flipside} (${side.committed ? 'after' : 'before'} the env write)`, data: side })),
+    Object.entries(SIDES).map(([id, side]) => ({ id, describe: `power cut ${side.committed ? 'after' : 'before'} the commit's env write (Flipside: ${side.point.flipside}; Mender: ${side.point.mender})`, data: side })),
   async run(ctx) {
     const side = ctx.variant!.data as Side;
     await ctx.boot();

@@ -84,7 +84,9 @@ test("a --client mender image: Debian's mender-client and its libraries, mender.
   t.is(files.get('usr/sbin/reboot')![0], MENDER_REBOOT);
   // Mender finds the hold hook's fw_setenv first in PATH; the wrapper runs the real one.
   t.is(files.get('usr/sbin/fw_setenv')![0], MENDER_FW_SETENV);
-  t.regex(MENDER_FW_SETENV, /= fw_setenv \] && hold fw_setenv\n\/usr\/bin\/fw_setenv "\$@"\nrc=\$\?\nsync\n.*= fw_setenv:done \] && hold fw_setenv:done\nexit \$rc/s);
+  t.regex(MENDER_FW_SETENV, /\*upgrade_available\*\) flip=1/);
+  t.regex(MENDER_FW_SETENV, /= fw_setenv \] && hold fw_setenv\n/);
+  t.regex(MENDER_FW_SETENV, /sync\n\[ -n "\$flip" \] && \[ "\$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done \] && hold fw_setenv:done\nexit \$rc/);
   const init = files.get('sbin/init')![0];
   t.true(init.includes(`mkdir -p ${MENDER_DATA_DIR}`));
   t.regex(init, /\/usr\/bin\/mender --no-syslog daemon/);
@@ -102,10 +104,16 @@ test('--client mender is refused on a GRUB board', async (t) => {
 test("Mender's fw_setenv wrapper passes the arguments and the exit code of the real one through when no hold is asked for", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'flipside-fwsetenv-'));
   const real = join(dir, 'real');
-  writeFileSync(real, `#!/bin/sh\necho "$@" > ${dir}/args\nexit 3\n`, { mode: 0o755 });
+  writeFileSync(real, `#!/bin/sh\necho "$@" > ${dir}/args\n[ "$1" = -s ] && cat > ${dir}/script\nexit 3\n`, { mode: 0o755 });
   const wrapper = join(dir, 'fw_setenv');
-  writeFileSync(wrapper, MENDER_FW_SETENV.replaceAll('/usr/bin/fw_setenv', real), { mode: 0o755 });
+  const console = join(dir, 'console');
+  writeFileSync(wrapper, MENDER_FW_SETENV.replaceAll('/usr/bin/fw_setenv', real).replaceAll('/dev/console', console), { mode: 0o755 });
   const r = spawnSync('sh', [wrapper, 'upgrade_available', '0'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   t.is(r.status, 3);
   t.is(execFileSync('cat', [join(dir, 'args')], { encoding: 'utf8' }), 'upgrade_available 0\n');
+  // Mender's form: a script on stdin.
+  const s = spawnSync('sh', [wrapper, '-s', '-'], { encoding: 'utf8', input: 'upgrade_available=0\nbootcount=0\n', env: { PATH: process.env.PATH } });
+  t.is(s.status, 3);
+  t.is(execFileSync('cat', [join(dir, 'script')], { encoding: 'utf8' }), 'upgrade_available=0\nbootcount=0\n');
+  t.is(execFileSync('cat', [console], { encoding: 'utf8' }), 'flipside: fw_setenv -s - upgrade_available=0 bootcount=0\n');
 });

@@ -176,18 +176,25 @@ export function menderConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
 export const MENDER_REBOOT = '#!/bin/sh\nsync\nexec /usr/bin/busybox reboot -f\n';
 
 /**
- * `fw_setenv` as Mender's client finds it first in PATH: the real one, with the lab's hold hook
- * around it (Mender prints no states, its env write is the step that matters): with
- * FLIPSIDE_TEST_HOLD_AT=fw_setenv (before the write) or fw_setenv:done (after it) in the command's
- * environment, which Mender passes on, it prints `FLIPSIDE-HOLD <point>` and waits for the power cut.
+ * `fw_setenv` as Mender's client finds it first in PATH: the real one, each call logged on the
+ * console (`flipside: fw_setenv …`, its script too), with the lab's hold hook around the write that
+ * sets upgrade_available (Mender prints no states; that write is the step that matters, and it may
+ * call fw_setenv for other variables first): with FLIPSIDE_TEST_HOLD_AT=fw_setenv (before it) or
+ * fw_setenv:done (after it) in the command's environment, which Mender passes on, it prints
+ * `FLIPSIDE-HOLD <point>` and waits for the power cut.
  */
 export const MENDER_FW_SETENV = `#!/bin/sh
 hold() { echo "FLIPSIDE-HOLD $1" >/dev/console; while :; do sleep 1; done; }
-[ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv ] && hold fw_setenv
-/usr/bin/fw_setenv "$@"
+script=
+[ "$1" = -s ] && script=$(cat "$2")
+echo "flipside: fw_setenv $* $(echo $script)" >/dev/console
+flip=
+case "$* $script" in *upgrade_available*) flip=1 ;; esac
+[ -n "$flip" ] && [ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv ] && hold fw_setenv
+if [ "$1" = -s ]; then printf '%s\\n' "$script" | /usr/bin/fw_setenv -s -; else /usr/bin/fw_setenv "$@"; fi
 rc=$?
 sync
-[ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done ] && hold fw_setenv:done
+[ -n "$flip" ] && [ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done ] && hold fw_setenv:done
 exit $rc
 `;
 
