@@ -73,3 +73,22 @@ test.serial('the replay printed for a failure under --inject-bug reproduces it; 
   t.is(again.results[0]!.status, 'failed');
   t.is(again.results[0]!.failure, r.failure);
 });
+
+test.serial('--client mender is refused where no image can carry it, and with --inject-bug', async (t) => {
+  const c = capture();
+  const err: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    t.is(await main(['run', 'happy-path', '--board', 'host-sim', '--client', 'mender']), 1);
+    t.is(await main(['run', 'happy-path', '--board', 'qemu-aarch64', '--client', 'mender', '--inject-bug', 'skip-fsync']), 1);
+    t.not(await main(['run', 'happy-path', '--client', 'rauc']), 0);
+  } finally {
+    c.restore();
+    process.stderr.write = write;
+  }
+  const said = [...c.out, ...err].join('\n');
+  t.regex(said, /--client mender runs on the QEMU boards .*host-sim is not one/);
+  t.regex(said, /--inject-bug builds a Flipside client with a bug; it cannot go with --client mender/);
+  t.regex(said, /'rauc' is invalid.*flipside, mender/s);
+});

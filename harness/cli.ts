@@ -14,6 +14,7 @@ import { registerFleetCommand } from './fleet/command.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
 import { DEFAULT_SWEEP, replayCommand } from './run/result.js';
+import { CLIENT_KINDS, type ClientKind } from './scenario/client.js';
 
 // Boards, drivers, image builder and runner load when a command needs them, not for `--help`.
 const boardsModule = () => import('./board/open-board.js');
@@ -46,9 +47,9 @@ async function listCommand(json: boolean): Promise<number> {
 }
 
 /** Boots a board to its shell, then hands the console to the terminal until Ctrl-]. */
-async function bootCommand(boardName: string): Promise<number> {
+async function bootCommand(boardName: string, client: ClientKind): Promise<number> {
   const { QemuBoard } = await import('./board/qemu-board.js');
-  const board = await QemuBoard.open(boardName);
+  const board = await QemuBoard.open(boardName, { client });
   await board.prepare((l) => console.error(l));
   await board.reset({ runDir: mkdtempSync(join(tmpdir(), 'flipside-boot-')), dataFiles: {} });
   console.error(`booting ${board.name}…`);
@@ -107,8 +108,9 @@ export async function main(argv: string[]): Promise<number> {
     .command('boot')
     .description('boot a board to its shell and attach the console (Ctrl-] leaves)')
     .option('--board <name>', 'board', 'qemu-aarch64')
-    .action(async (o: { board: string }) => {
-      status = await bootCommand(o.board);
+    .addOption(new Option('--client <client>', "the image's client: flipside, or Debian's mender-client").choices([...CLIENT_KINDS]).default('flipside'))
+    .action(async (o: { board: string; client: ClientKind }) => {
+      status = await bootCommand(o.board, o.client);
     });
 
   program
@@ -123,13 +125,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--shard <k/n>', 'run only shard k of n of the planned runs (CI runners split a board\'s suite)', parseShard)
     .option('--reports <dir>', 'parent folder of the run reports', REPORTS_DIR)
     .addOption(new Option('--inject-bug <bug>', 'prove the scenarios catch a bug: run a client (or host-sim boot script) built with it').choices([...LAB_BUGS]))
+    .addOption(new Option('--client <client>', "the client under test: flipside, or Debian's mender-client 3.4.0 (QEMU boards)").choices([...CLIENT_KINDS]).default('flipside'))
     .addOption(new Option('--json', 'print the summary as JSON at the end'))
-    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; shard?: Shard; reports: string; json?: boolean; injectBug?: LabBug }) => {
+    .action(async (names: string[], o: { board: string; seed?: number; repeat: number; jobs: number; sweep: number; shard?: Shard; reports: string; json?: boolean; injectBug?: LabBug; client: ClientKind }) => {
       const { scenarios, only } = selectScenarios(await loadScenarios(), names);
       const picked = scenarios.map((s) => (only.has(s.name) ? withOnlyVariants(s, only.get(s.name)!) : s));
       const { openBoard } = await boardsModule();
       const { runScenarios } = await import('./scenario/runner.js');
-      const open = () => openBoard(o.board, o.injectBug ? { injectBug: o.injectBug } : {});
+      const open = () => openBoard(o.board, { ...(o.injectBug ? { injectBug: o.injectBug } : {}), ...(o.client !== 'flipside' ? { client: o.client } : {}) });
       const board = o.jobs > 1 ? open : await open();
       const r = await runScenarios({
         scenarios: picked,

@@ -10,12 +10,12 @@ export default defineScenario({
   artifacts: ['broken'],
   async run(ctx) {
     await ctx.boot();
-    const install = await ctx.sh(`flipside install ${ctx.artifact('broken')}`, { timeoutMs: 300_000 });
+    const install = await ctx.sh(ctx.client.install(ctx.artifact('broken')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
     await ctx.check('the bootloader rolled back to the old rootfs', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.current}`));
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit is refused', () => expectExitNonZero(commit));
     ctx.expectFinal(ctx.versions.current);
   },

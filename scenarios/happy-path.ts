@@ -10,12 +10,16 @@ export default defineScenario({
   artifacts: ['next'],
   async run(ctx) {
     await ctx.boot();
-    const install = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
+    const version = await ctx.sh(ctx.client.version());
+    await ctx.check(`the client under test (${ctx.client.kind}) runs`, () =>
+      (version.code === 0 && ctx.perClient({ flipside: /\d+\.\d+\.\d+/, mender: /^3\.4\.0/m }).test(version.stdout)) || `exit ${version.code}: ${version.stdout.trim()}`,
+    );
+    const install = await ctx.sh(ctx.client.install(ctx.artifact('next')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const trial = await ctx.sh('fw_printenv upgrade_available');
     await ctx.check('the new rootfs runs on trial (upgrade_available=1)', () => expectIncludes(trial.stdout, 'upgrade_available=1'));
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit succeeds', () => expectExitZero(commit));
     await ctx.reboot();
     const after = await ctx.sh('cat /etc/flipside/artifact_info');

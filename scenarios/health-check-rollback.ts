@@ -11,12 +11,12 @@ export default defineScenario({
   artifacts: ['unhealthy'],
   async run(ctx) {
     await ctx.boot();
-    const install = await ctx.sh(`flipside install ${ctx.artifact('unhealthy')}`, { timeoutMs: 300_000 });
+    const install = await ctx.sh(ctx.client.install(ctx.artifact('unhealthy')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.reboot();
     const trial = await ctx.sh('fw_printenv upgrade_available');
     await ctx.check('the new rootfs runs on trial', () => expectIncludes(trial.stdout, 'upgrade_available=1'));
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit is refused by the health check', () => expectExitNonZero(commit));
     await ctx.check('the failing script is named', () => expectIncludes(commit.stdout, 'ArtifactCommit_Enter_00'));
     const env = await ctx.sh('fw_printenv upgrade_available');

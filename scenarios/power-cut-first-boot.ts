@@ -11,7 +11,7 @@ export default defineScenario({
   artifacts: ['next'],
   async run(ctx) {
     await ctx.boot();
-    const install = await ctx.sh(`flipside install ${ctx.artifact('next')}`, { timeoutMs: 300_000 });
+    const install = await ctx.sh(ctx.client.install(ctx.artifact('next')), { timeoutMs: 300_000 });
     await ctx.check('install succeeds', () => expectExitZero(install));
     await ctx.caps.console.write('sync; reboot -f\n');
     await ctx.strategy.followBoot('bootloader');
@@ -21,7 +21,7 @@ export default defineScenario({
     await ctx.boot();
     const info = await ctx.sh('cat /etc/flipside/artifact_info');
     await ctx.check('the bootloader rolled back to the old rootfs', () => expectIncludes(info.stdout, `artifact_name=${ctx.versions.current}`));
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit is refused on the old rootfs', () => expectExitNonZero(commit));
     ctx.expectFinal(ctx.versions.current);
   },

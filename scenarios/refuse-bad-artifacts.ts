@@ -16,11 +16,11 @@ export default defineScenario({
     await ctx.boot();
     const before = (await ctx.sh(ENV_DUMP)).stdout;
     for (const role of ['corrupt', 'wrong-device'] as const) {
-      const r = await ctx.sh(`flipside install ${ctx.artifact(role)}`, { timeoutMs: 120_000 });
+      const r = await ctx.sh(ctx.client.install(ctx.artifact(role)), { timeoutMs: 120_000 });
       await ctx.check(`${role}: install refused`, () => expectExitNonZero(r));
       const after = (await ctx.sh(ENV_DUMP)).stdout;
       await ctx.check(`${role}: boot env unchanged`, () => after === before || `expected the env unchanged, got ${envChanges(before, after)}`);
-      const shown = await ctx.sh('flipside show-artifact');
+      const shown = await ctx.sh(ctx.client.showArtifact());
       await ctx.check(`${role}: the current version is still installed`, () => expectIncludes(shown.stdout, ctx.versions.current));
     }
     ctx.expectFinal(ctx.versions.current);

@@ -17,19 +17,20 @@ export default defineScenario({
   async run(ctx) {
     await ctx.boot();
     const before = (await ctx.sh(ENV_VARS)).stdout;
+    // Each client's words for the two refusals.
     for (const [role, why] of [
-      ['unsigned', /not signed/],
-      ['wrong-key', /signature does not verify/],
+      ['unsigned', ctx.perClient({ flipside: /not signed/, mender: /expecting signed artifact, but no signature file found/ })],
+      ['wrong-key', ctx.perClient({ flipside: /signature does not verify/, mender: /invalid signature|verification error|failed to verify/i })],
     ] as const) {
-      const r = await ctx.sh(`flipside install ${ctx.artifact(role)}`, { timeoutMs: 120_000 });
+      const r = await ctx.sh(ctx.client.install(ctx.artifact(role)), { timeoutMs: 120_000 });
       await ctx.check(`${role}: install refused for its signature`, () => (r.code !== 0 && why.test(r.stdout)) || `expected a refusal naming the signature (${why}), got exit ${r.code}: ${gist(r.stdout)}`);
       const after = (await ctx.sh(ENV_VARS)).stdout;
       await ctx.check(`${role}: boot env unchanged`, () => after === before || `expected the env unchanged, got ${envChanges(before, after)}`);
     }
-    const signed = await ctx.sh(`flipside install ${ctx.artifact('signed')}`, { timeoutMs: 300_000 });
+    const signed = await ctx.sh(ctx.client.install(ctx.artifact('signed')), { timeoutMs: 300_000 });
     await ctx.check('signed with the trusted key: install succeeds', () => expectExitZero(signed));
     await ctx.reboot();
-    const commit = await ctx.sh('flipside commit', { timeoutMs: 120_000 });
+    const commit = await ctx.sh(ctx.client.commit(), { timeoutMs: 120_000 });
     await ctx.check('commit succeeds', () => expectExitZero(commit));
     ctx.expectFinal(ctx.versions.next);
   },

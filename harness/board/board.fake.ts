@@ -7,6 +7,7 @@ import { LineConsole } from '../console/line-console.js';
 import { BoardStrategy, literal } from '../strategy/board-strategy.js';
 import type { BoardState, Console, ConsoleLine, Power, Shell, ShellResult } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
+import type { ClientKind } from '../scenario/client.js';
 
 export const FAKE_PROMPTS = { bootloader: 'U-Boot ', shell: 'fake-shell# ', clientReady: 'FLIPSIDE-STATE ' };
 
@@ -21,6 +22,8 @@ export interface FakeBoardOptions {
   holdsForCuts?: boolean;
   /** Where the runner must start the managed scenarios' fault proxy. */
   serverListen?: { host: string; port: number };
+  /** The client under test the board says it carries (its shell still speaks flipside). */
+  client?: ClientKind;
 }
 
 export class FakeBoard implements Board {
@@ -42,8 +45,10 @@ export class FakeBoard implements Board {
   commands: string[] = [];
   readonly holdsForCuts: boolean;
   readonly serverListen?: { host: string; port: number };
+  readonly client?: ClientKind;
 
   constructor(private readonly o: FakeBoardOptions = {}) {
+    if (o.client) this.client = o.client;
     this.holdsForCuts = o.holdsForCuts ?? false;
     if (o.serverListen) this.serverListen = o.serverListen;
     this.versions = o.versions ?? { current: 'v1', next: 'v2', broken: 'v2-broken' };
@@ -135,6 +140,7 @@ export class FakeBoard implements Board {
       return ok(Object.entries(this.env).filter(([k]) => names.length === 0 || names.includes(k)).map(([k, v]) => `${k}=${v}\n`).join(''));
     }
     if (cmd.startsWith('flipside show-artifact')) return ok(`${this.committedProvides}\n`);
+    if (cmd === 'flipside --version') return ok('0.0.0-fake\n');
     if (cmd === 'cat /etc/flipside/artifact_info') return ok(`artifact_name=${this.slots[this.running]}\n`);
     const cat = /^cat (\S+)/.exec(cmd);
     if (cat) return this.data.has(cat[1]!) ? ok(this.data.get(cat[1]!)) : { stdout: 'No such file', code: 1 };

@@ -4,12 +4,14 @@
 import type { ByteCounter } from '../faults/sources.js';
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Console, Fault, Network, Power, Shell, Storage } from '../types.js';
+import type { ClientKind } from '../scenario/client.js';
 
 /**
  * What a scenario can ask for. `bytes-written` = byte-offset faults on the payload write (a disk
  * write counter, or the client holding at the byte where the board has none);
  * `server` = managed mode: the device's client daemon reaches the harness's reference server;
- * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command lands
+ * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command (Mender
+ * images: before or after the env write, `fw_setenv`/`fw_setenv:done`, of a `mender` command) lands
  * exactly there (host-sim: the client's kill hooks; other boards: the client holds for the cut).
  */
 export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server', 'exact-cuts'] as const;
@@ -55,6 +57,8 @@ export interface Board {
   readonly strategy: BoardStrategy;
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
+  /** The updater the board's image carries (default flipside): scenarios call it through ctx.client. */
+  readonly client?: ClientKind;
   /** Host paths of the artifacts by role, after prepare(). */
   readonly artifacts: Partial<Record<ArtifactRole, string>>;
   /** Size of a rootfs payload (the partition image), for byte-offset faults. */

@@ -11,6 +11,7 @@ import { writeArtifact } from '../../artifact/writer.js';
 import { buildImage, type BuiltImage } from '../../qemu/image/build.js';
 import { LAB_CACHE_DIR } from '../../paths.js';
 import type { ArtifactRole, LabVersions } from './board.js';
+import type { ClientKind } from '../scenario/client.js';
 import { labSigningKeys, type LabKeys } from './lab-keys.js';
 import { resignArtifact } from '../../artifact/sign.js';
 
@@ -106,23 +107,25 @@ export async function writeSignedArtifacts(
 export async function buildLabImages(
   board: string,
   versions: LabVersions,
-  opts: { clientBundle?: string; log?: (line: string) => void; serverUrl?: string } = {},
+  opts: { clientBundle?: string; log?: (line: string) => void; serverUrl?: string; client?: ClientKind } = {},
 ): Promise<LabImages> {
+  const mender = opts.client === 'mender';
   // The bundle is rebuilt from the source every run (about a second; esbuild's output is the same
   // for the same source, so the content-keyed image cache still hits): a stale client is never tested.
-  const bundle = opts.clientBundle ?? (await buildDeviceBundle());
-  if (!existsSync(bundle)) throw new Error(`the device client bundle ${bundle} is missing`);
+  const bundle = mender ? null : (opts.clientBundle ?? (await buildDeviceBundle()));
+  if (bundle && !existsSync(bundle)) throw new Error(`the device client bundle ${bundle} is missing`);
   const log = opts.log ?? (() => undefined);
   const build = async (version: string, variant: 'good' | 'broken-init') => {
     const t0 = Date.now();
-    const r = await buildImage({ board, version, variant, clientBundle: bundle, ...(opts.serverUrl ? { serverUrl: opts.serverUrl } : {}) });
-    log(`image ${board} ${version} (${variant}): ${r.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const r = await buildImage({ board, version, variant, ...(bundle ? { clientBundle: bundle } : { client: 'mender' as const }), ...(opts.serverUrl ? { serverUrl: opts.serverUrl } : {}) });
+    log(`image ${board} ${version} (${variant}${mender ? ', mender-client' : ''}): ${r.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return r;
   };
   const current = await build(versions.current, 'good');
   const next = await build(versions.next, 'good');
   const broken = await build(versions.broken, 'broken-init');
-  const dir = join(LAB_CACHE_DIR, 'artifacts', board);
+  // Apart per client: the unhealthy and signed copies follow the next version's rootfs.
+  const dir = join(LAB_CACHE_DIR, 'artifacts', mender ? `${board}-mender` : board);
   mkdirSync(dir, { recursive: true });
   const corrupt = join(dir, 'corrupt.mender');
   const wrong = join(dir, 'wrong-device.mender');

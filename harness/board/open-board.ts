@@ -15,11 +15,14 @@ import { QemuBoard, qemuCapabilities } from './qemu-board.js';
 import { LabBoard } from './lab-board.js';
 import { HostSimLabBoard } from '../host-sim/lab-board.js';
 import { processTempDir } from '../run/temp-dir.js';
+import type { ClientKind } from '../scenario/client.js';
 
 export { LAB_BUGS, type LabBug };
 
 export interface OpenBoardOptions {
   injectBug?: LabBug;
+  /** The client under test (default flipside); mender: Debian's mender-client in the image (QEMU boards). */
+  client?: ClientKind;
 }
 
 async function bugBundle(bug: InjectedBug): Promise<string> {
@@ -32,6 +35,11 @@ export async function openBoard(name: string, o: OpenBoardOptions = {}): Promise
   if (bug && !(LAB_BUGS as readonly string[]).includes(bug)) throw new Error(`--inject-bug ${bug}: one of ${LAB_BUGS.join(', ')}`);
   const clientBug = bug && bug !== 'no-bootcount' ? bug : undefined;
   const file = await loadAnyBoardFile(name);
+  if (o.client === 'mender') {
+    if (bug) throw new Error(`--inject-bug builds a Flipside client with a bug; it cannot go with --client mender`);
+    if (isSimulated(file) || !file.qemu) throw new Error(`--client mender runs on the QEMU boards (an image built with Debian's mender-client); ${name} is not one`);
+    return QemuBoard.open(name, { client: 'mender' });
+  }
   if (isSimulated(file)) {
     return new HostSimLabBoard(undefined, { spec: file, ...(clientBug ? { clientBundle: await bugBundle(clientBug) } : {}), ...(bug === 'no-bootcount' ? { bootScriptBug: bug } : {}) });
   }

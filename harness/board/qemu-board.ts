@@ -26,6 +26,7 @@ import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions
 import { writeDataFiles } from './data-files.js';
 import { buildLabImages, DEFAULT_VERSIONS, type LabImages } from './lab-artifacts.js';
 import { RelayConsole } from './relay-console.js';
+import type { ClientKind } from '../scenario/client.js';
 
 /**
  * What a QEMU board adds to power, console, shell and storage: exact cuts at client states and
@@ -33,7 +34,7 @@ import { RelayConsole } from './relay-console.js';
  * byte cuts use QMP's counter instead: virtio does, the raspi3b SD card reports no written
  * bytes), the link and the server where there is a NIC.
  */
-export function qemuCapabilities(file: BoardFile): Capability[] {
+export function qemuCapabilities(file: BoardFile, client: ClientKind = 'flipside'): Capability[] {
   return ['exact-cuts', 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
 }
 
@@ -48,7 +49,10 @@ export class QemuBoard implements Board {
   readonly capabilities: ReadonlySet<Capability>;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
   readonly bytesWritten?: ByteCounter;
-  /** The image's client honours the hold hooks; its console shows the command's stderr. */
+  /**
+   * The image's client honours the hold hooks (Flipside at its states; a Mender image around its
+   * env writes, the fw_setenv wrapper); its console shows the command's stderr.
+   */
   readonly holdsForCuts = true;
   /** The image's client reaches the server behind QEMU's guestfwd address. */
   readonly deviceServerHost = GUEST_NET.server;
@@ -64,6 +68,7 @@ export class QemuBoard implements Board {
     readonly file: BoardFile,
     readonly versions: LabVersions,
     private readonly clientBundle?: string,
+    readonly client: ClientKind = 'flipside',
   ) {
     this.con = new RelayConsole(`${file.name}:console`);
     const power: Power = {
@@ -91,7 +96,7 @@ export class QemuBoard implements Board {
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
     this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: 60_000 }), power, storage, ...(network ? { network } : {}) };
-    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file)]);
+    this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file, client)]);
     this.strategy = new BoardStrategy({
       power,
       console: this.con,
@@ -103,10 +108,11 @@ export class QemuBoard implements Board {
     if (countsBlocks(file)) this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);
   }
 
-  static async open(name: string, opts: { versions?: LabVersions; clientBundle?: string } = {}): Promise<QemuBoard> {
+  static async open(name: string, opts: { versions?: LabVersions; clientBundle?: string; client?: ClientKind } = {}): Promise<QemuBoard> {
     const file = await loadBoardFile(name);
     if (!file.qemu) throw new Error(`board ${name} has no qemu section`);
-    return new QemuBoard(file, opts.versions ?? DEFAULT_VERSIONS, opts.clientBundle);
+    if (opts.client === 'mender' && opts.clientBundle) throw new Error(`${name}: --client mender runs Debian's client, not a bundle (--inject-bug builds one)`);
+    return new QemuBoard(file, opts.versions ?? DEFAULT_VERSIONS, opts.clientBundle, opts.client);
   }
 
   get rootfsBytes(): number {
@@ -123,7 +129,7 @@ export class QemuBoard implements Board {
   }
 
   async prepare(log: (line: string) => void): Promise<void> {
-    this.images = await buildLabImages(this.name, this.versions, { clientBundle: this.clientBundle, log });
+    this.images = await buildLabImages(this.name, this.versions, { clientBundle: this.clientBundle, log, client: this.client });
     this.artifacts = this.images.artifacts;
   }
 

@@ -15,14 +15,20 @@ export function canaryContent(seed: number): string {
 }
 
 /**
+ * Log lines of Debian's Mender client: its daemon's, prefixed by the image's init, and a command's
+ * own on stderr (logrus: `time="…" level=…` off a terminal, `INFO[0001] …` on one, maybe coloured).
+ */
+const MENDER_LOG = /^(?:mender daemon: |time="[^"]*" level=|(?:\x1b\[[0-9;]*m)?(?:DEBU|INFO|WARN|ERRO|FATA|PANI)(?:\x1b\[0m)?\[)/;
+
+/**
  * A command's output lines without what the daemon printed on the same console meanwhile (its
- * state lines and `flipside daemon:` log): in managed mode both share /dev/console.
+ * state lines and `flipside daemon:` log; Mender's log): in managed mode both share /dev/console.
  */
 export function withoutClientLog(stdout: string): string[] {
   return stdout
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !parseStateLine(l) && !/^flipside( daemon)?: /.test(l));
+    .filter((l) => l !== '' && !parseStateLine(l) && !/^flipside( daemon)?: /.test(l) && !MENDER_LOG.test(l));
 }
 
 /** The partition number that ends the root device's name: /dev/vda3, /dev/mmcblk0p3, /dev/sda3 → "3". */
@@ -62,7 +68,7 @@ export async function checkInvariants(ctx: ScenarioContext, o: InvariantOptions)
   const bootPart = guestEnv.mender_boot_part ?? guestEnv.boot_part;
   await ctx.check('committed: boot_part is the running root', () => (root !== undefined && bootPart === root) || `boot_part=${bootPart}, running root partition ${root ?? '?'}`);
   const running = /artifact_name=(\S+)/.exec((await ctx.sh('cat /etc/flipside/artifact_info')).stdout)?.[1];
-  const shown = withoutClientLog((await ctx.sh('flipside show-artifact')).stdout).at(-1);
+  const shown = withoutClientLog((await ctx.sh(ctx.client.showArtifact())).stdout).at(-1);
   await ctx.check('committed: show-artifact names the running rootfs', () => shown === running || `show-artifact says ${shown}, the running rootfs is ${running}`);
   await ctx.check(`committed: one of ${o.expected.join(' / ')}`, () => (shown !== undefined && o.expected.includes(shown)) || `show-artifact says ${shown}`);
   if (o.server) await checkServerAgrees(ctx, o.server, shown);

@@ -10,7 +10,8 @@ test('replay command names scenario, board and seed', (t) => {
 test('replay command repeats every setting that changed the run, defaults left out', (t) => {
   const r = { scenario: 'power-cut-sweep#2', board: 'host-sim', seed: 42 };
   t.is(replayCommand({ ...r, settings: { injectBug: 'skip-fsync', sweep: 7 } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42 --inject-bug skip-fsync --sweep 7');
-  t.is(replayCommand({ ...r, settings: { sweep: 3 } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42');
+  t.is(replayCommand({ ...r, settings: { client: 'mender' } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42 --client mender');
+  t.is(replayCommand({ ...r, settings: { sweep: 3, client: 'flipside' } }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42');
   t.is(replayCommand({ ...r, settings: {} }), 'flipside-lab run power-cut-sweep#2 --board host-sim --seed 42');
 });
 

@@ -21,6 +21,8 @@ export interface RunSettings {
   injectBug?: string;
   /** --sweep, when not the default: the number of power-cut-sweep points, which moves each point. */
   sweep?: number;
+  /** --client, when not flipside: the client under test the image carries. */
+  client?: string;
 }
 
 /** --sweep when not given. */
@@ -31,6 +33,7 @@ export function settingsArgs(s: RunSettings | undefined): string {
   const out: string[] = [];
   if (s?.injectBug) out.push(`--inject-bug ${s.injectBug}`);
   if (s?.sweep !== undefined && s.sweep !== DEFAULT_SWEEP) out.push(`--sweep ${s.sweep}`);
+  if (s?.client && s.client !== 'flipside') out.push(`--client ${s.client}`);
   return out.map((a) => ` ${a}`).join('');
 }
 

@@ -9,6 +9,7 @@ import type { Timeline } from '../run/timeline.js';
 import { devicePathOf, type ArtifactRole, type Board } from '../board/board.js';
 import type { Fault, Network, ShellResult } from '../types.js';
 import type { LabServer } from '../server/lab-server.js';
+import { clientCommands } from './client.js';
 import { CheckFailed, type FaultHandle, type FaultOptions, type ScenarioContext, type ScenarioDefinition, type ScenarioParams, type ScenarioVariant } from './define.js';
 
 export interface ContextState {
@@ -46,6 +47,7 @@ export function createContext(opts: {
   // With a lab server the device's link to it is the fault proxy: network faults go there.
   const network: Network | null = server ? server.proxy : (board.caps.network ?? null);
   const { caps, strategy } = board;
+  const client = clientCommands(board.client);
   const schedulers = new Set<FaultScheduler>();
   let expected: readonly string[] | null = null;
   const log = (text: string) => void timeline.append({ source: 'harness', kind: 'log', text });
@@ -53,7 +55,7 @@ export function createContext(opts: {
   // The one held cut armed (see heldPoint): `flipside` commands carry its hook until the cut lands.
   let hold: { env: string; point: string } | null = null;
   const holdStops = new Set<() => void>();
-  const withHolds = (command: string): string => (hold && /^flipside\s/.test(command) ? `${hold.env} ${command}` : command);
+  const withHolds = (command: string): string => (hold && /^(flipside|mender)\s/.test(command) ? `${hold.env} ${command}` : command);
 
   const sh = async (typed: string, o: { timeoutMs?: number } = {}): Promise<ShellResult> => {
     const command = withHolds(typed);
@@ -192,6 +194,8 @@ export function createContext(opts: {
     params: opts.params,
     variant: opts.variant,
     versions: board.versions,
+    client,
+    perClient: (values) => values[client.kind],
     get server(): LabServer {
       if (!server) throw new Error(`scenario ${def.name} uses the server but does not list 'server' in needs`);
       return server;

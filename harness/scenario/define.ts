@@ -7,6 +7,7 @@ import type { ArtifactRole, Board, BoardCaps, Capability, LabVersions } from '..
 import type { BoardStrategy } from '../strategy/board-strategy.js';
 import type { Fault, ShellResult } from '../types.js';
 import type { LabServer } from '../server/lab-server.js';
+import type { ClientCommands, ClientKind } from './client.js';
 
 export interface ScenarioParams {
   /** Points of a sweep (`--sweep N`). */
@@ -82,6 +83,13 @@ export interface ScenarioContext {
   readonly params: ScenarioParams;
   readonly variant: ScenarioVariant | null;
   readonly versions: LabVersions;
+  /** The client under test's command lines (`flipside …` or `mender …`): type them with sh(). */
+  readonly client: ClientCommands;
+  /**
+   * The value for the client under test, where the clients differ by design (Mender does not
+   * resume a download across a reboot; Flipside does): the scenario states both outcomes.
+   */
+  perClient<T>(values: Record<ClientKind, T>): T;
   /** The reference server of a managed scenario (needs 'server'); throws for standalone ones. */
   readonly server: LabServer;
   /** Host path of an artifact the board built (to upload to the server). */

@@ -9,14 +9,14 @@ import type { FaultHandle, ScenarioContext } from './define.js';
 export async function enrollDevice(ctx: ScenarioContext): Promise<string> {
   await ctx.boot();
   const device = await ctx.server.acceptDevice(null, 180_000);
-  await ctx.sh('flipside check-update');
+  await ctx.sh(ctx.client.checkUpdate());
   return device;
 }
 
 /** Deploys `version` (uploaded before) to the device and has the daemon poll for it now; returns the deployment id. */
 export async function deployNow(ctx: ScenarioContext, version: string, device: string): Promise<string> {
   const deployment = await ctx.server.deploy(version, device);
-  await ctx.sh('flipside check-update');
+  await ctx.sh(ctx.client.checkUpdate());
   return deployment;
 }
 
@@ -32,13 +32,13 @@ export function finalStatusIs(ctx: ScenarioContext, got: string, want: 'success'
 }
 
 /**
- * deployNow for a fault that may strike while `flipside check-update` still runs on the console
+ * deployNow for a fault that may strike while the check-update command still runs on the console
  * (a power cut at a download byte: on a fast link the cut can come before the command's prompt),
  * then waits for the fault as faultBeforeFinal does. Returns the deployment id.
  */
 export async function deployUntilFault(ctx: ScenarioContext, version: string, device: string, handle: FaultHandle, name: string): Promise<string> {
   const deployment = await ctx.server.deploy(version, device);
-  const r = await ctx.runUntilFault('flipside check-update', handle);
+  const r = await ctx.runUntilFault(ctx.client.checkUpdate(), handle);
   if (!r.cut) await faultBeforeFinal(ctx, handle, name);
   return deployment;
 }

@@ -284,3 +284,12 @@ test('a scenario that hangs past its limit fails with where it was, and the suit
   t.is(by['fake-hangs']!.status, 'failed');
   t.regex(by['fake-hangs']!.failure!.message, /did not finish within/);
 });
+
+test('a board with another client: the run records it for replays, a scenario needing what only Flipside offers is skipped naming the client', async (t) => {
+  const reportsDir = mkdtempSync(join(tmpdir(), 'flipside-runner-client-'));
+  const needsExactCuts = defineScenario({ name: 'fake-needs-exact-cuts', purpose: 'needs exact cuts', needs: ['power', 'exact-cuts'], async run() {} });
+  const r = await runScenarios({ scenarios: [needsExactCuts], board: new FakeBoard({ client: 'mender' }), seed: 7, reportsDir, runId: 'client-run', workDir: join(reportsDir, 'work') });
+  t.is(r.results[0]!.status, 'skipped');
+  t.is(r.results[0]!.failure?.message, 'fake with the mender client lacks exact-cuts');
+  t.deepEqual(r.results[0]!.settings, { client: 'mender' });
+});

@@ -13,6 +13,7 @@ import { labSigningKeys } from '../board/lab-keys.js';
 import { CANARY_PATH, canaryContent, checkInvariants } from '../invariants/invariants.js';
 import { StageTimeout } from '../strategy/board-strategy.js';
 import { createContext } from './context.js';
+import { clientDataFiles } from './client.js';
 import { LabServer } from '../server/lab-server.js';
 import { CheckFailed, DEFAULT_SCENARIO_TIMEOUT_MS, ScenarioTimeout, type ScenarioDefinition, type ScenarioVariant } from './define.js';
 import { missingNeeds } from './select.js';
@@ -74,9 +75,6 @@ export function planJobs(scenarios: readonly ScenarioDefinition[], seed: number,
   return jobs;
 }
 
-/** The trusted lab key on a device that requires signatures, beside the fallback config that names it. */
-const VERIFY_KEY_NAME = 'artifact-verify-key.pem';
-
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function classify(e: unknown): { message: string; stage?: string; cause?: string } {
@@ -101,8 +99,6 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const seed = o.seed ?? randomSeed();
   const repeat = o.repeat ?? 1;
   const sweep = o.sweep ?? DEFAULT_SWEEP;
-  const settings: RunSettings = { ...(o.injectBug ? { injectBug: o.injectBug } : {}), ...(sweep !== DEFAULT_SWEEP ? { sweep } : {}) };
-  const recorded = Object.keys(settings).length ? { settings } : {};
   const runId = o.runId ?? newRunId();
   const dir = resolve(o.reportsDir ?? REPORTS_DIR, runId);
   const workDir = o.workDir ?? join(LAB_CACHE_DIR, 'runs', runId);
@@ -111,8 +107,11 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
   const nJobs = Math.max(1, Math.min(o.jobs ?? 1, jobs.length));
 
   const first = typeof o.board === 'function' ? await o.board() : o.board;
+  const client = first.client && first.client !== 'flipside' ? first.client : undefined;
+  const settings: RunSettings = { ...(o.injectBug ? { injectBug: o.injectBug } : {}), ...(sweep !== DEFAULT_SWEEP ? { sweep } : {}), ...(client ? { client } : {}) };
+  const recorded = Object.keys(settings).length ? { settings } : {};
   const journal = RunJournal.open(dir, { id: runId, boards: [first.name], seed, ...recorded });
-  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${o.injectBug ? `, injected bug ${o.injectBug}` : ''}${o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : ''}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
+  progress(`run ${runId}: ${jobs.length} scenario run(s) on ${first.name}, seed ${seed}${client ? `, client ${client}` : ''}${o.injectBug ? `, injected bug ${o.injectBug}` : ''}${o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : ''}${nJobs > 1 ? `, ${nJobs} jobs` : ''}`);
   const prepared = new Set<Board>();
   let next = 0;
   let done = 0;
@@ -123,8 +122,10 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     const tl = rec.timeline;
     const missing = missingNeeds(job.def, board);
     if (missing.length > 0) {
-      rec.finish({ status: 'skipped', failure: { message: `${board.name} lacks ${missing.join(', ')}` } });
-      progress(`[${++done}/${jobs.length}] SKIP ${job.label} (${board.name} lacks ${missing.join(', ')})`);
+      // A capability the client gives (exact cuts at its states) is named as the client's.
+      const who = board.client && board.client !== 'flipside' ? `${board.name} with the ${board.client} client` : board.name;
+      rec.finish({ status: 'skipped', failure: { message: `${who} lacks ${missing.join(', ')}` } });
+      progress(`[${++done}/${jobs.length}] SKIP ${job.label} (${who} lacks ${missing.join(', ')})`);
       return;
     }
     progress(`[${done + 1}/${jobs.length}] ... ${job.label}${job.variant ? ` (${job.variant.describe})` : ''}`);
@@ -134,14 +135,15 @@ export async function runScenarios(o: RunOptions): Promise<RunSummary> {
     const managed = job.def.needs.includes('server');
     // The daemon is not part of standalone mode: init must not start it next to our commands.
     if (!managed) dataFiles['/data/flipside/client.disabled'] = { content: Buffer.from('standalone scenarios\n') };
-    // Scenarios tune the client through the fallback config, which survives the update; a relative
-    // key path in it is read beside it, in the client's DataDir.
-    const deviceConfig: Record<string, unknown> = { ...job.def.deviceConfig };
-    if (job.def.requireSignature) {
-      dataFiles[`/data/flipside/${VERIFY_KEY_NAME}`] = { content: Buffer.from(labSigningKeys().verifyKeyPem) };
-      deviceConfig.ArtifactVerifyKey = VERIFY_KEY_NAME;
-    }
-    if (Object.keys(deviceConfig).length > 0) dataFiles['/data/flipside/flipside.conf'] = { content: Buffer.from(`${JSON.stringify(deviceConfig, null, 2)}\n`) };
+    // Scenarios tune the client through its fallback config, which survives the update.
+    Object.assign(
+      dataFiles,
+      clientDataFiles(board.client ?? 'flipside', {
+        config: { ...job.def.deviceConfig },
+        managed,
+        ...(job.def.requireSignature ? { verifyKeyPem: labSigningKeys().verifyKeyPem } : {}),
+      }),
+    );
     for (const role of job.def.artifacts ?? []) {
       const host = board.artifacts[role];
       if (!host) throw new Error(`${board.name} has no '${role}' artifact (prepare() built none)`);

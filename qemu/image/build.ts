@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { type BoardFile } from '../../boards/schema.js';
 import { loadBoardFile } from '../../boards/load.js';
 import { compileBootScript, renderBootScript } from '../boot/boot-script.js';
-import { debFileName, downloadPackages, resolveAll } from './debs.js';
+import { debFileName, downloadPackages, resolveAll, userlandPackages } from './debs.js';
 import { assembleDisk, initialEnv, makeBootPartition, makeEnvBlob } from './disk.js';
-import { guestFiles, type ImageVariant } from './guest-files.js';
+import { guestFiles, MENDER_DATA_DIR, type GuestClient, type ImageVariant } from './guest-files.js';
 import { buildInitramfs, prepareKernel } from './kernel.js';
 import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout.js';
 import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
@@ -28,6 +28,11 @@ export interface BuildImageOptions {
   version: string;
   /** dist/device/flipside.cjs: installed as /usr/lib/flipside/flipside.cjs with /usr/bin/flipside. */
   clientBundle?: string;
+  /**
+   * `mender`: Debian's mender-client package (and its libraries) instead of the bundle, with
+   * /etc/mender/mender.conf for the same server and partitions. Default: flipside (the bundle, if given).
+   */
+  client?: GuestClient;
   /** PEM of the server's CA, installed as /etc/flipside/server.crt. */
   serverCa?: string;
   /** Default: https://10.0.2.100:80 with a CA, else http://10.0.2.100:80 (QEMU guestfwd to the server). */
@@ -125,9 +130,17 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const board = await loadBoardFile(opts.board);
   const layout = computeLayout(board);
   const arch = board.linux.debArch;
+  const client = opts.client ?? 'flipside';
+  if (client === 'mender' && opts.clientBundle) throw new Error('an image carries one client: --client mender takes no client bundle');
 
   progress(0);
-  const { packages: pkgs, kernel: kernelPkg } = await resolveAll(arch, board.linux.pins, board.linux.kernelPackage, join(cache, 'debs', `resolved-${arch}.json`));
+  const { packages: pkgs, kernel: kernelPkg } = await resolveAll(
+    arch,
+    board.linux.pins,
+    board.linux.kernelPackage,
+    join(cache, 'debs', `resolved-${arch}${client === 'mender' ? '-mender' : ''}.json`),
+    userlandPackages(client),
+  );
   // Boot ROM / GPU firmware and the board's U-Boot (real boards; none for QEMU boards).
   const firmwarePkgs = await resolveFirmwarePackages(board, cache);
   const src = builderSourceHash();
@@ -135,8 +148,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const caText = opts.serverCa ? readFileSync(opts.serverCa, 'utf8') : null;
   const serverUrl = opts.serverUrl ?? (caText ? 'https://10.0.2.100:80' : 'http://10.0.2.100:80');
   const wantArtifact = opts.artifact ?? true;
-  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact);
-  const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}-${key.slice(0, 12)}`);
+  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact, ...(client === 'mender' ? [client] : []));
+  const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}${client === 'mender' ? '-mender' : ''}-${key.slice(0, 12)}`);
   const grub = board.bootloader.type === 'grub';
   const names = {
     disk: join(imageDir, 'disk.img'),
@@ -180,7 +193,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     const files = guestFiles(board, layout, {
       version: opts.version,
       variant,
-      client: opts.clientBundle ? { serverUrl, serverCa: !!caText, extra: opts.clientConfig } : undefined,
+      client: opts.clientBundle || client === 'mender' ? { kind: client, serverUrl, serverCa: !!caText, extra: opts.clientConfig } : undefined,
     });
     await buildVersionTree({
       baseTree,
@@ -193,6 +206,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
       breakKernel: variant === 'broken-kernel',
       clientBundle: opts.clientBundle,
       serverCa: opts.serverCa,
+      menderDataOn: client === 'mender' ? MENDER_DATA_DIR : undefined,
     });
 
     progress(5);
@@ -217,6 +231,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     if (qemuBiosInPackage && existsSync(qemuBiosInPackage)) copyFileSync(qemuBiosInPackage, t('qemu-bios.bin'));
     rmSync(t('firmware'), { recursive: true, force: true });
     mkdirSync(t('data/flipside'), { recursive: true });
+    if (client === 'mender') mkdirSync(t(MENDER_DATA_DIR.slice(1)), { recursive: true });
     await makeExt4(t('data'), t('data.ext4'), partition(layout, 'data').size / 2 ** 20, 'data');
     if (layout.env) await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
 

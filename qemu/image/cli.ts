@@ -14,6 +14,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--version <v>', 'artifact_name written into the image', '1.0.0')
     .addOption(new Option('--variant <v>', 'good, or broken for rollback tests').choices(['good', 'broken-kernel', 'broken-init']).default('good'))
     .option('--client <bundle>', 'device client bundle (dist/device/flipside.cjs)')
+    .option('--mender-client', "Debian's mender-client (3.4.0) as the image's client instead of a bundle")
     .option('--server-ca <pem>', 'server CA certificate to trust')
     .option('--server-url <url>', 'server URL as the guest sees it')
     .option('--out <dir>', 'copy the results here')
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
         version: o.version,
         variant: o.variant,
         clientBundle: o.client,
+        ...(o.menderClient ? { client: 'mender' as const } : {}),
         serverCa: o.serverCa,
         serverUrl: o.serverUrl,
         outDir: o.out,

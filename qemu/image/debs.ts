@@ -23,6 +23,18 @@ export const USERLAND_PACKAGES = [
 /** Node's builtins that Debian externalizes: without them node aborts at start. */
 export const ARCH_ALL_PACKAGES = ['node-acorn', 'node-cjs-module-lexer', 'node-undici'];
 
+/**
+ * Debian's Mender client (3.4.0 in bookworm, a Go binary linked to GLib for its D-Bus API) and
+ * what it needs beyond the userland: GLib's own dependencies (`apt-cache depends --recurse
+ * mender-client`, recommends left out: no systemd, no D-Bus here). `--client mender` images.
+ */
+export const MENDER_CLIENT_PACKAGES = ['mender-client', 'libglib2.0-0', 'liblzma5', 'libffi8', 'libmount1', 'libblkid1', 'libpcre2-8-0', 'libselinux1'];
+
+/** The guest's packages for an image with `client` (the Flipside client is a bundle, not a package). */
+export function userlandPackages(client: 'flipside' | 'mender' = 'flipside'): string[] {
+  return client === 'mender' ? [...USERLAND_PACKAGES, ...MENDER_CLIENT_PACKAGES] : [...USERLAND_PACKAGES];
+}
+
 /** Parses `apt-cache show` stanzas into packages. */
 export function parseAptShow(text: string): DebPackage[] {
   const out: DebPackage[] = [];
@@ -45,13 +57,13 @@ function spec(name: string, arch: string, pins: Record<string, string>): string 
  * Resolves names to the candidate versions (or pinned ones). Metapackages such as
  * linux-image-arm64 are not resolved here: see resolveKernelPackage.
  */
-export async function resolvePackages(arch: string, pins: Record<string, string>): Promise<DebPackage[]> {
+export async function resolvePackages(arch: string, pins: Record<string, string>, userland: readonly string[] = USERLAND_PACKAGES): Promise<DebPackage[]> {
   const specs = [
-    ...USERLAND_PACKAGES.map((n) => spec(n, arch, pins)),
+    ...userland.map((n) => spec(n, arch, pins)),
     ...ARCH_ALL_PACKAGES.map((n) => spec(n, 'all', pins)),
   ];
   const found = parseAptShow(await run('apt-cache', ['show', '--no-all-versions', ...specs]));
-  const wanted = [...USERLAND_PACKAGES, ...ARCH_ALL_PACKAGES];
+  const wanted = [...userland, ...ARCH_ALL_PACKAGES];
   const missing = wanted.filter((n) => !found.some((p) => p.name === n));
   if (missing.length)
     throw new Error(
@@ -117,15 +129,16 @@ export async function resolveAll(
   pins: Record<string, string>,
   kernelMeta: string,
   cacheFile: string,
+  userland: readonly string[] = USERLAND_PACKAGES,
 ): Promise<{ packages: DebPackage[]; kernel: DebPackage }> {
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([aptListsFingerprint(), arch, pins, kernelMeta, USERLAND_PACKAGES, ARCH_ALL_PACKAGES]))
+    .update(JSON.stringify([aptListsFingerprint(), arch, pins, kernelMeta, userland, ARCH_ALL_PACKAGES]))
     .digest('hex');
   if (existsSync(cacheFile)) {
     const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as { fingerprint: string; packages: DebPackage[]; kernel: DebPackage };
     if (saved.fingerprint === fingerprint) return saved;
   }
-  const [packages, kernel] = await Promise.all([resolvePackages(arch, pins), resolveKernelPackage(kernelMeta, arch)]);
+  const [packages, kernel] = await Promise.all([resolvePackages(arch, pins, userland), resolveKernelPackage(kernelMeta, arch)]);
   mkdirSync(cacheFile.replace(/\/[^/]*$/, ''), { recursive: true });
   writeFileSync(cacheFile, JSON.stringify({ fingerprint, packages, kernel }, null, 2));
   return { packages, kernel };

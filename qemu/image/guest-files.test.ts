@@ -1,7 +1,8 @@
 import test from 'ava';
 import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from './layout.js';
-import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles } from './guest-files.js';
+import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles, MENDER_DATA_DIR, MENDER_FW_SETENV, MENDER_REBOOT } from './guest-files.js';
+import { userlandPackages } from './debs.js';
 import { GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -55,4 +56,64 @@ test('the GRUB board fw_printenv prints the grubenv grub-editenv wrote, name=val
   t.is(r.status, 1);
   t.is(r.stdout, 'bootcount=0\n');
   t.regex(r.stderr, /"boot_part" not defined/);
+});
+
+test("a --client mender image: Debian's mender-client and its libraries, mender.conf for the same server and partitions", async (t) => {
+  const pkgs = userlandPackages('mender');
+  for (const p of ['mender-client', 'libglib2.0-0', 'liblzma5', 'libffi8', 'libmount1', 'libblkid1', 'libpcre2-8-0', 'libselinux1', 'nodejs', 'libubootenv-tool']) t.true(pkgs.includes(p), p);
+  t.false(userlandPackages('flipside').includes('mender-client'));
+  const b = await loadBoardFile('qemu-aarch64');
+  const files = guestFiles(b, computeLayout(b), { version: '3', variant: 'good', client: { kind: 'mender', serverUrl: 'http://10.0.2.100:80' } });
+  t.false(files.has('etc/flipside/flipside.conf'));
+  t.deepEqual(JSON.parse(files.get('etc/mender/mender.conf')![0]), {
+    ServerURL: 'http://10.0.2.100:80',
+    RootfsPartA: '/dev/vda2',
+    RootfsPartB: '/dev/vda3',
+    DeviceTypeFile: '/etc/mender/device_type',
+    UpdatePollIntervalSeconds: 5,
+    InventoryPollIntervalSeconds: 30,
+    RetryPollIntervalSeconds: 5,
+    DBus: { Enabled: false },
+  });
+  t.is(files.get('etc/mender/device_type')![0], 'device_type=qemu-aarch64\n');
+  t.is(files.get('etc/mender/artifact_info')![0], 'artifact_name=3\n');
+  // The harness reads the running version from the same file whatever the client.
+  t.is(files.get('etc/flipside/artifact_info')![0], 'artifact_name=3\n');
+  t.regex(files.get('usr/share/mender/identity/mender-device-identity')![0], /mac=/);
+  t.true(files.has('usr/share/mender/inventory/mender-inventory-network'));
+  t.is(files.get('usr/sbin/reboot')![0], MENDER_REBOOT);
+  // Mender finds the hold hook's fw_setenv first in PATH; the wrapper runs the real one.
+  t.is(files.get('usr/sbin/fw_setenv')![0], MENDER_FW_SETENV);
+  t.regex(MENDER_FW_SETENV, /\*upgrade_available\*\) flip=1/);
+  t.regex(MENDER_FW_SETENV, /= fw_setenv \] && hold fw_setenv\n/);
+  t.regex(MENDER_FW_SETENV, /sync\n\[ -n "\$flip" \] && \[ "\$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done \] && hold fw_setenv:done\nexit \$rc/);
+  const init = files.get('sbin/init')![0];
+  t.true(init.includes(`mkdir -p ${MENDER_DATA_DIR}`));
+  t.regex(init, /\/usr\/bin\/mender --no-syslog daemon/);
+  t.true(init.includes(`[ ! -e ${CLIENT_DISABLE_FILE} ]`));
+  t.notRegex(init, /flipside daemon/);
+  const ca = guestFiles(b, computeLayout(b), { version: '3', variant: 'good', client: { kind: 'mender', serverUrl: 'https://10.0.2.100:80', serverCa: true } });
+  t.is(JSON.parse(ca.get('etc/mender/mender.conf')![0]).ServerCertificate, '/etc/flipside/server.crt');
+});
+
+test('--client mender is refused on a GRUB board', async (t) => {
+  const b = await loadBoardFile('qemu-x86_64-grub');
+  t.throws(() => guestFiles(b, computeLayout(b), { version: '1', variant: 'good', client: { kind: 'mender', serverUrl: 'http://x' } }), { message: /needs a U-Boot board/ });
+});
+
+test("Mender's fw_setenv wrapper passes the arguments and the exit code of the real one through when no hold is asked for", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-fwsetenv-'));
+  const real = join(dir, 'real');
+  writeFileSync(real, `#!/bin/sh\necho "$@" > ${dir}/args\n[ "$1" = -s ] && cat > ${dir}/script\nexit 3\n`, { mode: 0o755 });
+  const wrapper = join(dir, 'fw_setenv');
+  const console = join(dir, 'console');
+  writeFileSync(wrapper, MENDER_FW_SETENV.replaceAll('/usr/bin/fw_setenv', real).replaceAll('/dev/console', console), { mode: 0o755 });
+  const r = spawnSync('sh', [wrapper, 'upgrade_available', '0'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  t.is(r.status, 3);
+  t.is(execFileSync('cat', [join(dir, 'args')], { encoding: 'utf8' }), 'upgrade_available 0\n');
+  // Mender's form: a script on stdin.
+  const s = spawnSync('sh', [wrapper, '-s', '-'], { encoding: 'utf8', input: 'upgrade_available=0\nbootcount=0\n', env: { PATH: process.env.PATH } });
+  t.is(s.status, 3);
+  t.is(execFileSync('cat', [join(dir, 'script')], { encoding: 'utf8' }), 'upgrade_available=0\nbootcount=0\n');
+  t.is(execFileSync('cat', [console], { encoding: 'utf8' }), 'flipside: fw_setenv -s - upgrade_available=0 bootcount=0\n');
 });

@@ -20,7 +20,29 @@ export function bootMount(board: BoardFile): { dir: string; options: string } {
   return board.bootloader.type === 'grub' ? { dir: GRUB_GUEST_MOUNT, options: 'rw,sync,flush' } : { dir: '/uboot', options: 'ro' };
 }
 
-export function initScript(board: BoardFile, layout: DiskLayout): string {
+/** The updater an image carries: ours (a Node bundle) or Debian's Mender client (`--client mender`). */
+export type GuestClient = 'flipside' | 'mender';
+
+/** Mender keeps its state in /var/lib/mender: on a Mender board a link to the data partition, as here. */
+export const MENDER_DATA_DIR = '/data/mender';
+
+/** How init starts each client's daemon (managed mode), its output on the console with a prefix. */
+function startClient(kind: GuestClient): string {
+  if (kind === 'mender')
+    return `mkdir -p ${MENDER_DATA_DIR}
+if [ -x /usr/bin/mender ] && [ -s /etc/mender/mender.conf ] && [ ! -e ${CLIENT_DISABLE_FILE} ]; then
+  echo "flipside: starting mender"
+  # Mender logs to stderr without syslog; each line gets a prefix so the harness can tell it from command output.
+  ( /usr/bin/mender --no-syslog daemon 2>&1 | while IFS= read -r l; do echo "mender daemon: $l"; done; echo "flipside: client exited" ) </dev/null >/dev/console 2>&1 &
+fi`;
+  return `if [ -x /usr/bin/flipside ] && [ -s /etc/flipside/flipside.conf ] && [ ! -e ${CLIENT_DISABLE_FILE} ]; then
+  echo "flipside: starting client"
+  # The exit line lets the harness tell "client died" from "client slow".
+  ( /usr/bin/flipside daemon; echo "flipside: client exited with status $?" ) </dev/null >/dev/console 2>&1 &
+fi`;
+}
+
+export function initScript(board: BoardFile, layout: DiskLayout, client: GuestClient = 'flipside'): string {
   const data = partition(layout, 'data').device;
   const boot = partition(layout, 'boot').device;
   const bm = bootMount(board);
@@ -44,11 +66,7 @@ mount -t vfat -o ${bm.options} ${boot} ${bm.dir} || echo "flipside: cannot mount
 hostname ${board.name}
 ip link set lo up
 ip link set eth0 up && ip addr add ${GUEST_NET.address} dev eth0 && ip route add default via ${GUEST_NET.gateway}
-if [ -x /usr/bin/flipside ] && [ -s /etc/flipside/flipside.conf ] && [ ! -e ${CLIENT_DISABLE_FILE} ]; then
-  echo "flipside: starting client"
-  # The exit line lets the harness tell "client died" from "client slow".
-  ( /usr/bin/flipside daemon; echo "flipside: client exited with status $?" ) </dev/null >/dev/console 2>&1 &
-fi
+${startClient(client)}
 echo "flipside: init done"
 while true; do
   setsid cttyhack /bin/sh -l
@@ -92,6 +110,8 @@ export PS1='${board.console.shellPrompt}'
 }
 
 export interface ClientConfigOptions {
+  /** Default flipside. */
+  kind?: GuestClient;
   serverUrl: string;
   /** The board boots with GRUB: the client edits the grubenv on the boot partition. */
   grub?: boolean;
@@ -99,12 +119,22 @@ export interface ClientConfigOptions {
   extra?: Record<string, unknown>;
 }
 
-export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+/** What either client's config says alike (mender.conf keys): the server, the A/B partitions. */
+function serverAndPartitions(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
   return {
     ServerURL: opts.serverUrl,
     ...(opts.serverCa ? { ServerCertificate: '/etc/flipside/server.crt' } : {}),
     RootfsPartA: partition(layout, 'rootfsA').device,
     RootfsPartB: partition(layout, 'rootfsB').device,
+  };
+}
+
+/** Short polls: scenarios wait on the daemon. */
+const POLL_INTERVALS = { UpdatePollIntervalSeconds: 5, InventoryPollIntervalSeconds: 30, RetryPollIntervalSeconds: 5 };
+
+export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+  return {
+    ...serverAndPartitions(layout, opts),
     DataDir: '/data/flipside',
     DeviceTypeFile: '/etc/flipside/device_type',
     ArtifactInfoFile: '/etc/flipside/artifact_info',
@@ -116,14 +146,57 @@ export function clientConfig(layout: DiskLayout, opts: ClientConfigOptions): Rec
           BootVars: { BootPart: GRUB_ENV_VARS.bootPart, UpgradeAvailable: GRUB_ENV_VARS.upgradeAvailable, BootCount: GRUB_ENV_VARS.bootCount },
         }
       : { BootEnv: { type: 'uboot', fwEnvConfig: '/etc/fw_env.config' } }),
-    UpdatePollIntervalSeconds: 5,
-    InventoryPollIntervalSeconds: 30,
-    RetryPollIntervalSeconds: 5,
+    ...POLL_INTERVALS,
     // PID 1 is a shell script that does not handle busybox's reboot signal: reboot directly.
     RebootCommand: ['reboot', '-f'],
     ...opts.extra,
   };
 }
+
+/**
+ * /etc/mender/mender.conf for Debian's Mender client on this board: the same server, partitions
+ * and poll intervals as the Flipside client's config. The device type and artifact_info stay in the
+ * rootfs (/etc/mender), the state on the data partition (/var/lib/mender → /data/mender); no D-Bus
+ * (no system bus on the reference image) and no tenant token (the lab server has none).
+ */
+export function menderConfig(layout: DiskLayout, opts: ClientConfigOptions): Record<string, unknown> {
+  return {
+    ...serverAndPartitions(layout, opts),
+    DeviceTypeFile: '/etc/mender/device_type',
+    ...POLL_INTERVALS,
+    DBus: { Enabled: false },
+    ...opts.extra,
+  };
+}
+
+/**
+ * `reboot` for Mender's daemon, which runs it from PATH: PID 1 here is a shell script that does not
+ * handle busybox's reboot signal, so reboot directly (as the Flipside client's RebootCommand does).
+ */
+export const MENDER_REBOOT = '#!/bin/sh\nsync\nexec /usr/bin/busybox reboot -f\n';
+
+/**
+ * `fw_setenv` as Mender's client finds it first in PATH: the real one, each call logged on the
+ * console (`flipside: fw_setenv …`, its script too), with the lab's hold hook around the write that
+ * sets upgrade_available (Mender prints no states; that write is the step that matters, and it may
+ * call fw_setenv for other variables first): with FLIPSIDE_TEST_HOLD_AT=fw_setenv (before it) or
+ * fw_setenv:done (after it) in the command's environment, which Mender passes on, it prints
+ * `FLIPSIDE-HOLD <point>` and waits for the power cut.
+ */
+export const MENDER_FW_SETENV = `#!/bin/sh
+hold() { echo "FLIPSIDE-HOLD $1" >/dev/console; while :; do sleep 1; done; }
+script=
+[ "$1" = -s ] && script=$(cat "$2")
+echo "flipside: fw_setenv $* $(echo $script)" >/dev/console
+flip=
+case "$* $script" in *upgrade_available*) flip=1 ;; esac
+[ -n "$flip" ] && [ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv ] && hold fw_setenv
+if [ "$1" = -s ]; then printf '%s\\n' "$script" | /usr/bin/fw_setenv -s -; else /usr/bin/fw_setenv "$@"; fi
+rc=$?
+sync
+[ -n "$flip" ] && [ "$FLIPSIDE_TEST_HOLD_AT" = fw_setenv:done ] && hold fw_setenv:done
+exit $rc
+`;
 
 /** Every small file of /etc and /usr/share/flipside, path → [content, mode]. */
 export function guestFiles(
@@ -132,7 +205,8 @@ export function guestFiles(
   opts: { version: string; variant: ImageVariant; client?: ClientConfigOptions },
 ): Map<string, [string, number]> {
   const f = new Map<string, [string, number]>();
-  f.set('sbin/init', [opts.variant === 'broken-init' ? brokenInitScript() : initScript(board, layout), 0o755]);
+  const kind = opts.client?.kind ?? 'flipside';
+  f.set('sbin/init', [opts.variant === 'broken-init' ? brokenInitScript() : initScript(board, layout, kind), 0o755]);
   f.set('etc/profile', [profile(board), 0o644]);
   f.set('etc/hostname', [`${board.name}\n`, 0o644]);
   f.set('etc/hosts', [`127.0.0.1 localhost\n${GUEST_NET.server} flipside-server\n`, 0o644]);
@@ -144,22 +218,26 @@ export function guestFiles(
   if (board.bootloader.type === 'grub') f.set('usr/sbin/fw_printenv', [grubFwPrintenv(), 0o755]);
   f.set('etc/flipside/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
   f.set('etc/flipside/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
-  if (opts.client) f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, { ...opts.client, grub: board.bootloader.type === 'grub' }), null, 2) + '\n', 0o644]);
-  f.set('usr/share/flipside/identity/flipside-device-identity', [
-    '#!/bin/sh\n# Identity: the MAC of eth0, as Mender\'s example script does.\necho "mac=$(cat /sys/class/net/eth0/address)"\n',
-    0o755,
-  ]);
-  f.set('usr/share/flipside/inventory/flipside-inventory-os', [
-    '#!/bin/sh\necho "os=Debian bookworm (flipside reference)"\necho "kernel=$(uname -r)"\n',
-    0o755,
-  ]);
-  f.set('usr/share/flipside/inventory/flipside-inventory-hostinfo', [
-    '#!/bin/sh\necho "hostname=$(hostname)"\necho "cpu_model=$(uname -m)"\necho "mem_total_kB=$(awk \'/MemTotal/{print $2}\' /proc/meminfo)"\n',
-    0o755,
-  ]);
-  f.set('usr/share/flipside/inventory/flipside-inventory-network', [
-    '#!/bin/sh\necho "ipv4_eth0=$(ip -4 -o addr show eth0 | awk \'{print $4}\')"\necho "mac_eth0=$(cat /sys/class/net/eth0/address)"\n',
-    0o755,
-  ]);
+  if (opts.client && kind === 'flipside') f.set('etc/flipside/flipside.conf', [JSON.stringify(clientConfig(layout, { ...opts.client, grub: board.bootloader.type === 'grub' }), null, 2) + '\n', 0o644]);
+  if (opts.client && kind === 'mender') {
+    if (board.bootloader.type !== 'uboot') throw new Error(`${board.name}: --client mender needs a U-Boot board (Debian's Mender client has no GRUB support built in)`);
+    f.set('etc/mender/mender.conf', [JSON.stringify(menderConfig(layout, opts.client), null, 2) + '\n', 0o644]);
+    f.set('etc/mender/device_type', [`device_type=${board.deviceType}\n`, 0o644]);
+    f.set('etc/mender/artifact_info', [`artifact_name=${opts.version}\n`, 0o644]);
+    f.set('usr/sbin/reboot', [MENDER_REBOOT, 0o755]);
+    f.set('usr/sbin/fw_setenv', [MENDER_FW_SETENV, 0o755]);
+  }
+  const identity = '#!/bin/sh\n# Identity: the MAC of eth0, as Mender\'s example script does.\necho "mac=$(cat /sys/class/net/eth0/address)"\n';
+  f.set('usr/share/flipside/identity/flipside-device-identity', [identity, 0o755]);
+  if (kind === 'mender') f.set('usr/share/mender/identity/mender-device-identity', [identity, 0o755]);
+  const inventory: Record<string, string> = {
+    os: '#!/bin/sh\necho "os=Debian bookworm (flipside reference)"\necho "kernel=$(uname -r)"\n',
+    hostinfo: '#!/bin/sh\necho "hostname=$(hostname)"\necho "cpu_model=$(uname -m)"\necho "mem_total_kB=$(awk \'/MemTotal/{print $2}\' /proc/meminfo)"\n',
+    network: '#!/bin/sh\necho "ipv4_eth0=$(ip -4 -o addr show eth0 | awk \'{print $4}\')"\necho "mac_eth0=$(cat /sys/class/net/eth0/address)"\n',
+  };
+  for (const [name, script] of Object.entries(inventory)) {
+    f.set(`usr/share/flipside/inventory/flipside-inventory-${name}`, [script, 0o755]);
+    if (kind === 'mender') f.set(`usr/share/mender/inventory/mender-inventory-${name}`, [script, 0o755]);
+  }
   return f;
 }

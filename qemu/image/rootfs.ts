@@ -88,6 +88,8 @@ export interface VersionTreeOptions {
   breakKernel?: boolean;
   clientBundle?: string;
   serverCa?: string;
+  /** /var/lib/mender becomes a link to this folder (the data partition), as on a Mender board. */
+  menderDataOn?: string;
 }
 
 export async function buildVersionTree(o: VersionTreeOptions): Promise<void> {
@@ -118,6 +120,10 @@ export async function buildVersionTree(o: VersionTreeOptions): Promise<void> {
     writeFileSync(join(o.workTree, 'usr/bin/flipside'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/flipside/flipside.cjs "$@"\n', { mode: 0o755 });
   }
   if (o.serverCa) copyFileSync(o.serverCa, join(o.workTree, 'etc/flipside/server.crt'));
+  if (o.menderDataOn) {
+    rmSync(join(o.workTree, 'var/lib/mender'), { recursive: true, force: true });
+    symlinkSync(o.menderDataOn, join(o.workTree, 'var/lib/mender'));
+  }
 }
 
 /** Makes an ext4 image of `tree`, every file owned by root (fakeroot, no privileges needed). */
