@@ -17,7 +17,8 @@ import { readTrace } from './trace.js';
 import { VERSIONS } from './sim.js';
 import type { CheckItem } from './worker.js';
 import type { BootScriptBug } from '../host-sim/boot-script.js';
-import { shardJobs, type Shard } from '../scenario/runner.js';
+import { shardJobs, type Shard } from '../scenario/shard.js';
+import { DEFAULTS } from './defaults.js';
 
 export interface CampaignOptions {
   board: 'host-sim';
@@ -85,7 +86,7 @@ export function replayCommand(seed: number, s: { flow: string; cut: number; inde
   return `flipside-lab campaign --board host-sim --client flipside --seed ${seed} --only ${s.flow}:${s.cut}:${s.index}${mutant ? ` --mutants ${mutant}` : ''}${extra}`;
 }
 
-export const DEFAULTS = { partitionMiB: 1, extra: 4 };
+export { DEFAULTS };
 
 function runId(): string {
   return `campaign-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;

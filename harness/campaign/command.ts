@@ -4,8 +4,8 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { randomSeed } from '../faults/prng.js';
-import { writeCampaignReports } from '../report/campaign.js';
-import { DEFAULTS, runCampaign, type Progress } from './campaign.js';
+import type { Progress } from './campaign.js';
+import { DEFAULTS } from './defaults.js';
 import { PHASES, type Phase } from './flows.js';
 import { selectMutants } from './mutants.js';
 import { parseShard, type Shard } from '../scenario/shard.js';
@@ -88,10 +88,12 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
       const progress = await progressPrinter();
       let r;
       try {
+        const { runCampaign } = await import('./campaign.js');
         r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: o.only } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
       } finally {
         progress.stop();
       }
+      const { writeCampaignReports } = await import('../report/campaign.js');
       const s = writeCampaignReports(r, { partitionMiB: o.partitionMib, extra: o.mixes });
       const lines = [
         `campaign host-sim seed ${seed}: ${s.cuts} cuts at ${s.cutPoints} cut points (${s.crashStates} crash states beyond the plain cut; ${s.cuts} of ${s.crashStatesNamed} named), ${s.failures} failed, ${s.seconds} s with ${s.jobs} worker(s)`,

@@ -1,7 +1,7 @@
 // `flipside-lab fleet`: a fleet run for demos and capacity checks (the same run as
 // `npm run bench fleet`): N simulated devices, a phased rollout, the numbers and the check.
 import type { Command } from 'commander';
-import { FLEET_DEFAULTS, runFleet } from './fleet.js';
+import { FLEET_DEFAULTS } from './defaults.js';
 
 const number = (name: string, min: number, max = Infinity) => (v: string): number => {
   const n = Number(v);
@@ -32,6 +32,7 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
       // Stopped from outside: exit, and the exit handlers take the server and baseline along
       // (worker processes leave when their channel closes).
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+      const { runFleet } = await import('./fleet.js');
       const r = await runFleet({
         devices: Math.floor(o.devices),
         workers: Math.floor(o.workers),

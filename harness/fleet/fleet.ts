@@ -18,6 +18,7 @@ import { expectedFinalStatus } from './plan.js';
 import { ServerProcess } from './server-process.js';
 import { Baseline } from './baseline.js';
 import { Latencies, percentile, round } from './stats.js';
+import { FLEET_DEFAULTS } from './defaults.js';
 
 export interface FleetOptions {
   devices: number;
@@ -47,22 +48,7 @@ export interface FleetOptions {
   log?: (line: string) => void;
 }
 
-export const FLEET_DEFAULTS: FleetOptions = {
-  devices: 1000,
-  workers: 0,
-  pollSeconds: 60,
-  jitter: 0.5,
-  failureRate: 0.02,
-  retries: 1,
-  errorThreshold: 10,
-  phases: { batchPercents: [10], gapSeconds: 30 },
-  artifactBytes: 32 * 1024,
-  installSeconds: 2,
-  rebootSeconds: 3,
-  timeoutSeconds: 900,
-  seed: 1,
-  admitConcurrency: 16,
-};
+export { FLEET_DEFAULTS };
 
 export interface FleetResult {
   store: 'sqlite';
