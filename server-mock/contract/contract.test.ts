@@ -4,7 +4,8 @@
 // are checked against the spec. The spec is the oracle; where a real Mender tool disagrees with it,
 // TOOL_WINS says which tool and why, and that operation is checked the tool's way.
 // Operations not done yet are listed in NOT_YET, the one place that says what is missing: an entry
-// that starts to conform fails the test until it is removed.
+// that starts to conform fails the test until it is removed. NOT_SUPPORTED lists the operations
+// refused on purpose (cloud IoT integrations), each with the refusal it must answer.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,10 +22,26 @@ import { PROTO, SHELL } from '../../connect-protocol/protocol.js';
 
 /** Not implemented, or implemented but not yet what the spec says: op key → why. */
 const NOT_YET: Record<string, string> = {
-  // deviceconfig and deviceconnect
-  // iot-manager
-  'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
-  'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': 'state lives in Azure IoT Hub / AWS IoT Core integrations (not supported); a webhook is 404, as in Mender',
+};
+
+/**
+ * Operations flipside-server does not support, on purpose: each must answer the refusal given here
+ * (checked), and counts as not conformant in the table. A device's state in one integration lives in
+ * Azure IoT Hub or AWS IoT Core, which need those clouds; the only integrations here are webhooks,
+ * which keep no state. Mender's iot-manager answers 404 for a webhook too (ErrUnknownIntegration in
+ * its management_state.go), though the spec's PUT lists no 404.
+ */
+const NOT_SUPPORTED: Record<string, { why: string; status: number; error: RegExp }> = {
+  'GET /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': {
+    why: 'device state lives in Azure IoT Hub / AWS IoT Core integrations, not supported',
+    status: 404,
+    error: /^device state is not supported by flipside-server/,
+  },
+  'PUT /api/management/v1/iot-manager/devices/{deviceId}/state/{integrationId}': {
+    why: 'device state lives in Azure IoT Hub / AWS IoT Core integrations, not supported',
+    status: 404,
+    error: /^device state is not supported by flipside-server/,
+  },
 };
 
 /** Where Mender's own tools disagree with the spec, the tool wins: op key → the tool's check. */
@@ -528,6 +545,7 @@ test.after.always(async () => {
 test.serial('every NOT_YET and TOOL_WINS entry names an operation of the spec', (t) => {
   const keys = new Set(ops.map((o) => o.key));
   t.deepEqual(Object.keys(NOT_YET).filter((k) => !keys.has(k)), []);
+  t.deepEqual(Object.keys(NOT_SUPPORTED).filter((k) => !keys.has(k)), []);
   t.deepEqual(Object.keys(TOOL_WINS).filter((k) => !keys.has(k)), []);
   t.deepEqual(Object.keys(RECIPES).filter((k) => !keys.has(k)), []);
 });
@@ -537,6 +555,14 @@ for (const op of ops) {
     const m = await measure(seeded, op);
     results.set(op.key, m);
     t.true(op.successStatuses.includes(m.call.expect), `the recipe expects ${m.call.expect}, the spec's success statuses are ${op.successStatuses.join(', ')}`);
+    const refused = NOT_SUPPORTED[op.key];
+    if (refused !== undefined) {
+      t.true(m.implemented, 'no route for it: it must answer its refusal');
+      t.is(m.status, refused.status, `not supported (${refused.why}): expected the refusal ${refused.status}, got ${m.body.slice(0, 200)}`);
+      t.regex(String((JSON.parse(m.body || '{}') as { error?: string }).error), refused.error);
+      t.log(`not supported, answered ${m.status}: ${refused.why}`);
+      return;
+    }
     const why = NOT_YET[op.key];
     if (why !== undefined) {
       t.true(!m.implemented || !m.statusOk || m.errors.length > 0, `listed in NOT_YET (${why}) but conforms now: remove it from the list`);
@@ -565,7 +591,8 @@ test.serial('the table of the issue, measured', (t) => {
   const pct = (x: number) => `${Math.round((100 * x) / total.n)}%`;
   rows.push(`| total | ${total.n} | ${total.impl} (${pct(total.impl)}) | ${total.status} | ${total.schema} (${pct(total.schema)}) |`);
   const left = ops.filter((o) => NOT_YET[o.key] !== undefined).map((o) => `  ${o.key}: ${NOT_YET[o.key]} — ${(results.get(o.key)!.errors[0] ?? '').slice(0, 100)}`);
+  const refused = Object.entries(NOT_SUPPORTED).map(([k, v]) => `  ${k}: ${v.why} — answers ${results.get(k)!.status} ${results.get(k)!.body.slice(0, 100)}`);
   const tool = Object.entries(TOOL_WINS).map(([k, v]) => `  ${k}: ${v.tool} — ${v.why}`);
-  console.log(`\nMender OpenAPI contract (${ops.length} operations):\n${rows.join('\n')}\nnot yet (${left.length}):\n${left.join('\n')}\nthe tool wins over the spec (${tool.length}):\n${tool.join('\n')}\n`);
+  console.log(`\nMender OpenAPI contract (${ops.length} operations):\n${rows.join('\n')}\nnot yet (${left.length}):\n${left.join('\n')}\nnot supported (${refused.length}):\n${refused.join('\n')}\nthe tool wins over the spec (${tool.length}):\n${tool.join('\n')}\n`);
   t.pass();
 });

@@ -14,7 +14,10 @@ export function deviceStatusChanged(ctx: ServerContext, before: DeviceRow, after
   if (after.status === before.status) return;
   if (after.status === 'accepted') {
     ctx.store.provisionIotDevice(after.id);
-    ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
+    // Mender's provisioning event carries the whole device: its auth sets with identity and key.
+    const identity = JSON.parse(after.id_data) as Record<string, unknown>;
+    const authSets = ctx.store.authSets(after.id).map((a) => ({ id: a.id, device_id: a.device_id, identity_data: identity, pubkey: a.pubkey, status: a.status, ts: a.ts }));
+    ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, auth_sets: authSets, created_ts: after.created_ts });
   }
   ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
 }

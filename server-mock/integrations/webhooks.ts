@@ -11,9 +11,11 @@ import type { Store } from '../store/store.js';
 
 export type DeviceEventType = 'device-provisioned' | 'device-decommissioned' | 'device-status-changed';
 
+/** Mender iot-manager's DeviceEvent: the id always, the status on a change, all of it on provisioning. */
 export interface DeviceEventData {
   id: string;
   status?: string;
+  auth_sets?: Array<{ id: string; device_id: string; identity_data: Record<string, unknown>; pubkey: string; status: string; ts: string }>;
   created_ts?: string;
 }
 

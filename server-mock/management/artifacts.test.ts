@@ -185,7 +185,7 @@ test.serial('artifacts/generate makes a single-file artifact; directupload takes
   );
   const gen = await s.app.inject({ method: 'POST', url: '/api/management/v1/deployments/artifacts/generate', headers: { ...s.auth, 'content-type': contentType }, payload: body });
   t.is(gen.statusCode, 201, gen.body);
-  const art = (await s.app.inject({ method: 'GET', url: String(gen.headers.location), headers: s.auth })).json<{ name: string; description: string; updates: Array<{ type_info: { type: string }; files: Array<{ name: string }> }> }>();
+  const art = (await s.app.inject({ method: 'GET', url: String(gen.headers.location).replace('/generate', ''), headers: s.auth })).json<{ name: string; description: string; updates: Array<{ type_info: { type: string }; files: Array<{ name: string }> }> }>();
   t.is(art.name, 'gen-1');
   t.is(art.description, 'made here');
   t.is(art.updates[0]!.type_info.type, 'single-file');

@@ -547,7 +547,9 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         const ingested = await ingestArtifact(createReadStream(out), ctx.blobs, ctx.maxArtifactBytes);
         try {
           const id = storeIngested(ingested, fields.description ?? '', req.userEmail!);
-          return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
+          // Mender's Location is the request path plus the id (artifacts/generate/{id}); its UI takes
+          // "/generate" out of it and polls artifacts/{id} until the artifact is there.
+          return reply.code(201).header('Location', `${BASE}/artifacts/generate/${id}`).send();
         } finally {
           rmSync(ingested.tempPath, { force: true });
         }

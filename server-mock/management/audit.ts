@@ -3,7 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema } from '../http-errors.js';
-import { pagingQuery } from './paging.js';
+import { pagingQuery, sendPage } from './paging.js';
+
+interface AuditQuery {
+  object_type?: string;
+  object_id?: string;
+  actor_id?: string;
+  created_after?: number;
+  created_before?: number;
+  sort: 'asc' | 'desc';
+  page: number;
+  per_page: number;
+}
 
 export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
@@ -30,13 +41,24 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
         return {};
     }
   }
-  app.get<{ Querystring: { object_type?: string; page: number; per_page: number } }>(
+  app.get<{ Querystring: AuditQuery }>(
     '/api/management/v1/auditlogs/logs',
     {
       preHandler: userGuard(ctx),
       schema: {
         tags: ['Management API: audit log'],
-        querystring: { type: 'object', properties: { object_type: { type: 'string' }, ...pagingQuery } },
+        querystring: {
+          type: 'object',
+          properties: {
+            object_type: { type: 'string' },
+            object_id: { type: 'string' },
+            actor_id: { type: 'string' },
+            created_after: { type: 'integer', minimum: 0 },
+            created_before: { type: 'integer', minimum: 0 },
+            sort: { type: 'string', enum: ['asc', 'desc'], default: 'desc' },
+            ...pagingQuery,
+          },
+        },
         response: {
           200: {
             type: 'array',
@@ -45,7 +67,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
               properties: {
                 time: { type: 'string' },
                 action: { type: 'string' },
-                actor: { type: 'object', properties: { type: { type: 'string' }, email: { type: 'string' } } },
+                actor: { type: 'object', properties: { id: { type: 'string' }, type: { type: 'string' }, email: { type: 'string' } } },
                 object: {
                   type: 'object',
                   properties: {
@@ -66,15 +88,37 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
         },
       },
     },
-    async (req) =>
-      ctx.store
-        .auditLog({ limit: req.query.per_page, offset: (req.query.page - 1) * req.query.per_page, objectType: req.query.object_type })
-        .map((e) => ({
-          time: e.time,
-          action: e.action,
-          actor: { type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
-          object: { type: e.object_type, id: e.object_id, ...objectDetail(e.object_type, e.object_id, e.detail) },
-          change: JSON.stringify(e.detail),
-        })),
+    async (req, reply) => {
+      const q = req.query;
+      // The UI filters by user id (actor_id), object id, object type and a unix-seconds time range;
+      // entries keep the actor's e-mail, so the id is looked up once.
+      const actorEmail = q.actor_id === undefined ? undefined : (ctx.store.userById(q.actor_id)?.email ?? '');
+      const after = q.created_after === undefined ? undefined : q.created_after * 1000;
+      const before = q.created_before === undefined ? undefined : q.created_before * 1000;
+      const picked = ctx.store
+        .auditLog({ limit: -1, offset: 0, objectType: q.object_type })
+        .filter((e) => {
+          const at = Date.parse(e.time);
+          return (
+            (actorEmail === undefined || e.actor === actorEmail) &&
+            (q.object_id === undefined || e.object_id === q.object_id) &&
+            (after === undefined || at >= after) &&
+            (before === undefined || at <= before)
+          );
+        });
+      if (q.sort === 'asc') picked.reverse();
+      const ids = new Map<string, string>();
+      const actorId = (email: string) => {
+        if (!ids.has(email)) ids.set(email, ctx.store.userByEmail(email)?.id ?? email);
+        return ids.get(email)!;
+      };
+      return sendPage(req, reply, picked, q.page, q.per_page).map((e) => ({
+        time: e.time,
+        action: e.action,
+        actor: { id: e.actor === 'system' ? 'system' : actorId(e.actor), type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
+        object: { type: e.object_type, id: e.object_id, ...objectDetail(e.object_type, e.object_id, e.detail) },
+        change: JSON.stringify(e.detail),
+      }));
+    },
   );
 }

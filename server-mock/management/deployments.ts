@@ -380,7 +380,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { status?: string; page: number; per_page: number } }>(
+  app.get<{ Params: { id: string }; Querystring: { status?: string[]; page: number; per_page: number } }>(
     `${V1}/devices/:id`,
     {
       preHandler: guard,
@@ -388,13 +388,15 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
         tags,
         summary: "A device's deployments, newest first",
         params: idParams,
-        querystring: { type: 'object', properties: { status: { type: 'string' }, ...pagingQuery } },
+        // Mender's UI filters by several statuses at once: &status=failure&status=success.
+        querystring: { type: 'object', properties: { status: { type: 'array', items: { type: 'string' } }, ...pagingQuery } },
         response: { 200: { type: 'array', items: historyItemSchema }, 400: errorSchema, 401: errorSchema },
       },
     },
-    async (req) => {
-      const rows = ctx.store.deviceDeploymentHistory(req.params.id).filter((r) => !req.query.status || r.status === req.query.status);
-      return pageOf(rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r, ctx.downloads.ofDevice(r.deployment_id, r.device_id)) }));
+    async (req, reply) => {
+      const wanted = req.query.status;
+      const rows = ctx.store.deviceDeploymentHistory(req.params.id).filter((r) => !wanted?.length || wanted.includes(r.status));
+      return sendPage(req, reply, rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r, ctx.downloads.ofDevice(r.deployment_id, r.device_id)) }));
     },
   );
 

@@ -119,7 +119,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     const known = ctx.store.integrations().some((i) => i.id === integrationId);
     throw notFound(
       known
-        ? 'this device has no state in this integration: device state lives in Azure IoT Hub or AWS IoT Core integrations, which flipside-server does not support; webhooks keep none'
+        ? 'device state is not supported by flipside-server: it lives in Azure IoT Hub or AWS IoT Core integrations, which need those clouds, and webhooks keep none'
         : 'integration not found',
     );
   }

@@ -38,9 +38,24 @@ interface UserUpdate {
   roles?: string[];
 }
 
+/**
+ * The one tenant's plan, in the user JWT as Mender's useradm puts it and in tenantadm/user/tenant:
+ * Mender's UI compares the two and announces "a change in your plan" on every page when they differ.
+ * `os` is Mender's open-source plan id (its UI's PLANS table knows os, professional, enterprise).
+ */
+const TENANT_PLAN = { plan: 'os', trial: false } as const;
+
 export function issueUserToken(ctx: ServerContext, user: UserRow): string {
   const exp = Math.floor(Date.now() / 1000) + ctx.userJwtTtlSeconds;
-  return signJwt(ctx.secrets.jwtPrivateKey, { sub: user.id, exp, 'mender.user': true, 'mender.tenant': '', 'flipside.pwd': passwordFingerprint(user.password_hash) }).token;
+  return signJwt(ctx.secrets.jwtPrivateKey, {
+    sub: user.id,
+    exp,
+    'mender.user': true,
+    'mender.tenant': '',
+    'mender.plan': TENANT_PLAN.plan,
+    'mender.trial': TENANT_PLAN.trial,
+    'flipside.pwd': passwordFingerprint(user.password_hash),
+  }).token;
 }
 
 /** Creates a user; shared by the API and `flipside-server init`. */
@@ -189,21 +204,25 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
   );
 
-  // Settings: the web UI keeps its global and per-user settings here as free-form JSON.
+  // Settings: the web UI keeps its global and per-user settings here as free-form JSON. The spec
+  // gives GET an ETag always; settings never saved have a fixed one.
+  const UNSAVED_ETAG = 'unsaved';
   for (const [url, scopeOf] of [
     [`${BASE}/settings`, () => 'global'],
     [`${BASE}/settings/me`, (req: { userId?: string }) => `user:${req.userId}`],
   ] as const) {
     app.get(url, { preHandler: guard, schema: { tags, response: { 200: settingsSchema, 401: errorSchema } } }, async (req, reply) => {
       const current = ctx.store.settings(scopeOf(req));
-      return reply.header('ETag', current?.etag ?? '').send(current?.body ?? {});
+      return reply.header('ETag', current?.etag ?? UNSAVED_ETAG).send(current?.body ?? {});
     });
     app.post<{ Body: Record<string, unknown>; Headers: { 'if-match'?: string } }>(
       url,
       { preHandler: guard, schema: { tags, body: settingsSchema, response: { 201: { type: 'null' }, 400: errorSchema, 401: errorSchema, 412: errorSchema } } },
       async (req, reply) => {
         const ifMatch = req.headers['if-match']?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-        const etag = ctx.store.saveSettings(scopeOf(req), req.body, ifMatch || undefined);
+        // The ETag of settings never saved matches only while nothing has been saved.
+        const unsaved = ifMatch === UNSAVED_ETAG && !ctx.store.settings(scopeOf(req));
+        const etag = ctx.store.saveSettings(scopeOf(req), req.body, unsaved ? undefined : ifMatch || undefined);
         if (etag === undefined) throw new ApiError(412, 'settings changed since they were read (If-Match does not match the ETag)');
         return reply.code(201).header('ETag', etag).send();
       },
@@ -292,6 +311,6 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
         response: { 200: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, tenant_token: { type: 'string' }, status: { type: 'string' }, plan: { type: 'string' }, trial: { type: 'boolean' } } }, 401: errorSchema },
       },
     },
-    async () => ({ id: 'default', name: 'Flipside', tenant_token: '', status: 'active', plan: 'flipside', trial: false }),
+    async () => ({ id: 'default', name: 'Flipside', tenant_token: '', status: 'active', ...TENANT_PLAN }),
   );
 }
