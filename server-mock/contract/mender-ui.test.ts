@@ -387,6 +387,50 @@ test.serial('device details: inventory with ETag, auth, connect state, configura
   // triggerDeviceUpdate and the accept/reject buttons are in the other tests.
 });
 
+test.serial('groups: static and dynamic, made and removed from the devices view (store/devicesSlice/thunks)', async (t) => {
+  const id = seeded.second.deviceId!;
+  // addDevicesToGroup: PATCH /v1/inventory/groups/{group}/devices [ids]; then getGroups.
+  ok(t, await call('PATCH', `${M}/v1/inventory/groups/bench/devices`, { body: [id] }), 200, 'add to group');
+  t.deepEqual((await call('GET', `${M}/v1/inventory/groups`)).json.sort(), ['bench', 'lab']);
+  // getGroupDevices: the device search with group $eq bench, X-Total-Count.
+  const bench = await searchByStatus('accepted', 1, 1, [{ scope: 'system', attribute: 'group', type: '$eq', value: 'bench' }]);
+  t.is(total(t, bench, 'bench'), 1);
+  // removeDevicesFromGroup: DELETE /v1/inventory/groups/{group}/devices with the ids as body.
+  ok(t, await call('DELETE', `${M}/v1/inventory/groups/bench/devices`, { body: [id] }), 200, 'remove from group');
+  ok(t, await call('PATCH', `${M}/v1/inventory/groups/bench/devices`, { body: [id] }), 200, 'add again');
+  // removeStaticGroup: DELETE /v1/inventory/groups/{group}.
+  ok(t, await call('DELETE', `${M}/v1/inventory/groups/bench`), 200, 'remove group');
+  t.deepEqual((await call('GET', `${M}/v1/inventory/groups`)).json, ['lab']);
+  // addDynamicGroup: POST /v2/inventory/filters {name, terms}; the id is the Location's last segment;
+  // getDynamicGroups lists {id, name, terms}; removeDynamicGroup: DELETE /v2/inventory/filters/{id}.
+  const made = await call('POST', `${M}/v2/inventory/filters`, { body: { name: 'qemu', terms: [{ scope: 'inventory', attribute: 'device_type', type: '$eq', value: 'qemux86-64' }] } });
+  ok(t, made, 201, 'dynamic group');
+  const filterId = String(made.headers.location).split('/').pop()!;
+  const filters = await call('GET', `${M}/v2/inventory/filters?per_page=500`);
+  fields(t, filters.json, { '[].id': 'string', '[].name': 'string', '[].terms': 'array', '[].terms.[].attribute': 'string', '[].terms.[].type': 'string' }, 'dynamic groups');
+  t.true(filters.json.some((f: { id: string }) => f.id === filterId), 'the Location names the filter');
+  ok(t, await call('DELETE', `${M}/v2/inventory/filters/${filterId}`), 204, 'remove dynamic group');
+});
+
+test.serial('preauthorizing a device (store/devicesSlice/thunks preauthDevice)', async (t) => {
+  // POST /v2/devauth/devices {identity_data, pubkey}; a second one with the same identity is a 409,
+  // which the UI shows as "A device with a matching identity data set already exists".
+  const d = new SimDevice(injectTransport(t0.app));
+  ok(t, await call('POST', `${M}/v2/devauth/devices`, { body: { identity_data: d.identity, pubkey: d.publicKeyPem } }), 201, 'preauthorize');
+  const again = await call('POST', `${M}/v2/devauth/devices`, { body: { identity_data: d.identity, pubkey: d.publicKeyPem } });
+  ok(t, again, 409, 'the same identity again');
+});
+
+test.serial('dashboard software distribution without the reporting service (store/devicesSlice/thunks getReportsDataWithoutBackendSupport)', async (t) => {
+  // getAllDevicesByStatus(accepted): every accepted device, MAX_PAGE_SIZE (500) a page, until
+  // X-Total-Count is reached; the chart counts inventory artifact_name / rootfs-image.version.
+  const all = await searchByStatus('accepted', 1, 500);
+  ok(t, all, 200, 'all accepted');
+  t.is(total(t, all, 'all accepted'), all.json.length);
+  const names = all.json.map((d: never) => byScope(d).inventory?.artifact_name);
+  t.true(names.every((n: unknown) => typeof n === 'string'), `every accepted device has an artifact_name: ${JSON.stringify(names)}`);
+});
+
 test.serial('accepting a pending device and decommissioning (store/devicesSlice/thunks updateDeviceAuth, decommissionDevice)', async (t) => {
   const d = new SimDevice(injectTransport(t0.app));
   await d.authenticate();
@@ -469,6 +513,9 @@ test.serial('artifact upload and single-file generation (store/releasesSlice/thu
   const polled = await call('GET', location.replace('/generate', ''));
   ok(t, polled, 200, 'the generated artifact, where the UI polls for it');
   t.like(polled.json, { name: 'config-1', device_types_compatible: ['qemux86-64', 'raspberrypi4'] });
+  // removeRelease: DELETE /v1/deployments/artifacts/{id} for each of the release's artifacts.
+  ok(t, await call('DELETE', `${M}/v1/deployments/artifacts/${polled.json.id}`), 204, 'remove artifact');
+  ok(t, await call('GET', `${M}/v2/deployments/deployments/releases/config-1`), 404, 'the release is gone with its last artifact');
 });
 
 test.serial('deployments list, wizard and report (store/deploymentsSlice/thunks)', async (t) => {
@@ -528,7 +575,10 @@ test.serial('audit log: entries carry actor.email and object.user.email / artifa
   ok(t, logs, 200, 'audit log');
   t.true(total(t, logs, 'audit log') >= logs.json.length);
   fields(t, logs.json, { '[].time': 'iso-date', '[].action': 'string', '[].actor.email': 'string', '[].actor.id': 'string', '[].actor.type': 'string', '[].object.type': 'string', '[].object.id': 'string' }, 'audit log');
-  const by = (type: string) => logs.json.filter((e: { object: { type: string } }) => e.object.type === type);
+  t.true(logs.json.length <= 20);
+  const every = (await call('GET', `${M}/v1/auditlogs/logs?page=1&per_page=500&sort=desc`)).json;
+  t.is(every.length, total(t, logs, 'audit log'), 'X-Total-Count counts every entry');
+  const by = (type: string) => every.filter((e: { object: { type: string } }) => e.object.type === type);
   // The list and details components read these per object type (components/auditlogs/...).
   fields(t, by('user'), { '[].object.user.email': 'string' }, 'user entries');
   fields(t, by('artifact'), { '[].object.artifact.name': 'string' }, 'artifact entries');
