@@ -63,8 +63,28 @@ const deploymentSchema = {
     outcome: { type: 'string', description: 'Flipside: what the deployment came to (succeeded, failed, incomplete, stopped, aborted) or its rollout state' },
     type: { type: 'string' },
     statistics: { type: 'object', properties: { status: { type: 'object', additionalProperties: { type: 'integer' } } } },
+    filter: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, terms: { type: 'array', items: { type: 'object', additionalProperties: true } } } },
+    groups: { type: 'array', items: { type: 'string' } },
   },
 } as const;
+
+/**
+ * What a deployment was made for, as Mender shows it: `groups` for a static group, `filter`
+ * ({id, name, terms}, kept as it was then) for a saved filter. Mender's UI names the deployment's
+ * target from these (deriveDeploymentGroup).
+ */
+function targetView(target: string): { groups?: string[]; filter?: { id?: string; name?: string; terms: unknown[] } } {
+  if (target.startsWith('group:')) return { groups: [target.slice('group:'.length)] };
+  if (!target.startsWith('filter:')) return {};
+  const rest = target.slice('filter:'.length);
+  try {
+    const f = JSON.parse(rest) as { id: string; name: string; terms: unknown[] };
+    return { filter: { id: f.id, name: f.name, terms: f.terms } };
+  } catch {
+    // Deployments made before the filter was kept whole: its name only.
+    return { filter: { name: rest, terms: [] } };
+  }
+}
 
 const deviceDeploymentSchema = {
   type: 'object',
@@ -127,6 +147,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       ...(d.stop_reason ? { stop_reason: d.stop_reason } : {}),
       type: ctx.store.configurationDeployment(d.id) ? 'configuration' : 'software',
       statistics,
+      ...targetView(d.target),
       outcome: deploymentOutcome({ status: d.status, stop_reason: d.stop_reason, statistics: statistics.status }),
     };
   }
@@ -221,7 +242,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
           const f = ctx.store.filter(b.filter_id);
           if (!f) throw notFound('filter not found');
           ids = devicesMatchingFilter(ctx, f.terms);
-          target = `filter:${f.name}`;
+          target = `filter:${JSON.stringify({ id: f.id, name: f.name, terms: f.terms })}`;
         } else {
           ids = b.devices!;
           target = 'devices';
