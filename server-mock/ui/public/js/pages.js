@@ -1,6 +1,6 @@
 // Every page: mount(main, params, query) builds the page and returns a refresh function that
 // reloads only its live parts (so forms being filled in are left alone).
-import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall } from './dom.js';
+import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall, can, button, section } from './dom.js';
 import { api, get, login as doLogin, uploadArtifact } from './api.js';
 
 /** Why an upload was refused, in words: a file that is no artifact says so and how to make one. */
@@ -12,6 +12,7 @@ export function uploadRefusal(name, x) {
   }
   return `The server refused ${name}: ${x.message}`;
 }
+import { troubleshoot, configuration } from './device-tools.js';
 import { stackBar, legend, grouped, barRows, seriesLegend, timelineChart } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
@@ -21,17 +22,6 @@ const DEP = '/api/management/v1/deployments';
 const RELEASES = '/api/management/v2/deployments/deployments/releases';
 const enc = encodeURIComponent;
 
-function button(label, onclick, attrs = {}) {
-  return h('button', { type: 'button', ...attrs, onclick: async (e) => {
-    const b = e.currentTarget;
-    b.disabled = true;
-    try { await onclick(e); } catch (err) { toast(err.message, 'err'); } finally { b.disabled = false; }
-  } }, label);
-}
-
-function section(title, id, ...content) {
-  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
-}
 
 function pager(page, perPage, total, hrefFor) {
   const pages = Math.max(1, Math.ceil(total / perPage));
@@ -125,8 +115,6 @@ export async function dashboard(main) {
   return refresh;
 }
 
-/** True when the logged-in user's roles include the permission set (app.js sets the classes). */
-const can = (p) => document.body.classList.contains('can-all') || document.body.classList.contains(`can-${p}`);
 
 const STALE_CHOICES = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']];
 
@@ -346,7 +334,10 @@ export async function device(main, [id]) {
     } catch (x) { toast(x.message, 'err'); }
   } }, field('Group name', groupIn), groupNames, h('button', { type: 'submit' }, 'Set group'));
   const groupSection = section('Group', 'dv-group', groupBox, groupForm);
-  main.replaceChildren(head, section('Identity and keys', 'dv-id', info), groupSection, section('Inventory', 'dv-inv', inv), section('Deployment history', 'dv-hist', hist));
+  const trouble = troubleshoot(id);
+  const config = configuration(id);
+  trouble.el.hidden = config.el.hidden = true;
+  main.replaceChildren(head, section('Identity and keys', 'dv-id', info), groupSection, section('Inventory', 'dv-inv', inv), trouble.el, config.el, section('Deployment history', 'dv-hist', hist));
   const refresh = async () => {
     let d;
     try { d = await get(`${DA}/devices/${id}`); } catch (x) {
@@ -377,6 +368,7 @@ export async function device(main, [id]) {
     } else {
       replace(inv, h('p', { class: 'muted' }, 'Inventory is kept for accepted devices.'));
     }
+    await Promise.all([trouble.refresh(d), config.refresh(d)]);
     // Mender's history items carry the deployment and the device's part of it.
     const history = await get(`${DEP}/deployments/devices/${id}?per_page=500`);
     replace(hist, table([['Deployment'], ['Status'], ['Attempts', 'opt'], ['Finished', 'opt'], ['Log']], history.map(({ deployment: d, device: r }) => h('tr', {},
