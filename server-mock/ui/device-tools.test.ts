@@ -108,3 +108,111 @@ test.serial('the terminal runs a command on the device, resizes, closes; the ses
   await ui.shot('device-playback');
   t.deepEqual(ui.problems, []);
 });
+
+test.serial('a file goes up to the device and another comes down; a missing one says why', async (t) => {
+  const { page } = ui;
+  await openDevicePage();
+  const content = Buffer.from(`uploaded from the browser ${Date.now()}\n`);
+  const up = page.locator('#upload-form');
+  await up.getByLabel('File', { exact: true }).setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: content });
+  await up.getByLabel(/^To/).fill(`${dev.dir}/`);
+  await up.getByLabel(/^Mode/).fill('600');
+  await up.getByRole('button', { name: 'Upload' }).click();
+  await up.getByText(`Uploaded hello.txt (${content.length} B) to ${dev.dir}/hello.txt.`).waitFor();
+  t.deepEqual(await readFile(join(dev.dir, 'hello.txt')), content);
+
+  const wanted = join(dev.dir, 'from-device.bin');
+  const bytes = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
+  await writeFile(wanted, bytes);
+  const down = page.locator('#download-form');
+  await down.getByLabel('Path on the device').fill(wanted);
+  const [file] = await Promise.all([page.waitForEvent('download'), down.getByRole('button', { name: 'Download' }).click()]);
+  t.is(file.suggestedFilename(), 'from-device.bin');
+  t.deepEqual(await readFile((await file.path())!), bytes);
+  await down.getByText(`Downloaded ${wanted} (9.8 KiB).`).waitFor();
+
+  await down.getByLabel('Path on the device').fill(join(dev.dir, 'no-such-file'));
+  await down.getByRole('button', { name: 'Download' }).click();
+  const err = down.locator('.transfer-msg.error');
+  await err.waitFor();
+  t.regex((await err.textContent())!, /no-such-file was not downloaded: .*(no such file|ENOENT)/i);
+  // The browser logs the refused request; that one was meant.
+  ui.problems.splice(0, ui.problems.length, ...ui.problems.filter((p) => !/status of 4\d\d/.test(p)));
+  t.deepEqual(ui.problems, []);
+});
+
+test.serial('the configuration editor saves, the device applies and reports it, deploy creates a deployment', async (t) => {
+  const { page } = ui;
+  await openDevicePage();
+  const form = page.locator('#config-form');
+  await form.getByLabel('Key', { exact: true }).first().fill('timezone');
+  await form.getByLabel('Value of timezone').fill('Europe/Oslo');
+  await form.getByRole('button', { name: 'Add a key' }).click();
+  await form.getByLabel('Key', { exact: true }).nth(1).fill('ntp');
+  await form.getByLabel('Value of ntp').fill('pool.ntp.org');
+  await form.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('#config-reported tr[data-key=ntp]').getByText('not applied yet').waitFor();
+  const cfgUrl = `/api/management/v1/deviceconfig/configurations/device/${dev.deviceId}`;
+  t.deepEqual((await (await api('GET', cfgUrl)).json() as { configured: object }).configured, { timezone: 'Europe/Oslo', ntp: 'pool.ntp.org' });
+
+  // A key twice is refused before anything is sent.
+  await form.getByRole('button', { name: 'Add a key' }).click();
+  await form.getByLabel('Key', { exact: true }).nth(2).fill('ntp');
+  await form.getByRole('button', { name: 'Save', exact: true }).click();
+  await form.getByText('The key "ntp" is there twice.').waitFor();
+  await form.getByRole('button', { name: 'Remove ntp' }).last().click();
+
+  // The device fetches and applies it with its inventory; the page follows live.
+  dev.daemon.sendInventoryNow();
+  await dev.logged(/device configuration applied \(2 keys/);
+  await page.locator('#config-reported tr[data-key=timezone]').getByText('applied', { exact: true }).waitFor();
+  t.deepEqual(JSON.parse(await readFile(applied, 'utf8')), { timezone: 'Europe/Oslo', ntp: 'pool.ntp.org' });
+
+  await page.getByRole('button', { name: 'Save and deploy' }).click();
+  await page.locator('#config-deployed').getByRole('link', { name: 'a configuration deployment' }).waitFor();
+  const href = await page.locator('#config-deployed a').getAttribute('href');
+  const dep = await (await api('GET', `/api/management/v1/deployments/deployments/${href!.split('/').pop()}`)).json() as { name: string; device_count: number };
+  t.regex(dep.name, /^configuration-/);
+  t.is(dep.device_count, 1);
+  await ui.shot('device-config');
+  t.deepEqual(ui.problems, []);
+});
+
+test.serial('the audit log shows the terminal session, its playback, the file transfers and the configuration', async (t) => {
+  const { page } = ui;
+  await ui.login(ADMIN.email, ADMIN.password);
+  await page.goto(`${ui.base}/#/audit?type=device`);
+  await page.locator('main table').waitFor();
+  const actions = await page.locator('main tbody td code').allTextContents();
+  for (const a of ['deviceconnect.session_start', 'deviceconnect.session_stop', 'deviceconnect.playback', 'deviceconnect.upload', 'deviceconnect.download', 'deviceconfig.set', 'deviceconfig.deploy']) {
+    t.true(actions.includes(a), `${a} in the audit log`);
+  }
+  t.regex((await page.locator('tr', { has: page.getByText('deviceconnect.upload') }).textContent())!, /hello\.txt/);
+  await ui.shot('audit-device');
+});
+
+test.serial('a user without ConnectToDevices is told so; an offline device says it is offline', async (t) => {
+  const { page } = ui;
+  t.is((await api('POST', '/api/management/v1/useradm/users', { email: 'viewer@example.com', password: 'viewer-password', roles: ['RBAC_ROLE_OBSERVER'] })).status, 201);
+  await ui.login('viewer@example.com', 'viewer-password');
+  await page.goto(`${ui.base}/#/devices/${dev.deviceId}`);
+  await page.locator('#no-connect-role').waitFor();
+  t.regex((await page.locator('#no-connect-role').textContent())!, /Your roles \(RBAC_ROLE_OBSERVER\) do not include the remote terminal.*RBAC_ROLE_REMOTE_TERMINAL/);
+  t.is(await page.getByRole('button', { name: 'Open terminal' }).count(), 0);
+  t.regex((await page.locator('#config-form').textContent())!, /do not include changing device configuration/);
+  t.true(await page.locator('#config-form input').first().evaluate((i: any) => i.readOnly));
+
+  // An open terminal whose device goes away says so; opening another says the device is offline.
+  await openDevicePage();
+  await page.getByRole('button', { name: 'Open terminal' }).click();
+  await page.locator('#terminal[data-state=open]').waitFor();
+  await dev.stop();
+  await page.locator('#terminal[data-state=ended]').waitFor();
+  t.regex((await page.locator('#terminal-toggle + .term-status').textContent())!, /The terminal closed: the device's connection ended/);
+  await page.getByRole('button', { name: 'Open terminal' }).click();
+  await page.locator('#terminal[data-state=error]').waitFor();
+  t.regex((await page.locator('#terminal-toggle + .term-status').textContent())!, /The device is offline/);
+  t.regex((await page.locator('#connection').textContent())!, /^ ?Offline: the device has no connection/);
+  await ui.shot('device-offline');
+  t.deepEqual(ui.problems, []);
+});
