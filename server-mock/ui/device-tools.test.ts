@@ -161,6 +161,7 @@ test.serial('the configuration editor saves, the device applies and reports it, 
   await form.getByRole('button', { name: 'Save', exact: true }).click();
   await form.getByText('The key "ntp" is there twice.').waitFor();
   await form.getByRole('button', { name: 'Remove ntp' }).last().click();
+  t.is(await form.locator('.kv-row').count(), 2);
 
   // The device fetches and applies it with its inventory; the page follows live.
   dev.daemon.sendInventoryNow();
@@ -173,6 +174,7 @@ test.serial('the configuration editor saves, the device applies and reports it, 
   const href = await page.locator('#config-deployed a').getAttribute('href');
   const dep = await (await api('GET', `/api/management/v1/deployments/deployments/${href!.split('/').pop()}`)).json() as { name: string; device_count: number };
   t.regex(dep.name, /^configuration-/);
+  t.deepEqual((await (await api('GET', cfgUrl)).json() as { configured: object }).configured, { timezone: 'Europe/Oslo', ntp: 'pool.ntp.org' });
   t.is(dep.device_count, 1);
   await ui.shot('device-config');
   t.deepEqual(ui.problems, []);

@@ -64,7 +64,7 @@ export function troubleshoot(deviceId) {
 
 function terminalCard(deviceId, check) {
   const status = h('p', { class: 'term-status', role: 'status', 'aria-live': 'polite' }, 'Not open.');
-  const box = h('div', { class: 'terminal', id: 'terminal' });
+  const box = h('div', { class: 'terminal', id: 'terminal', hidden: true });
   let session = null;
   const setStatus = (s, text) => {
     status.textContent = text;
@@ -84,6 +84,7 @@ function terminalCard(deviceId, check) {
     }
     const { openTerminal } = await terminalModule();
     box.replaceChildren();
+    box.hidden = false;
     toggle.textContent = 'Close terminal';
     session = openTerminal(box, deviceId, setStatus);
   }, { class: 'primary', id: 'terminal-toggle' });
@@ -211,8 +212,12 @@ export function configuration(deviceId) {
   const addRow = (k = '', v = '') => {
     const key = h('input', { name: 'key', value: k, 'aria-label': 'Key', placeholder: 'key', autocomplete: 'off', spellcheck: 'false', class: 'mono', oninput: () => (dirty = true) });
     const val = h('input', { name: 'value', value: v, 'aria-label': `Value of ${k || 'the new key'}`, placeholder: 'value', autocomplete: 'off', spellcheck: 'false', class: 'mono', oninput: () => (dirty = true) });
-    key.addEventListener('input', () => val.setAttribute('aria-label', `Value of ${key.value || 'the new key'}`));
-    const row = h('div', { class: 'kv-row' }, key, val, h('button', { type: 'button', class: 'small', 'aria-label': `Remove ${k || 'this key'}`, onclick: () => { row.remove(); dirty = true; } }, 'Remove'));
+    const remove = h('button', { type: 'button', class: 'small', 'aria-label': `Remove ${k || 'this key'}`, onclick: () => { row.remove(); dirty = true; } }, 'Remove');
+    key.addEventListener('input', () => {
+      val.setAttribute('aria-label', `Value of ${key.value || 'the new key'}`);
+      remove.setAttribute('aria-label', `Remove ${key.value || 'this key'}`);
+    });
+    const row = h('div', { class: 'kv-row' }, key, val, remove);
     rows.append(row);
     return key;
   };
@@ -258,7 +263,10 @@ export function configuration(deviceId) {
     if (force === true || !dirty) {
       rows.replaceChildren();
       for (const [k, v] of Object.entries(c.configured)) addRow(k, v);
-      if (!Object.keys(c.configured).length && canEdit) addRow();
+      if (!Object.keys(c.configured).length) {
+        if (canEdit) addRow();
+        else rows.append(h('p', { class: 'empty' }, 'No configuration set.'));
+      }
       for (const i of rows.querySelectorAll('input')) i.readOnly = !canEdit;
       for (const b of rows.querySelectorAll('button')) b.hidden = !canEdit;
       dirty = false;
