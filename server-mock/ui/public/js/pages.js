@@ -13,7 +13,7 @@ export function uploadRefusal(name, x) {
   return `The server refused ${name}: ${x.message}`;
 }
 import { troubleshoot, configuration } from './device-tools.js';
-import { stackBar, legend, grouped, barRows, seriesLegend, timelineChart } from './chart.js';
+import { stackBar, legend, grouped, barRows, seriesLegend, timelineView } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
 const INV1 = '/api/management/v1/inventory';
@@ -733,7 +733,8 @@ export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
   const devs = h('div');
-  const overTime = h('div', { class: 'card chart', id: 'over-time' });
+  const timeline = timelineView();
+  const overTime = h('div', { class: 'card chart', id: 'over-time' }, timeline.el);
   main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Progress over time', 'dd-time', overTime), section('Devices', 'dd-devices', devs));
   const refresh = async () => {
     let d;
@@ -762,9 +763,7 @@ export async function deployment(main, [id]) {
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
     const [{ phases: byPhase, devices: phaseOf, identity }, tl] = await Promise.all([get(`/ui/api/deployments/${id}/phases`), get(`/ui/api/deployments/${id}/timeline`)]);
     // A running rollout's last state lasts until now; a finished one's chart ends at its last change.
-    const open = overTime.querySelector('details')?.open;
-    replace(overTime, timelineChart(tl, finished ? undefined : Date.now()));
-    if (open) overTime.querySelector('details').open = true;
+    timeline.update(tl, finished ? undefined : Date.now());
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
