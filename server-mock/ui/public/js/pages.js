@@ -732,7 +732,7 @@ export function downloadCell(dl, name) {
 export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
-  const devs = h('div');
+  const devs = h('div', { class: 'stack-phone' });
   const timeline = timelineView();
   const overTime = h('div', { class: 'card chart', id: 'over-time' }, timeline.el);
   main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Progress over time', 'dd-time', overTime), section('Devices', 'dd-devices', devs));
@@ -770,12 +770,12 @@ export async function deployment(main, [id]) {
         stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
     replace(devs, table([['Device'], ['Status'], ['Download'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
       h('td', {}, deviceLink(identity?.[r.id], r.id)),
-      h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
-      h('td', { class: 'download-cell' }, downloadCell(r.download, deviceName(identity?.[r.id], r.id))),
+      h('td', { 'data-label': 'Status' }, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'download-cell', 'data-label': 'Download' }, downloadCell(r.download, deviceName(identity?.[r.id], r.id))),
       h('td', { class: 'opt' }, r.device_type ?? ''),
       h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
       h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
-      h('td', {}, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
+      h('td', { 'data-label': 'Log' }, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
   };
   await refresh();
   return refresh;
@@ -789,6 +789,7 @@ export async function audit(main, _p, query) {
   const list = h('div');
   const sel = h('select', { name: 'type', onchange: () => { location.hash = `#/audit${sel.value ? `?type=${enc(sel.value)}` : ''}`; } },
     ['', 'device', 'deployment', 'artifact', 'group', 'filter', 'user', 'token'].map((t) => h('option', { value: t, selected: t === type }, t || 'everything')));
+  list.className = 'stack-phone';
   main.replaceChildren(h('h1', {}, 'Audit log'), h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, field('Show', sel)), list);
   const link = (o) => (o.type === 'device' ? `#/devices/${o.id}` : o.type === 'deployment' ? `#/deployments/${o.id}` : o.type === 'group' ? '#/groups' : o.type === 'artifact' ? '#/releases' : null);
   const refresh = async () => {
@@ -796,8 +797,8 @@ export async function audit(main, _p, query) {
     const more = rows.length > perPage;
     replace(list, table([['When'], ['Who'], ['Action'], ['Object'], ['Change', 'opt']], rows.slice(0, perPage).map((e) => {
       const href = link(e.object);
-      return h('tr', {}, h('td', {}, when(e.time)), h('td', {}, e.actor.email), h('td', {}, h('code', {}, e.action)),
-        h('td', {}, `${e.object.type} `, href ? h('a', { href }, e.object.type === 'group' ? e.object.id : short(e.object.id)) : short(e.object.id)),
+      return h('tr', {}, h('td', {}, when(e.time)), h('td', { 'data-label': 'Who' }, e.actor.email), h('td', { 'data-label': 'Action' }, h('code', {}, e.action)),
+        h('td', { 'data-label': 'Object' }, `${e.object.type} `, href ? h('a', { href }, e.object.type === 'group' ? e.object.id : short(e.object.id)) : short(e.object.id)),
         h('td', { class: 'opt wrap mono' }, e.change === '{}' ? '' : e.change));
     }), 'No entries.'),
     h('nav', { class: 'pager', 'aria-label': 'Pages' },
