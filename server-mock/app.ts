@@ -17,6 +17,7 @@ import { ApiError, explainLibraryError } from './http-errors.js';
 import { acceptEmptyJsonBody } from './empty-json-body.js';
 import { defaultLinkHosts } from './request-url.js';
 import { installAuthorization } from './auth/authorize.js';
+import { bearerFromWebSocketProtocol, chooseProtocol } from './auth/websocket-bearer.js';
 import { roleRoutes } from './management/roles.js';
 import { deviceAuthRoutes } from './device/auth.js';
 import { deviceDeploymentRoutes } from './device/deployments.js';
@@ -163,13 +164,14 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   // On close, WebSockets are cut rather than closed politely: a close handshake with a peer that
   // does not answer would hold the server's shutdown for 30 s.
   await app.register(websocket, {
-    options: { maxPayload: MAX_FRAME_BYTES },
+    options: { maxPayload: MAX_FRAME_BYTES, handleProtocols: chooseProtocol },
     preClose: async () => {
       ctx.connect.closeAll();
       for (const ws of app.websocketServer.clients) ws.terminate();
       await new Promise<void>((r) => app.websocketServer.close(() => r()));
     },
   });
+  app.addHook('onRequest', bearerFromWebSocketProtocol);
   installAuthorization(app, ctx);
   await app.register(deviceAuthRoutes, { ctx });
   await app.register(deviceDeploymentRoutes, { ctx });

@@ -23,6 +23,8 @@ export type Send = (msg: Omit<ProtoMsg, 'hdr'> & { hdr: Omit<ProtoMsg['hdr'], 's
 export class ShellSession {
   private child: ChildProcess | null = null;
   private stopped = false;
+  /** On plain pipes there is no tty to turn the Enter key's CR into the LF a shell reads lines by. */
+  private pipes = false;
 
   constructor(
     private readonly send: Send,
@@ -49,6 +51,7 @@ export class ShellSession {
       return this.refuse(`cannot start ${this.o.command}: ${(e as Error).message}`);
     }
     this.child = child;
+    this.pipes = !useScript;
     let started = false;
     child.once('spawn', () => {
       started = true;
@@ -77,7 +80,7 @@ export class ShellSession {
   }
 
   input(data: Uint8Array): void {
-    if (this.running) this.child!.stdin!.write(data);
+    if (this.running) this.child!.stdin!.write(this.pipes ? crToLf(data) : data);
   }
 
   /** The user left: the shell and everything it started end (its process group). */
@@ -101,4 +104,18 @@ export class ShellSession {
     kill.unref();
     this.child.once('close', () => clearTimeout(kill));
   }
+}
+
+/**
+ * What a tty's ICRNL does: a terminal (xterm.js, mender-cli in raw mode) sends CR for Enter; a
+ * shell on pipes would wait for LF forever. CR LF becomes one LF.
+ */
+export function crToLf(data: Uint8Array): Uint8Array {
+  if (!data.includes(13)) return data;
+  const out: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] !== 13) out.push(data[i]!);
+    else if (data[i + 1] !== 10) out.push(10);
+  }
+  return Uint8Array.from(out);
 }

@@ -1025,4 +1025,11 @@ export class Store {
   setReported(deviceId: string, reported: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts").run(deviceId, JSON.stringify(reported), now());
   }
+
+  // ---- the web UI's list of a device's terminal recordings (ui/index.ts)
+
+  /** The device's recorded terminal sessions, newest first. */
+  deviceRecordings(deviceId: string, limit: number): RecordingRow[] {
+    return this.stmt('SELECT * FROM session_recordings WHERE device_id = ? ORDER BY start_ts DESC, rowid DESC LIMIT ?').all(deviceId, limit) as RecordingRow[];
+  }
 }

@@ -188,6 +188,26 @@ test.serial('browser: the dashboard charts and the rollout chart show the seeded
   t.deepEqual(ui.problems, []);
 });
 
+test.serial('browser: a live update changes the rollout chart in place, the open table stays open', async (t) => {
+  const { page } = ui;
+  // Still on the deployment page with "Every change" open, from the test before.
+  await page.locator('#over-time details[open]').waitFor();
+  const pending = page.locator('#over-time path[data-band="pending"]');
+  await pending.evaluate((p: any) => { p.dataset.kept = 'yes'; });
+  await page.locator('#over-time .table-wrap').evaluate((w: any) => { w.dataset.kept = 'yes'; });
+  app.flipside.store.setDeviceDeploymentStatus(depId, ids[2]!, 'downloading', null);
+  await page.locator('#over-time path[data-band="active"][data-end="1"]').waitFor();
+  // The same elements, updated: no redraw from scratch (which flickers and drops a hover).
+  t.is(await pending.getAttribute('data-kept'), 'yes');
+  t.is(await pending.getAttribute('data-end'), '0');
+  t.is(await page.locator('#over-time .table-wrap').getAttribute('data-kept'), 'yes');
+  t.true(await page.locator('#over-time details').evaluate((d: any) => d.open));
+  t.is(await page.locator('#over-time tbody tr').count(), 8);
+  t.deepEqual((await page.locator('#over-time tbody tr').last().locator('td').allTextContents()).slice(1), ['1', '1', '0', '1', '0']);
+  t.deepEqual(await titles('#over-time'), ['Succeeded: 1 at the end', 'Failed: 1 at the end', 'In progress: 1 at the end', 'Pending: 0 at the end, 3 at most']);
+  t.deepEqual(ui.problems, []);
+});
+
 test.serial('browser: the charts fit a phone in dark mode; a user without ReadDevices gets no fleet charts', async (t) => {
   const { page } = ui;
   await page.emulateMedia({ colorScheme: 'dark' });

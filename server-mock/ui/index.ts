@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, extname, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema, notFound } from '../http-errors.js';
@@ -19,6 +20,7 @@ import { fleetReport } from '../inventory/fleet-report.js';
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
@@ -51,14 +53,46 @@ export function loadAssets(dir: string): Map<string, Asset> {
       const r = rel ? `${rel}/${name}` : name;
       if (statSync(join(dir, r)).isDirectory()) walk(r);
       else if (TYPES[extname(name)]) {
-        const body = readFileSync(join(dir, r));
-        out.set(r, { body, type: TYPES[extname(name)]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+        out.set(r, asset(readFileSync(join(dir, r)), extname(name)));
       }
     }
   };
   walk('');
   return out;
 }
+
+/**
+ * Browser files of npm packages, served under /ui/vendor/ from node_modules as the packages ship
+ * them (no build step, nothing from a CDN): xterm.js and its fit addon for the device terminal,
+ * @msgpack/msgpack's ES modules for the deviceconnect protocol. Folder in the URL → the package
+ * folder it reads, and which files of it (a folder's files keep their relative imports working).
+ */
+export const VENDOR: Record<string, { pkg: string; dir: string; files?: string[] }> = {
+  xterm: { pkg: '@xterm/xterm', dir: '', files: ['lib/xterm.mjs', 'css/xterm.css'] },
+  'xterm-fit': { pkg: '@xterm/addon-fit', dir: '', files: ['lib/addon-fit.mjs'] },
+  msgpack: { pkg: '@msgpack/msgpack', dir: 'dist.esm' },
+};
+
+/** Reads the VENDOR files into `assets` as `vendor/<name>/<file name or path below dir>`. */
+export function loadVendorAssets(assets: Map<string, Asset>): void {
+  const require = createRequire(import.meta.url);
+  for (const [name, v] of Object.entries(VENDOR)) {
+    // A package's main entry is always resolvable; its folder is where package.json sits above it.
+    let root = dirname(require.resolve(v.pkg));
+    while (!existsSync(join(root, 'package.json'))) root = dirname(root);
+    const base = join(root, v.dir);
+    if (v.files) {
+      for (const f of v.files) {
+        const body = readFileSync(join(base, f));
+        assets.set(`vendor/${name}/${f.split('/').pop()}`, asset(body, extname(f)));
+      }
+    } else {
+      for (const [rel, a] of loadAssets(base)) if (/\.m?js$/.test(rel)) assets.set(`vendor/${name}/${rel}`, a);
+    }
+  }
+}
+
+const asset = (body: Buffer, ext: string): Asset => ({ body, type: TYPES[ext]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
 
 function send(req: FastifyRequest, reply: FastifyReply, a: Asset) {
   reply
@@ -120,6 +154,7 @@ export function dashboardSummary(ctx: ServerContext) {
 export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext; assetDir?: string }): Promise<void> {
   const { ctx } = opts;
   const assets = loadAssets(opts.assetDir ?? assetDir());
+  loadVendorAssets(assets);
   const index = assets.get('index.html');
   if (!index) throw new Error('web UI: index.html missing');
   const guard = userGuard(ctx);
@@ -206,6 +241,25 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       const dep = ctx.store.deployment(req.params.id);
       if (!dep) throw notFound('deployment not found');
       return { ...rolloutTimeline(ctx.store.deploymentDeviceEvents(dep.id)), created: dep.created, finished: dep.finished, status: dep.status };
+    },
+  );
+
+  // Mender's UI finds a device's terminal sessions in its audit log; the recordings the server kept
+  // are listed here directly, for playback on the device page (deviceconnect's playback route).
+  app.get<{ Params: { id: string } }>(
+    '/ui/api/devices/:id/recordings',
+    {
+      config: { permission: 'ConnectToDevices' },
+      schema: {
+        tags,
+        summary: "The device's recorded terminal sessions, newest first (at most 100)",
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } },
+        response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, 401: errorSchema, 403: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      if (!ctx.store.device(req.params.id)) throw notFound(`device ${req.params.id} not found`);
+      return ctx.store.deviceRecordings(req.params.id, 100).map((r) => ({ ...r, truncated: r.truncated === 1 }));
     },
   );
 

@@ -71,19 +71,15 @@ export async function api(method, path, body) {
 }
 export const get = (p) => api('GET', p);
 
-/** Uploads an artifact as multipart (size, description, artifact) reporting progress 0..1. */
-export function uploadArtifact(file, description, onProgress) {
+/** Sends a multipart form through XHR (fetch has no upload progress), reporting progress 0..1. */
+export function sendForm(method, path, form, onProgress) {
   return new Promise((resolve, reject) => {
-    const form = new FormData();
-    form.append('size', String(file.size));
-    form.append('description', description);
-    form.append('artifact', file, file.name);
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/api/management/v1/deployments/artifacts');
+    xhr.open(method, path);
     xhr.setRequestHeader('authorization', `Bearer ${token.get()}`);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
-      if (xhr.status === 201) return resolve(xhr.getResponseHeader('location'));
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
       let msg = xhr.responseText || xhr.statusText;
       try { msg = JSON.parse(xhr.responseText).error ?? msg; } catch {}
       if (xhr.status === 401) onUnauthorized();
@@ -92,6 +88,24 @@ export function uploadArtifact(file, description, onProgress) {
     xhr.onerror = () => reject(new ApiError(0, UNREACHABLE));
     xhr.send(form);
   });
+}
+
+/** Uploads an artifact as multipart (size, description, artifact) reporting progress 0..1. */
+export async function uploadArtifact(file, description, onProgress) {
+  const form = new FormData();
+  form.append('size', String(file.size));
+  form.append('description', description);
+  form.append('artifact', file, file.name);
+  const xhr = await sendForm('POST', '/api/management/v1/deployments/artifacts', form, onProgress);
+  return xhr.getResponseHeader('location');
+}
+
+/** GETs a file as a Blob (for a download the browser then saves). */
+export async function getBlob(path) {
+  const res = await send(path, { headers: { authorization: `Bearer ${token.get()}` } });
+  if (res.status === 401) onUnauthorized();
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  return res.blob();
 }
 
 /**

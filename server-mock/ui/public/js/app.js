@@ -1,6 +1,6 @@
 // Router and shell: hash routes, login gate, live refresh from the change stream (or polling
 // every 2 s while the stream is down).
-import { h, toast } from './dom.js';
+import { h, toast, leavePage } from './dom.js';
 import { token, followChanges, setUnauthorizedHandler, api } from './api.js';
 import * as pages from './pages.js';
 
@@ -52,6 +52,7 @@ async function render() {
   document.getElementById('top').hidden = false;
   startLive();
   const { path, query } = parseHash();
+  leavePage();
   const gen = ++current.gen;
   current.refresh = null;
   for (const a of document.querySelectorAll('#nav a')) {
@@ -123,6 +124,7 @@ function logout() {
 }
 
 function showLogin(message) {
+  leavePage();
   stopLive();
   document.getElementById('top').hidden = true;
   document.title = 'Log in · Flipside';

@@ -87,47 +87,83 @@ const BANDS = ['success', 'failure', 'skipped', 'active', 'pending'];
  * point the counts from its moment until the next). `endMs` stretches the last state to now for
  * a rollout still running. Each band's <title> gives its count at the end and its peak; a table
  * under "Every change" has the numbers behind the picture.
+ *
+ * Live updates come several times a second during a rollout, so `update` changes the chart in
+ * place: the same <path> per band gets a new shape, texts change only when they differ, and the
+ * table gains rows. Nothing flickers, a pointer over a band keeps its tooltip, and an open
+ * table stays open and scrolled where it was.
  */
-export function timelineChart(tl, endMs) {
-  const pts = tl.points;
-  if (!pts.length) return h('p', { class: 'empty' }, 'No device status recorded yet.');
+export function timelineView() {
   const W = 600;
   const H = 160;
-  const ts = pts.map((p) => Date.parse(p.ts));
-  const t0 = ts[0];
-  const t1 = Math.max(endMs ?? ts[ts.length - 1], ts[ts.length - 1]);
-  const span = Math.max(1, t1 - t0);
-  const total = Math.max(1, tl.device_count);
-  const xs = [...ts.map((t) => ((t - t0) / span) * W), W];
-  const y = (n) => H - (n / total) * H;
-  const byPoint = pts.map((p) => Object.fromEntries(grouped(p.counts).map((g) => [g.key, g.n])));
   const labels = Object.fromEntries(GROUPS.map(([key, , label]) => [key, label]));
-  const paths = [];
-  const floor = pts.map(() => 0);
-  for (const key of BANDS) {
-    const lo = floor.slice();
-    const hi = lo.map((v, i) => v + byPoint[i][key]);
-    if (hi.every((v, i) => v === lo[i])) continue;
-    let d = `M${xs[0]},${y(lo[0])}`;
-    for (let i = 0; i < pts.length; i++) d += ` L${xs[i]},${y(hi[i])} L${xs[i + 1]},${y(hi[i])}`;
-    for (let i = pts.length - 1; i >= 0; i--) d += ` L${xs[i + 1]},${y(lo[i])} L${xs[i]},${y(lo[i])}`;
-    const last = byPoint[pts.length - 1][key];
-    const peak = Math.max(...byPoint.map((b) => b[key]));
-    paths.push(s('path', { d: `${d} Z`, class: `c-${key}`, 'data-band': key, 'data-end': last },
-      s('title', {}, `${labels[key]}: ${last} at the end${peak !== last ? `, ${peak} at most` : ''}`)));
-    hi.forEach((v, i) => { floor[i] = v; });
-  }
-  const end = byPoint[pts.length - 1];
-  const withDate = new Date(t0).toDateString() !== new Date(t1).toDateString();
-  const desc = BANDS.filter((k) => end[k]).map((k) => `${labels[k]} ${end[k]}`).join(', ');
-  return h('figure', { class: 'timeline' },
-    s('svg', { class: 'area', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `Device statuses over time, at the end: ${desc} of ${tl.device_count}` },
-      s('rect', { x: 0, y: 0, width: W, height: H, class: 'c-track' }), ...paths,
-      s('line', { x1: 0, x2: W, y1: H / 2, y2: H / 2, class: 'grid' })),
-    h('div', { class: 'axis' }, h('span', {}, clock(t0, withDate)), h('span', { class: 'muted' }, `${plural(tl.device_count, 'device')}, half at the line`),
-      h('span', {}, endMs && endMs > ts[ts.length - 1] ? `${clock(t1, withDate)} (now)` : clock(t1, withDate))),
-    h('details', { class: 'timeline-table' }, h('summary', {}, `Every change (${pts.length})`),
+  const el = h('div', { class: 'timeline-view' });
+  const empty = h('p', { class: 'empty' }, 'No device status recorded yet.');
+  const grid = s('line', { x1: 0, x2: W, y1: H / 2, y2: H / 2, class: 'grid' });
+  const svg = s('svg', { class: 'area', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' }, s('rect', { x: 0, y: 0, width: W, height: H, class: 'c-track' }), grid);
+  const bands = Object.fromEntries(BANDS.map((key) => [key, s('path', { class: `c-${key}`, 'data-band': key }, s('title', {}))]));
+  const [from, middle, to] = [h('span'), h('span', { class: 'muted' }), h('span')];
+  const summary = h('summary');
+  const tbody = h('tbody');
+  const figure = h('figure', { class: 'timeline' }, svg, h('div', { class: 'axis' }, from, middle, to),
+    h('details', { class: 'timeline-table' }, summary,
       h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), BANDS.map((k) => h('th', { scope: 'col' }, labels[k])))),
-        h('tbody', {}, pts.map((p, i) => h('tr', {}, h('td', {}, clock(ts[i], withDate)), BANDS.map((k) => h('td', {}, String(byPoint[i][k]))))))))));
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), BANDS.map((k) => h('th', { scope: 'col' }, labels[k])))), tbody))));
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
+  const setAttr = (node, name, value) => { if (node.getAttribute(name) !== String(value)) node.setAttribute(name, String(value)); };
+
+  function update(tl, endMs) {
+    const pts = tl.points;
+    if (!pts.length) {
+      if (el.firstChild !== empty) el.replaceChildren(empty);
+      return;
+    }
+    if (el.firstChild !== figure) el.replaceChildren(figure);
+    const ts = pts.map((p) => Date.parse(p.ts));
+    const t0 = ts[0];
+    const t1 = Math.max(endMs ?? ts[ts.length - 1], ts[ts.length - 1]);
+    const span = Math.max(1, t1 - t0);
+    const total = Math.max(1, tl.device_count);
+    const xs = [...ts.map((t) => ((t - t0) / span) * W), W];
+    const y = (n) => H - (n / total) * H;
+    const byPoint = pts.map((p) => Object.fromEntries(grouped(p.counts).map((g) => [g.key, g.n])));
+    const floor = pts.map(() => 0);
+    for (const key of BANDS) {
+      const path = bands[key];
+      const lo = floor.slice();
+      const hi = lo.map((v, i) => v + byPoint[i][key]);
+      // A band no device was ever in is left out (its path kept for when one is).
+      if (hi.every((v, i) => v === lo[i])) {
+        path.remove();
+        continue;
+      }
+      let d = `M${xs[0]},${y(lo[0])}`;
+      for (let i = 0; i < pts.length; i++) d += ` L${xs[i]},${y(hi[i])} L${xs[i + 1]},${y(hi[i])}`;
+      for (let i = pts.length - 1; i >= 0; i--) d += ` L${xs[i + 1]},${y(lo[i])} L${xs[i]},${y(lo[i])}`;
+      const last = byPoint[pts.length - 1][key];
+      const peak = Math.max(...byPoint.map((b) => b[key]));
+      setAttr(path, 'd', `${d} Z`);
+      setAttr(path, 'data-end', last);
+      setText(path.firstChild, `${labels[key]}: ${last} at the end${peak !== last ? `, ${peak} at most` : ''}`);
+      // Drawn bottom band first: the path goes before the grid line, after the bands below it.
+      if (!path.isConnected || path.parentNode !== svg) svg.insertBefore(path, BANDS.slice(BANDS.indexOf(key) + 1).map((k) => bands[k]).find((b) => b.parentNode === svg) ?? grid);
+      hi.forEach((v, i) => { floor[i] = v; });
+    }
+    const end = byPoint[pts.length - 1];
+    const withDate = new Date(t0).toDateString() !== new Date(t1).toDateString();
+    const desc = BANDS.filter((k) => end[k]).map((k) => `${labels[k]} ${end[k]}`).join(', ');
+    setAttr(svg, 'aria-label', `Device statuses over time, at the end: ${desc} of ${tl.device_count}`);
+    setText(from, clock(t0, withDate));
+    setText(middle, `${plural(tl.device_count, 'device')}, half at the line`);
+    setText(to, endMs && endMs > ts[ts.length - 1] ? `${clock(t1, withDate)} (now)` : clock(t1, withDate));
+    setText(summary, `Every change (${pts.length})`);
+    // Rows are appended as points come; the server's sampling of a long rollout can move earlier
+    // points, and then the table is written anew.
+    const rows = pts.map((p, i) => [clock(ts[i], withDate), ...BANDS.map((k) => String(byPoint[i][k]))]);
+    const have = [...tbody.rows].map((r) => [...r.cells].map((c) => c.textContent));
+    const same = have.length <= rows.length && have.every((r, i) => r.join('|') === rows[i].join('|'));
+    if (!same) tbody.replaceChildren();
+    for (const r of rows.slice(same ? have.length : 0)) tbody.append(h('tr', {}, r.map((c) => h('td', {}, c))));
+  }
+  return { el, update };
 }

@@ -122,3 +122,29 @@ export function shortfall(stats) {
 export function identityText(idData) {
   return Object.entries(idData ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
 }
+
+/** True when the logged-in user's roles include the permission set (app.js sets the classes). */
+export const can = (p) => document.body.classList.contains('can-all') || document.body.classList.contains(`can-${p}`);
+
+// What a page holds open (a terminal's WebSocket) ends when the user leaves it: app.js calls
+// leavePage() before it shows the next page.
+const leaving = [];
+export const onLeave = (fn) => leaving.push(fn);
+export function leavePage() {
+  for (const fn of leaving.splice(0)) {
+    try { fn(); } catch {}
+  }
+}
+
+/** A button whose async action disables it while it runs; a failure is shown as a toast. */
+export function button(label, onclick, attrs = {}) {
+  return h('button', { type: 'button', ...attrs, onclick: async (e) => {
+    const b = e.currentTarget;
+    b.disabled = true;
+    try { await onclick(e); } catch (err) { toast(err.message, 'err'); } finally { b.disabled = false; }
+  } }, label);
+}
+
+export function section(title, id, ...content) {
+  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
+}

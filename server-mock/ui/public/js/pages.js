@@ -1,6 +1,6 @@
 // Every page: mount(main, params, query) builds the page and returns a refresh function that
 // reloads only its live parts (so forms being filled in are left alone).
-import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall } from './dom.js';
+import { h, replace, bytes, when, short, badge, toast, table, field, identityText, deviceLink, deviceName, outcomeBadge, shortfall, can, button, section } from './dom.js';
 import { api, get, login as doLogin, uploadArtifact } from './api.js';
 
 /** Why an upload was refused, in words: a file that is no artifact says so and how to make one. */
@@ -12,7 +12,8 @@ export function uploadRefusal(name, x) {
   }
   return `The server refused ${name}: ${x.message}`;
 }
-import { stackBar, legend, grouped, barRows, seriesLegend, timelineChart } from './chart.js';
+import { troubleshoot, configuration } from './device-tools.js';
+import { stackBar, legend, grouped, barRows, seriesLegend, timelineView } from './chart.js';
 
 const DA = '/api/management/v2/devauth';
 const INV1 = '/api/management/v1/inventory';
@@ -21,17 +22,6 @@ const DEP = '/api/management/v1/deployments';
 const RELEASES = '/api/management/v2/deployments/deployments/releases';
 const enc = encodeURIComponent;
 
-function button(label, onclick, attrs = {}) {
-  return h('button', { type: 'button', ...attrs, onclick: async (e) => {
-    const b = e.currentTarget;
-    b.disabled = true;
-    try { await onclick(e); } catch (err) { toast(err.message, 'err'); } finally { b.disabled = false; }
-  } }, label);
-}
-
-function section(title, id, ...content) {
-  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
-}
 
 function pager(page, perPage, total, hrefFor) {
   const pages = Math.max(1, Math.ceil(total / perPage));
@@ -125,8 +115,6 @@ export async function dashboard(main) {
   return refresh;
 }
 
-/** True when the logged-in user's roles include the permission set (app.js sets the classes). */
-const can = (p) => document.body.classList.contains('can-all') || document.body.classList.contains(`can-${p}`);
 
 const STALE_CHOICES = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']];
 
@@ -346,7 +334,10 @@ export async function device(main, [id]) {
     } catch (x) { toast(x.message, 'err'); }
   } }, field('Group name', groupIn), groupNames, h('button', { type: 'submit' }, 'Set group'));
   const groupSection = section('Group', 'dv-group', groupBox, groupForm);
-  main.replaceChildren(head, section('Identity and keys', 'dv-id', info), groupSection, section('Inventory', 'dv-inv', inv), section('Deployment history', 'dv-hist', hist));
+  const trouble = troubleshoot(id);
+  const config = configuration(id);
+  trouble.el.hidden = config.el.hidden = true;
+  main.replaceChildren(head, section('Identity and keys', 'dv-id', info), groupSection, section('Inventory', 'dv-inv', inv), trouble.el, config.el, section('Deployment history', 'dv-hist', hist));
   const refresh = async () => {
     let d;
     try { d = await get(`${DA}/devices/${id}`); } catch (x) {
@@ -377,6 +368,7 @@ export async function device(main, [id]) {
     } else {
       replace(inv, h('p', { class: 'muted' }, 'Inventory is kept for accepted devices.'));
     }
+    await Promise.all([trouble.refresh(d), config.refresh(d)]);
     // Mender's history items carry the deployment and the device's part of it.
     const history = await get(`${DEP}/deployments/devices/${id}?per_page=500`);
     replace(hist, table([['Deployment'], ['Status'], ['Attempts', 'opt'], ['Finished', 'opt'], ['Log']], history.map(({ deployment: d, device: r }) => h('tr', {},
@@ -740,8 +732,9 @@ export function downloadCell(dl, name) {
 export async function deployment(main, [id]) {
   const head = h('div');
   const chart = h('div', { class: 'card chart' });
-  const devs = h('div');
-  const overTime = h('div', { class: 'card chart', id: 'over-time' });
+  const devs = h('div', { class: 'stack-phone' });
+  const timeline = timelineView();
+  const overTime = h('div', { class: 'card chart', id: 'over-time' }, timeline.el);
   main.replaceChildren(head, section('Progress', 'dd-progress', chart), section('Progress over time', 'dd-time', overTime), section('Devices', 'dd-devices', devs));
   const refresh = async () => {
     let d;
@@ -770,21 +763,19 @@ export async function deployment(main, [id]) {
       d.error_threshold !== undefined ? [h('dt', {}, 'Error threshold'), h('dd', {}, `${d.error_threshold} %`)] : null));
     const [{ phases: byPhase, devices: phaseOf, identity }, tl] = await Promise.all([get(`/ui/api/deployments/${id}/phases`), get(`/ui/api/deployments/${id}/timeline`)]);
     // A running rollout's last state lasts until now; a finished one's chart ends at its last change.
-    const open = overTime.querySelector('details')?.open;
-    replace(overTime, timelineChart(tl, finished ? undefined : Date.now()));
-    if (open) overTime.querySelector('details').open = true;
+    timeline.update(tl, finished ? undefined : Date.now());
     replace(chart, stackBar(d.statistics.status, d.device_count, 'All devices', 28), legend(d.statistics.status),
       d.phases.length > 1 ? h('ol', { class: 'phase-bars' }, d.phases.map((p, i) => h('li', {},
         h('span', {}, `Phase ${i + 1}: ${p.device_count} device${p.device_count === 1 ? '' : 's'}${p.batch_size ? ` (${p.batch_size} %)` : ''}, `, when(p.start_ts)),
         stackBar(byPhase[i], p.device_count, `Phase ${i + 1}`, 10)))) : null);
     replace(devs, table([['Device'], ['Status'], ['Download'], ['Type', 'opt'], ['Phase', 'opt'], ['Attempts', 'opt'], ['Started', 'opt'], ['Finished', 'opt'], ['Log']], rows.map((r) => h('tr', { dataset: { device: r.id } },
       h('td', {}, deviceLink(identity?.[r.id], r.id)),
-      h('td', {}, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
-      h('td', { class: 'download-cell' }, downloadCell(r.download, deviceName(identity?.[r.id], r.id))),
+      h('td', { 'data-label': 'Status' }, badge(r.status), r.substate ? h('span', { class: 'muted' }, ` ${r.substate}`) : null),
+      h('td', { class: 'download-cell', 'data-label': 'Download' }, downloadCell(r.download, deviceName(identity?.[r.id], r.id))),
       h('td', { class: 'opt' }, r.device_type ?? ''),
       h('td', { class: 'opt' }, phaseOf[r.id] === undefined ? '' : String(phaseOf[r.id] + 1)), h('td', { class: 'opt' }, String(r.attempts)),
       h('td', { class: 'opt' }, when(r.started)), h('td', { class: 'opt' }, when(r.finished)),
-      h('td', {}, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
+      h('td', { 'data-label': 'Log' }, r.log ? button('View log', () => showLog(id, r.id, deviceName(identity?.[r.id], r.id)), { dataset: { fk: `log-${r.id}` }, 'aria-label': `View the log of ${deviceName(identity?.[r.id], r.id)}` }) : '—')))));
   };
   await refresh();
   return refresh;
@@ -798,6 +789,7 @@ export async function audit(main, _p, query) {
   const list = h('div');
   const sel = h('select', { name: 'type', onchange: () => { location.hash = `#/audit${sel.value ? `?type=${enc(sel.value)}` : ''}`; } },
     ['', 'device', 'deployment', 'artifact', 'group', 'filter', 'user', 'token'].map((t) => h('option', { value: t, selected: t === type }, t || 'everything')));
+  list.className = 'stack-phone';
   main.replaceChildren(h('h1', {}, 'Audit log'), h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, field('Show', sel)), list);
   const link = (o) => (o.type === 'device' ? `#/devices/${o.id}` : o.type === 'deployment' ? `#/deployments/${o.id}` : o.type === 'group' ? '#/groups' : o.type === 'artifact' ? '#/releases' : null);
   const refresh = async () => {
@@ -805,8 +797,8 @@ export async function audit(main, _p, query) {
     const more = rows.length > perPage;
     replace(list, table([['When'], ['Who'], ['Action'], ['Object'], ['Change', 'opt']], rows.slice(0, perPage).map((e) => {
       const href = link(e.object);
-      return h('tr', {}, h('td', {}, when(e.time)), h('td', {}, e.actor.email), h('td', {}, h('code', {}, e.action)),
-        h('td', {}, `${e.object.type} `, href ? h('a', { href }, e.object.type === 'group' ? e.object.id : short(e.object.id)) : short(e.object.id)),
+      return h('tr', {}, h('td', {}, when(e.time)), h('td', { 'data-label': 'Who' }, e.actor.email), h('td', { 'data-label': 'Action' }, h('code', {}, e.action)),
+        h('td', { 'data-label': 'Object' }, `${e.object.type} `, href ? h('a', { href }, e.object.type === 'group' ? e.object.id : short(e.object.id)) : short(e.object.id)),
         h('td', { class: 'opt wrap mono' }, e.change === '{}' ? '' : e.change));
     }), 'No entries.'),
     h('nav', { class: 'pager', 'aria-label': 'Pages' },
