@@ -273,12 +273,12 @@ async function read(argv: string[], io: Io): Promise<number> {
   let headers: ArtifactHeaders;
   let verifyFailed = false;
   try {
-    headers = await readArtifact(file!, { verifyKeys: keys });
+    headers = await readArtifact(file!, { verifyKeys: keys, syncReads: true });
   } catch (e) {
     // Like mender-artifact, `read` reports a signature that fails to verify (or is absent) but
     // still shows the artifact.
     if (!(e instanceof ArtifactError && (e.code === 'SIGNATURE_INVALID' || e.code === 'SIGNATURE_REQUIRED'))) throw e;
-    headers = await readArtifact(file!);
+    headers = await readArtifact(file!, { syncReads: true });
     verifyFailed = e.code === 'SIGNATURE_INVALID';
   }
   const { formatRead, headersToJson } = await import('./format.js');
@@ -293,7 +293,7 @@ async function validate(argv: string[], io: Io): Promise<number> {
   const keys = await loadPub(p);
   const { readArtifact } = await reader();
   try {
-    const h = await readArtifact(file!, { verifyKeys: keys });
+    const h = await readArtifact(file!, { verifyKeys: keys, syncReads: true });
     if (!keys && h.signature !== 'none') throw new ArtifactError('SIGNATURE_REQUIRED', 'missing verifier');
   } catch (e) {
     if (e instanceof ArtifactError && e.code === 'SIGNATURE_REQUIRED' && keys) io.err(`missing signature (${e.message})\n`);
