@@ -37,6 +37,7 @@ function sh(cmd: string): number {
 interface Row {
   mib: number;
   clientS: number;
+  clientCpuS: number;
   pipelineS: number;
   hashS: number;
   rssMiB: number;
@@ -63,15 +64,16 @@ async function measure(size: number): Promise<Row> {
     await board.boot();
     const bundle = await clientBundle();
     const rssFile = join(dir, 'rss');
-    const client = (args: string[]): { secs: number; rssMiB: number } => {
+    const client = (args: string[]): { secs: number; rssMiB: number; cpuS: number } => {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, bundle, '--config', board.configFile, ...args], {
+      const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, process.execPath, bundle, '--config', board.configFile, ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
         encoding: 'utf8',
       });
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-      return { secs, rssMiB: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 };
+      const [rss, user, sys] = readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      return { secs, rssMiB: rss! / 1024, cpuS: user! + sys! };
     };
     const setSkip = (on: boolean): void => {
       const c = JSON.parse(readFileSync(board.configFile, 'utf8')) as Record<string, unknown>;
@@ -91,6 +93,7 @@ async function measure(size: number): Promise<Row> {
     return {
       mib: size / MiB,
       clientS: median([first.secs, sameOff.secs]),
+      clientCpuS: median([first.cpuS, sameOff.cpuS]),
       pipelineS: median(pipelineS),
       hashS,
       rssMiB: Math.max(first.rssMiB, sameOff.rssMiB),
@@ -121,7 +124,7 @@ try {
     );
     reportTarget({
       what: `client install, ${r.mib} MiB zstd payload`,
-      value: `${(r.mib / r.clientS).toFixed(0)} MB/s (${r.clientS.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB)`,
+      value: `${(r.mib / r.clientS).toFixed(0)} MB/s (${r.clientS.toFixed(2)} s, cpu ${r.clientCpuS.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB)`,
       baseline: `zstd -dc | dd conv=fsync ${(r.mib / r.pipelineS).toFixed(0)} MB/s (${r.pipelineS.toFixed(2)} s)`,
       ratio,
       target: '≥ 0.9x',

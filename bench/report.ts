@@ -58,8 +58,10 @@ export function parseTarget(line: string): TargetRow | null {
 export function targetTable(rows: TargetRow[]): string {
   const verdict = (r: TargetRow) => (r.met === null ? (r.target.includes('informational') ? 'informational' : 'not measured') : r.met ? 'met' : '**NOT MET**');
   const lines = ['| target | ours | baseline (same run) | ratio | target | met | load avg |', '|---|---|---|---|---|---|---|'];
+  // A shell pipe in a cell would end it.
+  const cell = (s: string) => s.replaceAll('|', '\\|');
   for (const r of rows) {
-    lines.push(`| ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}x`} | ${r.target} | ${verdict(r)} | ${r.load} |`);
+    lines.push(`| ${cell(r.what)} | ${cell(r.value)} | ${cell(r.baseline)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}x`} | ${r.target} | ${verdict(r)} | ${r.load} |`);
   }
   return lines.join('\n');
 }
