@@ -8,12 +8,13 @@ import { access } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ArtifactError } from './errors.js';
-import { COMPRESSION_IDS } from './compression.js';
-import { formatRead, headersToJson } from './format.js';
-import { readArtifact } from './reader.js';
-import { loadPrivateKey, loadPublicKey, resignArtifact } from './sign.js';
+import { COMPRESSION_IDS } from './compression-ids.js';
 import type { ArtifactHeaders } from './types.js';
-import { writeArtifact, type WriteSpec } from './writer.js';
+import type { WriteSpec } from './writer.js';
+// The reader, writer, signer and formatter (zlib, crypto, child processes, the xz/zstd engines)
+// load only when a command needs them: `--help` and usage errors start in bare-Node time.
+const reader = () => import('./reader.js');
+const signer = () => import('./sign.js');
 
 export const EXIT = { ok: 0, usage: 1, readFailed: 1, create: 2, open: 3, invalid: 4 } as const;
 
@@ -187,7 +188,7 @@ async function write(kind: 'rootfs-image' | 'module-image', argv: string[], io: 
     }
   }
   const keyPath = one(p, 'key');
-  const key = keyPath ? loadPrivateKey(readFileSync(keyPath)) : undefined;
+  const key = keyPath ? (await signer()).loadPrivateKey(readFileSync(keyPath)) : undefined;
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? '0');
   const out = one(p, 'output-path') ?? 'artifact.mender';
   const showProgress = !p.bools.has('no-progress') && process.stderr.isTTY === true && out !== '-';
@@ -231,6 +232,7 @@ async function write(kind: 'rootfs-image' | 'module-image', argv: string[], io: 
     spec.onProgress = (done, total) => bar!.update(total > 0 ? Math.floor((done / total) * 100) : 100);
   }
   try {
+    const { writeArtifact } = await import('./writer.js');
     await writeArtifact(spec, out === '-' ? process.stdout : out);
   } catch (e) {
     bar?.stop();
@@ -254,11 +256,11 @@ async function openable(path: string | undefined, io: Io): Promise<boolean> {
   }
 }
 
-function loadPub(p: Parsed): string[] | undefined {
+async function loadPub(p: Parsed): Promise<string[] | undefined> {
   const k = one(p, 'key');
   if (!k) return undefined;
   const pem = readFileSync(k, 'utf8');
-  loadPublicKey(pem);
+  (await signer()).loadPublicKey(pem);
   return [pem];
 }
 
@@ -266,18 +268,20 @@ async function read(argv: string[], io: Io): Promise<number> {
   const p = parseFlags(argv, READ_FLAGS);
   const file = p.positional[0];
   if (!(await openable(file, io))) return EXIT.open;
-  const keys = loadPub(p);
+  const keys = await loadPub(p);
+  const { readArtifact } = await reader();
   let headers: ArtifactHeaders;
   let verifyFailed = false;
   try {
-    headers = await readArtifact(file!, { verifyKeys: keys });
+    headers = await readArtifact(file!, { verifyKeys: keys, syncReads: true });
   } catch (e) {
     // Like mender-artifact, `read` reports a signature that fails to verify (or is absent) but
     // still shows the artifact.
     if (!(e instanceof ArtifactError && (e.code === 'SIGNATURE_INVALID' || e.code === 'SIGNATURE_REQUIRED'))) throw e;
-    headers = await readArtifact(file!);
+    headers = await readArtifact(file!, { syncReads: true });
     verifyFailed = e.code === 'SIGNATURE_INVALID';
   }
+  const { formatRead, headersToJson } = await import('./format.js');
   io.out(p.bools.has('json') ? `${JSON.stringify(headersToJson(headers, { verifyFailed }), null, 2)}\n` : formatRead(headers, { verifyFailed }));
   return EXIT.ok;
 }
@@ -286,9 +290,10 @@ async function validate(argv: string[], io: Io): Promise<number> {
   const p = parseFlags(argv, READ_FLAGS);
   const file = p.positional[0];
   if (!(await openable(file, io))) return EXIT.open;
-  const keys = loadPub(p);
+  const keys = await loadPub(p);
+  const { readArtifact } = await reader();
   try {
-    const h = await readArtifact(file!, { verifyKeys: keys });
+    const h = await readArtifact(file!, { verifyKeys: keys, syncReads: true });
     if (!keys && h.signature !== 'none') throw new ArtifactError('SIGNATURE_REQUIRED', 'missing verifier');
   } catch (e) {
     if (e instanceof ArtifactError && e.code === 'SIGNATURE_REQUIRED' && keys) io.err(`missing signature (${e.message})\n`);
@@ -305,6 +310,7 @@ async function sign(argv: string[], io: Io): Promise<number> {
   if (!file) throw new UsageError('Nothing specified, nothing signed.');
   const keyPath = one(p, 'key');
   if (!keyPath) throw new UsageError('Missing signing key; please provide a signing key parameter');
+  const { loadPrivateKey, resignArtifact } = await signer();
   const key = loadPrivateKey(readFileSync(keyPath));
   if (!(await openable(file, io))) return EXIT.open;
   const target = one(p, 'output-path') ?? realpathSync(file);

@@ -18,12 +18,12 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 import xzDecompress from 'xz-decompress';
 import { ArtifactError } from './errors.js';
 import type { Compression } from './types.js';
+import { COMPRESSION_IDS, type CompressionId } from './compression-ids.js';
 
 export type Engine = 'tool' | 'js';
 
-/** mender-artifact's --compression ids and the zstd/xz level each stands for. */
-export const COMPRESSION_IDS = ['none', 'gzip', 'lzma', 'zstd_fastest', 'zstd_fast', 'zstd_better', 'zstd_best'] as const;
-export type CompressionId = (typeof COMPRESSION_IDS)[number];
+/** mender-artifact's --compression ids (compression-ids.ts); parseCompressionId gives each one's level. */
+export { COMPRESSION_IDS, type CompressionId };
 
 export interface CompressionChoice {
   compression: Compression;

@@ -12,50 +12,57 @@ async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-test('FileSource: exact reads across chunk edges, seeks past whole chunks, reports the file offset', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const data = pseudoRandom(3 * FILE_CHUNK + 777, 3);
-  const path = join(dir, 'f');
-  writeFileSync(path, data);
-  const src = await FileSource.open(path, 'f');
-  t.teardown(() => src.close());
-  t.true((await src.readExact(100))!.equals(data.subarray(0, 100)));
-  await src.skip(FILE_CHUNK - 150); // stays inside the first chunk
-  t.is(src.fileOffset(), FILE_CHUNK - 50);
-  t.true((await src.readExact(512))!.equals(data.subarray(FILE_CHUNK - 50, FILE_CHUNK + 462))); // straddles
-  await src.skip(FILE_CHUNK + 1000); // beyond what was read: a seek
-  const at = FILE_CHUNK + 462 + FILE_CHUNK + 1000;
-  t.is(src.fileOffset(), at);
-  t.is(src.position, at);
-  t.true((await collect(src.take(data.length - at))).equals(data.subarray(at)));
-  t.true(await src.atEnd());
-});
+for (const syncReads of [false, true]) {
+  const mode = syncReads ? ' (syncReads)' : '';
 
-test('FileSource: a read or a seek past the end is TRUNCATED', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const path = join(dir, 'f');
-  writeFileSync(path, pseudoRandom(5000, 4));
-  for (const op of [(s: FileSource) => s.skip(6000), (s: FileSource) => collect(s.take(6000)), (s: FileSource) => s.readExact(6000)]) {
+  test(`FileSource${mode}: exact reads across chunk edges, seeks past whole chunks, reports the file offset`, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.teardown(cleanup);
+    const data = pseudoRandom(3 * FILE_CHUNK + 777, 3);
+    const path = join(dir, 'f');
+    writeFileSync(path, data);
     const src = await FileSource.open(path, 'f');
-    const e = await t.throwsAsync(op(src), { instanceOf: ArtifactError });
-    t.is(e?.code, 'TRUNCATED');
-    await src.close();
-  }
-});
+    src.syncReads = syncReads;
+    t.teardown(() => src.close());
+    t.true((await src.readExact(100))!.equals(data.subarray(0, 100)));
+    await src.skip(FILE_CHUNK - 150); // stays inside the first chunk
+    t.is(src.fileOffset(), FILE_CHUNK - 50);
+    t.true((await src.readExact(512))!.equals(data.subarray(FILE_CHUNK - 50, FILE_CHUNK + 462))); // straddles
+    await src.skip(FILE_CHUNK + 1000); // beyond what was read: a seek
+    const at = FILE_CHUNK + 462 + FILE_CHUNK + 1000;
+    t.is(src.fileOffset(), at);
+    t.is(src.position, at);
+    t.true((await collect(src.take(data.length - at))).equals(data.subarray(at)));
+    t.true(await src.atEnd());
+  });
 
-test('FileSource: recycled buffers still deliver every byte to a consumer that hashes in place', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
-  const data = pseudoRandom(7 * FILE_CHUNK + 5, 5);
-  const path = join(dir, 'f');
-  writeFileSync(path, data);
-  const src = await FileSource.open(path, 'f');
-  src.recycle = true;
-  t.true((await collect(src.take(data.length))).equals(data));
-  await src.close();
-});
+  test(`FileSource${mode}: a read or a seek past the end is TRUNCATED`, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.teardown(cleanup);
+    const path = join(dir, 'f');
+    writeFileSync(path, pseudoRandom(5000, 4));
+    for (const op of [(s: FileSource) => s.skip(6000), (s: FileSource) => collect(s.take(6000)), (s: FileSource) => s.readExact(6000)]) {
+      const src = await FileSource.open(path, 'f');
+      src.syncReads = syncReads;
+      const e = await t.throwsAsync(op(src), { instanceOf: ArtifactError });
+      t.is(e?.code, 'TRUNCATED');
+      await src.close();
+    }
+  });
+
+  test(`FileSource${mode}: recycled buffers still deliver every byte to a consumer that hashes in place`, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.teardown(cleanup);
+    const data = pseudoRandom(7 * FILE_CHUNK + 5, 5);
+    const path = join(dir, 'f');
+    writeFileSync(path, data);
+    const src = await FileSource.open(path, 'f');
+    src.recycle = true;
+    src.syncReads = syncReads;
+    t.true((await collect(src.take(data.length))).equals(data));
+    await src.close();
+  });
+}
 
 test('decompressFileRegion: a member in the middle of a file, and a corrupt one is COMPRESSION', async (t) => {
   const { dir, cleanup } = tempDir();

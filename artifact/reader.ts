@@ -24,6 +24,11 @@ const DATA_NAME = /^data\/([0-9]{4})\.tar(\.gz|\.xz|\.zst)?$/;
 export interface ReaderExtras {
   /** Decompression engine for xz/zstd (default: the system tool when installed). */
   engine?: Engine;
+  /**
+   * Read a file input with blocking reads (FileSource.syncReads): only for a process that waits
+   * on this read alone, like the CLI; a server or daemon keeps the default.
+   */
+  syncReads?: boolean;
 }
 
 function sha256(b: Buffer): string {
@@ -228,6 +233,7 @@ export async function readArtifact(input: Readable | string, opts: ReadOptions &
   // A file is read with large positional reads (and its compressed payloads go to the tool
   // straight from the file); a stream as it comes.
   const src = typeof input === 'string' ? await FileSource.open(input, 'artifact') : new ByteSource(input, 'artifact');
+  if (src instanceof FileSource && opts.syncReads) src.syncReads = true;
   const cleanups: Array<() => void> = [];
   try {
     const headers = await readFrom(src, opts, cleanups);

@@ -6,6 +6,9 @@
 // end to end (start-up, headers, decompress, hash twice, positional writes, fsync, env flip), and
 // its peak RSS taken from /usr/bin/time. Payloads of 64 and 256 MiB: RSS must stay flat.
 // Targets: install >= 0.9x the zstd|dd pipeline at both sizes; RSS(256 MiB) / RSS(64 MiB) < 1.25.
+// Each size runs the pipeline and the install twice, interleaved (the second install is the
+// SkipUnchangedBlocks-off one below: same work, the slot already holds the bytes); the ratio is
+// of the medians, with the load average beside it.
 // Then SkipUnchangedBlocks: the same artifact installed again (rollback between) onto a target
 // that already holds its bytes, with the option off and on: what reading before writing saves
 // (or costs) here. On this host the partition is a file in the page cache, where a read is nearly
@@ -18,6 +21,7 @@ import { writeArtifact } from '../artifact/writer.js';
 import { HostSimBoard } from '../harness/host-sim/board.js';
 import { clientBundle } from '../harness/host-sim/client-bundle.js';
 import { makeImage } from './images.js';
+import { loadNow, loadRange, median, reportTarget } from './report.js';
 
 const MiB = 1 << 20;
 const SIZES = (process.env.BENCH_CLIENT_MIB ?? '64,256').split(',').map((s) => Number(s) * MiB);
@@ -33,11 +37,13 @@ function sh(cmd: string): number {
 interface Row {
   mib: number;
   clientS: number;
+  clientCpuS: number;
   pipelineS: number;
   hashS: number;
   rssMiB: number;
   sameOffS: number;
   sameOnS: number;
+  load: string;
 }
 
 async function measure(size: number): Promise<Row> {
@@ -49,38 +55,54 @@ async function measure(size: number): Promise<Row> {
 
   const part = join(dir, 'pipeline-part.img');
   sh(`truncate -s ${size} ${part}`);
-  const pipelineS = sh(`zstd -dc ${payload}.zst | dd of=${part} bs=1M conv=notrunc,fsync status=none`);
+  const pipeline = (): number => sh(`zstd -dc ${payload}.zst | dd of=${part} bs=1M conv=notrunc,fsync status=none`);
   const hashS = sh(`cat ${payload} | sha256sum`);
-  rmSync(part);
+  const loads = [loadNow()];
 
   const board = await HostSimBoard.create({ partitionSize: size + MiB });
   try {
     await board.boot();
     const bundle = await clientBundle();
     const rssFile = join(dir, 'rss');
-    const client = (args: string[]): { secs: number; rssMiB: number } => {
+    const client = (args: string[]): { secs: number; rssMiB: number; cpuS: number } => {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, bundle, '--config', board.configFile, ...args], {
+      const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, process.execPath, bundle, '--config', board.configFile, ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
         encoding: 'utf8',
       });
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-      return { secs, rssMiB: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 };
+      const [rss, user, sys] = readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      return { secs, rssMiB: rss! / 1024, cpuS: user! + sys! };
     };
     const setSkip = (on: boolean): void => {
       const c = JSON.parse(readFileSync(board.configFile, 'utf8')) as Record<string, unknown>;
       writeFileSync(board.configFile, JSON.stringify({ ...c, SkipUnchangedBlocks: on }));
     };
+    const pipelineS = [pipeline()];
     const first = client(['install', art]);
     client(['rollback']);
+    loads.push(loadNow());
     setSkip(false);
+    pipelineS.push(pipeline());
     const sameOff = client(['install', art]);
     client(['rollback']);
+    loads.push(loadNow());
     setSkip(true);
     const sameOn = client(['install', art]);
-    return { mib: size / MiB, clientS: first.secs, pipelineS, hashS, rssMiB: first.rssMiB, sameOffS: sameOff.secs, sameOnS: sameOn.secs };
+    return {
+      mib: size / MiB,
+      clientS: median([first.secs, sameOff.secs]),
+      clientCpuS: median([first.cpuS, sameOff.cpuS]),
+      pipelineS: median(pipelineS),
+      hashS,
+      rssMiB: Math.max(first.rssMiB, sameOff.rssMiB),
+      sameOffS: sameOff.secs,
+      sameOnS: sameOn.secs,
+      load: loadRange(loads),
+    };
   } finally {
+    rmSync(part, { force: true });
     await board.destroy();
     rmSync(payload, { force: true });
     rmSync(`${payload}.zst`, { force: true });
@@ -98,13 +120,31 @@ try {
     const ratio = r.pipelineS / r.clientS;
     met &&= ratio >= 0.9;
     console.log(
-      `${String(r.mib).padStart(4)} MiB  ${mbps(r.clientS)}       ${mbps(r.pipelineS)}       ${ratio.toFixed(2)}x  ≥ 0.9x ${ratio >= 0.9 ? 'MET' : 'NOT MET'}  ${mbps(r.hashS)}           ${r.rssMiB.toFixed(0)} MiB`,
+      `${String(r.mib).padStart(4)} MiB  ${mbps(r.clientS)}       ${mbps(r.pipelineS)}       ${ratio.toFixed(2)}x  ≥ 0.9x ${ratio >= 0.9 ? 'MET' : 'NOT MET'}  ${mbps(r.hashS)}           ${r.rssMiB.toFixed(0)} MiB  (load ${r.load})`,
     );
+    reportTarget({
+      what: `client install, ${r.mib} MiB zstd payload`,
+      value: `${(r.mib / r.clientS).toFixed(0)} MB/s (${r.clientS.toFixed(2)} s, cpu ${r.clientCpuS.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB)`,
+      baseline: `zstd -dc | dd conv=fsync ${(r.mib / r.pipelineS).toFixed(0)} MB/s (${r.pipelineS.toFixed(2)} s)`,
+      ratio,
+      target: '≥ 0.9x',
+      met: ratio >= 0.9,
+      load: r.load,
+    });
   }
   if (rows.length >= 2) {
     const ratio = rows.at(-1)!.rssMiB / rows[0]!.rssMiB;
     met &&= ratio < 1.25;
     console.log(`RSS ${rows.at(-1)!.mib} MiB / ${rows[0]!.mib} MiB payload: ${ratio.toFixed(2)} (flat when < 1.25): ${ratio < 1.25 ? 'MET' : 'NOT MET'}`);
+    reportTarget({
+      what: `client install RSS, ${rows.at(-1)!.mib} vs ${rows[0]!.mib} MiB payload`,
+      value: `${rows.at(-1)!.rssMiB.toFixed(0)} MiB`,
+      baseline: `${rows[0]!.rssMiB.toFixed(0)} MiB`,
+      ratio,
+      target: '< 1.25x (flat)',
+      met: ratio < 1.25,
+      load: rows.map((r) => r.load).join(', '),
+    });
   }
   for (const r of rows) {
     console.log(

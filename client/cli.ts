@@ -4,15 +4,10 @@
 //   (install and rollback, only with --reboot-exit-code).
 // Human messages go to stderr; stdout carries the FLIPSIDE-STATE lines and the show-* output.
 import { Command, CommanderError } from 'commander';
-import { loadConfig, DEFAULT_CONFIG_PATH, type ClientConfig } from './config.js';
-import { createMachine } from './device.js';
+import type { ClientConfig } from './config.js';
+import { DEFAULT_CONFIG_PATH } from './config-path.js';
 import { ClientError, errorMessage } from './errors.js';
-import { sourceFor } from './sources.js';
-import { signalDaemon } from './daemon/control.js';
-import { Daemon, pidFileOf, testKnobs } from './daemon/daemon.js';
-import { bootstrap } from './identity/bootstrap.js';
-import { isKeyType, KEY_TYPES } from './identity/device-key.js';
-import { apiSettings } from './api/from-config.js';
+import { isKeyType, KEY_TYPES, type KeyType } from './identity/key-types.js';
 import type { UpdateMachine } from './state/machine.js';
 import type { RunResult } from './state/types.js';
 import { VERSION } from './version.js';
@@ -53,6 +48,10 @@ async function progressBar(): Promise<{ onProgress?: (written: number, total: nu
   };
 }
 
+// Each command loads what it runs (the update machine, the daemon, zod's schema, execa, ws):
+// `--help` and `--version` start in about bare-Node time.
+const loadConfig: typeof import('./config.js').loadConfig = async (...a) => (await import('./config.js')).loadConfig(...a);
+
 const say = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
@@ -64,13 +63,13 @@ function describeDone(r: Extract<RunResult, { kind: 'done' }>, action: string): 
 }
 
 /** DeviceKeyType from the config when it names a server, else the default. */
-function keyTypeOf(config: ClientConfig): import('./identity/device-key.js').KeyType {
+async function keyTypeOf(config: ClientConfig): Promise<KeyType> {
   const v = (config as Record<string, unknown>).DeviceKeyType;
   if (v !== undefined) {
     if (typeof v !== 'string' || !isKeyType(v)) throw new ClientError('CONFIG', `invalid configuration ${config.source}: DeviceKeyType: expected ${KEY_TYPES.join(', ')}`);
     return v;
   }
-  return config.ServerURL || config.Servers?.length ? apiSettings(config).keyType : 'ed25519';
+  return config.ServerURL || config.Servers?.length ? (await import('./api/from-config.js')).apiSettings(config).keyType : 'ed25519';
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -89,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     const g = program.opts<GlobalOpts>();
     const config = await loadConfig(g.config, { dataDir: g.dataDir });
     const bar = await progressBar();
+    const { createMachine } = await import('./device.js');
     const machine = await createMachine(config, { mode: 'standalone', log: (l) => say(`flipside: ${l}`), onProgress: bar.onProgress });
     return { config, machine, stop: bar.stop };
   };
@@ -107,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
             log: (l: string) => say(`flipside: ${l}`),
           }
         : undefined;
+      const { sourceFor } = await import('./sources.js');
       const source = sourceFor(artifact, spool);
       let r: RunResult;
       try {
@@ -213,6 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async () => {
       const g = program.opts<GlobalOpts>();
       const config = await loadConfig(g.config, { dataDir: g.dataDir });
+      const { Daemon, testKnobs } = await import('./daemon/daemon.js');
       const daemon = new Daemon(config, { log: (l) => say(`flipside daemon: ${l}`), ...testKnobs() });
       const handlers: Array<[NodeJS.Signals, () => void]> = [
         ['SIGUSR1', () => daemon.checkUpdateNow()],
@@ -248,7 +250,8 @@ export async function main(argv: string[]): Promise<number> {
         exit = EXIT_ERROR;
         return;
       }
-      const keyType = o.keyType !== undefined && isKeyType(o.keyType) ? o.keyType : keyTypeOf(config);
+      const keyType = o.keyType !== undefined && isKeyType(o.keyType) ? o.keyType : await keyTypeOf(config);
+      const { bootstrap } = await import('./identity/bootstrap.js');
       const r = await bootstrap(config.DataDir, keyType, { force: o.force });
       say(r.created ? `Generated a new ${r.key.type} device key in ${config.DataDir}.` : `A ${r.key.type} device key already exists in ${config.DataDir}; kept it (use --force to replace it).`);
     });
@@ -263,6 +266,7 @@ export async function main(argv: string[]): Promise<number> {
       .action(async () => {
         const g = program.opts<GlobalOpts>();
         const config = await loadConfig(g.config, { dataDir: g.dataDir });
+        const [{ signalDaemon }, { pidFileOf }] = await Promise.all([import('./daemon/control.js'), import('./daemon/daemon.js')]);
         const pid = await signalDaemon(pidFileOf(config), name);
         say(`Asked the daemon (pid ${pid}) to ${name === 'check-update' ? 'check for an update' : 'send its inventory'}.`);
       });

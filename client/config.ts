@@ -8,8 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ClientError, errorMessage } from './errors.js';
+import { DEFAULT_CONFIG_PATH } from './config-path.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/flipside/flipside.conf';
+export { DEFAULT_CONFIG_PATH };
 /** Read when flipside.conf is absent. */
 export const MENDER_CONFIG_PATH = '/etc/mender/mender.conf';
 

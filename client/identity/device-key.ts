@@ -6,10 +6,10 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyO
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from '../durable.js';
+import { KEY_TYPES, isKeyType, type KeyType } from './key-types.js';
 
 export const KEY_FILE = 'mender-agent.pem';
-export const KEY_TYPES = ['ed25519', 'rsa3072', 'ecdsa-p256'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+export { KEY_TYPES, isKeyType, type KeyType };
 export const DEFAULT_KEY_TYPE: KeyType = 'ed25519';
 
 export class DeviceKeyError extends Error {
@@ -27,10 +27,6 @@ export interface DeviceKey {
   /** SPKI PEM, as sent in auth requests. */
   publicKeyPem: string;
   path: string;
-}
-
-export function isKeyType(s: string): s is KeyType {
-  return (KEY_TYPES as readonly string[]).includes(s);
 }
 
 function generate(type: KeyType): KeyObject {
