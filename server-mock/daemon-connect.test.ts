@@ -3,81 +3,12 @@
 // through it), it applies the configuration a user set through the apply-device-config.d scripts
 // and reports it (a failing script leaves the reported configuration as it was), and the
 // server's check-update and send-inventory reach it over the link and make it act at once.
-import test, { type ExecutionContext } from 'ava';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import test from 'ava';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { parseConfig } from '../client/config.js';
-import { Daemon } from '../client/daemon/daemon.js';
-import { startTestServer, acceptDevice } from './testing/fixtures.js';
+import { connectedDaemon } from './testing/daemon-fixture.js';
 import { UserSocket } from './testing/connect-fixtures.js';
 import { PROTO, SHELL } from '../connect-protocol/protocol.js';
-
-/**
- * A listening server and the daemon (Connect on) of one device on it, accepted and connected; the
- * daemon's log lines can be awaited. `extra` adds to the client's configuration.
- */
-async function connectedDaemon(t: ExecutionContext, mac: string, extra: (dir: string) => Promise<Record<string, unknown>> = async () => ({})) {
-  const dir = await mkdtemp(join(tmpdir(), 'flipside-daemon-connect-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const s = await startTestServer();
-  t.teardown(() => s.close());
-  await s.app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-  // Every request the device makes, seen beside fastify's own handler (from before it starts).
-  const seen: string[] = [];
-  let onRequest: ((line: string) => void) | null = null;
-  s.app.server.on('request', (req: { method?: string; url?: string }) => {
-    const line = `${req.method} ${req.url}`;
-    seen.push(line);
-    onRequest?.(line);
-  });
-  const requested = (re: RegExp) => new Promise<void>((resolve) => (onRequest = (l) => re.test(l) && resolve()));
-  const identity = join(dir, 'identity');
-  await writeFile(identity, `#!/bin/sh\necho 'mac=${mac}'\n`);
-  await chmod(identity, 0o755);
-  await writeFile(join(dir, 'device_type'), 'device_type=test-device\n');
-  const config = parseConfig(
-    {
-      RootfsPartA: join(dir, 'a'),
-      RootfsPartB: join(dir, 'b'),
-      DataDir: dir,
-      ServerURL: url,
-      IdentityScript: identity,
-      InventoryScriptsDir: join(dir, 'no-inventory'),
-      ArtifactInfoFile: join(dir, 'no-artifact-info'),
-      RetryPollIntervalSeconds: 1,
-      Connect: { Enabled: true, Terminal: 'pipe' },
-      ...(await extra(dir)),
-    },
-    join(dir, 'flipside.conf'),
-  );
-  const waiting: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  const lines: string[] = [];
-  const logged = (re: RegExp) => new Promise<string>((resolve) => {
-    const seen = lines.find((l) => re.test(l));
-    if (seen) resolve(seen);
-    else waiting.push({ re, resolve });
-  });
-  const daemon = new Daemon(config, {
-    backoffUnitMs: 20,
-    log: (l) => {
-      lines.push(l);
-      for (const w of waiting.splice(0)) (w.re.test(l) ? w.resolve(l) : waiting.push(w));
-    },
-  });
-  const done = daemon.run();
-  t.teardown(async () => {
-    daemon.stop();
-    await done;
-  });
-  await logged(/not authorized yet/);
-  await acceptDevice(s, { mac });
-  await logged(/deviceconnect: connected/);
-  const deviceId = s.app.flipside.store.listDevices({ limit: 10, offset: 0 })[0]!.id;
-  return { s, url, dir, daemon, lines, logged, deviceId, seen, requested };
-}
 
 test('daemon: deviceconnect terminal and deviceconfig applied by scripts and reported', async (t) => {
   let applied = '';

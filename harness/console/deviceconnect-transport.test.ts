@@ -1,0 +1,57 @@
+// The deviceconnect console against a real flipside-server on loopback with a Flipside daemon as
+// the device: a shell through the server driven by expect(), a device that goes away failing the
+// wait at once with the reason, and the session coming back after the device restarts.
+import test from 'ava';
+import { ConsoleClosedError } from './expect-buffer.js';
+import { createConsole, openConsole } from './open-console.js';
+import { DeviceConnectTransport, resolveToken } from './deviceconnect-transport.js';
+import { connectedDaemon } from '../../server-mock/testing/daemon-fixture.js';
+
+test('bad specs and missing tokens fail with what to fix', (t) => {
+  t.throws(() => createConsole({ type: 'deviceconnect', device: 'd1', token: 'x' }), { message: /server: Required/ });
+  t.throws(() => createConsole({ type: 'deviceconnect', server: 'ftp://lab', device: 'd1', token: 'x' }), { message: /server: must be an http/ });
+  t.throws(() => createConsole({ type: 'deviceconnect', server: 'http://lab', device: 'd1', tokenEnv: 'FLIPSIDE_TEST_NO_SUCH_TOKEN' }), {
+    message: /no management API token: set FLIPSIDE_TEST_NO_SUCH_TOKEN/,
+  });
+  t.throws(() => resolveToken({ tokenFile: '/nonexistent/token' }, 'console x'), { message: /console x: cannot read the token file \/nonexistent\/token/ });
+  const tr = new DeviceConnectTransport({ server: 'https://lab:8443/', device: 'd1', token: 't' });
+  t.is(tr.description, 'deviceconnect lab:8443 device d1');
+  t.is(tr.reconnectIntervalMs, undefined);
+});
+
+test('a shell on the device through the server; the device going away fails expect() with why', async (t) => {
+  const d = await connectedDaemon(t, '02:00:00:00:00:61');
+  const bad = new DeviceConnectTransport({ server: d.url, device: d.deviceId, token: 'not-a-token' });
+  await t.throwsAsync(bad.connect(), { message: /cannot open console deviceconnect .*: the server answered 401/ });
+  const missing = new DeviceConnectTransport({ server: d.url, device: 'no-such-device', token: d.s.adminToken });
+  await t.throwsAsync(missing.connect(), { message: /the server answered 404: device no-such-device not found/ });
+
+  const con = await openConsole({ type: 'deviceconnect', server: d.url, device: d.deviceId, token: d.s.adminToken, name: 'dc' });
+  t.teardown(() => con.close());
+  await con.write('echo "dc-$((6*7))"\n');
+  await con.expect(/dc-42\n/, 20_000);
+  t.true(con.transcript().some((l) => l.text === 'dc-42'));
+
+  const pending = con.expect(/never printed/, 120_000);
+  await d.stop();
+  const e = await t.throwsAsync(pending, { instanceOf: ConsoleClosedError });
+  t.regex(e!.message, /closed while waiting for \/never printed\/ \(link lost: .*the device's connection ended/);
+  await t.throwsAsync(con.write('echo late\n'), { message: /console dc: closed/ });
+  // A device that is not connected: the server says so, the console does not wait.
+  await t.throwsAsync(openConsole({ type: 'deviceconnect', server: d.url, device: d.deviceId, token: d.s.adminToken }), { message: /409: device .* is not connected/ });
+});
+
+test('with reconnectIntervalMs the console comes back after the device restarts', async (t) => {
+  const d = await connectedDaemon(t, '02:00:00:00:00:62');
+  const con = await openConsole({ type: 'deviceconnect', server: d.url, device: d.deviceId, token: d.s.adminToken, name: 'dc', reconnectIntervalMs: 50 });
+  t.teardown(() => con.close());
+  await con.write('echo "before-$((1+1))"\n');
+  await con.expect(/before-2\n/, 20_000);
+  await d.stop();
+  t.false(con.connected);
+  await d.start();
+  // The write waits for the session to be re-opened on the device's new connection.
+  await con.write('echo "after-$((2+1))"\n');
+  await con.expect(/after-3\n/, 20_000);
+  t.true(con.connected);
+});
