@@ -1025,4 +1025,36 @@ export class Store {
   setReported(deviceId: string, reported: Record<string, string>): void {
     this.stmt("INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts").run(deviceId, JSON.stringify(reported), now());
   }
+  // ---- session recording retention (deviceconnect/retention.ts), kept apart from the rest
+
+  /**
+   * Deletes the recordings started before `cutoff`, then the oldest until the rest take at most
+   * `maxBytes`; the sessions in `keep` (still running) stay. Returns how many were deleted.
+   */
+  pruneRecordings(cutoff: string, maxBytes: number, keep: ReadonlySet<string>): number {
+    return this.tx(() => {
+      const rows = this.stmt('SELECT session_id, start_ts, bytes FROM session_recordings ORDER BY start_ts DESC, rowid DESC').all() as Array<{ session_id: string; start_ts: string; bytes: number }>;
+      const del = this.stmt('DELETE FROM session_recordings WHERE session_id = ?');
+      let total = 0;
+      let full = false;
+      let deleted = 0;
+      // Newest first: once one does not fit, every older one goes too.
+      for (const r of rows) {
+        if (keep.has(r.session_id)) {
+          total += r.bytes;
+          continue;
+        }
+        full ||= r.start_ts < cutoff || total + r.bytes > maxBytes;
+        if (full) {
+          del.run(r.session_id);
+          deleted++;
+        } else total += r.bytes;
+      }
+      return deleted;
+    });
+  }
+  /** Deletes every recording of a device (it was decommissioned); how many. */
+  deleteRecordingsOf(deviceId: string): number {
+    return this.stmt('DELETE FROM session_recordings WHERE device_id = ?').run(deviceId).changes;
+  }
 }
