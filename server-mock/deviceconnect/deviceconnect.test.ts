@@ -171,6 +171,33 @@ test('file transfer: the device dropping mid-upload leaves neither the file nor 
   t.false(existsSync(join(dir, 'partial.bin.tmp')));
 });
 
+test('file transfer: the user dropping mid-upload leaves the old file and no temporary one on the device', async (t) => {
+  const c = await connectedDevice(t);
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-ft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const target = join(dir, 'kept.bin');
+  writeFileSync(target, 'the old content\n');
+  const { body, contentType } = multipartBody({ path: target }, { field: 'file', name: 'f', content: Buffer.alloc(0) });
+  const fileStart = body.indexOf('\r\n\r\n', body.indexOf('name="file"')) + 4;
+  const port = new URL(c.url).port;
+  await new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: `/api/management/v1/deviceconnect/devices/${c.deviceId}/upload`, headers: { authorization: `Bearer ${c.s.adminToken}`, 'content-type': contentType } });
+    req.on('error', () => resolve());
+    req.write(body.subarray(0, fileStart));
+    req.write(randomBytes(1024 * 1024), () => {
+      // Once the device is writing its temporary file, the user's connection drops.
+      const seen = () => readdirSync(dir).some((f) => f.includes('.flipside-'));
+      const drop = () => (seen() ? req.destroy() : setTimeout(drop, 5));
+      drop();
+    });
+  });
+  while (!c.log.some((l) => l.includes('not changed (transfer ended'))) await new Promise((r) => setTimeout(r, 5));
+  t.is(readFileSync(target, 'utf8'), 'the old content\n');
+  t.deepEqual(readdirSync(dir), ['kept.bin']);
+  while (c.s.app.flipside.connect.sessions().length > 0) await new Promise((r) => setTimeout(r, 5));
+  t.deepEqual(c.s.app.flipside.connect.sessions(), [], 'the session is gone');
+});
+
 test('file transfer: the device dropping mid-download cuts the response short of its Content-Length', async (t) => {
   const c = await connectedDevice(t);
   const dir = mkdtempSync(join(tmpdir(), 'flipside-ft-'));
