@@ -169,6 +169,22 @@ const labSection = z
           charDelayMs: z.number().nonnegative().optional(),
         })
         .strict(),
+      /**
+       * deviceconnect: a shell through the server (harness/console/deviceconnect-transport.ts), for
+       * a board with a network but no serial cable; only once the device runs and is connected.
+       * The user's token comes from tokenFile or the environment (tokenEnv, default FLIPSIDE_TOKEN).
+       */
+      z
+        .object({
+          type: z.literal('deviceconnect'),
+          server: z.string().url(),
+          device: z.string().min(1),
+          tokenFile: z.string().min(1).optional(),
+          tokenEnv: z.string().min(1).optional(),
+          ca: z.string().min(1).optional(),
+          charDelayMs: z.number().nonnegative().optional(),
+        })
+        .strict(),
     ]),
     /** Passed to harness/power createPower: command | preset (uhubctl, usbrelay, gpioset) | http | manual. */
     power: z.object({ type: z.enum(['command', 'preset', 'http', 'manual']) }).passthrough(),

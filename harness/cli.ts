@@ -63,23 +63,36 @@ async function bootCommand(boardName: string, client: ClientKind): Promise<numbe
   }
   stop();
   console.error('at the shell; Ctrl-] leaves (the board is powered off)');
-  const con = board.caps.console;
-  const echo = con.onLine((l) => process.stdout.write(`${l.text}\n`));
-  const stdin = process.stdin;
-  if (stdin.isTTY) stdin.setRawMode(true);
-  await new Promise<void>((res) => {
-    stdin.on('data', (d: Buffer) => {
-      if (d.includes(0x1d)) return res();
-      void con.write(d.toString('utf8').replace(/\r/g, '\n'));
-    });
-    stdin.on('end', () => res());
-    stdin.resume();
-  });
-  if (stdin.isTTY) stdin.setRawMode(false);
-  stdin.pause();
-  echo();
+  const { attachTerminal } = await import('./console/attach-terminal.js');
+  const how = await attachTerminal(board.caps.console, { input: process.stdin, output: process.stdout });
   await board.release();
-  return 0;
+  if (how.by === 'console') console.error(`the console ended: ${how.reason}`);
+  return how.by === 'user' ? 0 : 1;
+}
+
+/**
+ * Attaches the terminal to a lab board's console as the board file describes it (serial, ser2net,
+ * or a shell through the server with deviceconnect), without powering or booting anything.
+ */
+export async function consoleCommand(boardName: string, io: Parameters<typeof import('./console/attach-terminal.js').attachTerminal>[1] = { input: process.stdin, output: process.stdout }): Promise<number> {
+  const [{ loadBoardFile }, { labConsoleSpec }, { openConsole }, { attachTerminal }] = await Promise.all([
+    import('../boards/load.js'),
+    import('./board/lab-board.js'),
+    import('./console/open-console.js'),
+    import('./console/attach-terminal.js'),
+  ]);
+  const file = await loadBoardFile(boardName);
+  if (!file.lab) throw new Error(`board ${file.name} has no lab section (a QEMU board: use \`flipside-lab boot --board ${file.name}\`)`);
+  const con = await openConsole(labConsoleSpec(file, file.lab));
+  console.error(`attached to ${con.name}; Ctrl-] leaves`);
+  try {
+    const how = await attachTerminal(con, io);
+    if (how.by === 'user') return 0;
+    console.error(`the console ended: ${how.reason}`);
+    return 1;
+  } finally {
+    await con.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -111,6 +124,14 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--client <client>', "the image's client: flipside, or Debian's mender-client").choices([...CLIENT_KINDS]).default('flipside'))
     .action(async (o: { board: string; client: ClientKind }) => {
       status = await bootCommand(o.board, o.client);
+    });
+
+  program
+    .command('console')
+    .description("attach to a lab board's console as its board file says (serial, ser2net, deviceconnect), without booting it (Ctrl-] leaves)")
+    .requiredOption('--board <name>', 'board name or board file path')
+    .action(async (o: { board: string }) => {
+      status = await consoleCommand(o.board);
     });
 
   program

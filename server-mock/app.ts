@@ -64,7 +64,7 @@ export interface BuildServerOptions {
   /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
   webhookRetryDelaysMs?: number[];
   /** deviceconnect: how long a file transfer waits for the device, ping interval (tests shorten them). */
-  deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number };
+  deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number; recordings?: Partial<import('./deviceconnect/retention.js').RecordingRetention> };
   /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
   downloadProgressFlushMs?: number;
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { authorizationMarkdown, sortedTable } from './auth/authorization-table.js';
 import { pathToFileURL } from 'node:url';
+import { DEFAULT_RECORDING_RETENTION } from './deviceconnect/retention.js';
 
 // The server (fastify, SQLite, x509) loads only when a command runs: `--help` stays instant.
 const server = () => import('./app.js');
@@ -50,9 +51,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--link-host <name...>', 'host names a request may put in download links when --public-url is unset (FLIPSIDE_SERVER_LINK_HOSTS, comma separated)', env.FLIPSIDE_SERVER_LINK_HOSTS?.split(','))
     .option('--tls-name <name...>', 'extra DNS names / IPs for the server certificate (FLIPSIDE_SERVER_TLS_NAMES, comma separated)', env.FLIPSIDE_SERVER_TLS_NAMES?.split(','))
     .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
-    .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info');
+    .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info')
+    .option('--recording-max-age-days <n>', 'delete terminal session recordings older than this (FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS ?? DEFAULT_RECORDING_RETENTION.maxAgeDays))
+    .option('--recording-max-mib <n>', 'keep at most this many MiB of terminal session recordings, the oldest deleted first (FLIPSIDE_SERVER_RECORDING_MAX_MIB)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_MIB ?? DEFAULT_RECORDING_RETENTION.maxTotalBytes / 2 ** 20));
 
-  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
+  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number }) => {
     const dataDir = resolve(o.dataDir);
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
     const app = await (await server()).buildServer({
@@ -61,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       publicUrl: o.publicUrl,
       linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
+      deviceConnect: { recordings: { maxAgeDays: o.recordingMaxAgeDays, maxTotalBytes: o.recordingMaxMib * 2 ** 20 } },
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
     });
     let address: string;

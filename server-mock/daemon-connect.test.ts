@@ -3,37 +3,12 @@
 // through it), it applies the configuration a user set through the apply-device-config.d scripts
 // and reports it (a failing script leaves the reported configuration as it was), and the
 // server's check-update and send-inventory reach it over the link and make it act at once.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { startTestServer } from './testing/fixtures.js';
-import { startConnectedDaemon } from './testing/connected-daemon.js';
+import { connectedDaemon } from './testing/daemon-fixture.js';
 import { UserSocket } from './testing/connect-fixtures.js';
 import { PROTO, SHELL } from '../connect-protocol/protocol.js';
-
-/**
- * A listening server and the daemon (Connect on) of one device on it, accepted and connected; the
- * daemon's log lines can be awaited. `extra` adds to the client's configuration.
- */
-async function connectedDaemon(t: ExecutionContext, mac: string, extra?: (dir: string) => Promise<Record<string, unknown>>) {
-  const s = await startTestServer();
-  t.teardown(() => s.close());
-  await s.app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-  // Every request the device makes, seen beside fastify's own handler (from before it starts).
-  const seen: string[] = [];
-  let onRequest: ((line: string) => void) | null = null;
-  s.app.server.on('request', (req: { method?: string; url?: string }) => {
-    const line = `${req.method} ${req.url}`;
-    seen.push(line);
-    onRequest?.(line);
-  });
-  const requested = (re: RegExp) => new Promise<void>((resolve) => (onRequest = (l) => re.test(l) && resolve()));
-  const d = await startConnectedDaemon(url, s, mac, extra);
-  t.teardown(() => d.stop());
-  return { s, url, dir: d.dir, daemon: d.daemon, lines: d.lines, logged: d.logged, deviceId: d.deviceId, seen, requested };
-}
 
 test('daemon: deviceconnect terminal and deviceconfig applied by scripts and reported', async (t) => {
   let applied = '';

@@ -148,6 +148,10 @@ export class LabBoard implements Board {
 
   static open(file: BoardFile, opts: LabBoardOptions = {}): LabBoard {
     if (!file.lab) throw new Error(`board ${file.name} has no lab section: it is not real hardware (use its QEMU binding)`);
+    // The boot strategy reads the bootloader's prompt and the client's state lines from power-on;
+    // a shell through the server exists only once the device runs and is connected.
+    if (file.lab.console.type === 'deviceconnect')
+      throw new Error(`board ${file.name}: its console is deviceconnect (a shell through the server), which shows neither the bootloader nor the client's state lines that scenarios follow from power-on; use \`flipside-lab console --board ${file.name}\` for the shell, or give the board a serial / ser2net console`);
     return new LabBoard(file, file.lab, opts);
   }
 
@@ -227,11 +231,7 @@ export class LabBoard implements Board {
   }
 
   private newConsole(transcriptPath: string): void {
-    const c = this.lab.console;
-    const spec =
-      c.type === 'serial'
-        ? { type: 'serial' as const, path: c.path, baud: c.baud, charDelayMs: c.charDelayMs ?? this.file.console.charDelayMs, transcriptPath, name: `${this.name}:console` }
-        : { type: 'ser2net' as const, host: c.host, port: c.port, telnet: c.telnet, charDelayMs: c.charDelayMs ?? this.file.console.charDelayMs, transcriptPath, name: `${this.name}:console`, reconnectIntervalMs: 500 };
+    const spec = labConsoleSpec(this.file, this.lab, transcriptPath);
     const con = createConsole(spec);
     this.transcriptPaths.set(con, transcriptPath);
     this.con = con;
@@ -272,4 +272,20 @@ export class LabBoard implements Board {
 /** Board name → LabBoard, for harness/board/open-board.ts. */
 export async function openLabBoard(name: string, opts: LabBoardOptions = {}): Promise<LabBoard> {
   return LabBoard.open(await loadBoardFile(name), opts);
+}
+
+/** The console spec (harness/console) of a lab board's console section. */
+export function labConsoleSpec(file: BoardFile, lab: LabSection, transcriptPath?: string) {
+  const c = lab.console;
+  const common = { charDelayMs: c.charDelayMs ?? file.console.charDelayMs, name: `${file.name}:console`, ...(transcriptPath ? { transcriptPath } : {}) };
+  switch (c.type) {
+    case 'serial':
+      return { type: 'serial' as const, path: c.path, baud: c.baud, ...common };
+    case 'ser2net':
+      return { type: 'ser2net' as const, host: c.host, port: c.port, telnet: c.telnet, ...common, reconnectIntervalMs: 500 };
+    case 'deviceconnect':
+      // A reboot drops the session: it is opened again once the device reconnects. Typed input
+      // is not paced (it travels as messages, not through a UART).
+      return { type: 'deviceconnect' as const, server: c.server, device: c.device, tokenFile: c.tokenFile, tokenEnv: c.tokenEnv, ca: c.ca, ...common, charDelayMs: c.charDelayMs ?? 0, reconnectIntervalMs: 1000 };
+  }
 }

@@ -18,8 +18,8 @@ export class ExpectTimeoutError extends Error {
 }
 
 export class ConsoleClosedError extends Error {
-  constructor(consoleName: string, pattern: RegExp) {
-    super(`console ${consoleName}: closed while waiting for ${pattern}`);
+  constructor(consoleName: string, pattern: RegExp, reason?: string) {
+    super(`console ${consoleName}: closed while waiting for ${pattern}${reason ? ` (${reason})` : ''}`);
     this.name = 'ConsoleClosedError';
   }
 }
@@ -43,6 +43,7 @@ export class ExpectBuffer {
   private text = '';
   private waiter: Waiter | null = null;
   private closed = false;
+  private closedReason: string | undefined;
 
   constructor(
     private readonly consoleName: string,
@@ -82,7 +83,7 @@ export class ExpectBuffer {
     }
     // A global or sticky regex carries lastIndex between calls; matching must not depend on history.
     const pattern = re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re;
-    if (this.closed) return Promise.reject(new ConsoleClosedError(this.consoleName, re));
+    if (this.closed) return Promise.reject(new ConsoleClosedError(this.consoleName, re, this.closedReason));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
@@ -102,14 +103,15 @@ export class ExpectBuffer {
     w.reject(new ExpectAbandonedError(this.consoleName, w.re, reason));
   }
 
-  /** Fails a pending expect: nothing more will arrive. */
-  close(): void {
+  /** Fails a pending expect: nothing more will arrive (`reason` says why, e.g. the link was lost). */
+  close(reason?: string): void {
     this.closed = true;
+    this.closedReason ??= reason;
     const w = this.waiter;
     if (!w) return;
     this.waiter = null;
     clearTimeout(w.timer);
-    w.reject(new ConsoleClosedError(this.consoleName, w.re));
+    w.reject(new ConsoleClosedError(this.consoleName, w.re, reason));
   }
 
   private tryMatch(): void {

@@ -7,4 +7,5 @@ export { SerialTransport } from './serial-transport.js';
 export { TcpTransport } from './tcp-transport.js';
 export { UnixSocketTransport } from './unix-transport.js';
 export { ProcessTransport } from './process-transport.js';
+export { DeviceConnectTransport } from './deviceconnect-transport.js';
 export { stripTerminalEscapes } from './escape-scanner.js';

@@ -3,7 +3,10 @@
 //   { type: ser2net, host: lab-pi, port: 3001, telnet: true }
 //   { type: unix, path: /tmp/run/console.sock }
 //   { type: process, command: [script, -qfec, picocom /dev/ttyACM0, /dev/null] }
+//   { type: deviceconnect, server: https://flipside:8443, device: 7f3c…, tokenFile: ~/.flipside-token }
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
+import { DeviceConnectTransport, resolveToken } from './deviceconnect-transport.js';
 import { ProcessTransport } from './process-transport.js';
 import { SerialTransport } from './serial-transport.js';
 import { StreamConsole } from './stream-console.js';
@@ -39,6 +42,22 @@ export const consoleSpecSchema = z.discriminatedUnion('type', [
       ...common,
     })
     .strict(),
+  z
+    .object({
+      type: z.literal('deviceconnect'),
+      /** The Flipside (or Mender) server's base URL. */
+      server: z.string().url().refine((u) => /^https?:/.test(u), 'must be an http:// or https:// URL'),
+      /** The device's id on the server. */
+      device: z.string().min(1),
+      /** A management API token; prefer tokenFile or tokenEnv (default FLIPSIDE_TOKEN) over a token in the board file. */
+      token: z.string().min(1).optional(),
+      tokenFile: z.string().min(1).optional(),
+      tokenEnv: z.string().min(1).optional(),
+      /** PEM file of the CA the server's certificate chains to (flipside-server's data-dir/tls/ca.crt). */
+      ca: z.string().min(1).optional(),
+      ...common,
+    })
+    .strict(),
 ]);
 
 export type ConsoleSpec = z.input<typeof consoleSpecSchema>;
@@ -53,6 +72,18 @@ export function transportFor(spec: z.output<typeof consoleSpecSchema>): ConsoleT
       return new UnixSocketTransport(spec.path, spec.reconnectIntervalMs);
     case 'process':
       return new ProcessTransport(spec.command);
+    case 'deviceconnect': {
+      const what = `deviceconnect console for device ${spec.device}`;
+      let ca: string | undefined;
+      if (spec.ca) {
+        try {
+          ca = readFileSync(spec.ca, 'utf8');
+        } catch (e) {
+          throw new Error(`${what}: cannot read the CA file ${spec.ca}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      return new DeviceConnectTransport({ server: spec.server, device: spec.device, token: resolveToken(spec, what), ...(ca ? { ca } : {}) }, spec.reconnectIntervalMs);
+    }
   }
 }
 

@@ -215,7 +215,7 @@ export class StreamConsole implements Console {
     this.record.note(this.lostAt, `console ${this.name}: link lost (${reason})`);
     if (this.transport.reconnectIntervalMs === undefined) {
       this.state = 'closed';
-      this.buffer.close();
+      this.buffer.close(`link lost: ${reason}`);
       for (const wake of this.linkWaiters.splice(0)) wake();
       void this.record.close().catch(() => {});
       return;

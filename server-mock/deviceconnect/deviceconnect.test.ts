@@ -139,36 +139,59 @@ test('file transfer: upload and download a 3 MiB file through the device, chunke
   t.true(actions.includes('deviceconnect.upload') && actions.includes('deviceconnect.download'));
 });
 
+/**
+ * Starts uploading `target` (the multipart head and 1 MiB of file, never the rest) and calls
+ * `onWriting` with the request once the device is writing its temporary file; resolves with the
+ * response's status, or 0 when the request was cut.
+ */
+function partialUpload(c: Awaited<ReturnType<typeof connectedDevice>>, dir: string, target: string, onWriting: (req: ReturnType<typeof request>) => void): Promise<number> {
+  const { body, contentType } = multipartBody({ path: target }, { field: 'file', name: 'f', content: Buffer.alloc(0) });
+  const fileStart = body.indexOf('\r\n\r\n', body.indexOf('name="file"')) + 4;
+  const port = new URL(c.url).port;
+  return new Promise<number>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: `/api/management/v1/deviceconnect/devices/${c.deviceId}/upload`, headers: { authorization: `Bearer ${c.s.adminToken}`, 'content-type': contentType } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.write(body.subarray(0, fileStart));
+    req.write(randomBytes(1024 * 1024), () => {
+      const seen = () => readdirSync(dir).some((f) => f.includes('.flipside-'));
+      const wait = () => (seen() ? onWriting(req) : setTimeout(wait, 5));
+      wait();
+    });
+  });
+}
+
 test('file transfer: the device dropping mid-upload leaves neither the file nor a temporary one', async (t) => {
   const c = await connectedDevice(t);
   const dir = mkdtempSync(join(tmpdir(), 'flipside-ft-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const target = join(dir, 'partial.bin');
   writeFileSync(target, 'the old content\n');
-  const { body, contentType } = multipartBody({ path: target }, { field: 'file', name: 'f', content: Buffer.alloc(0) });
-  // The multipart body is sent in two halves: the head and 1 MiB of file, then (never) the rest.
-  const fileStart = body.indexOf('\r\n\r\n', body.indexOf('name="file"')) + 4;
-  const port = new URL(c.url).port;
-  const status = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: `/api/management/v1/deviceconnect/devices/${c.deviceId}/upload`, headers: { authorization: `Bearer ${c.s.adminToken}`, 'content-type': contentType } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.write(body.subarray(0, fileStart));
-    req.write(randomBytes(1024 * 1024), () => {
-      // Once the device has received some of it, its connection drops.
-      const seen = () => readdirSync(dir).some((f) => f.includes('.flipside-'));
-      const drop = () => (seen() ? c.client.stop() : setTimeout(drop, 5));
-      drop();
-    });
-  });
+  // Once the device has received some of it, its connection drops.
+  const status = await partialUpload(c, dir, target, () => c.client.stop());
   t.is(status, 409);
   t.is(readFileSync(target, 'utf8'), 'the old content\n');
   // The device removes its temporary file when its sessions end, and logs it.
   while (!c.log.some((l) => l.includes('not changed (transfer ended'))) await new Promise((r) => setTimeout(r, 5));
   t.deepEqual(readdirSync(dir), ['partial.bin']);
   t.false(existsSync(join(dir, 'partial.bin.tmp')));
+});
+
+test('file transfer: the user dropping mid-upload leaves the old file and no temporary one on the device', async (t) => {
+  const c = await connectedDevice(t);
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-ft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const target = join(dir, 'kept.bin');
+  writeFileSync(target, 'the old content\n');
+  // Once the device is writing its temporary file, the user's connection drops.
+  t.is(await partialUpload(c, dir, target, (req) => req.destroy()), 0);
+  while (!c.log.some((l) => l.includes('not changed (transfer ended'))) await new Promise((r) => setTimeout(r, 5));
+  t.is(readFileSync(target, 'utf8'), 'the old content\n');
+  t.deepEqual(readdirSync(dir), ['kept.bin']);
+  while (c.s.app.flipside.connect.sessions().length > 0) await new Promise((r) => setTimeout(r, 5));
+  t.deepEqual(c.s.app.flipside.connect.sessions(), [], 'the session is gone');
 });
 
 test('file transfer: the device dropping mid-download cuts the response short of its Content-Length', async (t) => {

@@ -29,7 +29,15 @@ export class SessionRecorder {
     const kept = data.byteLength > room ? data.subarray(0, room) : data;
     if (kept.byteLength > 0) {
       this.bytes += kept.byteLength;
-      this.store.appendRecording(this.sessionId, this.seq++, kept, this.bytes);
+      try {
+        this.store.appendRecording(this.sessionId, this.seq++, kept, this.bytes);
+      } catch (e) {
+        // The recording was deleted under the session (its device was decommissioned): the
+        // terminal goes on, the recording does not come back.
+        if (this.store.recording(this.sessionId)) throw e;
+        this.ended = true;
+        return;
+      }
     }
     if (kept.byteLength < data.byteLength) this.truncated = true;
   }

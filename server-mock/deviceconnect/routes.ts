@@ -15,6 +15,7 @@ import type { DeviceLink } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';
 import { SessionRecorder } from './recording.js';
+import { pruneRecordings, retentionPolicy, type RecordingRetention } from './retention.js';
 
 const MGMT = '/api/management/v1/deviceconnect';
 const tags = ['Management API: deviceconnect'];
@@ -56,6 +57,8 @@ export interface DeviceConnectOptions {
   transferIdleMs?: number;
   /** Interval of WebSocket pings to devices; a device that missed one is dropped (default 30 s). */
   pingIntervalMs?: number;
+  /** How long and how much of the terminal recordings is kept (retention.ts has the defaults); absent: kept forever. */
+  recordings?: Partial<RecordingRetention>;
 }
 
 export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConnectOptions): Promise<void> {
@@ -63,6 +66,21 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
   const hub = ctx.connect;
   const idleMs = opts.transferIdleMs ?? 60_000;
   const pingMs = opts.pingIntervalMs ?? 30_000;
+  // Retention applies where the caller asks for it (flipside-server always does): a one-off
+  // command on the data dir (init, set-password) must not prune by defaults it was not given.
+  const retention = opts.recordings ? retentionPolicy(opts.recordings) : null;
+  const recording = new Set<string>();
+  const prune = () => {
+    if (!retention) return;
+    const n = pruneRecordings(ctx.store, retention, recording);
+    if (n > 0) app.log.info({ deleted: n, max_age_days: retention.maxAgeDays, max_total_bytes: retention.maxTotalBytes }, 'old session recordings deleted');
+  };
+  if (retention) {
+    prune();
+    const pruneTimer = setInterval(prune, 3600_000);
+    pruneTimer.unref();
+    app.addHook('onClose', async () => clearInterval(pruneTimer));
+  }
 
   // ---- the device side
 
@@ -199,7 +217,10 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         msg.hdr.sid = info.id;
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.new) {
           shell = true;
-          recorder ??= new SessionRecorder(ctx.store, info.id, link.deviceId, req.userEmail!);
+          if (!recorder) {
+            recording.add(info.id);
+            recorder = new SessionRecorder(ctx.store, info.id, link.deviceId, req.userEmail!);
+          }
           msg.hdr.props = { ...msg.hdr.props, user_id: req.userId };
         }
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.stop) shell = false;
@@ -212,7 +233,11 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         if (shell) link.send({ hdr: { proto: PROTO.shell, typ: SHELL.stop, sid: info.id } });
         link.send({ hdr: { proto: PROTO.control, typ: CONTROL.close, sid: info.id } });
         hub.closeSession(link, info.id);
-        recorder?.end();
+        if (recorder) {
+          recorder.end();
+          recording.delete(info.id);
+          prune();
+        }
         ctx.store.audit(req.userEmail!, 'deviceconnect.session_stop', 'device', link.deviceId, { session_id: info.id, seconds: Math.round((Date.now() - started) / 1000) });
       });
       ws.on('error', (err) => req.log.info({ err: err.message }, 'user connection error'));

@@ -2,12 +2,15 @@
 // device becomes accepted, status changed, decommissioned once it is gone) and iot-manager's own
 // record of provisioned devices. Every path that changes a status calls it after the change: the
 // management API (accept, reject, dismiss, decommission) and a preauthorized device's first
-// authentication.
+// authentication. A device that is gone also loses its deviceconnect link and recordings.
 import type { ServerContext } from '../context.js';
 import type { DeviceRow } from '../store/store.js';
 
 export function deviceStatusChanged(ctx: ServerContext, before: DeviceRow, after: DeviceRow | undefined): void {
   if (!after) {
+    // deviceconnect: its connection ends and its terminal recordings go with the device.
+    ctx.connect.link(before.id)?.close(4001, 'the device was decommissioned');
+    ctx.store.deleteRecordingsOf(before.id);
     ctx.webhooks.emit('device-decommissioned', { id: before.id });
     return;
   }

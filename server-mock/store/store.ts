@@ -1032,4 +1032,37 @@ export class Store {
   deviceRecordings(deviceId: string, limit: number): RecordingRow[] {
     return this.stmt('SELECT * FROM session_recordings WHERE device_id = ? ORDER BY start_ts DESC, rowid DESC LIMIT ?').all(deviceId, limit) as RecordingRow[];
   }
+
+  // ---- session recording retention (deviceconnect/retention.ts), kept apart from the rest
+
+  /**
+   * Deletes the recordings started before `cutoff`, then the oldest until the rest take at most
+   * `maxBytes`; the sessions in `keep` (still running) stay. Returns how many were deleted.
+   */
+  pruneRecordings(cutoff: string, maxBytes: number, keep: ReadonlySet<string>): number {
+    return this.tx(() => {
+      const rows = this.stmt('SELECT session_id, start_ts, bytes FROM session_recordings ORDER BY start_ts DESC, rowid DESC').all() as Array<{ session_id: string; start_ts: string; bytes: number }>;
+      const del = this.stmt('DELETE FROM session_recordings WHERE session_id = ?');
+      let total = 0;
+      let full = false;
+      let deleted = 0;
+      // Newest first: once one does not fit, every older one goes too.
+      for (const r of rows) {
+        if (keep.has(r.session_id)) {
+          total += r.bytes;
+          continue;
+        }
+        full ||= r.start_ts < cutoff || total + r.bytes > maxBytes;
+        if (full) {
+          del.run(r.session_id);
+          deleted++;
+        } else total += r.bytes;
+      }
+      return deleted;
+    });
+  }
+  /** Deletes every recording of a device (it was decommissioned); how many. */
+  deleteRecordingsOf(deviceId: string): number {
+    return this.stmt('DELETE FROM session_recordings WHERE device_id = ?').run(deviceId).changes;
+  }
 }

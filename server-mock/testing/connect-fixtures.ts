@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { startTestServer, acceptedDevice, type TestServer } from './fixtures.js';
+import type { BuildServerOptions } from '../app.js';
 import type { SimDevice } from './device-sim.js';
 import { DeviceConnect, type DeviceConnectOptions } from '../../client/connect/device-connect.js';
 import { decodeMessage, encodeMessage, type ProtoMsg } from '../../connect-protocol/protocol.js';
@@ -17,8 +18,9 @@ export interface ConnectedDevice {
   log: string[];
 }
 
-export async function connectedDevice(t: ExecutionContext, o: Partial<DeviceConnectOptions> = {}): Promise<ConnectedDevice> {
-  const s = await startTestServer({ deviceConnect: { transferIdleMs: 30_000 } });
+/** `server` adds to the server's deviceconnect options (e.g. a recording retention policy). */
+export async function connectedDevice(t: ExecutionContext, o: Partial<DeviceConnectOptions> = {}, server: NonNullable<BuildServerOptions['deviceConnect']> = {}): Promise<ConnectedDevice> {
+  const s = await startTestServer({ deviceConnect: { transferIdleMs: 30_000, ...server } });
   await s.app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
   const device = await acceptedDevice(s);

@@ -1,29 +1,32 @@
 // The Flipside daemon of one device with Connect on, against a listening server: it authorizes,
 // an administrator accepts it, and it holds the deviceconnect link. Its log lines can be awaited.
-// Used by the daemon's connect tests and the web UI's terminal tests.
+// Used by the daemon's connect tests, the web UI's terminal tests and the harness's deviceconnect
+// console (through daemon-fixture.ts, which also restarts it as a device reboot does).
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../client/config.js';
+import { parseConfig, type ClientConfig } from '../../client/config.js';
 import { Daemon } from '../../client/daemon/daemon.js';
 import { acceptDevice, type AdminSession } from '../admin-client.js';
 
-export interface ConnectedDaemon {
-  dir: string;
+export interface DaemonRun {
   daemon: Daemon;
-  deviceId: string;
   lines: string[];
-  /** The first log line (already written or to come) matching re. */
+  /** The first log line of this run (already written or to come) matching re. */
   logged(re: RegExp): Promise<string>;
+  /** Stops the daemon; its files stay. */
+  stop(): Promise<void>;
+}
+
+export interface ConnectedDaemon extends Omit<DaemonRun, 'stop'> {
+  dir: string;
+  deviceId: string;
   /** Stops the daemon and removes its folder. */
   stop(): Promise<void>;
 }
 
-/**
- * Starts the daemon of a device `mac=<mac>` on `url` and accepts it through `admin`; resolves once
- * its deviceconnect link is up. `extra(dir)` adds to the client's configuration.
- */
-export async function startConnectedDaemon(url: string, admin: AdminSession, mac: string, extra: (dir: string) => Promise<Record<string, unknown>> = async () => ({})): Promise<ConnectedDaemon> {
+/** A fresh data folder with the identity and device_type files of a device `mac=<mac>`, and its client configuration. */
+export async function connectDeviceConfig(url: string, mac: string, extra: (dir: string) => Promise<Record<string, unknown>> = async () => ({})): Promise<{ dir: string; config: ClientConfig }> {
   const dir = await mkdtemp(join(tmpdir(), 'flipside-daemon-connect-'));
   const identity = join(dir, 'identity');
   await writeFile(identity, `#!/bin/sh\necho 'mac=${mac}'\n`);
@@ -44,6 +47,11 @@ export async function startConnectedDaemon(url: string, admin: AdminSession, mac
     },
     join(dir, 'flipside.conf'),
   );
+  return { dir, config };
+}
+
+/** Runs the daemon on `config`, its log lines kept and awaitable. */
+export function runDaemon(config: ClientConfig): DaemonRun {
   const waiting: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   const lines: string[] = [];
   const logged = (re: RegExp) =>
@@ -60,16 +68,33 @@ export async function startConnectedDaemon(url: string, admin: AdminSession, mac
     },
   });
   const done = daemon.run();
+  return {
+    daemon,
+    lines,
+    logged,
+    stop: async () => {
+      daemon.stop();
+      await done;
+    },
+  };
+}
+
+/**
+ * Starts the daemon of a device `mac=<mac>` on `url` and accepts it through `admin`; resolves once
+ * its deviceconnect link is up. `extra(dir)` adds to the client's configuration.
+ */
+export async function startConnectedDaemon(url: string, admin: AdminSession, mac: string, extra?: (dir: string) => Promise<Record<string, unknown>>): Promise<ConnectedDaemon> {
+  const { dir, config } = await connectDeviceConfig(url, mac, extra);
+  const run = runDaemon(config);
   const stop = async () => {
-    daemon.stop();
-    await done;
+    await run.stop();
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await logged(/not authorized yet/);
+    await run.logged(/not authorized yet/);
     const deviceId = await acceptDevice(admin, { mac });
-    await logged(/deviceconnect: connected/);
-    return { dir, daemon, deviceId, lines, logged, stop };
+    await run.logged(/deviceconnect: connected/);
+    return { ...run, dir, deviceId, stop };
   } catch (e) {
     await stop();
     throw e;
