@@ -25,7 +25,9 @@ export interface QemuCampaignSummary {
   jobs: number;
   perState: Record<string, { cuts: number; failed: number }>;
   perKind: Record<string, { cuts: number; failed: number }>;
-  finalStatuses: { new: number; oldThenRetried: number; failed: number };
+  finalStatuses: { new: number; oldThenRetried: number; oldNotRetried: number; failed: number };
+  /** Selected but not booted (the time budget ran out). */
+  notBooted: number;
   recording: QemuCampaignResult['recording'];
   replay: string[];
   passed: number;
@@ -65,10 +67,12 @@ export function summarizeQemu(r: QemuCampaignResult): QemuCampaignSummary {
     perState,
     perKind,
     finalStatuses: {
-      new: r.results.filter((x) => x.verdict.ok && !x.verdict.retried).length,
+      new: r.results.filter((x) => x.verdict.ok && x.verdict.outcome === 'new').length,
       oldThenRetried: r.results.filter((x) => x.verdict.ok && x.verdict.retried).length,
+      oldNotRetried: r.results.filter((x) => x.verdict.ok && x.verdict.outcome === 'old' && !x.verdict.retried).length,
       failed: failures.length,
     },
+    notBooted: r.notBooted,
     recording: r.recording,
     replay: failures.map((x) => qemuReplayCommand(r, r.recording.dir, x.id)),
     passed: n - failures.length,
@@ -112,7 +116,7 @@ function renderHtml(r: QemuCampaignResult, s: QemuCampaignSummary): string {
       const cells = xs
         .map((x) => {
           const v = x.verdict;
-          const cls = !v.ok ? 'fail' : v.outcome === 'new' ? 'new' : 'old';
+          const cls = !v.ok ? 'fail' : v.outcome === 'new' ? 'new' : v.retried ? 'old' : 'kept';
           const title = `${name(x)}\n${v.ok ? `ok: ${v.outcome}${v.retried ? ', retried' : ''}` : `${v.stage}: ${v.reason}`} (${x.seconds.toFixed(0)} s)`;
           return `<td class="c ${cls}" title="${esc(title)}">${x.variant}</td>`;
         })
@@ -135,7 +139,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px
 .kpis{display:flex;gap:14px;flex-wrap:wrap;margin:14px 0}.kpi{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}.kpi b{display:block;font-size:20px}
 table{border-collapse:collapse}td,th{border:1px solid #e2e2e2;padding:2px 6px;text-align:left;vertical-align:top}
 td.c{width:16px;height:18px;padding:0;text-align:center;font-size:10px;color:#fff}th.row{white-space:nowrap;font-weight:normal}
-.new{background:#2e7d32}.old{background:#1565c0}.fail{background:#c62828}.bad{color:#c62828;font-weight:bold}.badrow{background:#fdecea}
+.new{background:#2e7d32}.old{background:#1565c0}.kept{background:#5c6bc0}.fail{background:#c62828}.bad{color:#c62828;font-weight:bold}.badrow{background:#fdecea}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 </style></head><body>
 <h1>flipside-lab campaign · ${esc(r.board)} · client ${esc(r.client)}</h1>
@@ -145,13 +149,14 @@ td.c{width:16px;height:18px;padding:0;text-align:center;font-size:10px;color:#ff
 <div class="kpi"><b>${s.crashStates}</b>distinct flush-boundary disk states in the log</div>
 <div class="kpi"><b>~10^${s.log10Possible}</b>crash states the log allows (lost/torn unflushed sectors)</div>
 <div class="kpi"><b>${r.recording.writes} / ${r.recording.flushes}</b>guest writes / flushes recorded (${(r.recording.writtenBytes / 2 ** 20).toFixed(0)} MiB)</div>
-<div class="kpi"><b>${s.finalStatuses.new} / ${s.finalStatuses.oldThenRetried}</b>ended new / old then retry succeeded</div>
+<div class="kpi"><b>${s.finalStatuses.new} / ${s.finalStatuses.oldThenRetried} / ${s.finalStatuses.oldNotRetried}</b>ended new / old then retry succeeded / old (retry limit)</div>
+<div class="kpi"><b>${s.notBooted}</b>selected but not booted (time budget)</div>
 <div class="kpi"><b>${s.secondsPerImage} s</b>per image (${s.jobs} VM(s)); ${s.seconds} s in all, seed ${s.seed}</div>
 </div>
 <p>Each crash image: the base disk plus the recorded writes up to a flush boundary (and for variants, a seeded subset of the unflushed writes after it, or one torn at 512-byte sectors), booted through U-Boot's script and bootcount and the kernel; the client's recovery; one version committed and running, the env naming the running root, the client agreeing, the /data canary intact; a retry of the update where the old version stayed; both env copies CRC-valid at the end.</p>
 ${fails}
 <h2>Crash images by step of the recorded update (log order)</h2>
-<p class="legend"><span class="new"></span>ended on the new version<span class="old"></span>on the old, retry succeeded<span class="fail"></span>failed. The number is the variant (0: the plain flush boundary).</p>
+<p class="legend"><span class="new"></span>ended on the new version<span class="old"></span>on the old, retry succeeded<span class="kept"></span>on the old, not retried (--retry-limit)<span class="fail"></span>failed. The number is the variant (0: the plain flush boundary).</p>
 <table><tr><th>step</th><th>images</th><th>failed</th><th colspan="999">images</th></tr>${rows}</table>
 <h2>Per kind of crash state</h2><table><tr><th>kind</th><th>images</th><th>failed</th></tr>${kinds}</table>
 </body></html>

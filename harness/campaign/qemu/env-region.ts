@@ -44,7 +44,8 @@ export async function envOfImage(file: string, format: 'qcow2' | 'raw', l: EnvLa
   for (const o of l.offsets) {
     if (o % l.size !== 0) throw new Error(`env copy at ${o} is not a multiple of its size ${l.size}`);
     rmSync(tmp, { force: true });
-    await run('qemu-img', ['dd', '-f', format, '-O', 'raw', `bs=${l.size}`, `skip=${o / l.size}`, 'count=1', `if=${file}`, `of=${tmp}`]);
+    // count is in blocks from the start of the input, skipped ones included.
+    await run('qemu-img', ['dd', '-f', format, '-O', 'raw', `bs=${l.size}`, `skip=${o / l.size}`, `count=${o / l.size + 1}`, `if=${file}`, `of=${tmp}`]);
     copies.push(readFileSync(tmp));
     rmSync(tmp, { force: true });
   }

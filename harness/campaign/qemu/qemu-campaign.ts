@@ -25,6 +25,10 @@ export interface QemuCampaignOptions {
   reportsDir: string;
   /** Reuse a recording (a replay): the folder a failed run kept. */
   recording?: string;
+  /** Retry the update on at most this many images that kept the old version (default: all). */
+  retryLimit?: number;
+  /** Start no new crash image after this many seconds (the images not booted are reported). */
+  budgetSeconds?: number;
   /** Boot only this crash image (`at:variant`, as a replay command names it). */
   only?: string;
   onProgress?: (p: { phase: 'setup' | 'images'; done: number; total: number; failures: number; message?: string }) => void;
@@ -47,6 +51,8 @@ export interface QemuCampaignResult {
   boundariesWithPending: number;
   log10Possible: number;
   results: ImageResult[];
+  /** Selected but not booted: the time budget ran out. */
+  notBooted: number;
   seconds: number;
   jobs: number;
 }
@@ -110,6 +116,9 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
     const results: ImageResult[] = [];
     let done = 0;
     let failures = 0;
+    let retries = 0;
+    const mayRetry = () => (o.retryLimit === undefined || retries < o.retryLimit ? (retries++, true) : false);
+    const outOfTime = () => o.budgetSeconds !== undefined && (Date.now() - t0) / 1000 > o.budgetSeconds;
     const runJob = async (j: number) => {
       const board = boards[j]!;
       const mine = specs.filter((_, k) => k % jobs === j);
@@ -119,6 +128,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
       const cursor = new ImageCursor(log, rec.log, img);
       cursors.push(cursor);
       for (const s of mine) {
+        if (outOfTime()) break;
         const t = Date.now();
         cursor.advance(s.at);
         const undo = cursor.applyPending(s.fates);
@@ -127,7 +137,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
         try {
           const envBefore = envOfRawImage(img, envLayout);
           await board.resetToImage(img, runDir);
-          verdict = await checkCrashImage({ board, client: o.client, seed: rec.seed, envBefore, envLayout, newSlot, overlay: () => join(runDir, 'vm', 'disk.qcow2'), tmp: runDir });
+          verdict = await checkCrashImage({ board, client: o.client, seed: rec.seed, envBefore, envLayout, newSlot, overlay: () => join(runDir, 'vm', 'disk.qcow2'), tmp: runDir, mayRetry });
         } catch (e) {
           verdict = { ok: false, stage: 'harness', reason: e instanceof Error ? e.message : String(e), transcript: [] };
         } finally {
@@ -171,6 +181,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
       boundariesWithPending: sel.withVariants,
       log10Possible: Math.round(log10PossibleStates(log, distinctBoundaries(log)) * 10) / 10,
       results,
+      notBooted: specs.length - results.length,
       seconds: (Date.now() - t0) / 1000,
       jobs,
     };
