@@ -118,12 +118,12 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     // Recovery.
     if (x.client === 'flipside') {
       const s0 = await stateOf();
-      const resume = await sh(cmd.resume()!, 300_000);
+      const resume = await sh(cmd.resume()!, 1_200_000);
       if (![0, 1, 2].includes(resume.code)) throw new Failed('recovery', `flipside resume exited ${resume.code}`);
       if ((await stateOf()) === 'ArtifactReboot') {
         // Reached during this resume: the device reboots before the commit, as a user would.
         if (s0 !== 'ArtifactReboot') await reboot('recovery');
-        const c = await sh(cmd.commit(), 120_000);
+        const c = await sh(cmd.commit(), 600_000);
         if (c.code !== 0 && c.code !== 1) throw new Failed('recovery', `flipside commit exited ${c.code}`);
       }
       const left = await stateOf();
@@ -131,7 +131,7 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     } else {
       const env = await envInGuest();
       if (env.upgrade_available === '1') {
-        const c = await sh(cmd.commit(), 120_000);
+        const c = await sh(cmd.commit(), 600_000);
         if (c.code !== 0) throw new Failed('recovery', `mender commit on the trial boot exited ${c.code}`);
       }
     }
@@ -141,10 +141,10 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     if (outcome === 'new' || !x.mayRetry()) await settled('after recovery', true);
     else {
       retried = true;
-      const i = await sh(cmd.install(devicePathOf('next')), 300_000);
+      const i = await sh(cmd.install(devicePathOf('next')), 1_200_000);
       if (i.code !== 0) throw new Failed('retry', `the retried install exited ${i.code}`);
       await reboot('retry');
-      const c = await sh(cmd.commit(), 120_000);
+      const c = await sh(cmd.commit(), 600_000);
       if (c.code !== 0) throw new Failed('retry', `the retried commit exited ${c.code}`);
       const after = await settled('after the retry', true);
       if (after !== board.versions.next) throw new Failed('retry', `after the retry ${after} runs, not ${board.versions.next}`);

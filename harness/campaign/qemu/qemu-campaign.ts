@@ -57,6 +57,24 @@ export interface QemuCampaignResult {
   jobs: number;
 }
 
+/** 0, n/2, n/4, 3n/4, ...: every prefix of this order is spread over 0..n-1. */
+export function spreadOrder(n: number): number[] {
+  const out: number[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; out.length < n; i++) {
+    let x = 0;
+    for (let f = 0.5, k = i; k > 0; k >>= 1, f /= 2) if (k & 1) x += f;
+    const idx = Math.floor(x * n);
+    if (!seen.has(idx)) {
+      seen.add(idx);
+      out.push(idx);
+    }
+    if (i > 64 * n) break;
+  }
+  for (let k = 0; k < n; k++) if (!seen.has(k)) out.push(k);
+  return out;
+}
+
 export function qemuReplayCommand(r: Pick<QemuCampaignResult, 'board' | 'client' | 'seed'>, recordingDir: string, id: string): string {
   return `flipside-lab campaign --board ${r.board} --client ${r.client} --seed ${r.seed} --recording ${recordingDir} --only ${id}`;
 }
@@ -112,24 +130,39 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
     const writes = log.entries.filter((e) => e.kind === 'write');
     say(`log: ${log.entries.length} entries (${writes.length} writes, ${log.entries.length - writes.length} flushes), ${sel.distinct} distinct flush-boundary states, ${specs.length} crash images to boot on ${jobs} VM(s)`);
 
-    // Job j boots every jobs-th image in log order, on its own rolled-forward copy of the base.
+    // Boot order: spread over the log (van der Corput over the log-ordered list), so a time budget
+    // that stops early still leaves images from every step. Jobs take the next image from one queue.
+    const order = spreadOrder(specs.length).map((k) => specs[k]!);
+    // Retries are costly (an install under TCG): with a limit, they go to images spread over the
+    // steps where an update was in progress, not to the first ones that kept the old version.
+    const stepOf = (s: CrashImageSpec) => stepAt(rec, log.entries[Math.max(0, s.at - 1)]?.dataAt ?? 0);
+    const retryCandidates = new Set<string>();
+    if (o.retryLimit !== undefined) {
+      const busy = specs.filter((s) => stepOf(s) !== 'boot');
+      for (let k = 0; k < Math.min(o.retryLimit, busy.length); k++) retryCandidates.add(busy[Math.floor(((k + 0.5) * busy.length) / o.retryLimit)]!.id);
+    }
     const results: ImageResult[] = [];
     let done = 0;
     let failures = 0;
-    let retries = 0;
-    const mayRetry = () => (o.retryLimit === undefined || retries < o.retryLimit ? (retries++, true) : false);
+    let next = 0;
     const outOfTime = () => o.budgetSeconds !== undefined && (Date.now() - t0) / 1000 > o.budgetSeconds;
     const runJob = async (j: number) => {
       const board = boards[j]!;
-      const mine = specs.filter((_, k) => k % jobs === j);
-      if (mine.length === 0) return;
       const img = join(work, `crash-${j}.img`);
-      await run('cp', ['--sparse=always', '--reflink=auto', rec.base, img]);
-      const cursor = new ImageCursor(log, rec.log, img);
-      cursors.push(cursor);
-      for (const s of mine) {
-        if (outOfTime()) break;
+      let cursor: ImageCursor | null = null;
+      for (;;) {
+        if (outOfTime() || next >= order.length) break;
+        const s = order[next++]!;
+        const mayRetry = () => o.retryLimit === undefined || retryCandidates.has(s.id);
         const t = Date.now();
+        // The copy only rolls forward: an image earlier in the log starts again from the base.
+        if (!cursor || cursor.position > s.at) {
+          cursor?.close();
+          if (cursor) cursors.splice(cursors.indexOf(cursor), 1);
+          await run('cp', ['--sparse=always', '--reflink=auto', rec.base, img]);
+          cursor = new ImageCursor(log, rec.log, img);
+          cursors.push(cursor);
+        }
         cursor.advance(s.at);
         const undo = cursor.applyPending(s.fates);
         let verdict: ImageVerdict = { ok: false, stage: 'harness', reason: 'not checked', transcript: [] };
@@ -146,7 +179,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
           // A failure keeps its console transcript in the report folder.
           if (!verdict.ok) for (const l of logs) if (existsSync(l)) copyFileSync(l, join(dir, `console-${s.id.replace(':', '-')}.log`));
         }
-        const step = stepAt(rec, log.entries[Math.max(0, s.at - 1)]?.dataAt ?? 0);
+        const step = stepOf(s);
         results.push({ ...s, step, verdict, seconds: (Date.now() - t) / 1000 });
         done++;
         if (!verdict.ok) failures++;
