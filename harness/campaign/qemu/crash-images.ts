@@ -149,7 +149,7 @@ export function selectCrashImages(log: WriteLog, n: number, seed: number, region
   for (const i of shuffled(dataBs).slice(0, Math.max(0, budgetData))) add(i, chosen.size % 2 === 0 ? 0 : 1 + Math.floor(rng() * 3));
   // The rest: evenly spaced over the log, alternating plain boundaries and variants.
   const rest = n - chosen.size;
-  for (let k = 0; k < rest && chosen.size < n; k++) {
+  for (let k = 0; k < rest && chosen.size < n && k < bs.length * 4; k++) {
     const i = Math.min(bs.length - 1, Math.floor(((k + rng()) * bs.length) / Math.max(1, rest)));
     add(i, k % 2 === 0 ? 0 : 1 + Math.floor(rng() * 3));
   }

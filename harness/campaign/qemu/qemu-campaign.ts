@@ -11,10 +11,10 @@ import { partition } from '../../../qemu/image/layout.js';
 import { run } from '../../../qemu/image/exec.js';
 import type { ClientKind } from '../../scenario/client.js';
 import { checkCrashImage, type ImageVerdict } from './check-image.js';
-import { distinctBoundaries, ImageCursor, log10PossibleStates, selectCrashImages, type CrashImageSpec, type Region } from './crash-images.js';
+import { distinctBoundaries, ImageCursor, log10PossibleStates, selectCrashImages, variantFates, type CrashImageSpec, type Region } from './crash-images.js';
 import { envOfRawImage } from './env-region.js';
 import { recordingFiles, recordUpdate, stepAt, type Recording } from './record.js';
-import { readWriteLog } from './write-log.js';
+import { readWriteLog, type WriteLog } from './write-log.js';
 
 export interface QemuCampaignOptions {
   board: string;
@@ -55,6 +55,18 @@ export interface QemuCampaignResult {
   notBooted: number;
   seconds: number;
   jobs: number;
+}
+
+/** The crash image a replay command names (`<log position>:<variant>`). */
+export function imageById(log: WriteLog, id: string, seed: number): CrashImageSpec {
+  const m = /^(\d+):(\d+)$/.exec(id);
+  const bs = distinctBoundaries(log);
+  const bi = m ? bs.findIndex((b) => b.at === Number(m[1])) : -1;
+  if (!m || bi < 0) throw new Error(`--only ${id}: no such crash image in this recording (ids are <log position>:<variant>; positions: ${bs.map((b) => b.at).slice(0, 12).join(', ')}, ...)`);
+  const variant = Number(m[2]);
+  if (variant > 0 && bs[bi]!.pending.length === 0) throw new Error(`--only ${id}: nothing is pending after that flush boundary, it has no variants`);
+  const v = variantFates(log, bs[bi]!, variant, seed);
+  return { id, boundary: bi, at: bs[bi]!.at, variant, fates: v.fates, label: v.label };
 }
 
 /** 0, n/2, n/4, 3n/4, ...: every prefix of this order is spread over 0..n-1. */
@@ -121,12 +133,9 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
       ...(['boot', 'rootfsA', 'rootfsB', 'data'] as const).map((r) => ({ name: r, offset: partition(layout, r).offset, size: partition(layout, r).size })),
     ];
     const newSlot = String(partition(layout, 'rootfsB').number);
-    const sel = selectCrashImages(log, o.only ? Number.MAX_SAFE_INTEGER : o.images, o.seed, regions);
-    let specs = sel.selected;
-    if (o.only) {
-      specs = specs.filter((s) => s.id === o.only);
-      if (specs.length === 0) throw new Error(`--only ${o.only}: no such crash image in this recording (ids are <log position>:<variant>)`);
-    }
+    const sel = selectCrashImages(log, o.only ? 0 : o.images, o.seed, regions);
+    // A replay names its image: the variants depend only on the seed, the boundary and the index.
+    const specs = o.only ? [imageById(log, o.only, o.seed)] : sel.selected;
     const writes = log.entries.filter((e) => e.kind === 'write');
     say(`log: ${log.entries.length} entries (${writes.length} writes, ${log.entries.length - writes.length} flushes), ${sel.distinct} distinct flush-boundary states, ${specs.length} crash images to boot on ${jobs} VM(s)`);
 
