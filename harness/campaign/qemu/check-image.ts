@@ -135,6 +135,14 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
         if (c.code !== 0) throw new Failed('recovery', `mender commit on the trial boot exited ${c.code}`);
       }
     }
+    // A rollback by the recovery (the env back on the old slot while the new one runs) takes
+    // effect at the next boot, as the host-sim campaign's power cycle after recovery shows.
+    const root = rootPartitionOf((await sh('cat /proc/cmdline')).lines.join(' '));
+    const envNow = await envInGuest();
+    if (envNow.upgrade_available === '0' && (envNow.mender_boot_part ?? envNow.boot_part) !== root) {
+      note(`the env names partition ${envNow.mender_boot_part ?? envNow.boot_part}, partition ${root} runs: reboot`);
+      await reboot('recovery');
+    }
     const running = await settled('after recovery', false);
     outcome = running === board.versions.next ? 'new' : 'old';
     if (expect.want && outcome !== expect.want) throw new Failed('outcome', `${running} runs, but ${expect.why}`);
