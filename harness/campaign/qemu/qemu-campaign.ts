@@ -103,7 +103,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
   const work = join(process.env.FLIPSIDE_CAMPAIGN_WORK ?? (existsSync('/dev/shm') ? '/dev/shm' : dir), `flipside-${id}`);
   mkdirSync(work, { recursive: true });
   const say = (message: string) => o.onProgress?.({ phase: 'setup', done: 0, total: 0, failures: 0, message });
-  const jobs = Math.max(1, Math.min(o.jobs, o.images));
+  const jobs = Math.max(1, Math.min(o.jobs, o.only ? 1 : o.images));
   const boards: QemuBoard[] = [];
   const cursors: ImageCursor[] = [];
   let keep = false;
