@@ -92,3 +92,22 @@ test.serial('--client mender is refused where no image can carry it, and with --
   t.regex(said, /--inject-bug builds a Flipside client with a bug; it cannot go with --client mender/);
   t.regex(said, /'rauc' is invalid.*flipside, mender/s);
 });
+
+test.serial('campaign: --client mender only on QEMU boards, a bad --only is named before anything runs', async (t) => {
+  const c = capture();
+  const err: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    t.is(await main(['campaign', '--board', 'host-sim', '--client', 'mender']), 1);
+    t.is(await main(['campaign', '--board', 'host-sim', '--only', 'bad']), 1);
+    t.not(await main(['campaign', '--board', 'qemu-aarch64', '--crash-images', '0']), 0);
+  } finally {
+    c.restore();
+    process.stderr.write = write;
+  }
+  const said = [...c.out, ...err].join('\n');
+  t.regex(said, /--client mender runs on QEMU boards only/);
+  t.regex(said, /--only wants flow:cut:index/);
+  t.regex(said, /--crash-images must be an integer ≥ 1, got 0/);
+});

@@ -63,6 +63,10 @@ export class QemuBoard implements Board {
   private serverPort: number | undefined;
   /** Each scenario has its own VM: listeners subscribed once hear all of them. */
   private readonly con: RelayConsole;
+  /** Campaigns: the next VM records the guest's writes and flushes to this log (blklogwrites). */
+  writeLog: string | null = null;
+  /** Campaigns: the disk is a crash image the VM runs on through a qcow2 overlay; never deleted here. */
+  private overlay = false;
 
   private constructor(
     readonly file: BoardFile,
@@ -139,10 +143,32 @@ export class QemuBoard implements Board {
     mkdirSync(opts.runDir, { recursive: true });
     this.runDir = opts.runDir;
     this.serverPort = opts.serverPort;
+    this.overlay = false;
     this.baseDisk = join(opts.runDir, 'start.img');
     await run('cp', ['--sparse=always', '--reflink=auto', this.images.current.disk, this.baseDisk]);
     await this.writeDataFiles(this.baseDisk, opts);
     this.strategy.poweredOff();
+  }
+
+  /**
+   * Campaigns: the next power-on runs `image` (a crash image, kept as it is: the VM writes to a
+   * qcow2 overlay in `runDir`, which release() deletes).
+   */
+  async resetToImage(image: string, runDir: string): Promise<void> {
+    if (!this.images) throw new Error(`${this.name}: prepare() was not called`);
+    await this.release();
+    mkdirSync(runDir, { recursive: true });
+    this.runDir = runDir;
+    this.serverPort = undefined;
+    this.baseDisk = image;
+    this.overlay = true;
+    this.strategy.poweredOff();
+  }
+
+  /** The layout and firmware of the current version's image (after prepare()). */
+  get image(): LabImages['current'] {
+    if (!this.images) throw new Error(`${this.name}: prepare() was not called`);
+    return this.images.current;
   }
 
   /** Puts files into the data ext4 inside the disk image (shared with lab boards: data-files.ts). */
@@ -156,7 +182,7 @@ export class QemuBoard implements Board {
       return;
     }
     if (!this.runDir || !this.baseDisk || !this.images) throw new Error(`${this.name}: reset() was not called`);
-    this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: false, bios: this.images.current.qemuBios, ...(this.serverPort ? { serverPort: this.serverPort } : {}) });
+    this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: this.overlay, bios: this.images.current.qemuBios, ...(this.writeLog ? { writeLog: this.writeLog } : {}), ...(this.serverPort ? { serverPort: this.serverPort } : {}) });
     this.con.attach(this.vm.console);
   }
 
@@ -192,7 +218,7 @@ export class QemuBoard implements Board {
     this.vm = null;
     this.con.attach(null);
     // The disk copies are hundreds of MB each; the transcript is what a report keeps.
-    const drop = () => [this.baseDisk, vm?.diskPath].forEach((f) => f && rmSync(f, { force: true }));
+    const drop = () => [this.overlay ? null : this.baseDisk, vm?.diskPath].forEach((f) => f && rmSync(f, { force: true }));
     if (!vm) {
       drop();
       return [];

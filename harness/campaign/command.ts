@@ -69,7 +69,11 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .command('campaign')
     .description('power-cut campaign: every cut point and crash state of recorded update runs, checked end to end; seeded bugs must all be caught')
     .option('--board <name>', 'board (host-sim)', 'host-sim')
-    .addOption(new Option('--client <client>', 'client under test').choices(['flipside']).default('flipside'))
+    .addOption(new Option('--client <client>', 'client under test (mender: QEMU boards only)').choices(['flipside', 'mender']).default('flipside'))
+    .option('--crash-images <n>', 'QEMU boards: crash images to boot (a seeded selection of the recorded update\'s crash states)', int('--crash-images', 1), 100)
+    .option('--retry-limit <n>', 'QEMU boards: run the retry of the update on at most n images that kept the old version (default: every one)', int('--retry-limit'))
+    .option('--time-budget <s>', 'QEMU boards: start no new crash image after s seconds; the rest are reported as not booted', int('--time-budget', 1))
+    .option('--recording <dir>', 'QEMU boards: reuse a recorded update (base.img, write.log) instead of recording one (replays)')
     .option('--cuts <n>', 'at most n crash states for the clean client (a seeded sample keeps every cut point); default: every one the model names', int('--cuts', 1))
     .addOption(new Option('--phase <phase>', 'only cuts in this phase').choices([...PHASES, 'all']).default('all'))
     .option('--mutants <list>', "'all' or a comma-separated list of seeded bugs the campaign must catch", 'none')
@@ -78,18 +82,19 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--partition-mib <n>', 'rootfs partition size of the campaign boards', int('--partition-mib', 1), DEFAULTS.partitionMiB)
     .option('--mixes <n>', 'seeded random crash states per cut point beyond the named ones', int('--mixes'), DEFAULTS.extra)
     .option('--shard <k/n>', 'check only shard k of n of the planned crash states and mutants (CI runners split a campaign)', parseShard)
-    .option('--only <flow:cut:index>', 'replay one crash state (from a replay command)', parseOnly)
+    .option('--only <id>', 'replay one crash state (from a replay command): flow:cut:index on host-sim, at:variant on QEMU boards')
     .option('--reports <dir>', 'parent folder of the run reports', reportsDir)
     .option('--json', 'print the summary as JSON on the last stdout line')
-    .action(async (o: { board: string; client: string; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: { flow: string; cut: number; index: number }; reports: string; json?: boolean; shard?: Shard }) => {
-      if (o.board !== 'host-sim') throw new Error(`campaign: board ${o.board} is not supported yet (host-sim only; QEMU crash images from blklogwrites are not built)`);
+    .action(async (o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
+      if (o.board !== 'host-sim') return runQemu(o, setStatus);
+      if (o.client !== 'flipside') throw new Error(`campaign: --client ${o.client} runs on QEMU boards only; host-sim runs the Flipside client`);
       const mutants = selectMutants(o.mutants);
       const seed = o.seed ?? randomSeed();
       const progress = await progressPrinter();
       let r;
       try {
         const { runCampaign } = await import('./campaign.js');
-        r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: o.only } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
+        r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: parseOnly(o.only) } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
       } finally {
         progress.stop();
       }
@@ -109,3 +114,36 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     });
 }
 
+
+/** A QEMU board: crash images from one recorded update, booted (harness/campaign/qemu/). */
+async function runQemu(o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; timeBudget?: number; seed?: number; jobs: number; only?: string; reports: string; json?: boolean }, setStatus: (code: number) => void): Promise<void> {
+  const seed = o.seed ?? randomSeed();
+  const { runQemuCampaign } = await import('./qemu/qemu-campaign.js');
+  const { writeQemuCampaignReports } = await import('../report/qemu-campaign.js');
+  const t0 = Date.now();
+  const r = await runQemuCampaign({
+    board: o.board,
+    client: o.client as 'flipside' | 'mender',
+    images: o.crashImages,
+    seed,
+    jobs: o.jobs,
+    reportsDir: resolve(o.reports),
+    ...(o.recording ? { recording: o.recording } : {}),
+    ...(o.retryLimit !== undefined ? { retryLimit: o.retryLimit } : {}),
+    ...(o.timeBudget !== undefined ? { budgetSeconds: o.timeBudget } : {}),
+    ...(o.only ? { only: o.only } : {}),
+    onProgress: (p) => process.stderr.write(p.phase === 'setup' ? `campaign: ${p.message}\n` : `campaign ${o.board}: ${p.done}/${p.total} crash images, ${p.failures} failed, ${Math.round((Date.now() - t0) / 1000)} s: ${p.message}\n`),
+  });
+  const s = writeQemuCampaignReports(r);
+  const lines = [
+    `campaign ${s.board} (${s.client}) seed ${seed}: ${s.cuts} crash images booted${r.notBooted ? ` (${r.notBooted} more selected, not booted: --time-budget)` : ''} of ${s.crashStates} distinct flush-boundary states (~10^${s.log10Possible} crash states with lost/torn unflushed writes), ${s.failures} failed, ${s.seconds} s with ${s.jobs} VM(s), ${s.secondsPerImage} s per image`,
+    `  recorded update: ${r.recording.writes} writes, ${r.recording.flushes} flushes, ${(r.recording.writtenBytes / 2 ** 20).toFixed(0)} MiB${r.recording.seconds !== null ? ` in ${Math.round(r.recording.seconds)} s` : ''}`,
+    ...Object.entries(s.perState).map(([k, v]) => `  ${k}: ${v.cuts} images, ${v.failed} failed`),
+    ...s.replay.slice(0, 20).map((c) => `replay: ${c}`),
+    `report ${s.html}`,
+  ];
+  if (o.only) for (const x of r.results) lines.unshift(`${x.id} (${x.step}, ${x.label}): ${x.verdict.ok ? `passed, ${x.verdict.outcome}` : `FAILED at ${x.verdict.stage}: ${x.verdict.reason}`}`, ...x.verdict.transcript.map((l) => `  ${l}`));
+  for (const l of lines) (o.json ? console.error : console.log)(l);
+  if (o.json) console.log(JSON.stringify(s));
+  setStatus(s.failures === 0 ? 0 : 1);
+}

@@ -30,3 +30,13 @@ test('a real board has no QEMU command line', async (t) => {
   const b = await loadBoardFile('beaglebone-black');
   t.throws(() => qemuCommandLine(b, paths), { message: /real hardware/ });
 });
+
+test('a write log puts blklogwrites between the disk model and the raw file; sd and qcow2 disks are refused', async (t) => {
+  const b = await loadBoardFile('qemu-aarch64');
+  const s = qemuCommandLine(b, { ...paths, writeLog: '/r/write.log' }).join(' ');
+  t.regex(s, /-blockdev driver=blklogwrites,node-name=hd0,log-sector-size=512,log-append=off,file\.driver=file,file\.filename=\/r\/disk\.img,\S*log\.driver=file,log\.filename=\/r\/write\.log\S* -device virtio-blk-pci,drive=hd0 /);
+  t.false(s.includes('-drive '));
+  t.throws(() => qemuCommandLine(b, { ...paths, diskFormat: 'qcow2', writeLog: '/r/w.log' }), { message: /raw disk/ });
+  const pi = await loadBoardFile('raspberrypi3-qemu');
+  t.throws(() => qemuCommandLine(pi, { ...paths, writeLog: '/r/w.log' }), { message: /raw disk/ });
+});

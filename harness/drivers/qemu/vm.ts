@@ -29,6 +29,11 @@ export interface QemuVmOptions {
   snapshot?: boolean;
   /** Firmware instead of the board's qemu.bios (BuiltImage.qemuBios: U-Boot from the board's package). */
   bios?: string;
+  /**
+   * Record every guest write and flush to this file (QEMU's blklogwrites driver, dm-log-writes
+   * format; a fresh log per power-on). Raw disks on a -device disk model only.
+   */
+  writeLog?: string;
 }
 
 export interface BlockStats {
@@ -46,14 +51,23 @@ export interface BlockStats {
  */
 export function qemuCommandLine(
   board: BoardFile,
-  p: { disk: string; diskFormat: 'raw' | 'qcow2'; consoleSocket: string; qmpSocket: string; pidFile: string; serverPort?: number; bios?: string },
+  p: { disk: string; diskFormat: 'raw' | 'qcow2'; consoleSocket: string; qmpSocket: string; pidFile: string; serverPort?: number; bios?: string; writeLog?: string },
 ): string[] {
   const q = qemuOf(board);
+  if (p.writeLog && (q.diskDevice === 'sd' || p.diskFormat !== 'raw')) throw new Error(`${board.name}: a write log needs a raw disk on a -device disk model`);
   const serials: string[] = [];
   for (let i = 0; i < q.consoleSerial; i++) serials.push('-serial', 'null');
   serials.push('-serial', 'chardev:con0');
-  const disk =
-    q.diskDevice === 'sd'
+  // The write log: blklogwrites between the device and the file; each guest flush is an entry of
+  // the log (no-flush only spares the host's fdatasync, the entry is still written).
+  const logged = (log: string) => [
+    '-blockdev',
+    `driver=blklogwrites,node-name=hd0,log-sector-size=512,log-append=off,file.driver=file,file.filename=${p.disk},file.cache.no-flush=on,log.driver=file,log.filename=${log},log.cache.no-flush=on`,
+    '-device', `${q.diskDevice},drive=hd0`,
+  ];
+  const disk = p.writeLog
+    ? logged(p.writeLog)
+    : q.diskDevice === 'sd'
       ? ['-drive', `if=sd,id=hd0,file=${p.disk},format=${p.diskFormat},cache=unsafe`]
       : ['-drive', `if=none,file=${p.disk},format=${p.diskFormat},id=hd0,cache=unsafe`, '-device', `${q.diskDevice},drive=hd0`];
   const net: string[] = [];
@@ -172,6 +186,7 @@ export class QemuVm {
       pidFile: this.pidFile,
       serverPort: this.opts.serverPort,
       bios: this.opts.bios,
+      writeLog: this.opts.writeLog,
     });
   }
 
@@ -185,6 +200,8 @@ export class QemuVm {
     const bios = this.opts.bios ?? qemuOf(this.opts.board).bios;
     if (!existsSync(bios)) throw new Error(`${this.opts.board.name}: firmware ${bios} not found (pass the image's qemuBios, or install its package)`);
     for (const f of [this.consoleSocket, this.qmpSocket, this.pidFile]) rmSync(f, { force: true });
+    // QEMU opens the log, it does not create it; each power-on starts a fresh one (log-append=off).
+    if (this.opts.writeLog) writeFileSync(this.opts.writeLog, '');
     installExitHook();
     const child = spawn('sh', ['-c', WATCHDOG, 'qemu-watchdog', qemuOf(this.opts.board).binary, ...this.qemuArgs()], {
       stdio: ['pipe', 'ignore', 'pipe'],

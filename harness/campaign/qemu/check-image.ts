@@ -1,0 +1,172 @@
+// One crash image, booted: the board's own power-on (U-Boot's script and bootcount, the kernel),
+// the client's recovery (Flipside: `flipside resume`, and the commit a resumed install waits for;
+// Mender: `mender commit` where the env shows a trial boot), the invariants in the guest (one
+// version committed and running, the env names the running root, /data canary intact), a retry of
+// the update where the old version stayed, and at the end, with the power off, both env copies
+// CRC-valid in the disk. The VM is cut as soon as the verdict is known.
+import { join } from 'node:path';
+import { devicePathOf } from '../../board/board.js';
+import type { QemuBoard } from '../../board/qemu-board.js';
+import { CANARY_PATH, canaryContent, rootPartitionOf, withoutClientLog } from '../../invariants/invariants.js';
+import { parseEnvLines } from '../../../bootenv/env-lines.js';
+import { clientCommands, CLIENT_DATA_DIR, type ClientKind } from '../../scenario/client.js';
+import { envOfImage, type EnvLayout, type EnvSeen } from './env-region.js';
+
+export type ImageVerdict =
+  | { ok: true; outcome: 'new' | 'old'; retried: boolean; transcript: string[] }
+  | { ok: false; stage: string; reason: string; outcome?: 'new' | 'old'; transcript: string[] };
+
+export interface ImageCheckInput {
+  board: QemuBoard;
+  client: ClientKind;
+  seed: number;
+  /** The env in the crash image before power-on: what decides which version may win. */
+  envBefore: EnvSeen;
+  envLayout: EnvLayout;
+  /** Partition number of the slot the update installs to. */
+  newSlot: string;
+  /** The qcow2 overlay the VM wrote to (read with the power off). */
+  overlay: () => string | null;
+  tmp: string;
+  /** Asked once the old version is found running: may this image run the (costly) retry? */
+  mayRetry: () => boolean;
+}
+
+class Failed extends Error {
+  constructor(
+    readonly stage: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the crash image allows: the env already commits the new slot → only the new version may run. */
+export function expectedFromEnv(env: EnvSeen, newSlot: string): { want: 'new' | null; why: string } {
+  const v = env.vars;
+  if (!v) return { want: null, why: 'no valid env copy in the crash image' };
+  const part = v.mender_boot_part ?? v.boot_part;
+  if (part === newSlot && v.upgrade_available === '0') return { want: 'new', why: `the crash image's env commits the new slot (boot_part=${part}, upgrade_available=0)` };
+  return { want: null, why: `env boot_part=${part}, upgrade_available=${v.upgrade_available}: either version may be right` };
+}
+
+export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict> {
+  const { board } = x;
+  const cmd = clientCommands(x.client);
+  const transcript: string[] = [];
+  const t0 = Date.now();
+  const note = (l: string) => transcript.push(`${((Date.now() - t0) / 1000).toFixed(1)} s ${l}`);
+  // A client command starts Node under TCG: over a minute on a loaded host.
+  const sh = async (c: string, timeoutMs = 600_000) => {
+    const r = await board.caps.shell.run(c, { timeoutMs });
+    const out = withoutClientLog(r.stdout);
+    note(`$ ${c} → exit ${r.code}${out.length ? `: ${out.slice(-2).join(' | ')}` : ''}`);
+    return { code: r.code, lines: out };
+  };
+  const boot = async (stage: string) => {
+    try {
+      await board.strategy.transition('shell');
+      note('power-on: shell');
+    } catch (e) {
+      throw new Failed(stage, `the board does not boot to a shell: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  };
+  const reboot = async (stage: string) => {
+    await board.caps.console.write('sync; reboot -f\n');
+    try {
+      await board.strategy.followBoot('shell');
+      note('reboot: shell');
+    } catch (e) {
+      throw new Failed(stage, `the reboot does not reach a shell: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  };
+  const stateOf = async (): Promise<string | null> => {
+    if (x.client !== 'flipside') return null;
+    const r = await sh(`cat ${CLIENT_DATA_DIR.flipside}/state.json 2>/dev/null || echo NONE`);
+    const text = r.lines.join('\n');
+    if (/^NONE$/m.test(text)) return null;
+    return /"state"\s*:\s*"([^"]+)"/.exec(text)?.[1] ?? 'unreadable';
+  };
+  const envInGuest = async () => parseEnvLines((await sh('fw_printenv')).lines.join('\n'));
+  /**
+   * One version committed, the env names the running root, the canary is intact; with `client`,
+   * the client names the running rootfs too (a Node start: asked once, of the final state).
+   */
+  const settled = async (stage: string, client: boolean): Promise<string> => {
+    const root = rootPartitionOf((await sh('cat /proc/cmdline')).lines.join(' '));
+    const env = await envInGuest();
+    if (env.upgrade_available !== '0') throw new Failed(stage, `upgrade_available=${env.upgrade_available} with nothing in progress`);
+    const part = env.mender_boot_part ?? env.boot_part;
+    if (root === undefined || part !== root) throw new Failed(stage, `boot_part=${part}, running root partition ${root ?? '?'}`);
+    const running = /artifact_name=(\S+)/.exec((await sh('cat /etc/flipside/artifact_info')).lines.join('\n'))?.[1];
+    if (client) {
+      const shown = (await sh(cmd.showArtifact())).lines.at(-1);
+      if (shown !== running) throw new Failed(stage, `show-artifact says ${shown}, the running rootfs is ${running}`);
+    }
+    if (running !== board.versions.current && running !== board.versions.next) throw new Failed(stage, `${running} runs, neither ${board.versions.current} nor ${board.versions.next}`);
+    const canary = await sh(`cat ${CANARY_PATH}`);
+    if (canary.code !== 0 || canary.lines.join('\n') !== canaryContent(x.seed).trim()) throw new Failed(stage, `the /data canary is ${canary.code === 0 ? 'changed' : 'gone'}`);
+    return running;
+  };
+
+  const expect = expectedFromEnv(x.envBefore, x.newSlot);
+  note(`crash image env: copies ${x.envBefore.valid.map((v) => (v ? 'valid' : 'INVALID')).join('/')}; ${expect.why}`);
+  let outcome: 'new' | 'old' | undefined;
+  let retried = false;
+  try {
+    await boot('power-on');
+    // Recovery.
+    if (x.client === 'flipside') {
+      const s0 = await stateOf();
+      const resume = await sh(cmd.resume()!, 1_200_000);
+      if (![0, 1, 2].includes(resume.code)) throw new Failed('recovery', `flipside resume exited ${resume.code}`);
+      if ((await stateOf()) === 'ArtifactReboot') {
+        // Reached during this resume: the device reboots before the commit, as a user would.
+        if (s0 !== 'ArtifactReboot') await reboot('recovery');
+        const c = await sh(cmd.commit(), 600_000);
+        if (c.code !== 0 && c.code !== 1) throw new Failed('recovery', `flipside commit exited ${c.code}`);
+      }
+      const left = await stateOf();
+      if (left) throw new Failed('recovery', `a deployment is still stored after recovery (${left})`);
+    } else {
+      const env = await envInGuest();
+      if (env.upgrade_available === '1') {
+        const c = await sh(cmd.commit(), 600_000);
+        if (c.code !== 0) throw new Failed('recovery', `mender commit on the trial boot exited ${c.code}`);
+      }
+    }
+    // A rollback by the recovery (the env back on the old slot while the new one runs) takes
+    // effect at the next boot, as the host-sim campaign's power cycle after recovery shows.
+    const root = rootPartitionOf((await sh('cat /proc/cmdline')).lines.join(' '));
+    const envNow = await envInGuest();
+    if (envNow.upgrade_available === '0' && (envNow.mender_boot_part ?? envNow.boot_part) !== root) {
+      note(`the env names partition ${envNow.mender_boot_part ?? envNow.boot_part}, partition ${root} runs: reboot`);
+      await reboot('recovery');
+    }
+    const running = await settled('after recovery', false);
+    outcome = running === board.versions.next ? 'new' : 'old';
+    if (expect.want && outcome !== expect.want) throw new Failed('outcome', `${running} runs, but ${expect.why}`);
+    if (outcome === 'new' || !x.mayRetry()) await settled('after recovery', true);
+    else {
+      retried = true;
+      const i = await sh(cmd.install(devicePathOf('next')), 1_200_000);
+      if (i.code !== 0) throw new Failed('retry', `the retried install exited ${i.code}`);
+      await reboot('retry');
+      const c = await sh(cmd.commit(), 600_000);
+      if (c.code !== 0) throw new Failed('retry', `the retried commit exited ${c.code}`);
+      const after = await settled('after the retry', true);
+      if (after !== board.versions.next) throw new Failed('retry', `after the retry ${after} runs, not ${board.versions.next}`);
+    }
+    await sh('sync');
+    await board.strategy.transition('off');
+    const overlay = x.overlay();
+    if (!overlay) throw new Failed('env copies', 'the VM has no disk overlay to read');
+    const end = await envOfImage(overlay, 'qcow2', x.envLayout, join(x.tmp, 'env.bin'));
+    note(`env at the end: copies ${end.valid.join('/')}`);
+    if (!end.valid.every(Boolean)) throw new Failed('env copies', `env copy ${end.valid.indexOf(false) + 1} is not CRC-valid at the end${retried ? ' (after the retry)' : ''}`);
+    return { ok: true, outcome, retried, transcript };
+  } catch (e) {
+    if (e instanceof Failed) return { ok: false, stage: e.stage, reason: e.message, ...(outcome ? { outcome } : {}), transcript };
+    return { ok: false, stage: 'harness', reason: e instanceof Error ? e.message : String(e), ...(outcome ? { outcome } : {}), transcript };
+  }
+}

@@ -1,0 +1,107 @@
+// Crash images from a write log: flush boundaries, seeded lost/torn variants, the selection, and
+// the cursor that rolls one disk copy forward and undoes a variant's pending writes.
+import test from 'ava';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { boundaries, distinctBoundaries, ImageCursor, selectCrashImages, variantFates, type Region } from './crash-images.js';
+import { encodeWriteLog, readWriteLog } from './write-log.js';
+
+const fill = (n: number, byte: number) => Buffer.alloc(n, byte);
+
+function fixture() {
+  const d = mkdtempSync(join(tmpdir(), 'crash-images-'));
+  const logFile = join(d, 'log');
+  writeFileSync(
+    logFile,
+    encodeWriteLog([
+      { kind: 'write', offset: 0, data: fill(1024, 1) }, // 0
+      { kind: 'flush' }, // 1
+      { kind: 'flush' }, // 2: nothing since the last one
+      { kind: 'write', offset: 1024, data: fill(512, 2) }, // 3
+      { kind: 'write', offset: 2048, data: fill(1536, 3) }, // 4
+      { kind: 'flush' }, // 5
+      { kind: 'write', offset: 0, data: fill(512, 4) }, // 6: pending at the end
+    ]),
+  );
+  const image = join(d, 'img');
+  writeFileSync(image, Buffer.alloc(4096));
+  return { d, logFile, image, log: readWriteLog(logFile) };
+}
+
+test('boundaries: after each flush, the start and the end; repeated flushes are not distinct states', (t) => {
+  const { d, log } = fixture();
+  const bs = boundaries(log);
+  t.deepEqual(
+    bs.map((b) => [b.at, b.pending]),
+    [
+      [0, [0]],
+      [2, []],
+      [3, [3, 4]],
+      [6, [6]],
+      [7, []],
+    ],
+  );
+  t.deepEqual(
+    distinctBoundaries(log).map((b) => b.at),
+    [0, 2, 6, 7],
+  );
+  rmSync(d, { recursive: true });
+});
+
+test('the cursor replays prefixes and undoes a variant exactly', (t) => {
+  const { d, log, logFile, image } = fixture();
+  const c = new ImageCursor(log, logFile, image);
+  c.advance(3);
+  const after3 = readFileSync(image);
+  t.true(after3.subarray(0, 1024).equals(fill(1024, 1)));
+  t.true(after3.subarray(1024).equals(Buffer.alloc(3072)));
+  // Entry 3 kept, entry 4 torn to its sectors 0 and 2.
+  const undo = c.applyPending({ 3: { kind: 'kept' }, 4: { kind: 'torn', sectors: [0, 2] } });
+  const v = readFileSync(image);
+  t.true(v.subarray(1024, 1536).equals(fill(512, 2)));
+  t.true(v.subarray(2048, 2560).equals(fill(512, 3)));
+  t.true(v.subarray(2560, 3072).equals(Buffer.alloc(512)), 'the torn write lost its middle sector');
+  t.true(v.subarray(3072, 3584).equals(fill(512, 3)));
+  undo();
+  t.true(readFileSync(image).equals(after3));
+  c.advance(7);
+  const end = readFileSync(image);
+  t.true(end.subarray(0, 512).equals(fill(512, 4)));
+  t.true(end.subarray(512, 1024).equals(fill(512, 1)));
+  t.throws(() => c.advance(2), { message: /cannot go back/ });
+  c.close();
+  rmSync(d, { recursive: true });
+});
+
+test('variants are seeded: the same seed gives the same fates, a torn write keeps fewer sectors than it has', (t) => {
+  const { d, log } = fixture();
+  const b = boundaries(log)[2]!;
+  for (let v = 1; v <= 6; v++) t.deepEqual(variantFates(log, b, v, 7), variantFates(log, b, v, 7));
+  const torn = variantFates(log, b, 3, 7);
+  const f = Object.values(torn.fates).find((x) => x.kind === 'torn');
+  t.truthy(f);
+  if (f?.kind === 'torn') t.true(f.sectors.length < 3 || log.entries.length === 0);
+  t.deepEqual(variantFates(log, b, 0, 7).fates, {}, 'variant 0 is the plain boundary');
+  rmSync(d, { recursive: true });
+});
+
+test('the selection: as many as asked when the log allows, sorted by log position, env boundaries first', (t) => {
+  const { d, log } = fixture();
+  const regions: Region[] = [
+    { name: 'env', offset: 1024, size: 512 },
+    { name: 'data', offset: 2048, size: 2048 },
+  ];
+  const a = selectCrashImages(log, 6, 3, regions);
+  const b = selectCrashImages(log, 6, 3, regions);
+  t.deepEqual(a, b);
+  t.is(a.selected.length, 6);
+  t.is(a.distinct, 4);
+  t.deepEqual(
+    a.selected.map((s) => s.at),
+    [...a.selected.map((s) => s.at)].sort((x, y) => x - y),
+  );
+  t.true(a.selected.some((s) => s.at === 2 && s.variant === 0), 'the boundary before the env write');
+  t.is(new Set(a.selected.map((s) => s.id)).size, 6);
+  rmSync(d, { recursive: true });
+});
