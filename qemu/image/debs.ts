@@ -14,11 +14,13 @@ export interface DebPackage {
   sha256: string;
 }
 
-/** Packages of the guest userland (Node 18 from Debian, busybox, libubootenv). */
+/** Packages of the guest userland (Node 18 from Debian, busybox, libubootenv, a static e2fsck). */
 export const USERLAND_PACKAGES = [
   'libc6', 'libgcc-s1', 'libstdc++6', 'zlib1g', 'libbrotli1', 'libc-ares2', 'libicu72',
   'libnghttp2-14', 'libssl3', 'libuv1', 'libnode108', 'nodejs', 'busybox-static',
   'libubootenv0.1', 'libubootenv-tool',
+  // A static e2fsck: init checks /data before mounting it (a power cut can tear its superblock).
+  'e2fsck-static',
 ];
 /** Node's builtins that Debian externalizes: without them node aborts at start. */
 export const ARCH_ALL_PACKAGES = ['node-acorn', 'node-cjs-module-lexer', 'node-undici'];

@@ -30,6 +30,9 @@ test('init mounts /data from the data partition, configures eth0, starts the cli
   const b = await loadBoardFile('qemu-aarch64');
   const init = guestFiles(b, computeLayout(b), { version: '1', variant: 'good' }).get('sbin/init')![0];
   t.regex(init, /mount -t ext4 -o noatime \/dev\/vda4 \/data/);
+  // The file system is checked (and repaired) before it is mounted.
+  t.true(init.indexOf('/sbin/e2fsck.static -p /dev/vda4') < init.indexOf('mount -t ext4 -o noatime /dev/vda4'));
+  t.true(init.includes('/sbin/e2fsck.static -p /dev/vda4'));
   t.regex(init, /ip addr add 10\.0\.2\.15\/24 dev eth0 && ip route add default via 10\.0\.2\.2/);
   t.true(init.includes(`[ ! -e ${CLIENT_DISABLE_FILE} ]`));
   t.regex(init, /flipside daemon/);

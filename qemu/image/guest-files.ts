@@ -60,6 +60,13 @@ root=
 for arg in $(cat /proc/cmdline); do case "$arg" in root=*) root="\${arg#root=}" ;; esac; done
 . /etc/flipside/artifact_info
 echo "flipside: init root=$root artifact_name=$artifact_name"
+# A power cut can tear /data's superblock or leave its metadata half-written (the QEMU crash-image
+# campaign booted one): check it before mounting, as systemd-fsck does on Mender's images.
+if [ -x /sbin/e2fsck.static ]; then
+  /sbin/e2fsck.static -p ${data}
+  rc=$?
+  if [ $rc -ge 4 ]; then echo "flipside: e2fsck -p ${data} exited with $rc; repairing with -y"; /sbin/e2fsck.static -y ${data}; fi
+fi
 mount -t ext4 -o noatime ${data} /data || echo "flipside: cannot mount /data (${data})"
 mkdir -p /data/flipside
 mount -t vfat -o ${bm.options} ${boot} ${bm.dir} || echo "flipside: cannot mount the boot partition (${boot})"
