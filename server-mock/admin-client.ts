@@ -31,7 +31,7 @@ export interface ScratchServer extends AdminSession {
 export async function startScratchServer(opts: Partial<BuildServerOptions> = {}): Promise<ScratchServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'flipside-server-'));
   const app = await buildServer({ ...opts, dataDir });
-  if (!app.flipside.store.userByEmail(ADMIN.email)) await createUser(app.flipside, ADMIN.email, ADMIN.password);
+  if (!(await app.flipside.store.userByEmail(ADMIN.email))) await createUser(app.flipside, ADMIN.email, ADMIN.password);
   const adminToken = await login(app, ADMIN.email, ADMIN.password);
   return {
     app,

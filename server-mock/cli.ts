@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     // One plain line for scripts and humans: where to connect, and which CA to trust.
     process.stdout.write(`flipside-server listening on ${address}${tls ? ` ca=${tls.caPath}` : ''}\n`);
     process.stdout.write(startupNotes({ host: o.host, port: (app.server.address() as { port: number }).port, caPath: tls?.caPath }));
-    if (app.flipside.store.countUsers() === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
+    if ((await app.flipside.store.countUsers()) === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
     await new Promise<void>((done) => {
       const stop = (sig: string) => {
         app.log.info({ signal: sig }, 'shutting down');
@@ -130,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       onDataDir('init', async (app, dataDir) => {
         const { createUser } = await import('./management/useradm.js');
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);
-        app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
+        await app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
         process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
       }),
     );
@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       onDataDir('set-password', async (app) => {
         const { setPassword } = await import('./management/useradm.js');
         const user = await setPassword(app.flipside, o.email, o.password);
-        app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
+        await app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
         process.stdout.write(`password set for ${user.email}; their sessions have ended\n`);
       }),
     );

@@ -75,7 +75,7 @@ async function connectedDaemon(t: ExecutionContext, mac: string, extra: (dir: st
   await logged(/not authorized yet/);
   await acceptDevice(s, { mac });
   await logged(/deviceconnect: connected/);
-  const deviceId = s.app.flipside.store.listDevices({ limit: 10, offset: 0 })[0]!.id;
+  const deviceId = (await s.app.flipside.store.listDevices({ limit: 10, offset: 0 }))[0]!.id;
   return { s, url, dir, daemon, lines, logged, deviceId, seen, requested };
 }
 

@@ -6,15 +6,15 @@
 import type { ServerContext } from '../context.js';
 import type { DeviceRow } from '../store/store.js';
 
-export function deviceStatusChanged(ctx: ServerContext, before: DeviceRow, after: DeviceRow | undefined): void {
+export async function deviceStatusChanged(ctx: ServerContext, before: DeviceRow, after: DeviceRow | undefined): Promise<void> {
   if (!after) {
-    ctx.webhooks.emit('device-decommissioned', { id: before.id });
+    await ctx.webhooks.emit('device-decommissioned', { id: before.id });
     return;
   }
   if (after.status === before.status) return;
   if (after.status === 'accepted') {
-    ctx.store.provisionIotDevice(after.id);
-    ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
+    await ctx.store.provisionIotDevice(after.id);
+    await ctx.webhooks.emit('device-provisioned', { id: after.id, status: after.status, created_ts: after.created_ts });
   }
-  ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
+  await ctx.webhooks.emit('device-status-changed', { id: after.id, status: after.status, created_ts: after.created_ts });
 }

@@ -4,6 +4,7 @@ import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema } from '../http-errors.js';
 import { pagingQuery } from './paging.js';
+import { mapAsync } from '../async-array.js';
 
 export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
@@ -11,19 +12,19 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
    * What Mender's entries say of their object (its UI reads object.user.email, object.artifact.name,
    * object.deployment.name): from the entry's own detail, or the object as it is now.
    */
-  function objectDetail(type: string, id: string, detail: Record<string, unknown>): Record<string, unknown> {
+  async function objectDetail(type: string, id: string, detail: Record<string, unknown>): Promise<Record<string, unknown>> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     switch (type) {
       case 'user':
-        return { user: { email: str(detail.email) ?? ctx.store.userById(id)?.email ?? '' } };
+        return { user: { email: str(detail.email) ?? (await ctx.store.userById(id))?.email ?? '' } };
       case 'artifact':
-        return { artifact: { name: str(detail.name) ?? ctx.store.artifact(id)?.name ?? '' } };
+        return { artifact: { name: str(detail.name) ?? (await ctx.store.artifact(id))?.name ?? '' } };
       case 'deployment': {
-        const d = ctx.store.deployment(id);
+        const d = await ctx.store.deployment(id);
         return { deployment: { name: str(detail.name) ?? d?.name ?? '', artifact_name: str(detail.artifact_name) ?? d?.artifact_name ?? '' } };
       }
       case 'device': {
-        const dev = ctx.store.device(id);
+        const dev = await ctx.store.device(id);
         return { device: { identity_data: dev ? JSON.parse(dev.id_data) : {} } };
       }
       default:
@@ -67,14 +68,15 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
       },
     },
     async (req) =>
-      ctx.store
-        .auditLog({ limit: req.query.per_page, offset: (req.query.page - 1) * req.query.per_page, objectType: req.query.object_type })
-        .map((e) => ({
+      mapAsync(
+        await ctx.store.auditLog({ limit: req.query.per_page, offset: (req.query.page - 1) * req.query.per_page, objectType: req.query.object_type }),
+        async (e) => ({
           time: e.time,
           action: e.action,
           actor: { type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
-          object: { type: e.object_type, id: e.object_id, ...objectDetail(e.object_type, e.object_id, e.detail) },
+          object: { type: e.object_type, id: e.object_id, ...(await objectDetail(e.object_type, e.object_id, e.detail)) },
           change: JSON.stringify(e.detail),
-        })),
+        }),
+      ),
   );
 }

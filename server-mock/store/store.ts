@@ -334,6 +334,11 @@ export class Store {
     return (this.group ?? this.committed.at(-1) ?? this.syncing?.at(-1))?.done;
   }
 
+  /** Every row this connection changed so far: the server's writes all go through it (see ui/index.ts). */
+  changeCounter(): number {
+    return (this.stmt('SELECT total_changes() AS n').get() as { n: number }).n;
+  }
+
   // ---- users and tokens
 
   createUser(email: string, passwordHash: string): UserRow {
@@ -354,6 +359,17 @@ export class Store {
   updateUser(id: string, change: { email?: string; passwordHash?: string }): boolean {
     return this.stmt('UPDATE users SET email = COALESCE(?, email), password_hash = COALESCE(?, password_hash), updated_ts = ? WHERE id = ?')
       .run(change.email ?? null, change.passwordHash ?? null, now(), id).changes > 0;
+  }
+  /**
+   * Changes a user's e-mail, password and roles in one transaction; keepToken keeps the session
+   * that changed its own password valid for the new one (see keepUserToken).
+   */
+  changeUser(id: string, change: { email?: string; passwordHash?: string; roles?: string[]; keepToken?: { jti: string; passwordFingerprint: string; exp: number } }): void {
+    this.tx(() => {
+      if (change.email !== undefined || change.passwordHash !== undefined) this.updateUser(id, { email: change.email, passwordHash: change.passwordHash });
+      if (change.keepToken) this.keepUserToken(change.keepToken.jti, change.keepToken.passwordFingerprint, change.keepToken.exp);
+      if (change.roles !== undefined) this.setUserRoles(id, change.roles);
+    });
   }
   deleteUser(id: string): boolean {
     return this.stmt('DELETE FROM users WHERE id = ?').run(id).changes > 0;
@@ -724,6 +740,10 @@ export class Store {
   inventoryDeviceIds(): string[] {
     return (this.stmt('SELECT id FROM devices ORDER BY created_ts, id').all() as { id: string }[]).map((r) => r.id);
   }
+  /** Puts each device in the group, in one transaction. */
+  setGroupOf(deviceIds: string[], group: string): void {
+    this.tx(() => deviceIds.forEach((id) => this.setGroup(id, group)));
+  }
   setGroup(deviceId: string, group: string | null): void {
     this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET grp = excluded.grp, updated_ts = excluded.updated_ts').run(deviceId, group, now());
   }
@@ -866,19 +886,24 @@ export class Store {
     return rows.map((r) => ({ ...r, dep: this.deployment(r.d_id)! }));
   }
 
-  /** Sets a device's status in a deployment and keeps the deployment's own status in step. */
-  setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string } = {}): void {
-    this.tx(() => {
+  /**
+   * Sets a device's status in a deployment and keeps the deployment's own status in step. With
+   * ifStatus, only while the device's status is still that one (a compare-and-set: a status
+   * report decided on what it read); false when nothing changed.
+   */
+  setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string; ifStatus?: string } = {}): boolean {
+    return this.tx(() => {
       const ts = now();
       const final = FINAL_DEVICE_STATUSES.has(status);
-      this.stmt(
+      const changed = this.stmt(
           `UPDATE deployment_devices SET status = ?, substate = ?, finished = ?,
              started = CASE WHEN started IS NULL AND ? != 'pending' THEN ? ELSE started END,
              attempts = COALESCE(?, attempts), device_type = COALESCE(?, device_type)
-           WHERE deployment_id = ? AND device_id = ?`,
+           WHERE deployment_id = ? AND device_id = ? AND status = COALESCE(?, status)`,
         )
-        .run(status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId);
-      this.refreshDeploymentStatus(deploymentId);
+        .run(status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId, extra.ifStatus ?? null).changes > 0;
+      if (changed) this.refreshDeploymentStatus(deploymentId);
+      return changed;
     });
   }
 
@@ -887,13 +912,15 @@ export class Store {
     this.stmt('UPDATE deployment_devices SET device_type = ? WHERE deployment_id = ? AND device_id = ?').run(deviceType, deploymentId, deviceId);
   }
 
-  /** Ends a deployment: every device not yet done becomes aborted. */
-  abortDeployment(deploymentId: string, reason: string | null): void {
-    this.tx(() => {
+  /** Ends a deployment: every device not yet done becomes aborted. True when it was not finished before. */
+  abortDeployment(deploymentId: string, reason: string | null): boolean {
+    return this.tx(() => {
       const ts = now();
+      const wasOpen = this.deployment(deploymentId)?.status !== 'finished';
       this.stmt(`UPDATE deployment_devices SET status = 'aborted', finished = ? WHERE deployment_id = ? AND status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`)
         .run(ts, deploymentId, ...FINAL_DEVICE_STATUSES);
       this.stmt("UPDATE deployments SET status = 'finished', finished = ?, stop_reason = COALESCE(stop_reason, ?) WHERE id = ?").run(ts, reason, deploymentId);
+      return wasOpen;
     });
   }
 
