@@ -39,7 +39,10 @@ import { deviceConfigRoutes } from './deviceconfig/routes.js';
 import { MAX_FRAME_BYTES } from '../connect-protocol/protocol.js';
 
 export interface BuildServerOptions {
+  /** Blobs, keys and TLS files; also the SQLite database unless `database` names a PostgreSQL one. */
   dataDir: string;
+  /** A PostgreSQL database (and optionally a schema in it) instead of SQLite in dataDir. */
+  database?: { url: string; schema?: string };
   /** pino options, true for defaults, false (default) for silence. */
   logger?: boolean | object;
   /** Lifetime of device JWTs (default one week, as Mender). */
@@ -76,7 +79,7 @@ declare module 'fastify' {
 
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const dataDir = resolve(opts.dataDir);
-  const store: FlipsideStore = openSqliteStore(dataDir);
+  const store: FlipsideStore = opts.database ? await (await import('./store/postgres.js')).openPostgresStore(opts.database) : openSqliteStore(dataDir);
   const blobs = new BlobStore(dataDir);
   const orphans = blobs.removeOrphans(await store.artifactIds());
   const ctx: ServerContext = {

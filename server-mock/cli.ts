@@ -37,6 +37,17 @@ export function startupNotes(o: { host: string; port: number; caPath?: string })
   return `${lines.join('\n')}\n`;
 }
 
+function databaseOf(url: string | undefined): { url: string } | undefined {
+  if (url === undefined || url === '') return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    // Thrown from an action, so commander does not print it: said here.
+    const why = `--database: ${url} is not a postgres:// URL (postgres://user@host:5432/database)`;
+    process.stderr.write(`flipside-server: ${why}\n`);
+    throw new CommanderError(2, 'flipside.bad-database', why);
+  }
+  return { url };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('flipside-server')
@@ -50,9 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--link-host <name...>', 'host names a request may put in download links when --public-url is unset (FLIPSIDE_SERVER_LINK_HOSTS, comma separated)', env.FLIPSIDE_SERVER_LINK_HOSTS?.split(','))
     .option('--tls-name <name...>', 'extra DNS names / IPs for the server certificate (FLIPSIDE_SERVER_TLS_NAMES, comma separated)', env.FLIPSIDE_SERVER_TLS_NAMES?.split(','))
     .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
-    .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info');
+    .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info')
+    .option('--database <url>', 'PostgreSQL instead of SQLite in the data dir: postgres://user@host:port/db (FLIPSIDE_DATABASE_URL)', env.FLIPSIDE_DATABASE_URL);
 
-  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
+  program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string }) => {
     const dataDir = resolve(o.dataDir);
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
     const app = await (await server()).buildServer({
@@ -62,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
+      database: databaseOf(o.database),
     });
     let address: string;
     try {
@@ -91,9 +104,10 @@ export async function main(argv: string[]): Promise<number> {
 
   /** Runs a command on the data dir's server without listening; a refused input (ApiError) exits 1. */
   const onDataDir = async (name: string, run: (app: ServerApp, dataDir: string) => Promise<void>): Promise<void> => {
-    const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+    const { dataDir: dir, database } = program.opts<{ dataDir: string; database?: string }>();
+    const dataDir = resolve(dir);
     const [{ buildServer }, { ApiError }] = await Promise.all([server(), import('./http-errors.js')]);
-    const app = await buildServer({ dataDir });
+    const app = await buildServer({ dataDir, database: databaseOf(database) });
     try {
       await run(app, dataDir);
     } catch (e) {
