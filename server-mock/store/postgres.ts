@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
 import {
-  FINAL_DEVICE_STATUSES, now,
+  FINAL_DEVICE_STATUSES, deploymentStatusOf, deviceStatusOf, now,
   type ArtifactRow, type AuditEntry, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
-  type DeploymentStatus, type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
+  type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
   type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow,
 } from './store.js';
 
@@ -392,16 +392,7 @@ export class PostgresStore implements FlipsideStore {
     });
   }
   private async refreshDeviceStatus(sql: Sql, deviceId: string): Promise<void> {
-    const statuses = new Set((await this.authSets(deviceId, sql)).map((s) => s.status));
-    const status: DeviceStatus = statuses.has('accepted')
-      ? 'accepted'
-      : statuses.has('preauthorized')
-        ? 'preauthorized'
-        : statuses.has('pending')
-          ? 'pending'
-          : statuses.has('rejected')
-            ? 'rejected'
-            : 'noauth';
+    const status = deviceStatusOf(await this.authSets(deviceId, sql));
     await sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), deviceId, status);
   }
   async decommission(deviceId: string): Promise<boolean> {
@@ -704,15 +695,7 @@ export class PostgresStore implements FlipsideStore {
     const dep = await this.deployment(deploymentId, sql);
     if (!dep || dep.status === 'finished') return;
     const rows = await sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status', deploymentId);
-    let total = 0;
-    let done = 0;
-    let started = 0;
-    for (const r of rows) {
-      total += r.n;
-      if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
-      if (r.status !== 'pending') started += r.n;
-    }
-    const status: DeploymentStatus = total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : dep.status;
+    const status = deploymentStatusOf(rows, dep.status);
     if (status !== dep.status) await sql.run('UPDATE deployments SET status = ?, finished = ? WHERE id = ?', status, status === 'finished' ? now() : null, deploymentId);
   }
 

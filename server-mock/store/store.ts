@@ -182,6 +182,26 @@ export interface FilterTerm {
 /** Statuses after which a device is done with a deployment. */
 export const FINAL_DEVICE_STATUSES = new Set(['success', 'failure', 'already-installed', 'noartifact', 'aborted', 'decommissioned']);
 
+/** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
+export function deviceStatusOf(sets: Array<{ status: AuthSetStatus }>): DeviceStatus {
+  const statuses = new Set(sets.map((s) => s.status));
+  for (const s of ['accepted', 'preauthorized', 'pending', 'rejected'] as const) if (statuses.has(s)) return s;
+  return 'noauth';
+}
+
+/** A deployment's status from its devices' status counts: finished when all are done, in progress once one started. */
+export function deploymentStatusOf(counts: Array<{ status: string; n: number }>, current: DeploymentStatus): DeploymentStatus {
+  let total = 0;
+  let done = 0;
+  let started = 0;
+  for (const r of counts) {
+    total += r.n;
+    if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
+    if (r.status !== 'pending') started += r.n;
+  }
+  return total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : current;
+}
+
 export function now(): string {
   return new Date().toISOString();
 }
@@ -620,16 +640,7 @@ export class Store {
 
   /** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
   private refreshDeviceStatus(deviceId: string): void {
-    const statuses = new Set(this.authSets(deviceId).map((s) => s.status));
-    const status: DeviceStatus = statuses.has('accepted')
-      ? 'accepted'
-      : statuses.has('preauthorized')
-        ? 'preauthorized'
-        : statuses.has('pending')
-          ? 'pending'
-          : statuses.has('rejected')
-            ? 'rejected'
-            : 'noauth';
+    const status = deviceStatusOf(this.authSets(deviceId));
     this.stmt('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?').run(status, now(), deviceId, status);
   }
 
@@ -948,15 +959,7 @@ export class Store {
     const dep = this.deployment(deploymentId);
     if (!dep || dep.status === 'finished') return;
     const rows = this.stmt('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status').all(deploymentId) as { status: string; n: number }[];
-    let total = 0;
-    let done = 0;
-    let started = 0;
-    for (const r of rows) {
-      total += r.n;
-      if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
-      if (r.status !== 'pending') started += r.n;
-    }
-    const status: DeploymentStatus = total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : dep.status;
+    const status = deploymentStatusOf(rows, dep.status);
     if (status !== dep.status) {
       this.stmt('UPDATE deployments SET status = ?, finished = ? WHERE id = ?').run(status, status === 'finished' ? now() : null, deploymentId);
     }
