@@ -69,7 +69,7 @@ try {
   const devices: SimDevice[] = [];
   for (let i = 0; i < PARALLEL; i++) {
     const d = new SimDevice(transport, { key: generateDeviceKey('ed25519'), identity: { serial: `dl-bench-${i}` } });
-    ctx.store.preauthorize(JSON.stringify({ serial: `dl-bench-${i}` }), d.publicKeyPem);
+    await ctx.store.preauthorize(JSON.stringify({ serial: `dl-bench-${i}` }), d.publicKeyPem);
     if ((await d.authenticate()).status !== 200) throw new Error('device did not authenticate');
     devices.push(d);
   }
@@ -109,7 +109,7 @@ try {
   console.log(`1 download    management link (baseline) ${f(median(one.plain))} MiB/s   device link (counted) ${f(median(one.counted))} MiB/s   ratio ${ratio1.toFixed(2)} (target >= 0.9: ${mark(ratio1 >= 0.9)})`);
   console.log(`${PARALLEL} at once    management link (baseline) ${f(median(many.plain))} MiB/s   device link (counted) ${f(median(many.counted))} MiB/s   ratio ${ratioN.toFixed(2)} (target >= 0.9: ${mark(ratioN >= 0.9)})`);
   console.log(`database rows written: ${writes} for ${countedDownloads} counted downloads, ${writesPer.toFixed(2)} per download (target <= ${writesBound.toFixed(2)}: ${mark(writesPer <= writesBound)})`);
-  const sample = ctx.downloads.ofDevice(String(dep.headers.location).split('/').pop()!, devices[0]!.deviceId!);
+  const sample = await ctx.downloads.ofDevice(String(dep.headers.location).split('/').pop()!, devices[0]!.deviceId!);
   console.log(`device 0: ${JSON.stringify(sample)}`);
   console.log(`download-progress bench: counted/plain ${ratio1.toFixed(2)} (1), ${ratioN.toFixed(2)} (${PARALLEL}); ${writesPer.toFixed(2)} writes per download`);
 } finally {

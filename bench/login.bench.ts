@@ -59,7 +59,7 @@ async function scenario(wide: boolean): Promise<void> {
     const devices: SimDevice[] = [];
     for (let i = 0; i < DEVICES; i++) {
       const d = new SimDevice(transport, { key: generateDeviceKey('ed25519'), identity: { serial: `login-bench-${i}` } });
-      ctx.store.preauthorize(JSON.stringify({ serial: `login-bench-${i}` }), d.publicKeyPem);
+      await ctx.store.preauthorize(JSON.stringify({ serial: `login-bench-${i}` }), d.publicKeyPem);
       devices.push(d);
     }
     await Promise.all(devices.map((d) => d.authenticate()));

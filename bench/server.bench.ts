@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const transport = injectTransport(app);
     for (let i = 0; i < DEVICES; i++) {
       const d = new SimDevice(transport, { key: generateDeviceKey('ed25519'), identity: { serial: `bench-${i}` } });
-      ctx.store.preauthorize(JSON.stringify({ serial: `bench-${i}` }), d.publicKeyPem);
+      await ctx.store.preauthorize(JSON.stringify({ serial: `bench-${i}` }), d.publicKeyPem);
       devices.push(d);
     }
     for (let i = 0; i < devices.length; i += 100) await Promise.all(devices.slice(i, i + 100).map((d) => d.authenticate()));

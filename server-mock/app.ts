@@ -6,7 +6,7 @@ import multipart from '@fastify/multipart';
 import websocket from '@fastify/websocket';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { Store } from './store/store.js';
+import { openSqliteStore, type FlipsideStore } from './store/api.js';
 import { BlobStore } from './store/blobs.js';
 import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
@@ -40,7 +40,10 @@ import { deviceConfigRoutes } from './deviceconfig/routes.js';
 import { MAX_FRAME_BYTES } from '../connect-protocol/protocol.js';
 
 export interface BuildServerOptions {
+  /** Blobs, keys and TLS files; also the SQLite database unless `database` names a PostgreSQL one. */
   dataDir: string;
+  /** A PostgreSQL database (and optionally a schema in it) instead of SQLite in dataDir. */
+  database?: { url: string; schema?: string };
   /** pino options, true for defaults, false (default) for silence. */
   logger?: boolean | object;
   /** Lifetime of device JWTs (default one week, as Mender). */
@@ -77,9 +80,9 @@ declare module 'fastify' {
 
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const dataDir = resolve(opts.dataDir);
-  const store = new Store(dataDir);
+  const store: FlipsideStore = opts.database ? await (await import('./store/postgres.js')).openPostgresStore(opts.database) : openSqliteStore(dataDir);
   const blobs = new BlobStore(dataDir);
-  const orphans = blobs.removeOrphans(store.artifactIds());
+  const orphans = blobs.removeOrphans(await store.artifactIds());
   const ctx: ServerContext = {
     store,
     blobs,
@@ -192,15 +195,15 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   // Expired device tokens are useless rows: drop them now and then.
-  const prune = setInterval(() => store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000)), 3600_000);
+  const prune = setInterval(() => store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000)).catch((err: unknown) => app.log.warn({ err }, 'expired tokens not pruned')), 3600_000);
   prune.unref();
-  store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
+  await store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
   app.addHook('onClose', async () => {
     clearInterval(prune);
     ctx.webhooks.close();
     await ctx.webhooks.idle();
-    ctx.downloads.close();
-    store.close();
+    await ctx.downloads.close();
+    await store.close();
   });
   await app.ready();
   return app;

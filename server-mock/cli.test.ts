@@ -34,7 +34,7 @@ test('set-password: a forgotten password is set from the command line; unknown u
     const { buildServer } = await import('./app.js');
     const app = await buildServer({ dataDir });
     try {
-      t.like(app.flipside.store.auditLog({ limit: 10, offset: 0 })[0], { action: 'user.update', actor: 'cli' });
+      t.like((await app.flipside.store.auditLog({ limit: 10, offset: 0 }))[0], { action: 'user.update', actor: 'cli' });
       const login = (pw: string) =>
         app.inject({ method: 'POST', url: '/api/management/v1/useradm/auth/login', headers: { authorization: `Basic ${Buffer.from(`root@example.com:${pw}`).toString('base64')}` } });
       t.is((await login('second-password')).statusCode, 200);

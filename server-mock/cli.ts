@@ -38,6 +38,17 @@ export function startupNotes(o: { host: string; port: number; caPath?: string })
   return `${lines.join('\n')}\n`;
 }
 
+function databaseOf(url: string | undefined): { url: string } | undefined {
+  if (url === undefined || url === '') return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    // Thrown from an action, so commander does not print it: said here.
+    const why = `--database: ${url} is not a postgres:// URL (postgres://user@host:5432/database)`;
+    process.stderr.write(`flipside-server: ${why}\n`);
+    throw new CommanderError(2, 'flipside.bad-database', why);
+  }
+  return { url };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('flipside-server')
@@ -53,9 +64,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--jwt-ttl <seconds>', 'device token lifetime (FLIPSIDE_SERVER_JWT_TTL)', intOption, env.FLIPSIDE_SERVER_JWT_TTL ? Number(env.FLIPSIDE_SERVER_JWT_TTL) : undefined)
     .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info')
     .option('--recording-max-age-days <n>', 'delete terminal session recordings older than this (FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS ?? DEFAULT_RECORDING_RETENTION.maxAgeDays))
-    .option('--recording-max-mib <n>', 'keep at most this many MiB of terminal session recordings, the oldest deleted first (FLIPSIDE_SERVER_RECORDING_MAX_MIB)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_MIB ?? DEFAULT_RECORDING_RETENTION.maxTotalBytes / 2 ** 20));
+    .option('--recording-max-mib <n>', 'keep at most this many MiB of terminal session recordings, the oldest deleted first (FLIPSIDE_SERVER_RECORDING_MAX_MIB)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_MIB ?? DEFAULT_RECORDING_RETENTION.maxTotalBytes / 2 ** 20))
+    .option('--database <url>', 'PostgreSQL instead of SQLite in the data dir: postgres://user@host:port/db (FLIPSIDE_DATABASE_URL)', env.FLIPSIDE_DATABASE_URL);
 
-  program.action(async (o: { dataDir: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number }) => {
+  program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number }) => {
     const dataDir = resolve(o.dataDir);
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
     const app = await (await server()).buildServer({
@@ -66,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       jwtTtlSeconds: o.jwtTtl,
       deviceConnect: { recordings: { maxAgeDays: o.recordingMaxAgeDays, maxTotalBytes: o.recordingMaxMib * 2 ** 20 } },
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
+      database: databaseOf(o.database),
     });
     let address: string;
     try {
@@ -82,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     // One plain line for scripts and humans: where to connect, and which CA to trust.
     process.stdout.write(`flipside-server listening on ${address}${tls ? ` ca=${tls.caPath}` : ''}\n`);
     process.stdout.write(startupNotes({ host: o.host, port: (app.server.address() as { port: number }).port, caPath: tls?.caPath }));
-    if (app.flipside.store.countUsers() === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
+    if ((await app.flipside.store.countUsers()) === 0) app.log.warn('no users yet: run `flipside-server init --admin-email ... --admin-password ...`');
     await new Promise<void>((done) => {
       const stop = (sig: string) => {
         app.log.info({ signal: sig }, 'shutting down');
@@ -95,9 +108,10 @@ export async function main(argv: string[]): Promise<number> {
 
   /** Runs a command on the data dir's server without listening; a refused input (ApiError) exits 1. */
   const onDataDir = async (name: string, run: (app: ServerApp, dataDir: string) => Promise<void>): Promise<void> => {
-    const dataDir = resolve(program.opts<{ dataDir: string }>().dataDir);
+    const { dataDir: dir, database } = program.opts<{ dataDir: string; database?: string }>();
+    const dataDir = resolve(dir);
     const [{ buildServer }, { ApiError }] = await Promise.all([server(), import('./http-errors.js')]);
-    const app = await buildServer({ dataDir });
+    const app = await buildServer({ dataDir, database: databaseOf(database) });
     try {
       await run(app, dataDir);
     } catch (e) {
@@ -134,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       onDataDir('init', async (app, dataDir) => {
         const { createUser } = await import('./management/useradm.js');
         const user = await createUser(app.flipside, o.adminEmail, o.adminPassword);
-        app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
+        await app.flipside.store.audit('cli', 'user.create', 'user', user.id, { email: user.email });
         process.stdout.write(`created user ${user.email} (${user.id}) in ${dataDir}\n`);
       }),
     );
@@ -148,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
       onDataDir('set-password', async (app) => {
         const { setPassword } = await import('./management/useradm.js');
         const user = await setPassword(app.flipside, o.email, o.password);
-        app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
+        await app.flipside.store.audit('cli', 'user.update', 'user', user.id, { email: user.email, password_changed: true });
         process.stdout.write(`password set for ${user.email}; their sessions have ended\n`);
       }),
     );

@@ -1,5 +1,5 @@
 // What every route plugin needs, built once by buildServer and passed to each plugin.
-import type { Store } from './store/store.js';
+import type { FlipsideStore } from './store/api.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
 import type { WebhookDispatcher } from './integrations/webhooks.js';
@@ -10,7 +10,7 @@ import type { ConnectHub } from './deviceconnect/hub.js';
 import type { DownloadProgress } from './deployments/download-progress.js';
 
 export interface ServerContext {
-  store: Store;
+  store: FlipsideStore;
   blobs: BlobStore;
   secrets: ServerSecrets;
   jwtTtlSeconds: number;

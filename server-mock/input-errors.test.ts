@@ -5,6 +5,7 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { startTestServer, makeArtifact, multipartBody, type TestServer } from './testing/fixtures.js';
 import { buildTar, splitTar } from '../artifact/testing/support.js';
+import type { SqliteStore } from './store/api.js';
 
 let s: TestServer;
 let port: number;
@@ -88,7 +89,7 @@ test.serial('SQLite full (SQLITE_FULL): 507 saying the disk is full, nothing hal
   const full = await startTestServer();
   try {
     // The database may not grow past its current size: the next new row needs a page it cannot get.
-    const db = (full.app.flipside.store as unknown as { db: { pragma(s: string, o?: object): unknown } }).db;
+    const db = (full.app.flipside.store as SqliteStore).sync.db;
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
     let r;
     for (let i = 0; i < 200; i++) {

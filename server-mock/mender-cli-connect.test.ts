@@ -34,7 +34,7 @@ test(`mender-cli 1.9.0 terminal: a command runs on the Flipside device and its o
   t.regex(String(r.stdout), /flipside-42/);
   t.regex(String(r.stdout), /Linux/);
   t.regex(String(r.stdout) + String(r.stderr), /Connecting to the device/);
-  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.session_start'));
 });
 

@@ -24,10 +24,10 @@ const suffix = why ? ` (skipped: ${why})` : '';
 const MAC = '52:54:00:c0:nn:ec'.replace('nn', '4e');
 
 /** Polls a peer-driven condition (the peers log, they do not signal us); fails after `limitMs`. */
-async function until<T>(what: string, check: () => T | undefined | false, limitMs = 60_000): Promise<T> {
+async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, limitMs = 60_000): Promise<T> {
   const end = Date.now() + limitMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -78,7 +78,7 @@ run(`mender-connect 2.1.0 (token from mender 3.4.0 over D-Bus): mender-cli termi
   await new Promise<void>((resolve) => bus.stdout!.once('data', () => resolve()));
   const mender = inNamespace(root, `${found.mender} --no-syslog --log-file ${join(root, 'mender.log')} --log-level info daemon`, env);
   procs.push(mender);
-  await until('mender to ask for authorization', () => s.app.flipside.store.listDevices({ status: 'pending', limit: 10, offset: 0 }).length > 0);
+  await until('mender to ask for authorization', async () => (await s.app.flipside.store.listDevices({ status: 'pending', limit: 10, offset: 0 })).length > 0);
   const deviceId = await acceptDevice(s, { mac: MAC });
   const connect = inNamespace(root, `${found['mender-connect']} daemon`, env);
   procs.push(connect);

@@ -71,7 +71,7 @@ for (const c of cases) {
         let expected = r.response;
         if (r.path === V2_NEXT && r.response === 404) expected = reqs.slice(i + 1).find((x) => x.path === V1_NEXT)?.response ?? 204;
         if ((r.path === V1_NEXT || r.path === V2_NEXT) && expected === 200 && !deploymentId) {
-          const device = srv.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(identity).sort())))!;
+          const device = (await srv.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(identity).sort()))))!;
           deploymentId = await createDeployment(srv, { artifact_name: c.artifactName, devices: [device.id] });
         }
         if (r.path.startsWith('/download/')) {

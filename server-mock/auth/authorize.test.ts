@@ -20,7 +20,7 @@ test.before(async () => {
 test.after.always(async () => s?.close());
 
 /** A fresh token per call: a logout call must not spoil the next one. */
-const tokenOf = (role: string) => issueUserToken(s.app.flipside, s.app.flipside.store.userById(users[role]!)!);
+const tokenOf = async (role: string) => issueUserToken(s.app.flipside, (await s.app.flipside.store.userById(users[role]!))!);
 const fill = (url: string) => url.replace(/:[a-z_]+/g, '00000000-0000-4000-8000-000000000000');
 // The change stream never ends; it is checked without a token and by its table row only.
 const STREAMS = new Set(['/ui/api/events']);
@@ -40,7 +40,7 @@ test.serial('every management route: 401 without a token, 403 for roles not allo
     else t.is(anon.statusCode, 401, `${route.method} ${route.url} without a token`);
     if (STREAMS.has(route.url)) continue;
     for (const role of Object.keys(ROLES)) {
-      const r = await call(`Bearer ${tokenOf(role)}`);
+      const r = await call(`Bearer ${(await tokenOf(role))}`);
       const where = `${route.method} ${route.url} as ${role}: ${r.statusCode} ${r.body.slice(0, 120)}`;
       if (route.roles.includes(role) || route.permission === 'public') t.false(r.statusCode === 403 || (r.statusCode === 401 && route.permission !== 'public'), where);
       else {
@@ -52,10 +52,10 @@ test.serial('every management route: 401 without a token, 403 for roles not allo
 });
 
 test.serial('a read-only user cannot delete the admin; roles and permission sets are listed; the last admin keeps the role', async (t) => {
-  const admin = s.app.flipside.store.userByEmail('admin@example.com')!;
-  const ro = `Bearer ${tokenOf('RBAC_ROLE_OBSERVER')}`;
+  const admin = (await s.app.flipside.store.userByEmail('admin@example.com'))!;
+  const ro = `Bearer ${(await tokenOf('RBAC_ROLE_OBSERVER'))}`;
   t.is((await s.app.inject({ method: 'DELETE', url: `/api/management/v1/useradm/users/${admin.id}`, headers: { authorization: ro } })).statusCode, 403);
-  t.truthy(s.app.flipside.store.userById(admin.id));
+  t.truthy(await s.app.flipside.store.userById(admin.id));
   const roles = (await s.app.inject({ method: 'GET', url: '/api/management/v2/useradm/roles', headers: s.auth })).json<Array<{ name: string }>>();
   t.deepEqual(roles.map((r) => r.name), Object.keys(ROLES));
   t.true((await s.app.inject({ method: 'GET', url: '/api/management/v2/useradm/permission_sets', headers: s.auth })).json<unknown[]>().length > 5);

@@ -28,8 +28,8 @@ declare module 'fastify' {
   }
 }
 
-export function rolesOfUser(ctx: ServerContext, userId: string): string[] {
-  return ctx.store.userRoles(userId) ?? Object.keys(ROLES).filter((r) => r === 'RBAC_ROLE_PERMIT_ALL');
+export async function rolesOfUser(ctx: ServerContext, userId: string): Promise<string[]> {
+  return (await ctx.store.userRoles(userId)) ?? Object.keys(ROLES).filter((r) => r === 'RBAC_ROLE_PERMIT_ALL');
 }
 
 /** Adds the hooks on the root instance; call before any route is registered. */
@@ -52,7 +52,7 @@ export function installAuthorization(app: FastifyInstance, ctx: ServerContext): 
     const permission = permissionFor(req.method === 'HEAD' ? 'GET' : req.method, url, req.routeOptions.config?.permission);
     if (permission === undefined || permission === 'public') return;
     await authenticate(req);
-    const roles = rolesOfUser(ctx, req.userId!);
+    const roles = await rolesOfUser(ctx, req.userId!);
     req.userRoles = roles;
     if (!allows(roles, permission)) throw forbidden(`your role${roles.length === 1 ? '' : 's'} (${roles.join(', ') || 'none'}) may not ${req.method} ${url}: it needs ${permission}`);
   });

@@ -42,7 +42,7 @@ export function deviceGuard(ctx: ServerContext) {
     const claims = claimsOf(ctx, req);
     if (claims['mender.device'] !== true) throw unauthorized('not a device token');
     // Tokens are recorded when issued and deleted when the device is rejected or decommissioned.
-    const tok = ctx.store.deviceToken(claims.jti);
+    const tok = await ctx.store.deviceToken(claims.jti);
     if (!tok || tok.device_id !== claims.sub) throw unauthorized('token revoked');
     req.deviceId = claims.sub;
     req.deviceTokenJti = claims.jti;
@@ -53,16 +53,16 @@ export function userGuard(ctx: ServerContext) {
   return async (req: FastifyRequest): Promise<void> => {
     const claims = claimsOf(ctx, req);
     if (claims['mender.user'] !== true) throw unauthorized('not a user token');
-    const user = ctx.store.userById(claims.sub);
+    const user = await ctx.store.userById(claims.sub);
     if (!user) throw unauthorized('user no longer exists');
-    if (ctx.store.isUserTokenRevoked(claims.jti)) throw unauthorized('token revoked (logged out)');
+    if (await ctx.store.isUserTokenRevoked(claims.jti)) throw unauthorized('token revoked (logged out)');
     // A session dies with the password it was opened with, except the one that changed it.
     const current = passwordFingerprint(user.password_hash);
-    if (claims['flipside.pat'] !== true && claims['flipside.pwd'] !== current && ctx.store.keptUserTokenFingerprint(claims.jti) !== current) throw unauthorized('token revoked (password changed)');
+    if (claims['flipside.pat'] !== true && claims['flipside.pwd'] !== current && (await ctx.store.keptUserTokenFingerprint(claims.jti)) !== current) throw unauthorized('token revoked (password changed)');
     if (claims['flipside.pat'] === true) {
-      const pat = ctx.store.personalToken(claims.jti);
+      const pat = await ctx.store.personalToken(claims.jti);
       if (!pat || pat.user_id !== user.id) throw unauthorized('token revoked');
-      ctx.store.touchPersonalToken(pat.id);
+      await ctx.store.touchPersonalToken(pat.id);
     }
     req.userToken = { jti: claims.jti, exp: claims.exp };
     req.userId = user.id;

@@ -17,14 +17,14 @@ export async function passwordLogin(ctx: ServerContext, email: string, password:
   let user: UserRow | undefined;
   let ok = false;
   try {
-    user = ctx.store.userByEmail(email);
+    user = (await ctx.store.userByEmail(email));
     ok = await ctx.passwords.check(password, user?.password_hash);
   } finally {
     const lockouts = admission.end(ok);
-    if (!ok) ctx.store.audit(logged, 'user.login_failed', 'user', user?.id ?? '', { source, known_user: user !== undefined });
-    for (const l of lockouts) ctx.store.audit('system', 'user.login_locked', l.scope === 'account' ? 'user' : 'address', l.scope === 'account' ? (user?.id ?? l.key) : l.key, { scope: l.scope, key: l.key.slice(0, MAX_LOGGED_EMAIL), failures: l.failures, seconds: l.seconds, source });
+    if (!ok) await ctx.store.audit(logged, 'user.login_failed', 'user', user?.id ?? '', { source, known_user: user !== undefined });
+    for (const l of lockouts) await ctx.store.audit('system', 'user.login_locked', l.scope === 'account' ? 'user' : 'address', l.scope === 'account' ? (user?.id ?? l.key) : l.key, { scope: l.scope, key: l.key.slice(0, MAX_LOGGED_EMAIL), failures: l.failures, seconds: l.seconds, source });
   }
   if (!ok || !user) throw unauthorized('invalid credentials');
-  ctx.store.audit(user.email, 'user.login', 'user', user.id, { source });
+  await ctx.store.audit(user.email, 'user.login', 'user', user.id, { source });
   return user;
 }

@@ -146,7 +146,7 @@ async function newUser(s: Seed): Promise<string> {
 
 /** A token of a new user (password 'another-horse-battery'). */
 async function newUserToken(s: Seed): Promise<string> {
-  const user = s.t.app.flipside.store.userById(await newUser(s))!;
+  const user = (await s.t.app.flipside.store.userById(await newUser(s)))!;
   const r = await s.t.app.inject({ method: 'POST', url: '/api/management/v1/useradm/auth/login', headers: { authorization: `Basic ${Buffer.from(`${user.email}:another-horse-battery`).toString('base64')}` } });
   if (r.statusCode !== 200) throw new Error(`login failed: ${r.statusCode} ${r.body}`);
   return r.body;

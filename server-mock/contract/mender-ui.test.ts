@@ -157,7 +157,7 @@ test.before(async () => {
   await pending.authenticate();
   const rejected = new SimDevice(injectTransport(t0.app));
   await rejected.authenticate();
-  const rid = t0.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(rejected.identity).sort())))!.id;
+  const rid = (await t0.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(rejected.identity).sort()))))!.id;
   const rauth = (await t0.app.inject({ method: 'GET', url: `${M}/v2/devauth/devices/${rid}`, headers: t0.auth })).json<{ auth_sets: Array<{ id: string }> }>();
   await t0.app.inject({ method: 'PUT', url: `${M}/v2/devauth/devices/${rid}/auth/${rauth.auth_sets[0]!.id}/status`, headers: t0.auth, payload: { status: 'rejected' } });
   const pre = new SimDevice(injectTransport(t0.app));

@@ -196,21 +196,21 @@ test('writes are bounded: a download of many chunks is one write at its end; liv
     t.is((await a.download()).status, 200);
     t.true(size / (64 * 1024) > 60, 'many chunks');
     t.is(downloads.writes, 1, 'one row written for the whole download');
-    t.like(s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: size, served: size, requests: 1 });
+    t.like(await s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: size, served: size, requests: 1 });
 
     // Mid-transfer (driven directly, the route's calls in order): the API shows the live numbers
     // before anything is written; flush() writes them; the end writes once more.
-    const transfer = downloads.begin({ deploymentId: a.depId, deviceId: a.deviceId }, { id: s.app.flipside.store.downloadProgress(a.depId, a.deviceId)!.artifact_id, size }, 1000);
+    const transfer = await downloads.begin({ deploymentId: a.depId, deviceId: a.deviceId }, { id: (await s.app.flipside.store.downloadProgress(a.depId, a.deviceId))!.artifact_id, size }, 1000);
     for (let i = 0; i < 10; i++) transfer.sent(100);
     t.like(await downloadOf(s, a.depId, a.deviceId), { bytes: 2000, served: size + 1000, requests: 2, resumes: 1, active: true });
     t.is(downloads.writes, 1);
-    t.like(s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: size, requests: 1 }, 'not written yet');
-    downloads.flush();
+    t.like(await s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: size, requests: 1 }, 'not written yet');
+    await downloads.flush();
     t.is(downloads.writes, 2);
-    t.like(s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: 2000, requests: 2, resumes: 1 });
+    t.like(await s.app.flipside.store.downloadProgress(a.depId, a.deviceId), { position: 2000, requests: 2, resumes: 1 });
     transfer.sent(500);
-    transfer.end();
-    transfer.end();
+    await transfer.end();
+    await transfer.end();
     t.is(downloads.writes, 3);
     t.like(await downloadOf(s, a.depId, a.deviceId), { bytes: 2500, served: size + 1500, active: false });
   } finally {

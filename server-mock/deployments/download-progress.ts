@@ -9,7 +9,8 @@
 // 1 GiB artifact is 16,000 chunks of 64 KiB. A server killed mid-download loses at most flushMs of
 // progress; the counts of requests, resumes and restarts are written with it.
 import { EventEmitter } from 'node:events';
-import type { Store, DownloadProgressRow } from '../store/store.js';
+import type { DownloadProgressRow } from '../store/store.js';
+import type { FlipsideStore as Store } from '../store/api.js';
 import type { LinkHolder } from '../artifacts/links.js';
 import { now } from '../store/store.js';
 
@@ -28,7 +29,7 @@ export function downloadView(r: DownloadProgressRow, active = false): DownloadVi
 /** One request serving bytes; call sent() per chunk and end() once, however the request ended. */
 export interface Transfer {
   sent(n: number): void;
-  end(): void;
+  end(): Promise<void>;
 }
 
 interface Entry {
@@ -61,12 +62,12 @@ export class DownloadProgress extends EventEmitter {
   }
 
   /** A transfer of `artifact` to `holder` from byte `start` begins. */
-  begin(holder: LinkHolder, artifact: { id: string; size: number }, start: number): Transfer {
-    if (this.closed) return { sent() {}, end() {} };
+  async begin(holder: LinkHolder, artifact: { id: string; size: number }, start: number): Promise<Transfer> {
+    if (this.closed) return { sent() {}, async end() {} };
     const key = `${holder.deploymentId}\n${holder.deviceId}`;
     let entry = this.live.get(key);
     if (!entry) {
-      const stored = this.store.downloadProgress(holder.deploymentId, holder.deviceId);
+      const stored = await this.store.downloadProgress(holder.deploymentId, holder.deviceId);
       entry = { row: stored ?? fresh(holder, artifact), open: 0 };
       this.live.set(key, entry);
     }
@@ -93,20 +94,20 @@ export class DownloadProgress extends EventEmitter {
         row.last_at = now();
         this.touch(key);
       },
-      end: () => {
+      end: async () => {
         if (ended) return;
         ended = true;
         entry.open--;
-        this.save([key]);
+        await this.save([key]);
         this.emit('ended', downloadView(row, entry.open > 0));
       },
     };
   }
 
   /** The downloads of a deployment by device id: stored rows with the live numbers over them. */
-  ofDeployment(deploymentId: string): Map<string, DownloadView> {
+  async ofDeployment(deploymentId: string): Promise<Map<string, DownloadView>> {
     const out = new Map<string, DownloadView>();
-    for (const r of this.store.downloadProgressOf(deploymentId)) out.set(r.device_id, downloadView(r));
+    for (const r of await this.store.downloadProgressOf(deploymentId)) out.set(r.device_id, downloadView(r));
     for (const e of this.live.values()) {
       if (e.row.deployment_id === deploymentId) out.set(e.row.device_id, downloadView(e.row, e.open > 0));
     }
@@ -114,21 +115,21 @@ export class DownloadProgress extends EventEmitter {
   }
 
   /** One device's download in a deployment, live numbers first. */
-  ofDevice(deploymentId: string, deviceId: string): DownloadView | undefined {
+  async ofDevice(deploymentId: string, deviceId: string): Promise<DownloadView | undefined> {
     const e = this.live.get(`${deploymentId}\n${deviceId}`);
     if (e) return downloadView(e.row, e.open > 0);
-    const r = this.store.downloadProgress(deploymentId, deviceId);
+    const r = await this.store.downloadProgress(deploymentId, deviceId);
     return r && downloadView(r);
   }
 
   /** Writes every download that moved since the last write. */
-  flush(): void {
-    this.save([...this.dirty]);
+  async flush(): Promise<void> {
+    await this.save([...this.dirty]);
   }
 
   /** Writes what is left; later transfers are no longer recorded (the store is closing). */
-  close(): void {
-    this.flush();
+  async close(): Promise<void> {
+    await this.flush();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -141,14 +142,14 @@ export class DownloadProgress extends EventEmitter {
 
   private schedule(): void {
     if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
+    this.timer = setTimeout(async () => {
       this.timer = null;
-      this.flush();
+      await this.flush();
     }, this.flushMs);
     this.timer.unref();
   }
 
-  private save(keys: string[]): void {
+  private async save(keys: string[]): Promise<void> {
     const rows: DownloadProgressRow[] = [];
     for (const k of keys) {
       this.dirty.delete(k);
@@ -157,7 +158,7 @@ export class DownloadProgress extends EventEmitter {
     }
     if (this.closed || rows.length === 0) return;
     try {
-      this.store.saveDownloadProgress(rows);
+      await this.store.saveDownloadProgress(rows);
     } catch (e) {
       // Progress is a report, not the download: a failed write must not fail the transfer.
       for (const r of rows) this.dirty.add(`${r.deployment_id}\n${r.device_id}`);

@@ -12,28 +12,28 @@ export type Instructions = { deployment: DeploymentRow; artifact: ArtifactRow; c
  * The oldest unfinished deployment this device is in whose phase has started and for which an
  * artifact fits; marks already-installed / noartifact on the way as Mender does.
  */
-export function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>): Instructions | null {
+export async function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>): Promise<Instructions | null> {
   const nowMs = Date.now();
-  for (const open of ctx.store.openDeploymentsForDevice(deviceId)) {
+  for (const open of await ctx.store.openDeploymentsForDevice(deviceId)) {
     const dep = open.dep;
     const phase = dep.phases[open.phase];
     if (phase && Date.parse(phase.start_ts) > nowMs) continue;
     if (open.status === 'pending' && provides.artifact_name === dep.artifact_name) {
-      ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'already-installed', null, { deviceType: provides.device_type });
+      await ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'already-installed', null, { deviceType: provides.device_type });
       continue;
     }
-    const config = ctx.store.configurationDeployment(dep.id);
+    const config = await ctx.store.configurationDeployment(dep.id);
     if (config) {
       // Generated for whatever device type the device says it is, as Mender does.
-      if (open.device_type === null && provides.device_type) ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
+      if (open.device_type === null && provides.device_type) await ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
       return { deployment: dep, configuration: config.configuration };
     }
-    const artifact = ctx.store.artifactsByName(dep.artifact_name).find((a) => artifactFits(a, provides));
+    const artifact = (await ctx.store.artifactsByName(dep.artifact_name)).find((a) => artifactFits(a, provides));
     if (!artifact) {
-      if (open.status === 'pending') ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'noartifact', null, { deviceType: provides.device_type });
+      if (open.status === 'pending') await ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'noartifact', null, { deviceType: provides.device_type });
       continue;
     }
-    if (open.device_type === null && provides.device_type) ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
+    if (open.device_type === null && provides.device_type) await ctx.store.setDeploymentDeviceType(dep.id, deviceId, provides.device_type);
     return { deployment: dep, artifact };
   }
   return null;
@@ -45,35 +45,38 @@ export const DEVICE_SETTABLE_STATUSES = [
   'pause_before_committing', 'success', 'failure', 'already-installed',
 ] as const;
 
-export function reportStatus(ctx: ServerContext, deviceId: string, deploymentId: string, status: string, substate: string | null): void {
-  const dd = ctx.store.deploymentDevice(deploymentId, deviceId);
-  // Another device's deployment looks exactly like a missing one: nothing leaks about it.
-  if (!dd) throw notFound('deployment not found for this device');
-  const dep = ctx.store.deployment(deploymentId)!;
-  if (dd.status === 'aborted') throw conflict('deployment aborted');
-  if (dd.status === 'decommissioned') throw conflict('device decommissioned');
-  if (FINAL_DEVICE_STATUSES.has(dd.status)) {
-    if (dd.status === status) return; // a repeated final report (client retried): nothing changes
-    throw conflict(`deployment already finished for this device with status ${dd.status}`);
-  }
-  const attempts = dd.status === 'pending' && status !== 'pending' ? dd.attempts + 1 : dd.attempts;
-  if (status === 'failure' && attempts < dep.retries + 1) {
-    // A retry: back to pending so the next poll serves the deployment again; the log stays.
-    ctx.store.setDeviceDeploymentStatus(deploymentId, deviceId, 'pending', substate, { attempts });
+export async function reportStatus(ctx: ServerContext, deviceId: string, deploymentId: string, status: string, substate: string | null): Promise<void> {
+  // The write is a compare-and-set on the status read: a report racing another one (or an abort)
+  // in another server process reads again rather than overwriting what it did not see.
+  for (;;) {
+    const dd = await ctx.store.deploymentDevice(deploymentId, deviceId);
+    // Another device's deployment looks exactly like a missing one: nothing leaks about it.
+    if (!dd) throw notFound('deployment not found for this device');
+    const dep = (await ctx.store.deployment(deploymentId))!;
+    if (dd.status === 'aborted') throw conflict('deployment aborted');
+    if (dd.status === 'decommissioned') throw conflict('device decommissioned');
+    if (FINAL_DEVICE_STATUSES.has(dd.status)) {
+      if (dd.status === status) return; // a repeated final report (client retried): nothing changes
+      throw conflict(`deployment already finished for this device with status ${dd.status}`);
+    }
+    const attempts = dd.status === 'pending' && status !== 'pending' ? dd.attempts + 1 : dd.attempts;
+    // A failure with retries left goes back to pending so the next poll serves the deployment again; the log stays.
+    const retry = status === 'failure' && attempts < dep.retries + 1;
+    if (!(await ctx.store.setDeviceDeploymentStatus(deploymentId, deviceId, retry ? 'pending' : status, substate, { attempts, ifStatus: dd.status }))) continue;
+    if (!retry && status === 'failure' && dep.error_threshold !== null) await checkErrorThreshold(ctx, deploymentId);
     return;
   }
-  ctx.store.setDeviceDeploymentStatus(deploymentId, deviceId, status, substate, { attempts });
-  if (status === 'failure' && dep.error_threshold !== null) checkErrorThreshold(ctx, deploymentId);
 }
 
 /** hawkBit-style: once failures exceed error_threshold percent of the devices, the rest stop. */
-function checkErrorThreshold(ctx: ServerContext, deploymentId: string): void {
-  const dep = ctx.store.deployment(deploymentId)!;
+async function checkErrorThreshold(ctx: ServerContext, deploymentId: string): Promise<void> {
+  const dep = (await ctx.store.deployment(deploymentId))!;
   if (dep.status === 'finished' || dep.error_threshold === null) return;
-  const stats = ctx.store.deploymentStatistics(deploymentId);
+  const stats = await ctx.store.deploymentStatistics(deploymentId);
   const failed = stats.failure ?? 0;
   if (dep.device_count > 0 && (failed * 100) / dep.device_count > dep.error_threshold) {
-    ctx.store.abortDeployment(deploymentId, 'error_threshold');
-    ctx.store.audit('system', 'deployment.stopped', 'deployment', deploymentId, { reason: 'error_threshold', failed, device_count: dep.device_count, error_threshold: dep.error_threshold });
+    // Two server processes may both see the threshold crossed: the one that ended the deployment records it.
+    if (!(await ctx.store.abortDeployment(deploymentId, 'error_threshold'))) return;
+    await ctx.store.audit('system', 'deployment.stopped', 'deployment', deploymentId, { reason: 'error_threshold', failed, device_count: dep.device_count, error_threshold: dep.error_threshold });
   }
 }

@@ -26,7 +26,7 @@ test.serial('id_data over 4 KiB and a huge public key: 413 naming the sizes; not
   const bigKey = await authRequest(JSON.stringify({ mac: 'a' }), '10.9.0.1', padded);
   t.is(bigKey.statusCode, 413);
   t.regex(bigKey.json<{ error: string }>().error, /pubkey is \d+ bytes; at most 8192/);
-  t.is(s.app.flipside.store.countDevices(), 0);
+  t.is(await s.app.flipside.store.countDevices(), 0);
   t.is((await admission()).refused_too_large, 2);
 });
 
@@ -61,5 +61,5 @@ test.serial('new identities per source: the sixth in a minute is 429 with Retry-
   clock += 61_000;
   t.is((await authRequest(JSON.stringify({ serial: 'flood-5' }), '10.9.1.1', keys[5])).statusCode, 503);
   t.like(await admission(), { pending_auth_sets: 8, max_pending: 8, queue_policy: 'refuse', admitted: 8, refused_rate_limited: 1, refused_queue_full: 2 });
-  t.is(s.app.flipside.store.countDevices('pending'), 8);
+  t.is(await s.app.flipside.store.countDevices('pending'), 8);
 });

@@ -71,19 +71,19 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
       // Stored in one canonical PEM form so the same key always finds the same auth set.
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
-      if (!ctx.store.hasAuthSet(idData, pem)) ctx.admission.admitNew(req.ip, ctx.store.countPendingAuthSets());
-      const before = ctx.store.deviceByIdData(idData);
-      const { device, authSet } = ctx.store.recordAuthRequest(idData, pem);
+      if (!(await ctx.store.hasAuthSet(idData, pem))) ctx.admission.admitNew(req.ip, await ctx.store.countPendingAuthSets());
+      const before = await ctx.store.deviceByIdData(idData);
+      const { device, authSet } = await ctx.store.recordAuthRequest(idData, pem);
       // A preauthorized device is accepted here, on its first request: iot-manager hears of it.
-      if (before) deviceStatusChanged(ctx, before, device);
+      if (before) await deviceStatusChanged(ctx, before, device);
       if (authSet.status !== 'accepted') {
         req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');
         throw unauthorized('unauthorized');
       }
       const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
       const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
-      ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
-      ctx.store.checkIn(device.id);
+      await ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
+      await ctx.store.checkIn(device.id);
       req.log.info({ device_id: device.id }, 'device authenticated');
       return reply.type('application/jwt').send(token);
     },

@@ -36,9 +36,9 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   const { ctx } = opts;
   const guard = deviceGuard(ctx);
 
-  function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
-    ctx.store.checkIn(req.deviceId!);
-    const next = nextDeployment(ctx, req.deviceId!, provides);
+  async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
+    await ctx.store.checkIn(req.deviceId!);
+    const next = await nextDeployment(ctx, req.deviceId!, provides);
     if (!next) return reply.code(204).send();
     req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
     if (next.configuration) {
@@ -157,7 +157,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
       },
     },
     async (req, reply) => {
-      reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null);
+      await reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null);
       req.log.info({ device_id: req.deviceId, deployment_id: req.params.id, status: req.body.status }, 'deployment status');
       return reply.code(204).send();
     },
@@ -191,9 +191,9 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
       },
     },
     async (req, reply) => {
-      if (!ctx.store.deploymentDevice(req.params.id, req.deviceId!)) throw notFound('deployment not found for this device');
+      if (!(await ctx.store.deploymentDevice(req.params.id, req.deviceId!))) throw notFound('deployment not found for this device');
       for (const m of req.body.messages) if (Number.isNaN(Date.parse(m.timestamp))) throw badRequest(`bad timestamp ${JSON.stringify(m.timestamp)}`);
-      ctx.store.saveDeploymentLog(req.params.id, req.deviceId!, req.body.messages.map((m) => ({ timestamp: m.timestamp, level: m.level, message: m.message })));
+      await ctx.store.saveDeploymentLog(req.params.id, req.deviceId!, req.body.messages.map((m) => ({ timestamp: m.timestamp, level: m.level, message: m.message })));
       return reply.code(204).send();
     },
   );

@@ -89,7 +89,7 @@ test.serial('auth request errors: no signature 400, bad signature 401, bad id_da
   const { body, signature } = d.authRequest();
   const post = (headers: Record<string, string>, payload: Buffer | string) =>
     t0.app.inject({ method: 'POST', url: '/api/devices/v1/authentication/auth_requests', headers: { 'content-type': 'application/json', ...headers }, payload });
-  const before = t0.app.flipside.store.countDevices();
+  const before = await t0.app.flipside.store.countDevices();
   t.is((await post({}, body)).statusCode, 400);
   t.is((await post({ 'x-men-signature': signature }, Buffer.concat([body, Buffer.from(' ')]))).statusCode, 401);
   const other = new SimDevice(injectTransport(t0.app), { keyKind: 'ecdsa' });
@@ -101,19 +101,19 @@ test.serial('auth request errors: no signature 400, bad signature 401, bad id_da
   t.is((await post({ 'x-men-signature': 'eA==' }, badKey)).statusCode, 400);
   t.is((await post({ 'x-men-signature': 'eA==' }, '{oops')).statusCode, 400);
   t.is((await post({ 'x-men-signature': 'eA==' }, '{}')).statusCode, 400);
-  t.is(t0.app.flipside.store.countDevices(), before, 'nothing stored for refused requests');
+  t.is(await t0.app.flipside.store.countDevices(), before, 'nothing stored for refused requests');
 });
 
 test.serial('oversized auth and inventory bodies are refused with 413 and store nothing', async (t) => {
-  const before = t0.app.flipside.store.countDevices();
+  const before = await t0.app.flipside.store.countDevices();
   const big = Buffer.from(JSON.stringify({ id_data: JSON.stringify({ x: 'a'.repeat(70_000) }), pubkey: 'x' }));
   const r = await t0.app.inject({ method: 'POST', url: '/api/devices/v1/authentication/auth_requests', headers: { 'content-type': 'application/json', 'x-men-signature': 'eA==' }, payload: big });
   t.is(r.statusCode, 413);
-  t.is(t0.app.flipside.store.countDevices(), before);
+  t.is(await t0.app.flipside.store.countDevices(), before);
   const d = await acceptedDevice(t0);
   const huge = [{ name: 'blob', value: 'x'.repeat(2 * 1024 * 1024) }];
   t.is((await d.sendInventory(huge)).status, 413);
-  t.false(t0.app.flipside.store.inventory(d.deviceId!).some((a) => a.name === 'blob'));
+  t.false((await t0.app.flipside.store.inventory(d.deviceId!)).some((a) => a.name === 'blob'));
 });
 
 test.serial('JWT checks: missing, garbage, alg none, expired, user token on device routes', async (t) => {
@@ -154,9 +154,9 @@ test.serial("another device's JWT cannot touch a deployment it is not in", async
   t.is((await b.reportStatus(depId, 'success')).status, 404);
   t.is((await b.uploadLog(depId, [{ level: 'info', message: 'x' }])).status, 404);
   t.is((await b.checkUpdate()).response.status, 204);
-  const dd = t0.app.flipside.store.deploymentDevice(depId, a.deviceId!);
+  const dd = await t0.app.flipside.store.deploymentDevice(depId, a.deviceId!);
   t.is(dd?.status, 'pending');
-  t.is(t0.app.flipside.store.deploymentDevice(depId, b.deviceId!), undefined);
+  t.is(await t0.app.flipside.store.deploymentDevice(depId, b.deviceId!), undefined);
 });
 
 test.serial('status: 400 on unknown status, 409 after abort, already-installed, log upload', async (t) => {
@@ -174,7 +174,7 @@ test.serial('status: 400 on unknown status, 409 after abort, already-installed, 
   const e = await acceptedDevice(t0, { artifactName: 'release-1' });
   const dep2 = await createDeployment(t0, { artifact_name: 'release-1', devices: [e.deviceId] });
   t.is((await e.checkUpdate()).response.status, 204);
-  t.is(t0.app.flipside.store.deploymentDevice(dep2, e.deviceId!)?.status, 'already-installed');
+  t.is((await t0.app.flipside.store.deploymentDevice(dep2, e.deviceId!))?.status, 'already-installed');
 
   const f = await acceptedDevice(t0);
   const dep3 = await createDeployment(t0, { artifact_name: 'release-1', devices: [f.deviceId] });
@@ -193,7 +193,7 @@ test.serial('a device may itself report already-installed: final, 409 for anythi
   const depId = await createDeployment(t0, { artifact_name: 'release-1', devices: [d.deviceId] });
   t.is((await d.checkUpdate()).update?.id, depId);
   t.is((await d.reportStatus(depId, 'already-installed')).status, 204);
-  t.is(t0.app.flipside.store.deploymentDevice(depId, d.deviceId!)?.status, 'already-installed');
+  t.is((await t0.app.flipside.store.deploymentDevice(depId, d.deviceId!))?.status, 'already-installed');
   t.is((await d.reportStatus(depId, 'installing')).status, 409);
   t.is((await d.checkUpdate()).response.status, 204);
 });
@@ -202,17 +202,17 @@ test.serial('device type mismatch gives noartifact and 204', async (t) => {
   const d = await acceptedDevice(t0, { deviceType: 'raspberrypi4' });
   const depId = await createDeployment(t0, { artifact_name: 'release-1', devices: [d.deviceId] });
   t.is((await d.checkUpdate()).response.status, 204);
-  t.is(t0.app.flipside.store.deploymentDevice(depId, d.deviceId!)?.status, 'noartifact');
+  t.is((await t0.app.flipside.store.deploymentDevice(depId, d.deviceId!))?.status, 'noartifact');
 });
 
 test.serial('inventory PUT replaces, PATCH merges, bad bodies 400', async (t) => {
   const d = await acceptedDevice(t0);
   t.is((await d.sendInventory([{ name: 'a', value: '1' }, { name: 'list', value: ['x', 'y'] }])).status, 200);
   t.is((await d.sendInventory([{ name: 'b', value: 2 }], 'PATCH')).status, 200);
-  let attrs = t0.app.flipside.store.inventory(d.deviceId!).filter((a) => a.scope === 'inventory');
+  let attrs = (await t0.app.flipside.store.inventory(d.deviceId!)).filter((a) => a.scope === 'inventory');
   t.deepEqual(attrs.map((a) => a.name).sort(), ['a', 'artifact_name', 'b', 'device_type', 'list']);
   t.is((await d.sendInventory([{ name: 'c', value: '3' }])).status, 200);
-  attrs = t0.app.flipside.store.inventory(d.deviceId!).filter((a) => a.scope === 'inventory');
+  attrs = (await t0.app.flipside.store.inventory(d.deviceId!)).filter((a) => a.scope === 'inventory');
   t.deepEqual(attrs.map((a) => a.name).sort(), ['artifact_name', 'c', 'device_type']);
   const bad = await t0.app.inject({ method: 'PUT', url: '/api/devices/v1/inventory/device/attributes', headers: { authorization: `Bearer ${d.token}` }, payload: [{ value: 'x' }] });
   t.is(bad.statusCode, 400);
@@ -220,10 +220,10 @@ test.serial('inventory PUT replaces, PATCH merges, bad bodies 400', async (t) =>
   t.is(dup.statusCode, 400);
   const obj = await t0.app.inject({ method: 'PUT', url: '/api/devices/v1/inventory/device/attributes', headers: { authorization: `Bearer ${d.token}` }, payload: [{ name: 'x', value: { nested: 1 } }] });
   t.is(obj.statusCode, 400);
-  t.true(t0.app.flipside.store.inventory(d.deviceId!).some((a) => a.name === 'c'), 'a refused PUT changed nothing');
+  t.true((await t0.app.flipside.store.inventory(d.deviceId!)).some((a) => a.name === 'c'), 'a refused PUT changed nothing');
   // Numbers stay numbers (the server's ajv coerces types elsewhere).
   t.is((await d.sendInventory([{ name: 'mem', value: 512 }])).status, 200);
-  t.is(t0.app.flipside.store.inventory(d.deviceId!).find((a) => a.name === 'mem')?.value, 512);
+  t.is((await t0.app.flipside.store.inventory(d.deviceId!)).find((a) => a.name === 'mem')?.value, 512);
 });
 
 test.serial('download: signed link without auth, Range 206, 416, tampered or expired link 403', async (t) => {

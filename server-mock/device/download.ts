@@ -53,9 +53,9 @@ export function configurationArtifact(artifactName: string, deviceType: string, 
 export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   /** Counts what the stream sends to the link's holder; HEAD sends nothing and counts nothing. */
-  function counted(req: FastifyRequest, reply: FastifyReply, file: ReadStream, holder: LinkHolder | undefined, artifact: { id: string; size: number }, start: number): Readable {
+  async function counted(req: FastifyRequest, reply: FastifyReply, file: ReadStream, holder: LinkHolder | undefined, artifact: { id: string; size: number }, start: number): Promise<Readable> {
     if (!holder || req.method !== 'GET') return file;
-    const transfer = ctx.downloads.begin(holder, artifact, start);
+    const transfer = await ctx.downloads.begin(holder, artifact, start);
     // A Transform, not a 'data' listener on the file: a listener would start the bytes flowing
     // before Fastify pipes them to the socket, and lose them.
     const counter = new Transform({
@@ -94,8 +94,8 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       const check = checkConfigurationLink(ctx.secrets.linkKey, deploymentId, deviceType, deviceId, req.query['x-men-expire'], req.query['x-men-signature']);
       if (check === 'bad-signature') throw forbidden('invalid download link signature');
       if (check === 'expired') throw forbidden('download link expired');
-      const dep = ctx.store.deployment(deploymentId);
-      const config = ctx.store.configurationDeployment(deploymentId);
+      const dep = await ctx.store.deployment(deploymentId);
+      const config = await ctx.store.configurationDeployment(deploymentId);
       if (!dep || !config || config.device_id !== deviceId) throw notFound('configuration deployment not found for this device');
       const artifact = await configurationArtifact(dep.artifact_name, deviceType, config.configuration);
       return reply
@@ -131,7 +131,7 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       const { check, holder } = checkArtifactLink(ctx.secrets.linkKey, req.params.id, { expire: q['x-men-expire'], signature: q['x-men-signature'], deploymentId: q.deployment_id, deviceId: q.device_id });
       if (check === 'bad-signature') throw forbidden('invalid download link signature');
       if (check === 'expired') throw forbidden('download link expired');
-      const artifact = ctx.store.artifact(req.params.id);
+      const artifact = await ctx.store.artifact(req.params.id);
       if (!artifact) throw notFound('artifact not found');
       const path = ctx.blobs.pathOf(artifact.id);
       const size = artifact.size;
@@ -147,10 +147,10 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       }
       if (range) {
         reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
-        return reply.send(counted(req, reply, createReadStream(path, { start: range.start, end: range.end }), holder, artifact, range.start));
+        return reply.send(await counted(req, reply, createReadStream(path, { start: range.start, end: range.end }), holder, artifact, range.start));
       }
       reply.header('Content-Length', size);
-      return reply.send(counted(req, reply, createReadStream(path), holder, artifact, 0));
+      return reply.send(await counted(req, reply, createReadStream(path), holder, artifact, 0));
     },
   );
 }

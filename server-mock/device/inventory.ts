@@ -40,8 +40,8 @@ export async function deviceInventoryRoutes(app: FastifyInstance, opts: { ctx: S
           if (seen.has(a.name)) throw badRequest(`attribute ${a.name} given twice`);
           seen.add(a.name);
         }
-        ctx.store.checkIn(req.deviceId!);
-        ctx.store.setInventory(req.deviceId!, 'inventory', req.body.map((a) => ({ name: a.name, value: a.value })), method === 'PUT');
+        await ctx.store.checkIn(req.deviceId!);
+        await ctx.store.setInventory(req.deviceId!, 'inventory', req.body.map((a) => ({ name: a.name, value: a.value })), method === 'PUT');
         return reply.code(200).send();
       },
     });

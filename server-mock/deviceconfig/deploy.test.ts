@@ -83,7 +83,7 @@ test('configuration links: bent, expired or unsigned links and other devices get
   // Only accepted devices are known to deviceconfig.
   const pending = new SimDevice(injectTransport(s.app));
   await pending.authenticate();
-  const refused = await s.app.inject({ method: 'POST', url: `${MGMT}/${pending.deviceId ?? s.app.flipside.store.listDevices({ limit: 10, offset: 0 }).find((x) => x.status === 'pending')!.id}/deploy`, headers: s.auth, payload: {} });
+  const refused = await s.app.inject({ method: 'POST', url: `${MGMT}/${pending.deviceId ?? (await s.app.flipside.store.listDevices({ limit: 10, offset: 0 })).find((x) => x.status === 'pending')!.id}/deploy`, headers: s.auth, payload: {} });
   t.is(refused.statusCode, 404);
   t.regex(refused.body, /pending, not accepted/);
   t.is((await s.app.inject({ method: 'POST', url: `${MGMT}/${d.deviceId}/deploy`, headers: s.auth, payload: { retries: -1 } })).statusCode, 400);

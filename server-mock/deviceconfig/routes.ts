@@ -24,17 +24,17 @@ const configSchema = {
 export async function deviceConfigRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   const params = { type: 'object', properties: { deviceId: { type: 'string', maxLength: 64 } }, required: ['deviceId'] } as const;
-  const mustDevice = (id: string) => {
-    if (!ctx.store.device(id)) throw notFound(`device ${id} not found`);
+  const mustDevice = async (id: string) => {
+    if (!(await ctx.store.device(id))) throw notFound(`device ${id} not found`);
   };
 
   app.get<{ Params: { deviceId: string } }>(
     `${MGMT}/:deviceId`,
     { schema: { tags: ['Management API: deviceconfig'], summary: "The device's configuration: configured and reported", params, response: { 404: errorSchema } } },
     async (req) => {
-      mustDevice(req.params.deviceId);
-      const row = ctx.store.deviceConfig(req.params.deviceId);
-      const deploymentId = ctx.store.latestConfigurationDeployment(req.params.deviceId);
+      await mustDevice(req.params.deviceId);
+      const row = await ctx.store.deviceConfig(req.params.deviceId);
+      const deploymentId = await ctx.store.latestConfigurationDeployment(req.params.deviceId);
       return {
         id: req.params.deviceId,
         configured: row?.configured ?? {},
@@ -50,9 +50,9 @@ export async function deviceConfigRoutes(app: FastifyInstance, opts: { ctx: Serv
     `${MGMT}/:deviceId`,
     { schema: { tags: ['Management API: deviceconfig'], summary: "Set the device's configuration", params, body: configSchema, response: { 400: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      mustDevice(req.params.deviceId);
-      ctx.store.setConfigured(req.params.deviceId, req.body);
-      ctx.store.audit(req.userEmail!, 'deviceconfig.set', 'device', req.params.deviceId, { keys: Object.keys(req.body).slice(0, 50) });
+      await mustDevice(req.params.deviceId);
+      await ctx.store.setConfigured(req.params.deviceId, req.body);
+      await ctx.store.audit(req.userEmail!, 'deviceconfig.set', 'device', req.params.deviceId, { keys: Object.keys(req.body).slice(0, 50) });
       return reply.code(204).send();
     },
   );
@@ -73,10 +73,10 @@ export async function deviceConfigRoutes(app: FastifyInstance, opts: { ctx: Serv
     },
     async (req) => {
       const id = req.params.deviceId;
-      const dev = ctx.store.device(id);
+      const dev = await ctx.store.device(id);
       // As in Mender, only accepted (provisioned) devices are known to deviceconfig.
       if (dev?.status !== 'accepted') throw notFound(dev ? `device ${id} is ${dev.status}, not accepted` : `device ${id} not found`);
-      const configuration = ctx.store.deviceConfig(id)?.configured ?? {};
+      const configuration = (await ctx.store.deviceConfig(id))?.configured ?? {};
       const created = now();
       const deploymentId = randomUUID();
       const name = `configuration-${deploymentId}`;
@@ -95,21 +95,21 @@ export async function deviceConfigRoutes(app: FastifyInstance, opts: { ctx: Serv
         stop_reason: null,
         target: 'configuration',
       };
-      ctx.store.insertConfigurationDeployment(dep, id, configuration);
-      ctx.store.audit(req.userEmail!, 'deviceconfig.deploy', 'device', id, { deployment_id: deploymentId, keys: Object.keys(configuration).slice(0, 50) });
+      await ctx.store.insertConfigurationDeployment(dep, id, configuration);
+      await ctx.store.audit(req.userEmail!, 'deviceconfig.deploy', 'device', id, { deployment_id: deploymentId, keys: Object.keys(configuration).slice(0, 50) });
       return { deployment_id: deploymentId };
     },
   );
 
   app.get(DEVICE, { preHandler: deviceGuard(ctx), schema: { tags: ['Device API: deviceconfig'], summary: 'The configuration to apply', response: { 401: errorSchema } } }, async (req) => {
-    return ctx.store.deviceConfig(req.deviceId!)?.configured ?? {};
+    return (await ctx.store.deviceConfig(req.deviceId!))?.configured ?? {};
   });
 
   app.put<{ Body: Record<string, string> }>(
     DEVICE,
     { preHandler: deviceGuard(ctx), schema: { tags: ['Device API: deviceconfig'], summary: 'Report the applied configuration', body: configSchema, response: { 400: errorSchema, 401: errorSchema } } },
     async (req, reply) => {
-      ctx.store.setReported(req.deviceId!, req.body);
+      await ctx.store.setReported(req.deviceId!, req.body);
       return reply.code(204).send();
     },
   );

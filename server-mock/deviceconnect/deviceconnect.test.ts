@@ -38,7 +38,7 @@ test('a user runs a command in a remote terminal; the session is audited and lis
   await u.closed;
   // The server writes the stop record when it sees the close; wait for it by the session list emptying.
   for (let i = 0; i < 1000 && c.s.app.flipside.connect.sessions().length > 0; i++) await new Promise((r) => setImmediate(r));
-  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.session_start'));
   t.true(actions.includes('deviceconnect.session_stop'));
 });
@@ -51,8 +51,8 @@ test('a device that is not accepted cannot connect, nor can anyone reach it', as
   const d = await acceptedDevice(s);
   const token = d.token!;
   // Rejecting the device revokes its token: the same token no longer opens a connection.
-  const dev = s.app.flipside.store.device(d.deviceId!)!;
-  const set = s.app.flipside.store.authSets(dev.id)[0]!;
+  const dev = (await s.app.flipside.store.device(d.deviceId!))!;
+  const set = (await s.app.flipside.store.authSets(dev.id))[0]!;
   t.is((await s.app.inject({ method: 'PUT', url: `/api/management/v2/devauth/devices/${dev.id}/auth/${set.id}/status`, headers: s.auth, payload: { status: 'rejected' } })).statusCode, 204);
   const status = await new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(`${url}/api/devices/v1/deviceconnect/connect`, { headers: { Authorization: `Bearer ${token}` } });
@@ -135,7 +135,7 @@ test('file transfer: upload and download a 3 MiB file through the device, chunke
   const relative = await upload(c.url, c.s.adminToken, c.deviceId, 'relative/path', Buffer.from('x'));
   t.is(relative.status, 400);
   t.regex(relative.body, /not an absolute path/);
-  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.upload') && actions.includes('deviceconnect.download'));
 });
 
@@ -259,7 +259,7 @@ test('check-update and send-inventory reach the device\'s update client; a devic
   }
   t.deepEqual(asked, ['check-update', 'send-inventory']);
   t.true(c.log.some((l) => l.includes('asked for an update check now')));
-  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.check_update') && actions.includes('deviceconnect.send_inventory'));
   const ctx = c.s.app.flipside;
   const observer = issueUserToken(ctx, await createUser(ctx, 'watcher@example.com', 'watcher-password', ['RBAC_ROLE_OBSERVER']));
@@ -293,8 +293,8 @@ test('a terminal session is recorded and played back; unknown sessions are 404',
   const live = text((await u.until((m) => m.hdr.typ === SHELL.stop)).filter((m) => m.hdr.typ === SHELL.data));
   u.ws.close();
   await u.closed;
-  for (let i = 0; i < 1000 && c.s.app.flipside.store.recording(sid)?.end_ts == null; i++) await new Promise((r) => setImmediate(r));
-  t.truthy(c.s.app.flipside.store.recording(sid)?.end_ts, 'the recording ended with the session');
+  for (let i = 0; i < 1000 && (await c.s.app.flipside.store.recording(sid))?.end_ts == null; i++) await new Promise((r) => setImmediate(r));
+  t.truthy((await c.s.app.flipside.store.recording(sid))?.end_ts, 'the recording ended with the session');
 
   const play = new WebSocket(`${c.url.replace(/^http/, 'ws')}/api/management/v1/deviceconnect/sessions/${sid}/playback?sleep_ms=0`, { headers: { Authorization: `Bearer ${c.s.adminToken}` } });
   const back = new UserSocket(play);
@@ -307,7 +307,7 @@ test('a terminal session is recorded and played back; unknown sessions are 404',
 
   const missing = await fetch(`${c.url}/api/management/v1/deviceconnect/sessions/no-such-session/playback`, { headers: c.s.auth });
   t.is(missing.status, 404);
-  const actions = c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' }).map((e) => e.action);
+  const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.playback'));
 });
 
@@ -315,12 +315,12 @@ test('a recording keeps at most its bound and says it was cut', async (t) => {
   const s = await startTestServer();
   t.teardown(() => s.close());
   const r = new SessionRecorder(s.app.flipside.store, 'sess-1', 'dev-1', 'a@example.com', 10);
-  r.output(Buffer.from('0123456'));
-  r.output(Buffer.from('789abcdef'));
-  r.output(Buffer.from('more'));
-  r.end();
-  const rec = s.app.flipside.store.recording('sess-1')!;
+  await r.output(Buffer.from('0123456'));
+  await r.output(Buffer.from('789abcdef'));
+  await r.output(Buffer.from('more'));
+  await r.end();
+  const rec = (await s.app.flipside.store.recording('sess-1'))!;
   t.is(rec.bytes, 10);
   t.is(rec.truncated, 1);
-  t.is(Buffer.concat(s.app.flipside.store.recordingChunks('sess-1', 0, 10).map((c) => c.data)).toString(), '0123456789');
+  t.is(Buffer.concat((await s.app.flipside.store.recordingChunks('sess-1', 0, 10)).map((c) => c.data)).toString(), '0123456789');
 });

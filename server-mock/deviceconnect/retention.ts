@@ -2,7 +2,7 @@
 // together by age and by total size, the oldest going first, as Mender's deviceconnect lets its
 // recordings expire. Pruning runs at start, every hour and whenever a recorded session ends; a
 // session still running keeps its recording. A decommissioned device's recordings go with it.
-import type { Store } from '../store/store.js';
+import type { FlipsideStore as Store } from '../store/api.js';
 
 export interface RecordingRetention {
   /** Recordings older than this many days are deleted (0 keeps none past the next prune). */
@@ -21,7 +21,7 @@ export function retentionPolicy(o: Partial<RecordingRetention> = {}): RecordingR
 }
 
 /** Applies the policy now; `running` are the sessions whose recording is still being written. */
-export function pruneRecordings(store: Store, policy: RecordingRetention, running: ReadonlySet<string>, nowMs = Date.now()): number {
+export async function pruneRecordings(store: Store, policy: RecordingRetention, running: ReadonlySet<string>, nowMs = Date.now()): Promise<number> {
   const cutoff = new Date(nowMs - policy.maxAgeDays * 86_400_000).toISOString();
   return store.pruneRecordings(cutoff, policy.maxTotalBytes, running);
 }

@@ -70,14 +70,15 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
   // command on the data dir (init, set-password) must not prune by defaults it was not given.
   const retention = opts.recordings ? retentionPolicy(opts.recordings) : null;
   const recording = new Set<string>();
-  const prune = () => {
+  const prune = async () => {
     if (!retention) return;
-    const n = pruneRecordings(ctx.store, retention, recording);
+    const n = await pruneRecordings(ctx.store, retention, recording);
     if (n > 0) app.log.info({ deleted: n, max_age_days: retention.maxAgeDays, max_total_bytes: retention.maxTotalBytes }, 'old session recordings deleted');
   };
+  const pruneSoon = () => void prune().catch((err: unknown) => app.log.error({ err }, 'pruning session recordings failed'));
   if (retention) {
-    prune();
-    const pruneTimer = setInterval(prune, 3600_000);
+    await prune();
+    const pruneTimer = setInterval(pruneSoon, 3600_000);
     pruneTimer.unref();
     app.addHook('onClose', async () => clearInterval(pruneTimer));
   }
@@ -91,7 +92,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     preHandler: [
       deviceGuard(ctx),
       async (req) => {
-        const dev = ctx.store.device(req.deviceId!);
+        const dev = await ctx.store.device(req.deviceId!);
         if (dev?.status !== 'accepted') throw forbidden(`device ${req.deviceId} is ${dev?.status ?? 'unknown'}, not accepted`);
       },
     ],
@@ -134,14 +135,14 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
 
   // ---- the user side
 
-  function acceptedDevice(id: string) {
-    const dev = ctx.store.device(id);
+  async function acceptedDevice(id: string) {
+    const dev = await ctx.store.device(id);
     if (!dev) throw notFound(`device ${id} not found`);
     if (dev.status !== 'accepted') throw conflict(`device ${id} is ${dev.status}, not accepted`);
     return dev;
   }
-  function connectedLink(id: string): DeviceLink {
-    acceptedDevice(id);
+  async function connectedLink(id: string): Promise<DeviceLink> {
+    await acceptedDevice(id);
     const link = hub.link(id);
     if (!link) throw conflict(`device ${id} is not connected`);
     return link;
@@ -152,7 +153,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     `${MGMT}/devices/:id`,
     { schema: { tags, summary: "The device's connection state", params: idParams, response: { 404: errorSchema } } },
     async (req) => {
-      if (!ctx.store.device(req.params.id)) throw notFound(`device ${req.params.id} not found`);
+      if (!(await ctx.store.device(req.params.id))) throw notFound(`device ${req.params.id} not found`);
       return hub.state(req.params.id);
     },
   );
@@ -168,9 +169,9 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
       `${MGMT}/devices/:id/${path}`,
       { schema: { tags, summary: what, params: idParams, response: { 404: errorSchema, 409: errorSchema } } },
       async (req, reply) => {
-        const link = connectedLink(req.params.id);
+        const link = await connectedLink(req.params.id);
         if (!link.send({ hdr: { proto: PROTO.menderClient, typ, props: { user_id: req.userId } } })) throw conflict(`device ${req.params.id} is not connected`);
-        ctx.store.audit(req.userEmail!, `deviceconnect.${path.replace('-', '_')}`, 'device', link.deviceId, {});
+        await ctx.store.audit(req.userEmail!, `deviceconnect.${path.replace('-', '_')}`, 'device', link.deviceId, {});
         return reply.code(202).send();
       },
     );
@@ -187,7 +188,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     url: `${MGMT}/devices/:id/connect`,
     schema: { tags, summary: 'A session with the device (WebSocket): remote terminal, port forward', params: idParams, response: { 400: errorSchema, 404: errorSchema, 409: errorSchema } },
     preHandler: async (req) => {
-      connectedLink(req.params.id);
+      await connectedLink(req.params.id);
     },
     handler: async () => {
       throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
@@ -212,7 +213,9 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         },
         { ...who(req), kind: 'connect' },
       );
-      ctx.store.audit(req.userEmail!, 'deviceconnect.session_start', 'device', link.deviceId, { session_id: info.id });
+      // Not awaited: the user's frames must find their handler from the first one on.
+      const unsaved = (err: unknown) => req.log.warn({ err }, 'deviceconnect session record not saved');
+      ctx.store.audit(req.userEmail!, 'deviceconnect.session_start', 'device', link.deviceId, { session_id: info.id }).catch(unsaved);
       onFrames(ws, info.id, (msg) => {
         msg.hdr.sid = info.id;
         if (msg.hdr.proto === PROTO.shell && msg.hdr.typ === SHELL.new) {
@@ -233,12 +236,16 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         if (shell) link.send({ hdr: { proto: PROTO.shell, typ: SHELL.stop, sid: info.id } });
         link.send({ hdr: { proto: PROTO.control, typ: CONTROL.close, sid: info.id } });
         hub.closeSession(link, info.id);
-        if (recorder) {
-          recorder.end();
-          recording.delete(info.id);
-          prune();
-        }
-        ctx.store.audit(req.userEmail!, 'deviceconnect.session_stop', 'device', link.deviceId, { session_id: info.id, seconds: Math.round((Date.now() - started) / 1000) });
+        const seconds = Math.round((Date.now() - started) / 1000);
+        void (async () => {
+          try {
+            await recorder?.end();
+          } finally {
+            recording.delete(info.id);
+          }
+          await ctx.store.audit(req.userEmail!, 'deviceconnect.session_stop', 'device', link.deviceId, { session_id: info.id, seconds });
+          if (recorder) await prune();
+        })().catch(unsaved);
       });
       ws.on('error', (err) => req.log.info({ err: err.message }, 'user connection error'));
     },
@@ -257,7 +264,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
       response: { 400: errorSchema, 404: errorSchema },
     },
     preHandler: async (req) => {
-      if (!ctx.store.recording(req.params.session_id)) throw notFound(`no recording of session ${req.params.session_id}`);
+      if (!(await ctx.store.recording(req.params.session_id))) throw notFound(`no recording of session ${req.params.session_id}`);
     },
     handler: async () => {
       throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
@@ -265,14 +272,14 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     wsHandler: (ws: WebSocket, req: FastifyRequest<{ Params: { session_id: string }; Querystring: { sleep_ms?: number } }>) => {
       const sid = req.params.session_id;
       const sleepMs = req.query.sleep_ms ?? PLAYBACK_SLEEP_MS;
-      ctx.store.audit(req.userEmail!, 'deviceconnect.playback', 'device', ctx.store.recording(sid)!.device_id, { session_id: sid });
       let open = true;
       ws.on('close', () => (open = false));
       ws.on('error', (err) => req.log.info({ err: err.message }, 'playback connection error'));
       void (async () => {
+        await ctx.store.audit(req.userEmail!, 'deviceconnect.playback', 'device', (await ctx.store.recording(sid))!.device_id, { session_id: sid });
         let next = 0;
         for (;;) {
-          const page = ctx.store.recordingChunks(sid, next, 64);
+          const page = await ctx.store.recordingChunks(sid, next, 64);
           if (page.length === 0) break;
           for (const chunk of page) {
             if (!open) return;
@@ -303,13 +310,13 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
       },
     },
     async (req, reply) => {
-      const link = connectedLink(req.params.id);
+      const link = await connectedLink(req.params.id);
       const ch = new SessionChannel(hub, link, idleMs);
       ch.info = hub.openSession(link, ch, { ...who(req), kind: 'download' });
       const path = req.query.path;
       try {
         const { info, stream } = await downloadRemote(ch, path);
-        ctx.store.audit(req.userEmail!, 'deviceconnect.download', 'device', link.deviceId, { session_id: ch.sid, path, size: info.size });
+        await ctx.store.audit(req.userEmail!, 'deviceconnect.download', 'device', link.deviceId, { session_id: ch.sid, path, size: info.size });
         void reply.headers({
           'content-type': 'application/octet-stream',
           'content-length': String(info.size),
@@ -331,7 +338,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     `${MGMT}/devices/:id/upload`,
     { schema: { tags, summary: 'Upload a file to the device (multipart: path, uid, gid, mode, then file)', params: idParams, response: { 400: errorSchema, 404: errorSchema, 409: errorSchema } } },
     async (req, reply) => {
-      const link = connectedLink(req.params.id);
+      const link = await connectedLink(req.params.id);
       if (!req.isMultipart()) throw badRequest('the upload must be multipart/form-data with the fields path (and uid, gid, mode) and then file');
       const fields: Record<string, string> = {};
       for await (const part of req.parts()) {
@@ -354,7 +361,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
         ch.info = hub.openSession(link, ch, { ...who(req), kind: 'upload' });
         const size = await uploadRemote(ch, target, part.file);
         if (part.file.truncated) throw badRequest('the file is larger than the server accepts');
-        ctx.store.audit(req.userEmail!, 'deviceconnect.upload', 'device', link.deviceId, { session_id: ch.sid, path, size });
+        await ctx.store.audit(req.userEmail!, 'deviceconnect.upload', 'device', link.deviceId, { session_id: ch.sid, path, size });
         return reply.code(201).send();
       }
       throw badRequest('the upload has no "file" part');

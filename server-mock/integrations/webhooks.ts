@@ -7,7 +7,7 @@
 // (Mender iot-manager's header names). A receiver recomputes it over the raw body.
 import { createHmac, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Store } from '../store/store.js';
+import type { FlipsideStore as Store } from '../store/api.js';
 
 export type DeviceEventType = 'device-provisioned' | 'device-decommissioned' | 'device-status-changed';
 
@@ -44,17 +44,17 @@ export class WebhookDispatcher {
   ) {}
 
   /** Records the event and posts it to every webhook in the background; returns the event id. */
-  emit(type: DeviceEventType, data: DeviceEventData): string {
+  async emit(type: DeviceEventType, data: DeviceEventData): Promise<string> {
     const event = { id: randomUUID(), type, time: new Date().toISOString(), data };
-    const hooks = this.store.integrations().filter((i) => i.provider === 'webhook');
-    this.store.recordEvent(event, []);
+    const hooks = (await this.store.integrations()).filter((i) => i.provider === 'webhook');
+    await this.store.recordEvent(event, []);
     if (this.closed || hooks.length === 0) return event.id;
     const body = Buffer.from(JSON.stringify(event));
     const job = Promise.all(
       hooks.map(async (hook) => {
         const { url, secret } = (hook.credentials as { http: { url: string; secret?: string } }).http;
         const delivery = await this.deliver(hook.id, url, secret, body);
-        this.store.addEventDelivery(event.id, delivery);
+        await this.store.addEventDelivery(event.id, delivery);
       }),
     ).then(() => undefined);
     this.pending.add(job);

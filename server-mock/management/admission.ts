@@ -38,7 +38,7 @@ export async function admissionRoutes(app: FastifyInstance, opts: { ctx: ServerC
     async () => {
       const a = ctx.admission;
       return {
-        pending_auth_sets: ctx.store.countPendingAuthSets(),
+        pending_auth_sets: await ctx.store.countPendingAuthSets(),
         max_pending: a.opts.maxPending,
         queue_policy: 'refuse',
         limits: { max_id_data_bytes: a.opts.maxIdDataBytes, max_pubkey_bytes: a.opts.maxPubkeyBytes, new_per_source_per_minute: a.opts.newPerSourcePerMinute },

@@ -15,6 +15,7 @@ import { baseUrl } from '../request-url.js';
 import { errorSchema, badRequest, conflict, notFound, forbidden, ApiError } from '../http-errors.js';
 import { now, type ArtifactRow } from '../store/store.js';
 import { pagingQuery, sendPage } from './paging.js';
+import { filterAsync, mapAsync } from '../async-array.js';
 
 const BASE = '/api/management/v1/deployments';
 const V2 = '/api/management/v2/deployments';
@@ -90,21 +91,21 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   const guard = userGuard(ctx);
 
   /** Keeps a validated upload: refuses a name + device type clash, moves the blob in, writes the row. */
-  function storeIngested(ingested: IngestedArtifact, description: string, actor: string): string {
+  async function storeIngested(ingested: IngestedArtifact, description: string, actor: string): Promise<string> {
     const meta = artifactMeta(ingested.headers);
     const name = ingested.headers.name;
     const types = ingested.headers.depends.device_type;
-    const clash = ctx.store.artifactsByName(name).find((a) => a.device_types.some((t) => types.includes(t)));
+    const clash = (await ctx.store.artifactsByName(name)).find((a) => a.device_types.some((t) => types.includes(t)));
     if (clash) throw conflict('an artifact with the same name and depends already exists');
     const id = randomUUID();
     ctx.blobs.commit(ingested.tempPath, id);
     try {
-      ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
+      await ctx.store.insertArtifact({ id, name, description, device_types: types, size: ingested.size, checksum: ingested.checksum, meta, modified: now() });
     } catch (e) {
       ctx.blobs.remove(id);
       throw e;
     }
-    ctx.store.audit(actor, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
+    await ctx.store.audit(actor, 'artifact.upload', 'artifact', id, { name, size: ingested.size });
     return id;
   }
 
@@ -141,7 +142,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         }
         if (!ingested) throw badRequest('no artifact file in the upload');
         if (declaredSize !== undefined && declaredSize !== ingested.size) throw badRequest(`size says ${declaredSize} bytes, the upload has ${ingested.size}`);
-        const id = storeIngested(ingested, description, req.userEmail!);
+        const id = await storeIngested(ingested, description, req.userEmail!);
         req.log.info({ artifact_id: id, name: ingested.headers.name, size: ingested.size }, 'artifact stored');
         ingested = undefined;
         return reply.code(201).header('Location', `${BASE}/artifacts/${id}`).send();
@@ -162,8 +163,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req) =>
-      ctx.store
-        .listArtifacts()
+      (await ctx.store
+        .listArtifacts())
         .filter((a) => (!req.query.name || a.name === req.query.name) && (!req.query.device_type || a.device_types.includes(req.query.device_type)))
         .map(artifactView),
   );
@@ -196,8 +197,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     },
     async (req, reply) => {
       const q = req.query;
-      const all = ctx.store
-        .listArtifacts()
+      const all = (await ctx.store
+        .listArtifacts())
         .filter((a) => (!q.name || a.name === q.name) && (!q.description || a.description === q.description) && (!q.device_type || a.device_types.includes(q.device_type)))
         .sort(sorters[q.sort]);
       return sendPage(req, reply, all, q.page, q.per_page).map(artifactView);
@@ -208,7 +209,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     `${BASE}/artifacts/:id`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: artifactSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const a = ctx.store.artifact(req.params.id);
+      const a = await ctx.store.artifact(req.params.id);
       if (!a) throw notFound('artifact not found');
       return artifactView(a);
     },
@@ -218,12 +219,12 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     `${BASE}/artifacts/:id`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema } } },
     async (req, reply) => {
-      const a = ctx.store.artifact(req.params.id);
+      const a = await ctx.store.artifact(req.params.id);
       if (!a) throw notFound('artifact not found');
-      if (ctx.store.artifactNameInActiveDeployment(a.name)) throw conflict('artifact used by an active deployment');
-      ctx.store.deleteArtifact(a.id);
+      if (await ctx.store.artifactNameInActiveDeployment(a.name)) throw conflict('artifact used by an active deployment');
+      await ctx.store.deleteArtifact(a.id);
       ctx.blobs.remove(a.id);
-      ctx.store.audit(req.userEmail!, 'artifact.delete', 'artifact', a.id, { name: a.name });
+      await ctx.store.audit(req.userEmail!, 'artifact.delete', 'artifact', a.id, { name: a.name });
       return reply.code(204).send();
     },
   );
@@ -239,18 +240,18 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req) => {
-      const a = ctx.store.artifact(req.params.id);
+      const a = await ctx.store.artifact(req.params.id);
       if (!a) throw notFound('artifact not found');
       return signedDownloadLink(ctx.secrets.linkKey, baseUrl(req, ctx.publicUrl), a.id, ctx.linkTtlSeconds);
     },
   );
 
   /** Releases: the artifacts of each name, with their notes and tags, filtered and sorted as Mender's query says. */
-  function releases(q: { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string } = {}, exactName = false) {
+  async function releases(q: { name?: string; tag?: string; update_type?: string; device_type?: string; description?: string; sort?: string } = {}, exactName = false) {
     const byName = new Map<string, ArtifactRow[]>();
-    for (const a of ctx.store.listArtifacts()) byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
-    const all = [...byName.entries()].map(([name, arts]) => {
-      const info = ctx.store.releaseInfo(name);
+    for (const a of await ctx.store.listArtifacts()) byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
+    const all = await mapAsync([...byName.entries()], async ([name, arts]) => {
+      const info = await ctx.store.releaseInfo(name);
       const modified = [info.modified ?? '', ...arts.map((a) => a.modified)].sort().at(-1)!;
       return { name, arts, notes: info.notes, tags: info.tags, modified };
     });
@@ -268,13 +269,13 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     return picked;
   }
   const updateTypes = (a: ArtifactRow) => (a.meta.updates ?? []).map((u) => u.type_info?.type).filter((t): t is string => !!t);
-  const mustRelease = (name: string) => {
-    const r = releases().find((x) => x.name === name);
+  const mustRelease = async (name: string) => {
+    const r = (await releases()).find((x) => x.name === name);
     if (!r) throw notFound('release not found');
     return r;
   };
-  const releaseV1 = (r: ReturnType<typeof releases>[number]) => ({ Name: r.name, modified: r.modified, Artifacts: r.arts.map(artifactView), ArtifactsCount: r.arts.length, tags: r.tags, notes: r.notes });
-  const releaseV2 = (r: ReturnType<typeof releases>[number]) => ({ name: r.name, modified: r.modified, artifacts: r.arts.map(artifactView), artifacts_count: r.arts.length, tags: r.tags, notes: r.notes });
+  const releaseV1 = (r: Awaited<ReturnType<typeof releases>>[number]) => ({ Name: r.name, modified: r.modified, Artifacts: r.arts.map(artifactView), ArtifactsCount: r.arts.length, tags: r.tags, notes: r.notes });
+  const releaseV2 = (r: Awaited<ReturnType<typeof releases>>[number]) => ({ name: r.name, modified: r.modified, artifacts: r.arts.map(artifactView), artifacts_count: r.arts.length, tags: r.tags, notes: r.notes });
 
   const releaseV1Schema = {
     type: 'object',
@@ -305,25 +306,25 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       preHandler: guard,
       schema: { tags, summary: 'Releases: artifacts grouped by name (all of them)', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } },
     },
-    async (req) => releases(req.query, true).map(releaseV1),
+    async (req) => (await releases(req.query, true)).map(releaseV1),
   );
 
   app.get<{ Querystring: ReleaseQuery }>(
     `${BASE}/deployments/releases/list`,
     { preHandler: guard, schema: { tags, summary: 'Releases, a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV1Schema }, 401: errorSchema } } },
-    async (req, reply) => sendPage(req, reply, releases(req.query, true), req.query.page, req.query.per_page).map(releaseV1),
+    async (req, reply) => sendPage(req, reply, await releases(req.query, true), req.query.page, req.query.per_page).map(releaseV1),
   );
 
   app.get<{ Querystring: ReleaseQuery }>(
     `${V2}/deployments/releases`,
     { preHandler: guard, schema: { tags, summary: 'Releases (v2 shape), a page at a time', querystring: releaseQuery, response: { 200: { type: 'array', items: releaseV2Schema }, 401: errorSchema } } },
-    async (req, reply) => sendPage(req, reply, releases(req.query), req.query.page, req.query.per_page).map(releaseV2),
+    async (req, reply) => sendPage(req, reply, await releases(req.query), req.query.page, req.query.per_page).map(releaseV2),
   );
 
   app.get<{ Params: { release_name: string } }>(
     `${V2}/deployments/releases/:release_name`,
     { preHandler: guard, schema: { tags, params: releaseNameParams, response: { 200: releaseV2Schema, 401: errorSchema, 404: errorSchema } } },
-    async (req) => releaseV2(mustRelease(req.params.release_name)),
+    async (req) => releaseV2(await mustRelease(req.params.release_name)),
   );
 
   app.patch<{ Params: { release_name: string }; Body: { notes?: string } }>(
@@ -339,9 +340,9 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req, reply) => {
-      const r = mustRelease(req.params.release_name);
-      ctx.store.saveReleaseInfo(r.name, { notes: req.body.notes ?? '' });
-      ctx.store.audit(req.userEmail!, 'release.update', 'release', r.name, { notes: req.body.notes ?? '' });
+      const r = await mustRelease(req.params.release_name);
+      await ctx.store.saveReleaseInfo(r.name, { notes: req.body.notes ?? '' });
+      await ctx.store.audit(req.userEmail!, 'release.update', 'release', r.name, { notes: req.body.notes ?? '' });
       return reply.code(204).send();
     },
   );
@@ -359,10 +360,10 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req, reply) => {
-      const r = mustRelease(req.params.release_name);
+      const r = await mustRelease(req.params.release_name);
       const tagsOf = [...new Set(req.body.map((x) => x.toLowerCase()))].sort();
-      ctx.store.saveReleaseInfo(r.name, { tags: tagsOf });
-      ctx.store.audit(req.userEmail!, 'release.tags', 'release', r.name, { tags: tagsOf });
+      await ctx.store.saveReleaseInfo(r.name, { tags: tagsOf });
+      await ctx.store.audit(req.userEmail!, 'release.tags', 'release', r.name, { tags: tagsOf });
       return reply.code(204).send();
     },
   );
@@ -370,7 +371,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   app.get(`${V2}/releases/all/tags`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () => ctx.store.releaseTags());
 
   app.get(`${V2}/releases/all/types`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema } } }, async () =>
-    [...new Set(ctx.store.listArtifacts().flatMap(updateTypes))].sort(),
+    [...new Set((await ctx.store.listArtifacts()).flatMap(updateTypes))].sort(),
   );
 
   app.delete<{ Querystring: { name: string[] } }>(
@@ -385,15 +386,15 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req, reply) => {
-      const busy = req.query.name.filter((n) => ctx.store.artifactNameInActiveDeployment(n));
+      const busy = await filterAsync(req.query.name, (n) => ctx.store.artifactNameInActiveDeployment(n));
       if (busy.length) throw conflict(`releases used by an active deployment: ${busy.join(', ')}`);
       for (const name of req.query.name) {
-        for (const a of ctx.store.artifactsByName(name)) {
-          ctx.store.deleteArtifact(a.id);
+        for (const a of await ctx.store.artifactsByName(name)) {
+          await ctx.store.deleteArtifact(a.id);
           ctx.blobs.remove(a.id);
         }
-        ctx.store.deleteReleaseInfo(name);
-        ctx.store.audit(req.userEmail!, 'release.delete', 'release', name, {});
+        await ctx.store.deleteReleaseInfo(name);
+        await ctx.store.audit(req.userEmail!, 'release.delete', 'release', name, {});
       }
       return reply.code(204).send();
     },
@@ -412,8 +413,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req, reply) => {
-      if (!ctx.store.setArtifactDescription(req.params.id, req.body.description)) throw notFound('artifact not found');
-      ctx.store.audit(req.userEmail!, 'artifact.update', 'artifact', req.params.id, { description: req.body.description });
+      if (!(await ctx.store.setArtifactDescription(req.params.id, req.body.description))) throw notFound('artifact not found');
+      await ctx.store.audit(req.userEmail!, 'artifact.update', 'artifact', req.params.id, { description: req.body.description });
       return reply.code(204).send();
     },
   );
@@ -430,8 +431,8 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     },
     async (req, reply) => {
       const q = req.query;
-      const arts = ctx.store
-        .listArtifacts()
+      const arts = (await ctx.store
+        .listArtifacts())
         .filter((a) => (!q.name || a.name.includes(q.name)) && (!q.description || a.description.includes(q.description)) && (!q.device_type || a.device_types.includes(q.device_type)));
       return sendPage(req, reply, arts, q.page, q.per_page).map(artifactView);
     },
@@ -441,7 +442,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   app.get(
     `${BASE}/limits/storage`,
     { preHandler: guard, schema: { tags, response: { 200: { type: 'object', properties: { limit: { type: 'integer' }, usage: { type: 'integer' } } }, 401: errorSchema } } },
-    async () => ({ limit: 0, usage: ctx.store.listArtifacts().reduce((n, a) => n + a.size, 0) }),
+    async () => ({ limit: 0, usage: (await ctx.store.listArtifacts()).reduce((n, a) => n + a.size, 0) }),
   );
 
   const softwareSchema = {
@@ -461,7 +462,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     },
     async (req, reply) => {
       const q = req.query;
-      const list = q.kind === 'manifest' ? [] : releases(q).filter((r) => !q.name_prefix || r.name.startsWith(q.name_prefix));
+      const list = q.kind === 'manifest' ? [] : (await releases(q)).filter((r) => !q.name_prefix || r.name.startsWith(q.name_prefix));
       return sendPage(req, reply, list, q.page, q.per_page).map((r) => ({
         name: r.name,
         modified: r.modified,
@@ -475,7 +476,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
   app.get<{ Querystring: { kind?: string } }>(
     '/api/management/v1alpha1/deployments/software/tags',
     { preHandler: guard, schema: { tags, querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['release', 'manifest'] } } }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema } } },
-    async (req) => (req.query.kind === 'manifest' ? [] : ctx.store.releaseTags()),
+    async (req) => (req.query.kind === 'manifest' ? [] : await ctx.store.releaseTags()),
   );
 
   // ---- artifacts/generate: a single-file artifact made here from one uploaded file.
@@ -546,7 +547,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         );
         const ingested = await ingestArtifact(createReadStream(out), ctx.blobs, ctx.maxArtifactBytes);
         try {
-          const id = storeIngested(ingested, fields.description ?? '', req.userEmail!);
+          const id = await storeIngested(ingested, fields.description ?? '', req.userEmail!);
           // Mender's Location is the request path plus the id (artifacts/generate/{id}); its UI takes
           // "/generate" out of it and polls artifacts/{id} until the artifact is there.
           return reply.code(201).header('Location', `${BASE}/artifacts/generate/${id}`).send();
@@ -632,7 +633,7 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       if (req.body?.size !== undefined && req.body.size !== ingested.size) throw badRequest(`size says ${req.body.size} bytes, the upload has ${ingested.size}`);
       uploads.delete(req.params.id);
       try {
-        storeIngested(ingested, '', req.userEmail!);
+        await storeIngested(ingested, '', req.userEmail!);
       } finally {
         rmSync(ingested.tempPath, { force: true });
       }

@@ -4,6 +4,7 @@ import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema } from '../http-errors.js';
 import { pagingQuery, sendPage } from './paging.js';
+import { mapAsync } from '../async-array.js';
 
 interface AuditQuery {
   object_type?: string;
@@ -22,19 +23,19 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
    * What Mender's entries say of their object (its UI reads object.user.email, object.artifact.name,
    * object.deployment.name): from the entry's own detail, or the object as it is now.
    */
-  function objectDetail(type: string, id: string, detail: Record<string, unknown>): Record<string, unknown> {
+  async function objectDetail(type: string, id: string, detail: Record<string, unknown>): Promise<Record<string, unknown>> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     switch (type) {
       case 'user':
-        return { user: { email: str(detail.email) ?? ctx.store.userById(id)?.email ?? '' } };
+        return { user: { email: str(detail.email) ?? (await ctx.store.userById(id))?.email ?? '' } };
       case 'artifact':
-        return { artifact: { name: str(detail.name) ?? ctx.store.artifact(id)?.name ?? '' } };
+        return { artifact: { name: str(detail.name) ?? (await ctx.store.artifact(id))?.name ?? '' } };
       case 'deployment': {
-        const d = ctx.store.deployment(id);
+        const d = await ctx.store.deployment(id);
         return { deployment: { name: str(detail.name) ?? d?.name ?? '', artifact_name: str(detail.artifact_name) ?? d?.artifact_name ?? '' } };
       }
       case 'device': {
-        const dev = ctx.store.device(id);
+        const dev = await ctx.store.device(id);
         return { device: { identity_data: dev ? JSON.parse(dev.id_data) : {} } };
       }
       default:
@@ -92,31 +93,29 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
       const q = req.query;
       // The UI filters by user id (actor_id), object id, object type and a unix-seconds time range;
       // entries keep the actor's e-mail, so the id is looked up once.
-      const actorEmail = q.actor_id === undefined ? undefined : (ctx.store.userById(q.actor_id)?.email ?? '');
+      const actorEmail = q.actor_id === undefined ? undefined : ((await ctx.store.userById(q.actor_id))?.email ?? '');
       const after = q.created_after === undefined ? undefined : q.created_after * 1000;
       const before = q.created_before === undefined ? undefined : q.created_before * 1000;
-      const picked = ctx.store
-        .auditLog({ limit: -1, offset: 0, objectType: q.object_type })
-        .filter((e) => {
-          const at = Date.parse(e.time);
-          return (
-            (actorEmail === undefined || e.actor === actorEmail) &&
-            (q.object_id === undefined || e.object_id === q.object_id) &&
-            (after === undefined || at >= after) &&
-            (before === undefined || at <= before)
-          );
-        });
+      const picked = (await ctx.store.auditLog({ limit: -1, offset: 0, objectType: q.object_type })).filter((e) => {
+        const at = Date.parse(e.time);
+        return (
+          (actorEmail === undefined || e.actor === actorEmail) &&
+          (q.object_id === undefined || e.object_id === q.object_id) &&
+          (after === undefined || at >= after) &&
+          (before === undefined || at <= before)
+        );
+      });
       if (q.sort === 'asc') picked.reverse();
       const ids = new Map<string, string>();
-      const actorId = (email: string) => {
-        if (!ids.has(email)) ids.set(email, ctx.store.userByEmail(email)?.id ?? email);
+      const actorId = async (email: string) => {
+        if (!ids.has(email)) ids.set(email, (await ctx.store.userByEmail(email))?.id ?? email);
         return ids.get(email)!;
       };
-      return sendPage(req, reply, picked, q.page, q.per_page).map((e) => ({
+      return mapAsync(sendPage(req, reply, picked, q.page, q.per_page), async (e) => ({
         time: e.time,
         action: e.action,
-        actor: { id: e.actor === 'system' ? 'system' : actorId(e.actor), type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
-        object: { type: e.object_type, id: e.object_id, ...objectDetail(e.object_type, e.object_id, e.detail) },
+        actor: { id: e.actor === 'system' ? 'system' : await actorId(e.actor), type: e.actor === 'system' ? 'system' : 'user', email: e.actor },
+        object: { type: e.object_type, id: e.object_id, ...(await objectDetail(e.object_type, e.object_id, e.detail)) },
         change: JSON.stringify(e.detail),
       }));
     },

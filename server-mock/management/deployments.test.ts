@@ -83,7 +83,7 @@ test.serial('max_devices caps the devices; all_devices; group; statistics; devic
   const all = await post(DEP, { name: 'everyone', artifact_name: 'release-1', all_devices: true });
   t.is(all.statusCode, 201);
   const aid = String(all.headers.location).split('/').pop()!;
-  t.is((await get<{ device_count: number }>(`${DEP}/${aid}`)).device_count, s.app.flipside.store.acceptedDeviceIds().length);
+  t.is((await get<{ device_count: number }>(`${DEP}/${aid}`)).device_count, (await s.app.flipside.store.acceptedDeviceIds()).length);
 
   // Oldest deployment first: the capped one for the first two devices.
   const upd = await devs[0]!.runUpdate();

@@ -12,6 +12,7 @@ import { deploymentOutcome } from '../deployments/outcome.js';
 import type { DownloadView } from '../deployments/download-progress.js';
 import { devicesMatchingFilter } from './inventory.js';
 import { pagingQuery, pageOf, sendPage } from './paging.js';
+import { filterAsync, mapAsync } from '../async-array.js';
 
 const V1 = '/api/management/v1/deployments/deployments';
 const tags = ['Management API: deployments'];
@@ -128,8 +129,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   const { ctx } = opts;
   const guard = userGuard(ctx);
 
-  function view(d: DeploymentRow) {
-    const statistics = { status: ctx.store.deploymentStatistics(d.id) };
+  async function view(d: DeploymentRow) {
+    const statistics = { status: await ctx.store.deploymentStatistics(d.id) };
     return {
       id: d.id,
       name: d.name,
@@ -141,19 +142,19 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       device_count: d.device_count,
       ...(d.max_devices !== null ? { max_devices: d.max_devices } : {}),
       retries: d.retries,
-      artifacts: ctx.store.artifactsByName(d.artifact_name).map((a) => a.id),
+      artifacts: (await ctx.store.artifactsByName(d.artifact_name)).map((a) => a.id),
       phases: d.phases,
       ...(d.error_threshold !== null ? { error_threshold: d.error_threshold } : {}),
       ...(d.stop_reason ? { stop_reason: d.stop_reason } : {}),
-      type: ctx.store.configurationDeployment(d.id) ? 'configuration' : 'software',
+      type: (await ctx.store.configurationDeployment(d.id)) ? 'configuration' : 'software',
       statistics,
       ...targetView(d.target),
       outcome: deploymentOutcome({ status: d.status, stop_reason: d.stop_reason, statistics: statistics.status }),
     };
   }
   /** v1 has no `scheduled`: a deployment waiting for its first phase is pending there. */
-  function viewV1(d: DeploymentRow) {
-    const v = view(d);
+  async function viewV1(d: DeploymentRow) {
+    const v = await view(d);
     return v.status === 'scheduled' ? { ...v, status: 'pending' } : v;
   }
   function deviceView(r: DeploymentDeviceRow, download?: DownloadView) {
@@ -172,20 +173,20 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     };
   }
   /** A deployment's devices with their downloads (one query for all of them). */
-  function devicesWithDownloads(deploymentId: string, rows: DeploymentDeviceRow[]) {
-    const downloads = ctx.downloads.ofDeployment(deploymentId);
+  async function devicesWithDownloads(deploymentId: string, rows: DeploymentDeviceRow[]) {
+    const downloads = await ctx.downloads.ofDeployment(deploymentId);
     return rows.map((r) => deviceView(r, downloads.get(r.device_id)));
   }
-  function mustDeployment(id: string): DeploymentRow {
-    const d = ctx.store.deployment(id);
+  async function mustDeployment(id: string): Promise<DeploymentRow> {
+    const d = await ctx.store.deployment(id);
     if (!d) throw notFound('deployment not found');
     return d;
   }
 
-  function create(body: NewDeployment, targetIds: string[], target: string, actor: string): string {
-    if (ctx.store.artifactsByName(body.artifact_name).length === 0) throw unprocessable(`no artifact named ${body.artifact_name}`);
+  async function create(body: NewDeployment, targetIds: string[], target: string, actor: string): Promise<string> {
+    if ((await ctx.store.artifactsByName(body.artifact_name)).length === 0) throw unprocessable(`no artifact named ${body.artifact_name}`);
     // Only accepted devices can take part; unknown ids are refused rather than silently dropped.
-    const unknown = targetIds.filter((id) => ctx.store.device(id)?.status !== 'accepted');
+    const unknown = await filterAsync(targetIds, async (id) => (await ctx.store.device(id))?.status !== 'accepted');
     if (unknown.length) throw unprocessable(`not accepted devices: ${unknown.slice(0, 10).join(', ')}`);
     let ids = [...new Set(targetIds)];
     if (body.max_devices !== undefined) ids = ids.slice(0, body.max_devices);
@@ -208,8 +209,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       stop_reason: null,
       target,
     };
-    ctx.store.insertDeployment(dep, assignment);
-    ctx.store.audit(actor, 'deployment.create', 'deployment', dep.id, { name: dep.name, artifact_name: dep.artifact_name, device_count: ids.length, target });
+    await ctx.store.insertDeployment(dep, assignment);
+    await ctx.store.audit(actor, 'deployment.create', 'deployment', dep.id, { name: dep.name, artifact_name: dep.artifact_name, device_count: ids.length, target });
     return dep.id;
   }
 
@@ -236,18 +237,18 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
         let ids: string[];
         let target: string;
         if (b.all_devices) {
-          ids = ctx.store.acceptedDeviceIds();
+          ids = (await ctx.store.acceptedDeviceIds());
           target = 'all';
         } else if (b.filter_id) {
-          const f = ctx.store.filter(b.filter_id);
+          const f = await ctx.store.filter(b.filter_id);
           if (!f) throw notFound('filter not found');
-          ids = devicesMatchingFilter(ctx, f.terms);
+          ids = await devicesMatchingFilter(ctx, f.terms);
           target = `filter:${JSON.stringify({ id: f.id, name: f.name, terms: f.terms })}`;
         } else {
           ids = b.devices!;
           target = 'devices';
         }
-        const id = create(b, ids, target, req.userEmail!);
+        const id = await create(b, ids, target, req.userEmail!);
         return reply.code(201).header('Location', `${V1}/${id}`).send();
       },
     );
@@ -257,9 +258,9 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     `${V1}/group/:name`,
     { preHandler: guard, schema: { ...createSchema({}, []), params: idParams } },
     async (req, reply) => {
-      const members = ctx.store.groupMembers(req.params.name);
+      const members = await ctx.store.groupMembers(req.params.name);
       if (members.length === 0) throw notFound('group not found');
-      const id = create(req.body, members, `group:${req.params.name}`, req.userEmail!);
+      const id = await create(req.body, members, `group:${req.params.name}`, req.userEmail!);
       return reply.code(201).header('Location', `${V1}/${id}`).send();
     },
   );
@@ -278,9 +279,9 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       },
     },
     async (req, reply) => {
-      const all = ctx.store.listDeployments(req.query.status).filter((d) => !req.query.search || d.name.includes(req.query.search) || d.artifact_name.includes(req.query.search));
+      const all = (await ctx.store.listDeployments(req.query.status)).filter((d) => !req.query.search || d.name.includes(req.query.search) || d.artifact_name.includes(req.query.search));
       if (req.query.sort === 'asc') all.reverse();
-      return sendPage(req, reply, all, req.query.page, req.query.per_page).map(viewV1);
+      return mapAsync(sendPage(req, reply, all, req.query.page, req.query.per_page), viewV1);
     },
   );
 
@@ -305,11 +306,11 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req, reply) => {
       const q = req.query;
-      const all = ctx.store
-        .listDeployments(q.status)
+      const all = (await ctx.store
+        .listDeployments(q.status))
         .filter((d) => (!q.id?.length || q.id.includes(d.id)) && (!q.name || d.name === q.name));
       if (q.sort === 'asc') all.reverse();
-      return sendPage(req, reply, all, q.page, q.per_page).map(view);
+      return mapAsync(sendPage(req, reply, all, q.page, q.per_page), view);
     },
   );
 
@@ -328,13 +329,13 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
         },
       },
     },
-    async (req) => req.body.deployment_ids.map((id) => ({ id, stats: ctx.store.deploymentStatistics(mustDeployment(id).id) })),
+    async (req) => mapAsync(req.body.deployment_ids, async (id) => ({ id, stats: await ctx.store.deploymentStatistics((await mustDeployment(id)).id) })),
   );
 
   app.get<{ Params: { id: string } }>(
     `${V1}/:id`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: deploymentSchema, 401: errorSchema, 404: errorSchema } } },
-    async (req) => viewV1(mustDeployment(req.params.id)),
+    async (req) => viewV1(await mustDeployment(req.params.id)),
   );
 
   app.put<{ Params: { id: string }; Body: { status: 'aborted' } }>(
@@ -350,10 +351,10 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       },
     },
     async (req, reply) => {
-      const d = mustDeployment(req.params.id);
+      const d = await mustDeployment(req.params.id);
       if (d.status === 'finished') throw unprocessable('deployment already finished');
-      ctx.store.abortDeployment(d.id, 'aborted');
-      ctx.store.audit(req.userEmail!, 'deployment.abort', 'deployment', d.id, {});
+      await ctx.store.abortDeployment(d.id, 'aborted');
+      await ctx.store.audit(req.userEmail!, 'deployment.abort', 'deployment', d.id, {});
       return reply.code(204).send();
     },
   );
@@ -361,15 +362,15 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   app.get<{ Params: { id: string } }>(
     `${V1}/:id/statistics`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'object', additionalProperties: { type: 'integer' } }, 401: errorSchema, 404: errorSchema } } },
-    async (req) => ctx.store.deploymentStatistics(mustDeployment(req.params.id).id),
+    async (req) => ctx.store.deploymentStatistics((await mustDeployment(req.params.id)).id),
   );
 
   app.get<{ Params: { id: string } }>(
     `${V1}/:id/devices`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const id = mustDeployment(req.params.id).id;
-      return devicesWithDownloads(id, ctx.store.deploymentDevices(id));
+      const id = (await mustDeployment(req.params.id)).id;
+      return devicesWithDownloads(id, await ctx.store.deploymentDevices(id));
     },
   );
 
@@ -380,7 +381,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
       schema: { tags, params: idParams, querystring: { type: 'object', properties: { status: { type: 'string' }, ...pagingQuery } }, response: { 200: { type: 'array', items: deviceDeploymentSchema }, 400: errorSchema, 401: errorSchema, 404: errorSchema } },
     },
     async (req, reply) => {
-      const rows = ctx.store.deploymentDevices(mustDeployment(req.params.id).id).filter((r) => !req.query.status || r.status === req.query.status);
+      const rows = (await ctx.store.deploymentDevices((await mustDeployment(req.params.id)).id)).filter((r) => !req.query.status || r.status === req.query.status);
       return devicesWithDownloads(req.params.id, sendPage(req, reply, rows, req.query.page, req.query.per_page));
     },
   );
@@ -388,14 +389,14 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   app.get<{ Params: { id: string } }>(
     `${V1}/:id/device_list`,
     { preHandler: guard, schema: { tags, params: idParams, response: { 200: { type: 'array', items: { type: 'string' } }, 401: errorSchema, 404: errorSchema } } },
-    async (req) => ctx.store.deploymentDevices(mustDeployment(req.params.id).id).map((r) => r.device_id),
+    async (req) => (await ctx.store.deploymentDevices((await mustDeployment(req.params.id)).id)).map((r) => r.device_id),
   );
 
   app.get<{ Params: { id: string; device_id: string } }>(
     `${V1}/:id/devices/:device_id/log`,
     { preHandler: guard, schema: { tags, summary: 'The log a device uploaded', params: idParams, response: { 200: { type: 'string' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      const log = ctx.store.deploymentLog(req.params.id, req.params.device_id);
+      const log = await ctx.store.deploymentLog(req.params.id, req.params.device_id);
       if (!log) throw notFound('no log for this device in this deployment');
       return reply.type('text/plain').send(log.map((m) => `${m.timestamp} ${m.level} ${m.message}`).join('\n') + '\n');
     },
@@ -416,8 +417,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req, reply) => {
       const wanted = req.query.status;
-      const rows = ctx.store.deviceDeploymentHistory(req.params.id).filter((r) => !wanted?.length || wanted.includes(r.status));
-      return sendPage(req, reply, rows, req.query.page, req.query.per_page).map((r) => ({ id: r.deployment_id, deployment: viewV1(mustDeployment(r.deployment_id)), device: deviceView(r, ctx.downloads.ofDevice(r.deployment_id, r.device_id)) }));
+      const rows = (await ctx.store.deviceDeploymentHistory(req.params.id)).filter((r) => !wanted?.length || wanted.includes(r.status));
+      return mapAsync(sendPage(req, reply, rows, req.query.page, req.query.per_page), async (r) => ({ id: r.deployment_id, deployment: await viewV1(await mustDeployment(r.deployment_id)), device: deviceView(r, await ctx.downloads.ofDevice(r.deployment_id, r.device_id)) }));
     },
   );
 
@@ -425,8 +426,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     `${V1}/devices/:id`,
     { preHandler: guard, schema: { tags, summary: 'Take a device out of every unfinished deployment (decommissioned)', params: idParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
     async (req, reply) => {
-      const n = ctx.store.endOpenDeploymentsOf(req.params.id);
-      ctx.store.audit(req.userEmail!, 'deployment.device_removed', 'device', req.params.id, { deployments: n });
+      const n = await ctx.store.endOpenDeploymentsOf(req.params.id);
+      await ctx.store.audit(req.userEmail!, 'deployment.device_removed', 'device', req.params.id, { deployments: n });
       return reply.code(204).send();
     },
   );
@@ -435,8 +436,8 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
     `${V1}/devices/:id/history`,
     { preHandler: guard, schema: { tags, summary: "Hide a device's finished deployments from its history", params: idParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
     async (req, reply) => {
-      const n = ctx.store.deleteDeviceHistory(req.params.id);
-      ctx.store.audit(req.userEmail!, 'deployment.history_deleted', 'device', req.params.id, { entries: n });
+      const n = await ctx.store.deleteDeviceHistory(req.params.id);
+      await ctx.store.audit(req.userEmail!, 'deployment.history_deleted', 'device', req.params.id, { entries: n });
       return reply.code(204).send();
     },
   );

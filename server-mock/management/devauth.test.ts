@@ -75,5 +75,5 @@ test.serial('preauthorize: bad key 400, bad identity 400, needs a user token', a
   t.is((await req('POST', `${DA}/devices`, { identity_data: {}, pubkey: d.publicKeyPem })).statusCode, 400);
   t.is((await req('POST', `${DA}/devices`, { identity_data: 'x', pubkey: d.publicKeyPem })).statusCode, 400);
   t.is((await s.app.inject({ method: 'POST', url: `${DA}/devices`, payload: { identity_data: d.identity, pubkey: d.publicKeyPem } })).statusCode, 401);
-  t.is(s.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(d.identity).sort()))), undefined);
+  t.is(await s.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(d.identity).sort()))), undefined);
 });

@@ -9,6 +9,7 @@ import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import { deviceStatusChanged } from '../integrations/device-events.js';
 import type { DeviceRow, AuthSetStatus } from '../store/store.js';
 import { pagingQuery, setPageHeaders, sendPage } from './paging.js';
+import { mapAsync } from '../async-array.js';
 
 const BASE = '/api/management/v2/devauth';
 const tags = ['Management API: devauth'];
@@ -37,23 +38,23 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   const { ctx } = opts;
   const guard = userGuard(ctx);
 
-  function view(d: DeviceRow) {
+  async function view(d: DeviceRow) {
     const identity = JSON.parse(d.id_data);
-    const seen = ctx.store.checkInTime(d.id);
+    const seen = await ctx.store.checkInTime(d.id);
     return {
       id: d.id,
       identity_data: identity,
       status: d.status,
       created_ts: d.created_ts,
       updated_ts: d.updated_ts,
-      auth_sets: ctx.store.authSets(d.id).map((s) => ({ id: s.id, identity_data: identity, pubkey: s.pubkey, ts: s.ts, status: s.status })),
+      auth_sets: (await ctx.store.authSets(d.id)).map((s) => ({ id: s.id, identity_data: identity, pubkey: s.pubkey, ts: s.ts, status: s.status })),
       decommissioning: false,
       ...(seen ? { check_in_time: seen } : {}),
     };
   }
-  const deviceEvents = (before: DeviceRow) => deviceStatusChanged(ctx, before, ctx.store.device(before.id));
-  function mustDevice(id: string): DeviceRow {
-    const d = ctx.store.device(id);
+  const deviceEvents = async (before: DeviceRow) => deviceStatusChanged(ctx, before, await ctx.store.device(before.id));
+  async function mustDevice(id: string): Promise<DeviceRow> {
+    const d = await ctx.store.device(id);
     if (!d) throw notFound('device not found');
     return d;
   }
@@ -70,8 +71,8 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     },
     async (req, reply) => {
       const { page, per_page } = req.query;
-      setPageHeaders(req, reply, ctx.store.countDevices(req.query.status), page, per_page);
-      return ctx.store.listDevices({ status: req.query.status, limit: per_page, offset: (page - 1) * per_page }).map(view);
+      setPageHeaders(req, reply, await ctx.store.countDevices(req.query.status), page, per_page);
+      return mapAsync(await ctx.store.listDevices({ status: req.query.status, limit: per_page, offset: (page - 1) * per_page }), view);
     },
   );
 
@@ -98,9 +99,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
       const statuses = list(req.body?.status);
       const ids = list(req.body?.id);
-      const all = (ids ? ids.map((id) => ctx.store.device(id)).filter((d): d is DeviceRow => !!d) : ctx.store.listDevices({ limit: -1, offset: 0 }))
+      const all = (ids ? (await mapAsync(ids, (id) => ctx.store.device(id))).filter((d): d is DeviceRow => !!d) : await ctx.store.listDevices({ limit: -1, offset: 0 }))
         .filter((d) => !statuses || statuses.includes(d.status));
-      return sendPage(req, reply, all, req.query.page, req.query.per_page).map(view);
+      return mapAsync(sendPage(req, reply, all, req.query.page, req.query.per_page), view);
     },
   );
 
@@ -114,7 +115,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
         response: { 200: { type: 'object', properties: { count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema },
       },
     },
-    async (req) => ({ count: ctx.store.countDevices(req.query.status) }),
+    async (req) => ({ count: await ctx.store.countDevices(req.query.status) }),
   );
 
   app.post<{ Body: { identity_data: Record<string, unknown>; pubkey: string; force?: boolean } }>(
@@ -140,9 +141,9 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
         if (e instanceof PublicKeyError) throw badRequest(e.message);
         throw e;
       }
-      const r = ctx.store.preauthorize(canonicalJson(req.body.identity_data), pem);
+      const r = await ctx.store.preauthorize(canonicalJson(req.body.identity_data), pem);
       if (!r) throw conflict('device already exists with this key');
-      ctx.store.audit(req.userEmail!, 'device.preauthorize', 'device', r.device.id, { identity_data: req.body.identity_data });
+      await ctx.store.audit(req.userEmail!, 'device.preauthorize', 'device', r.device.id, { identity_data: req.body.identity_data });
       return reply.code(201).header('Location', `${BASE}/devices/${r.device.id}`).send();
     },
   );
@@ -150,17 +151,17 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
   app.get<{ Params: { id: string } }>(
     `${BASE}/devices/:id`,
     { preHandler: guard, schema: { tags, params: deviceParams, response: { 200: deviceSchema, 401: errorSchema, 404: errorSchema } } },
-    async (req) => view(mustDevice(req.params.id)),
+    async (req) => view(await mustDevice(req.params.id)),
   );
 
   app.delete<{ Params: { id: string } }>(
     `${BASE}/devices/:id`,
     { preHandler: guard, schema: { tags, summary: 'Decommission a device', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      const before = ctx.store.device(req.params.id);
-      if (!before || !ctx.store.decommission(before.id)) throw notFound('device not found');
-      ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
-      deviceStatusChanged(ctx, before, undefined);
+      const before = await ctx.store.device(req.params.id);
+      if (!before || !(await ctx.store.decommission(before.id))) throw notFound('device not found');
+      await ctx.store.audit(req.userEmail!, 'device.decommission', 'device', req.params.id, {});
+      await deviceStatusChanged(ctx, before, undefined);
       return reply.code(204).send();
     },
   );
@@ -169,12 +170,12 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/devices/:id/auth/:aid`,
     { preHandler: guard, schema: { tags, params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      const set = ctx.store.authSet(req.params.aid);
+      const set = await ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
-      const before = mustDevice(req.params.id);
-      ctx.store.deleteAuthSet(set.id);
-      deviceEvents(before);
-      ctx.store.audit(req.userEmail!, 'device.authset.delete', 'device', req.params.id, { auth_set: set.id });
+      const before = await mustDevice(req.params.id);
+      await ctx.store.deleteAuthSet(set.id);
+      await deviceEvents(before);
+      await ctx.store.audit(req.userEmail!, 'device.authset.delete', 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },
   );
@@ -183,7 +184,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/devices/:id/auth/:aid/status`,
     { preHandler: guard, schema: { tags, params: deviceParams, response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const set = ctx.store.authSet(req.params.aid);
+      const set = await ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
       return { status: set.status };
     },
@@ -202,12 +203,12 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       },
     },
     async (req, reply) => {
-      const set = ctx.store.authSet(req.params.aid);
+      const set = await ctx.store.authSet(req.params.aid);
       if (!set || set.device_id !== req.params.id) throw notFound('auth set not found');
-      const before = mustDevice(req.params.id);
-      ctx.store.setAuthSetStatus(set.id, req.body.status);
-      deviceEvents(before);
-      ctx.store.audit(req.userEmail!, `device.${req.body.status === 'accepted' ? 'accept' : req.body.status === 'rejected' ? 'reject' : 'reset'}`, 'device', req.params.id, { auth_set: set.id });
+      const before = await mustDevice(req.params.id);
+      await ctx.store.setAuthSetStatus(set.id, req.body.status);
+      await deviceEvents(before);
+      await ctx.store.audit(req.userEmail!, `device.${req.body.status === 'accepted' ? 'accept' : req.body.status === 'rejected' ? 'reject' : 'reset'}`, 'device', req.params.id, { auth_set: set.id });
       return reply.code(204).send();
     },
   );
@@ -216,8 +217,8 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/tokens/:id`,
     { preHandler: guard, schema: { tags, summary: 'Revoke a device token', params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.deleteDeviceToken(req.params.id)) throw notFound('token not found');
-      ctx.store.audit(req.userEmail!, 'device.token.revoke', 'token', req.params.id, {});
+      if (!(await ctx.store.deleteDeviceToken(req.params.id))) throw notFound('token not found');
+      await ctx.store.audit(req.userEmail!, 'device.token.revoke', 'token', req.params.id, {});
       return reply.code(204).send();
     },
   );

@@ -8,6 +8,7 @@ import { errorSchema, notFound, conflict, badRequest, ApiError } from '../http-e
 import { matchesAll, filterTermSchema, validateTerms } from '../inventory/filter.js';
 import type { FilterTerm } from '../store/store.js';
 import { pagingQuery, pageOf, sendPage } from './paging.js';
+import { filterAsync, mapAsync } from '../async-array.js';
 
 const V1 = '/api/management/v1/inventory';
 const V2 = '/api/management/v2/inventory';
@@ -27,8 +28,8 @@ const groupParams = { type: 'object', properties: { name: { type: 'string', patt
 const idList = { type: 'array', items: { type: 'string' }, minItems: 1 } as const;
 
 /** Ids of the accepted devices matching the saved filter's terms. */
-export function devicesMatchingFilter(ctx: ServerContext, terms: FilterTerm[]): string[] {
-  return ctx.store.acceptedDeviceIds().filter((id) => matchesAll(terms, ctx.store.inventory(id)));
+export async function devicesMatchingFilter(ctx: ServerContext, terms: FilterTerm[]): Promise<string[]> {
+  return filterAsync(await ctx.store.acceptedDeviceIds(), async (id) => matchesAll(terms, await ctx.store.inventory(id)));
 }
 
 export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
@@ -36,19 +37,19 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
   const guard = userGuard(ctx);
 
   // Inventory holds the devices that were accepted (Mender adds them on acceptance).
-  function view(id: string) {
-    return { id, attributes: ctx.store.inventory(id), updated_ts: ctx.store.inventoryDevice(id)?.updated_ts ?? ctx.store.device(id)!.updated_ts };
+  async function view(id: string) {
+    return { id, attributes: await ctx.store.inventory(id), updated_ts: (await ctx.store.inventoryDevice(id))?.updated_ts ?? (await ctx.store.device(id))!.updated_ts };
   }
-  function mustAccepted(id: string): void {
-    if (ctx.store.device(id)?.status !== 'accepted') throw notFound('device not found');
+  async function mustAccepted(id: string): Promise<void> {
+    if ((await ctx.store.device(id))?.status !== 'accepted') throw notFound('device not found');
   }
   /** Inventory knows every device that ever asked to join, pending ones included (as Mender's does). */
-  function mustKnown(id: string): void {
-    if (!ctx.store.device(id)) throw notFound('device not found');
+  async function mustKnown(id: string): Promise<void> {
+    if (!(await ctx.store.device(id))) throw notFound('device not found');
   }
   /** The device's ETag: a digest of its tags, so it changes exactly when the tags do. */
-  function etagOf(id: string): string {
-    const tagsOf = ctx.store.inventory(id).filter((a) => a.scope === 'tags');
+  async function etagOf(id: string): Promise<string> {
+    const tagsOf = (await ctx.store.inventory(id)).filter((a) => a.scope === 'tags');
     return createHash('sha256').update(JSON.stringify(tagsOf)).digest('base64url').slice(0, 22);
   }
 
@@ -63,11 +64,11 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       },
     },
     async (req, reply) => {
-      let ids = ctx.store.acceptedDeviceIds();
+      let ids = await ctx.store.acceptedDeviceIds();
       const q = req.query;
-      if (q.group !== undefined) ids = ids.filter((id) => ctx.store.inventoryDevice(id)?.grp === q.group);
-      if (q.has_group !== undefined) ids = ids.filter((id) => Boolean(ctx.store.inventoryDevice(id)?.grp) === q.has_group);
-      return sendPage(req, reply, ids, q.page, q.per_page).map(view);
+      if (q.group !== undefined) ids = await filterAsync(ids, async (id) => (await ctx.store.inventoryDevice(id))?.grp === q.group);
+      if (q.has_group !== undefined) ids = await filterAsync(ids, async (id) => Boolean((await ctx.store.inventoryDevice(id))?.grp) === q.has_group);
+      return mapAsync(sendPage(req, reply, ids, q.page, q.per_page), view);
     },
   );
 
@@ -75,8 +76,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/devices/:id`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 200: deviceSchema, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      mustKnown(req.params.id);
-      void reply.header('ETag', `"${etagOf(req.params.id)}"`);
+      await mustKnown(req.params.id);
+      void reply.header('ETag', `"${(await etagOf(req.params.id))}"`);
       return view(req.params.id);
     },
   );
@@ -85,8 +86,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/devices/:id`,
     { preHandler: guard, schema: { tags, summary: "Drop a device's inventory (attributes, tags, group)", params: groupParams, response: { 204: { type: 'null' }, 401: errorSchema } } },
     async (req, reply) => {
-      ctx.store.deleteInventory(req.params.id);
-      ctx.store.audit(req.userEmail!, 'inventory.device.delete', 'device', req.params.id, {});
+      await ctx.store.deleteInventory(req.params.id);
+      await ctx.store.audit(req.userEmail!, 'inventory.device.delete', 'device', req.params.id, {});
       return reply.code(204).send();
     },
   );
@@ -110,14 +111,14 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
         response: { 200: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 412: errorSchema },
       },
       handler: async (req, reply) => {
-        mustKnown(req.params.id);
+        await mustKnown(req.params.id);
         const ifMatch = req.headers['if-match']?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-        if (ifMatch && ifMatch !== etagOf(req.params.id)) throw new ApiError(412, 'the device changed since it was read (If-Match does not match the ETag)');
+        if (ifMatch && ifMatch !== (await etagOf(req.params.id))) throw new ApiError(412, 'the device changed since it was read (If-Match does not match the ETag)');
         const names = req.body.map((x) => x.name);
         if (new Set(names).size !== names.length) throw badRequest('a tag is given twice');
-        ctx.store.setInventory(req.params.id, 'tags', req.body.map((x) => ({ name: x.name, value: x.value })), method === 'PUT');
-        ctx.store.audit(req.userEmail!, 'inventory.tags', 'device', req.params.id, { tags: Object.fromEntries(req.body.map((x) => [x.name, x.value])), replace: method === 'PUT' });
-        return reply.code(200).header('ETag', `"${etagOf(req.params.id)}"`).send();
+        await ctx.store.setInventory(req.params.id, 'tags', req.body.map((x) => ({ name: x.name, value: x.value })), method === 'PUT');
+        await ctx.store.audit(req.userEmail!, 'inventory.tags', 'device', req.params.id, { tags: Object.fromEntries(req.body.map((x) => [x.name, x.value])), replace: method === 'PUT' });
+        return reply.code(200).header('ETag', `"${(await etagOf(req.params.id))}"`).send();
       },
     });
   }
@@ -134,9 +135,9 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       },
     },
     async (req, reply) => {
-      mustAccepted(req.params.id);
-      ctx.store.setGroup(req.params.id, req.body.group);
-      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'device', req.params.id, { group: req.body.group });
+      await mustAccepted(req.params.id);
+      await ctx.store.setGroup(req.params.id, req.body.group);
+      await ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'device', req.params.id, { group: req.body.group });
       return reply.code(204).send();
     },
   );
@@ -145,8 +146,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/devices/:id/group`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 200: { type: 'object', properties: { group: { type: 'string', nullable: true } } }, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      mustAccepted(req.params.id);
-      return { group: ctx.store.inventoryDevice(req.params.id)?.grp ?? null };
+      await mustAccepted(req.params.id);
+      return { group: (await ctx.store.inventoryDevice(req.params.id))?.grp ?? null };
     },
   );
 
@@ -154,8 +155,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/devices/:id/group/:name`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (ctx.store.clearGroup(req.params.name, [req.params.id]) === 0) throw notFound('device not in this group');
-      ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'device', req.params.id, { group: req.params.name });
+      if ((await ctx.store.clearGroup(req.params.name, [req.params.id])) === 0) throw notFound('device not in this group');
+      await ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'device', req.params.id, { group: req.params.name });
       return reply.code(204).send();
     },
   );
@@ -169,7 +170,7 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       schema: { tags, params: groupParams, querystring: { type: 'object', properties: pagingQuery }, response: { 200: { type: 'array', items: { type: 'string' } }, 400: errorSchema, 401: errorSchema, 404: errorSchema } },
     },
     async (req, reply) => {
-      const members = ctx.store.groupMembers(req.params.name);
+      const members = await ctx.store.groupMembers(req.params.name);
       if (members.length === 0) throw notFound('group not found');
       return sendPage(req, reply, members, req.query.page, req.query.per_page);
     },
@@ -183,10 +184,10 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     },
     async (req) => {
       // matched: accepted devices among those given; updated: those not already in the group.
-      const ids = [...new Set(req.body)].filter((id) => ctx.store.device(id)?.status === 'accepted');
-      const changed = ids.filter((id) => ctx.store.inventoryDevice(id)?.grp !== req.params.name);
-      ctx.store.tx(() => changed.forEach((id) => ctx.store.setGroup(id, req.params.name)));
-      ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'group', req.params.name, { devices: changed });
+      const ids = await filterAsync([...new Set(req.body)], async (id) => (await ctx.store.device(id))?.status === 'accepted');
+      const changed = await filterAsync(ids, async (id) => (await ctx.store.inventoryDevice(id))?.grp !== req.params.name);
+      await ctx.store.setGroupOf(changed, req.params.name);
+      await ctx.store.audit(req.userEmail!, 'inventory.group.assign', 'group', req.params.name, { devices: changed });
       return { updated_count: changed.length, matched_count: ids.length };
     },
   );
@@ -198,8 +199,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       schema: { tags, summary: 'Remove devices from a static group', params: groupParams, body: idList, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema } },
     },
     async (req) => {
-      const n = ctx.store.clearGroup(req.params.name, req.body);
-      ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'group', req.params.name, { devices: req.body });
+      const n = await ctx.store.clearGroup(req.params.name, req.body);
+      await ctx.store.audit(req.userEmail!, 'inventory.group.unassign', 'group', req.params.name, { devices: req.body });
       return { updated_count: n };
     },
   );
@@ -208,9 +209,9 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V1}/groups/:name`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 200: { type: 'object', properties: { updated_count: { type: 'integer' } } }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const n = ctx.store.clearGroup(req.params.name);
+      const n = await ctx.store.clearGroup(req.params.name);
       if (n === 0) throw notFound('group not found');
-      ctx.store.audit(req.userEmail!, 'inventory.group.delete', 'group', req.params.name, {});
+      await ctx.store.audit(req.userEmail!, 'inventory.group.delete', 'group', req.params.name, {});
       return { updated_count: n };
     },
   );
@@ -241,9 +242,9 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
       const terms = req.body.filters ?? [];
       validateTerms(terms);
       // Every device, pending ones too: Mender's UI lists pending devices with an identity status filter.
-      let ids = ctx.store.inventoryDeviceIds().filter((id) => matchesAll(terms, ctx.store.inventory(id)));
+      let ids = await filterAsync(await ctx.store.inventoryDeviceIds(), async (id) => matchesAll(terms, await ctx.store.inventory(id)));
       if (req.body.device_ids?.length) ids = ids.filter((id) => req.body.device_ids!.includes(id));
-      return sendPage(req, reply, ids, req.body.page ?? 1, req.body.per_page ?? 20).map(view);
+      return mapAsync(sendPage(req, reply, ids, req.body.page ?? 1, req.body.per_page ?? 20), view);
     },
   );
 
@@ -252,8 +253,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, scope: { type: 'string' }, count: { type: 'integer' } } } }, 401: errorSchema } } },
     async () => {
       const counts = new Map<string, { name: string; scope: string; count: number }>();
-      for (const id of ctx.store.acceptedDeviceIds()) {
-        for (const a of ctx.store.inventory(id)) {
+      for (const id of await ctx.store.acceptedDeviceIds()) {
+        for (const a of await ctx.store.inventory(id)) {
           const k = `${a.scope}\0${a.name}`;
           const c = counts.get(k) ?? { name: a.name, scope: a.scope, count: 0 };
           c.count++;
@@ -277,22 +278,22 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     },
     async (req, reply) => {
       validateTerms(req.body.terms);
-      if (ctx.store.filters().some((f) => f.name === req.body.name)) throw conflict('a filter with this name exists');
-      const f = ctx.store.createFilter(req.body.name, req.body.terms);
-      ctx.store.audit(req.userEmail!, 'inventory.filter.create', 'filter', f.id, { name: f.name });
+      if ((await ctx.store.filters()).some((f) => f.name === req.body.name)) throw conflict('a filter with this name exists');
+      const f = await ctx.store.createFilter(req.body.name, req.body.terms);
+      await ctx.store.audit(req.userEmail!, 'inventory.filter.create', 'filter', f.id, { name: f.name });
       return reply.code(201).header('Location', `${V2}/filters/${f.id}`).send();
     },
   );
 
   app.get(`${V2}/filters`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: filterSchema }, 401: errorSchema } } }, async () =>
-    ctx.store.filters().map(({ id, name, terms }) => ({ id, name, terms })),
+    (await ctx.store.filters()).map(({ id, name, terms }) => ({ id, name, terms })),
   );
 
   app.get<{ Params: { id: string } }>(
     `${V2}/filters/:id`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 200: filterSchema, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const f = ctx.store.filter(req.params.id);
+      const f = await ctx.store.filter(req.params.id);
       if (!f) throw notFound('filter not found');
       return { id: f.id, name: f.name, terms: f.terms };
     },
@@ -302,8 +303,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     `${V2}/filters/:id`,
     { preHandler: guard, schema: { tags, params: groupParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.deleteFilter(req.params.id)) throw notFound('filter not found');
-      ctx.store.audit(req.userEmail!, 'inventory.filter.delete', 'filter', req.params.id, {});
+      if (!(await ctx.store.deleteFilter(req.params.id))) throw notFound('filter not found');
+      await ctx.store.audit(req.userEmail!, 'inventory.filter.delete', 'filter', req.params.id, {});
       return reply.code(204).send();
     },
   );
@@ -320,7 +321,7 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     },
     async () => {
       const tier = (n: number) => ({ standard: n, micro: 0, system: 0 });
-      return { devices_by_status: { accepted: tier(ctx.store.countDevices('accepted')), pending: tier(ctx.store.countDevices('pending')) } };
+      return { devices_by_status: { accepted: tier(await ctx.store.countDevices('accepted')), pending: tier(await ctx.store.countDevices('pending')) } };
     },
   );
 
@@ -341,10 +342,8 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { ctx: ServerC
     },
     async (req, reply) => {
       const b = req.body;
-      const ids = ctx.store
-        .inventoryDeviceIds()
-        .filter((id) => ctx.store.inventory(id).some((a) => a.scope === b.scope && a.name === b.name && typeof a.value === 'string' && a.value.startsWith(b.value_prefix)));
-      return sendPage(req, reply, ids, b.page ?? 1, b.per_page ?? 20).map(view);
+      const ids = await filterAsync(await ctx.store.inventoryDeviceIds(), async (id) => (await ctx.store.inventory(id)).some((a) => a.scope === b.scope && a.name === b.name && typeof a.value === 'string' && a.value.startsWith(b.value_prefix)));
+      return mapAsync(sendPage(req, reply, ids, b.page ?? 1, b.per_page ?? 20), view);
     },
   );
 }

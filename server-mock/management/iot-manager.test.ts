@@ -82,7 +82,7 @@ test.serial('device state: iot-manager knows accepted devices (preauthorized one
 
   const pending = new SimDevice(injectTransport(s.app));
   await pending.authenticate();
-  const pendingId = s.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(pending.identity).sort())))!.id;
+  const pendingId = (await s.app.flipside.store.deviceByIdData(JSON.stringify(Object.fromEntries(Object.entries(pending.identity).sort()))))!.id;
   t.is((await get(`${DEV}/${pendingId}/state`)).statusCode, 404, 'a pending device was never provisioned');
 
   const accepted = await acceptedDevice(s);

@@ -55,7 +55,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
   app.get<{ Querystring: { page: number; per_page: number } }>(
     `${BASE}/integrations`,
     { preHandler: guard, schema: { tags, querystring: { type: 'object', properties: { ...pagingQuery } }, response: { 200: { type: 'array', items: integrationSchema }, 401: errorSchema } } },
-    async (req) => pageOf(ctx.store.integrations(), req.query.page, req.query.per_page).map(integrationView),
+    async (req) => pageOf(await ctx.store.integrations(), req.query.page, req.query.per_page).map(integrationView),
   );
 
   app.post<{ Body: { provider: string; credentials: { type: string; http?: { url?: string; secret?: string } } } }>(
@@ -73,8 +73,8 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
       if (req.body.provider !== 'webhook') {
         throw badRequest(`provider ${req.body.provider} is not supported by flipside-server: only "webhook" integrations (Azure IoT Hub and AWS IoT Core need those clouds)`);
       }
-      const row = ctx.store.createIntegration('webhook', webhookCredentials(req.body.credentials));
-      ctx.store.audit(req.userEmail!, 'integration.create', 'integration', row.id, { provider: row.provider });
+      const row = await ctx.store.createIntegration('webhook', webhookCredentials(req.body.credentials));
+      await ctx.store.audit(req.userEmail!, 'integration.create', 'integration', row.id, { provider: row.provider });
       return reply.code(201).header('Location', `${BASE}/integrations/${row.id}`).send();
     },
   );
@@ -83,8 +83,8 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     `${BASE}/integrations/:id/credentials`,
     { preHandler: guard, schema: { tags, body: credentialsSchema, response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.setIntegrationCredentials(req.params.id, webhookCredentials(req.body))) throw notFound('integration not found');
-      ctx.store.audit(req.userEmail!, 'integration.credentials', 'integration', req.params.id, {});
+      if (!(await ctx.store.setIntegrationCredentials(req.params.id, webhookCredentials(req.body)))) throw notFound('integration not found');
+      await ctx.store.audit(req.userEmail!, 'integration.credentials', 'integration', req.params.id, {});
       return reply.code(204).send();
     },
   );
@@ -93,8 +93,8 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     `${BASE}/integrations/:id`,
     { preHandler: guard, schema: { tags, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.deleteIntegration(req.params.id)) throw notFound('integration not found');
-      ctx.store.audit(req.userEmail!, 'integration.delete', 'integration', req.params.id, {});
+      if (!(await ctx.store.deleteIntegration(req.params.id))) throw notFound('integration not found');
+      await ctx.store.audit(req.userEmail!, 'integration.delete', 'integration', req.params.id, {});
       return reply.code(204).send();
     },
   );
@@ -111,12 +111,12 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     properties: { desired: { type: 'object', additionalProperties: true }, reported: { type: 'object', additionalProperties: true } },
   } as const;
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  function mustIotDevice(id: string): void {
-    if (!ctx.store.isIotDevice(id)) throw notFound('device not found: iot-manager knows a device once it has been accepted');
+  async function mustIotDevice(id: string): Promise<void> {
+    if (!(await ctx.store.isIotDevice(id))) throw notFound('device not found: iot-manager knows a device once it has been accepted');
   }
-  function noStateIn(integrationId: string): never {
+  async function noStateIn(integrationId: string): Promise<never> {
     if (!UUID.test(integrationId)) throw badRequest('integration ID is not a valid UUID');
-    const known = ctx.store.integrations().some((i) => i.id === integrationId);
+    const known = (await ctx.store.integrations()).some((i) => i.id === integrationId);
     throw notFound(
       known
         ? 'device state is not supported by flipside-server: it lives in Azure IoT Hub or AWS IoT Core integrations, which need those clouds, and webhooks keep none'
@@ -131,7 +131,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
       schema: { tags, summary: "The device's state in each cloud integration (none: webhooks keep no state)", params: deviceParams, response: { 200: { type: 'object', additionalProperties: deviceStateSchema }, 401: errorSchema, 404: errorSchema } },
     },
     async (req) => {
-      mustIotDevice(req.params.id);
+      await mustIotDevice(req.params.id);
       return {};
     },
   );
@@ -152,7 +152,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
       schema: { tags, summary: "Detach the device from its cloud integrations (it has none: there is nothing to detach)", params: deviceParams, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } },
     },
     async (req, reply) => {
-      mustIotDevice(req.params.id);
+      await mustIotDevice(req.params.id);
       return reply.code(204).send();
     },
   );
@@ -187,7 +187,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     async (req) => {
       const { page, per_page, integration_id } = req.query;
       // Filtering by integration happens after paging in SQL would skip events: page in memory instead.
-      const all = ctx.store.events({ limit: -1, offset: 0 });
+      const all = await ctx.store.events({ limit: -1, offset: 0 });
       const picked = integration_id ? all.filter((e) => e.delivery_statuses.some((d) => (d as { integration_id: string }).integration_id === integration_id)) : all;
       return pageOf(picked, page, per_page);
     },

@@ -6,6 +6,7 @@ import type { ServerContext } from '../context.js';
 import { ROLES, PERMISSION_SETS } from '../auth/roles.js';
 import { rolesOfUser } from '../auth/authorize.js';
 import { errorSchema, badRequest, notFound, conflict } from '../http-errors.js';
+import { filterAsync } from '../async-array.js';
 
 const tags = ['Management API: useradm'];
 const ADMIN_ROLE = 'RBAC_ROLE_PERMIT_ALL';
@@ -20,9 +21,9 @@ export function checkRoles(roles: string[]): void {
  * Checks a change of a user's roles: known roles, and never the administrator role taken from the
  * last user who has it. Shared by PUT users/{id}/roles and PUT users/{id}.
  */
-export function checkRoleChange(ctx: ServerContext, userId: string, roles: string[]): void {
+export async function checkRoleChange(ctx: ServerContext, userId: string, roles: string[]): Promise<void> {
   checkRoles(roles);
-  const admins = ctx.store.listUsers().filter((u) => rolesOfUser(ctx, u.id).includes(ADMIN_ROLE));
+  const admins = await filterAsync(await ctx.store.listUsers(), async (u) => (await rolesOfUser(ctx, u.id)).includes(ADMIN_ROLE));
   if (admins.length === 1 && admins[0]!.id === userId && !roles.includes(ADMIN_ROLE)) throw conflict('this is the last administrator: give another user RBAC_ROLE_PERMIT_ALL first');
 }
 
@@ -50,11 +51,11 @@ export async function roleRoutes(app: FastifyInstance, opts: { ctx: ServerContex
       },
     },
     async (req, reply) => {
-      const user = ctx.store.userById(req.params.id);
+      const user = await ctx.store.userById(req.params.id);
       if (!user) throw notFound('user not found');
-      checkRoleChange(ctx, user.id, req.body.roles);
-      ctx.store.setUserRoles(user.id, req.body.roles);
-      ctx.store.audit(req.userEmail!, 'user.roles', 'user', user.id, { roles: req.body.roles });
+      await checkRoleChange(ctx, user.id, req.body.roles);
+      await ctx.store.setUserRoles(user.id, req.body.roles);
+      await ctx.store.audit(req.userEmail!, 'user.roles', 'user', user.id, { roles: req.body.roles });
       return reply.code(204).send();
     },
   );

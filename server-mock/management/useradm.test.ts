@@ -121,8 +121,8 @@ test.serial('PUT users/{id} sets roles as Mender Enterprise does; a bad role or 
   await put(`${UA}/users/me`, { roles: ['RBAC_ROLE_PERMIT_ALL'], password: 'roles-password-2', current_password: 'roles-password' }, own);
   t.deepEqual((await user()).roles, ['RBAC_ROLE_OBSERVER']);
   // Every other user loses the admin role: the last administrator keeps it.
-  const admin = s.app.flipside.store.userByEmail(ADMIN.email)!;
-  for (const u of s.app.flipside.store.listUsers()) if (u.id !== admin.id) s.app.flipside.store.setUserRoles(u.id, ['RBAC_ROLE_OBSERVER']);
+  const admin = (await s.app.flipside.store.userByEmail(ADMIN.email))!;
+  for (const u of await s.app.flipside.store.listUsers()) if (u.id !== admin.id) await s.app.flipside.store.setUserRoles(u.id, ['RBAC_ROLE_OBSERVER']);
   const last = await put(`${UA}/users/${admin.id}`, { roles: ['RBAC_ROLE_OBSERVER'] });
   t.is(last.statusCode, 409);
   t.deepEqual((await s.app.inject({ method: 'GET', url: `${UA}/users/me`, headers: s.auth })).json<{ roles: string[] }>().roles, ['RBAC_ROLE_PERMIT_ALL']);

@@ -10,6 +10,7 @@ import { rolesOfUser } from '../auth/authorize.js';
 import { DEFAULT_ROLES, permissionsOf } from '../auth/roles.js';
 import { checkRoles, checkRoleChange } from './roles.js';
 import { errorSchema, unauthorized, conflict, notFound, badRequest, ApiError } from '../http-errors.js';
+import { mapAsync } from '../async-array.js';
 
 const BASE = '/api/management/v1/useradm';
 const userSchema = {
@@ -17,7 +18,7 @@ const userSchema = {
   properties: { id: { type: 'string' }, email: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, created_ts: { type: 'string' }, updated_ts: { type: 'string' } },
 } as const;
 /** A user as the API shows it: no hash, with roles. */
-const shown = (ctx: ServerContext, { password_hash: _p, ...u }: UserRow) => ({ ...u, roles: rolesOfUser(ctx, u.id) });
+const shown = async (ctx: ServerContext, { password_hash: _p, ...u }: UserRow) => ({ ...u, roles: await rolesOfUser(ctx, u.id) });
 const tokenSchema = {
   type: 'object',
   properties: { id: { type: 'string' }, name: { type: 'string' }, expiration_date: { type: 'string' }, created_ts: { type: 'string' }, last_used: { type: 'string' } },
@@ -62,12 +63,12 @@ export function issueUserToken(ctx: ServerContext, user: UserRow): string {
 export async function createUser(ctx: ServerContext, email: string, password: string, roles = DEFAULT_ROLES) {
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw badRequest('invalid email');
   if (password.length < 8) throw badRequest('password too short: at least 8 characters');
-  if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
+  if (await ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
   const hash = await ctx.passwords.hash(password);
   // Checked again: another request may have taken the e-mail while scrypt ran.
-  if (ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
-  const user = ctx.store.createUser(email, hash);
-  ctx.store.setUserRoles(user.id, roles);
+  if (await ctx.store.userByEmail(email)) throw conflict('user with the same email already exists');
+  const user = await ctx.store.createUser(email, hash);
+  await ctx.store.setUserRoles(user.id, roles);
   return user;
 }
 
@@ -77,10 +78,10 @@ export async function createUser(ctx: ServerContext, email: string, password: st
  * user's sessions, as any password change does.
  */
 export async function setPassword(ctx: ServerContext, email: string, password: string): Promise<UserRow> {
-  const user = ctx.store.userByEmail(email);
+  const user = await ctx.store.userByEmail(email);
   if (!user) throw notFound(`no user ${email}`);
   if (password.length < 8) throw badRequest('password too short: at least 8 characters');
-  ctx.store.updateUser(user.id, { passwordHash: await ctx.passwords.hash(password) });
+  await ctx.store.updateUser(user.id, { passwordHash: await ctx.passwords.hash(password) });
   return user;
 }
 
@@ -107,17 +108,17 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   app.post(`${BASE}/auth/logout`, { preHandler: guard, schema: { tags, response: { 202: { type: 'null' }, 401: errorSchema } } }, async (req, reply) => {
     // Mender's logout: the token used for it stops working at once.
-    ctx.store.revokeUserToken(req.userToken!.jti, req.userToken!.exp);
-    ctx.store.audit(req.userEmail!, 'user.logout', 'user', req.userId!, {});
+    await ctx.store.revokeUserToken(req.userToken!.jti, req.userToken!.exp);
+    await ctx.store.audit(req.userEmail!, 'user.logout', 'user', req.userId!, {});
     return reply.code(202).send();
   });
 
   app.get(`${BASE}/users`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: userSchema }, 401: errorSchema } } }, async () =>
-    ctx.store.listUsers().map((u) => shown(ctx, u)),
+    mapAsync(await ctx.store.listUsers(), (u) => shown(ctx, u)),
   );
 
   app.get(`${BASE}/users/me`, { preHandler: guard, schema: { tags, response: { 200: { ...userSchema, properties: { ...userSchema.properties, permissions: { type: 'array', items: { type: 'string' } } } }, 401: errorSchema } } }, async (req) => {
-    const u = shown(ctx, ctx.store.userById(req.userId!)!);
+    const u = await shown(ctx, (await ctx.store.userById(req.userId!))!);
     // Flipside's addition for the UI: what this user's roles allow.
     return { ...u, permissions: [...permissionsOf(u.roles)] };
   });
@@ -135,7 +136,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       checkRoles(req.body.roles ?? []);
       const user = await createUser(ctx, req.body.email, req.body.password, req.body.roles);
-      ctx.store.audit(req.userEmail!, 'user.create', 'user', user.id, { email: user.email });
+      await ctx.store.audit(req.userEmail!, 'user.create', 'user', user.id, { email: user.email });
       return reply.code(201).header('Location', `${BASE}/users/${user.id}`).send();
     },
   );
@@ -144,7 +145,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/users/:id`,
     { preHandler: guard, schema: { tags, response: { 200: userSchema, 401: errorSchema, 404: errorSchema } } },
     async (req) => {
-      const u = ctx.store.userById(req.params.id);
+      const u = await ctx.store.userById(req.params.id);
       if (!u) throw notFound('user not found');
       return shown(ctx, u);
     },
@@ -152,10 +153,10 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
 
   /** Mender's rules: a user changing their own e-mail or password gives the current password; nobody sets another's password. */
   async function updateUser(actor: { id: string; email: string; token?: { jti: string; exp: number } }, id: string, b: UserUpdate): Promise<void> {
-    const user = ctx.store.userById(id);
+    const user = await ctx.store.userById(id);
     if (!user) throw notFound('user not found');
     if (b.email === undefined && b.password === undefined && b.roles === undefined) throw badRequest('nothing to update: give email, password or roles');
-    if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
+    if (b.roles !== undefined) await checkRoleChange(ctx, id, b.roles);
     if (b.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(b.email)) throw badRequest('invalid email');
     // Mender's answers: 422 for a short password and for another user's password (each user sets
     // their own, giving the current one).
@@ -164,21 +165,18 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     if (id === actor.id && (b.email !== undefined || b.password !== undefined) && (b.current_password === undefined || !(await ctx.passwords.check(b.current_password, user.password_hash)))) {
       throw new ApiError(401, 'changing your own e-mail or password needs the right current_password');
     }
-    const other = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
+    const other = b.email !== undefined ? await ctx.store.userByEmail(b.email) : undefined;
     if (other && other.id !== id) throw new ApiError(422, 'user with the same email already exists');
     const passwordHash = b.password !== undefined ? await ctx.passwords.hash(b.password) : undefined;
     // Checked again: another request may have taken the e-mail while scrypt ran.
-    const taken = b.email !== undefined ? ctx.store.userByEmail(b.email) : undefined;
+    const taken = b.email !== undefined ? await ctx.store.userByEmail(b.email) : undefined;
     if (taken && taken.id !== id) throw new ApiError(422, 'user with the same email already exists');
     // And the roles: another request may have changed who the administrators are.
-    if (b.roles !== undefined) checkRoleChange(ctx, id, b.roles);
-    ctx.store.tx(() => {
-      if (b.email !== undefined || passwordHash !== undefined) ctx.store.updateUser(id, { email: b.email, passwordHash });
-      // Mender ends the user's other sessions, not the one that changed the password.
-      if (passwordHash !== undefined && id === actor.id && actor.token) ctx.store.keepUserToken(actor.token.jti, passwordFingerprint(passwordHash), actor.token.exp);
-      if (b.roles !== undefined) ctx.store.setUserRoles(id, b.roles);
-    });
-    ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined, ...(b.roles ? { roles: b.roles } : {}) });
+    if (b.roles !== undefined) await checkRoleChange(ctx, id, b.roles);
+    // Mender ends the user's other sessions, not the one that changed the password.
+    const keepToken = passwordHash !== undefined && id === actor.id && actor.token ? { jti: actor.token.jti, passwordFingerprint: passwordFingerprint(passwordHash), exp: actor.token.exp } : undefined;
+    await ctx.store.changeUser(id, { email: b.email, passwordHash, roles: b.roles, keepToken });
+    await ctx.store.audit(actor.email, 'user.update', 'user', id, { email: b.email ?? user.email, password_changed: b.password !== undefined, ...(b.roles ? { roles: b.roles } : {}) });
   }
   const actorOf = (req: { userId?: string; userEmail?: string; userToken?: { jti: string; exp: number } }) => ({ id: req.userId!, email: req.userEmail!, token: req.userToken });
   const updateResponses = { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema };
@@ -212,7 +210,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     [`${BASE}/settings/me`, (req: { userId?: string }) => `user:${req.userId}`],
   ] as const) {
     app.get(url, { preHandler: guard, schema: { tags, response: { 200: settingsSchema, 401: errorSchema } } }, async (req, reply) => {
-      const current = ctx.store.settings(scopeOf(req));
+      const current = await ctx.store.settings(scopeOf(req));
       return reply.header('ETag', current?.etag ?? UNSAVED_ETAG).send(current?.body ?? {});
     });
     app.post<{ Body: Record<string, unknown>; Headers: { 'if-match'?: string } }>(
@@ -221,8 +219,8 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       async (req, reply) => {
         const ifMatch = req.headers['if-match']?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
         // The ETag of settings never saved matches only while nothing has been saved.
-        const unsaved = ifMatch === UNSAVED_ETAG && !ctx.store.settings(scopeOf(req));
-        const etag = ctx.store.saveSettings(scopeOf(req), req.body, unsaved ? undefined : ifMatch || undefined);
+        const unsaved = ifMatch === UNSAVED_ETAG && !(await ctx.store.settings(scopeOf(req)));
+        const etag = await ctx.store.saveSettings(scopeOf(req), req.body, unsaved ? undefined : ifMatch || undefined);
         if (etag === undefined) throw new ApiError(412, 'settings changed since they were read (If-Match does not match the ETag)');
         return reply.code(201).header('ETag', etag).send();
       },
@@ -233,7 +231,7 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     `${BASE}/users/:id`,
     { preHandler: guard, schema: { tags, response: { 204: { type: 'null' }, 401: errorSchema } } },
     async (req, reply) => {
-      if (ctx.store.deleteUser(req.params.id)) ctx.store.audit(req.userEmail!, 'user.delete', 'user', req.params.id, {});
+      if (await ctx.store.deleteUser(req.params.id)) await ctx.store.audit(req.userEmail!, 'user.delete', 'user', req.params.id, {});
       return reply.code(204).send();
     },
   );
@@ -256,24 +254,24 @@ export async function useradmRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       const expiresIn = req.body.expires_in ?? 31536000;
       const exp = Math.floor(Date.now() / 1000) + expiresIn;
-      if (ctx.store.listPersonalTokens(req.userId!).some((t) => t.name === req.body.name)) throw conflict('token with the same name already exists');
-      const row = ctx.store.createPersonalToken(req.userId!, req.body.name, new Date(exp * 1000).toISOString());
+      if ((await ctx.store.listPersonalTokens(req.userId!)).some((t) => t.name === req.body.name)) throw conflict('token with the same name already exists');
+      const row = await ctx.store.createPersonalToken(req.userId!, req.body.name, new Date(exp * 1000).toISOString());
       const { token } = signJwt(ctx.secrets.jwtPrivateKey, { jti: row.id, sub: req.userId!, exp, 'mender.user': true, 'flipside.pat': true });
-      ctx.store.audit(req.userEmail!, 'token.create', 'token', row.id, { name: row.name });
+      await ctx.store.audit(req.userEmail!, 'token.create', 'token', row.id, { name: row.name });
       return reply.type('application/jwt').send(token);
     },
   );
 
   app.get(`${BASE}/settings/tokens`, { preHandler: guard, schema: { tags, response: { 200: { type: 'array', items: tokenSchema }, 401: errorSchema } } }, async (req) =>
-    ctx.store.listPersonalTokens(req.userId!).map(({ user_id: _u, last_used, ...t }) => ({ ...t, ...(last_used ? { last_used } : {}) })),
+    (await ctx.store.listPersonalTokens(req.userId!)).map(({ user_id: _u, last_used, ...t }) => ({ ...t, ...(last_used ? { last_used } : {}) })),
   );
 
   app.delete<{ Params: { id: string } }>(
     `${BASE}/settings/tokens/:id`,
     { preHandler: guard, schema: { tags, response: { 204: { type: 'null' }, 401: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
-      if (!ctx.store.deletePersonalToken(req.userId!, req.params.id)) throw notFound('token not found');
-      ctx.store.audit(req.userEmail!, 'token.delete', 'token', req.params.id, {});
+      if (!(await ctx.store.deletePersonalToken(req.userId!, req.params.id))) throw notFound('token not found');
+      await ctx.store.audit(req.userEmail!, 'token.delete', 'token', req.params.id, {});
       return reply.code(204).send();
     },
   );

@@ -182,6 +182,26 @@ export interface FilterTerm {
 /** Statuses after which a device is done with a deployment. */
 export const FINAL_DEVICE_STATUSES = new Set(['success', 'failure', 'already-installed', 'noartifact', 'aborted', 'decommissioned']);
 
+/** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
+export function deviceStatusOf(sets: Array<{ status: AuthSetStatus }>): DeviceStatus {
+  const statuses = new Set(sets.map((s) => s.status));
+  for (const s of ['accepted', 'preauthorized', 'pending', 'rejected'] as const) if (statuses.has(s)) return s;
+  return 'noauth';
+}
+
+/** A deployment's status from its devices' status counts: finished when all are done, in progress once one started. */
+export function deploymentStatusOf(counts: Array<{ status: string; n: number }>, current: DeploymentStatus): DeploymentStatus {
+  let total = 0;
+  let done = 0;
+  let started = 0;
+  for (const r of counts) {
+    total += r.n;
+    if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
+    if (r.status !== 'pending') started += r.n;
+  }
+  return total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : current;
+}
+
 export function now(): string {
   return new Date().toISOString();
 }
@@ -334,6 +354,11 @@ export class Store {
     return (this.group ?? this.committed.at(-1) ?? this.syncing?.at(-1))?.done;
   }
 
+  /** Every row this connection changed so far: the server's writes all go through it (see ui/index.ts). */
+  changeCounter(): number {
+    return (this.stmt('SELECT total_changes() AS n').get() as { n: number }).n;
+  }
+
   // ---- users and tokens
 
   createUser(email: string, passwordHash: string): UserRow {
@@ -354,6 +379,17 @@ export class Store {
   updateUser(id: string, change: { email?: string; passwordHash?: string }): boolean {
     return this.stmt('UPDATE users SET email = COALESCE(?, email), password_hash = COALESCE(?, password_hash), updated_ts = ? WHERE id = ?')
       .run(change.email ?? null, change.passwordHash ?? null, now(), id).changes > 0;
+  }
+  /**
+   * Changes a user's e-mail, password and roles in one transaction; keepToken keeps the session
+   * that changed its own password valid for the new one (see keepUserToken).
+   */
+  changeUser(id: string, change: { email?: string; passwordHash?: string; roles?: string[]; keepToken?: { jti: string; passwordFingerprint: string; exp: number } }): void {
+    this.tx(() => {
+      if (change.email !== undefined || change.passwordHash !== undefined) this.updateUser(id, { email: change.email, passwordHash: change.passwordHash });
+      if (change.keepToken) this.keepUserToken(change.keepToken.jti, change.keepToken.passwordFingerprint, change.keepToken.exp);
+      if (change.roles !== undefined) this.setUserRoles(id, change.roles);
+    });
   }
   deleteUser(id: string): boolean {
     return this.stmt('DELETE FROM users WHERE id = ?').run(id).changes > 0;
@@ -604,16 +640,7 @@ export class Store {
 
   /** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
   private refreshDeviceStatus(deviceId: string): void {
-    const statuses = new Set(this.authSets(deviceId).map((s) => s.status));
-    const status: DeviceStatus = statuses.has('accepted')
-      ? 'accepted'
-      : statuses.has('preauthorized')
-        ? 'preauthorized'
-        : statuses.has('pending')
-          ? 'pending'
-          : statuses.has('rejected')
-            ? 'rejected'
-            : 'noauth';
+    const status = deviceStatusOf(this.authSets(deviceId));
     this.stmt('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?').run(status, now(), deviceId, status);
   }
 
@@ -723,6 +750,10 @@ export class Store {
   /** Devices known to inventory: every device that has an auth record. */
   inventoryDeviceIds(): string[] {
     return (this.stmt('SELECT id FROM devices ORDER BY created_ts, id').all() as { id: string }[]).map((r) => r.id);
+  }
+  /** Puts each device in the group, in one transaction. */
+  setGroupOf(deviceIds: string[], group: string): void {
+    this.tx(() => deviceIds.forEach((id) => this.setGroup(id, group)));
   }
   setGroup(deviceId: string, group: string | null): void {
     this.stmt('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET grp = excluded.grp, updated_ts = excluded.updated_ts').run(deviceId, group, now());
@@ -866,19 +897,24 @@ export class Store {
     return rows.map((r) => ({ ...r, dep: this.deployment(r.d_id)! }));
   }
 
-  /** Sets a device's status in a deployment and keeps the deployment's own status in step. */
-  setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string } = {}): void {
-    this.tx(() => {
+  /**
+   * Sets a device's status in a deployment and keeps the deployment's own status in step. With
+   * ifStatus, only while the device's status is still that one (a compare-and-set: a status
+   * report decided on what it read); false when nothing changed.
+   */
+  setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string; ifStatus?: string } = {}): boolean {
+    return this.tx(() => {
       const ts = now();
       const final = FINAL_DEVICE_STATUSES.has(status);
-      this.stmt(
+      const changed = this.stmt(
           `UPDATE deployment_devices SET status = ?, substate = ?, finished = ?,
              started = CASE WHEN started IS NULL AND ? != 'pending' THEN ? ELSE started END,
              attempts = COALESCE(?, attempts), device_type = COALESCE(?, device_type)
-           WHERE deployment_id = ? AND device_id = ?`,
+           WHERE deployment_id = ? AND device_id = ? AND status = COALESCE(?, status)`,
         )
-        .run(status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId);
-      this.refreshDeploymentStatus(deploymentId);
+        .run(status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId, extra.ifStatus ?? null).changes > 0;
+      if (changed) this.refreshDeploymentStatus(deploymentId);
+      return changed;
     });
   }
 
@@ -887,13 +923,15 @@ export class Store {
     this.stmt('UPDATE deployment_devices SET device_type = ? WHERE deployment_id = ? AND device_id = ?').run(deviceType, deploymentId, deviceId);
   }
 
-  /** Ends a deployment: every device not yet done becomes aborted. */
-  abortDeployment(deploymentId: string, reason: string | null): void {
-    this.tx(() => {
+  /** Ends a deployment: every device not yet done becomes aborted. True when it was not finished before. */
+  abortDeployment(deploymentId: string, reason: string | null): boolean {
+    return this.tx(() => {
       const ts = now();
+      const wasOpen = this.deployment(deploymentId)?.status !== 'finished';
       this.stmt(`UPDATE deployment_devices SET status = 'aborted', finished = ? WHERE deployment_id = ? AND status NOT IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`)
         .run(ts, deploymentId, ...FINAL_DEVICE_STATUSES);
       this.stmt("UPDATE deployments SET status = 'finished', finished = ?, stop_reason = COALESCE(stop_reason, ?) WHERE id = ?").run(ts, reason, deploymentId);
+      return wasOpen;
     });
   }
 
@@ -921,15 +959,7 @@ export class Store {
     const dep = this.deployment(deploymentId);
     if (!dep || dep.status === 'finished') return;
     const rows = this.stmt('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status').all(deploymentId) as { status: string; n: number }[];
-    let total = 0;
-    let done = 0;
-    let started = 0;
-    for (const r of rows) {
-      total += r.n;
-      if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
-      if (r.status !== 'pending') started += r.n;
-    }
-    const status: DeploymentStatus = total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : dep.status;
+    const status = deploymentStatusOf(rows, dep.status);
     if (status !== dep.status) {
       this.stmt('UPDATE deployments SET status = ?, finished = ? WHERE id = ?').run(status, status === 'finished' ? now() : null, deploymentId);
     }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Store } from '../store/store.js';
+import type { SqliteStore } from '../store/api.js';
 import { startUiSession, type UiSession } from '../testing/ui-browser.js';
 import type { FleetReport } from '../inventory/fleet-report.js';
 import type { Timeline } from '../deployments/timeline.js';
@@ -37,34 +38,36 @@ let token: string;
 const ids: string[] = [];
 let depId: string;
 
-function seed(app: FastifyInstance) {
+async function seed(app: FastifyInstance) {
   const { store } = app.flipside;
+  // The chart's timings are seeded into SQLite directly (the server itself only ever records "now").
+  const { db } = (store as SqliteStore).sync;
   const t = Date.now();
-  FLEET.forEach(([type, release, seenAgo, group], i) => {
-    const { device, authSet } = store.recordAuthRequest(JSON.stringify({ mac: `52:54:00:00:00:${String(i).padStart(2, '0')}` }), `key-${i}`);
-    store.setAuthSetStatus(authSet.id, 'accepted');
+  for (const [i, [type, release, seenAgo, group]] of FLEET.entries()) {
+    const { device, authSet } = await store.recordAuthRequest(JSON.stringify({ mac: `52:54:00:00:00:${String(i).padStart(2, '0')}` }), `key-${i}`);
+    await store.setAuthSetStatus(authSet.id, 'accepted');
     const attrs = [];
     if (type) attrs.push({ name: 'device_type', value: type });
     if (release) attrs.push({ name: 'artifact_name', value: release });
-    if (attrs.length) store.setInventory(device.id, 'inventory', attrs, true);
-    if (group) store.setGroup(device.id, group);
+    if (attrs.length) await store.setInventory(device.id, 'inventory', attrs, true);
+    if (group) await store.setGroup(device.id, group);
     // Seeded directly: the server itself only ever records "now".
-    if (seenAgo !== null) store.db.prepare('INSERT OR REPLACE INTO device_checkins VALUES (?, ?)').run(device.id, new Date(t - seenAgo).toISOString());
+    if (seenAgo !== null) db.prepare('INSERT OR REPLACE INTO device_checkins VALUES (?, ?)').run(device.id, new Date(t - seenAgo).toISOString());
     ids.push(device.id);
-  });
-  store.recordAuthRequest(JSON.stringify({ mac: '52:54:00:00:00:99' }), 'key-pending'); // pending: not in the charts
+  }
+  await store.recordAuthRequest(JSON.stringify({ mac: '52:54:00:00:00:99' }), 'key-pending'); // pending: not in the charts
 
   // A rollout to the first three devices: one succeeds, one fails, one is still pending.
   depId = randomUUID();
   const created = new Date(t - 60_000).toISOString();
-  store.insertDeployment({ id: depId, name: 'to release-2', artifact_name: 'release-2', created, finished: null, status: 'pending', device_count: 3, max_devices: null, retries: 0,
+  await store.insertDeployment({ id: depId, name: 'to release-2', artifact_name: 'release-2', created, finished: null, status: 'pending', device_count: 3, max_devices: null, retries: 0,
     phases: [{ id: randomUUID(), start_ts: created, device_count: 3 }], error_threshold: null, stop_reason: null, target: 'devices' }, ids.slice(0, 3).map((id) => ({ id, phase: 0 })));
   for (const [dev, statuses] of [[ids[0]!, ['downloading', 'installing', 'rebooting', 'success']], [ids[1]!, ['downloading', 'failure']]] as const) {
-    for (const st of statuses) store.setDeviceDeploymentStatus(depId, dev, st, null);
+    for (const st of statuses) await store.setDeviceDeploymentStatus(depId, dev, st, null);
   }
   // Changes made in one millisecond share a moment; spread them 5 s apart so the chart's points are known.
-  const changes = store.db.prepare("SELECT seq FROM deployment_device_events WHERE deployment_id = ? AND status != 'pending' ORDER BY seq").all(depId) as { seq: number }[];
-  changes.forEach(({ seq }, i) => store.db.prepare('UPDATE deployment_device_events SET ts = ? WHERE seq = ?').run(new Date(Date.parse(created) + (i + 1) * 5000).toISOString(), seq));
+  const changes = db.prepare("SELECT seq FROM deployment_device_events WHERE deployment_id = ? AND status != 'pending' ORDER BY seq").all(depId) as { seq: number }[];
+  changes.forEach(({ seq }, i) => db.prepare('UPDATE deployment_device_events SET ts = ? WHERE seq = ?').run(new Date(Date.parse(created) + (i + 1) * 5000).toISOString(), seq));
 }
 
 test.before(async () => {
@@ -107,7 +110,7 @@ test.serial('fleet aggregate: releases by device type, check-in ages and stale d
 });
 
 test.serial('rollout timeline: every status change recorded, counts end where the statistics are', async (t) => {
-  const events = app.flipside.store.deploymentDeviceEvents(depId);
+  const events = await app.flipside.store.deploymentDeviceEvents(depId);
   const of = (id: string) => events.filter((e) => e.device_id === id).map((e) => e.status);
   t.deepEqual(of(ids[0]!), ['pending', 'downloading', 'installing', 'rebooting', 'success']);
   t.deepEqual(of(ids[1]!), ['pending', 'downloading', 'failure']);
@@ -195,7 +198,7 @@ test.serial('browser: a live update changes the rollout chart in place, the open
   const pending = page.locator('#over-time path[data-band="pending"]');
   await pending.evaluate((p: any) => { p.dataset.kept = 'yes'; });
   await page.locator('#over-time .table-wrap').evaluate((w: any) => { w.dataset.kept = 'yes'; });
-  app.flipside.store.setDeviceDeploymentStatus(depId, ids[2]!, 'downloading', null);
+  await app.flipside.store.setDeviceDeploymentStatus(depId, ids[2]!, 'downloading', null);
   await page.locator('#over-time path[data-band="active"][data-end="1"]').waitFor();
   // The same elements, updated: no redraw from scratch (which flickers and drops a hover).
   t.is(await pending.getAttribute('data-kept'), 'yes');

@@ -16,6 +16,7 @@ import { FINAL_DEVICE_STATUSES } from '../store/store.js';
 import { deploymentOutcome } from '../deployments/outcome.js';
 import { rolloutTimeline } from '../deployments/timeline.js';
 import { fleetReport } from '../inventory/fleet-report.js';
+import { mapAsync } from '../async-array.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -107,8 +108,8 @@ function send(req: FastifyRequest, reply: FastifyReply, a: Asset) {
 }
 
 /** A device's identity attributes (mac, serial...), or {} for a device no longer known. */
-export function deviceIdentity(ctx: ServerContext, deviceId: string): Record<string, unknown> {
-  const d = ctx.store.device(deviceId);
+export async function deviceIdentity(ctx: ServerContext, deviceId: string): Promise<Record<string, unknown>> {
+  const d = await ctx.store.device(deviceId);
   if (!d) return {};
   try {
     return JSON.parse(d.id_data) as Record<string, unknown>;
@@ -118,15 +119,15 @@ export function deviceIdentity(ctx: ServerContext, deviceId: string): Record<str
 }
 
 /** Devices by status, deployments not finished with their counts, the latest device failures. */
-export function dashboardSummary(ctx: ServerContext) {
+export async function dashboardSummary(ctx: ServerContext) {
   const { store } = ctx;
   const devices: Record<string, number> = {};
-  for (const s of ['pending', 'accepted', 'rejected', 'preauthorized']) devices[s] = store.countDevices(s);
-  const all = store.listDeployments();
-  const active = all
-    .filter((d) => d.status !== 'finished')
-    .map((d) => {
-      const stats = store.deploymentStatistics(d.id);
+  for (const s of ['pending', 'accepted', 'rejected', 'preauthorized']) devices[s] = (await store.countDevices(s));
+  const all = await store.listDeployments();
+  const active = await mapAsync(
+    all.filter((d) => d.status !== 'finished'),
+    async (d) => {
+      const stats = await store.deploymentStatistics(d.id);
       let done = 0;
       for (const [k, n] of Object.entries(stats)) if (FINAL_DEVICE_STATUSES.has(k)) done += n;
       return { id: d.id, name: d.name, artifact_name: d.artifact_name, status: d.status, outcome: deploymentOutcome({ ...d, statistics: stats }), created: d.created, device_count: d.device_count, done, statistics: stats };
@@ -135,19 +136,19 @@ export function dashboardSummary(ctx: ServerContext) {
   const outcomes: Record<string, number> = {};
   for (const d of all) {
     if (d.status !== 'finished') continue;
-    const o = deploymentOutcome({ ...d, statistics: store.deploymentStatistics(d.id) });
+    const o = deploymentOutcome({ ...d, statistics: await store.deploymentStatistics(d.id) });
     outcomes[o] = (outcomes[o] ?? 0) + 1;
   }
   type Failure = { deployment_id: string; deployment_name: string; device_id: string; identity: Record<string, unknown>; device_type: string | null; finished: string | null; log: boolean };
   const failures: Failure[] = [];
   for (const d of all.slice(0, 50)) {
-    for (const r of store.deploymentDevices(d.id)) {
+    for (const r of await store.deploymentDevices(d.id)) {
       if (r.status === 'failure') failures.push({ deployment_id: d.id, deployment_name: d.name, device_id: r.device_id, identity: {}, device_type: r.device_type, finished: r.finished, log: r.has_log === 1 });
     }
   }
   failures.sort((a, b) => String(b.finished).localeCompare(String(a.finished)));
   const recent = failures.slice(0, 10);
-  for (const f of recent) f.identity = deviceIdentity(ctx, f.device_id);
+  for (const f of recent) f.identity = (await deviceIdentity(ctx, f.device_id));
   return { devices, deployments: { active, finished: all.length - active.length, outcomes }, failures: recent };
 }
 
@@ -189,15 +190,15 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       },
     },
     async (req) => {
-      const dep = ctx.store.deployment(req.params.id);
+      const dep = await ctx.store.deployment(req.params.id);
       if (!dep) throw notFound('deployment not found');
       const phases = dep.phases.map(() => ({}) as Record<string, number>);
       const devices: Record<string, number> = {};
       // Mender's device list of a deployment names devices by id only; people know them by mac or serial.
       const identity: Record<string, Record<string, unknown>> = {};
-      for (const r of ctx.store.deploymentDevices(dep.id)) {
+      for (const r of await ctx.store.deploymentDevices(dep.id)) {
         devices[r.device_id] = r.phase;
-        identity[r.device_id] = deviceIdentity(ctx, r.device_id);
+        identity[r.device_id] = (await deviceIdentity(ctx, r.device_id));
         const p = (phases[r.phase] ??= {});
         p[r.status] = (p[r.status] ?? 0) + 1;
       }
@@ -222,7 +223,7 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
         response: { 200: { type: 'object', additionalProperties: true }, 400: errorSchema, 401: errorSchema, 403: errorSchema },
       },
     },
-    async (req) => fleetReport(ctx.store.fleetDevices(), Date.now(), req.query.stale_after ?? 86_400),
+    async (req) => fleetReport(await ctx.store.fleetDevices(), Date.now(), req.query.stale_after ?? 86_400),
   );
 
   // Mender's statistics give the counts now; the deployment page also draws how they got there.
@@ -238,9 +239,9 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       },
     },
     async (req) => {
-      const dep = ctx.store.deployment(req.params.id);
+      const dep = await ctx.store.deployment(req.params.id);
       if (!dep) throw notFound('deployment not found');
-      return { ...rolloutTimeline(ctx.store.deploymentDeviceEvents(dep.id)), created: dep.created, finished: dep.finished, status: dep.status };
+      return { ...rolloutTimeline(await ctx.store.deploymentDeviceEvents(dep.id)), created: dep.created, finished: dep.finished, status: dep.status };
     },
   );
 
@@ -258,25 +259,32 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       },
     },
     async (req) => {
-      if (!ctx.store.device(req.params.id)) throw notFound(`device ${req.params.id} not found`);
-      return ctx.store.deviceRecordings(req.params.id, 100).map((r) => ({ ...r, truncated: r.truncated === 1 }));
+      if (!(await ctx.store.device(req.params.id))) throw notFound(`device ${req.params.id} not found`);
+      return (await ctx.store.deviceRecordings(req.params.id, 100)).map((r) => ({ ...r, truncated: r.truncated === 1 }));
     },
   );
 
-  // Change stream. Every write of the server goes through the store's one SQLite connection, so
-  // SQLite's total_changes() on it is a change counter: one query per tick for all listeners.
-  // The browser reads the stream with fetch (EventSource cannot send the bearer token).
+  // Change stream. The store's change counter (SQLite: total_changes() of the one connection every
+  // write goes through; PostgreSQL: the WAL position, moved by every server process's writes) is
+  // read once per tick for all listeners. The browser reads the stream with fetch (EventSource
+  // cannot send the bearer token).
   const listeners = new Set<ServerResponse>();
-  const counter = ctx.store.db.prepare('SELECT total_changes() AS n');
-  let version = (counter.get() as { n: number }).n;
+  let version = await ctx.store.changeCounter();
   let seq = 0;
+  let reading = false;
   const tick = setInterval(() => {
-    if (listeners.size === 0) return;
-    const n = (counter.get() as { n: number }).n;
-    if (n === version) return;
-    version = n;
-    seq++;
-    for (const res of listeners) res.write(`id: ${seq}\nevent: change\ndata: {"seq":${seq}}\n\n`);
+    if (listeners.size === 0 || reading) return;
+    reading = true;
+    ctx.store
+      .changeCounter()
+      .then((n) => {
+        if (n === version) return;
+        version = n;
+        seq++;
+        for (const res of listeners) res.write(`id: ${seq}\nevent: change\ndata: {"seq":${seq}}\n\n`);
+      })
+      .catch((err: unknown) => app.log.warn({ err }, 'change counter not read'))
+      .finally(() => (reading = false));
   }, 500);
   const keepalive = setInterval(() => {
     for (const res of listeners) res.write(': keepalive\n\n');

@@ -21,24 +21,24 @@ let dev: ConnectedDaemon;
 let depId = '';
 
 /** Eight accepted devices with inventory, one pending, a rollout half done. */
-function seed(app: FastifyInstance) {
+async function seed(app: FastifyInstance) {
   const { store } = app.flipside;
   const ids: string[] = [];
   const types = ['raspberrypi4', 'raspberrypi4', 'beaglebone', 'raspberrypi4', 'beaglebone', 'qemux86-64', 'raspberrypi4', 'beaglebone'];
-  types.forEach((type, i) => {
-    const { device, authSet } = store.recordAuthRequest(JSON.stringify({ serial: `FS-2026-${String(1000 + i)}`, mac: `52:54:00:00:01:${String(i).padStart(2, '0')}` }), `key-${i}`);
-    store.setAuthSetStatus(authSet.id, 'accepted');
-    store.setInventory(device.id, 'inventory', [{ name: 'device_type', value: type }, { name: 'artifact_name', value: i % 3 ? 'release-2026.11' : 'release-2026.12' }, { name: 'kernel', value: 'Linux 6.6.0-flipside #1 SMP PREEMPT aarch64' }], true);
-    if (i < 5) store.setGroup(device.id, i < 3 ? 'lab' : 'field');
+  for (const [i, type] of types.entries()) {
+    const { device, authSet } = await store.recordAuthRequest(JSON.stringify({ serial: `FS-2026-${String(1000 + i)}`, mac: `52:54:00:00:01:${String(i).padStart(2, '0')}` }), `key-${i}`);
+    await store.setAuthSetStatus(authSet.id, 'accepted');
+    await store.setInventory(device.id, 'inventory', [{ name: 'device_type', value: type }, { name: 'artifact_name', value: i % 3 ? 'release-2026.11' : 'release-2026.12' }, { name: 'kernel', value: 'Linux 6.6.0-flipside #1 SMP PREEMPT aarch64' }], true);
+    if (i < 5) await store.setGroup(device.id, i < 3 ? 'lab' : 'field');
     ids.push(device.id);
-  });
-  store.recordAuthRequest(JSON.stringify({ serial: 'FS-2026-2001', mac: '52:54:00:00:02:01' }), 'key-pending');
+  }
+  await store.recordAuthRequest(JSON.stringify({ serial: 'FS-2026-2001', mac: '52:54:00:00:02:01' }), 'key-pending');
   depId = randomUUID();
   const created = new Date(Date.now() - 120_000).toISOString();
-  store.insertDeployment({ id: depId, name: 'release-2026.12 to the lab', artifact_name: 'release-2026.12', created, finished: null, status: 'inprogress', device_count: 5, max_devices: null, retries: 1,
+  await store.insertDeployment({ id: depId, name: 'release-2026.12 to the lab', artifact_name: 'release-2026.12', created, finished: null, status: 'inprogress', device_count: 5, max_devices: null, retries: 1,
     phases: [{ id: randomUUID(), start_ts: created, device_count: 5 }], error_threshold: null, stop_reason: null, target: 'devices' }, ids.slice(0, 5).map((id) => ({ id, phase: 0 })));
   for (const [i, statuses] of [[0, ['downloading', 'installing', 'rebooting', 'success']], [1, ['downloading', 'failure']], [2, ['downloading', 'installing']]] as const) {
-    for (const st of statuses) store.setDeviceDeploymentStatus(depId, ids[i]!, st, null);
+    for (const st of statuses) await store.setDeviceDeploymentStatus(depId, ids[i]!, st, null);
   }
 }
 

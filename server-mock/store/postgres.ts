@@ -1,0 +1,840 @@
+// The PostgreSQL store: the same contract as the SQLite store (api.ts), for several server
+// processes sharing one database. Each method is one statement (durable when its Promise
+// resolves: PostgreSQL commits with its own WAL fsync) or one transaction. Whatever reads before
+// it writes either says what it expects in the write itself (ON CONFLICT, WHERE status = the one
+// read) or locks the row it decides on first (SELECT ... FOR UPDATE), so two processes cannot
+// both act on the same stale read: a deployment's status is recomputed under its row lock, and
+// an auth request finds or creates its device under the device row's lock.
+import pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
+import type { FlipsideStore } from './api.js';
+import {
+  FINAL_DEVICE_STATUSES, deploymentStatusOf, deviceStatusOf, now,
+  type ArtifactRow, type AuditEntry, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
+  type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
+  type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow,
+} from './store.js';
+
+// int8 (COUNT, BIGINT columns, BIGSERIAL) as a number, as SQLite gives it: sizes and counts stay
+// far below 2^53.
+const types = {
+  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+const FINAL = [...FINAL_DEVICE_STATUSES];
+const FINAL_LIST = FINAL.map((s) => `'${s}'`).join(',');
+
+/** SQL with `?` placeholders (as the SQLite store writes them) turned into PostgreSQL's $n. */
+const converted = new Map<string, string>();
+function numbered(sql: string): string {
+  let out = converted.get(sql);
+  if (out === undefined) {
+    let n = 0;
+    out = sql.replace(/\?/g, () => `$${++n}`);
+    converted.set(sql, out);
+  }
+  return out;
+}
+
+/** A connection or the pool: the queries one method runs. */
+class Sql {
+  constructor(private readonly on: pg.Pool | pg.PoolClient) {}
+  async all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
+    return (await this.on.query({ text: numbered(sql), values: params, types })).rows as T[];
+  }
+  async get<T>(sql: string, ...params: unknown[]): Promise<T | undefined> {
+    return (await this.all<T>(sql, ...params))[0];
+  }
+  async run(sql: string, ...params: unknown[]): Promise<number> {
+    return (await this.on.query({ text: numbered(sql), values: params, types })).rowCount ?? 0;
+  }
+}
+
+export interface PostgresStoreOptions {
+  /** postgres://user@host:port/database */
+  url: string;
+  /** A schema to keep the tables in (created when missing); default: the connection's search_path (public). */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+}
+
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
+  if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`schema name ${JSON.stringify(opts.schema)}: lower-case letters, digits and _ only`);
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize ?? 10,
+    ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+  });
+  // An idle connection the server dropped must not take the process down.
+  pool.on('error', () => {});
+  try {
+    await migrate(pool, opts.schema);
+  } catch (e) {
+    await pool.end();
+    throw e;
+  }
+  return new PostgresStore(pool);
+}
+
+/** Brings the schema to PG_SCHEMA_VERSION under an advisory lock (several processes may start at once). */
+async function migrate(pool: pg.Pool, schema: string | undefined): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    // One lock per schema: processes sharing a schema migrate it once; other schemas do not wait.
+    await c.query("SELECT pg_advisory_xact_lock(hashtext('flipside-schema:' || $1))", [schema ?? '']);
+    if (schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await c.query('SET LOCAL client_min_messages = warning');
+    await c.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = (await c.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
+    const at = row?.version ?? 0;
+    if (at > PG_SCHEMA_VERSION) throw new Error(`the database's schema is version ${at}, newer than this server's ${PG_SCHEMA_VERSION}: run a newer flipside-server`);
+    // Version 1 only grows with CREATE ... IF NOT EXISTS until the first release, as SQLite's schema
+    // does: it runs on every start; later versions run once each.
+    await c.query(PG_MIGRATIONS[0]!);
+    for (let v = Math.max(at, 1); v < PG_SCHEMA_VERSION; v++) await c.query(PG_MIGRATIONS[v]!);
+    if (row) await c.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION]);
+    else await c.query('INSERT INTO schema_version VALUES ($1)', [PG_SCHEMA_VERSION]);
+    await c.query('COMMIT');
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
+function deploymentFromRow(r: Record<string, unknown>): DeploymentRow {
+  return { ...(r as unknown as DeploymentRow), phases: JSON.parse(r.phases as string) };
+}
+function artifactFromRow(r: Record<string, unknown>): ArtifactRow {
+  return { ...(r as unknown as ArtifactRow), device_types: JSON.parse(r.device_types as string), meta: JSON.parse(r.meta as string) };
+}
+
+export class PostgresStore implements FlipsideStore {
+  private readonly sql: Sql;
+  constructor(readonly pool: pg.Pool) {
+    this.sql = new Sql(pool);
+  }
+
+  /** Runs fn in one transaction on one connection; retried when PostgreSQL picks it as a deadlock victim. */
+  private async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out = await fn(new Sql(c));
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => {});
+        const code = (e as { code?: string }).code;
+        // 40P01 deadlock, 40001 serialization failure: nothing was stored, the transaction may run again.
+        if ((code === '40P01' || code === '40001') && attempt < 5) continue;
+        throw e;
+      } finally {
+        c.release();
+      }
+    }
+  }
+
+  durable(): Promise<void> | undefined {
+    return undefined;
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+  /** The WAL insert position: it moves with every write of any process on this database. */
+  async changeCounter(): Promise<string> {
+    return (await this.sql.get<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn'))!.lsn;
+  }
+
+  // ---- users and tokens
+
+  async createUser(email: string, passwordHash: string): Promise<UserRow> {
+    const ts = now();
+    const row: UserRow = { id: randomUUID(), email, password_hash: passwordHash, created_ts: ts, updated_ts: ts };
+    await this.sql.run('INSERT INTO users VALUES (?, ?, ?, ?, ?)', row.id, email, passwordHash, ts, ts);
+    return row;
+  }
+  userByEmail(email: string): Promise<UserRow | undefined> {
+    return this.sql.get('SELECT * FROM users WHERE email = ?', email);
+  }
+  userById(id: string): Promise<UserRow | undefined> {
+    return this.sql.get('SELECT * FROM users WHERE id = ?', id);
+  }
+  listUsers(): Promise<UserRow[]> {
+    return this.sql.all('SELECT * FROM users ORDER BY created_ts');
+  }
+  async updateUser(id: string, change: { email?: string; passwordHash?: string }, sql = this.sql): Promise<boolean> {
+    return (await sql.run('UPDATE users SET email = COALESCE(?, email), password_hash = COALESCE(?, password_hash), updated_ts = ? WHERE id = ?', change.email ?? null, change.passwordHash ?? null, now(), id)) > 0;
+  }
+  async changeUser(id: string, change: { email?: string; passwordHash?: string; roles?: string[]; keepToken?: { jti: string; passwordFingerprint: string; exp: number } }): Promise<void> {
+    await this.tx(async (sql) => {
+      if (change.email !== undefined || change.passwordHash !== undefined) await this.updateUser(id, { email: change.email, passwordHash: change.passwordHash }, sql);
+      if (change.keepToken) await this.keepUserToken(change.keepToken.jti, change.keepToken.passwordFingerprint, change.keepToken.exp, sql);
+      if (change.roles !== undefined) await this.setRolesIn(sql, id, change.roles);
+    });
+  }
+  async deleteUser(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM users WHERE id = ?', id)) > 0;
+  }
+  async countUsers(): Promise<number> {
+    return (await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM users'))!.n;
+  }
+  async createPersonalToken(userId: string, name: string, expiration: string): Promise<PersonalTokenRow> {
+    const row: PersonalTokenRow = { id: randomUUID(), user_id: userId, name, expiration_date: expiration, created_ts: now(), last_used: null };
+    await this.sql.run('INSERT INTO personal_tokens VALUES (?, ?, ?, ?, ?, ?)', row.id, userId, name, expiration, row.created_ts, null);
+    return row;
+  }
+  personalToken(id: string): Promise<PersonalTokenRow | undefined> {
+    return this.sql.get('SELECT * FROM personal_tokens WHERE id = ?', id);
+  }
+  listPersonalTokens(userId: string): Promise<PersonalTokenRow[]> {
+    return this.sql.all('SELECT * FROM personal_tokens WHERE user_id = ? ORDER BY created_ts', userId);
+  }
+  async touchPersonalToken(id: string): Promise<void> {
+    await this.sql.run('UPDATE personal_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)', now(), id, new Date(Date.now() - 60_000).toISOString());
+  }
+  async deletePersonalToken(userId: string, id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM personal_tokens WHERE id = ? AND user_id = ?', id, userId)) > 0;
+  }
+
+  // ---- settings
+
+  async settings(scope: string, sql = this.sql): Promise<{ body: Record<string, unknown>; etag: string } | undefined> {
+    const r = await sql.get<{ body: string; etag: string }>('SELECT body, etag FROM settings WHERE scope = ?', scope);
+    return r && { body: JSON.parse(r.body), etag: r.etag };
+  }
+  async saveSettings(scope: string, body: Record<string, unknown>, ifMatch?: string): Promise<string | undefined> {
+    const etag = randomUUID();
+    if (ifMatch === undefined) {
+      await this.sql.run('INSERT INTO settings (scope, body, etag) VALUES (?, ?, ?) ON CONFLICT (scope) DO UPDATE SET body = excluded.body, etag = excluded.etag', scope, JSON.stringify(body), etag);
+      return etag;
+    }
+    // Compare-and-set on the ETag in one statement.
+    const n = await this.sql.run('UPDATE settings SET body = ?, etag = ? WHERE scope = ? AND etag = ?', JSON.stringify(body), etag, scope, ifMatch);
+    return n > 0 ? etag : undefined;
+  }
+
+  // ---- iot-manager integrations
+
+  async createIntegration(provider: string, credentials: unknown): Promise<IntegrationRow> {
+    const row = { id: randomUUID(), provider, credentials, created_ts: now() };
+    await this.sql.run('INSERT INTO integrations VALUES (?, ?, ?, ?)', row.id, provider, JSON.stringify(credentials), row.created_ts);
+    return row;
+  }
+  async integrations(): Promise<IntegrationRow[]> {
+    const rows = await this.sql.all<Omit<IntegrationRow, 'credentials'> & { credentials: string }>('SELECT * FROM integrations ORDER BY created_ts, id');
+    return rows.map((r) => ({ ...r, credentials: JSON.parse(r.credentials) }));
+  }
+  async setIntegrationCredentials(id: string, credentials: unknown): Promise<boolean> {
+    return (await this.sql.run('UPDATE integrations SET credentials = ? WHERE id = ?', JSON.stringify(credentials), id)) > 0;
+  }
+  async deleteIntegration(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM integrations WHERE id = ?', id)) > 0;
+  }
+  async recordEvent(e: { id: string; type: string; time: string; data: unknown }, deliveries: unknown[]): Promise<void> {
+    await this.sql.run('INSERT INTO iot_events (id, type, time, data, deliveries) VALUES (?, ?, ?, ?, ?)', e.id, e.type, e.time, JSON.stringify(e.data), JSON.stringify(deliveries));
+  }
+  async addEventDelivery(eventId: string, delivery: { integration_id: string }): Promise<void> {
+    // Appended in one statement: deliveries finishing at once in two processes both stay.
+    await this.sql.run("UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::jsonb))::text WHERE id = ?", JSON.stringify(delivery), eventId);
+  }
+  async events(opts: { limit: number; offset: number }): Promise<Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }>> {
+    const rows = await this.sql.all<{ id: string; type: string; time: string; data: string; deliveries: string }>('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?', limitOf(opts.limit), opts.offset);
+    return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
+  }
+  async provisionIotDevice(deviceId: string): Promise<void> {
+    await this.sql.run('INSERT INTO iot_devices VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET provisioned_ts = excluded.provisioned_ts', deviceId, now());
+  }
+  async isIotDevice(deviceId: string): Promise<boolean> {
+    return (await this.sql.get('SELECT 1 FROM iot_devices WHERE device_id = ?', deviceId)) !== undefined;
+  }
+
+  // ---- roles and user tokens
+
+  async userRoles(userId: string): Promise<string[] | undefined> {
+    if (!(await this.sql.get('SELECT 1 FROM user_role_sets WHERE user_id = ?', userId))) return undefined;
+    return (await this.sql.all<{ role: string }>('SELECT role FROM user_roles WHERE user_id = ? ORDER BY role', userId)).map((r) => r.role);
+  }
+  async setUserRoles(userId: string, roles: string[]): Promise<void> {
+    await this.tx((sql) => this.setRolesIn(sql, userId, roles));
+  }
+  private async setRolesIn(sql: Sql, userId: string, roles: string[]): Promise<void> {
+    await sql.run('INSERT INTO user_role_sets VALUES (?) ON CONFLICT DO NOTHING', userId);
+    await sql.run('DELETE FROM user_roles WHERE user_id = ?', userId);
+    for (const r of new Set(roles)) await sql.run('INSERT INTO user_roles VALUES (?, ?)', userId, r);
+  }
+  async revokeUserToken(jti: string, exp: number): Promise<void> {
+    await this.sql.run('INSERT INTO revoked_user_tokens VALUES (?, ?) ON CONFLICT DO NOTHING', jti, exp);
+  }
+  async isUserTokenRevoked(jti: string): Promise<boolean> {
+    return (await this.sql.get('SELECT 1 FROM revoked_user_tokens WHERE jti = ?', jti)) !== undefined;
+  }
+  async keepUserToken(jti: string, passwordFingerprint: string, exp: number, sql = this.sql): Promise<void> {
+    await sql.run('INSERT INTO kept_user_tokens VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET password_fingerprint = excluded.password_fingerprint, exp = excluded.exp', jti, passwordFingerprint, exp);
+  }
+  async keptUserTokenFingerprint(jti: string): Promise<string | undefined> {
+    return (await this.sql.get<{ password_fingerprint: string }>('SELECT password_fingerprint FROM kept_user_tokens WHERE jti = ?', jti))?.password_fingerprint;
+  }
+
+  // ---- devices and auth sets
+
+  deviceByIdData(idData: string, sql = this.sql): Promise<DeviceRow | undefined> {
+    return sql.get('SELECT * FROM devices WHERE id_data = ?', idData);
+  }
+  device(id: string, sql = this.sql): Promise<DeviceRow | undefined> {
+    return sql.get('SELECT * FROM devices WHERE id = ?', id);
+  }
+  listDevices(opts: { status?: string; limit: number; offset: number }): Promise<DeviceRow[]> {
+    const limit = limitOf(opts.limit);
+    if (opts.status) return this.sql.all('SELECT * FROM devices WHERE status = ? ORDER BY created_ts, id LIMIT ? OFFSET ?', opts.status, limit, opts.offset);
+    return this.sql.all('SELECT * FROM devices ORDER BY created_ts, id LIMIT ? OFFSET ?', limit, opts.offset);
+  }
+  async countDevices(status?: string): Promise<number> {
+    const row = status ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM devices WHERE status = ?', status) : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM devices');
+    return row!.n;
+  }
+  fleetDevices(): Promise<FleetDeviceRow[]> {
+    return this.sql.all(
+      `SELECT d.id, d.id_data, c.check_in_time, i.grp,
+         (SELECT value FROM inventory v WHERE v.device_id = d.id AND v.scope = 'inventory' AND v.name = 'device_type') AS device_type,
+         (SELECT value FROM inventory v WHERE v.device_id = d.id AND v.scope = 'inventory' AND v.name = 'artifact_name') AS artifact_name
+       FROM devices d LEFT JOIN device_checkins c ON c.device_id = d.id LEFT JOIN inventory_devices i ON i.device_id = d.id
+       WHERE d.status = 'accepted' ORDER BY d.created_ts, d.id`,
+    );
+  }
+  async acceptedDeviceIds(): Promise<string[]> {
+    return (await this.sql.all<{ id: string }>("SELECT id FROM devices WHERE status = 'accepted' ORDER BY created_ts, id")).map((r) => r.id);
+  }
+  authSets(deviceId: string, sql = this.sql): Promise<AuthSetRow[]> {
+    return sql.all('SELECT * FROM auth_sets WHERE device_id = ? ORDER BY ts, id', deviceId);
+  }
+  authSet(id: string, sql = this.sql): Promise<AuthSetRow | undefined> {
+    return sql.get('SELECT * FROM auth_sets WHERE id = ?', id);
+  }
+
+  /** The device row of this identity, created when missing, locked for the rest of the transaction. */
+  private async lockDeviceByIdData(sql: Sql, idData: string, status: DeviceStatus): Promise<DeviceRow> {
+    const ts = now();
+    await sql.run('INSERT INTO devices VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_data) DO NOTHING', randomUUID(), idData, status, ts, ts);
+    return (await sql.get<DeviceRow>('SELECT * FROM devices WHERE id_data = ? FOR UPDATE', idData))!;
+  }
+
+  async recordAuthRequest(idData: string, pubkey: string): Promise<{ device: DeviceRow; authSet: AuthSetRow }> {
+    return this.tx(async (sql) => {
+      const device = await this.lockDeviceByIdData(sql, idData, 'pending');
+      let set = await sql.get<AuthSetRow>('SELECT * FROM auth_sets WHERE device_id = ? AND pubkey = ?', device.id, pubkey);
+      if (!set) {
+        set = { id: randomUUID(), device_id: device.id, pubkey, status: 'pending', ts: now() };
+        await sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
+      } else if (set.status === 'preauthorized') {
+        await this.setAuthSetStatusIn(sql, set, 'accepted');
+        set = (await this.authSet(set.id, sql))!;
+      }
+      await this.refreshDeviceStatus(sql, device.id);
+      return { device: (await this.device(device.id, sql))!, authSet: set };
+    });
+  }
+  async hasAuthSet(idData: string, pubkey: string): Promise<boolean> {
+    return (await this.sql.get('SELECT 1 FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?', idData, pubkey)) !== undefined;
+  }
+  async countPendingAuthSets(): Promise<number> {
+    return (await this.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM auth_sets WHERE status = 'pending'"))!.n;
+  }
+  async preauthorize(idData: string, pubkey: string): Promise<{ device: DeviceRow; authSet: AuthSetRow } | undefined> {
+    return this.tx(async (sql) => {
+      const device = await this.lockDeviceByIdData(sql, idData, 'preauthorized');
+      if (await sql.get('SELECT 1 FROM auth_sets WHERE device_id = ? AND pubkey = ?', device.id, pubkey)) return undefined;
+      const set: AuthSetRow = { id: randomUUID(), device_id: device.id, pubkey, status: 'preauthorized', ts: now() };
+      await sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
+      await this.refreshDeviceStatus(sql, device.id);
+      return { device: (await this.device(device.id, sql))!, authSet: set };
+    });
+  }
+  /** The auth set and its device, the device row locked (every auth set change of a device runs under it). */
+  private async lockAuthSet(sql: Sql, authSetId: string): Promise<AuthSetRow | undefined> {
+    const set = await this.authSet(authSetId, sql);
+    if (!set) return undefined;
+    await sql.get('SELECT 1 FROM devices WHERE id = ? FOR UPDATE', set.device_id);
+    return this.authSet(authSetId, sql);
+  }
+  async setAuthSetStatus(authSetId: string, status: AuthSetStatus): Promise<boolean> {
+    return this.tx(async (sql) => {
+      const set = await this.lockAuthSet(sql, authSetId);
+      if (!set) return false;
+      await this.setAuthSetStatusIn(sql, set, status);
+      await this.refreshDeviceStatus(sql, set.device_id);
+      return true;
+    });
+  }
+  private async setAuthSetStatusIn(sql: Sql, set: AuthSetRow, status: AuthSetStatus): Promise<void> {
+    if (status === 'accepted') {
+      await sql.run("UPDATE auth_sets SET status = 'rejected' WHERE device_id = ? AND id != ? AND status = 'accepted'", set.device_id, set.id);
+      await sql.run('DELETE FROM device_tokens WHERE device_id = ? AND auth_set_id != ?', set.device_id, set.id);
+    } else {
+      await sql.run('DELETE FROM device_tokens WHERE auth_set_id = ?', set.id);
+    }
+    await sql.run('UPDATE auth_sets SET status = ? WHERE id = ?', status, set.id);
+  }
+  async deleteAuthSet(authSetId: string): Promise<boolean> {
+    return this.tx(async (sql) => {
+      const set = await this.lockAuthSet(sql, authSetId);
+      if (!set) return false;
+      await sql.run('DELETE FROM auth_sets WHERE id = ?', authSetId);
+      if ((await this.authSets(set.device_id, sql)).length === 0) await this.removeDeviceIn(sql, set.device_id);
+      else await this.refreshDeviceStatus(sql, set.device_id);
+      return true;
+    });
+  }
+  private async refreshDeviceStatus(sql: Sql, deviceId: string): Promise<void> {
+    const status = deviceStatusOf(await this.authSets(deviceId, sql));
+    await sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), deviceId, status);
+  }
+  async decommission(deviceId: string): Promise<boolean> {
+    return this.tx(async (sql) => {
+      if (!(await sql.get('SELECT 1 FROM devices WHERE id = ? FOR UPDATE', deviceId))) return false;
+      await this.removeDeviceIn(sql, deviceId);
+      return true;
+    });
+  }
+  private async removeDeviceIn(sql: Sql, deviceId: string): Promise<void> {
+    await this.endOpenDeploymentsIn(sql, deviceId);
+    await sql.run('DELETE FROM devices WHERE id = ?', deviceId);
+    await sql.run('DELETE FROM inventory WHERE device_id = ?', deviceId);
+    await sql.run('DELETE FROM inventory_devices WHERE device_id = ?', deviceId);
+    await sql.run('DELETE FROM device_checkins WHERE device_id = ?', deviceId);
+    this.lastCheckIn.delete(deviceId);
+    await sql.run('DELETE FROM device_config WHERE device_id = ?', deviceId);
+  }
+  async endOpenDeploymentsOf(deviceId: string): Promise<number> {
+    return this.tx((sql) => this.endOpenDeploymentsIn(sql, deviceId));
+  }
+  private async endOpenDeploymentsIn(sql: Sql, deviceId: string): Promise<number> {
+    const ts = now();
+    const open = await sql.all<{ deployment_id: string }>(`SELECT deployment_id FROM deployment_devices WHERE device_id = ? AND status NOT IN (${FINAL_LIST}) ORDER BY deployment_id`, deviceId);
+    for (const { deployment_id } of open) {
+      await this.lockDeployment(sql, deployment_id);
+      await sql.run("UPDATE deployment_devices SET status = 'decommissioned', finished = ? WHERE deployment_id = ? AND device_id = ?", ts, deployment_id, deviceId);
+      await this.refreshDeploymentStatus(sql, deployment_id);
+    }
+    return open.length;
+  }
+
+  // ---- device tokens
+
+  async addDeviceToken(jti: string, deviceId: string, authSetId: string, exp: number): Promise<void> {
+    await this.sql.run('INSERT INTO device_tokens VALUES (?, ?, ?, ?)', jti, deviceId, authSetId, exp);
+  }
+  deviceToken(jti: string): Promise<{ jti: string; device_id: string; auth_set_id: string; exp: number } | undefined> {
+    return this.sql.get('SELECT * FROM device_tokens WHERE jti = ?', jti);
+  }
+  async deleteDeviceToken(jti: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM device_tokens WHERE jti = ?', jti)) > 0;
+  }
+  async pruneExpiredDeviceTokens(nowSeconds: number): Promise<void> {
+    await this.sql.run('DELETE FROM revoked_user_tokens WHERE exp <= ?', nowSeconds);
+    await this.sql.run('DELETE FROM kept_user_tokens WHERE exp <= ?', nowSeconds);
+    await this.sql.run('DELETE FROM device_tokens WHERE exp < ?', nowSeconds);
+  }
+
+  // ---- inventory
+
+  async setInventory(deviceId: string, scope: string, attrs: Array<{ name: string; value: unknown }>, replace: boolean): Promise<void> {
+    await this.tx(async (sql) => {
+      if (replace) await sql.run('DELETE FROM inventory WHERE device_id = ? AND scope = ?', deviceId, scope);
+      if (attrs.length) {
+        // One statement for all attributes: a device's inventory is one round trip.
+        await sql.run(
+          `INSERT INTO inventory (device_id, scope, name, value) SELECT ?, ?, n, v FROM unnest(?::text[], ?::text[]) AS a(n, v)
+           ON CONFLICT (device_id, scope, name) DO UPDATE SET value = excluded.value`,
+          deviceId, scope, attrs.map((a) => a.name), attrs.map((a) => JSON.stringify(a.value)),
+        );
+      }
+      await sql.run('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT (device_id) DO UPDATE SET updated_ts = excluded.updated_ts', deviceId, now());
+    });
+  }
+  async inventory(deviceId: string): Promise<InventoryAttribute[]> {
+    const [rows, inv, dev, seen] = await Promise.all([
+      this.sql.all<{ scope: string; name: string; value: string }>('SELECT scope, name, value FROM inventory WHERE device_id = ? ORDER BY scope, name', deviceId),
+      this.inventoryDevice(deviceId),
+      this.device(deviceId),
+      this.checkInTime(deviceId),
+    ]);
+    const attrs: InventoryAttribute[] = rows.map((r) => ({ name: r.name, value: JSON.parse(r.value), scope: r.scope }));
+    if (inv?.grp) attrs.push({ name: 'group', value: inv.grp, scope: 'system' });
+    if (dev) {
+      attrs.push({ name: 'created_ts', value: dev.created_ts, scope: 'system' });
+      attrs.push({ name: 'updated_ts', value: inv?.updated_ts ?? dev.updated_ts, scope: 'system' });
+      if (seen) attrs.push({ name: 'check_in_time', value: seen, scope: 'system' });
+      attrs.push({ name: 'status', value: dev.status, scope: 'identity' });
+      for (const [k, v] of Object.entries(JSON.parse(dev.id_data) as Record<string, unknown>)) attrs.push({ name: k, value: v, scope: 'identity' });
+    }
+    return attrs;
+  }
+  /** Written at most once a minute per device by this process (a throttle, not state: losing it costs one write). */
+  async checkIn(deviceId: string): Promise<void> {
+    const t = Date.now();
+    if (t - (this.lastCheckIn.get(deviceId) ?? 0) < 60_000) return;
+    this.lastCheckIn.set(deviceId, t);
+    await this.sql.run('INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET check_in_time = excluded.check_in_time', deviceId, new Date(t).toISOString());
+  }
+  private readonly lastCheckIn = new Map<string, number>();
+  async checkInTime(deviceId: string): Promise<string | undefined> {
+    return (await this.sql.get<{ check_in_time: string }>('SELECT check_in_time FROM device_checkins WHERE device_id = ?', deviceId))?.check_in_time;
+  }
+  async deleteInventory(deviceId: string): Promise<void> {
+    await this.tx(async (sql) => {
+      await sql.run('DELETE FROM inventory WHERE device_id = ?', deviceId);
+      await sql.run('DELETE FROM inventory_devices WHERE device_id = ?', deviceId);
+    });
+  }
+  inventoryDevice(deviceId: string): Promise<{ device_id: string; grp: string | null; updated_ts: string } | undefined> {
+    return this.sql.get('SELECT * FROM inventory_devices WHERE device_id = ?', deviceId);
+  }
+  async inventoryDeviceIds(): Promise<string[]> {
+    return (await this.sql.all<{ id: string }>('SELECT id FROM devices ORDER BY created_ts, id')).map((r) => r.id);
+  }
+  async setGroupOf(deviceIds: string[], group: string): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO inventory_devices (device_id, grp, updated_ts) SELECT id, ?, ? FROM unnest(?::text[]) AS d(id)
+       ON CONFLICT (device_id) DO UPDATE SET grp = excluded.grp, updated_ts = excluded.updated_ts`,
+      group, now(), deviceIds,
+    );
+  }
+  async setGroup(deviceId: string, group: string | null): Promise<void> {
+    await this.sql.run('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET grp = excluded.grp, updated_ts = excluded.updated_ts', deviceId, group, now());
+  }
+  async groups(): Promise<string[]> {
+    return (await this.sql.all<{ grp: string }>('SELECT DISTINCT grp FROM inventory_devices WHERE grp IS NOT NULL ORDER BY grp')).map((r) => r.grp);
+  }
+  async groupMembers(group: string): Promise<string[]> {
+    return (await this.sql.all<{ device_id: string }>('SELECT device_id FROM inventory_devices WHERE grp = ? ORDER BY device_id', group)).map((r) => r.device_id);
+  }
+  clearGroup(group: string, deviceIds?: string[]): Promise<number> {
+    if (!deviceIds) return this.sql.run('UPDATE inventory_devices SET grp = NULL WHERE grp = ?', group);
+    return this.sql.run('UPDATE inventory_devices SET grp = NULL WHERE grp = ? AND device_id = ANY(?::text[])', group, deviceIds);
+  }
+  async createFilter(name: string, terms: FilterTerm[]): Promise<FilterRow> {
+    const row = { id: randomUUID(), name, terms, created_ts: now() };
+    await this.sql.run('INSERT INTO filters VALUES (?, ?, ?, ?)', row.id, name, JSON.stringify(terms), row.created_ts);
+    return row;
+  }
+  async filters(): Promise<FilterRow[]> {
+    return (await this.sql.all<Omit<FilterRow, 'terms'> & { terms: string }>('SELECT * FROM filters ORDER BY name')).map((r) => ({ ...r, terms: JSON.parse(r.terms) }));
+  }
+  async filter(id: string): Promise<FilterRow | undefined> {
+    return (await this.filters()).find((f) => f.id === id);
+  }
+  async deleteFilter(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM filters WHERE id = ?', id)) > 0;
+  }
+
+  // ---- artifacts and releases
+
+  async insertArtifact(a: ArtifactRow): Promise<void> {
+    await this.sql.run('INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?)', a.id, a.name, a.description, JSON.stringify(a.device_types), a.size, a.checksum, JSON.stringify(a.meta), a.modified);
+  }
+  async artifact(id: string): Promise<ArtifactRow | undefined> {
+    const r = await this.sql.get<Record<string, unknown>>('SELECT * FROM artifacts WHERE id = ?', id);
+    return r && artifactFromRow(r);
+  }
+  async artifactsByName(name: string): Promise<ArtifactRow[]> {
+    return (await this.sql.all<Record<string, unknown>>('SELECT * FROM artifacts WHERE name = ? ORDER BY modified', name)).map(artifactFromRow);
+  }
+  async listArtifacts(): Promise<ArtifactRow[]> {
+    return (await this.sql.all<Record<string, unknown>>('SELECT * FROM artifacts ORDER BY modified, id')).map(artifactFromRow);
+  }
+  async artifactIds(): Promise<Set<string>> {
+    return new Set((await this.sql.all<{ id: string }>('SELECT id FROM artifacts')).map((r) => r.id));
+  }
+  async deleteArtifact(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM artifacts WHERE id = ?', id)) > 0;
+  }
+  async setArtifactDescription(id: string, description: string): Promise<boolean> {
+    return (await this.sql.run('UPDATE artifacts SET description = ?, modified = ? WHERE id = ?', description, now(), id)) > 0;
+  }
+  async releaseInfo(name: string): Promise<{ notes: string; tags: string[]; modified?: string }> {
+    const r = await this.sql.get<{ notes: string; tags: string; modified: string }>('SELECT notes, tags, modified FROM releases WHERE name = ?', name);
+    return r ? { notes: r.notes, tags: JSON.parse(r.tags), modified: r.modified } : { notes: '', tags: [] };
+  }
+  async saveReleaseInfo(name: string, change: { notes?: string; tags?: string[] }): Promise<void> {
+    // What is not given keeps its stored value, decided in the statement itself.
+    await this.sql.run(
+      `INSERT INTO releases (name, notes, tags, modified) VALUES (?, COALESCE(?, ''), COALESCE(?, '[]'), ?)
+       ON CONFLICT (name) DO UPDATE SET notes = COALESCE(?, releases.notes), tags = COALESCE(?, releases.tags), modified = excluded.modified`,
+      name, change.notes ?? null, change.tags ? JSON.stringify(change.tags) : null, now(), change.notes ?? null, change.tags ? JSON.stringify(change.tags) : null,
+    );
+  }
+  async deleteReleaseInfo(name: string): Promise<void> {
+    await this.sql.run('DELETE FROM releases WHERE name = ?', name);
+  }
+  async releaseTags(): Promise<string[]> {
+    const rows = await this.sql.all<{ tags: string }>('SELECT tags FROM releases r WHERE EXISTS (SELECT 1 FROM artifacts a WHERE a.name = r.name)');
+    return [...new Set(rows.flatMap((r) => JSON.parse(r.tags) as string[]))].sort();
+  }
+  async artifactNameInActiveDeployment(name: string): Promise<boolean> {
+    return !!(await this.sql.get("SELECT 1 FROM deployments WHERE artifact_name = ? AND status != 'finished' LIMIT 1", name));
+  }
+
+  // ---- deployments
+
+  async insertDeployment(d: DeploymentRow, devices: Array<{ id: string; phase: number }>, sql?: Sql): Promise<void> {
+    const run = async (s: Sql) => {
+      await s.run('INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        d.id, d.name, d.artifact_name, d.created, d.finished, d.status, d.device_count, d.max_devices, d.retries, JSON.stringify(d.phases), d.error_threshold, d.stop_reason, d.target);
+      // Thousands of devices in one statement.
+      if (devices.length) {
+        await s.run(
+          `INSERT INTO deployment_devices (deployment_id, device_id, status, phase, attempts, created)
+           SELECT ?, id, 'pending', phase, 0, ? FROM unnest(?::text[], ?::int[]) AS x(id, phase)`,
+          d.id, d.created, devices.map((x) => x.id), devices.map((x) => x.phase),
+        );
+      }
+    };
+    if (sql) await run(sql);
+    else await this.tx(run);
+  }
+  async deployment(id: string, sql = this.sql): Promise<DeploymentRow | undefined> {
+    const r = await sql.get<Record<string, unknown>>('SELECT * FROM deployments WHERE id = ?', id);
+    return r && deploymentFromRow(r);
+  }
+  async listDeployments(status?: string): Promise<DeploymentRow[]> {
+    const rows = status
+      ? await this.sql.all<Record<string, unknown>>('SELECT * FROM deployments WHERE status = ? ORDER BY created DESC, id', status)
+      : await this.sql.all<Record<string, unknown>>('SELECT * FROM deployments ORDER BY created DESC, id');
+    return rows.map(deploymentFromRow);
+  }
+  deploymentDevices(deploymentId: string): Promise<DeploymentDeviceRow[]> {
+    return this.sql.all('SELECT * FROM deployment_devices WHERE deployment_id = ? ORDER BY device_id', deploymentId);
+  }
+  deploymentDevice(deploymentId: string, deviceId: string): Promise<DeploymentDeviceRow | undefined> {
+    return this.sql.get('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?', deploymentId, deviceId);
+  }
+  deviceDeploymentHistory(deviceId: string): Promise<DeploymentDeviceRow[]> {
+    return this.sql.all(
+      `SELECT dd.* FROM deployment_devices dd
+       WHERE dd.device_id = ? AND NOT EXISTS (SELECT 1 FROM deployment_devices_deleted x WHERE x.deployment_id = dd.deployment_id AND x.device_id = dd.device_id)
+       ORDER BY dd.created DESC`,
+      deviceId,
+    );
+  }
+  deleteDeviceHistory(deviceId: string): Promise<number> {
+    return this.sql.run(
+      `INSERT INTO deployment_devices_deleted (deployment_id, device_id, deleted)
+       SELECT deployment_id, device_id, ? FROM deployment_devices WHERE device_id = ? AND status IN (${FINAL_LIST})
+       ON CONFLICT DO NOTHING`,
+      now(), deviceId,
+    );
+  }
+  async openDeploymentsForDevice(deviceId: string): Promise<Array<DeploymentDeviceRow & { dep: DeploymentRow }>> {
+    // One round trip: the device's rows with their deployment's row as JSON beside them.
+    const rows = await this.sql.all<DeploymentDeviceRow & { d: Record<string, unknown> }>(
+      `SELECT dd.*, to_jsonb(d) AS d FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+       WHERE dd.device_id = ? AND d.status != 'finished' AND dd.status NOT IN (${FINAL_LIST})
+       ORDER BY d.created, d.id`,
+      deviceId,
+    );
+    return rows.map(({ d, ...r }) => ({ ...r, dep: deploymentFromRow(d) }));
+  }
+
+  /** Locks the deployment's row: its status is recomputed by one transaction at a time. */
+  private async lockDeployment(sql: Sql, deploymentId: string): Promise<void> {
+    await sql.get('SELECT 1 FROM deployments WHERE id = ? FOR UPDATE', deploymentId);
+  }
+
+  async setDeviceDeploymentStatus(deploymentId: string, deviceId: string, status: string, substate: string | null, extra: { attempts?: number; deviceType?: string; ifStatus?: string } = {}): Promise<boolean> {
+    return this.tx(async (sql) => {
+      await this.lockDeployment(sql, deploymentId);
+      const ts = now();
+      const final = FINAL_DEVICE_STATUSES.has(status);
+      const changed = (await sql.run(
+        `UPDATE deployment_devices SET status = ?, substate = ?, finished = ?,
+           started = CASE WHEN started IS NULL AND ? != 'pending' THEN ? ELSE started END,
+           attempts = COALESCE(?, attempts), device_type = COALESCE(?, device_type)
+         WHERE deployment_id = ? AND device_id = ? AND status = COALESCE(?, status)`,
+        status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId, extra.ifStatus ?? null,
+      )) > 0;
+      if (changed) await this.refreshDeploymentStatus(sql, deploymentId);
+      return changed;
+    });
+  }
+  async setDeploymentDeviceType(deploymentId: string, deviceId: string, deviceType: string): Promise<void> {
+    await this.sql.run('UPDATE deployment_devices SET device_type = ? WHERE deployment_id = ? AND device_id = ?', deviceType, deploymentId, deviceId);
+  }
+  async abortDeployment(deploymentId: string, reason: string | null): Promise<boolean> {
+    return this.tx(async (sql) => {
+      const dep = await sql.get<{ status: string }>('SELECT status FROM deployments WHERE id = ? FOR UPDATE', deploymentId);
+      const ts = now();
+      await sql.run(`UPDATE deployment_devices SET status = 'aborted', finished = ? WHERE deployment_id = ? AND status NOT IN (${FINAL_LIST})`, ts, deploymentId);
+      await sql.run("UPDATE deployments SET status = 'finished', finished = ?, stop_reason = COALESCE(stop_reason, ?) WHERE id = ?", ts, reason, deploymentId);
+      return dep !== undefined && dep.status !== 'finished';
+    });
+  }
+  async setStopReason(deploymentId: string, reason: string): Promise<void> {
+    await this.sql.run('UPDATE deployments SET stop_reason = ? WHERE id = ?', reason, deploymentId);
+  }
+  deploymentDeviceEvents(deploymentId: string): Promise<DeploymentDeviceEvent[]> {
+    return this.sql.all('SELECT device_id, status, ts FROM deployment_device_events WHERE deployment_id = ? ORDER BY ts, seq', deploymentId);
+  }
+  async deploymentStatistics(deploymentId: string): Promise<Record<string, number>> {
+    const stats: Record<string, number> = {
+      success: 0, pending: 0, downloading: 0, rebooting: 0, installing: 0, failure: 0, noartifact: 0,
+      'already-installed': 0, aborted: 0, pause_before_installing: 0, pause_before_rebooting: 0, pause_before_committing: 0,
+    };
+    const rows = await this.sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status', deploymentId);
+    for (const r of rows) stats[r.status] = (stats[r.status] ?? 0) + r.n;
+    return stats;
+  }
+  /** Under the deployment's row lock (lockDeployment): counts what is committed, then moves the status. */
+  private async refreshDeploymentStatus(sql: Sql, deploymentId: string): Promise<void> {
+    const dep = await this.deployment(deploymentId, sql);
+    if (!dep || dep.status === 'finished') return;
+    const rows = await sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status', deploymentId);
+    const status = deploymentStatusOf(rows, dep.status);
+    if (status !== dep.status) await sql.run('UPDATE deployments SET status = ?, finished = ? WHERE id = ?', status, status === 'finished' ? now() : null, deploymentId);
+  }
+
+  downloadProgress(deploymentId: string, deviceId: string): Promise<DownloadProgressRow | undefined> {
+    return this.sql.get('SELECT * FROM download_progress WHERE deployment_id = ? AND device_id = ?', deploymentId, deviceId);
+  }
+  downloadProgressOf(deploymentId: string): Promise<DownloadProgressRow[]> {
+    return this.sql.all('SELECT * FROM download_progress WHERE deployment_id = ?', deploymentId);
+  }
+  async saveDownloadProgress(rows: DownloadProgressRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.tx(async (sql) => {
+      for (const r of rows) {
+        await sql.run(
+          `INSERT INTO download_progress (deployment_id, device_id, artifact_id, position, total, served, requests, resumes, restarts, last_at)
+           SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?)
+           ON CONFLICT (deployment_id, device_id) DO UPDATE SET artifact_id = excluded.artifact_id, position = excluded.position, total = excluded.total,
+             served = excluded.served, requests = excluded.requests, resumes = excluded.resumes, restarts = excluded.restarts, last_at = excluded.last_at`,
+          r.deployment_id, r.device_id, r.artifact_id, r.position, r.total, r.served, r.requests, r.resumes, r.restarts, r.last_at, r.deployment_id,
+        );
+      }
+    });
+  }
+  async saveDeploymentLog(deploymentId: string, deviceId: string, messages: LogMessage[]): Promise<void> {
+    await this.tx(async (sql) => {
+      await sql.run('INSERT INTO deployment_logs VALUES (?, ?, ?) ON CONFLICT (deployment_id, device_id) DO UPDATE SET messages = excluded.messages', deploymentId, deviceId, JSON.stringify(messages));
+      await sql.run('UPDATE deployment_devices SET has_log = 1 WHERE deployment_id = ? AND device_id = ?', deploymentId, deviceId);
+    });
+  }
+  async deploymentLog(deploymentId: string, deviceId: string): Promise<LogMessage[] | undefined> {
+    const r = await this.sql.get<{ messages: string }>('SELECT messages FROM deployment_logs WHERE deployment_id = ? AND device_id = ?', deploymentId, deviceId);
+    return r && JSON.parse(r.messages);
+  }
+
+  // ---- audit log
+
+  async audit(actor: string, action: string, objectType: string, objectId: string, detail: Record<string, unknown>): Promise<void> {
+    await this.sql.run('INSERT INTO audit_log (time, actor, action, object_type, object_id, detail) VALUES (?, ?, ?, ?, ?, ?)', now(), actor, action, objectType, objectId, JSON.stringify(detail));
+  }
+  async auditLog(opts: { limit: number; offset: number; objectType?: string }): Promise<AuditEntry[]> {
+    const rows = opts.objectType
+      ? await this.sql.all<Omit<AuditEntry, 'detail'> & { detail: string }>('SELECT * FROM audit_log WHERE object_type = ? ORDER BY seq DESC LIMIT ? OFFSET ?', opts.objectType, limitOf(opts.limit), opts.offset)
+      : await this.sql.all<Omit<AuditEntry, 'detail'> & { detail: string }>('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?', limitOf(opts.limit), opts.offset);
+    return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+  }
+
+  // ---- device configuration, terminal recordings
+
+  async deviceConfig(deviceId: string): Promise<DeviceConfigRow | undefined> {
+    const r = await this.sql.get<{ device_id: string; configured: string; reported: string; updated_ts: string | null; reported_ts: string | null }>('SELECT * FROM device_config WHERE device_id = ?', deviceId);
+    return r && { ...r, configured: JSON.parse(r.configured), reported: JSON.parse(r.reported) };
+  }
+  async setConfigured(deviceId: string, configured: Record<string, string>): Promise<void> {
+    await this.sql.run('INSERT INTO device_config (device_id, configured, updated_ts) VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET configured = excluded.configured, updated_ts = excluded.updated_ts', deviceId, JSON.stringify(configured), now());
+  }
+  async setReported(deviceId: string, reported: Record<string, string>): Promise<void> {
+    await this.sql.run('INSERT INTO device_config (device_id, reported, reported_ts) VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET reported = excluded.reported, reported_ts = excluded.reported_ts', deviceId, JSON.stringify(reported), now());
+  }
+  async startRecording(sessionId: string, deviceId: string, userEmail: string): Promise<void> {
+    await this.sql.run('INSERT INTO session_recordings (session_id, device_id, user_email, start_ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', sessionId, deviceId, userEmail, now());
+  }
+  async appendRecording(sessionId: string, seq: number, data: Uint8Array, bytes: number): Promise<void> {
+    await this.tx(async (sql) => {
+      await sql.run('INSERT INTO session_recording_chunks VALUES (?, ?, ?)', sessionId, seq, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      await sql.run('UPDATE session_recordings SET bytes = ? WHERE session_id = ?', bytes, sessionId);
+    });
+  }
+  async finishRecording(sessionId: string, truncated: boolean): Promise<void> {
+    await this.sql.run('UPDATE session_recordings SET end_ts = ?, truncated = ? WHERE session_id = ?', now(), truncated ? 1 : 0, sessionId);
+  }
+  recording(sessionId: string): Promise<RecordingRow | undefined> {
+    return this.sql.get('SELECT * FROM session_recordings WHERE session_id = ?', sessionId);
+  }
+  recordingChunks(sessionId: string, fromSeq: number, limit: number): Promise<Array<{ seq: number; data: Buffer }>> {
+    return this.sql.all('SELECT seq, data FROM session_recording_chunks WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?', sessionId, fromSeq, limit);
+  }
+  async insertConfigurationDeployment(d: DeploymentRow, deviceId: string, configuration: Record<string, string>): Promise<void> {
+    await this.tx(async (sql) => {
+      await this.insertDeployment(d, [{ id: deviceId, phase: 0 }], sql);
+      await sql.run('INSERT INTO configuration_deployments (deployment_id, device_id, configuration, created) VALUES (?, ?, ?, ?)', d.id, deviceId, JSON.stringify(configuration), d.created);
+    });
+  }
+  async configurationDeployment(deploymentId: string): Promise<{ device_id: string; configuration: Record<string, string> } | undefined> {
+    const r = await this.sql.get<{ device_id: string; configuration: string }>('SELECT device_id, configuration FROM configuration_deployments WHERE deployment_id = ?', deploymentId);
+    return r && { device_id: r.device_id, configuration: JSON.parse(r.configuration) };
+  }
+  async latestConfigurationDeployment(deviceId: string): Promise<string | undefined> {
+    return (await this.sql.get<{ deployment_id: string }>('SELECT deployment_id FROM configuration_deployments WHERE device_id = ? ORDER BY created DESC, seq DESC LIMIT 1', deviceId))?.deployment_id;
+  }
+
+  // ---- terminal recordings: the web UI's list, retention and decommissioning (deviceconnect/retention.ts)
+
+  deviceRecordings(deviceId: string, limit: number): Promise<RecordingRow[]> {
+    return this.sql.all('SELECT * FROM session_recordings WHERE device_id = ? ORDER BY start_ts DESC, session_id DESC LIMIT ?', deviceId, limitOf(limit));
+  }
+  /** As the SQLite store's: by age, then the oldest until the rest fit in maxBytes; `keep` stay. */
+  async pruneRecordings(cutoff: string, maxBytes: number, keep: ReadonlySet<string>): Promise<number> {
+    return this.tx(async (sql) => {
+      const rows = await sql.all<{ session_id: string; start_ts: string; bytes: number }>('SELECT session_id, start_ts, bytes FROM session_recordings ORDER BY start_ts DESC, session_id DESC FOR UPDATE');
+      let total = 0;
+      let full = false;
+      const doomed: string[] = [];
+      // Newest first: once one does not fit, every older one goes too.
+      for (const r of rows) {
+        const bytes = Number(r.bytes);
+        if (keep.has(r.session_id)) {
+          total += bytes;
+          continue;
+        }
+        full ||= r.start_ts < cutoff || total + bytes > maxBytes;
+        if (full) doomed.push(r.session_id);
+        else total += bytes;
+      }
+      for (const id of doomed) await sql.run('DELETE FROM session_recordings WHERE session_id = ?', id);
+      return doomed.length;
+    });
+  }
+  async deleteRecordingsOf(deviceId: string): Promise<number> {
+    return this.sql.run('DELETE FROM session_recordings WHERE device_id = ?', deviceId);
+  }
+}
+
+/** A fresh, empty schema on this database for one test's server; drop() removes it and its tables. */
+export async function scratchSchema(url: string): Promise<{ database: { url: string; schema: string }; drop(): Promise<void> }> {
+  const schema = `t_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+  return {
+    database: { url, schema },
+    async drop() {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** SQLite reads LIMIT -1 as no limit; PostgreSQL's is LIMIT NULL (ALL). */
+function limitOf(limit: number): number | null {
+  return limit < 0 ? null : limit;
+}

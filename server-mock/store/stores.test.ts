@@ -1,0 +1,158 @@
+// The store contract on every store: SQLite always, PostgreSQL when FLIPSIDE_TEST_DATABASE_URL
+// names one (ci/postgres.sh starts it). On PostgreSQL each test opens two stores (two pools, as
+// two server processes would) on a fresh schema and races them on the read-modify-write steps.
+import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { openSqliteStore, type FlipsideStore } from './api.js';
+import { openPostgresStore, scratchSchema } from './postgres.js';
+import type { DeploymentRow } from './store.js';
+
+const PG_URL = process.env.FLIPSIDE_TEST_DATABASE_URL;
+
+type Opened = { a: FlipsideStore; b: FlipsideStore };
+const kinds: Array<[string, (t: { teardown(fn: () => Promise<void> | void): void }) => Promise<Opened>]> = [
+  [
+    'sqlite',
+    async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'flipside-stores-'));
+      const a = openSqliteStore(dir);
+      t.teardown(async () => {
+        await a.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return { a, b: a }; // one process owns a SQLite file
+    },
+  ],
+];
+if (PG_URL) {
+  kinds.push([
+    'postgres',
+    async (t) => {
+      const scratch = await scratchSchema(PG_URL);
+      const a = await openPostgresStore(scratch.database);
+      const b = await openPostgresStore(scratch.database);
+      t.teardown(async () => {
+        await a.close();
+        await b.close();
+        await scratch.drop();
+      });
+      return { a, b };
+    },
+  ]);
+}
+
+function deployment(devices: number, extra: Partial<DeploymentRow> = {}): DeploymentRow {
+  const created = new Date().toISOString();
+  return {
+    id: randomUUID(), name: 'd', artifact_name: 'release-2', created, finished: null, status: 'pending', device_count: devices, max_devices: null, retries: 0,
+    phases: [{ id: randomUUID(), start_ts: created, device_count: devices }], error_threshold: null, stop_reason: null, target: 'devices', ...extra,
+  };
+}
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: concurrent auth requests of one identity find or create one device and one auth set`, async (t) => {
+    const { a, b } = await open(t);
+    const idData = JSON.stringify({ mac: '52:54:00:aa:bb:cc' });
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).recordAuthRequest(idData, 'key-1')));
+    t.is(new Set(results.map((r) => r.device.id)).size, 1);
+    t.is(new Set(results.map((r) => r.authSet.id)).size, 1);
+    t.is(await a.countDevices(), 1);
+    t.is((await b.authSets(results[0]!.device.id)).length, 1);
+    t.is((await a.device(results[0]!.device.id))?.status, 'pending');
+  });
+
+  test(`${kind}: a preauthorized key is accepted on first contact, once`, async (t) => {
+    const { a, b } = await open(t);
+    const idData = JSON.stringify({ serial: 'pre-1' });
+    t.truthy(await a.preauthorize(idData, 'key-p'));
+    t.is(await b.preauthorize(idData, 'key-p'), undefined, 'the same identity and key twice');
+    const [x, y] = await Promise.all([a.recordAuthRequest(idData, 'key-p'), b.recordAuthRequest(idData, 'key-p')]);
+    t.is(x.authSet.id, y.authSet.id);
+    t.is((await a.device(x.device.id))?.status, 'accepted');
+  });
+
+  test(`${kind}: a status write with ifStatus is a compare-and-set; a stale one changes nothing`, async (t) => {
+    const { a, b } = await open(t);
+    const d = deployment(1);
+    await a.insertDeployment(d, [{ id: 'dev-1', phase: 0 }]);
+    t.true(await a.setDeviceDeploymentStatus(d.id, 'dev-1', 'downloading', null, { attempts: 1, ifStatus: 'pending' }));
+    t.false(await b.setDeviceDeploymentStatus(d.id, 'dev-1', 'failure', null, { ifStatus: 'pending' }), 'read pending, but it moved on');
+    t.is((await b.deploymentDevice(d.id, 'dev-1'))?.status, 'downloading');
+    t.is((await a.deployment(d.id))?.status, 'inprogress');
+  });
+
+  test(`${kind}: the last of many concurrent final reports finishes the deployment; every status kept`, async (t) => {
+    const { a, b } = await open(t);
+    const n = 40;
+    const d = deployment(n);
+    const ids = Array.from({ length: n }, (_, i) => `dev-${i}`);
+    await a.insertDeployment(d, ids.map((id) => ({ id, phase: 0 })));
+    await Promise.all(ids.map((id, i) => (i % 2 ? a : b).setDeviceDeploymentStatus(d.id, id, 'downloading', null, { ifStatus: 'pending' })));
+    t.is((await a.deployment(d.id))?.status, 'inprogress');
+    await Promise.all(ids.map((id, i) => (i % 2 ? b : a).setDeviceDeploymentStatus(d.id, id, i % 5 ? 'success' : 'failure', null, { ifStatus: 'downloading' })));
+    const dep = (await b.deployment(d.id))!;
+    t.is(dep.status, 'finished');
+    t.truthy(dep.finished);
+    const stats = await a.deploymentStatistics(d.id);
+    t.is(stats.success, n - n / 5);
+    t.is(stats.failure, n / 5);
+    t.is((await a.deploymentDeviceEvents(d.id)).length, 3 * n, 'pending, downloading and the final status of each device');
+  });
+
+  test(`${kind}: aborting says whether it ended the deployment, so two processes stop it once`, async (t) => {
+    const { a, b } = await open(t);
+    const d = deployment(2);
+    await a.insertDeployment(d, [{ id: 'x', phase: 0 }, { id: 'y', phase: 0 }]);
+    const ended = await Promise.all([a.abortDeployment(d.id, 'error_threshold'), b.abortDeployment(d.id, 'aborted')]);
+    t.deepEqual(ended.filter(Boolean).length, 1);
+    const dep = (await a.deployment(d.id))!;
+    t.is(dep.status, 'finished');
+    t.truthy(dep.stop_reason);
+    t.is((await b.deploymentStatistics(d.id)).aborted, 2);
+  });
+
+  test(`${kind}: the change counter moves with a write`, async (t) => {
+    const { a, b } = await open(t);
+    const before = await b.changeCounter();
+    await a.createUser('u@example.com', 'hash');
+    await a.durable();
+    t.not(await b.changeCounter(), before);
+  });
+
+  test(`${kind}: inventory, groups and settings round-trip`, async (t) => {
+    const { a, b } = await open(t);
+    const { device } = await a.recordAuthRequest(JSON.stringify({ mac: 'm' }), 'k');
+    await a.setInventory(device.id, 'inventory', [{ name: 'device_type', value: 'qemu' }, { name: 'mem', value: 512 }], true);
+    await b.setInventory(device.id, 'inventory', [{ name: 'mem', value: 1024 }], false);
+    const inv = await a.inventory(device.id);
+    t.is(inv.find((x) => x.name === 'mem')?.value, 1024);
+    t.is(inv.find((x) => x.name === 'device_type')?.value, 'qemu');
+    await b.setGroupOf([device.id], 'lab');
+    t.deepEqual(await a.groupMembers('lab'), [device.id]);
+    const etag = (await a.saveSettings('global', { x: 1 }))!;
+    t.is(await b.saveSettings('global', { x: 2 }, 'stale'), undefined);
+    t.truthy(await b.saveSettings('global', { x: 3 }, etag));
+    t.deepEqual((await a.settings('global'))?.body, { x: 3 });
+  });
+}
+
+if (PG_URL) {
+  test('postgres: a database whose schema is newer than the server is refused, saying so', async (t) => {
+    const scratch = await scratchSchema(PG_URL);
+    t.teardown(() => scratch.drop());
+    const first = await openPostgresStore(scratch.database);
+    await first.close();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`UPDATE ${scratch.database.schema}.schema_version SET version = 999`);
+    await c.end();
+    const err = await t.throwsAsync(openPostgresStore(scratch.database));
+    t.regex(err!.message, /schema is version 999, newer than this server's 1/);
+  });
+} else {
+  test('postgres: skipped (FLIPSIDE_TEST_DATABASE_URL unset; ci/postgres.sh starts one)', (t) => t.pass());
+}
