@@ -34,6 +34,7 @@ export class Pool {
         const child = fork(ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...(scratch ? { TMPDIR: scratch } : {}) } });
         const slot: Slot = { child, busy: 0, stderr: '' };
         child.stderr!.setEncoding('utf8').on('data', (d: string) => (slot.stderr = (slot.stderr + d).slice(-4000)));
+        if (process.env.FLIPSIDE_CAMPAIGN_TIMING) child.stderr!.on('data', (d: string) => d.includes('stage ms') && process.stderr.write(d));
         child.on('message', (m: FromWorker) => p.message(slot, m));
         child.on('exit', (code, signal) => {
           if (!p.closing) p.fail(new Error(`campaign worker ${child.pid} exited (${code ?? signal}): ${slot.stderr.trim().split('\n').slice(-5).join(' | ')}`));

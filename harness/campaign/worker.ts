@@ -1,6 +1,6 @@
 // A campaign worker process: records flows and checks crash states on its own scratch boards
 // (one per boot logic), with the client bundles loaded in-process. Driven over IPC by campaign.ts.
-import { checkCrashState } from './check.js';
+import { checkCrashState, retryHits, STAGE_MS } from './check.js';
 import { crashStatesAt } from './crash-states.js';
 import { FLOWS, type ArtifactRole } from './flows.js';
 import { SimBoard } from './sim.js';
@@ -75,6 +75,7 @@ async function handle(m: ToWorker): Promise<void> {
     return;
   }
   if (m.type === 'exit') {
+    if (process.env.FLIPSIDE_CAMPAIGN_TIMING) process.stderr.write(`stage ms: ${JSON.stringify(Object.fromEntries(Object.entries(STAGE_MS).map(([k, v]) => [k, Math.round(v)])))} retries looked up ${retryHits}\n`);
     for (const b of boards.values()) await (await b).destroy();
     process.exit(0);
   }
