@@ -97,6 +97,8 @@ export interface CheckInput {
   state: CrashState;
   bundle: string;
   artifacts: Record<ArtifactRole, string>;
+  /** Look up retries of an already-retried settled state (default); false runs every retry. */
+  memo?: boolean;
 }
 
 /** Retry verdicts by client, boot logic and settled device state (see the retry in checkCrashState). */
@@ -197,13 +199,14 @@ export async function checkCrashState(board: SimBoard, x: CheckInput): Promise<V
     retried = true;
     // The retry is a function of the client, the boot logic and the settled device: a state
     // already retried gives the same verdict, so it is looked up instead of run again (most crash
-    // states settle back to one of a few devices). Slot B is not part of the key: the retry's
+    // states settle back to one of a few devices). The key is the env and /data: settledCheck has
+    // just found slot A byte for byte the old image, and slot B does not matter: the retry's
     // install rewrites all of it without reading it (SkipUnchangedBlocks is off on campaign
     // boards, and no deployment is stored, so nothing resumes), and its verdict requires B to
-    // hold the new image byte for byte afterwards; what B held before cannot change the verdict.
-    // last-deployment.json (id, outcome and time of the last deployment) is written, never read.
-    const key = `${x.bundle}|${board.o.bootBug ?? ''}|${board.stateHash(false, [LAST])}`;
-    let r = retryMemo.get(key);
+    // hold the new image byte for byte afterwards. last-deployment.json (id, outcome and time of
+    // the last deployment) is written, never read, by the client.
+    const key = `${x.bundle}|${board.o.bootBug ?? ''}|${board.stateHash([], [LAST])}`;
+    let r = x.memo === false ? undefined : retryMemo.get(key);
     if (r) retryHits++;
     else {
       r = await retry();

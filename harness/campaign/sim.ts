@@ -94,23 +94,33 @@ export class SimBoard {
   }
 
   /**
-   * A digest of what the device stores: the env, /data (with modes and links) and the slots, or
-   * without slot B (`withB` false) where the caller knows B is rewritten whole and never read.
+   * A digest of what the device stores: the env and /data (with modes and links), and of the slots
+   * only those named (a caller that has just compared a slot with a known image leaves it out).
    * `ignore`: /data files the caller knows are written but never read (a record for the user).
    */
-  stateHash(withB = true, ignore: string[] = []): string {
+  stateHash(slots: ('A' | 'B')[], ignore: string[] = []): string {
     const h = createHash('sha1');
     const img = { blocks: new Map(), files: new Map(), modes: new Map(), links: new Map() } as Image;
-    for (const p of withB ? [this.hs.partA, this.hs.partB, this.hs.envFile] : [this.hs.partA, this.hs.envFile]) h.update(readFileSync(p)).update('\0');
+    for (const p of [...slots.map((x) => this.hs.partPath(x)), this.hs.envFile]) h.update(readFileSync(p)).update('\0');
     this.dataFiles(join(this.hs.dir, 'data'), img);
     for (const [p, b] of img.files) if (!ignore.includes(p)) h.update(`${p}:${img.modes.get(p) ?? ''}:${b.length}\0`).update(b);
     for (const [p, t] of img.links) h.update(`${p}->${t}\0`);
     return h.digest('hex');
   }
 
+  /**
+   * Slot A holds the base image byte for byte: set by a check that passed (its last settled check
+   * compared A with the old image, and nothing writes A after it), cleared by anything else. The
+   * next restore then skips rewriting A (the largest write of a restore on big partitions).
+   */
+  slotAIntact = false;
+
   /** Puts a crash image on the board (power is off: nothing runs). */
   async restore(img: Image): Promise<void> {
-    for (const [p, b] of img.blocks) writeFileSync(join(this.hs.dir, p), b);
+    const a = this.rel(this.hs.partA);
+    const skipA = this.slotAIntact && img.blocks.get(a) === this.base.blocks.get(a);
+    this.slotAIntact = false;
+    for (const [p, b] of img.blocks) if (!(skipA && p === a)) writeFileSync(join(this.hs.dir, p), b);
     rmSync(join(this.hs.dir, 'data'), { recursive: true, force: true });
     mkdirSync(this.hs.dataDir, { recursive: true });
     for (const [p, b] of img.files) {
