@@ -36,6 +36,8 @@ export interface CampaignOptions {
   onProgress?: (p: Progress) => void;
   /** CI runners split a campaign: every n-th planned crash state and every n-th mutant. */
   shard?: Shard;
+  /** false: every retry runs, none is looked up (the bench's baseline). */
+  retryMemo?: boolean;
 }
 
 export interface Progress {
@@ -131,7 +133,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
 
     const jobs = Math.max(1, o.jobs);
     say(`starting ${jobs} worker(s)`);
-    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra });
+    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra, retryMemo: o.retryMemo !== false });
     const p = pool.current;
 
     // Record every flow for every variant that will be checked.

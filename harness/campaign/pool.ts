@@ -25,6 +25,7 @@ export class Pool {
   private idleWaiters: (() => void)[] = [];
   private failure: Error | null = null;
   private nextId = 0;
+  private prefetch = 0;
 
   static async start(jobs: number, setup: WorkerSetup): Promise<Pool> {
     const p = new Pool();
@@ -34,6 +35,7 @@ export class Pool {
         const child = fork(ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...(scratch ? { TMPDIR: scratch } : {}) } });
         const slot: Slot = { child, busy: 0, stderr: '' };
         child.stderr!.setEncoding('utf8').on('data', (d: string) => (slot.stderr = (slot.stderr + d).slice(-4000)));
+        if (process.env.FLIPSIDE_CAMPAIGN_TIMING) child.stderr!.on('data', (d: string) => d.includes('stage ms') && process.stderr.write(d));
         child.on('message', (m: FromWorker) => p.message(slot, m));
         child.on('exit', (code, signal) => {
           if (!p.closing) p.fail(new Error(`campaign worker ${child.pid} exited (${code ?? signal}): ${slot.stderr.trim().split('\n').slice(-5).join(' | ')}`));
@@ -58,7 +60,8 @@ export class Pool {
     if (m.type === 'result') {
       slot.busy--;
       this.onResult(m);
-      if (slot.busy === 0) this.feed(slot);
+      // A second batch waits in the worker while it checks the first: no idle round trip between.
+      if (slot.busy <= this.prefetch) this.feed(slot);
     } else if (m.type === 'recorded') {
       slot.busy--;
       this.recordWaiters.get(m.id)?.(m);
@@ -89,9 +92,13 @@ export class Pool {
   /** Checks every item; `onResult` may call `drop` to take queued batches back (a mutant caught). */
   async run(items: CheckItem[], batchSize: number, onResult: (r: Result) => void): Promise<void> {
     this.onResult = onResult;
+    this.prefetch = batchSize;
     for (let i = 0; i < items.length; i += batchSize) this.queue.push(items.slice(i, i + batchSize));
     const done = new Promise<void>((res) => this.idleWaiters.push(res));
-    for (const s of this.slots) if (s.busy === 0) this.feed(s);
+    for (const s of this.slots) if (s.busy === 0) {
+      this.feed(s);
+      this.feed(s);
+    }
     await done;
     if (this.failure) throw this.failure;
   }

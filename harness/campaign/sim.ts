@@ -2,8 +2,9 @@
 // partition files, a redundant U-Boot env, the client's DataDir) restored to any crash image in a
 // few milliseconds, powered on through the boot logic (a mutant's, when asked), and driven by the
 // client module in-process. It records a flow's trace too: the same board, the trace hook on.
-import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { UBootEnv } from '../../bootenv/uboot-env.js';
 import { envWriteJournal, traceOp } from '../../client/test-hooks.js';
@@ -68,14 +69,16 @@ export class SimBoard {
     return this.hs.dir;
   }
 
-  private async dataFiles(dir: string, out: Image): Promise<void> {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
+  // The harness's own file work is synchronous (scratch boards live on tmpfs): thousands of small
+  // reads and writes per second cost less without a thread-pool round trip each.
+  private dataFiles(dir: string, out: Image): void {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
-      if (e.isSymbolicLink()) out.links.set(this.rel(p), await readlink(p));
-      else if (e.isDirectory()) await this.dataFiles(p, out);
+      if (e.isSymbolicLink()) out.links.set(this.rel(p), readlinkSync(p));
+      else if (e.isDirectory()) this.dataFiles(p, out);
       else {
-        out.files.set(this.rel(p), await readFile(p));
-        const mode = (await lstat(p)).mode & 0o777;
+        out.files.set(this.rel(p), readFileSync(p));
+        const mode = lstatSync(p).mode & 0o777;
         if (mode & 0o111) out.modes.set(this.rel(p), mode);
       }
     }
@@ -84,30 +87,55 @@ export class SimBoard {
   /** The storage as it is now. */
   async capture(): Promise<Image> {
     const blocks = new Map<string, Buffer>();
-    for (const p of [this.hs.partA, this.hs.partB, this.hs.envFile]) blocks.set(this.rel(p), await readFile(p));
+    for (const p of [this.hs.partA, this.hs.partB, this.hs.envFile]) blocks.set(this.rel(p), readFileSync(p));
     const img: Image = { blocks, files: new Map(), modes: new Map(), links: new Map() };
-    await this.dataFiles(join(this.hs.dir, 'data'), img);
+    this.dataFiles(join(this.hs.dir, 'data'), img);
     return img;
   }
 
+  /**
+   * A digest of what the device stores: the env and /data (with modes and links), and of the slots
+   * only those named (a caller that has just compared a slot with a known image leaves it out).
+   * `ignore`: /data files the caller knows are written but never read (a record for the user).
+   */
+  stateHash(slots: ('A' | 'B')[], ignore: string[] = []): string {
+    const h = createHash('sha1');
+    const img = { blocks: new Map(), files: new Map(), modes: new Map(), links: new Map() } as Image;
+    for (const p of [...slots.map((x) => this.hs.partPath(x)), this.hs.envFile]) h.update(readFileSync(p)).update('\0');
+    this.dataFiles(join(this.hs.dir, 'data'), img);
+    for (const [p, b] of img.files) if (!ignore.includes(p)) h.update(`${p}:${img.modes.get(p) ?? ''}:${b.length}\0`).update(b);
+    for (const [p, t] of img.links) h.update(`${p}->${t}\0`);
+    return h.digest('hex');
+  }
+
+  /**
+   * Slot A holds the base image byte for byte: set by a check that passed (its last settled check
+   * compared A with the old image, and nothing writes A after it), cleared by anything else. The
+   * next restore then skips rewriting A (the largest write of a restore on big partitions).
+   */
+  slotAIntact = false;
+
   /** Puts a crash image on the board (power is off: nothing runs). */
   async restore(img: Image): Promise<void> {
-    for (const [p, b] of img.blocks) await writeFile(join(this.hs.dir, p), b);
-    await rm(join(this.hs.dir, 'data'), { recursive: true, force: true });
-    await mkdir(this.hs.dataDir, { recursive: true });
+    const a = this.rel(this.hs.partA);
+    const skipA = this.slotAIntact && img.blocks.get(a) === this.base.blocks.get(a);
+    this.slotAIntact = false;
+    for (const [p, b] of img.blocks) if (!(skipA && p === a)) writeFileSync(join(this.hs.dir, p), b);
+    rmSync(join(this.hs.dir, 'data'), { recursive: true, force: true });
+    mkdirSync(this.hs.dataDir, { recursive: true });
     for (const [p, b] of img.files) {
       const full = join(this.hs.dir, p);
-      await mkdir(join(full, '..'), { recursive: true });
-      await writeFile(full, b);
+      mkdirSync(join(full, '..'), { recursive: true });
+      writeFileSync(full, b);
       const mode = img.modes.get(p);
-      if (mode !== undefined) await chmod(full, mode);
+      if (mode !== undefined) chmodSync(full, mode);
     }
     for (const [p, target] of img.links) {
       const full = join(this.hs.dir, p);
-      await mkdir(join(full, '..'), { recursive: true });
-      await symlink(target, full);
+      mkdirSync(join(full, '..'), { recursive: true });
+      symlinkSync(target, full);
     }
-    await writeFile(this.hs.cmdline, '');
+    writeFileSync(this.hs.cmdline, '');
   }
 
   envLayout() {
@@ -126,8 +154,8 @@ export class SimBoard {
       r = { ok: false, slot: null, resets: 0, log: [], reason: `the bootloader could not read its env: ${e instanceof Error ? e.message : String(e)}` };
     }
     const root = r.ok ? this.hs.partPath(r.slot) : null;
-    await writeFile(this.hs.cmdline, root ? `console=ttyS0 root=${root} rootwait rw\n` : '');
-    await writeFile(join(this.hs.dir, 'proc', 'mounts'), root ? `${root} / ext4 rw,relatime 0 0\n` : '');
+    writeFileSync(this.hs.cmdline, root ? `console=ttyS0 root=${root} rootwait rw\n` : '');
+    writeFileSync(join(this.hs.dir, 'proc', 'mounts'), root ? `${root} / ext4 rw,relatime 0 0\n` : '');
     return { ...r, envSeen: env.seen[0] ?? null };
   }
 
@@ -137,20 +165,20 @@ export class SimBoard {
 
   /** The artifact a slot's rootfs header names (null: damaged, blank or the broken-init rootfs). */
   async slotArtifact(slot: 'A' | 'B'): Promise<string | null> {
-    const fh = await open(this.hs.partPath(slot), 'r');
+    const fd = openSync(this.hs.partPath(slot), 'r');
     try {
       const head = Buffer.alloc(256);
-      await fh.read(head, 0, head.length, 0);
+      readSync(fd, head, 0, head.length, 0);
       return HEADER.exec(head.toString('latin1'))?.[1] ?? null;
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
   /** Whether a slot holds exactly the image of `name` (not a torn or partly written copy). */
   async slotHolds(slot: 'A' | 'B', name: string): Promise<boolean> {
     const img = this.images.get(name);
-    return !!img && (await readFile(this.hs.partPath(slot))).equals(img);
+    return !!img && readFileSync(this.hs.partPath(slot)).equals(img);
   }
 
   client(bundle: string, args: string[]): Promise<ClientCall> {

@@ -1,7 +1,7 @@
 // A campaign worker process: records flows and checks crash states on its own scratch boards
 // (one per boot logic), with the client bundles loaded in-process. Driven over IPC by campaign.ts.
-import { checkCrashState } from './check.js';
-import { crashStatesAt } from './crash-states.js';
+import { checkCrashState, retryHits, STAGE_MS } from './check.js';
+import { crashStatesAt, type CrashState } from './crash-states.js';
 import { FLOWS, type ArtifactRole } from './flows.js';
 import { SimBoard } from './sim.js';
 import { readTrace, type Trace } from './trace.js';
@@ -14,6 +14,8 @@ export interface WorkerSetup {
   partitionSize: number;
   seed: number;
   extra: number;
+  /** false: run every retry instead of looking repeated ones up (the bench's baseline). */
+  retryMemo?: boolean;
 }
 
 export interface CheckItem {
@@ -67,6 +69,8 @@ const send = (m: FromWorker): void => {
 };
 
 let queue: Promise<void> = Promise.resolve();
+let statesKey = '';
+let statesAtCut: CrashState[] = [];
 
 async function handle(m: ToWorker): Promise<void> {
   if (m.type === 'init') {
@@ -75,6 +79,7 @@ async function handle(m: ToWorker): Promise<void> {
     return;
   }
   if (m.type === 'exit') {
+    if (process.env.FLIPSIDE_CAMPAIGN_TIMING) process.stderr.write(`stage ms: ${JSON.stringify(Object.fromEntries(Object.entries(STAGE_MS).map(([k, v]) => [k, Math.round(v)])))} retries looked up ${retryHits}\n`);
     for (const b of boards.values()) await (await b).destroy();
     process.exit(0);
   }
@@ -90,7 +95,10 @@ async function handle(m: ToWorker): Promise<void> {
     const t0 = performance.now();
     const flow = FLOWS.find((f) => f.name === it.flow)!;
     const trace = traceOf(it.trace.file, it.trace.root);
-    const state = crashStatesAt(trace, it.cut, setup.seed, setup.extra)[it.index];
+    // Items come grouped by cut: the states of the last cut are kept (enumerating them walks the trace).
+    const key = `${it.trace.file}:${it.cut}`;
+    if (statesKey !== key) [statesKey, statesAtCut] = [key, crashStatesAt(trace, it.cut, setup.seed, setup.extra)];
+    const state = statesAtCut[it.index];
     if (!state) {
       send({ type: 'result', n: it.n, ok: false, stage: 'campaign', reason: `no crash state ${it.index} at cut ${it.cut}`, label: '?', ms: 0 });
       continue;
@@ -98,10 +106,11 @@ async function handle(m: ToWorker): Promise<void> {
     const board = await boardFor(it.bootBug);
     let v;
     try {
-      v = await checkCrashState(board, { flow, trace, state, bundle: setup.bundles[it.clientVariant]!, artifacts: setup.artifacts });
+      v = await checkCrashState(board, { flow, trace, state, bundle: setup.bundles[it.clientVariant]!, artifacts: setup.artifacts, memo: setup.retryMemo !== false });
     } catch (e) {
       v = { ok: false as const, stage: 'harness', reason: e instanceof Error ? e.stack ?? e.message : String(e) };
     }
+    board.slotAIntact = v.ok;
     send({ type: 'result', n: it.n, label: state.label, ms: performance.now() - t0, ...v });
   }
 }

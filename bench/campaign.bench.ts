@@ -1,0 +1,44 @@
+// Power-cut campaign throughput (issue 16): the host-sim target is ≥ 10,000 cuts (crash states
+// included) in ≤ 10 minutes on a 2-core machine with 0 failures. The full run checks every crash
+// state the model names on 8 MiB partitions with 50 seeded mixes per cut point (about 10,600), on
+// 2 workers, setup (client bundle, artifacts, recordings) included in the wall time.
+// Baseline, measured in the same run: the same seeded sample of BENCH_CAMPAIGN_BASELINE_CUTS states
+// with every retry run (no lookup of an already-retried settled device) and with the lookup, so
+// the ratio shows what the lookup buys; the load average is printed because the machine is shared.
+import { loadavg, cpus } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCampaign, type CampaignOptions } from '../harness/campaign/campaign.js';
+
+const TARGET_CUTS = 10_000;
+const TARGET_SECONDS = 600;
+const PARTITION_MIB = Number(process.env.BENCH_CAMPAIGN_PARTITION_MIB ?? '8');
+const MIXES = Number(process.env.BENCH_CAMPAIGN_MIXES ?? '50');
+const BASELINE_CUTS = Number(process.env.BENCH_CAMPAIGN_BASELINE_CUTS ?? '200');
+const JOBS = Number(process.env.BENCH_CAMPAIGN_JOBS ?? '2');
+const reports = mkdtempSync(join(tmpdir(), 'flipside-campaign-bench-'));
+const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ');
+
+async function run(o: Partial<CampaignOptions>): Promise<{ cuts: number; failures: number; seconds: number; crashStates: number }> {
+  const r = await runCampaign({ board: 'host-sim', phase: 'all', mutants: [], seed: 1, jobs: JOBS, reportsDir: reports, partitionMiB: PARTITION_MIB, extra: MIXES, ...o });
+  return { cuts: r.results.length, failures: r.results.filter((x) => !x.ok).length, seconds: r.seconds, crashStates: r.results.filter((x) => x.index > 0).length };
+}
+
+try {
+  console.log(`${cpus().length} cores, load average ${load()} at the start; ${JOBS} workers, ${PARTITION_MIB} MiB partitions, ${MIXES} mixes per cut point`);
+  if (BASELINE_CUTS > 0) {
+    const slow = await run({ cuts: BASELINE_CUTS, retryMemo: false });
+    const fast = await run({ cuts: BASELINE_CUTS });
+    console.log(`baseline: ${slow.cuts} cuts, every retry run      ${slow.seconds.toFixed(1)} s  ${(slow.cuts / slow.seconds).toFixed(1)} cuts/s  1.00x`);
+    console.log(`          the same, retries looked up   ${fast.seconds.toFixed(1)} s  ${(fast.cuts / fast.seconds).toFixed(1)} cuts/s  ${(slow.seconds / fast.seconds).toFixed(2)}x faster (load average ${load()})`);
+  }
+  const all = await run({});
+  const rate = all.cuts / all.seconds;
+  const met = all.cuts >= TARGET_CUTS && all.seconds <= TARGET_SECONDS && all.failures === 0;
+  console.log(`full: ${all.cuts} cuts (${all.crashStates} crash states beyond the plain cut), ${all.failures} failed, ${all.seconds.toFixed(0)} s, ${rate.toFixed(1)} cuts/s; load average ${load()} at the end`);
+  console.log(`rate ${(rate / (TARGET_CUTS / TARGET_SECONDS)).toFixed(2)}x the target's ${(TARGET_CUTS / TARGET_SECONDS).toFixed(1)} cuts/s`);
+  console.log(`campaign bench: ${all.cuts} cuts in ${all.seconds.toFixed(0)} s (${rate.toFixed(1)} cuts/s, ${all.failures} failed): ${TARGET_CUTS} cuts in ${TARGET_SECONDS / 60} min ${met ? 'MET' : 'NOT MET'}`);
+} finally {
+  rmSync(reports, { recursive: true, force: true });
+}
