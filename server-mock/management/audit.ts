@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
 import { errorSchema } from '../http-errors.js';
-import { pagingQuery, sendPage } from './paging.js';
+import { pagingQuery, setPageHeaders } from './paging.js';
 import { mapAsync } from '../async-array.js';
 
 interface AuditQuery {
@@ -94,24 +94,23 @@ export async function auditRoutes(app: FastifyInstance, opts: { ctx: ServerConte
       // The UI filters by user id (actor_id), object id, object type and a unix-seconds time range;
       // entries keep the actor's e-mail, so the id is looked up once.
       const actorEmail = q.actor_id === undefined ? undefined : ((await ctx.store.userById(q.actor_id))?.email ?? '');
-      const after = q.created_after === undefined ? undefined : q.created_after * 1000;
-      const before = q.created_before === undefined ? undefined : q.created_before * 1000;
-      const picked = (await ctx.store.auditLog({ limit: -1, offset: 0, objectType: q.object_type })).filter((e) => {
-        const at = Date.parse(e.time);
-        return (
-          (actorEmail === undefined || e.actor === actorEmail) &&
-          (q.object_id === undefined || e.object_id === q.object_id) &&
-          (after === undefined || at >= after) &&
-          (before === undefined || at <= before)
-        );
-      });
-      if (q.sort === 'asc') picked.reverse();
+      const filter = {
+        objectType: q.object_type,
+        objectId: q.object_id,
+        actor: actorEmail,
+        after: q.created_after === undefined ? undefined : new Date(q.created_after * 1000).toISOString(),
+        before: q.created_before === undefined ? undefined : new Date(q.created_before * 1000).toISOString(),
+        ascending: q.sort === 'asc',
+      };
+      // The page is read from the store, filtered and ordered there, never the whole log.
+      setPageHeaders(req, reply, await ctx.store.countAudit(filter), q.page, q.per_page);
+      const picked = await ctx.store.auditLog({ ...filter, limit: q.per_page, offset: (q.page - 1) * q.per_page });
       const ids = new Map<string, string>();
       const actorId = async (email: string) => {
         if (!ids.has(email)) ids.set(email, (await ctx.store.userByEmail(email))?.id ?? email);
         return ids.get(email)!;
       };
-      return mapAsync(sendPage(req, reply, picked, q.page, q.per_page), async (e) => ({
+      return mapAsync(picked, async (e) => ({
         time: e.time,
         action: e.action,
         actor: { id: e.actor === 'system' ? 'system' : await actorId(e.actor), type: e.actor === 'system' ? 'system' : 'user', email: e.actor },

@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
 import {
-  FINAL_DEVICE_STATUSES, deploymentStatusOf, deviceStatusOf, now,
-  type ArtifactRow, type AuditEntry, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
+  FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusOf, deviceStatusOf, now,
+  type ArtifactRow, type AuditEntry, type AuditFilter, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
   type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
   type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow,
 } from './store.js';
@@ -734,11 +734,14 @@ export class PostgresStore implements FlipsideStore {
   async audit(actor: string, action: string, objectType: string, objectId: string, detail: Record<string, unknown>): Promise<void> {
     await this.sql.run('INSERT INTO audit_log (time, actor, action, object_type, object_id, detail) VALUES (?, ?, ?, ?, ?, ?)', now(), actor, action, objectType, objectId, JSON.stringify(detail));
   }
-  async auditLog(opts: { limit: number; offset: number; objectType?: string }): Promise<AuditEntry[]> {
-    const rows = opts.objectType
-      ? await this.sql.all<Omit<AuditEntry, 'detail'> & { detail: string }>('SELECT * FROM audit_log WHERE object_type = ? ORDER BY seq DESC LIMIT ? OFFSET ?', opts.objectType, limitOf(opts.limit), opts.offset)
-      : await this.sql.all<Omit<AuditEntry, 'detail'> & { detail: string }>('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?', limitOf(opts.limit), opts.offset);
+  async auditLog(opts: AuditFilter & { limit: number; offset: number }): Promise<AuditEntry[]> {
+    const q = auditQuery(opts);
+    const rows = await this.sql.all<Omit<AuditEntry, 'detail'> & { detail: string }>(`SELECT * FROM audit_log ${q.where} ${q.order} LIMIT ? OFFSET ?`, ...q.params, limitOf(opts.limit), opts.offset);
     return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+  }
+  async countAudit(filter: AuditFilter): Promise<number> {
+    const q = auditQuery(filter);
+    return (await this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log ${q.where}`, ...q.params))!.n;
   }
 
   // ---- device configuration, terminal recordings

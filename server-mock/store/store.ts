@@ -166,6 +166,37 @@ export interface AuditEntry {
   object_id: string;
   detail: Record<string, unknown>;
 }
+/** Which audit entries a listing wants: every field optional; times are ISO strings, inclusive. */
+export interface AuditFilter {
+  objectType?: string;
+  objectId?: string;
+  actor?: string;
+  after?: string;
+  before?: string;
+  /** Oldest first (the default is newest first). */
+  ascending?: boolean;
+}
+
+/**
+ * The WHERE and ORDER BY of an audit listing, for both stores (their placeholders are both `?`).
+ * `time` is always toISOString() output, so text order is time order.
+ */
+export function auditQuery(f: AuditFilter): { where: string; order: string; params: string[] } {
+  const terms: string[] = [];
+  const params: string[] = [];
+  const add = (term: string, v: string | undefined) => {
+    if (v === undefined) return;
+    terms.push(term);
+    params.push(v);
+  };
+  add('object_type = ?', f.objectType);
+  add('object_id = ?', f.objectId);
+  add('actor = ?', f.actor);
+  add('time >= ?', f.after);
+  add('time <= ?', f.before);
+  return { where: terms.length ? `WHERE ${terms.join(' AND ')}` : '', order: `ORDER BY seq ${f.ascending ? 'ASC' : 'DESC'}`, params };
+}
+
 export interface FilterRow {
   id: string;
   name: string;
@@ -1002,11 +1033,14 @@ export class Store {
   audit(actor: string, action: string, objectType: string, objectId: string, detail: Record<string, unknown>): void {
     this.stmt('INSERT INTO audit_log (time, actor, action, object_type, object_id, detail) VALUES (?, ?, ?, ?, ?, ?)').run(now(), actor, action, objectType, objectId, JSON.stringify(detail));
   }
-  auditLog(opts: { limit: number; offset: number; objectType?: string }): AuditEntry[] {
-    const rows = opts.objectType
-      ? this.stmt('SELECT * FROM audit_log WHERE object_type = ? ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.objectType, opts.limit, opts.offset)
-      : this.stmt('SELECT * FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset);
+  auditLog(opts: AuditFilter & { limit: number; offset: number }): AuditEntry[] {
+    const q = auditQuery(opts);
+    const rows = this.stmt(`SELECT * FROM audit_log ${q.where} ${q.order} LIMIT ? OFFSET ?`).all(...q.params, opts.limit, opts.offset);
     return (rows as Array<Omit<AuditEntry, 'detail'> & { detail: string }>).map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+  }
+  countAudit(filter: AuditFilter): number {
+    const q = auditQuery(filter);
+    return (this.stmt(`SELECT COUNT(*) AS n FROM audit_log ${q.where}`).get(...q.params) as { n: number }).n;
   }
 
   // ---- device configuration (deviceconfig)
