@@ -29,6 +29,36 @@ test.serial('list and count by status, paging, 400 on unknown status', async (t)
   t.is((await req('GET', `${DA}/devices/nope`)).statusCode, 404);
 });
 
+test.serial('search pages by status, by several statuses and by id', async (t) => {
+  await acceptedDevice(s);
+  await acceptedDevice(s);
+  await new SimDevice(injectTransport(s.app), { keyKind: 'ed25519' }).authenticate();
+  const count = async (status?: string) => (await req('GET', `${DA}/devices/count${status ? `?status=${status}` : ''}`)).json<{ count: number }>().count;
+  const accepted = await count('accepted');
+  const pending = await count('pending');
+  t.true(accepted >= 2 && pending >= 1);
+
+  const one = await req('POST', `${DA}/devices/search?per_page=1&page=2`, { status: 'accepted' });
+  t.is(one.headers['x-total-count'], String(accepted));
+  t.regex(String(one.headers.link), /rel="next"/);
+  const page = one.json<Array<{ status: string; id: string }>>();
+  t.is(page.length, 1);
+  t.is(page[0]!.status, 'accepted');
+  // The same order as the GET list, so a script may page either.
+  t.is(page[0]!.id, (await req('GET', `${DA}/devices?status=accepted&per_page=1&page=2`)).json<Array<{ id: string }>>()[0]!.id);
+
+  const every = await req('POST', `${DA}/devices/search?per_page=500`, {});
+  t.is(every.headers['x-total-count'], String(await count()));
+  const both = await req('POST', `${DA}/devices/search?per_page=500`, { status: ['accepted', 'pending'] });
+  t.is(both.headers['x-total-count'], String(accepted + pending));
+  t.true(both.json<Array<{ status: string }>>().every((d) => d.status === 'accepted' || d.status === 'pending'));
+
+  const id = page[0]!.id;
+  const byId = await req('POST', `${DA}/devices/search`, { id: [id, 'nope'], status: 'accepted' });
+  t.deepEqual(byId.json<Array<{ id: string }>>().map((d) => d.id), [id]);
+  t.is((await req('POST', `${DA}/devices/search`, { id, status: 'pending' })).json<unknown[]>().length, 0);
+});
+
 test.serial('auth set status: get, bad status 400, wrong device 404, delete, token revoke', async (t) => {
   const a = await acceptedDevice(s);
   const b = await acceptedDevice(s);

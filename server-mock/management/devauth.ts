@@ -99,9 +99,16 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
       const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
       const statuses = list(req.body?.status);
       const ids = list(req.body?.id);
+      const { page, per_page } = req.query;
+      if (!ids && (!statuses || statuses.length === 1)) {
+        // The common search (all devices, or one status) pages in the store, as the GET list does.
+        const status = statuses?.[0];
+        setPageHeaders(req, reply, await ctx.store.countDevices(status), page, per_page);
+        return mapAsync(await ctx.store.listDevices({ status, limit: per_page, offset: (page - 1) * per_page }), view);
+      }
       const all = (ids ? (await mapAsync(ids, (id) => ctx.store.device(id))).filter((d): d is DeviceRow => !!d) : await ctx.store.listDevices({ limit: -1, offset: 0 }))
         .filter((d) => !statuses || statuses.includes(d.status));
-      return mapAsync(sendPage(req, reply, all, req.query.page, req.query.per_page), view);
+      return mapAsync(sendPage(req, reply, all, page, per_page), view);
     },
   );
 

@@ -186,10 +186,7 @@ export async function iotManagerRoutes(app: FastifyInstance, opts: { ctx: Server
     },
     async (req) => {
       const { page, per_page, integration_id } = req.query;
-      // Filtering by integration happens after paging in SQL would skip events: page in memory instead.
-      const all = await ctx.store.events({ limit: -1, offset: 0 });
-      const picked = integration_id ? all.filter((e) => e.delivery_statuses.some((d) => (d as { integration_id: string }).integration_id === integration_id)) : all;
-      return pageOf(picked, page, per_page);
+      return ctx.store.events({ limit: per_page, offset: (page - 1) * per_page, ...(integration_id ? { integrationId: integration_id } : {}) });
     },
   );
 }

@@ -243,8 +243,11 @@ export class PostgresStore implements FlipsideStore {
     // Appended in one statement: deliveries finishing at once in two processes both stay.
     await this.sql.run("UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::jsonb))::text WHERE id = ?", JSON.stringify(delivery), eventId);
   }
-  async events(opts: { limit: number; offset: number }): Promise<Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }>> {
-    const rows = await this.sql.all<{ id: string; type: string; time: string; data: string; deliveries: string }>('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?', limitOf(opts.limit), opts.offset);
+  async events(opts: { limit: number; offset: number; integrationId?: string }): Promise<Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }>> {
+    type Row = { id: string; type: string; time: string; data: string; deliveries: string };
+    const rows = opts.integrationId === undefined
+      ? await this.sql.all<Row>('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?', limitOf(opts.limit), opts.offset)
+      : await this.sql.all<Row>('SELECT * FROM iot_events WHERE deliveries::jsonb @> jsonb_build_array(jsonb_build_object(\'integration_id\', ?::text)) ORDER BY seq DESC LIMIT ? OFFSET ?', opts.integrationId, limitOf(opts.limit), opts.offset);
     return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
   }
   async provisionIotDevice(deviceId: string): Promise<void> {

@@ -496,8 +496,11 @@ export class Store {
     });
   }
   /** Events, newest first. */
-  events(opts: { limit: number; offset: number }): Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }> {
-    const rows = this.stmt('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset) as Array<{ id: string; type: string; time: string; data: string; deliveries: string }>;
+  events(opts: { limit: number; offset: number; integrationId?: string }): Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }> {
+    // Filtered before paging, or a page of another integration's events would come back short.
+    const rows = (opts.integrationId === undefined
+      ? this.stmt('SELECT * FROM iot_events ORDER BY seq DESC LIMIT ? OFFSET ?').all(opts.limit, opts.offset)
+      : this.stmt("SELECT * FROM iot_events WHERE EXISTS (SELECT 1 FROM json_each(deliveries) WHERE json_extract(value, '$.integration_id') = ?) ORDER BY seq DESC LIMIT ? OFFSET ?").all(opts.integrationId, opts.limit, opts.offset)) as Array<{ id: string; type: string; time: string; data: string; deliveries: string }>;
     return rows.map((r) => ({ id: r.id, type: r.type, time: r.time, data: JSON.parse(r.data), delivery_statuses: JSON.parse(r.deliveries) }));
   }
 

@@ -156,3 +156,21 @@ if (PG_URL) {
 } else {
   test('postgres: skipped (FLIPSIDE_TEST_DATABASE_URL unset; ci/postgres.sh starts one)', (t) => t.pass());
 }
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: iot events filtered by integration before paging, newest first`, async (t) => {
+    const { a } = await open(t);
+    // Events 0..5; even ones delivered to integration A, every third to B as well.
+    for (let i = 0; i < 6; i++) {
+      const deliveries = [...(i % 2 === 0 ? [{ integration_id: 'A', success: true }] : []), ...(i % 3 === 0 ? [{ integration_id: 'B', success: false }] : [])];
+      await a.recordEvent({ id: `e${i}`, type: 'device-status-changed', time: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(), data: { i } }, deliveries);
+    }
+    await a.addEventDelivery('e5', { integration_id: 'A' });
+    const ids = async (o: { limit: number; offset: number; integrationId?: string }) => (await a.events(o)).map((e) => e.id);
+    t.deepEqual(await ids({ limit: 10, offset: 0 }), ['e5', 'e4', 'e3', 'e2', 'e1', 'e0']);
+    t.deepEqual(await ids({ limit: 10, offset: 0, integrationId: 'A' }), ['e5', 'e4', 'e2', 'e0']);
+    t.deepEqual(await ids({ limit: 2, offset: 2, integrationId: 'A' }), ['e2', 'e0']);
+    t.deepEqual(await ids({ limit: 10, offset: 0, integrationId: 'B' }), ['e3', 'e0']);
+    t.deepEqual(await ids({ limit: 10, offset: 0, integrationId: "x' OR '1'='1" }), []);
+  });
+}
