@@ -22,6 +22,15 @@ async function tmp(t: import('ava').ExecutionContext): Promise<string> {
   return d;
 }
 
+/** The client configuration of a fake device in `dir`: its identity script and device_type file written there. */
+async function fakeDeviceConfig(dir: string, serverURL: string, identityLines: string, extra: Record<string, unknown>) {
+  const identity = join(dir, 'identity');
+  await writeFile(identity, `#!/bin/sh\n${identityLines}`);
+  await chmod(identity, 0o755);
+  await writeFile(join(dir, 'device_type'), 'device_type=fake-device\n');
+  return parseConfig({ RootfsPartA: join(dir, 'a'), RootfsPartB: join(dir, 'b'), DataDir: dir, ServerURL: serverURL, IdentityScript: identity, ...extra }, join(dir, 'flipside.conf'));
+}
+
 test('replay: the daemon opens with the recorded 3.5.3 order (auth 401, auth 200, inventory, v2 next, v1 next)', async (t) => {
   const dir = await tmp(t);
   const records = loadTraffic('requests-deployment-success.jsonl').slice(0, 5);
@@ -45,23 +54,11 @@ test('replay: the daemon opens with the recorded 3.5.3 order (auth 401, auth 200
     return send(res, r.response, r.response === 401 ? '{"error":"unauthorized"}' : r.response === 404 ? '{"error":"not found"}' : undefined);
   });
   t.teardown(srv.close);
-  const identity = join(dir, 'identity');
-  await writeFile(identity, "#!/bin/sh\necho 'mac=02:00:00:00:00:01'\necho 'serial=fake-0001'\n");
-  await chmod(identity, 0o755);
-  await writeFile(join(dir, 'device_type'), 'device_type=fake-device\n');
-  const config = parseConfig(
-    {
-      RootfsPartA: join(dir, 'a'),
-      RootfsPartB: join(dir, 'b'),
-      DataDir: dir,
-      ServerURL: srv.url,
-      IdentityScript: identity,
-      InventoryScriptsDir: join(dir, 'no-inventory'),
-      ArtifactInfoFile: join(dir, 'no-artifact-info'),
-      RetryPollIntervalSeconds: 1,
-    },
-    join(dir, 'flipside.conf'),
-  );
+  const config = await fakeDeviceConfig(dir, srv.url, "echo 'mac=02:00:00:00:00:01'\necho 'serial=fake-0001'\n", {
+    InventoryScriptsDir: join(dir, 'no-inventory'),
+    ArtifactInfoFile: join(dir, 'no-artifact-info'),
+    RetryPollIntervalSeconds: 1,
+  });
   const lines: string[] = [];
   daemon = new Daemon(config, { log: (l) => lines.push(l), backoffUnitMs: 20 });
   const guard = setTimeout(() => daemon?.stop(), 15_000);
@@ -190,14 +187,7 @@ test('429 with Retry-After on the update check: the daemon waits what the server
     send(res, 404);
   });
   t.teardown(srv.close);
-  const identity = join(dir, 'identity');
-  await writeFile(identity, "#!/bin/sh\necho 'mac=02:00:00:00:00:09'\n");
-  await chmod(identity, 0o755);
-  await writeFile(join(dir, 'device_type'), 'device_type=fake-device\n');
-  const config = parseConfig(
-    { RootfsPartA: join(dir, 'a'), RootfsPartB: join(dir, 'b'), DataDir: dir, ServerURL: srv.url, IdentityScript: identity, InventoryScriptsDir: join(dir, 'none'), UpdatePollIntervalSeconds: 3600 },
-    join(dir, 'flipside.conf'),
-  );
+  const config = await fakeDeviceConfig(dir, srv.url, "echo 'mac=02:00:00:00:00:09'\n", { InventoryScriptsDir: join(dir, 'none'), UpdatePollIntervalSeconds: 3600 });
   const lines: string[] = [];
   daemon = new Daemon(config, { log: (l) => lines.push(l), backoffUnitMs: 20 });
   const guard = setTimeout(() => daemon?.stop(), 10_000);
