@@ -3,19 +3,19 @@
 // the CLI. Each read returns what the pipe holds (64 KiB at most by default); at end of file the
 // tool's exit status is awaited, so a failing tool is an error, never a short clean end.
 import { readSync } from 'node:fs';
+import { BufferRing } from './buffer-ring.js';
 import { ByteSource } from './byte-source.js';
 import type { FifoRegion } from './compression.js';
 
 const READ_SIZE = 128 * 1024;
 
 export class FdSource extends ByteSource {
-  private readonly ring: Buffer[] = [];
-  private slot = 0;
+  private readonly ring = new BufferRing(READ_SIZE);
   private eof = false;
   /**
-   * Reuse a ring of three read buffers instead of a fresh one per read: only for a consumer that
-   * is done with a chunk by the time it asks for the one after next (hashing in place, as in
-   * FileSource.recycle). Fresh buffers pile up until V8 collects them.
+   * Read into a BufferRing instead of a fresh buffer per read: only for a consumer that is done
+   * with a chunk by the time it asks for the one after next (hashing in place, as in
+   * FileSource.recycle).
    */
   recycle = false;
 
@@ -24,15 +24,7 @@ export class FdSource extends ByteSource {
   }
 
   private buffer(): Buffer {
-    if (!this.recycle) return Buffer.allocUnsafeSlow(READ_SIZE);
-    if (this.ring.length < 3) {
-      const b = Buffer.allocUnsafeSlow(READ_SIZE);
-      this.ring.push(b);
-      return b;
-    }
-    const b = this.ring[this.slot]!;
-    this.slot = (this.slot + 1) % this.ring.length;
-    return b;
+    return this.recycle ? this.ring.next() : Buffer.allocUnsafeSlow(READ_SIZE);
   }
 
   protected override async nextChunk(): Promise<Buffer | null> {
