@@ -1,11 +1,12 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compressBuffer, decompressFileRegion, decompressFileRegionToFifo } from './compression.js';
+import { compressBuffer, decompressFileRegion, decompressFileRegionToFifo, findTool } from './compression.js';
 import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FILE_CHUNK, FileSource } from './file-source.js';
-import { pseudoRandom, tempDir } from './testing/support.js';
+import { readArtifact } from './reader.js';
+import { pseudoRandom, tempDir, writeToBuffer } from './testing/support.js';
 
 async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -136,4 +137,24 @@ test('decompressFileRegionToFifo: closed early, the tool is killed and its exit 
   // Killed, the tool's exit is a failure: never a clean end of a short stream.
   const e = await t.throwsAsync(region.exited, { instanceOf: ArtifactError });
   t.is(e?.code, 'COMPRESSION');
+});
+
+test('readArtifact with syncReads: a zstd payload is verified through the FIFO; a damaged one is refused', async (t) => {
+  if (!findTool('zstd') || !findTool('mkfifo')) return t.pass('zstd or mkfifo is not installed');
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const image = Buffer.concat([pseudoRandom(1 << 20, 11), Buffer.alloc(1 << 20)]);
+  const art = await writeToBuffer({ type: 'rootfs-image', name: 'n', deviceTypes: ['d'], files: [{ name: 'img', content: image }], compression: 'zstd' });
+  const path = join(dir, 'a.mender');
+  writeFileSync(path, art);
+  const h = await readArtifact(path, { syncReads: true });
+  t.is(h.payloads[0]!.files[0]!.size, image.length);
+  // Damage the compressed payload: the tool fails, or the bytes miss the manifest's checksum.
+  const member = art.indexOf('data/0000.tar.zst');
+  t.true(member > 0);
+  const bad = Buffer.from(art);
+  for (let i = 0; i < 64; i++) bad[member + 512 + 2000 + i] ^= 0xff;
+  writeFileSync(path, bad);
+  const e = await t.throwsAsync(readArtifact(path, { syncReads: true }), { instanceOf: ArtifactError });
+  t.true(['COMPRESSION', 'CHECKSUM_MISMATCH'].includes(e!.code), e!.code);
 });
