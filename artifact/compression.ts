@@ -440,13 +440,18 @@ export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string,
   try {
     const made = spawnSync(mkfifo, ['-m', '600', fifo], { stdio: 'ignore' });
     if (made.status !== 0) return null;
-    // Open for read and write first: that open never blocks, and with a writer present the
-    // read-only open does not block either. Once the child has its copy ours is closed, so the
-    // reader sees end of file exactly when the tool's side is gone.
-    const writeEnd = openSync(fifo, 'r+');
+    // No open may block: a non-blocking read end first (lets the write-only open through), then
+    // the blocking read end we keep. The child gets a write-only end: once we close our read end
+    // the FIFO has no reader left, so the tool dies of SIGPIPE instead of blocking forever (a
+    // read-write end would itself count as a reader). Our copy of the write end is closed after
+    // the spawn, so end of file comes exactly when the tool's side is gone.
+    const probe = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    fds.push(probe);
+    const writeEnd = openSync(fifo, constants.O_WRONLY);
     fds.push(writeEnd);
-    const readEnd = openSync(fifo, 'r');
+    const readEnd = openSync(fifo, constants.O_RDONLY);
     fds.push(readEnd);
+    closeSync(fds.shift()!);
     rmSync(fifo); // both ends are open: the name is no longer needed
     const errFd = openSync(errFile, 'w+');
     fds.push(errFd);
