@@ -6,9 +6,10 @@
 // also peaked higher in RSS (93 / 117 MiB against 87 / 89), so the tool is the default when it is
 // on PATH and the JS engine the fallback. FLIPSIDE_ARTIFACT_ENGINE=tool|js (or the `engine`
 // option) forces one.
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { open, type FileHandle } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -326,6 +327,36 @@ export function canDecompressFileRegion(c: Compression, engine?: Engine): c is '
   return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && findTool('head') !== null;
 }
 
+/** The file open with its offset at `start`, for a child to inherit (Node has no lseek). */
+async function openAt(path: string, start: number): Promise<FileHandle> {
+  const fh = await open(path, 'r');
+  try {
+    // The members before a payload are small: reading up to `start` is cheap.
+    const scratch = Buffer.allocUnsafe(Math.min(Math.max(start, 1), 1 << 20));
+    for (let left = start; left > 0; ) {
+      const { bytesRead } = await fh.read(scratch, 0, Math.min(left, scratch.length), null);
+      if (bytesRead === 0) throw new ArtifactError('TRUNCATED', `artifact ends before offset ${start}`);
+      left -= bytesRead;
+    }
+    return fh;
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** `head -c length | tool -dcq` reading from `input` (a descriptor at the member's first byte). */
+function spawnRegionTool(c: 'xz' | 'zstd', input: number, stdout: number | 'pipe', stderr: number | 'pipe', length: number): ChildProcess {
+  const headPath = findTool('head');
+  const toolPath = findTool(c);
+  if (!headPath || !toolPath) throw new ArtifactError('COMPRESSION', `${c} or head is not installed`);
+  // One shell for the two-stage pipe (dash has no pipefail): a failing head kills the shell,
+  // so its failure is a non-zero exit too, never a short clean stream.
+  return spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
+    stdio: [input, stdout, stderr],
+  });
+}
+
 /**
  * Decompresses `length` bytes of a file starting at `start` with the system tool, the file feeding
  * `head -c length | zstd -dcq` directly: the compressed bytes never pass through this process,
@@ -335,25 +366,10 @@ export function canDecompressFileRegion(c: Compression, engine?: Engine): c is '
  * the tool's stderr, so bad data never ends cleanly.
  */
 export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<Readable> {
-  const headPath = findTool('head');
-  const toolPath = findTool(c);
-  if (!headPath || !toolPath) throw new ArtifactError('COMPRESSION', `${c} or head is not installed`);
-  const fh = await open(path, 'r');
+  const fh = await openAt(path, start);
   let tool: ChildProcess;
   try {
-    // The child inherits the descriptor's offset: move it to `start` by reading (the members
-    // before a payload are small; Node has no lseek).
-    const scratch = Buffer.allocUnsafe(Math.min(Math.max(start, 1), 1 << 20));
-    for (let left = start; left > 0; ) {
-      const { bytesRead } = await fh.read(scratch, 0, Math.min(left, scratch.length), null);
-      if (bytesRead === 0) throw new ArtifactError('TRUNCATED', `artifact ends before offset ${start}`);
-      left -= bytesRead;
-    }
-    // One shell for the two-stage pipe (dash has no pipefail): a failing head kills the shell,
-    // so its failure is a non-zero exit too, never a short clean stream.
-    tool = spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
-      stdio: [fh.fd, 'pipe', 'pipe'],
-    });
+    tool = spawnRegionTool(c, fh.fd, 'pipe', 'pipe', length);
   } catch (e) {
     await fh.close();
     throw e;
@@ -393,4 +409,88 @@ export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start
   });
   await fh.close(); // the child holds its own copy
   return out;
+}
+
+/** A region tool writing into a FIFO that this process reads with blocking reads. */
+export interface FifoRegion {
+  /** The FIFO's read end: blocking reads, end of file once the tool exits. */
+  fd: number;
+  /** Resolves once the tool exited 0; rejects with ArtifactError COMPRESSION (its stderr) otherwise. */
+  exited: Promise<void>;
+  /** Kills the tool and closes the descriptor (idempotent). */
+  close(): void;
+}
+
+/**
+ * decompressFileRegion for a process that waits on this read alone (the CLI's validate and read,
+ * `syncReads`): the tool writes into a FIFO and the caller reads it with readSync into buffers it
+ * reuses. Through the child's stdout socket every 64 KiB arrived in a fresh buffer, freed only when
+ * V8 next collected: a 256 MiB zstd validate peaked at 90 MiB, and the stream machinery per chunk
+ * cost more CPU than the hash (bench/artifact.bench.ts). stderr goes to a file, so a tool that
+ * writes much of it cannot block while we block on its output. Null when mkfifo is missing.
+ */
+export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<FifoRegion | null> {
+  const mkfifo = findTool('mkfifo');
+  if (!mkfifo) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-fifo-'));
+  const fifo = join(dir, 'out');
+  const errFile = join(dir, 'err');
+  const fds: number[] = [];
+  let fh: FileHandle | null = null;
+  try {
+    const made = spawnSync(mkfifo, ['-m', '600', fifo], { stdio: 'ignore' });
+    if (made.status !== 0) return null;
+    // No open may block: a non-blocking read end first (lets the write-only open through), then
+    // the blocking read end we keep. The child gets a write-only end: once we close our read end
+    // the FIFO has no reader left, so the tool dies of SIGPIPE instead of blocking forever (a
+    // read-write end would itself count as a reader). Our copy of the write end is closed after
+    // the spawn, so end of file comes exactly when the tool's side is gone.
+    const probe = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    fds.push(probe);
+    const writeEnd = openSync(fifo, constants.O_WRONLY);
+    fds.push(writeEnd);
+    const readEnd = openSync(fifo, constants.O_RDONLY);
+    fds.push(readEnd);
+    closeSync(fds.shift()!);
+    rmSync(fifo); // both ends are open: the name is no longer needed
+    const errFd = openSync(errFile, 'w+');
+    fds.push(errFd);
+    fh = await openAt(path, start);
+    const tool = spawnRegionTool(c, fh.fd, writeEnd, errFd, length);
+    const exited = new Promise<void>((resolve, reject) => {
+      const fail = (what: string) => {
+        let msg = '';
+        try {
+          msg = readFileSync(errFile, 'utf8').trim().split('\n').pop() ?? '';
+        } catch {
+          /* no stderr to quote */
+        }
+        reject(new ArtifactError('COMPRESSION', `${c} ${what}${msg ? `: ${msg}` : ''}`));
+      };
+      tool.once('error', (e) => fail(`failed to start: ${e.message}`));
+      tool.once('exit', (code, signal) => (code === 0 ? resolve() : fail(`exited with status ${code ?? signal}`)));
+    });
+    exited.catch(() => undefined);
+    for (const fd of [writeEnd, errFd]) closeSync(fd);
+    fds.length = 0;
+    let closed = false;
+    const done = exited.finally(() => rmSync(dir, { recursive: true, force: true }));
+    done.catch(() => undefined); // awaited by the reader, or dropped after an earlier error
+    return {
+      fd: readEnd,
+      exited: done,
+      close() {
+        if (closed) return;
+        closed = true;
+        if (tool.exitCode === null && tool.signalCode === null) tool.kill('SIGKILL');
+        closeSync(readEnd);
+      },
+    };
+  } catch (e) {
+    for (const fd of fds) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  } finally {
+    await fh?.close(); // the child holds its own copy
+  }
 }

@@ -1,10 +1,13 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compressBuffer, decompressFileRegion } from './compression.js';
+import { compressBuffer, decompressFileRegion, decompressFileRegionToFifo, findTool } from './compression.js';
+import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FILE_CHUNK, FileSource } from './file-source.js';
-import { pseudoRandom, tempDir } from './testing/support.js';
+import { readArtifact } from './reader.js';
+import { pseudoRandom, tempDir, writeToBuffer } from './testing/support.js';
 
 async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -90,4 +93,73 @@ test('decompressFileRegion: a tiny member whose tool exits at once, many times o
   // Node drops the output of a child that exits before its stdout has a listener: every run
   // must still see the 1024 bytes and the end (this hung one run in a dozen before).
   for (let i = 0; i < 40; i++) t.is((await collect(await decompressFileRegion('zstd', path, 512, z.length))).length, 1024);
+});
+
+test('decompressFileRegionToFifo: blocking reads into reused buffers deliver the member whole; a corrupt one is COMPRESSION', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const plain = Buffer.concat([pseudoRandom(700_000, 8), Buffer.alloc(900_000)]);
+  const z = await compressBuffer({ compression: 'zstd' }, plain);
+  const before = pseudoRandom(10_000, 9);
+  const path = join(dir, 'f');
+  writeFileSync(path, Buffer.concat([before, z, Buffer.alloc(1024)]));
+  for (const recycle of [false, true]) {
+    const region = await decompressFileRegionToFifo('zstd', path, before.length, z.length);
+    if (!region) return t.pass('mkfifo is not installed');
+    const src = new FdSource(region, 'member');
+    src.recycle = recycle;
+    // collect() copies each chunk before asking for the next: the reused ring stays correct.
+    t.true((await collect(src.take(plain.length))).equals(plain), `recycle ${recycle}`);
+    t.true(await src.atEnd());
+    await src.close();
+  }
+  const bad = Buffer.from(z);
+  bad.fill(0x55, 100, 200);
+  writeFileSync(path, Buffer.concat([before, bad, Buffer.alloc(1024)]));
+  const region = (await decompressFileRegionToFifo('zstd', path, before.length, bad.length))!;
+  const src = new FdSource(region, 'member');
+  const e = await t.throwsAsync(src.drain(), { instanceOf: ArtifactError });
+  t.is(e?.code, 'COMPRESSION');
+  await src.close();
+});
+
+test('decompressFileRegionToFifo: closed early, the tool is killed and its exit is a failure', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const plain = pseudoRandom(4_000_000, 10);
+  const z = await compressBuffer({ compression: 'zstd' }, plain);
+  const path = join(dir, 'f');
+  writeFileSync(path, z);
+  const region = await decompressFileRegionToFifo('zstd', path, 0, z.length);
+  if (!region) return t.pass('mkfifo is not installed');
+  const src = new FdSource(region, 'member');
+  t.is((await src.readExact(1000))!.length, 1000);
+  await src.close();
+  // Killed, the tool's exit is a failure: never a clean end of a short stream.
+  const e = await t.throwsAsync(region.exited, { instanceOf: ArtifactError });
+  t.is(e?.code, 'COMPRESSION');
+  // head and zstd outlive the shell unless the FIFO has no reader left: they must be gone.
+  const left = () => spawnSync('pgrep', ['-f', `head -c ${z.length}$`], { encoding: 'utf8' }).stdout.trim();
+  for (let i = 0; i < 100 && left() !== ''; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(left(), '');
+});
+
+test('readArtifact with syncReads: a zstd payload is verified through the FIFO; a damaged one is refused', async (t) => {
+  if (!findTool('zstd') || !findTool('mkfifo')) return t.pass('zstd or mkfifo is not installed');
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const image = Buffer.concat([pseudoRandom(1 << 20, 11), Buffer.alloc(1 << 20)]);
+  const art = await writeToBuffer({ type: 'rootfs-image', name: 'n', deviceTypes: ['d'], files: [{ name: 'img', content: image }], compression: 'zstd' });
+  const path = join(dir, 'a.mender');
+  writeFileSync(path, art);
+  const h = await readArtifact(path, { syncReads: true });
+  t.is(h.payloads[0]!.files[0]!.size, image.length);
+  // Damage the compressed payload: the tool fails, or the bytes miss the manifest's checksum.
+  const member = art.indexOf('data/0000.tar.zst');
+  t.true(member > 0);
+  const bad = Buffer.from(art);
+  for (let i = 0; i < 64; i++) bad[member + 512 + 2000 + i] ^= 0xff;
+  writeFileSync(path, bad);
+  const e = await t.throwsAsync(readArtifact(path, { syncReads: true }), { instanceOf: ArtifactError });
+  t.true(['COMPRESSION', 'CHECKSUM_MISMATCH'].includes(e!.code), e!.code);
 });

@@ -5,6 +5,7 @@
 // decompressor subprocess straight from the file. Memory: two chunks, whatever the file size.
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { BufferRing } from './buffer-ring.js';
 import { ByteSource } from './byte-source.js';
 
 /** Read size: big enough that syscalls and event-loop turns are few, small enough to stay in cache. */
@@ -18,8 +19,7 @@ export class FileSource extends ByteSource {
   private ahead: Promise<Buffer | null> | null = null;
   private closed = false;
   private shrunk = false;
-  private readonly pool: Buffer[] = [];
-  private poolNext = 0;
+  private readonly ring = new BufferRing(FILE_CHUNK);
   /**
    * Reuse read buffers (a ring of three) instead of allocating each chunk. Only for a consumer
    * that is done with a chunk by the time it asks for the one after it (hashing in place):
@@ -61,7 +61,7 @@ export class FileSource extends ByteSource {
     if (len <= 0 || this.closed || this.shrunk) return Promise.resolve(null);
     this.readOffset += len;
     if (this.syncReads) {
-      const buf = this.recycle ? this.pooled().subarray(0, len) : Buffer.allocUnsafeSlow(len);
+      const buf = this.recycle ? this.ring.next().subarray(0, len) : Buffer.allocUnsafeSlow(len);
       let got = 0;
       try {
         while (got < len) {
@@ -80,7 +80,7 @@ export class FileSource extends ByteSource {
       return Promise.resolve(got === 0 ? null : got < len ? buf.subarray(0, got) : buf);
     }
     const p = (async () => {
-      const buf = this.recycle ? this.pooled().subarray(0, len) : Buffer.allocUnsafeSlow(len);
+      const buf = this.recycle ? this.ring.next().subarray(0, len) : Buffer.allocUnsafeSlow(len);
       let got = 0;
       while (got < len) {
         const { bytesRead } = await this.fh.read(buf, got, len - got, pos + got);
@@ -94,18 +94,6 @@ export class FileSource extends ByteSource {
     })();
     p.catch(() => undefined); // awaited by nextChunk, or dropped by close
     return p;
-  }
-
-  // Three: the chunk the consumer is on, the read in flight, and one spare.
-  private pooled(): Buffer {
-    if (this.pool.length < 3) {
-      const b = Buffer.allocUnsafeSlow(FILE_CHUNK);
-      this.pool.push(b);
-      return b;
-    }
-    const b = this.pool[this.poolNext]!;
-    this.poolNext = (this.poolNext + 1) % this.pool.length;
-    return b;
   }
 
   protected override async nextChunk(): Promise<Buffer | null> {

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { ByteSource } from './byte-source.js';
-import { canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, type Engine } from './compression.js';
+import { canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, decompressFileRegionToFifo, type Engine } from './compression.js';
+import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FileSource } from './file-source.js';
 import { parseHeaderTar, type ParsedHeader } from './header.js';
@@ -376,10 +377,10 @@ async function readPayload(
   cleanups: Array<() => void>,
 ): Promise<void> {
   const idx = String(payload.index).padStart(4, '0');
-  let innerSource: AsyncIterable<Buffer>;
+  let inner: ByteSource;
   let pumpDone: Promise<void> = Promise.resolve();
   if (compression === 'none') {
-    innerSource = outer.body();
+    inner = new ByteSource(outer.body(), memberName);
     // Nobody but our hash sees the bytes: the file reader may reuse its buffers.
     if (src instanceof FileSource && !opts.onPayloadFile) {
       src.recycle = true;
@@ -391,10 +392,19 @@ async function readPayload(
     if (start + memberSize > src.size) {
       throw new ArtifactError('TRUNCATED', `artifact ends after ${src.size} bytes, inside ${memberName} (${start + memberSize - src.size} bytes short)`);
     }
-    const dec = await decompressFileRegion(compression, src.path, start, memberSize);
-    dec.on('error', () => undefined); // reported through the inner reader
-    cleanups.push(() => dec.destroy());
-    innerSource = dec as AsyncIterable<Buffer>;
+    // A process that waits on this read alone reads the tool's output with blocking reads.
+    const region = src.syncReads ? await decompressFileRegionToFifo(compression, src.path, start, memberSize) : null;
+    if (region) {
+      cleanups.push(() => region.close());
+      const fdSource = new FdSource(region, memberName);
+      fdSource.recycle = !opts.onPayloadFile;
+      inner = fdSource;
+    } else {
+      const dec = await decompressFileRegion(compression, src.path, start, memberSize);
+      dec.on('error', () => undefined); // reported through the inner reader
+      cleanups.push(() => dec.destroy());
+      inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
+    }
   } else {
     const dec = createDecompressor(compression, opts.engine);
     const feed = Readable.from(outer.body(), { objectMode: false, highWaterMark: 1 << 16 });
@@ -406,9 +416,8 @@ async function readPayload(
       pipeline(feed, dec, (err) => (err ? reject(err) : resolve()));
     });
     pumpDone.catch(() => undefined);
-    innerSource = dec as AsyncIterable<Buffer>;
+    inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
   }
-  const inner = new ByteSource(innerSource, memberName);
   const tar = new TarReader(inner, memberName);
   const names = new Set<string>();
   try {
@@ -429,6 +438,7 @@ async function readPayload(
       throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
     }
     await pumpDone;
+    if (inner instanceof FdSource) await inner.close();
     if (src instanceof FileSource) src.recycle = false;
   } catch (e) {
     // A truncated outer stream reaches us as the decompressor's error: the same ArtifactError.

@@ -14,7 +14,7 @@ import { registerFleetCommand } from './fleet/command.js';
 import { selectScenarios, withOnlyVariants } from './scenario/select.js';
 import { CAPABILITIES, type Capability } from './board/board.js';
 import { DEFAULT_SWEEP, replayCommand } from './run/result.js';
-import { CLIENT_KINDS, type ClientKind } from './scenario/client.js';
+import { CLIENT_KINDS, type ClientKind } from './scenario/client-kinds.js';
 
 // Boards, drivers, image builder and runner load when a command needs them, not for `--help`.
 const boardsModule = () => import('./board/open-board.js');

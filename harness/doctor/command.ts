@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { REPORTS_DIR } from '../../paths.js';
 import type { Board } from '../board/board.js';
 import type { DoctorTarget } from './bench.js';
-import { formatDoctorReport } from './format.js';
-import { DOCTOR_CHECKS, runDoctor, type DoctorReport } from './runner.js';
+import { DOCTOR_CHECK_IDS } from './check-ids.js';
+import type { DoctorReport } from './runner.js';
 
 // The boards (drivers, image builder) load when the doctor runs, not when the CLI starts.
 const openBoard = async (name: string): Promise<Board> => (await import('../board/open-board.js')).openBoard(name);
@@ -50,6 +50,8 @@ export async function doctorCommand(o: DoctorCommandOptions, deps: DoctorCommand
     await board.prepare(deps.progress);
     await board.reset({ runDir, dataFiles: {} });
   }
+  // The checks load when the doctor runs, not when the CLI starts.
+  const [{ runDoctor }, { formatDoctorReport }] = await Promise.all([import('./runner.js'), import('./format.js')]);
   let report: DoctorReport;
   try {
     report = await runDoctor(board, { log: deps.progress, uboot: { prompt: new RegExp(`${escape(o.ubootPrompt)}$`), interruptMs: 15_000 } });
@@ -73,7 +75,7 @@ export function registerDoctorCommand(program: Command, setStatus: (code: number
   };
   return program
     .command('doctor')
-    .description(`check a board's bootloader integration and print the fix for each finding (${DOCTOR_CHECKS.map((c) => c.id).join(', ')})`)
+    .description(`check a board's bootloader integration and print the fix for each finding (${DOCTOR_CHECK_IDS.join(', ')})`)
     .option('--board <name>', 'board', 'qemu-aarch64')
     .option('--json', 'machine-readable report')
     .option('--no-flash', 'lab boards: check the card as it is instead of flashing a fresh image')

@@ -11,7 +11,8 @@ import { RelayConsole } from '../board/relay-console.js';
 import { StreamConsole } from '../console/stream-console.js';
 import { FakeLab, type FakeLabOptions } from './lab.fake.js';
 import { formatDoctorReport } from './format.js';
-import { runDoctor, type DoctorReport } from './runner.js';
+import { DOCTOR_CHECKS, runDoctor, type DoctorReport } from './runner.js';
+import { DOCTOR_CHECK_IDS } from './check-ids.js';
 
 async function doctor(t: { teardown(fn: () => Promise<void> | void): void }, o: FakeLabOptions): Promise<{ report: DoctorReport; lab: FakeLab; text: string; transcript: string }> {
   const lab = new FakeLab(o);
@@ -31,6 +32,13 @@ async function doctor(t: { teardown(fn: () => Promise<void> | void): void }, o: 
 }
 
 const byId = (r: DoctorReport, id: string) => r.checks.find((c) => c.id === id)!;
+
+test('the ids the CLI lists are the checks the doctor runs, in order', (t) => {
+  t.deepEqual(
+    DOCTOR_CHECKS.map((c) => c.id),
+    [...DOCTOR_CHECK_IDS],
+  );
+});
 
 test('a board whose fw_env.config matches U-Boot passes every check', async (t) => {
   const { report, text } = await doctor(t, {});

@@ -5,9 +5,9 @@
 // outcome that differs by design, so one scenario file states both.
 import { generateKeyPairSync } from 'node:crypto';
 import type { DataFiles } from '../board/board.js';
+import type { ClientKind } from './client-kinds.js';
 
-export const CLIENT_KINDS = ['flipside', 'mender'] as const;
-export type ClientKind = (typeof CLIENT_KINDS)[number];
+export { CLIENT_KINDS, parseClientKind, type ClientKind } from './client-kinds.js';
 
 export interface ClientCommands {
   readonly kind: ClientKind;
@@ -59,11 +59,6 @@ const MENDER: ClientCommands = {
 
 export function clientCommands(kind: ClientKind = 'flipside'): ClientCommands {
   return kind === 'mender' ? MENDER : FLIPSIDE;
-}
-
-export function parseClientKind(v: string): ClientKind {
-  if (!(CLIENT_KINDS as readonly string[]).includes(v)) throw new Error(`--client ${v}: one of ${CLIENT_KINDS.join(', ')}`);
-  return v as ClientKind;
 }
 
 /** Where each client keeps its state on the data partition (Mender: /var/lib/mender → /data/mender). */
