@@ -50,7 +50,16 @@ test('the retry key: the same settled device gives the same key; any env variabl
   const k4 = x.key();
   t.not(k4, k3, 'a mode');
   symlinkSync('canary', join(x.data, 'link'));
-  t.not(x.key(), k4, 'a symlink');
+  const k5 = x.key();
+  t.not(k5, k4, 'a symlink');
+  const last = (t0: number, error: string) => writeFileSync(join(x.data, 'flipside', 'last-deployment.json'), `${JSON.stringify({ id: 'd1', artifactName: 'lab-2', outcome: 'failure', error, t: t0 }, null, 2)}\n`);
+  last(1796302853037, 'interrupted in Download');
+  const k6 = x.key();
+  t.not(k6, k5, 'a last-deployment record');
+  last(1796302999999, 'interrupted in Download');
+  t.is(x.key(), k6, 'the time the last deployment ended is not part of the key');
+  last(1796302999999, 'interrupted in ArtifactInstall');
+  t.not(x.key(), k6, 'its outcome and error are');
   rmSync(x.d, { recursive: true });
 });
 

@@ -25,13 +25,15 @@ export type ImageVerdict =
  * retry installs, the client's stored data). Slot A runs the client and is checked unwritten by the
  * whole recording (the campaign turns lookups off otherwise); slot B is rewritten whole by a fresh
  * install (no deployment is stored after recovery, checked), so its bytes are not part of the key.
+ * The client's last-deployment record is keyed without its `t` (the wall clock when the deployment
+ * ended, which nothing but reports reads): with it, no two images would share a key.
  * The same inputs decide `show-artifact` on the old version (the client in slot A, its store in
  * /data), so a looked-up image skips that Node start too. Files are hashed with md5sum (an equality
  * key, not a defence: under TCG it is about twice as fast as sha256sum on the 54 MB artifact).
  */
 export function retryKeyCommand(dataDir = '/data'): string {
   // busybox: no find -printf; one line per entry (type, mode, path, link target or content hash).
-  return `( fw_printenv | LC_ALL=C sort; cd ${dataDir} && find . -xdev | grep -v '^\\./lost+found' | LC_ALL=C sort | while read -r f; do if [ -L "$f" ]; then echo "l $f $(readlink "$f")"; elif [ -d "$f" ]; then echo "d $(stat -c %a "$f") $f"; else echo "f $(stat -c %a "$f") $f $(md5sum < "$f")"; fi; done ) | sha256sum`;
+  return `( fw_printenv | LC_ALL=C sort; cd ${dataDir} && find . -xdev | grep -v '^\\./lost+found' | LC_ALL=C sort | while read -r f; do if [ -L "$f" ]; then echo "l $f $(readlink "$f")"; elif [ -d "$f" ]; then echo "d $(stat -c %a "$f") $f"; else case "$f" in */last-deployment.json) h=$(sed '/^  "t": [0-9]*,*$/d' "$f" | md5sum);; *) h=$(md5sum < "$f");; esac; echo "f $(stat -c %a "$f") $f $h"; fi; done ) | sha256sum`;
 }
 
 /**
