@@ -73,6 +73,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--crash-images <n>', 'QEMU boards: crash images to boot (a seeded selection of the recorded update\'s crash states)', int('--crash-images', 1), 100)
     .option('--retry-limit <n>', 'QEMU boards: run the retry of the update on at most n images that kept the old version (default: every one)', int('--retry-limit'))
     .option('--time-budget <s>', 'QEMU boards: start no new crash image after s seconds; the rest are reported as not booted', int('--time-budget', 1))
+    .option('--no-retry-lookup', 'QEMU boards: run every retry, even where an image with the same settled device (retry key) passed one')
     .option('--recording <dir>', 'QEMU boards: reuse a recorded update (base.img, write.log) instead of recording one (replays)')
     .option('--cuts <n>', 'at most n crash states for the clean client (a seeded sample keeps every cut point); default: every one the model names', int('--cuts', 1))
     .addOption(new Option('--phase <phase>', 'only cuts in this phase').choices([...PHASES, 'all']).default('all'))
@@ -85,7 +86,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--only <id>', 'replay one crash state (from a replay command): flow:cut:index on host-sim, at:variant on QEMU boards')
     .option('--reports <dir>', 'parent folder of the run reports', reportsDir)
     .option('--json', 'print the summary as JSON on the last stdout line')
-    .action(async (o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
+    .action(async (o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
       if (o.board !== 'host-sim') return runQemu(o, setStatus);
       if (o.client !== 'flipside') throw new Error(`campaign: --client ${o.client} runs on QEMU boards only; host-sim runs the Flipside client`);
       const mutants = selectMutants(o.mutants);
@@ -116,7 +117,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
 
 
 /** A QEMU board: crash images from one recorded update, booted (harness/campaign/qemu/). */
-async function runQemu(o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; timeBudget?: number; seed?: number; jobs: number; only?: string; reports: string; json?: boolean }, setStatus: (code: number) => void): Promise<void> {
+async function runQemu(o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; seed?: number; jobs: number; only?: string; reports: string; json?: boolean }, setStatus: (code: number) => void): Promise<void> {
   const seed = o.seed ?? randomSeed();
   const { runQemuCampaign } = await import('./qemu/qemu-campaign.js');
   const { writeQemuCampaignReports } = await import('../report/qemu-campaign.js');
@@ -130,6 +131,7 @@ async function runQemu(o: { board: string; client: string; crashImages: number; 
     reportsDir: resolve(o.reports),
     ...(o.recording ? { recording: o.recording } : {}),
     ...(o.retryLimit !== undefined ? { retryLimit: o.retryLimit } : {}),
+    ...(o.retryLookup === false ? { noRetryLookup: true } : {}),
     ...(o.timeBudget !== undefined ? { budgetSeconds: o.timeBudget } : {}),
     ...(o.only ? { only: o.only } : {}),
     onProgress: (p) => process.stderr.write(p.phase === 'setup' ? `campaign: ${p.message}\n` : `campaign ${o.board}: ${p.done}/${p.total} crash images, ${p.failures} failed, ${Math.round((Date.now() - t0) / 1000)} s: ${p.message}\n`),
@@ -137,6 +139,8 @@ async function runQemu(o: { board: string; client: string; crashImages: number; 
   const s = writeQemuCampaignReports(r);
   const lines = [
     `campaign ${s.board} (${s.client}) seed ${seed}: ${s.cuts} crash images booted${r.notBooted ? ` (${r.notBooted} more selected, not booted: --time-budget)` : ''} of ${s.crashStates} distinct flush-boundary states (~10^${s.log10Possible} crash states with lost/torn unflushed writes), ${s.failures} failed, ${s.seconds} s with ${s.jobs} VM(s), ${s.secondsPerImage} s per image`,
+    `  duplicates: ${r.duplicates.length} more selected crash images had the bytes of a booted one (booted once, counted once); retries: ${r.retryLookup.on ? `${r.retryLookup.lookedUp} looked up by retry key, ${r.retryLookup.keys} key(s) run` : `every one run (${r.retryLookup.why})`}`,
+    `  mean seconds per image by stage: ${Object.entries(s.meanStages).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  recorded update: ${r.recording.writes} writes, ${r.recording.flushes} flushes, ${(r.recording.writtenBytes / 2 ** 20).toFixed(0)} MiB${r.recording.seconds !== null ? ` in ${Math.round(r.recording.seconds)} s` : ''}`,
     ...Object.entries(s.perState).map(([k, v]) => `  ${k}: ${v.cuts} images, ${v.failed} failed`),
     ...s.replay.slice(0, 20).map((c) => `replay: ${c}`),

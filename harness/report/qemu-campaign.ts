@@ -23,6 +23,11 @@ export interface QemuCampaignSummary {
   /** Mean wall time per crash image (boot, recovery, checks, retry), with this many VMs at once. */
   secondsPerImage: number;
   jobs: number;
+  /** Mean seconds per booted image in each stage (check-image.ts), over the images that had it. */
+  meanStages: Record<string, number>;
+  /** Selected images set aside for having a booted one's bytes; retries looked up. */
+  duplicates: number;
+  retryLookup: QemuCampaignResult['retryLookup'];
   perState: Record<string, { cuts: number; failed: number }>;
   perKind: Record<string, { cuts: number; failed: number }>;
   finalStatuses: { new: number; oldThenRetried: number; oldNotRetried: number; failed: number };
@@ -38,6 +43,17 @@ export interface QemuCampaignSummary {
 }
 
 const kindOf = (x: ImageResult) => (x.variant === 0 ? 'flush boundary' : x.label.includes('torn') ? 'torn write' : x.label.includes('but entry') ? 'one write lost' : 'seeded subset');
+
+function meanStages(results: ImageResult[]): Record<string, number> {
+  const sum: Record<string, { s: number; n: number }> = {};
+  for (const x of results)
+    for (const [k, v] of Object.entries(x.verdict.stages ?? {})) {
+      const e = (sum[k] ??= { s: 0, n: 0 });
+      e.s += v;
+      e.n++;
+    }
+  return Object.fromEntries(Object.entries(sum).map(([k, e]) => [k, Math.round((e.s / e.n) * 10) / 10]));
+}
 
 export function summarizeQemu(r: QemuCampaignResult): QemuCampaignSummary {
   const perState: QemuCampaignSummary['perState'] = {};
@@ -64,6 +80,9 @@ export function summarizeQemu(r: QemuCampaignResult): QemuCampaignSummary {
     seconds: Math.round(r.seconds),
     secondsPerImage: n ? Math.round((r.results.reduce((a, x) => a + x.seconds, 0) / n) * 10) / 10 : 0,
     jobs: r.jobs,
+    meanStages: meanStages(r.results),
+    duplicates: r.duplicates.length,
+    retryLookup: r.retryLookup,
     perState,
     perKind,
     finalStatuses: {

@@ -12,9 +12,56 @@ import { parseEnvLines } from '../../../bootenv/env-lines.js';
 import { clientCommands, CLIENT_DATA_DIR, type ClientKind } from '../../scenario/client.js';
 import { envOfImage, type EnvLayout, type EnvSeen } from './env-region.js';
 
+/** Seconds per stage of one check: power-on, recovery, checks, retry, power-off and the env read. */
+export type StageSeconds = Partial<Record<'power-on' | 'recovery' | 'checks' | 'retry-key' | 'retry' | 'power-off', number>>;
+
 export type ImageVerdict =
-  | { ok: true; outcome: 'new' | 'old'; retried: boolean; transcript: string[] }
-  | { ok: false; stage: string; reason: string; outcome?: 'new' | 'old'; transcript: string[] };
+  | { ok: true; outcome: 'new' | 'old'; retried: boolean; retryLookedUp?: string; transcript: string[]; stages?: StageSeconds }
+  | { ok: false; stage: string; reason: string; outcome?: 'new' | 'old'; transcript: string[]; stages?: StageSeconds };
+
+/**
+ * What a retry depends on once recovery has settled the device on the old version: the env (every
+ * variable, bootcount included) and every file in /data (names, types, contents: the artifact the
+ * retry installs, the client's stored data). Slot A runs the client and is checked unwritten by the
+ * whole recording (the campaign turns lookups off otherwise); slot B is rewritten whole by a fresh
+ * install (no deployment is stored after recovery, checked), so its bytes are not part of the key.
+ * The client's last-deployment record is keyed without its `t` (the wall clock when the deployment
+ * ended, which nothing but reports reads): with it, no two images would share a key.
+ * The same inputs decide `show-artifact` on the old version (the client in slot A, its store in
+ * /data), so a looked-up image skips that Node start too. Files are hashed with md5sum (an equality
+ * key, not a defence: under TCG it is about twice as fast as sha256sum on the 54 MB artifact).
+ */
+export function retryKeyCommand(dataDir = '/data'): string {
+  // busybox: no find -printf; one line per entry (type, mode, path, link target or content hash).
+  return `( fw_printenv | LC_ALL=C sort; cd ${dataDir} && find . -xdev | grep -v '^\\./lost+found' | LC_ALL=C sort | while read -r f; do if [ -L "$f" ]; then echo "l $f $(readlink "$f")"; elif [ -d "$f" ]; then echo "d $(stat -c %a "$f") $f"; else case "$f" in */last-deployment.json) h=$(sed '/^  "t": [0-9]*,*$/d' "$f" | md5sum);; *) h=$(md5sum < "$f");; esac; echo "f $(stat -c %a "$f") $f $h"; fi; done ) | sha256sum`;
+}
+
+/**
+ * Retries that passed, by retry key: an image whose settled device has the key of one that passed
+ * its retry reuses that verdict instead of a second install (several minutes under TCG). Shared
+ * by the campaign's jobs.
+ */
+export class RetryBook {
+  private readonly passed = new Map<string, string>();
+  lookup(key: string): string | undefined {
+    return this.passed.get(key);
+  }
+  record(key: string, imageId: string): void {
+    if (!this.passed.has(key)) this.passed.set(key, imageId);
+  }
+  get size(): number {
+    return this.passed.size;
+  }
+}
+
+/** The key a RETRY_KEY_COMMAND printed (sha256sum's hex), or null when the output has none. */
+export function parseRetryKey(lines: string[]): string | null {
+  for (const l of [...lines].reverse()) {
+    const m = /^([0-9a-f]{64})\s+-$/.exec(l.trim());
+    if (m) return m[1]!;
+  }
+  return null;
+}
 
 export interface ImageCheckInput {
   board: QemuBoard;
@@ -30,6 +77,10 @@ export interface ImageCheckInput {
   tmp: string;
   /** Asked once the old version is found running: may this image run the (costly) retry? */
   mayRetry: () => boolean;
+  /** Retries that passed, by retry key (absent: every retry runs). */
+  retries?: RetryBook;
+  /** This image's id (what a later lookup names). */
+  imageId?: string;
 }
 
 class Failed extends Error {
@@ -109,12 +160,20 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     return running;
   };
 
+  const stages: StageSeconds = {};
+  let stageStart = Date.now();
+  const stageDone = (k: keyof StageSeconds) => {
+    const now = Date.now();
+    stages[k] = (stages[k] ?? 0) + (now - stageStart) / 1000;
+    stageStart = now;
+  };
   const expect = expectedFromEnv(x.envBefore, x.newSlot);
   note(`crash image env: copies ${x.envBefore.valid.map((v) => (v ? 'valid' : 'INVALID')).join('/')}; ${expect.why}`);
   let outcome: 'new' | 'old' | undefined;
   let retried = false;
   try {
     await boot('power-on');
+    stageDone('power-on');
     // Recovery.
     if (x.client === 'flipside') {
       const s0 = await stateOf();
@@ -143,11 +202,26 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
       note(`the env names partition ${envNow.mender_boot_part ?? envNow.boot_part}, partition ${root} runs: reboot`);
       await reboot('recovery');
     }
+    stageDone('recovery');
     const running = await settled('after recovery', false);
     outcome = running === board.versions.next ? 'new' : 'old';
     if (expect.want && outcome !== expect.want) throw new Failed('outcome', `${running} runs, but ${expect.why}`);
-    if (outcome === 'new' || !x.mayRetry()) await settled('after recovery', true);
-    else {
+    let retryKey: string | null = null;
+    let lookedUp: string | undefined;
+    if (outcome === 'old' && x.mayRetry() && x.retries) {
+      stageDone('checks');
+      const k = await sh(retryKeyCommand());
+      retryKey = k.code === 0 ? parseRetryKey(k.lines) : null;
+      if (!retryKey) throw new Failed('retry', `the retry key command exited ${k.code} without a key`);
+      lookedUp = x.retries.lookup(retryKey);
+      stageDone('retry-key');
+      if (lookedUp) note(`retry: the settled device has the retry key of ${lookedUp}, which passed show-artifact and its retry: neither run again`);
+    }
+    if (!lookedUp) {
+      await settled('after recovery', outcome === 'new' || !x.mayRetry() || !!retryKey);
+      stageDone('checks');
+    }
+    if (outcome === 'old' && x.mayRetry() && !lookedUp) {
       retried = true;
       const i = await sh(cmd.install(devicePathOf('next')), 1_200_000);
       if (i.code !== 0) throw new Failed('retry', `the retried install exited ${i.code}`);
@@ -156,6 +230,8 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
       if (c.code !== 0) throw new Failed('retry', `the retried commit exited ${c.code}`);
       const after = await settled('after the retry', true);
       if (after !== board.versions.next) throw new Failed('retry', `after the retry ${after} runs, not ${board.versions.next}`);
+      if (retryKey) x.retries?.record(retryKey, x.imageId ?? '?');
+      stageDone('retry');
     }
     await sh('sync');
     await board.strategy.transition('off');
@@ -164,9 +240,10 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     const end = await envOfImage(overlay, 'qcow2', x.envLayout, join(x.tmp, 'env.bin'));
     note(`env at the end: copies ${end.valid.join('/')}`);
     if (!end.valid.every(Boolean)) throw new Failed('env copies', `env copy ${end.valid.indexOf(false) + 1} is not CRC-valid at the end${retried ? ' (after the retry)' : ''}`);
-    return { ok: true, outcome, retried, transcript };
+    stageDone('power-off');
+    return { ok: true, outcome, retried, ...(lookedUp ? { retryLookedUp: lookedUp } : {}), transcript, stages };
   } catch (e) {
-    if (e instanceof Failed) return { ok: false, stage: e.stage, reason: e.message, ...(outcome ? { outcome } : {}), transcript };
-    return { ok: false, stage: 'harness', reason: e instanceof Error ? e.message : String(e), ...(outcome ? { outcome } : {}), transcript };
+    if (e instanceof Failed) return { ok: false, stage: e.stage, reason: e.message, ...(outcome ? { outcome } : {}), transcript, stages };
+    return { ok: false, stage: 'harness', reason: e instanceof Error ? e.message : String(e), ...(outcome ? { outcome } : {}), transcript, stages };
   }
 }

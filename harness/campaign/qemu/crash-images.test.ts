@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { boundaries, distinctBoundaries, ImageCursor, selectCrashImages, variantFates, type Region } from './crash-images.js';
+import { boundaries, dedupeCrashImages, distinctBoundaries, firstOfEachKey, ImageCursor, selectCrashImages, variantFates, type Fate, type Region } from './crash-images.js';
 import { encodeWriteLog, readWriteLog } from './write-log.js';
 
 const fill = (n: number, byte: number) => Buffer.alloc(n, byte);
@@ -104,4 +104,45 @@ test('the selection: as many as asked when the log allows, sorted by log positio
   t.true(a.selected.some((s) => s.at === 2 && s.variant === 0), 'the boundary before the env write');
   t.is(new Set(a.selected.map((s) => s.id)).size, 6);
   rmSync(d, { recursive: true });
+});
+
+test('dedupe: a variant with the same bytes as another crash image is set aside, naming the first', (t) => {
+  const { d, logFile, image, log } = fixture();
+  const b3 = distinctBoundaries(log).findIndex((b) => b.at === 2);
+  const spec = (at: number, variant: number, fates: Record<number, Fate>, boundary = b3) => ({ id: `${at}:${variant}`, boundary, at, variant, fates, label: '' });
+  const specs = [
+    spec(2, 0, {}), // writes 3 and 4 pending, both lost: the boundary
+    spec(2, 1, { 3: { kind: 'lost' }, 4: { kind: 'lost' } }), // the same bytes as 2:0
+    spec(2, 2, { 3: { kind: 'kept' }, 4: { kind: 'kept' } }), // the same bytes as the next boundary 6:0
+    spec(2, 3, { 3: { kind: 'kept' }, 4: { kind: 'torn', sectors: [0] } }), // its own state
+    spec(6, 0, {}),
+    spec(6, 1, { 6: { kind: 'kept' } }), // the end state, 7:0
+    spec(7, 0, {}),
+  ];
+  const r = dedupeCrashImages(log, logFile, image, specs);
+  t.deepEqual(r.unique.map((s) => s.id), ['2:0', '2:2', '2:3', '6:1']);
+  t.deepEqual([...r.duplicateOf], [['2:1', '2:0'], ['6:0', '2:2'], ['7:0', '6:1']]);
+  rmSync(d, { recursive: true });
+});
+
+test('dedupe: writing the same bytes again (a rewritten block) is no new crash image', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'crash-images-'));
+  const logFile = join(d, 'log');
+  writeFileSync(logFile, encodeWriteLog([{ kind: 'write', offset: 0, data: fill(512, 1) }, { kind: 'flush' }, { kind: 'write', offset: 0, data: fill(512, 1) }, { kind: 'flush' }, { kind: 'write', offset: 512, data: fill(512, 2) }, { kind: 'flush' }]));
+  const image = join(d, 'img');
+  writeFileSync(image, Buffer.alloc(2048));
+  const log = readWriteLog(logFile);
+  const specs = distinctBoundaries(log).map((b, i) => ({ id: `${b.at}:0`, boundary: i, at: b.at, variant: 0, fates: {}, label: '' }));
+  const r = dedupeCrashImages(log, logFile, image, specs);
+  t.deepEqual(r.unique.map((s) => s.id), ['0:0', '2:0', '6:0']);
+  t.deepEqual([...r.duplicateOf], [['4:0', '2:0']]);
+  t.deepEqual(readFileSync(image), Buffer.alloc(2048).fill(1, 0, 512).fill(2, 512, 1024), 'the scratch copy is rolled to the last image, its variants undone');
+  rmSync(d, { recursive: true });
+});
+
+test('firstOfEachKey keeps the first of each key in the given order', (t) => {
+  const s = (id: string) => ({ id, boundary: 0, at: 0, variant: 0, fates: {}, label: '' });
+  const r = firstOfEachKey([s('a'), s('b'), s('c'), s('d')], (x) => ({ a: 'k1', b: 'k2', c: 'k1', d: 'k2' })[x.id]!);
+  t.deepEqual(r.unique.map((x) => x.id), ['a', 'b']);
+  t.deepEqual([...r.duplicateOf], [['c', 'a'], ['d', 'b']]);
 });

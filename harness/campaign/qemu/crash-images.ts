@@ -5,6 +5,7 @@
 // torn: some of its sectors). Index 0 is the plain boundary; higher indices are seeded variants.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { createRng } from '../../faults/prng.js';
+import { DiskKey } from './disk-key.js';
 import type { LogEntry, WriteLog } from './write-log.js';
 
 export const TEAR_SECTOR = 512;
@@ -169,14 +170,24 @@ export class ImageCursor {
   private readonly img: number;
   private readonly logFd: number;
   private readonly buf = Buffer.alloc(1 << 20);
+  private readonly keyer: DiskKey | null;
 
+  /** `keyed`: keep a content key of the image (key()), for finding crash images with equal bytes. */
   constructor(
     private readonly log: WriteLog,
     logFile: string,
     imageFile: string,
+    keyed = false,
   ) {
     this.img = openSync(imageFile, 'r+');
     this.logFd = openSync(logFile, 'r');
+    this.keyer = keyed ? new DiskKey(this.img) : null;
+  }
+
+  /** The image's content key (a keyed cursor only): equal keys, equal bytes. */
+  key(): string {
+    if (!this.keyer) throw new Error('ImageCursor: not keyed');
+    return this.keyer.key();
   }
 
   get position(): number {
@@ -202,7 +213,10 @@ export class ImageCursor {
       }
     }
     return () => {
-      for (const s of saved.reverse()) writeSync(this.img, s.data, 0, s.data.length, s.offset);
+      for (const s of saved.reverse()) {
+        this.keyer?.beforeWrite(s.offset, s.data.length);
+        writeSync(this.img, s.data, 0, s.data.length, s.offset);
+      }
     };
   }
 
@@ -210,6 +224,7 @@ export class ImageCursor {
   private apply(e: LogEntry, part: [number, number] | null): void {
     if (e.kind !== 'write' && e.kind !== 'discard') return;
     const [rel, len] = part ?? [0, e.length];
+    this.keyer?.beforeWrite(e.offset + rel, len);
     for (let done = 0; done < len; ) {
       const n = Math.min(this.buf.length, len - done);
       if (e.kind === 'write') readFull(this.logFd, this.buf.subarray(0, n), e.dataAt + rel + done);
@@ -234,4 +249,47 @@ function readFull(fd: number, b: Buffer, at: number): void {
     }
     got += n;
   }
+}
+
+export interface DedupedImages {
+  /** The first image of each distinct disk content, in the order given. */
+  unique: CrashImageSpec[];
+  /** Image id → id of the unique image with the same bytes (booted once, counted once). */
+  duplicateOf: Map<string, string>;
+}
+
+/**
+ * Finds crash images with the same disk bytes (a variant that keeps every pending write is the next
+ * boundary; one that loses the only pending write is its own boundary; a write may rewrite the
+ * bytes already there). `image` is a scratch copy of the recording's base disk, rolled forward.
+ */
+export function dedupeCrashImages(log: WriteLog, logFile: string, image: string, specs: CrashImageSpec[]): DedupedImages {
+  const cursor = new ImageCursor(log, logFile, image, true);
+  const keyOf = new Map<string, string>();
+  try {
+    for (const s of [...specs].sort((a, b) => a.at - b.at)) {
+      cursor.advance(s.at);
+      const undo = cursor.applyPending(s.fates);
+      keyOf.set(s.id, cursor.key());
+      undo();
+    }
+  } finally {
+    cursor.close();
+  }
+  return firstOfEachKey(specs, (s) => keyOf.get(s.id)!);
+}
+
+export function firstOfEachKey(specs: CrashImageSpec[], key: (s: CrashImageSpec) => string): DedupedImages {
+  const first = new Map<string, string>();
+  const unique: CrashImageSpec[] = [];
+  const duplicateOf = new Map<string, string>();
+  for (const s of specs) {
+    const k = key(s);
+    const f = first.get(k);
+    if (f === undefined) {
+      first.set(k, s.id);
+      unique.push(s);
+    } else duplicateOf.set(s.id, f);
+  }
+  return { unique, duplicateOf };
 }

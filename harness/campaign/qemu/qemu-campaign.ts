@@ -10,8 +10,8 @@ import { QemuBoard } from '../../board/qemu-board.js';
 import { partition } from '../../../qemu/image/layout.js';
 import { run } from '../../../qemu/image/exec.js';
 import type { ClientKind } from '../../scenario/client.js';
-import { checkCrashImage, type ImageVerdict } from './check-image.js';
-import { distinctBoundaries, ImageCursor, log10PossibleStates, selectCrashImages, variantFates, type CrashImageSpec, type Region } from './crash-images.js';
+import { checkCrashImage, RetryBook, type ImageVerdict } from './check-image.js';
+import { dedupeCrashImages, distinctBoundaries, ImageCursor, log10PossibleStates, regionsWritten, selectCrashImages, variantFates, type CrashImageSpec, type DedupedImages, type Region } from './crash-images.js';
 import { envOfRawImage } from './env-region.js';
 import { recordingFiles, recordUpdate, stepAt, type Recording } from './record.js';
 import { readWriteLog, type WriteLog } from './write-log.js';
@@ -31,6 +31,8 @@ export interface QemuCampaignOptions {
   budgetSeconds?: number;
   /** Boot only this crash image (`at:variant`, as a replay command names it). */
   only?: string;
+  /** Run every retry, even where one with the same retry key passed (see check-image.ts). */
+  noRetryLookup?: boolean;
   onProgress?: (p: { phase: 'setup' | 'images'; done: number; total: number; failures: number; message?: string }) => void;
 }
 
@@ -53,8 +55,39 @@ export interface QemuCampaignResult {
   results: ImageResult[];
   /** Selected but not booted: the time budget ran out. */
   notBooted: number;
+  /** Selected crash images with the same disk bytes as a booted one: booted once, counted once. */
+  duplicates: { id: string; sameAs: string }[];
+  /** Images selected before the duplicates were set aside (the selection grows to keep the count). */
+  selectedWithDuplicates: number;
+  /** Retries looked up by retry key instead of run (null: lookups off, and why). */
+  retryLookup: { on: true; keys: number; lookedUp: number } | { on: false; why: string };
   seconds: number;
   jobs: number;
+}
+
+/**
+ * `want` crash images with distinct disk bytes: the seeded selection, its duplicates set aside and
+ * the selection grown until `want` distinct ones are found (or the log has no more). `dedupe`
+ * finds the duplicates of a selection.
+ */
+export function selectDistinct(want: number, select: (n: number) => CrashImageSpec[], dedupe: (specs: CrashImageSpec[]) => DedupedImages): DedupedImages & { selected: number } {
+  let n = want;
+  let last: (DedupedImages & { selected: number }) | null = null;
+  for (let round = 0; round < 6; round++) {
+    const specs = select(n);
+    const d = dedupe(specs);
+    last = { ...d, selected: specs.length };
+    if (d.unique.length >= want || specs.length < n) break;
+    // Grow by the share of distinct images seen so far (at least by the shortfall).
+    n = Math.max(n + want - d.unique.length, Math.ceil((n * want) / Math.max(1, d.unique.length)));
+  }
+  const d = last!;
+  if (d.unique.length <= want) return d;
+  // Grown past `want`: keep a spread over the log, and the duplicates of what is kept.
+  const keep = new Set(spreadOrder(d.unique.length).slice(0, want).map((k) => d.unique[k]!.id));
+  const unique = d.unique.filter((s) => keep.has(s.id));
+  const duplicateOf = new Map([...d.duplicateOf].filter(([, f]) => keep.has(f)));
+  return { unique, duplicateOf, selected: unique.length + duplicateOf.size };
 }
 
 /** The crash image a replay command names (`<log position>:<variant>`). */
@@ -133,11 +166,35 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
       ...(['boot', 'rootfsA', 'rootfsB', 'data'] as const).map((r) => ({ name: r, offset: partition(layout, r).offset, size: partition(layout, r).size })),
     ];
     const newSlot = String(partition(layout, 'rootfsB').number);
-    const sel = selectCrashImages(log, o.only ? 0 : o.images, o.seed, regions);
+    const sel = selectCrashImages(log, 0, o.seed, regions);
     // A replay names its image: the variants depend only on the seed, the boundary and the index.
-    const specs = o.only ? [imageById(log, o.only, o.seed)] : sel.selected;
+    let specs: CrashImageSpec[];
+    let deduped: DedupedImages & { selected: number } = { unique: [], duplicateOf: new Map(), selected: 1 };
+    if (o.only) specs = [imageById(log, o.only, o.seed)];
+    else {
+      // Crash images with equal bytes are booted once: keyed on a scratch copy rolled along the log.
+      const scratch = join(work, 'dedupe.img');
+      deduped = selectDistinct(
+        o.images,
+        (n) => selectCrashImages(log, n, o.seed, regions).selected,
+        (xs) => {
+          copyFileSync(rec.base, scratch);
+          try {
+            return dedupeCrashImages(log, rec.log, scratch, xs);
+          } finally {
+            rmSync(scratch, { force: true });
+          }
+        },
+      );
+      specs = deduped.unique.sort((a, b) => a.at - b.at || a.variant - b.variant);
+    }
     const writes = log.entries.filter((e) => e.kind === 'write');
-    say(`log: ${log.entries.length} entries (${writes.length} writes, ${log.entries.length - writes.length} flushes), ${sel.distinct} distinct flush-boundary states, ${specs.length} crash images to boot on ${jobs} VM(s)`);
+    say(`log: ${log.entries.length} entries (${writes.length} writes, ${log.entries.length - writes.length} flushes), ${sel.distinct} distinct flush-boundary states, ${specs.length} crash images to boot on ${jobs} VM(s)${deduped.duplicateOf.size ? ` (${deduped.duplicateOf.size} more selected had the same bytes as one of them)` : ''}`);
+    // A retry's lookup trusts that slot A (the client) and the boot partition are the base's in every
+    // crash image: the recorded update never writes them.
+    const written = regionsWritten(log.entries, regions);
+    const lookupOff = o.noRetryLookup ? 'turned off (--no-retry-lookup)' : ['rootfsA', 'boot'].filter((r) => written.has(r)).map((r) => `the recorded update writes ${r}`).join(', ');
+    const retries = lookupOff ? undefined : new RetryBook();
 
     // Boot order: spread over the log (van der Corput over the log-ordered list), so a time budget
     // that stops early still leaves images from every step. Jobs take the next image from one queue.
@@ -179,7 +236,7 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
         try {
           const envBefore = envOfRawImage(img, envLayout);
           await board.resetToImage(img, runDir);
-          verdict = await checkCrashImage({ board, client: o.client, seed: rec.seed, envBefore, envLayout, newSlot, overlay: () => join(runDir, 'vm', 'disk.qcow2'), tmp: runDir, mayRetry });
+          verdict = await checkCrashImage({ board, client: o.client, seed: rec.seed, envBefore, envLayout, newSlot, overlay: () => join(runDir, 'vm', 'disk.qcow2'), tmp: runDir, mayRetry, imageId: s.id, ...(retries ? { retries } : {}) });
         } catch (e) {
           verdict = { ok: false, stage: 'harness', reason: e instanceof Error ? e.message : String(e), transcript: [] };
         } finally {
@@ -224,6 +281,9 @@ export async function runQemuCampaign(o: QemuCampaignOptions): Promise<QemuCampa
       log10Possible: Math.round(log10PossibleStates(log, distinctBoundaries(log)) * 10) / 10,
       results,
       notBooted: specs.length - results.length,
+      duplicates: [...deduped.duplicateOf].map(([id, sameAs]) => ({ id, sameAs })),
+      selectedWithDuplicates: deduped.selected,
+      retryLookup: retries ? { on: true, keys: retries.size, lookedUp: results.filter((x) => x.verdict.ok && x.verdict.retryLookedUp).length } : { on: false, why: lookupOff },
       seconds: (Date.now() - t0) / 1000,
       jobs,
     };

@@ -1,0 +1,81 @@
+// The retry lookup: the key a settled device prints (run here in the host's sh on a fake /data and
+// a fake fw_printenv), and the book of retries that passed.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseRetryKey, RetryBook, retryKeyCommand } from './check-image.js';
+
+function device() {
+  const d = mkdtempSync(join(tmpdir(), 'retry-key-'));
+  const data = join(d, 'data');
+  mkdirSync(join(data, 'flipside'), { recursive: true });
+  mkdirSync(join(data, 'lost+found'));
+  writeFileSync(join(data, 'canary'), 'canary\n');
+  writeFileSync(join(data, 'flipside', 'next.mender'), 'artifact bytes');
+  const bin = join(d, 'bin');
+  mkdirSync(bin);
+  const env = join(d, 'env');
+  writeFileSync(env, 'upgrade_available=0\nboot_part=2\nbootcount=0\n');
+  writeFileSync(join(bin, 'fw_printenv'), `#!/bin/sh\ncat ${env}\n`);
+  chmodSync(join(bin, 'fw_printenv'), 0o755);
+  const key = () => {
+    const out = execFileSync('sh', ['-c', retryKeyCommand(data)], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+    const k = parseRetryKey(out.split('\n'));
+    if (!k) throw new Error(`no key in ${out}`);
+    return k;
+  };
+  return { d, data, env, key };
+}
+
+test('the retry key: the same settled device gives the same key; any env variable, file content, name or mode changes it', (t) => {
+  const x = device();
+  const k0 = x.key();
+  t.is(x.key(), k0);
+  writeFileSync(x.env, 'bootcount=0\nboot_part=2\nupgrade_available=0\n');
+  t.is(x.key(), k0, 'the env is sorted: fw_printenv order does not matter');
+  writeFileSync(join(x.data, 'lost+found', 'x'), 'fsck leftovers');
+  t.is(x.key(), k0, 'lost+found is not what a retry reads');
+  writeFileSync(x.env, 'bootcount=1\nboot_part=2\nupgrade_available=0\n');
+  const k1 = x.key();
+  t.not(k1, k0, 'a leftover bootcount');
+  writeFileSync(join(x.data, 'flipside', 'next.mender'), 'artifact bytez');
+  const k2 = x.key();
+  t.not(k2, k1, 'the artifact the retry installs');
+  writeFileSync(join(x.data, 'flipside', 'state.json.tmp'), '');
+  const k3 = x.key();
+  t.not(k3, k2, 'a stray file of the client');
+  chmodSync(join(x.data, 'canary'), 0o600);
+  const k4 = x.key();
+  t.not(k4, k3, 'a mode');
+  symlinkSync('canary', join(x.data, 'link'));
+  const k5 = x.key();
+  t.not(k5, k4, 'a symlink');
+  const last = (t0: number, error: string) => writeFileSync(join(x.data, 'flipside', 'last-deployment.json'), `${JSON.stringify({ id: 'd1', artifactName: 'lab-2', outcome: 'failure', error, t: t0 }, null, 2)}\n`);
+  last(1796302853037, 'interrupted in Download');
+  const k6 = x.key();
+  t.not(k6, k5, 'a last-deployment record');
+  last(1796302999999, 'interrupted in Download');
+  t.is(x.key(), k6, 'the time the last deployment ended is not part of the key');
+  last(1796302999999, 'interrupted in ArtifactInstall');
+  t.not(x.key(), k6, 'its outcome and error are');
+  rmSync(x.d, { recursive: true });
+});
+
+test('parseRetryKey takes sha256sum of stdin, refuses anything else', (t) => {
+  const k = 'a'.repeat(64);
+  t.is(parseRetryKey(['noise', `${k}  -`]), k);
+  t.is(parseRetryKey([`${k}  /data/x`]), null);
+  t.is(parseRetryKey(['sha256sum: not found']), null);
+});
+
+test('the book keeps the first image whose retry passed per key', (t) => {
+  const b = new RetryBook();
+  t.is(b.lookup('k'), undefined);
+  b.record('k', '51:1');
+  b.record('k', '60:0');
+  t.is(b.lookup('k'), '51:1');
+  t.is(b.lookup('other'), undefined);
+  t.is(b.size, 1);
+});
