@@ -93,7 +93,8 @@ test('loader: cache made on the first run, reused, corrupt or stale ones fall ba
   t.deepEqual(await start(a, cache, 'x', 'y'), { status: 'rejected', out: expected });
   t.deepEqual(await start(a, cache, 'x', 'y'), { status: 'hit', out: expected });
 
-  // Another bundle (an update) replaces the cache of the old one.
+  // Another bundle (an update) replaces the cache of the old one; a power cut's temp file goes too.
+  await writeFile(join(cache, `${name!}.tmp-99999`), 'half');
   t.is((await start(b, cache)).status, 'miss');
   t.is((await readdir(cache)).length, 1);
 

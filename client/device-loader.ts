@@ -101,7 +101,10 @@ function readCache(file: string): { data?: Buffer; corrupt: boolean } {
   return data ? { data, corrupt: false } : { corrupt: true };
 }
 
-/** Writes the cache atomically and drops the files of other bundles (one cache per device). */
+/**
+ * Writes the cache atomically and drops the files of other bundles (one cache per device) and
+ * temp files a power cut left behind.
+ */
 function writeCache(dir: string, name: string, data: Buffer): void {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, name);
@@ -118,7 +121,7 @@ function writeCache(dir: string, name: string, data: Buffer): void {
     throw e;
   }
   for (const other of readdirSync(dir)) {
-    if (other !== name && other.startsWith('flipside-') && other.endsWith('.vmcache')) {
+    if (other !== name && other.startsWith('flipside-') && /\.vmcache(\.tmp-\d+)?$/.test(other)) {
       try {
         unlinkSync(join(dir, other));
       } catch {
