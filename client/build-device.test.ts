@@ -41,6 +41,8 @@ test('bundle: shebang, cjs for node18, only Node builtins required, --version ru
   t.deepEqual([...required].filter((r) => !builtins.has(r)), [], 'every package is inside the bundle');
   t.true(required.has('node:vm') && required.has('node:fs'), 'the source was found and read');
   for (const re of NODE20_ONLY) t.false(re.test(source) || re.test(text), `bundle uses ${re}`);
+  // The loader runs the source through vm.Script, which has no dynamic-import hook on Node 18.
+  t.false(/[^.\w$]import\(/.test(source), 'a dynamic import() left in the bundle');
   // commander's child_process is loaded only for executable sub-commands (start-up cost on Node 18).
   t.false(/^\s*(var|const) childProcess = require\("node:child_process"\)/m.test(source));
   // With the code cache (a second start takes it) the output is the same.
