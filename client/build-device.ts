@@ -2,9 +2,11 @@
 // that have Debian's Node 18 and nothing else (no npm install, no compiler). The QEMU image
 // installs it as /usr/lib/flipside/flipside.cjs.
 import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { chmod, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MODULE_WRAPPER } from './device-loader.js';
 import type { InjectedBug } from './injected-bug.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +30,23 @@ const absentNatives: Plugin = {
   },
 };
 
+/**
+ * commander requires child_process at load, only for executable sub-commands (the client has
+ * none); under Debian's Node 18 (no built-in code cache) compiling child_process and the net and
+ * stream modules it pulls in was a quarter of the client's start-up CPU in the qemu-aarch64 guest.
+ */
+const lazyChildProcessInCommander: Plugin = {
+  name: 'lazy-child-process-in-commander',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (a) => {
+      const text = await readFile(a.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!text.includes(eager)) throw new Error(`${a.path}: commander changed, the lazy child_process patch no longer applies`);
+      return { contents: text.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+
 export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}): BuildOptions {
   return {
     define: { __FLIPSIDE_INJECTED_BUG__: o.injectBug ? JSON.stringify(o.injectBug) : 'null', __FLIPSIDE_BUNDLE__: 'true' },
@@ -45,15 +64,59 @@ export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}):
     logLevel: 'warning',
     // Nothing native may reach the device; optional deps of bundled packages stay out.
     external: [],
-    plugins: [absentNatives],
+    plugins: [absentNatives, lazyChildProcessInCommander],
   };
+}
+
+/** The last line of the device bundle is PREFIX + the bundle's source as a JSON string + SUFFIX. */
+export const SOURCE_LINE = ['__flipsideLoader.runDeviceBundle({ id: ID, source: ', ' }, { require, module, filename: __filename, dirname: __dirname });'] as const;
+
+/** The bundle's id and own source (a CommonJS function expression) from a device bundle file's text. */
+export function bundleSourceOf(fileText: string): { id: string; source: string } {
+  const line = fileText.trimEnd().slice(fileText.trimEnd().lastIndexOf('\n') + 1);
+  const [before, after] = SOURCE_LINE[0].split('ID') as [string, string];
+  const idEnd = line.indexOf(after);
+  if (!line.startsWith(before) || idEnd < 0 || !line.endsWith(SOURCE_LINE[1])) throw new Error('not a device bundle: no source line at the end');
+  return { id: JSON.parse(line.slice(before.length, idEnd)) as string, source: JSON.parse(line.slice(idEnd + after.length, line.length - SOURCE_LINE[1].length)) as string };
+}
+
+/**
+ * One file: the start-up loader (client/device-loader.ts, with a V8 code cache on the device), then
+ * the esbuild bundle as a string literal, which V8 scans as one token instead of parsing 1 MB of
+ * functions; the loader compiles it (or takes it from the cache).
+ */
+export async function composeDeviceBundle(bundleText: string): Promise<string> {
+  const loader = await build({
+    entryPoints: [join(root, 'client', 'device-loader.ts')],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    target: 'node18',
+    format: 'iife',
+    globalName: '__flipsideLoader',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  if (loader.errors.length > 0) throw new Error(`esbuild failed on the loader: ${loader.errors.map((e) => e.text).join('; ')}`);
+  const source = MODULE_WRAPPER[0] + bundleText.replace(/^#!.*/, '') + MODULE_WRAPPER[1];
+  const id = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  return [
+    '#!/usr/bin/env node',
+    '// Flipside device client: the start-up loader (client/device-loader.ts), then the bundle as a string.',
+    loader.outputFiles[0]!.text.trimEnd(),
+    SOURCE_LINE[0].replace('ID', JSON.stringify(id)) + JSON.stringify(source) + SOURCE_LINE[1],
+    '',
+  ].join('\n');
 }
 
 export async function buildDeviceBundle(outfile: string = DEVICE_BUNDLE, o: DeviceBuildOptions = {}): Promise<string> {
   await mkdir(dirname(outfile), { recursive: true });
-  const r = await build({ ...deviceBuildOptions(outfile, o), metafile: true });
+  const r = await build({ ...deviceBuildOptions(outfile, o), banner: {}, write: false, metafile: true });
   if (r.errors.length > 0) throw new Error(`esbuild failed: ${r.errors.map((e) => e.text).join('; ')}`);
-  await chmod(outfile, 0o755);
+  const tmp = `${outfile}.tmp-${process.pid}`;
+  await writeFile(tmp, await composeDeviceBundle(r.outputFiles![0]!.text), { mode: 0o755 });
+  await chmod(tmp, 0o755);
+  await rename(tmp, outfile);
   return outfile;
 }
 
