@@ -12,9 +12,14 @@ export class BlobStore {
   readonly blobDir: string;
   readonly tmpDir: string;
 
-  constructor(dataDir: string) {
+  /**
+   * `worker`: one of several server processes on this data dir (--workers N). Each has its own
+   * tmp/worker-<n>, so a worker that starts again empties only its own unfinished uploads, never
+   * one another worker is receiving.
+   */
+  constructor(dataDir: string, worker?: number) {
     this.blobDir = join(dataDir, 'blobs');
-    this.tmpDir = join(dataDir, 'tmp');
+    this.tmpDir = worker === undefined ? join(dataDir, 'tmp') : join(dataDir, 'tmp', `worker-${worker}`);
     mkdirSync(this.blobDir, { recursive: true, mode: 0o700 });
     // Anything in tmp is an upload that never finished: it was never acknowledged.
     rmSync(this.tmpDir, { recursive: true, force: true });
