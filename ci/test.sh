@@ -93,7 +93,10 @@ fi
 # ci/postgres.sh; each server test gets its own schema). FLIPSIDE_PG_TESTS=0 skips it.
 # Cost (measured 2026-12-03 on the 2-core dev machine): 196 tests in 28 s at load average 2 (the first
 # 56 of them took 89 s at load 14-19), plus ~11 s to initdb and start the cluster; the apt install,
-# where needed, comes on top.
+# where needed, comes on top. server-mock/workers.test.ts (flipside-server --workers 2: a rollout to
+# 20 devices with a worker SIGKILLed, the change stream and deviceconnect across workers) adds
+# 3 tests, measured 2026-12-03 at load average ~10: 109 s, 54 s and 42 s of wall time, run two at a
+# time beside the others (about 2 minutes more for the step), a few CPU seconds each.
 if [ "${FLIPSIDE_PG_TESTS:-1}" != "0" ]; then
   echo "== store and server API tests on PostgreSQL at $(date -u +%T)"
   if pg_url=$(bash ci/postgres.sh); then
@@ -102,6 +105,7 @@ if [ "${FLIPSIDE_PG_TESTS:-1}" != "0" ]; then
       server-mock/management/devauth.test.ts server-mock/management/inventory.test.ts server-mock/management/useradm.test.ts \
       server-mock/management/iot-manager.test.ts server-mock/deviceconnect/retention.test.ts \
       server-mock/contract/contract.test.ts server-mock/contract/mender-ui.test.ts \
+      server-mock/workers.test.ts \
       2>&1 | tee reports/postgres.tap
     rc=${PIPESTATUS[0]}
     count_tap reports/postgres.tap "$rc" "ava on PostgreSQL"

@@ -70,6 +70,12 @@ export interface BuildServerOptions {
   deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number; recordings?: Partial<import('./deviceconnect/retention.js').RecordingRetention> };
   /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
   downloadProgressFlushMs?: number;
+  /**
+   * One of several processes of `flipside-server --workers N` (workers.ts): its slot (1..N, in
+   * the X-Flipside-Worker header and the logs) and the deviceconnect relay to the other workers.
+   * The supervisor did the once-only start-up work (removing orphaned blobs, emptying tmp/).
+   */
+  worker?: { slot: number; relay: import('./deviceconnect/cluster-relay.js').ClusterRelay };
 }
 
 declare module 'fastify' {
@@ -81,8 +87,9 @@ declare module 'fastify' {
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const dataDir = resolve(opts.dataDir);
   const store: FlipsideStore = opts.database ? await (await import('./store/postgres.js')).openPostgresStore(opts.database) : openSqliteStore(dataDir);
-  const blobs = new BlobStore(dataDir);
-  const orphans = blobs.removeOrphans(await store.artifactIds());
+  const blobs = new BlobStore(dataDir, opts.worker?.slot);
+  // Not in a worker: another worker may be between a blob's rename and its row's insert.
+  const orphans = opts.worker ? [] : blobs.removeOrphans(await store.artifactIds());
   const ctx: ServerContext = {
     store,
     blobs,
@@ -97,7 +104,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     passwords: new PasswordHasher(),
     admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
     loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
-    connect: new ConnectHub(),
+    connect: new ConnectHub(opts.worker?.relay),
     // Called only once requests run, when `app` (declared below) exists.
     downloads: new DownloadProgress(store, opts.downloadProgressFlushMs ?? DEFAULT_FLUSH_MS, (err) => app.log.warn({ err }, 'download progress not saved')),
   };
@@ -117,8 +124,11 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   if (orphans.length) app.log.warn({ orphans }, 'removed blobs without a database row');
 
   acceptEmptyJsonBody(app);
+  const workerSlot = opts.worker ? String(opts.worker.slot) : undefined;
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Men-Requestid', req.id);
+    // Which process served: for load balancer debugging and the multi-worker tests.
+    if (workerSlot) reply.header('X-Flipside-Worker', workerSlot);
   });
   // Group commit (store.ts): no reply leaves before the writes it may reflect are on disk.
   // An error reply goes out as it is when the group failed too: it claims nothing was stored, and

@@ -49,6 +49,38 @@ function databaseOf(url: string | undefined): { url: string } | undefined {
   return { url };
 }
 
+/**
+ * --workers N's supervisor: the once-only start-up work, then the workers (workers.ts). The
+ * listening line and the notes are printed once every worker listens.
+ */
+async function supervise(o: { workers: number; http: boolean; host: string; tlsName?: string[] }, dataDir: string, database: { url: string }): Promise<number> {
+  const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
+  const [{ loadOrCreateSecrets }, { openPostgresStore }, { BlobStore }, { superviseWorkers }] = await Promise.all([
+    import('./auth/secrets.js'),
+    import('./store/postgres.js'),
+    import('./store/blobs.js'),
+    import('./workers.js'),
+  ]);
+  loadOrCreateSecrets(dataDir);
+  // Opening the store runs the schema migrations, once, before any worker.
+  const store = await openPostgresStore(database);
+  try {
+    const orphans = new BlobStore(dataDir).removeOrphans(await store.artifactIds());
+    if (orphans.length) process.stderr.write(`flipside-server: removed blobs without a database row: ${orphans.join(', ')}\n`);
+  } finally {
+    await store.close();
+  }
+  return superviseWorkers({
+    workers: o.workers,
+    log: (line) => process.stderr.write(`flipside-server: ${line}\n`),
+    onListening: (address) => {
+      const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+      process.stdout.write(`flipside-server listening on ${tls ? 'https' : 'http'}://${address}${tls ? ` ca=${tls.caPath}` : ''} (${o.workers} workers)\n`);
+      process.stdout.write(startupNotes({ host: host === '::' ? '::' : host, port, caPath: tls?.caPath }));
+    },
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('flipside-server')
@@ -65,20 +97,39 @@ export async function main(argv: string[]): Promise<number> {
     .option('--log-level <level>', 'pino log level (FLIPSIDE_SERVER_LOG_LEVEL)', env.FLIPSIDE_SERVER_LOG_LEVEL ?? 'info')
     .option('--recording-max-age-days <n>', 'delete terminal session recordings older than this (FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS ?? DEFAULT_RECORDING_RETENTION.maxAgeDays))
     .option('--recording-max-mib <n>', 'keep at most this many MiB of terminal session recordings, the oldest deleted first (FLIPSIDE_SERVER_RECORDING_MAX_MIB)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_MIB ?? DEFAULT_RECORDING_RETENTION.maxTotalBytes / 2 ** 20))
-    .option('--database <url>', 'PostgreSQL instead of SQLite in the data dir: postgres://user@host:port/db (FLIPSIDE_DATABASE_URL)', env.FLIPSIDE_DATABASE_URL);
+    .option('--database <url>', 'PostgreSQL instead of SQLite in the data dir: postgres://user@host:port/db (FLIPSIDE_DATABASE_URL)', env.FLIPSIDE_DATABASE_URL)
+    .option('--workers <n>', 'server processes sharing the port (N > 1 needs --database; FLIPSIDE_SERVER_WORKERS)', intOption, Number(env.FLIPSIDE_SERVER_WORKERS ?? 1));
 
-  program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number }) => {
+  program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number; workers: number }) => {
     const dataDir = resolve(o.dataDir);
+    const database = databaseOf(o.database);
+    let worker: { slot: number; relay: import('./deviceconnect/cluster-relay.js').ClusterRelay } | undefined;
+    if (o.workers > 1) {
+      const [{ default: cluster }, workers] = await Promise.all([import('node:cluster'), import('./workers.js')]);
+      if (!database) {
+        process.stderr.write(`flipside-server: ${workers.WORKERS_NEED_POSTGRES}\n`);
+        code = 2;
+        return;
+      }
+      if (cluster.isPrimary) {
+        code = await supervise(o, dataDir, database);
+        return;
+      }
+      const { ClusterRelay } = await import('./deviceconnect/cluster-relay.js');
+      worker = { slot: workers.workerSlot() ?? cluster.worker!.id, relay: new ClusterRelay(cluster.worker!.id, process as never) };
+    }
+    // The supervisor made the TLS files: a worker only reads them.
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
     const app = await (await server()).buildServer({
       dataDir,
-      logger: { level: o.logLevel },
+      worker,
+      logger: worker ? { level: o.logLevel, base: { pid: process.pid, worker: worker.slot } } : { level: o.logLevel },
       publicUrl: o.publicUrl,
       linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
       deviceConnect: { recordings: { maxAgeDays: o.recordingMaxAgeDays, maxTotalBytes: o.recordingMaxMib * 2 ** 20 } },
       https: tls ? { key: tls.key, cert: tls.cert } : undefined,
-      database: databaseOf(o.database),
+      database,
     });
     let address: string;
     try {
@@ -92,6 +143,25 @@ export async function main(argv: string[]): Promise<number> {
       return;
     }
     app.log.info({ address, data_dir: dataDir, ca: tls?.caPath }, 'flipside-server listening');
+    if (worker) {
+      // The supervisor prints the listening line once for all; a worker runs until it is told to
+      // stop, or until the supervisor is gone (its IPC channel closed: killed, say).
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const stop = (why: string) => {
+          if (stopping) return;
+          stopping = true;
+          app.log.info({ reason: why }, 'worker shutting down');
+          void app.close().then(done);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('disconnect', () => stop('the supervisor is gone'));
+      });
+      // The IPC channel would keep this process alive.
+      if (process.connected) process.disconnect();
+      return;
+    }
     // One plain line for scripts and humans: where to connect, and which CA to trust.
     process.stdout.write(`flipside-server listening on ${address}${tls ? ` ca=${tls.caPath}` : ''}\n`);
     process.stdout.write(startupNotes({ host: o.host, port: (app.server.address() as { port: number }).port, caPath: tls?.caPath }));

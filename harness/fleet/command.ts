@@ -26,8 +26,10 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
     .option('--timeout <s>', 'give up on the rollout after', number('--timeout', 1), d.timeoutSeconds)
     .option('--seed <n>', 'seed (keys, failures, timing)', number('--seed', 0), d.seed)
     .option('--cpu-prof <dir>', "write the server's V8 CPU profile here")
+    .option('--database <url>', 'run the server on this (empty) PostgreSQL database instead of SQLite')
+    .option('--server-workers <n>', 'server processes (flipside-server --workers; more than 1 needs --database)', number('--server-workers', 1), 1)
     .option('--json', 'print only the result as JSON')
-    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean }) => {
+    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean; database?: string; serverWorkers: number }) => {
       const batchPercents = o.phases === '' ? [] : o.phases.split(',').map(number('--phases', 1, 99));
       // Stopped from outside: exit, and the exit handlers take the server and baseline along
       // (worker processes leave when their channel closes).
@@ -45,6 +47,8 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
         timeoutSeconds: o.timeout,
         seed: Math.floor(o.seed),
         ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
+        ...(o.database ? { database: o.database } : {}),
+        serverWorkers: Math.floor(o.serverWorkers),
         log: o.json ? undefined : (l) => console.log(l),
       });
       console.log(JSON.stringify(r, null, o.json ? undefined : 1));

@@ -45,13 +45,20 @@ export interface FleetOptions {
   /** A V8 CPU profile of the server goes here. */
   cpuProfDir?: string;
   serverLogLevel?: string;
+  /** PostgreSQL instead of SQLite (an empty database: the run's rows stay in it). */
+  database?: string;
+  /** Server processes (flipside-server --workers; more than 1 needs `database`). */
+  serverWorkers?: number;
+  /** Called at each look at the rollout (about once a second): tests act on the server mid-rollout. */
+  onRollout?: (look: { status: Record<string, number>; server: ServerProcess }) => void | Promise<void>;
   log?: (line: string) => void;
 }
 
 export { FLEET_DEFAULTS };
 
 export interface FleetResult {
-  store: 'sqlite';
+  store: 'sqlite' | 'postgres';
+  serverWorkers: number;
   devices: number;
   workers: number;
   pollSeconds: number;
@@ -153,7 +160,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   const log = o.log ?? (() => {});
   const runId = `fleet${o.seed}-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
-  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel });
+  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel, database: o.database, workers: o.serverWorkers });
   const runners: Runner[] = [];
   let baseline: Baseline | undefined;
   try {
@@ -227,6 +234,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
         log(`deployment status: ${(e as Error).message}`);
         return dep;
       });
+      await o.onRollout?.({ status: dep.statistics.status, server });
       if (performance.now() - lastLine > 10_000) {
         lastLine = performance.now();
         const s = dep.statistics.status;
@@ -271,7 +279,8 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const devicesWall = (performance.now() - devicesStart) / 1000;
     const simCpuSeconds = reports.reduce((a, r) => a + r.cpuSeconds, 0);
     return {
-      store: 'sqlite',
+      store: o.database ? 'postgres' : 'sqlite',
+      serverWorkers: o.serverWorkers ?? 1,
       devices: o.devices,
       workers: o.workers,
       pollSeconds: o.pollSeconds,

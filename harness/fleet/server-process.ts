@@ -32,6 +32,10 @@ export interface ServerProcessOptions {
   logLevel?: string;
   /** Write a V8 CPU profile of the server into this folder when it stops. */
   cpuProfDir?: string;
+  /** A PostgreSQL database instead of SQLite in the data dir (--database). */
+  database?: string;
+  /** Server processes (--workers; more than 1 needs `database`). */
+  workers?: number;
 }
 
 export class ServerProcess {
@@ -47,12 +51,13 @@ export class ServerProcess {
 
   static async start(o: ServerProcessOptions): Promise<ServerProcess> {
     mkdirSync(o.dataDir, { recursive: true });
-    const init = spawnSync(process.execPath, [SERVER_BIN, 'init', '--data-dir', o.dataDir, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
+    const db = o.database ? ['--database', o.database] : [];
+    const init = spawnSync(process.execPath, [SERVER_BIN, 'init', '--data-dir', o.dataDir, ...db, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`flipside-server init failed (${init.status}): ${init.stderr || init.stdout}`);
     const logPath = join(o.dataDir, 'server.log');
     const logFd = openSync(logPath, 'a');
     const node = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
-    const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
+    const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, ...db, ...(o.workers ? ['--workers', String(o.workers)] : []), '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
       stdio: ['ignore', logFd, 'pipe'],
     });
     closeSync(logFd);
@@ -87,10 +92,27 @@ export class ServerProcess {
     return this.child.pid!;
   }
 
+  /** The worker processes under --workers (the supervisor's children), from /proc. */
+  workerPids(): number[] {
+    try {
+      return readFileSync(`/proc/${this.pid}/task/${this.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
   /** The current sample; also keeps the peak RSS. A server that died keeps its last sample. */
   sample(): ServerSample {
     try {
-      this.last = sampleProcess(this.pid);
+      // Under --workers the supervisor's workers do the serving: their CPU and RSS count too.
+      const parts = [sampleProcess(this.pid), ...this.workerPids().flatMap((p) => {
+        try {
+          return [sampleProcess(p)];
+        } catch {
+          return []; // a worker that just died
+        }
+      })];
+      this.last = { cpuSeconds: parts.reduce((a, x) => a + x.cpuSeconds, 0), rssBytes: parts.reduce((a, x) => a + x.rssBytes, 0) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       return this.last;

@@ -4,7 +4,7 @@
 // the wait with a message that names what was awaited.
 import { ApiError } from '../http-errors.js';
 import type { ProtoMsg } from '../../connect-protocol/protocol.js';
-import type { ConnectHub, DeviceLink, SessionInfo, SessionPeer } from './hub.js';
+import type { ConnectHub, Link, SessionInfo, SessionPeer } from './hub.js';
 
 export class DeviceGone extends ApiError {
   constructor(reason: string) {
@@ -21,7 +21,7 @@ export class SessionChannel implements SessionPeer {
 
   constructor(
     private readonly hub: ConnectHub,
-    readonly link: DeviceLink,
+    readonly link: Link,
     private readonly idleMs: number,
   ) {}
 

@@ -11,7 +11,7 @@ import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { badRequest, conflict, errorSchema, forbidden, notFound } from '../http-errors.js';
 import { CONTROL, MENDER_CLIENT, MENDER_CLIENT_STATUS, PROTO, SHELL, numberProp, ProtocolError, decodeMessage, encodeMessage, errorMessage, errorText, type ProtoMsg } from '../../connect-protocol/protocol.js';
-import type { DeviceLink } from './hub.js';
+import type { Link } from './hub.js';
 import { SessionChannel } from './channel.js';
 import { downloadRemote, uploadRemote } from './file-transfer.js';
 import { SessionRecorder } from './recording.js';
@@ -141,12 +141,14 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     if (dev.status !== 'accepted') throw conflict(`device ${id} is ${dev.status}, not accepted`);
     return dev;
   }
-  async function connectedLink(id: string): Promise<DeviceLink> {
+  async function connectedLink(id: string): Promise<Link> {
     await acceptedDevice(id);
-    const link = hub.link(id);
+    const link = await hub.find(id);
     if (!link) throw conflict(`device ${id} is not connected`);
     return link;
   }
+  /** The device's link, from the WebSocket route's preHandler to its handler. */
+  const found = new WeakMap<FastifyRequest, Link>();
   const who = (req: FastifyRequest) => ({ user_id: req.userId!, user_email: req.userEmail! });
 
   app.get<{ Params: { id: string } }>(
@@ -154,7 +156,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     { schema: { tags, summary: "The device's connection state", params: idParams, response: { 404: errorSchema } } },
     async (req) => {
       if (!(await ctx.store.device(req.params.id))) throw notFound(`device ${req.params.id} not found`);
-      return hub.state(req.params.id);
+      return hub.connectionState(req.params.id);
     },
   );
 
@@ -180,7 +182,7 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
   app.get<{ Querystring: { device_id?: string } }>(
     `${MGMT}/sessions`,
     { schema: { tags, summary: 'Sessions running now (terminal, port forward, file transfer)', querystring: { type: 'object', properties: { device_id: { type: 'string' } } } } },
-    async (req) => hub.sessions(req.query.device_id),
+    async (req) => hub.allSessions(req.query.device_id),
   );
 
   app.route<{ Params: { id: string } }>({
@@ -188,13 +190,15 @@ export async function deviceConnectRoutes(app: FastifyInstance, opts: DeviceConn
     url: `${MGMT}/devices/:id/connect`,
     schema: { tags, summary: 'A session with the device (WebSocket): remote terminal, port forward', params: idParams, response: { 400: errorSchema, 404: errorSchema, 409: errorSchema } },
     preHandler: async (req) => {
-      await connectedLink(req.params.id);
+      // Found here, where waiting is allowed (the device may be in another worker).
+      found.set(req, await connectedLink(req.params.id));
     },
     handler: async () => {
       throw badRequest('this route needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
     },
     wsHandler: (ws: WebSocket, req: FastifyRequest<{ Params: { id: string } }>) => {
-      const link = hub.link(req.params.id);
+      const link = found.get(req);
+      found.delete(req);
       if (!link) return ws.close(CLOSE_PEER_GONE, 'the device disconnected');
       let ended = false;
       let shell = false;

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
-import { rmSync, mkdtempSync, createReadStream, createWriteStream } from 'node:fs';
+import { rmSync, mkdtempSync, createReadStream, createWriteStream, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { serialize, deserialize } from 'node:v8';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -562,18 +563,28 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
 
   // ---- artifacts/directupload: a signed link to PUT the artifact to, then `complete` keeps it.
   // Mender hands out an object-store link; here the link points back at this server, which checks
-  // the artifact as it arrives and holds it (in tmp/, emptied at start) until complete or expiry.
-  const uploads = new Map<string, { expire: number; ingested?: IngestedArtifact }>();
-  const dropExpiredUploads = () => {
-    for (const [id, u] of uploads) {
-      if (u.expire > Date.now()) continue;
-      if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
-      uploads.delete(id);
+  // the artifact as it arrives and holds it until complete or expiry. The signed link is the only
+  // record of an issued upload; what arrived is staged as a file in the data dir's
+  // direct-uploads/ (emptied at start), so under --workers the PUT and the complete may reach
+  // different workers.
+  const staged = (id: string) => join(ctx.blobs.stagingDir, id);
+  type Staged = { expire: number; ingested: IngestedArtifact };
+  const readStaged = (path: string): Staged | undefined => {
+    try {
+      return deserialize(readFileSync(path)) as Staged;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
     }
   };
-  app.addHook('onClose', async () => {
-    for (const u of uploads.values()) if (u.ingested) rmSync(u.ingested.tempPath, { force: true });
-  });
+  const dropExpiredUploads = () => {
+    for (const name of readdirSync(ctx.blobs.stagingDir)) {
+      const u = readStaged(join(ctx.blobs.stagingDir, name));
+      if (!u || u.expire > Date.now()) continue;
+      rmSync(u.ingested.tempPath, { force: true });
+      rmSync(join(ctx.blobs.stagingDir, name), { force: true });
+    }
+  };
 
   app.post(
     `${BASE}/artifacts/directupload`,
@@ -585,7 +596,6 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       dropExpiredUploads();
       const id = randomUUID();
       const link = signedUploadLink(ctx.secrets.linkKey, `${baseUrl(req, ctx.publicUrl)}${BASE}/artifacts/directupload/${id}/upload`, id, ctx.linkTtlSeconds);
-      uploads.set(id, { expire: Date.parse(link.expire) });
       return { id, ...link };
     },
   );
@@ -607,10 +617,17 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
     async (req, reply) => {
       const check = checkUploadLink(ctx.secrets.linkKey, req.params.id, req.query['x-men-expire'], req.query['x-men-signature']);
       if (check !== 'ok') throw forbidden(check === 'expired' ? 'upload link expired' : 'bad upload link signature');
-      const u = uploads.get(req.params.id);
-      if (!u) throw notFound('no such upload');
-      if (u.ingested) throw conflict('already uploaded');
-      u.ingested = await ingestArtifact(req.raw, ctx.blobs, ctx.maxArtifactBytes);
+      // The signature covers the id: a valid link names an upload this server issued.
+      if (existsSync(staged(req.params.id))) throw conflict('already uploaded');
+      const ingested = await ingestArtifact(req.raw, ctx.blobs, ctx.maxArtifactBytes);
+      try {
+        // 'wx': of two PUTs racing on one link, the first to finish keeps its upload.
+        writeFileSync(staged(req.params.id), serialize({ expire: Date.parse(req.query['x-men-expire']), ingested } satisfies Staged), { flag: 'wx', mode: 0o600 });
+      } catch (e) {
+        rmSync(ingested.tempPath, { force: true });
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict('already uploaded');
+        throw e;
+      }
       return reply.code(200).send();
     },
   );
@@ -627,11 +644,20 @@ export async function artifactRoutes(app: FastifyInstance, opts: { ctx: ServerCo
       },
     },
     async (req, reply) => {
-      const u = uploads.get(req.params.id);
-      if (!u?.ingested) throw notFound('nothing uploaded under this id');
+      const path = staged(req.params.id);
+      const u = /^[\w-]{1,64}$/.test(req.params.id) ? readStaged(path) : undefined;
+      if (!u) throw notFound('nothing uploaded under this id');
       const ingested = u.ingested;
       if (req.body?.size !== undefined && req.body.size !== ingested.size) throw badRequest(`size says ${req.body.size} bytes, the upload has ${ingested.size}`);
-      uploads.delete(req.params.id);
+      // Claimed by renaming: of two completes racing (in two workers), one keeps the upload.
+      const claimed = `${path}.${randomUUID()}.claimed`;
+      try {
+        renameSync(path, claimed);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('nothing uploaded under this id');
+        throw e;
+      }
+      rmSync(claimed, { force: true });
       try {
         await storeIngested(ingested, '', req.userEmail!);
       } finally {

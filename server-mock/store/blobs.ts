@@ -11,14 +11,26 @@ const SAFE_ID = /^[A-Za-z0-9-]{1,64}$/;
 export class BlobStore {
   readonly blobDir: string;
   readonly tmpDir: string;
+  /** Shared by every worker on this data dir: direct uploads between their PUT and complete. */
+  readonly stagingDir: string;
 
-  constructor(dataDir: string) {
+  /**
+   * `worker`: one of several server processes on this data dir (--workers N). Each has its own
+   * tmp/worker-<n>, so a worker that starts again empties only its own unfinished uploads, never
+   * one another worker is receiving.
+   */
+  constructor(dataDir: string, worker?: number) {
     this.blobDir = join(dataDir, 'blobs');
-    this.tmpDir = join(dataDir, 'tmp');
+    this.tmpDir = worker === undefined ? join(dataDir, 'tmp') : join(dataDir, 'tmp', `worker-${worker}`);
     mkdirSync(this.blobDir, { recursive: true, mode: 0o700 });
     // Anything in tmp is an upload that never finished: it was never acknowledged.
     rmSync(this.tmpDir, { recursive: true, force: true });
     mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
+    // Emptied by the process that starts first (the single server, or --workers' supervisor):
+    // staged uploads point at files under tmp, which are gone too.
+    this.stagingDir = join(dataDir, 'direct-uploads');
+    if (worker === undefined) rmSync(this.stagingDir, { recursive: true, force: true });
+    mkdirSync(this.stagingDir, { recursive: true, mode: 0o700 });
   }
 
   /** A fresh path under tmp for one upload. */

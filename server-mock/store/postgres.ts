@@ -483,7 +483,13 @@ export class PostgresStore implements FlipsideStore {
     const t = Date.now();
     if (t - (this.lastCheckIn.get(deviceId) ?? 0) < 60_000) return;
     this.lastCheckIn.set(deviceId, t);
-    await this.sql.run('INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET check_in_time = excluded.check_in_time', deviceId, new Date(t).toISOString());
+    // Each process throttles on its own (lastCheckIn): under --workers a device may be written
+    // once a minute per worker, and a slower process's older time must not replace a newer one.
+    await this.sql.run(
+      'INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET check_in_time = excluded.check_in_time WHERE device_checkins.check_in_time < excluded.check_in_time',
+      deviceId,
+      new Date(t).toISOString(),
+    );
   }
   private readonly lastCheckIn = new Map<string, number>();
   async checkInTime(deviceId: string): Promise<string | undefined> {

@@ -305,6 +305,8 @@ export async function uiPlugin(app: FastifyInstance, opts: { ctx: ServerContext;
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
+        // The hooks' headers (request id, X-Flipside-Worker) too: hijacking skips fastify's send.
+        ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
