@@ -32,6 +32,8 @@ export interface ServerProcessOptions {
   logLevel?: string;
   /** Write a V8 CPU profile of the server into this folder when it stops. */
   cpuProfDir?: string;
+  /** PostgreSQL instead of SQLite in the data dir. */
+  databaseUrl?: string;
 }
 
 export class ServerProcess {
@@ -47,12 +49,13 @@ export class ServerProcess {
 
   static async start(o: ServerProcessOptions): Promise<ServerProcess> {
     mkdirSync(o.dataDir, { recursive: true });
-    const init = spawnSync(process.execPath, [SERVER_BIN, 'init', '--data-dir', o.dataDir, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
+    const database = o.databaseUrl ? ['--database', o.databaseUrl] : [];
+    const init = spawnSync(process.execPath, [SERVER_BIN, ...database, 'init', '--data-dir', o.dataDir, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`flipside-server init failed (${init.status}): ${init.stderr || init.stdout}`);
     const logPath = join(o.dataDir, 'server.log');
     const logFd = openSync(logPath, 'a');
     const node = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
-    const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
+    const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, ...database, '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
       stdio: ['ignore', logFd, 'pipe'],
     });
     closeSync(logFd);
