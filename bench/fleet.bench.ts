@@ -17,6 +17,7 @@ const stores = (env.FLEET_STORES ?? 'sqlite,postgres').split(',');
 const sizes = (env.FLEET_DEVICES ?? '10000').split(',').map(Number);
 const repeat = Number(env.FLEET_REPEAT ?? 1);
 const results: FleetResult[] = [];
+const failed: Array<{ store: string; devices: number; rolloutComplete: false; error: string }> = [];
 
 // A throwaway PostgreSQL of this bench's own (not the one the tests share), stopped at the end.
 const PG_SCRIPT = fileURLToPath(new URL('../ci/postgres.sh', import.meta.url));
@@ -29,31 +30,37 @@ function databaseUrl(): string {
 }
 
 try {
-for (const store of stores) {
-  if (store !== 'sqlite' && store !== 'postgres') throw new Error(`FLEET_STORES: unknown store ${store} (sqlite, postgres)`);
-  const url = store === 'postgres' ? databaseUrl() : undefined;
-for (const devices of sizes) {
-  for (let r = 0; r < repeat; r++) {
-    console.log(`\n--- ${store}: ${devices} devices, run ${r + 1}/${repeat}`);
-    const result = await runFleet({
-      devices,
-      pollSeconds: Number(env.FLEET_POLL_SECONDS ?? 120),
-      jitter: Number(env.FLEET_JITTER ?? 0.5),
-      ...(env.FLEET_BOOT_SECONDS ? { bootSeconds: Number(env.FLEET_BOOT_SECONDS) } : {}),
-      phases: { batchPercents: [10], gapSeconds: Number(env.FLEET_PHASE_GAP ?? 60) },
-      workers: Number(env.FLEET_WORKERS ?? 2),
-      seed: r + 1,
-      ...(url ? { databaseUrl: url } : {}),
-      cpuProfDir: env.FLEET_CPU_PROF,
-      log: (l) => console.log(l),
-    });
-    results.push(result);
-    const { wrongStatuses, counters, ...short } = result;
-    console.log(JSON.stringify(short));
-    if (wrongStatuses.length) console.log(`wrong statuses (first ${wrongStatuses.length}):\n  ${wrongStatuses.join('\n  ')}`);
+  for (const store of stores) {
+    if (store !== 'sqlite' && store !== 'postgres') throw new Error(`FLEET_STORES: unknown store ${store} (sqlite, postgres)`);
+    const url = store === 'postgres' ? databaseUrl() : undefined;
+    for (const devices of sizes) {
+      for (let r = 0; r < repeat; r++) {
+        console.log(`\n--- ${store}: ${devices} devices, run ${r + 1}/${repeat}`);
+        const result = await runFleet({
+          devices,
+          pollSeconds: Number(env.FLEET_POLL_SECONDS ?? 120),
+          jitter: Number(env.FLEET_JITTER ?? 0.5),
+          ...(env.FLEET_BOOT_SECONDS ? { bootSeconds: Number(env.FLEET_BOOT_SECONDS) } : {}),
+          phases: { batchPercents: [10], gapSeconds: Number(env.FLEET_PHASE_GAP ?? 60) },
+          workers: Number(env.FLEET_WORKERS ?? 2),
+          seed: r + 1,
+          ...(url ? { databaseUrl: url } : {}),
+          cpuProfDir: env.FLEET_CPU_PROF,
+          log: (l) => console.log(l),
+        }).catch((e: unknown) => {
+          // One store's failed run is a result too: the other store still runs.
+          console.log(`${store} run failed: ${(e as Error).message}`);
+          failed.push({ store, devices, rolloutComplete: false, error: (e as Error).message });
+          return null;
+        });
+        if (!result) continue;
+        results.push(result);
+        const { wrongStatuses, counters, ...short } = result;
+        console.log(JSON.stringify(short));
+        if (wrongStatuses.length) console.log(`wrong statuses (first ${wrongStatuses.length}):\n  ${wrongStatuses.join('\n  ')}`);
+      }
+    }
   }
-}
-}
 } finally {
   if (startedPg) execFileSync('bash', [PG_SCRIPT, 'stop'], { env: pgEnv, stdio: 'inherit' });
 }
@@ -65,5 +72,6 @@ for (const r of results) {
     `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
   );
 }
-console.log(JSON.stringify({ stores: results.map(({ wrongStatuses, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })) }));
-process.exitCode = results.every((r) => r.rolloutComplete && r.statusesRight) ? 0 : 1;
+for (const f of failed) console.log(`${f.store.padEnd(8)}  ${String(f.devices).padStart(7)}  failed: ${f.error}`);
+console.log(JSON.stringify({ stores: [...results.map(({ wrongStatuses, counters: _c, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })), ...failed] }));
+process.exitCode = failed.length === 0 && results.every((r) => r.rolloutComplete && r.statusesRight) ? 0 : 1;
