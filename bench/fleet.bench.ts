@@ -1,41 +1,77 @@
 // Fleet benchmark (issue #19): simulated devices on the real device API over HTTPS against the
 // reference server in its own process, one phased rollout to all of them (harness/fleet/).
-// Environment: FLEET_DEVICES (comma list, default "1000,10000"), FLEET_POLL_SECONDS (60),
-// FLEET_JITTER (0.5), FLEET_WORKERS (device processes, 1), FLEET_REPEAT (runs per size, 1),
-// FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there).
+// Environment: FLEET_STORES ("sqlite,postgres"), FLEET_DEVICES (comma list, "10000"),
+// FLEET_POLL_SECONDS (120), FLEET_JITTER (0.5), FLEET_BOOT_SECONDS (one poll interval),
+// FLEET_PHASE_GAP (60), FLEET_WORKERS (device processes, 2), FLEET_REPEAT (runs per size, 1),
+// FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there), FLEET_DATABASE_URL (a
+// PostgreSQL server; without it `ci/postgres.sh` starts a throwaway one for the run and stops it).
+// With the defaults a 10,000-device run takes about 12 minutes: admission, a 120 s boot, and a
+// rollout of 60 s + up to 180 s to the next poll + one more poll for the 2 % that retry.
 // The last stdout line is JSON: {"stores":[{"store":"sqlite","devices":…,"pollP99Ms":…,…}]}.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runFleet, type FleetResult } from '../harness/fleet/fleet.js';
 
 const env = process.env;
-const sizes = (env.FLEET_DEVICES ?? '1000,10000').split(',').map(Number);
+const stores = (env.FLEET_STORES ?? 'sqlite,postgres').split(',');
+const sizes = (env.FLEET_DEVICES ?? '10000').split(',').map(Number);
 const repeat = Number(env.FLEET_REPEAT ?? 1);
 const results: FleetResult[] = [];
+const failed: Array<{ store: string; devices: number; rolloutComplete: false; error: string }> = [];
 
-for (const devices of sizes) {
-  for (let r = 0; r < repeat; r++) {
-    console.log(`\n--- ${devices} devices, run ${r + 1}/${repeat}`);
-    const result = await runFleet({
-      devices,
-      pollSeconds: Number(env.FLEET_POLL_SECONDS ?? 60),
-      jitter: Number(env.FLEET_JITTER ?? 0.5),
-      workers: Number(env.FLEET_WORKERS ?? 1),
-      seed: r + 1,
-      cpuProfDir: env.FLEET_CPU_PROF,
-      log: (l) => console.log(l),
-    });
-    results.push(result);
-    const { wrongStatuses, counters, ...short } = result;
-    console.log(JSON.stringify(short));
-    if (wrongStatuses.length) console.log(`wrong statuses (first ${wrongStatuses.length}):\n  ${wrongStatuses.join('\n  ')}`);
-  }
+// A throwaway PostgreSQL of this bench's own (not the one the tests share), stopped at the end.
+const PG_SCRIPT = fileURLToPath(new URL('../ci/postgres.sh', import.meta.url));
+const pgEnv = { ...env, FLIPSIDE_PG_DIR: '/tmp/flipside-fleet-pg', FLIPSIDE_PG_PORT: '55439' };
+let startedPg = false;
+function databaseUrl(): string {
+  if (env.FLEET_DATABASE_URL) return env.FLEET_DATABASE_URL;
+  startedPg = true;
+  return execFileSync('bash', [PG_SCRIPT], { env: pgEnv, encoding: 'utf8' }).trim();
 }
 
-console.log('\ndevices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  load  statuses');
+try {
+  for (const store of stores) {
+    if (store !== 'sqlite' && store !== 'postgres') throw new Error(`FLEET_STORES: unknown store ${store} (sqlite, postgres)`);
+    const url = store === 'postgres' ? databaseUrl() : undefined;
+    for (const devices of sizes) {
+      for (let r = 0; r < repeat; r++) {
+        console.log(`\n--- ${store}: ${devices} devices, run ${r + 1}/${repeat}`);
+        const result = await runFleet({
+          devices,
+          pollSeconds: Number(env.FLEET_POLL_SECONDS ?? 120),
+          jitter: Number(env.FLEET_JITTER ?? 0.5),
+          ...(env.FLEET_BOOT_SECONDS ? { bootSeconds: Number(env.FLEET_BOOT_SECONDS) } : {}),
+          phases: { batchPercents: [10], gapSeconds: Number(env.FLEET_PHASE_GAP ?? 60) },
+          workers: Number(env.FLEET_WORKERS ?? 2),
+          seed: r + 1,
+          ...(url ? { databaseUrl: url } : {}),
+          cpuProfDir: env.FLEET_CPU_PROF,
+          log: (l) => console.log(l),
+        }).catch((e: unknown) => {
+          // One store's failed run is a result too: the other store still runs.
+          console.log(`${store} run failed: ${(e as Error).message}`);
+          failed.push({ store, devices, rolloutComplete: false, error: (e as Error).message });
+          return null;
+        });
+        if (!result) continue;
+        results.push(result);
+        const { wrongStatuses, counters, ...short } = result;
+        console.log(JSON.stringify(short));
+        if (wrongStatuses.length) console.log(`wrong statuses (first ${wrongStatuses.length}):\n  ${wrongStatuses.join('\n  ')}`);
+      }
+    }
+  }
+} finally {
+  if (startedPg) execFileSync('bash', [PG_SCRIPT, 'stop'], { env: pgEnv, stdio: 'inherit' });
+}
+
+console.log('\nstore     devices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  load  statuses');
 for (const r of results) {
   const errors = Object.values(r.errors).reduce((a, n) => a + n, 0);
   console.log(
-    `${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
+    `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
   );
 }
-console.log(JSON.stringify({ stores: results.map(({ wrongStatuses, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })) }));
-process.exitCode = results.every((r) => r.rolloutComplete && r.statusesRight) ? 0 : 1;
+for (const f of failed) console.log(`${f.store.padEnd(8)}  ${String(f.devices).padStart(7)}  failed: ${f.error}`);
+console.log(JSON.stringify({ stores: [...results.map(({ wrongStatuses, counters: _c, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })), ...failed] }));
+process.exitCode = failed.length === 0 && results.every((r) => r.rolloutComplete && r.statusesRight) ? 0 : 1;

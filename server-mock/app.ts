@@ -82,6 +82,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     flipside: ServerContext;
   }
+  interface FastifyRequest {
+    /** Set by a route whose reply claims nothing that is not yet on disk (an empty poll). */
+    noDurabilityWait?: boolean;
+  }
 }
 
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
@@ -133,8 +137,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   // Group commit (store.ts): no reply leaves before the writes it may reflect are on disk.
   // An error reply goes out as it is when the group failed too: it claims nothing was stored, and
   // replacing it would only hide its reason (the SQLITE_FULL that rolled the group back, say).
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    const durable = store.durable();
+  app.addHook('onSend', (req, reply, payload, done) => {
+    const durable = req.noDurabilityWait ? undefined : store.durable();
     if (!durable) return done(null, payload);
     durable.then(
       () => done(null, payload),

@@ -48,7 +48,7 @@ export async function requestToken(
   serverUrl: string,
   key: DeviceKey,
   i: Omit<AuthRequestInput, 'publicKeyPem'>,
-  o: Pick<HttpRequest, 'ca' | 'secureContext' | 'timeoutMs'> = {},
+  o: Pick<HttpRequest, 'ca' | 'secureContext' | 'timeoutMs' | 'agent'> = {},
 ): Promise<string> {
   const url = joinUrl(serverUrl, AUTH_PATH);
   const { body, headers } = signedAuthRequest(key, i);

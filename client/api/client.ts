@@ -6,7 +6,7 @@ import type { SecureContext } from 'node:tls';
 import type { DeviceKey } from '../identity/device-key.js';
 import { requestToken } from './auth.js';
 import { ApiError, NetworkError, NotAuthorized } from './errors.js';
-import { httpRequest, DEFAULT_TIMEOUT_MS, type HttpResponse } from './http.js';
+import { httpRequest, DEFAULT_TIMEOUT_MS, type HttpRequest, type HttpResponse } from './http.js';
 import { joinUrl } from './url.js';
 
 export interface ApiClientOptions {
@@ -20,6 +20,8 @@ export interface ApiClientOptions {
   ca?: string[];
   /** Used instead of `ca` when given (see HttpRequest.secureContext). */
   secureContext?: SecureContext;
+  /** A keep-alive agent (see HttpRequest.agent); default one connection per request. */
+  agent?: HttpRequest['agent'];
   timeoutMs?: number;
   /** Told after each successful authentication (e.g. to resend the inventory). */
   onAuthenticated?: (server: string) => void;
@@ -69,7 +71,7 @@ export class ApiClient {
       const idx = (this.active + i) % this.servers.length;
       const server = this.servers[idx]!;
       try {
-        const token = await requestToken(server, this.o.key, { idData, tenantToken: this.o.tenantToken }, { ca: this.o.ca, secureContext: this.o.secureContext, timeoutMs: this.timeout });
+        const token = await requestToken(server, this.o.key, { idData, tenantToken: this.o.tenantToken }, { ca: this.o.ca, secureContext: this.o.secureContext, agent: this.o.agent, timeoutMs: this.timeout });
         this.jwt = token;
         this.active = idx;
         this.o.onAuthenticated?.(server);
@@ -101,6 +103,7 @@ export class ApiClient {
           body: call.json !== undefined ? Buffer.from(call.json) : undefined,
           ca: this.o.ca,
           secureContext: this.o.secureContext,
+          agent: this.o.agent,
           timeoutMs: this.timeout,
           maxBodyBytes: call.maxBodyBytes,
         });

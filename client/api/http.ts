@@ -24,6 +24,11 @@ export interface HttpRequest {
   secureContext?: SecureContext;
   /** Largest response body read into memory. */
   maxBodyBytes?: number;
+  /**
+   * A keep-alive agent to reuse connections (the simulated fleet gives each device one, as Go's
+   * http.Transport keeps a device's connection open); default none: one connection per request.
+   */
+  agent?: http.Agent;
 }
 
 export interface HttpResponse {
@@ -55,7 +60,7 @@ export async function loadServerCa(serverCertificate?: string): Promise<string[]
 
 /** Starts a request; the caller owns the response stream. Used by download.ts. */
 export function openRequest(
-  r: Pick<HttpRequest, 'method' | 'url' | 'headers' | 'ca' | 'secureContext' | 'body'>,
+  r: Pick<HttpRequest, 'method' | 'url' | 'headers' | 'ca' | 'secureContext' | 'body' | 'agent'>,
   signal?: AbortSignal,
 ): { req: http.ClientRequest; response: Promise<IncomingMessage> } {
   let target: URL;
@@ -69,7 +74,7 @@ export function openRequest(
   const headers = { ...r.headers };
   if (r.body) headers['Content-Length'] = String(r.body.length);
   const tls = r.secureContext ? { secureContext: r.secureContext } : { ca: r.ca };
-  const req = lib.request(target, { method: r.method, headers, ...tls, signal, agent: false });
+  const req = lib.request(target, { method: r.method, headers, ...tls, signal, agent: r.agent ?? false });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     // `on`, not `once`: a socket can error again after the response started; a second
@@ -86,8 +91,25 @@ export function toNetworkError(url: string, e: NodeJS.ErrnoException): NetworkEr
   return new NetworkError(url, code, e.message, { cause: e });
 }
 
-/** Sends a request and reads the whole (bounded) response. Rejects only with NetworkError. */
-export function httpRequest(r: HttpRequest): Promise<HttpResponse> {
+/**
+ * Sends a request and reads the whole (bounded) response. Rejects only with NetworkError. A
+ * kept-alive connection the server closed as the request went out fails before any answer: that
+ * request is sent once more on a new connection, as Go's http.Transport does for a reused
+ * connection (every device API call is safe to repeat: PUTs, and POSTs that only ask).
+ */
+export async function httpRequest(r: HttpRequest): Promise<HttpResponse> {
+  try {
+    return await httpRequestOnce(r);
+  } catch (e) {
+    if (!(e instanceof StaleConnection)) throw e;
+    return httpRequestOnce(r);
+  }
+}
+
+/** A request that failed on a reused keep-alive connection before any response came. */
+class StaleConnection extends NetworkError {}
+
+function httpRequestOnce(r: HttpRequest): Promise<HttpResponse> {
   const timeoutMs = r.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const max = r.maxBodyBytes ?? DEFAULT_MAX_BODY;
   return new Promise((resolve, reject) => {
@@ -100,9 +122,11 @@ export function httpRequest(r: HttpRequest): Promise<HttpResponse> {
       reject(e);
     };
     const { req, response } = openRequest(r);
+    let answered = false;
     const timer = setTimeout(() => fail(new NetworkError(r.url, 'TIMEOUT', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
     response.then(
       (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
@@ -119,7 +143,7 @@ export function httpRequest(r: HttpRequest): Promise<HttpResponse> {
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url: r.url });
         });
       },
-      (e: NetworkError) => fail(e),
+      (e: NetworkError) => fail(req.reusedSocket && !answered ? new StaleConnection(r.url, e.code, e.message.slice(r.url.length + 2), { cause: e }) : e),
     );
   });
 }

@@ -5,15 +5,20 @@
 // client sends: downloading (a full GET of the artifact through its signed link, bytes counted),
 // installing, then rebooting and success — or failure, while installing or after the reboot,
 // as the seeded plan says. A reboot is a new process: the token is forgotten and the device
-// authenticates again.
+// authenticates again. Each device keeps its connection alive between requests (Go's
+// http.Transport does; the server closes it when idle) and retries what failed on the network
+// as a real client does (backoff.ts): a failed step never ends the device's loop, and an update
+// cut short by the network resumes with the same planned outcome at the next poll.
 import { ApiClient } from '../../client/api/client.js';
 import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from '../../client/api/deployments.js';
 import { DeploymentAborted, ApiError } from '../../client/api/errors.js';
 import { httpRequest } from '../../client/api/http.js';
 import { inventoryBody, INVENTORY_PATH } from '../../client/inventory/send.js';
+import { Agent } from 'node:https';
 import type { SecureContext } from 'node:tls';
 import type { DeviceKey } from '../../client/identity/device-key.js';
-import { attemptOutcome } from './plan.js';
+import { attemptOutcome, type AttemptOutcome } from './plan.js';
+import { pollDelayMs, retryDelayMs } from './backoff.js';
 import type { Latencies } from './stats.js';
 
 export interface DeviceTiming {
@@ -67,11 +72,17 @@ export class FleetDevice {
   private bytes = 0;
   private stopping = false;
   private wake: (() => void) | null = null;
+  private inventoryDue = true;
+  /** The attempt in progress: one the network cut short resumes with its planned outcome. */
+  private current: { deploymentId: string; outcome: AttemptOutcome } | null = null;
+  // One connection, kept open between requests. No TLS session cache: Mender's Go client sets
+  // none, so every new connection is a full handshake for the server.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0 });
 
   constructor(private readonly o: FleetDeviceOptions) {
     this.artifactName = o.artifactName;
     const identity = JSON.stringify(o.identity);
-    this.api = new ApiClient({ servers: [o.serverUrl], key: o.key, identity: async () => identity, secureContext: o.tls, timeoutMs: 60_000 });
+    this.api = new ApiClient({ servers: [o.serverUrl], key: o.key, identity: async () => identity, secureContext: o.tls, agent: this.agent, timeoutMs: 60_000 });
   }
 
   result(): DeviceResult {
@@ -86,17 +97,23 @@ export class FleetDevice {
     this.wake?.();
   }
 
-  /** Boots after startDelayMs, then polls until stop(). */
+  /** Boots after startDelayMs, then polls until stop(); a failed step is retried sooner (backoff.ts). */
   async run(startDelayMs: number): Promise<void> {
     await this.idle(startDelayMs);
-    if (this.stopping) return;
-    await this.step('inventory', () => this.sendInventory());
+    let failures = 0;
     while (!this.stopping) {
-      const update = await this.step('poll', () => this.poll());
-      if (update) await this.step('update', () => this.install(update));
-      const f = 1 + this.o.timing.jitter * (2 * this.o.random() - 1);
-      await this.idle(this.o.timing.pollSeconds * 1000 * f);
+      let ok = !this.inventoryDue || (await this.step('inventory', () => this.sendInventory())) !== null;
+      if (ok) {
+        const update = await this.step('poll', () => this.poll());
+        ok = update !== null;
+        if (update) ok = (await this.step('update', () => this.install(update))) !== null;
+      }
+      failures = ok ? 0 : failures + 1;
+      if (!ok) this.count('retries after a failed step');
+      const { pollSeconds, jitter } = this.o.timing;
+      await this.idle(ok ? pollDelayMs(pollSeconds, jitter, this.o.random) : retryDelayMs(failures, pollSeconds, this.o.random));
     }
+    this.agent.destroy();
   }
 
   private async idle(ms: number): Promise<void> {
@@ -136,15 +153,17 @@ export class FleetDevice {
     ]);
     const res = await this.api.request({ method: 'PUT', path: INVENTORY_PATH, json });
     if (res.status !== 200 && res.status !== 204) throw new ApiError('sending the inventory', res);
+    this.inventoryDue = false;
     this.count('inventory');
   }
 
-  private async poll(): Promise<UpdateInfo | null> {
+  /** The update offered, or false for none (null is step()'s "failed"). */
+  private async poll(): Promise<UpdateInfo | false> {
     const t0 = performance.now();
     const update = await checkUpdate(this.api, { artifact_name: this.artifactName, device_type: this.o.deviceType });
     this.o.metrics.poll.add(performance.now() - t0);
     this.count('polls');
-    return update;
+    return update ?? false;
   }
 
   private async status(id: string, status: Parameters<typeof reportStatus>[2]): Promise<void> {
@@ -158,16 +177,19 @@ export class FleetDevice {
   private async download(update: UpdateInfo): Promise<void> {
     const t0 = performance.now();
     // A signed link: no Authorization header, as the client downloads.
-    const res = await httpRequest({ method: 'GET', url: update.uri, secureContext: this.o.tls, timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
+    const res = await httpRequest({ method: 'GET', url: update.uri, secureContext: this.o.tls, agent: this.agent, timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
     if (res.status !== 200) throw new ApiError('downloading the artifact', res);
     this.o.metrics.download.add(performance.now() - t0);
     this.bytes += res.body.length;
     this.count('bytes downloaded', res.body.length);
   }
 
-  private async install(update: UpdateInfo): Promise<void> {
-    const outcome = attemptOutcome(this.o.seed, this.o.index, this.attempts, this.o.failureRate);
-    this.attempts++;
+  private async install(update: UpdateInfo): Promise<true> {
+    if (this.current?.deploymentId !== update.id) {
+      this.current = { deploymentId: update.id, outcome: attemptOutcome(this.o.seed, this.o.index, this.attempts, this.o.failureRate) };
+      this.attempts++;
+    } else this.count('attempts resumed');
+    const { outcome } = this.current;
     try {
       await this.status(update.id, 'downloading');
       await this.download(update);
@@ -176,22 +198,31 @@ export class FleetDevice {
       if (outcome === 'fail-install') return await this.fail(update, 'installing the update failed (simulated)');
       await this.status(update.id, 'rebooting');
       await sleep(this.o.timing.rebootSeconds * 1000 * (0.5 + this.o.random()));
-      this.api.invalidate(); // a new boot, a new client process: authenticate again
+      // A new boot, a new client process: a new connection, and authenticate again.
+      this.api.invalidate();
+      this.agent.destroy();
       if (outcome === 'fail-commit') return await this.fail(update, 'the new image did not commit; rolled back (simulated)');
       await this.status(update.id, 'success');
-      this.reported = 'success';
+      this.finish('success');
       this.artifactName = update.artifactName;
-      await this.sendInventory();
+      this.inventoryDue = true; // sent by the loop, retried there if it fails
     } catch (e) {
       if (!(e instanceof DeploymentAborted)) throw e;
-      this.reported = 'aborted';
+      this.finish('aborted');
       this.count('aborted');
     }
+    return true;
   }
 
-  private async fail(update: UpdateInfo, message: string): Promise<void> {
+  private finish(status: string): void {
+    this.reported = status;
+    this.current = null;
+  }
+
+  private async fail(update: UpdateInfo, message: string): Promise<true> {
     await uploadLog(this.api, update.id, [{ timestamp: new Date(), level: 'error', message }]);
     await this.status(update.id, 'failure');
-    this.reported = 'failure';
+    this.finish('failure');
+    return true;
   }
 }

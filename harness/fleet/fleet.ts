@@ -19,6 +19,7 @@ import { ServerProcess } from './server-process.js';
 import { Baseline } from './baseline.js';
 import { Latencies, percentile, round } from './stats.js';
 import { FLEET_DEFAULTS } from './defaults.js';
+import { FreshDatabase } from './database.js';
 
 export interface FleetOptions {
   devices: number;
@@ -26,6 +27,14 @@ export interface FleetOptions {
   workers: number;
   pollSeconds: number;
   jitter: number;
+  /**
+   * Devices power on at uniformly random times over this many seconds. Default: one poll
+   * interval, so that from the start the server sees what a fleet in its steady state sends
+   * (each device's poll at a random phase of the interval) rather than a power-on storm.
+   */
+  bootSeconds?: number;
+  /** A PostgreSQL server (postgres://…/db): each run gets a fresh database on it. Default SQLite. */
+  databaseUrl?: string;
   /** Per attempt. */
   failureRate: number;
   /** Attempts after a failure the deployment allows (Mender's retries). */
@@ -45,9 +54,9 @@ export interface FleetOptions {
   /** A V8 CPU profile of the server goes here. */
   cpuProfDir?: string;
   serverLogLevel?: string;
-  /** PostgreSQL instead of SQLite (an empty database: the run's rows stay in it). */
+  /** An empty PostgreSQL database used as it is (the run's rows stay in it); `databaseUrl` makes a fresh one instead. */
   database?: string;
-  /** Server processes (flipside-server --workers; more than 1 needs `database`). */
+  /** Server processes (flipside-server --workers; more than 1 needs `database` or `databaseUrl`). */
   serverWorkers?: number;
   /** Called at each look at the rollout (about once a second): tests act on the server mid-rollout. */
   onRollout?: (look: { status: Record<string, number>; server: ServerProcess }) => void | Promise<void>;
@@ -63,6 +72,7 @@ export interface FleetResult {
   workers: number;
   pollSeconds: number;
   jitter: number;
+  bootSpreadSeconds: number;
   pollP50Ms: number;
   pollP99Ms: number;
   /** A bare HTTPS 204 over a fresh connection on the same machine at the same time (baseline.ts). */
@@ -160,13 +170,20 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   const log = o.log ?? (() => {});
   const runId = `fleet${o.seed}-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
-  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel, database: o.database, workers: o.serverWorkers });
+  const fresh = o.databaseUrl ? await FreshDatabase.create(o.databaseUrl, runId) : null;
+  const database = fresh?.url ?? o.database;
+  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel, database, workers: o.serverWorkers }).catch(async (e: unknown) => {
+    await fresh?.drop();
+    throw e;
+  });
   const runners: Runner[] = [];
   let baseline: Baseline | undefined;
+  let mgmt: Management | undefined;
+  const bootSpreadSeconds = o.bootSeconds ?? o.pollSeconds;
   try {
     baseline = await Baseline.start(dataDir, server.caPem);
     log(`server pid ${server.pid} on ${server.url}, data in ${dataDir}`);
-    const mgmt = await Management.login(server.url, server.caPem, ADMIN.email, ADMIN.password);
+    const m = (mgmt = await Management.login(server.url, server.caPem, ADMIN.email, ADMIN.password));
     const artifactName = `${runId}-release-2`;
     await mgmt.uploadArtifact(
       await writeArtifactToBuffer({ type: 'single-file', kind: 'module-image', name: artifactName, deviceTypes: [DEVICE_TYPE], files: [{ name: 'payload.bin', content: randomBytes(o.artifactBytes) }] }),
@@ -176,7 +193,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const admitStart = performance.now();
     const deviceIds = new Array<string>(o.devices);
     await pool([...Array(o.devices).keys()], o.admitConcurrency, async (i) => {
-      deviceIds[i] = await mgmt.preauthorize(fleetIdentity(runId, i), fleetDeviceKey(o.seed, i).publicKeyPem);
+      deviceIds[i] = await m.preauthorize(fleetIdentity(runId, i), fleetDeviceKey(o.seed, i).publicKeyPem);
     });
     const admitSeconds = (performance.now() - admitStart) / 1000;
     log(`${o.devices} devices preauthorized in ${admitSeconds.toFixed(1)} s`);
@@ -186,7 +203,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const base: Omit<GroupSpec, 'from' | 'to'> = {
       seed: o.seed, runId, serverUrl: server.url, caPem: server.caPem, deviceType: DEVICE_TYPE, artifactName: `${runId}-release-1`, failureRate: o.failureRate,
       timing: { pollSeconds: o.pollSeconds, jitter: o.jitter, installSeconds: o.installSeconds, rebootSeconds: o.rebootSeconds },
-      startSpreadSeconds: o.pollSeconds,
+      startSpreadSeconds: bootSpreadSeconds,
     };
     const devicesStart = performance.now();
     for (let s = 0; s < slices; s++) {
@@ -194,9 +211,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       runners.push(runner);
       await runner.start({ ...base, from: Math.floor((s * o.devices) / slices), to: Math.floor(((s + 1) * o.devices) / slices) });
     }
-    log(`devices booting over ${o.pollSeconds} s in ${o.workers === 0 ? 'this process' : `${o.workers} worker processes`}`);
+    log(`devices booting over ${bootSpreadSeconds} s in ${o.workers === 0 ? 'this process' : `${o.workers} worker processes`}`);
     // A preauthorized device is accepted on its first auth request: wait until every one asked.
-    const bootDeadline = performance.now() + (o.pollSeconds + o.timeoutSeconds) * 1000;
+    const bootDeadline = performance.now() + (bootSpreadSeconds + o.timeoutSeconds) * 1000;
     for (;;) {
       await sleep(1000);
       // A server swamped by the boot may not answer in time: that is not yet, not a failure.
@@ -205,7 +222,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
         return -1;
       });
       if (accepted === o.devices) break;
-      if (performance.now() > bootDeadline) throw new Error(`only ${accepted} of ${o.devices} devices authenticated within ${o.pollSeconds + o.timeoutSeconds} s`);
+      if (performance.now() > bootDeadline) throw new Error(`only ${accepted} of ${o.devices} devices authenticated within ${bootSpreadSeconds + o.timeoutSeconds} s`);
     }
     const bootSeconds = (performance.now() - devicesStart) / 1000;
     log(`all ${o.devices} devices authenticated after ${bootSeconds.toFixed(1)} s`);
@@ -279,12 +296,13 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const devicesWall = (performance.now() - devicesStart) / 1000;
     const simCpuSeconds = reports.reduce((a, r) => a + r.cpuSeconds, 0);
     return {
-      store: o.database ? 'postgres' : 'sqlite',
+      store: database ? 'postgres' : 'sqlite',
       serverWorkers: o.serverWorkers ?? 1,
       devices: o.devices,
       workers: o.workers,
       pollSeconds: o.pollSeconds,
       jitter: o.jitter,
+      bootSpreadSeconds,
       pollP50Ms: round(percentile(poll, 50)),
       pollP99Ms: round(percentile(poll, 99)),
       baselineP50Ms: round(percentile(Latencies.merge([baseline.latencies.samples]), 50)),
@@ -314,7 +332,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   } finally {
     await Promise.allSettled(runners.map((r) => r.stop()));
     await baseline?.stop();
+    mgmt?.close();
     await server.stop();
+    await fresh?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -12,13 +12,15 @@ export type Instructions = { deployment: DeploymentRow; artifact: ArtifactRow; c
  * The oldest unfinished deployment this device is in whose phase has started and for which an
  * artifact fits; marks already-installed / noartifact on the way as Mender does.
  */
-export async function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>): Promise<Instructions | null> {
+/** The deployment to serve the device now, if any; `wrote` is told when a device status was stored on the way. */
+export async function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>, wrote: () => void = () => {}): Promise<Instructions | null> {
   const nowMs = Date.now();
   for (const open of await ctx.store.openDeploymentsForDevice(deviceId)) {
     const dep = open.dep;
     const phase = dep.phases[open.phase];
     if (phase && Date.parse(phase.start_ts) > nowMs) continue;
     if (open.status === 'pending' && provides.artifact_name === dep.artifact_name) {
+      wrote();
       await ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'already-installed', null, { deviceType: provides.device_type });
       continue;
     }
@@ -30,6 +32,7 @@ export async function nextDeployment(ctx: ServerContext, deviceId: string, provi
     }
     const artifact = (await ctx.store.artifactsByName(dep.artifact_name)).find((a) => artifactFits(a, provides));
     if (!artifact) {
+      if (open.status === 'pending') wrote();
       if (open.status === 'pending') await ctx.store.setDeviceDeploymentStatus(dep.id, deviceId, 'noartifact', null, { deviceType: provides.device_type });
       continue;
     }

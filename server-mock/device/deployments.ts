@@ -38,8 +38,15 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
 
   async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
     await ctx.store.checkIn(req.deviceId!);
-    const next = await nextDeployment(ctx, req.deviceId!, provides);
-    if (!next) return reply.code(204).send();
+    let wrote = false;
+    const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true));
+    if (!next) {
+      // "Nothing for you now" stores nothing the device relies on (the check-in time is only a
+      // hint, committed with the next group), so it need not wait for an fsync: most polls are
+      // this one, and waiting for other requests' fsyncs was most of their time (app.ts, onSend).
+      if (!wrote) req.noDurabilityWait = true;
+      return reply.code(204).send();
+    }
     req.log.info({ device_id: req.deviceId, deployment_id: next.deployment.id }, 'deployment served');
     if (next.configuration) {
       // The artifact is generated on download from the deployment's configuration (mender-configure).

@@ -42,5 +42,8 @@ CREATE TRIGGER deployment_device_moved AFTER UPDATE OF status ON deployment_devi
   WHEN (NEW.status IS DISTINCT FROM OLD.status) EXECUTE FUNCTION flipside_deployment_device_moved();
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [V1];
+// The index refreshDeploymentStatus seeks (schema.ts); V1 of a new database has it already.
+const V2 = `CREATE INDEX IF NOT EXISTS deployment_devices_status ON deployment_devices(deployment_id, status);`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2];
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

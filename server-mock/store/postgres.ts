@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
 import {
-  FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusOf, deviceStatusOf, now,
+  FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusFrom, ANY_OPEN_DEVICE_SQL, ANY_DEVICE_SQL, ANY_STARTED_DEVICE_SQL, deviceStatusOf, now,
   type ArtifactRow, type AuditEntry, type AuditFilter, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
   type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
   type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow,
@@ -702,8 +702,11 @@ export class PostgresStore implements FlipsideStore {
   private async refreshDeploymentStatus(sql: Sql, deploymentId: string): Promise<void> {
     const dep = await this.deployment(deploymentId, sql);
     if (!dep || dep.status === 'finished') return;
-    const rows = await sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status', deploymentId);
-    const status = deploymentStatusOf(rows, dep.status);
+    // Index seeks, not a count of every device (store.ts, deploymentStatusFrom).
+    const anyOpen = (await sql.get(ANY_OPEN_DEVICE_SQL, deploymentId)) !== undefined;
+    const anyDevice = anyOpen || (await sql.get(ANY_DEVICE_SQL, deploymentId)) !== undefined;
+    const anyStarted = dep.status !== 'inprogress' && anyDevice && (await sql.get(ANY_STARTED_DEVICE_SQL, deploymentId)) !== undefined;
+    const status = deploymentStatusFrom({ anyOpen, anyDevice, anyStarted: () => anyStarted }, dep.status);
     if (status !== dep.status) await sql.run('UPDATE deployments SET status = ?, finished = ? WHERE id = ?', status, status === 'finished' ? now() : null, deploymentId);
   }
 

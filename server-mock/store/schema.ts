@@ -153,6 +153,10 @@ CREATE TABLE IF NOT EXISTS deployment_devices (
   PRIMARY KEY (deployment_id, device_id)
 );
 CREATE INDEX IF NOT EXISTS deployment_devices_device ON deployment_devices(device_id, status);
+-- Whether a deployment still has a device to finish, in a few index seeks (refreshDeploymentStatus
+-- runs on every status report: counting all of a 10,000-device deployment's rows there was a third
+-- of the server's time in the fleet run).
+CREATE INDEX IF NOT EXISTS deployment_devices_status ON deployment_devices(deployment_id, status);
 -- A device's history deletion hides its finished deployments; the deployments' own counts stay.
 CREATE TABLE IF NOT EXISTS deployment_devices_deleted (
   deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,

@@ -212,25 +212,30 @@ export interface FilterTerm {
 
 /** Statuses after which a device is done with a deployment. */
 export const FINAL_DEVICE_STATUSES = new Set(['success', 'failure', 'already-installed', 'noartifact', 'aborted', 'decommissioned']);
+/** Every other status a device can have in a deployment (a test checks the two lists cover all). */
+export const OPEN_DEVICE_STATUSES = ['pending', 'downloading', 'installing', 'rebooting', 'pause_before_installing', 'pause_before_rebooting', 'pause_before_committing'] as const;
+/** Is any device of the deployment still open? Index seeks on (deployment_id, status), not a count. */
+export const ANY_OPEN_DEVICE_SQL = `SELECT 1 AS x FROM deployment_devices WHERE deployment_id = ? AND status IN (${OPEN_DEVICE_STATUSES.map((s) => `'${s}'`).join(', ')}) LIMIT 1`;
+/** Has any device of the deployment started (left pending)? Only asked until the first one has. */
+export const ANY_STARTED_DEVICE_SQL = "SELECT 1 AS x FROM deployment_devices WHERE deployment_id = ? AND status != 'pending' LIMIT 1";
+/** Has the deployment any device at all? */
+export const ANY_DEVICE_SQL = 'SELECT 1 AS x FROM deployment_devices WHERE deployment_id = ? LIMIT 1';
+
+/**
+ * A deployment's status from its devices without counting them: finished once no device is open
+ * (and there is one), in progress once any device started; three index seeks at most.
+ */
+export function deploymentStatusFrom(q: { anyOpen: boolean; anyDevice: boolean; anyStarted: () => boolean }, current: DeploymentStatus): DeploymentStatus {
+  if (!q.anyOpen && q.anyDevice) return 'finished';
+  if (current === 'inprogress') return current;
+  return q.anyStarted() ? 'inprogress' : current;
+}
 
 /** Device status follows its auth sets: accepted > preauthorized > pending > rejected. */
 export function deviceStatusOf(sets: Array<{ status: AuthSetStatus }>): DeviceStatus {
   const statuses = new Set(sets.map((s) => s.status));
   for (const s of ['accepted', 'preauthorized', 'pending', 'rejected'] as const) if (statuses.has(s)) return s;
   return 'noauth';
-}
-
-/** A deployment's status from its devices' status counts: finished when all are done, in progress once one started. */
-export function deploymentStatusOf(counts: Array<{ status: string; n: number }>, current: DeploymentStatus): DeploymentStatus {
-  let total = 0;
-  let done = 0;
-  let started = 0;
-  for (const r of counts) {
-    total += r.n;
-    if (FINAL_DEVICE_STATUSES.has(r.status)) done += r.n;
-    if (r.status !== 'pending') started += r.n;
-  }
-  return total > 0 && done === total ? 'finished' : started > 0 ? 'inprogress' : current;
 }
 
 export function now(): string {
@@ -992,8 +997,9 @@ export class Store {
   private refreshDeploymentStatus(deploymentId: string): void {
     const dep = this.deployment(deploymentId);
     if (!dep || dep.status === 'finished') return;
-    const rows = this.stmt('SELECT status, COUNT(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY status').all(deploymentId) as { status: string; n: number }[];
-    const status = deploymentStatusOf(rows, dep.status);
+    const anyOpen = this.stmt(ANY_OPEN_DEVICE_SQL).get(deploymentId) !== undefined;
+    const anyDevice = anyOpen || this.stmt(ANY_DEVICE_SQL).get(deploymentId) !== undefined;
+    const status = deploymentStatusFrom({ anyOpen, anyDevice, anyStarted: () => this.stmt(ANY_STARTED_DEVICE_SQL).get(deploymentId) !== undefined }, dep.status);
     if (status !== dep.status) {
       this.stmt('UPDATE deployments SET status = ?, finished = ? WHERE id = ?').run(status, status === 'finished' ? now() : null, deploymentId);
     }
