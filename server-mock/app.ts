@@ -70,6 +70,8 @@ export interface BuildServerOptions {
   deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number; recordings?: Partial<import('./deviceconnect/retention.js').RecordingRetention> };
   /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
   downloadProgressFlushMs?: number;
+  /** Adds hooks before the server is ready (the power-cut campaign watches the device's status reports). */
+  extend?: (app: FastifyInstance) => void;
 }
 
 declare module 'fastify' {
@@ -205,6 +207,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     await ctx.downloads.close();
     await store.close();
   });
+  opts.extend?.(app);
   await app.ready();
   return app;
 }
