@@ -162,6 +162,10 @@ function hooks(app: FastifyInstance, current: () => ManagedServer | null): void 
     const self = current();
     const status = statusOf(req.url, req.body);
     if (!status || !FINAL.has(status) || !self) return;
+    // A final status the server already holds is a repeat (the device's queue after a cut): answered as usual.
+    const deployment = /deployments\/([^/]+)\/status$/.exec(req.url)?.[1];
+    const now = deployment ? await self.statusIn(deployment) : null;
+    if (now && FINAL.has(now)) return;
     const key = `${req.url}|${status}`;
     const left = self.refusalsLeft.get(key) ?? FINAL_REFUSALS;
     if (left > 0) {

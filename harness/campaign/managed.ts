@@ -55,7 +55,10 @@ async function daemonStart(board: SimBoard, bundle: string, server: ManagedServe
     emit();
     pulse = setInterval(emit, 5);
   };
-  server.onIdle = () => end('idle');
+  // Idle: polled and offered nothing, with no final status still queued (it goes out next cycle).
+  server.onIdle = () => {
+    if (!existsSync(join(board.dir, PENDING))) end('idle');
+  };
   const guard = setTimeout(() => end('hung'), SETTLE_LIMIT_MS);
   let lines = '';
   try {
