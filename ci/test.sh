@@ -4,7 +4,8 @@
 # FLIPSIDE_QEMU_TESTS=1 adds the tests that build device images and boot them under QEMU.
 # FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64 raspberrypi3-qemu:happy-path" then runs the scenario
 # suite (or the named subset) on each board (`flipside-lab run`), each scenario run counted;
-# FLIPSIDE_LAB_SEED fixes the seed. FLIPSIDE_CAMPAIGN_CUTS sizes the host-sim power-cut campaign (0: skip).
+# FLIPSIDE_LAB_SEED fixes the seed. FLIPSIDE_CAMPAIGN_CUTS sizes the host-sim power-cut campaign (0: skip),
+# FLIPSIDE_CAMPAIGN_MANAGED_CUTS its managed slice (0: skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -72,21 +73,34 @@ done
 # 56 recorded flows), 1000 clean crash states, ~445 mutant states (each mutant stops at its first
 # catch; 13/13 caught). The earlier 400-cut default cost 126 s wall (71 s CPU, load 23) before
 # retries were looked up (harness/campaign/check.ts).
-# Not yet managed mode (the daemon against a server): the campaign has no managed flow yet.
-campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-1000}"
-if [ "$campaign_cuts" != "0" ]; then
-  echo "== power-cut campaign on host-sim (${campaign_cuts} cuts, all mutants) at $(date -u +%T)"
-  node bin/flipside-lab.js campaign --board host-sim --cuts "$campaign_cuts" --mutants all --seed "${FLIPSIDE_LAB_SEED:-1}" --jobs 2 --json > reports/campaign.json
-  rc=$?
-  read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' reports/campaign.json)
+# Managed mode (the daemon against the bundled server, harness/campaign/managed.ts) is a second,
+# smaller slice: FLIPSIDE_CAMPAIGN_MANAGED_CUTS clean crash states of the two managed flows (0 skips
+# it) and the four managed-only mutants. Cost (measured 2026-12-03 14:00 UTC under load average 28,
+# seed 1): 8 cuts + 4/4 mutants caught after 37 states, 337 s wall but 56 s CPU (recording 2 flows x
+# 5 client builds is most of it; a check is ~1 s of daemon runs): about a minute on an idle machine.
+run_campaign() { # <json file> <label> <args...>
+  local json="$1" label="$2"
+  shift 2
+  echo "== power-cut campaign on host-sim (${label}) at $(date -u +%T)"
+  node bin/flipside-lab.js campaign --board host-sim "$@" --seed "${FLIPSIDE_LAB_SEED:-1}" --jobs 2 --json > "$json"
+  local rc=$?
+  read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' "$json")
   passed=$((passed + p))
   failed=$((failed + f))
-  if [ "$f" -gt 0 ]; then failures+=("flipside-lab campaign on host-sim: ${f} failed (failed cuts and missed mutants; replay commands in reports/campaign.json)"); fi
+  if [ "$f" -gt 0 ]; then failures+=("flipside-lab campaign on host-sim (${label}): ${f} failed (failed cuts and missed mutants; replay commands in ${json})"); fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     failed=$((failed + 1))
-    failures+=("flipside-lab campaign on host-sim exited with ${rc} and reported no failure")
+    failures+=("flipside-lab campaign on host-sim (${label}) exited with ${rc} and reported no failure")
   fi
-  echo "campaign: ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
+  echo "campaign (${label}): ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
+}
+campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-1000}"
+if [ "$campaign_cuts" != "0" ]; then
+  run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mutants all
+fi
+managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-8}"
+if [ "$managed_cuts" != "0" ]; then
+  run_campaign reports/campaign-managed.json "managed, ${managed_cuts} cuts, managed mutants" --mode managed --managed-cuts "$managed_cuts" --mutants all
 fi
 
 # The store tests and a few server API files again on PostgreSQL (a throwaway cluster on loopback,

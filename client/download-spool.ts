@@ -35,7 +35,8 @@ import { DownloadError } from './api/errors.js';
 import { replaceFile, syncDir } from './durable.js';
 import { errorMessage } from './errors.js';
 import { JsonStore } from './state/store.js';
-import { killAtDownloadByte, killIfPastByte } from './test-hooks.js';
+import { killAtDownloadByte, killIfPastByte, traceOp } from './test-hooks.js';
+import { INJECTED_BUG } from './injected-bug.js';
 
 export const checkpointSchema = z.object({
   version: z.literal(1),
@@ -111,6 +112,10 @@ export async function usableCheckpoint(dir: string, deployment: string, log: (l:
     return null;
   }
   if (!cp) return null;
+  if (INJECTED_BUG === 'spool-unvalidated') {
+    const size = (await stat(join(dir, SPOOL)).catch(() => null))?.size ?? 0;
+    return { ...cp, offset: Math.min(size, cp.size) };
+  }
   if (cp.deployment !== deployment) {
     log(`download checkpoint belongs to deployment ${cp.deployment}, not ${deployment}; starting over`);
     return null;
@@ -133,6 +138,7 @@ export async function usableCheckpoint(dir: string, deployment: string, log: (l:
 
 /** Drops a deployment's spool (after it finished, or to start over). */
 export async function dropSpool(dataDir: string, deployment: string): Promise<void> {
+  traceOp({ op: 'rmtree', path: spoolDir(dataDir, deployment) });
   await rm(spoolDir(dataDir, deployment), { recursive: true, force: true });
 }
 
@@ -181,6 +187,8 @@ export async function openSpooled(o: SpoolOptions, signal: AbortSignal): Promise
 }
 
 async function startOver(dir: string): Promise<void> {
+  traceOp({ op: 'unlink', path: join(dir, `${CHECKPOINT}.json`) });
+  traceOp({ op: 'unlink', path: join(dir, SPOOL) });
   await rm(join(dir, `${CHECKPOINT}.json`), { force: true });
   await rm(join(dir, SPOOL), { force: true });
   await syncDir(dir);
@@ -229,6 +237,8 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
       return dl;
     }
   }
+  // The spool's writes and fsyncs go to the campaign's trace (FLIPSIDE_TEST_TRACE) like the state store's.
+  traceOp({ op: 'truncate', path, length: offset });
   await truncate(path, offset).catch(async (e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
     await (await open(path, 'w', 0o600)).close();
@@ -240,6 +250,8 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
   const hook = killAtDownloadByte();
   const checkpoint = async (): Promise<void> => {
     await fh.sync();
+    traceOp({ op: 'sync', path });
+    traceOp({ op: 'fsync', path });
     const next: Checkpoint = {
       version: 1,
       deployment: o.deployment,
@@ -272,6 +284,7 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
           at += b.length;
           // Spooled before it is used: what the reader has seen is always in the spool.
           let done = 0;
+          traceOp({ op: 'write', path, offset, bytes: b });
           while (done < b.length) done += (await fh.write(b, done, b.length - done, offset + done)).bytesWritten;
           offset += b.length;
           unsynced += b.length;

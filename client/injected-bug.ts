@@ -12,7 +12,15 @@ export const INJECTED_BUGS = {
   'commit-unchecked': 'commit clears upgrade_available without checking that the new slot is the one running (marked good after a bootloader rollback)',
   'store-in-place': 'the state store overwrites its file in place, without a temp file, fsync and rename',
   'no-dir-fsync': 'the state store renames its file into place without fsyncing the directory',
+  // Managed mode (the daemon and the server): caught by the managed campaign only.
+  'success-before-commit': 'the daemon reports success to the server before the commit (and its health check) ran',
+  'spool-unvalidated': 'a download resumes from the spool file\'s length, trusting bytes never fsynced, instead of the checkpoint',
+  'drop-failed-report': 'a final status the server did not take is dropped instead of queued and retried',
+  'forget-before-report': 'the deployment is cleared from the state store before its final status was reported',
 } as const;
+
+/** Mutants only a managed device (daemon and server) can show. */
+export const MANAGED_BUGS: ReadonlySet<string> = new Set(['success-before-commit', 'spool-unvalidated', 'drop-failed-report', 'forget-before-report']);
 export type InjectedBug = keyof typeof INJECTED_BUGS;
 
 declare const __FLIPSIDE_INJECTED_BUG__: string | null | undefined;

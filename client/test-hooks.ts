@@ -113,6 +113,8 @@ export type TraceOp =
   | { op: 'unlink'; path: string }
   | { op: 'dsync'; path: string }
   | { op: 'rmtree'; path: string }
+  /** A file cut to `length` bytes (metadata: durable with the next fsync of the file or its directory). */
+  | { op: 'truncate'; path: string; length: number }
   | { op: 'mark'; point: string };
 
 type TraceInput = TraceOp extends infer T ? (T extends { data: number } ? Omit<T, 'data' | 'length'> & { bytes: Buffer } : T) : never;

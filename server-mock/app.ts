@@ -76,6 +76,8 @@ export interface BuildServerOptions {
    * The supervisor did the once-only start-up work (removing orphaned blobs, emptying tmp/).
    */
   worker?: { slot: number; relay: import('./deviceconnect/cluster-relay.js').ClusterRelay };
+  /** Adds hooks before the server is ready (the power-cut campaign watches the device's status reports). */
+  extend?: (app: FastifyInstance) => void;
 }
 
 declare module 'fastify' {
@@ -219,6 +221,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     await ctx.downloads.close();
     await store.close();
   });
+  opts.extend?.(app);
   await app.ready();
   return app;
 }

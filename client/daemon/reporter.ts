@@ -18,6 +18,7 @@ import { reportStatus, uploadLog, type LogMessage, type RetryOptions } from '../
 import { ApiError, DeploymentAborted, NetworkError } from '../api/errors.js';
 import { errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
+import { INJECTED_BUG } from '../injected-bug.js';
 import { DeploymentAbortedByServer, type DeploymentStatus, type StatusReporter } from '../state/types.js';
 
 export const REPORTED_KEY = 'reported';
@@ -113,6 +114,7 @@ export class ServerReporter implements StatusReporter {
       await this.send(id, status, this.o.retry ?? {});
     } catch (e) {
       if (FINAL.has(status) && !(e instanceof DeploymentAbortedByServer)) {
+        if (INJECTED_BUG === 'drop-failed-report') return this.o.log(`status ${status} of ${id} not delivered (${errorMessage(e)}); dropped`);
         await this.queue(id, status as 'success' | 'failure' | 'already-installed');
         this.o.log(`status ${status} of ${id} not delivered (${errorMessage(e)}); queued for the next cycle`);
         return;

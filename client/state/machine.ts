@@ -415,6 +415,7 @@ export class UpdateMachine {
           }
         }
         try {
+          if (INJECTED_BUG === 'success-before-commit' && this.o.reporter) await this.o.reporter.status(rec.id, 'success');
           if (INJECTED_BUG === 'commit-before-health-check') await inst!.commit();
           await this.runScripts(rec, 'ArtifactCommit', 'Enter');
           if (INJECTED_BUG !== 'commit-before-health-check') await inst!.commit();
@@ -571,6 +572,7 @@ export class UpdateMachine {
     const inst = await this.installer(rec).catch(() => null);
     if (inst) await this.bestEffort('Cleanup', () => inst.cleanup());
     const outcome = rec.error ? 'failure' : 'success';
+    if (INJECTED_BUG === 'forget-before-report') await this.store.remove(STATE_KEY);
     await this.report(rec.id, outcome);
     const last: LastDeployment = { id: rec.id, artifactName: rec.artifact?.name ?? null, outcome, error: rec.error, t: Date.now() };
     await this.store.write(LAST_KEY, last);

@@ -47,3 +47,19 @@ test('a sampled campaign passes with the clean client, catches two mutants and r
   if (process.env.FLIPSIDE_CAMPAIGN_SCREENSHOT) await page.screenshot({ path: process.env.FLIPSIDE_CAMPAIGN_SCREENSHOT, fullPage: true });
   t.deepEqual(errors, []);
 });
+
+test('managed mode: the daemon against the bundled server passes sampled crash states and a managed mutant is caught where server and device disagree', async (t) => {
+  t.timeout(15 * 60_000);
+  const work = mkdtempSync(join(tmpdir(), 'flipside-campaign-managed-test-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const r = await runCampaign({ board: 'host-sim', mode: 'managed', managedCuts: 4, phase: 'all', mutants: selectMutants('success-before-commit,skip-fsync'), seed: 1, jobs: 2, reportsDir: work, partitionMiB: 1, extra: 4 });
+  t.is(r.results.length, 4);
+  t.true(r.results.every((x) => x.flow.startsWith('managed-')), 'only managed flows in managed mode');
+  t.deepEqual(r.results.filter((x) => !x.ok).map((x) => `${x.flow}:${x.cut}:${x.index} ${x.stage}: ${x.reason}`), []);
+  // A standalone mutant is not searched on managed flows; the managed one is caught.
+  t.deepEqual(r.mutants.map((m) => m.name), ['success-before-commit']);
+  const m = r.mutants[0]!;
+  t.true(m.caught, 'success-before-commit caught');
+  t.regex(m.first?.reason ?? '', /server/);
+  t.regex(m.replay, /--mode managed --seed 1 --only managed-[a-z]+:\d+:\d+ --mutants success-before-commit/);
+});

@@ -9,7 +9,8 @@ import { writeRootfsArtifact } from '../host-sim/artifacts.js';
 import { simRootfs } from '../host-sim/lab-board.js';
 import { defaultSimulatedBoard } from '../host-sim/board.js';
 import { buildClientModule } from './client-module.js';
-import { FLOWS, type ArtifactRole, type Phase } from './flows.js';
+import { FLOWS, type ArtifactRole, type Mode, type Phase } from './flows.js';
+import { prepareManagedServer } from './managed-server.js';
 import type { Mutant } from './mutants.js';
 import { planFlow, sample, searchOrder, type PlannedState } from './plan.js';
 import { Pool } from './pool.js';
@@ -22,7 +23,11 @@ import { DEFAULTS } from './defaults.js';
 
 export interface CampaignOptions {
   board: 'host-sim';
+  /** Standalone flows (the CLI), managed flows (the daemon and the server), or both. Default standalone. */
+  mode?: Mode | 'all';
   cuts?: number;
+  /** Budget of the managed flows' clean crash states (each costs a daemon run); default: every one. */
+  managedCuts?: number;
   phase: Phase | 'all';
   mutants: Mutant[];
   seed: number;
@@ -84,8 +89,9 @@ export interface CampaignResult {
 }
 
 export function replayCommand(seed: number, s: { flow: string; cut: number; index: number }, mutant?: string, o: { partitionMiB?: number; extra?: number } = {}): string {
+  const mode = FLOWS.find((f) => f.name === s.flow)?.mode === 'managed' ? ' --mode managed' : '';
   const extra = [o.partitionMiB && o.partitionMiB !== DEFAULTS.partitionMiB ? ` --partition-mib ${o.partitionMiB}` : '', o.extra !== undefined && o.extra !== DEFAULTS.extra ? ` --mixes ${o.extra}` : ''].join('');
-  return `flipside-lab campaign --board host-sim --client flipside --seed ${seed} --only ${s.flow}:${s.cut}:${s.index}${mutant ? ` --mutants ${mutant}` : ''}${extra}`;
+  return `flipside-lab campaign --board host-sim --client flipside${mode} --seed ${seed} --only ${s.flow}:${s.cut}:${s.index}${mutant ? ` --mutants ${mutant}` : ''}${extra}`;
 }
 
 export { DEFAULTS };
@@ -111,8 +117,14 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const pool = { current: null as Pool | null };
   try {
     say('building the client bundles and the artifacts');
-    const clientMutants = o.mutants.filter((m) => m.where === 'client').map((m) => m.name);
     const onlyMutant = o.only && o.mutants.length === 1 ? o.mutants[0]! : null;
+    const modes: Mode[] = o.mode === 'all' ? ['standalone', 'managed'] : [o.mode ?? 'standalone'];
+    const flows = o.only ? FLOWS.filter((f) => f.name === o.only!.flow) : FLOWS.filter((f) => modes.includes(f.mode));
+    if (flows.length === 0) throw new Error(`--only: no flow ${o.only!.flow}; flows: ${FLOWS.map((f) => f.name).join(', ')}`);
+    // A mutant is searched on the flows of its mode (a managed-only bug cannot show in a standalone run).
+    const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => f.mode === m.mode));
+    const mutants = o.mutants.filter((m) => flowsOf(m).length > 0);
+    const clientMutants = mutants.filter((m) => m.where === 'client').map((m) => m.name);
     const variants = o.only ? [variantOf(onlyMutant).client] : ['clean', ...clientMutants];
     const bundles: Record<string, string> = {};
     await Promise.all(variants.map(async (v) => (bundles[v] = await buildClientModule(join(work, `flipside-${v}.cjs`), v === 'clean' ? undefined : (v as never)))));
@@ -133,18 +145,23 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
 
     const jobs = Math.max(1, o.jobs);
     say(`starting ${jobs} worker(s)`);
-    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra, retryMemo: o.retryMemo !== false });
+    const managedFlows = flows.filter((f) => f.mode === 'managed');
+    const managed = managedFlows.length
+      ? await prepareManagedServer(
+          work,
+          managedFlows.map((f) => ({ name: f.name, artifact: artifacts[f.deploys!], artifactName: f.deploys === 'unhealthy' ? unhealthy : VERSIONS.next })),
+        )
+      : undefined;
+    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra, retryMemo: o.retryMemo !== false, ...(managed ? { managed } : {}) });
     const p = pool.current;
 
     // Record every flow for every variant that will be checked.
-    const runs: (Mutant | null)[] = o.only ? [onlyMutant] : [null, ...o.mutants];
-    const flows = o.only ? FLOWS.filter((f) => f.name === o.only!.flow) : FLOWS;
-    if (flows.length === 0) throw new Error(`--only: no flow ${o.only!.flow}; flows: ${FLOWS.map((f) => f.name).join(', ')}`);
+    const runs: (Mutant | null)[] = o.only ? [onlyMutant] : [null, ...mutants];
     say(`recording ${flows.length} flow(s) × ${runs.length} variant(s)`);
     const traces = new Map<string, { file: string; root: string; log: string[] }>();
     await Promise.all(
       runs.flatMap((m) =>
-        flows.map(async (f) => {
+        flowsOf(m).map(async (f) => {
           const v = variantOf(m);
           const file = join(work, `${m?.name ?? 'clean'}-${f.name}.trace`);
           const r = await p.record(f.name, v.client, v.boot, file);
@@ -154,7 +171,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     );
 
     const planOf = (m: Mutant | null) =>
-      flows.map((f) => {
+      flowsOf(m).map((f) => {
         const t = traces.get(`${m?.name ?? 'clean'}/${f.name}`)!;
         const trace = readTrace(t.file, t.root);
         return { flow: f, trace, t, plan: planFlow(f, trace, o.seed, o.extra, o.only ? 'all' : o.phase) };
@@ -175,7 +192,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       const plans = planOf(null);
       let all: PlannedState[] = plans.flatMap((x) => x.plan.states);
       if (o.only) all = all.filter((s) => s.cut === o.only!.cut && s.index === o.only!.index);
-      const picked = shardJobs(sample(all, o.cuts, o.seed), o.shard);
+      const isManaged = (s: PlannedState) => FLOWS.find((f) => f.name === s.flow)!.mode === 'managed';
+      const picked = shardJobs([...sample(all.filter((s) => !isManaged(s)), o.cuts, o.seed), ...sample(all.filter(isManaged), o.managedCuts, o.seed)], o.shard);
       for (const x of plans) {
         flowInfo.push({ name: x.flow.name, ops: x.trace.ops.length, cutPoints: x.plan.cutPoints, named: x.plan.named, checked: picked.filter((s) => s.flow === x.flow.name).length, log10Possible: x.plan.log10Possible, log: x.t.log });
         if (x.flow.name === 'update') downloadedBytes = x.trace.ops.reduce((a, op) => a + (op.op === 'write' && op.path.startsWith('disk/rootfs') ? op.length : 0), 0);
@@ -200,7 +218,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
 
     // The mutants: each until its first catch.
     const mutantResults: MutantResult[] = [];
-    const mutantRuns = o.only ? (onlyMutant ? [onlyMutant] : []) : shardJobs(o.mutants, o.shard);
+    const mutantRuns = o.only ? (onlyMutant ? [onlyMutant] : []) : shardJobs(mutants, o.shard);
     let n0 = 0;
     const byMutant = new Map<string, { m: Mutant; states: PlannedState[]; items: CheckItem[]; checked: number; hits: (CutResult & { at: number })[] }>();
     for (const m of mutantRuns) {

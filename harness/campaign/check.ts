@@ -22,7 +22,7 @@ const PROVIDES = 'data/flipside/provides.json';
 const LAST = 'data/flipside/last-deployment.json';
 
 /** The env U-Boot reads from an image (null: no valid copy). */
-function envOf(img: Image, board: SimBoard): EnvVars | null {
+export function envOf(img: Image, board: SimBoard): EnvVars | null {
   const l = board.envLayout();
   const file = img.blocks.get(ENV);
   if (!file) throw new Error('crash image without the env device');
@@ -245,7 +245,7 @@ function envCopies(board: SimBoard): boolean[] {
  * cycle. One version is committed (upgrade_available=0), the env's boot partition holds exactly
  * the image provides names, it is the one that runs, the old rootfs and the /data canary are intact.
  */
-async function settledCheck(board: SimBoard, when: string): Promise<{ name: string } | { stage: string; reason: string }> {
+export async function settledCheck(board: SimBoard, when: string): Promise<{ name: string } | { stage: string; reason: string }> {
   const bad = (reason: string) => ({ stage: when, reason });
   let env: EnvVars;
   try {

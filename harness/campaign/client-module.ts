@@ -39,8 +39,8 @@ function mainOf(bundle: string): Main {
   return m;
 }
 
-/** One `flipside <args>` in this process; its stdout and stderr are captured, not printed. */
-export async function callClient(bundle: string, args: string[]): Promise<ClientCall> {
+/** One `flipside <args>` in this process; its stdout and stderr are captured, not printed (and shown to `onStderr`). */
+export async function callClient(bundle: string, args: string[], onStderr?: (text: string) => void): Promise<ClientCall> {
   const main = mainOf(bundle);
   let stdout = '';
   let stderr = '';
@@ -53,7 +53,10 @@ export async function callClient(bundle: string, args: string[]): Promise<Client
     return true;
   }) as typeof process.stdout.write;
   process.stdout.write = grab((s) => (stdout += s));
-  process.stderr.write = grab((s) => (stderr += s));
+  process.stderr.write = grab((s) => {
+    stderr += s;
+    onStderr?.(s);
+  });
   try {
     const code = await main(args);
     return { code, stdout, stderr };

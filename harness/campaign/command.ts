@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { randomSeed } from '../faults/prng.js';
 import type { Progress } from './campaign.js';
 import { DEFAULTS } from './defaults.js';
-import { PHASES, type Phase } from './flows.js';
+import { MODES, PHASES, type Mode, type Phase } from './flows.js';
 import { selectMutants } from './mutants.js';
 import { parseShard, type Shard } from '../scenario/shard.js';
 
@@ -17,7 +17,7 @@ const int = (name: string, min = 0) => (v: string): number => {
 };
 
 function parseOnly(v: string): { flow: string; cut: number; index: number } {
-  const m = /^([a-z]+):(\d+):(\d+)$/.exec(v);
+  const m = /^([a-z-]+):(\d+):(\d+)$/.exec(v);
   if (!m) throw new Error(`--only wants flow:cut:index (as a replay command prints it), got ${v}`);
   return { flow: m[1]!, cut: Number(m[2]), index: Number(m[3]) };
 }
@@ -75,6 +75,8 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--time-budget <s>', 'QEMU boards: start no new crash image after s seconds; the rest are reported as not booted', int('--time-budget', 1))
     .option('--no-retry-lookup', 'QEMU boards: run every retry, even where an image with the same settled device (retry key) passed one')
     .option('--recording <dir>', 'QEMU boards: reuse a recorded update (base.img, write.log) instead of recording one (replays)')
+    .addOption(new Option('--mode <mode>', 'host-sim: the standalone client (install/commit), the managed daemon against the bundled server, or both').choices([...MODES, 'all']).default('standalone'))
+    .option('--managed-cuts <n>', 'at most n crash states of the managed flows for the clean client (each is a daemon run against the server); default: every one', int('--managed-cuts', 1))
     .option('--cuts <n>', 'at most n crash states for the clean client (a seeded sample keeps every cut point); default: every one the model names', int('--cuts', 1))
     .addOption(new Option('--phase <phase>', 'only cuts in this phase').choices([...PHASES, 'all']).default('all'))
     .option('--mutants <list>', "'all' or a comma-separated list of seeded bugs the campaign must catch", 'none')
@@ -86,7 +88,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--only <id>', 'replay one crash state (from a replay command): flow:cut:index on host-sim, at:variant on QEMU boards')
     .option('--reports <dir>', 'parent folder of the run reports', reportsDir)
     .option('--json', 'print the summary as JSON on the last stdout line')
-    .action(async (o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
+    .action(async (o: { mode: Mode | 'all'; managedCuts?: number; board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
       if (o.board !== 'host-sim') return runQemu(o, setStatus);
       if (o.client !== 'flipside') throw new Error(`campaign: --client ${o.client} runs on QEMU boards only; host-sim runs the Flipside client`);
       const mutants = selectMutants(o.mutants);
@@ -95,7 +97,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
       let r;
       try {
         const { runCampaign } = await import('./campaign.js');
-        r = await runCampaign({ board: 'host-sim', cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: parseOnly(o.only) } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
+        r = await runCampaign({ board: 'host-sim', mode: o.mode, ...(o.managedCuts !== undefined ? { managedCuts: o.managedCuts } : {}), cuts: o.cuts, phase: o.phase, mutants, seed, jobs: o.jobs, reportsDir: resolve(o.reports), partitionMiB: o.partitionMib, extra: o.mixes, ...(o.only ? { only: parseOnly(o.only) } : {}), ...(o.shard ? { shard: o.shard } : {}), onProgress: progress.update });
       } finally {
         progress.stop();
       }

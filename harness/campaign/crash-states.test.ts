@@ -83,3 +83,33 @@ test('sampling keeps each cut point\'s first two states', (t) => {
   t.is(s.filter((x) => x.index < 2).length, 20);
   t.deepEqual(sample(states, 30, 4), s);
 });
+
+// The daemon's download spool: truncated to its checkpoint, appended in chunks, fsynced at each checkpoint.
+test('a data file written in place (the download spool): synced chunks stay, unsynced ones are lost or torn, a truncate is metadata', (t) => {
+  const c1 = Buffer.alloc(SECTOR, 0x31);
+  const c2 = Buffer.alloc(2 * SECTOR, 0x32);
+  const spool = 'data/flipside/download/d1/artifact.part';
+  const ops: TraceOp[] = [
+    { op: 'truncate', path: spool, length: 0 },
+    { op: 'write', path: spool, offset: 0, length: c1.length, data: 0 },
+    { op: 'sync', path: spool },
+    { op: 'fsync', path: spool },
+    { op: 'write', path: spool, offset: SECTOR, length: c2.length, data: c1.length },
+  ];
+  const tr: Trace = { ops, data: Buffer.concat([c1, c2]) };
+  t.deepEqual(pendingAt(tr, 1), { blocks: [], files: [], meta: [0] });
+  t.deepEqual(pendingAt(tr, 5), { blocks: [4], files: [], meta: [] });
+  const states = crashStatesAt(tr, 5, 1, 0);
+  const kept = materialize(tr, states[0]!, base()).files.get(spool)!;
+  t.deepEqual(kept, Buffer.concat([c1, c2]));
+  const lost = materialize(tr, states.find((s) => s.label === 'nothing since the last fsync survived')!, base()).files.get(spool)!;
+  t.deepEqual(lost, c1, 'a lost append leaves the synced prefix, no longer');
+  const torn = states.find((s) => /torn: first 1\/2 sectors/.test(s.label))!;
+  const img = materialize(tr, torn, base()).files.get(spool)!;
+  t.is(img.length, 3 * SECTOR);
+  t.deepEqual(img.subarray(SECTOR, 2 * SECTOR), c2.subarray(0, SECTOR));
+  t.true(img.subarray(2 * SECTOR).every((b) => b === 0), 'the unwritten sector reads as a hole');
+  // The truncate before the first fsync may be lost: the file is then as it was (absent here).
+  t.false(materialize(tr, { cut: 1, index: 1, label: '', fates: {}, meta: 0 }, base()).files.has(spool));
+  t.deepEqual(materialize(tr, { cut: 1, index: 0, label: '', fates: {} }, base()).files.get(spool), Buffer.alloc(0));
+});

@@ -66,6 +66,7 @@ export function pendingAt(t: Trace, k: number): Pending {
       case 'unlink':
       case 'rmtree':
       case 'symlink':
+      case 'truncate':
         meta.push(i);
         break;
       case 'mark':
@@ -191,6 +192,18 @@ export function materialize(t: Trace, s: CrashState, base: Image, only?: string)
     switch (o.op) {
       case 'write': {
         if (only !== undefined && o.path !== only) break;
+        if (!base.blocks.has(o.path)) {
+          // A write into a data file (the daemon's download spool): the file grows to hold it,
+          // unless the write was lost (a lost append leaves the file as long as it was).
+          const f = s.fates[i];
+          if (f?.kind === 'lost') break;
+          const old = files.get(o.path) ?? Buffer.alloc(0);
+          const file = Buffer.alloc(Math.max(old.length, o.offset + o.length));
+          old.copy(file);
+          applyWrite(file, o.offset, bytesOf(t, o), f);
+          files.set(o.path, file);
+          break;
+        }
         let dev = blocks.get(o.path);
         if (!dev) {
           const b = base.blocks.get(o.path);
@@ -212,8 +225,12 @@ export function materialize(t: Trace, s: CrashState, base: Image, only?: string)
       case 'unlink':
       case 'rmtree':
       case 'symlink':
+      case 'truncate':
         if (pendingMeta.has(i) && !keptMeta.has(i)) break;
-        if (o.op === 'symlink') links.set(o.path, o.target);
+        if (o.op === 'truncate') {
+          const f = files.get(o.path) ?? Buffer.alloc(0);
+          files.set(o.path, f.length >= o.length ? f.subarray(0, o.length) : Buffer.concat([f, Buffer.alloc(o.length - f.length)]));
+        } else if (o.op === 'symlink') links.set(o.path, o.target);
         else if (o.op === 'rename') {
           for (const m of [files, modes, links] as Map<string, unknown>[]) {
             const v = m.get(o.from);

@@ -24,7 +24,8 @@ export function phaseAt(t: Trace, k: number): Phase {
   let installDone = false;
   for (let i = 0; i < k; i++) {
     const o = t.ops[i]!;
-    if (o.op === 'mark' && o.point === 'flipside commit') phase = 'commit';
+    // (A managed flow has no `flipside commit`: its daemon's ArtifactCommit state starts the phase.)
+    if (o.op === 'mark' && (o.point === 'flipside commit' || o.point === 'ArtifactCommit')) phase = 'commit';
     else if (o.op === 'mark' && o.point === 'power-on' && phase !== 'commit') {
       installDone = true;
       phase = 'reboot';

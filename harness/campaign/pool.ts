@@ -21,7 +21,7 @@ export class Pool {
   private slots: Slot[] = [];
   private queue: CheckItem[][] = [];
   private onResult: (r: Result) => void = () => undefined;
-  private recordWaiters = new Map<number, (m: Extract<FromWorker, { type: 'recorded' }>) => void>();
+  private recordWaiters = new Map<number, { res: (m: Extract<FromWorker, { type: 'recorded' }>) => void; rej: (e: Error) => void }>();
   private idleWaiters: (() => void)[] = [];
   private failure: Error | null = null;
   private nextId = 0;
@@ -54,6 +54,9 @@ export class Pool {
   private fail(e: Error): void {
     this.failure ??= e;
     for (const w of this.idleWaiters.splice(0)) w();
+    // A recording that fails (a worker error or exit) must not leave its caller waiting.
+    for (const w of this.recordWaiters.values()) w.rej(this.failure);
+    this.recordWaiters.clear();
   }
 
   private message(slot: Slot, m: FromWorker): void {
@@ -64,7 +67,8 @@ export class Pool {
       if (slot.busy <= this.prefetch) this.feed(slot);
     } else if (m.type === 'recorded') {
       slot.busy--;
-      this.recordWaiters.get(m.id)?.(m);
+      this.recordWaiters.get(m.id)?.res(m);
+      this.recordWaiters.delete(m.id);
       this.feed(slot);
     } else if (m.type === 'error') this.fail(new Error(`campaign worker: ${m.message}`));
   }
@@ -83,7 +87,7 @@ export class Pool {
     const id = this.nextId++;
     slot.busy++;
     return new Promise((res, rej) => {
-      this.recordWaiters.set(id, res);
+      this.recordWaiters.set(id, { res, rej });
       if (this.failure) rej(this.failure);
       slot.child.send({ type: 'record', id, flow, clientVariant, bootBug, file } satisfies ToWorker);
     });

@@ -16,6 +16,9 @@ import { ObservedEnv } from './boot-env.js';
 import { callClient, type ClientCall } from './client-module.js';
 import type { Image } from './crash-states.js';
 import { readTrace, type Trace } from './trace.js';
+import { configureDaemon } from '../host-sim/daemon.js';
+import { KEY_FILE } from '../../client/identity/device-key.js';
+import { CAMPAIGN_IDENTITY } from './managed-server.js';
 import { stepMark, type ArtifactRole, type Flow } from './flows.js';
 
 export const VERSIONS = DEFAULT_VERSIONS;
@@ -27,6 +30,8 @@ const HEADER = /^FLIPSIDE-HOSTSIM-ROOTFS artifact_name=(\S+)\n/;
 export interface SimOptions {
   partitionSize: number;
   bootBug: BootScriptBug | null;
+  /** A managed board: the daemon's config for this server, and the device key the server knows. */
+  managed?: { serverUrl: string; keyPem: string };
 }
 
 export class SimBoard {
@@ -47,6 +52,15 @@ export class SimBoard {
       config: { ScriptsDir: 'etc/flipside/scripts' },
     });
     await hs.writeConfig({ ScriptsDir: join(hs.dir, 'etc', 'flipside', 'scripts') });
+    if (o.managed) {
+      await configureDaemon(hs, {
+        serverUrl: o.managed.serverUrl,
+        identity: CAMPAIGN_IDENTITY,
+        // The reboot is the harness's: the daemon logs that it started it, the driver powers the board off and on.
+        config: { ScriptsDir: join(hs.dir, 'etc', 'flipside', 'scripts'), RebootCommand: ['true'], DownloadResumeAcrossRestarts: true },
+      });
+      await writeFile(join(hs.dataDir, KEY_FILE), o.managed.keyPem, { mode: 0o600 });
+    }
     const current = simRootfs(VERSIONS.current, o.partitionSize);
     await writeFile(hs.partA, current);
     await mkdir(join(hs.dir, 'data', 'canary'), { recursive: true });
@@ -181,8 +195,8 @@ export class SimBoard {
     return !!img && readFileSync(this.hs.partPath(slot)).equals(img);
   }
 
-  client(bundle: string, args: string[]): Promise<ClientCall> {
-    return callClient(bundle, ['--config', this.hs.configFile, ...args]);
+  client(bundle: string, args: string[], onStderr?: (text: string) => void): Promise<ClientCall> {
+    return callClient(bundle, ['--config', this.hs.configFile, ...args], onStderr);
   }
 
   /** Runs a flow from the base image with the trace hook on; returns the trace (paths relative to the board). */
@@ -203,6 +217,8 @@ export class SimBoard {
           const b = await this.boot();
           log.push(`power-on: ${b.ok ? `slot ${b.slot}` : `no boot: ${b.reason}`}`);
           if (!b.ok) break;
+        } else if (s.kind === 'daemon') {
+          throw new Error(`flow ${flow.name}: a managed flow is recorded by the worker's recordManaged`);
         } else {
           const r = await this.client(bundle, s.cmd === 'install' ? ['install', artifacts[s.artifact!]] : [s.cmd]);
           log.push(`flipside ${s.cmd}: exit ${r.code} ${r.stderr.trim().split('\n').at(-1) ?? ''}`);

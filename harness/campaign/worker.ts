@@ -6,6 +6,13 @@ import { FLOWS, type ArtifactRole } from './flows.js';
 import { SimBoard } from './sim.js';
 import { readTrace, type Trace } from './trace.js';
 import type { BootScriptBug } from '../host-sim/boot-script.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedServer, type ManagedSetup } from './managed-server.js';
+import { checkManagedCrashState, runDaemonUntilIdle } from './managed.js';
+import { traceOp } from '../../client/test-hooks.js';
+import { stepMark } from './flows.js';
 
 export interface WorkerSetup {
   artifacts: Record<ArtifactRole, string>;
@@ -16,6 +23,8 @@ export interface WorkerSetup {
   extra: number;
   /** false: run every retry instead of looking repeated ones up (the bench's baseline). */
   retryMemo?: boolean;
+  /** Managed flows: the server template every worker serves a copy of. */
+  managed?: ManagedSetup;
 }
 
 export interface CheckItem {
@@ -44,12 +53,27 @@ export type FromWorker =
 let setup: WorkerSetup | null = null;
 const boards = new Map<string, Promise<SimBoard>>();
 const traces = new Map<string, Trace>();
+let server: Promise<ManagedServer> | null = null;
+let serverDir = '';
 
-function boardFor(bug: BootScriptBug | null): Promise<SimBoard> {
-  const key = bug ?? 'clean';
+/** This worker's reference server (managed flows), started on first use. */
+function managedServer(): Promise<ManagedServer> {
+  if (!setup!.managed) throw new Error('worker: a managed flow without a managed setup');
+  if (!server) {
+    serverDir = mkdtempSync(join(tmpdir(), 'flipside-campaign-server-'));
+    // The daemon's test knobs: millisecond backoffs and report retries instead of Mender's minutes.
+    process.env.FLIPSIDE_TEST_BACKOFF_UNIT_MS = '20';
+    process.env.FLIPSIDE_TEST_REPORT_INTERVAL_MS = '10';
+    server = ManagedServer.start(setup!.managed, join(serverDir, 'server'));
+  }
+  return server;
+}
+
+function boardFor(bug: BootScriptBug | null, managed = false): Promise<SimBoard> {
+  const key = `${bug ?? 'clean'}${managed ? ':managed' : ''}`;
   let b = boards.get(key);
   if (!b) {
-    b = SimBoard.create({ partitionSize: setup!.partitionSize, bootBug: bug });
+    b = (async () => SimBoard.create({ partitionSize: setup!.partitionSize, bootBug: bug, ...(managed ? { managed: { serverUrl: (await managedServer()).url, keyPem: setup!.managed!.keyPem } } : {}) }))();
     boards.set(key, b);
   }
   return b;
@@ -81,13 +105,15 @@ async function handle(m: ToWorker): Promise<void> {
   if (m.type === 'exit') {
     if (process.env.FLIPSIDE_CAMPAIGN_TIMING) process.stderr.write(`stage ms: ${JSON.stringify(Object.fromEntries(Object.entries(STAGE_MS).map(([k, v]) => [k, Math.round(v)])))} retries looked up ${retryHits}\n`);
     for (const b of boards.values()) await (await b).destroy();
+    if (server) await (await server).close();
+    if (serverDir) rmSync(serverDir, { recursive: true, force: true });
     process.exit(0);
   }
   if (!setup) throw new Error('worker: no init');
   if (m.type === 'record') {
     const flow = FLOWS.find((f) => f.name === m.flow)!;
-    const board = await boardFor(m.bootBug);
-    const r = await board.record(flow, setup.bundles[m.clientVariant]!, setup.artifacts, m.file);
+    const board = await boardFor(m.bootBug, flow.mode === 'managed');
+    const r = flow.mode === 'managed' ? await recordManaged(board, flow, setup.bundles[m.clientVariant]!, m.file) : await board.record(flow, setup.bundles[m.clientVariant]!, setup.artifacts, m.file);
     send({ type: 'recorded', id: m.id, root: board.dir, log: r.log });
     return;
   }
@@ -103,10 +129,13 @@ async function handle(m: ToWorker): Promise<void> {
       send({ type: 'result', n: it.n, ok: false, stage: 'campaign', reason: `no crash state ${it.index} at cut ${it.cut}`, label: '?', ms: 0 });
       continue;
     }
-    const board = await boardFor(it.bootBug);
+    const board = await boardFor(it.bootBug, flow.mode === 'managed');
     let v;
     try {
-      v = await checkCrashState(board, { flow, trace, state, bundle: setup.bundles[it.clientVariant]!, artifacts: setup.artifacts, memo: setup.retryMemo !== false });
+      v =
+        flow.mode === 'managed'
+          ? await checkManagedCrashState(board, await managedServer(), { flow, trace, state, bundle: setup.bundles[it.clientVariant]! })
+          : await checkCrashState(board, { flow, trace, state, bundle: setup.bundles[it.clientVariant]!, artifacts: setup.artifacts, memo: setup.retryMemo !== false });
     } catch (e) {
       v = { ok: false as const, stage: 'harness', reason: e instanceof Error ? e.stack ?? e.message : String(e) };
     }
@@ -118,3 +147,26 @@ async function handle(m: ToWorker): Promise<void> {
 process.on('message', (m: ToWorker) => {
   queue = queue.then(() => handle(m)).catch((e: unknown) => send({ type: 'error', message: e instanceof Error ? e.stack ?? e.message : String(e) }));
 });
+
+/** Records a managed flow: from the base image, the daemon runs with the trace on until idle. */
+async function recordManaged(board: SimBoard, flow: (typeof FLOWS)[number], bundle: string, file: string): Promise<{ log: string[] }> {
+  const srv = await managedServer();
+  await board.restore(board.base);
+  rmSync(file, { force: true });
+  rmSync(`${file}.data`, { force: true });
+  await srv.reset(flow.name, 'pending');
+  await board.boot();
+  process.env.FLIPSIDE_TEST_TRACE = file;
+  process.env.FLIPSIDE_TEST_KILL_AT_BYTE = String(Number.MAX_SAFE_INTEGER);
+  try {
+    traceOp({ op: 'mark', point: stepMark(flow.steps[0]!) });
+    const r = await runDaemonUntilIdle(board, bundle, srv, { powerFirst: false, trace: true });
+    const log = [...r.transcript, `server: ${srv.received.map((x) => `${x.status} ${x.code}`).join(', ')}`];
+    if (!r.ok) throw new Error(`recording ${flow.name}: ${r.reason}\n${log.join('\n')}`);
+    return { log };
+  } finally {
+    delete process.env.FLIPSIDE_TEST_TRACE;
+    delete process.env.FLIPSIDE_TEST_KILL_AT_BYTE;
+    board.slotAIntact = false;
+  }
+}
