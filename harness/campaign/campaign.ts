@@ -1,6 +1,7 @@
 // `flipside-lab campaign`: records each flow once per client/boot variant, plans every cut point
 // and its crash states, checks them on --jobs worker processes, and runs the mutant catalogue
 // (each mutant stops at the first crash state that catches it). Writes reports/<run>/ like `run`.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FAILING_HEALTH_CHECK, writeCorruptArtifact } from '../board/lab-artifacts.js';
@@ -96,8 +97,10 @@ export function replayCommand(seed: number, s: { flow: string; cut: number; inde
 
 export { DEFAULTS };
 
+// Unique per call, not per second and process: two campaigns one process starts in the same
+// second (the tests do) would otherwise share a work folder and overwrite each other's traces.
 function runId(): string {
-  return `campaign-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
+  return `campaign-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 const variantOf = (m: Mutant | null): { client: string; boot: BootScriptBug | null } => (m === null ? { client: 'clean', boot: null } : m.where === 'client' ? { client: m.name, boot: null } : { client: 'clean', boot: m.name });
