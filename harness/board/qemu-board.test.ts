@@ -27,6 +27,6 @@ test('a board reached through the server: no console from power-on, no managed s
 test("only the deviceconnect board's init starts the connect daemon, in its own data folder", async (t) => {
   const net = await loadBoardFile('qemu-aarch64-netonly');
   const serial = await loadBoardFile('qemu-aarch64');
-  t.regex(initScript(net, computeLayout(net)), /\/usr\/bin\/flipside -d \/data\/flipside-connect daemon/);
+  t.regex(initScript(net, computeLayout(net)), /\/usr\/bin\/flipside -c \/data\/flipside-connect\/flipside.conf daemon/);
   t.notRegex(initScript(serial, computeLayout(serial)), /flipside-connect/);
 });

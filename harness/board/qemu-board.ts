@@ -22,7 +22,7 @@ import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
 import { ConsoleShell } from '../shell/console-shell.js';
 import { BoardStrategy, literal, type Strategy } from '../strategy/board-strategy.js';
 import { LinkStrategy } from '../strategy/link-strategy.js';
-import { CONNECT_DATA_DIR } from '../../qemu/image/guest-files.js';
+import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { BundledConnectServer } from './connect-server.js';
 import type { Network, NetworkShape, Power, Storage } from '../types.js';
@@ -114,7 +114,9 @@ export class QemuBoard implements Board {
         }
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
-    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: 60_000 }), power, storage, ...(network ? { network } : {}) };
+    // Through the server a second Node process (the connect daemon) shares the guest's one CPU.
+    const shellTimeoutMs = file.qemu?.harnessConsole === 'deviceconnect' ? 120_000 : 60_000;
+    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: shellTimeoutMs }), power, storage, ...(network ? { network } : {}) };
     this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file, client)]);
     this.viaServer = file.qemu?.harnessConsole === 'deviceconnect';
     this.strategy = this.viaServer
@@ -124,8 +126,9 @@ export class QemuBoard implements Board {
           links: { next: (after, ms) => this.needServer().next(after, ms) },
           openShell: () => this.openShell(),
           closeShell: () => this.closeShell(),
-          // The link comes from the client's daemon: the board file's deadline for the client.
-          timeouts: { shellMs: file.timeouts.clientReadyMs },
+          // The link comes once U-Boot, Linux and then the connect daemon are up: the board
+          // file's deadlines of those stages, one after the other.
+          timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
           lastLines: () => this.serialTail(),
         })
       : new BoardStrategy({
@@ -177,7 +180,7 @@ export class QemuBoard implements Board {
       // The device reaches the bundled server where a managed scenario's would be (none run here).
       this.connectServer = await BundledConnectServer.start();
       this.serverPort = this.connectServer.port;
-      opts = { ...opts, dataFiles: { ...opts.dataFiles, [`${CONNECT_DATA_DIR}/flipside.conf`]: { content: Buffer.from(`${JSON.stringify({ Connect: { Enabled: true } })}\n`) } } };
+      opts = { ...opts, dataFiles: { ...opts.dataFiles, [`${CONNECT_DATA_DIR}/flipside.conf`]: { content: Buffer.from(`${JSON.stringify(connectDaemonConfig(this.images.current.layout), null, 2)}\n`) } } };
     }
     await this.writeDataFiles(this.baseDisk, opts);
     this.strategy.poweredOff();

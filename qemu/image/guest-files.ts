@@ -48,16 +48,25 @@ export const CONNECT_DATA_DIR = '/data/flipside-connect';
 /**
  * The harness's shell on a board without a serial console (qemu.harnessConsole: deviceconnect):
  * a second daemon, like mender-connect beside mender, with its own data folder so it never resumes
- * or reports the standalone updates the scenarios run from the shell it opens. Its fallback config
- * (written there per scenario by the board) enables Connect; the image's config gives the server.
+ * or reports the standalone updates the scenarios run from the shell it opens. Its config (written
+ * there per scenario by the board: connectDaemonConfig) enables Connect and polls rarely: it shares
+ * the device's CPU with the commands the scenarios run.
  */
 function startConnectDaemon(): string {
   return `if [ -x /usr/bin/flipside ] && [ -s ${CONNECT_DATA_DIR}/flipside.conf ]; then
   echo "flipside: starting the connect daemon"
   # The harness accepts the device when it first asks: retry within a second, not Mender's minute.
-  ( FLIPSIDE_TEST_BACKOFF_UNIT_MS=1000 /usr/bin/flipside -d ${CONNECT_DATA_DIR} daemon; echo "flipside: connect daemon exited with status $?" ) </dev/null >/dev/console 2>&1 &
+  ( FLIPSIDE_TEST_BACKOFF_UNIT_MS=1000 /usr/bin/flipside -c ${CONNECT_DATA_DIR}/flipside.conf daemon; echo "flipside: connect daemon exited with status $?" ) </dev/null >/dev/console 2>&1 &
 fi
 `;
+}
+
+/** The connect daemon's own config: the image's server and partitions, Connect on, no frequent polls. */
+export function connectDaemonConfig(layout: DiskLayout): Record<string, unknown> {
+  return clientConfig(layout, {
+    serverUrl: `http://${GUEST_NET.server}:80`,
+    extra: { DataDir: CONNECT_DATA_DIR, PidFile: `${CONNECT_DATA_DIR}/flipside.pid`, Connect: { Enabled: true }, UpdatePollIntervalSeconds: 86400, InventoryPollIntervalSeconds: 86400 },
+  });
 }
 
 export function initScript(board: BoardFile, layout: DiskLayout, client: GuestClient = 'flipside'): string {
