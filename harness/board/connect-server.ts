@@ -14,10 +14,15 @@ import type { ConnectLinks } from '../strategy/link-strategy.js';
 /** How often the server's device list and connections are looked at (in-process, no sockets). */
 const POLL_MS = 200;
 
+/**
+ * Connection ids grow across servers too: the board's strategy remembers the last id it used, and
+ * the next scenario's fresh server must not hand out a smaller one for its first connection.
+ */
+let lastLinkId = 0;
+
 export class BundledConnectServer implements ConnectLinks {
   private device: string | null = null;
   private readonly ids = new WeakMap<DeviceLink, number>();
-  private lastId = 0;
   private closed = false;
 
   private constructor(
@@ -58,7 +63,7 @@ export class BundledConnectServer implements ConnectLinks {
     const link = this.server.app.flipside.connect.link(this.device);
     if (!link || link.closed) return null;
     let id = this.ids.get(link);
-    if (id === undefined) this.ids.set(link, (id = ++this.lastId));
+    if (id === undefined) this.ids.set(link, (id = ++lastLinkId));
     return id;
   }
 
