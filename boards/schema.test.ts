@@ -104,3 +104,14 @@ test('the UEFI GRUB board: x86_64-efi from grub-efi-amd64-bin, same device type 
   t.is(efi.deviceType, bios.deviceType);
   t.is(grubPackage({ type: 'grub', platform: 'x86_64-efi', bootlimit: 1 }), 'grub-efi-amd64-bin');
 });
+
+test('a deviceconnect harness console needs a NIC; without one the board is refused', async (t) => {
+  const d = base();
+  d.qemu.harnessConsole = 'deviceconnect';
+  delete d.qemu.nicDevice;
+  const e = await t.throwsAsync(loadBoardFile(writeBoard('qemu-aarch64', d)));
+  t.regex(e!.message, /qemu\.harnessConsole: a deviceconnect console needs a network/);
+  const b = await loadBoardFile('qemu-aarch64-netonly');
+  t.is(b.qemu?.harnessConsole, 'deviceconnect');
+  t.is((await loadBoardFile('qemu-aarch64')).qemu?.harnessConsole, 'serial');
+});

@@ -38,6 +38,12 @@ const qemuSection = z.object({
   smp: z.number().int().positive().default(1),
   /** Which -serial carries the console; the ones before it get `null` (raspi3b: 1, the mini UART). */
   consoleSerial: z.number().int().min(0).max(3).default(0),
+  /**
+   * How the harness reaches the guest. serial: the console socket, from power-on. deviceconnect:
+   * the serial output only goes to a log file; scenarios get a shell through the scenario's bundled
+   * server once the device's connect link is up (a lab board with network but no serial cable).
+   */
+  harnessConsole: z.enum(['serial', 'deviceconnect']).default('serial'),
 });
 
 const ubootSection = z.object({
@@ -319,6 +325,8 @@ export const deviceBoardSchema = z
       ctx.addIssue({ code: 'custom', path: ['linux', 'dtb'], message: 'bootloader.fdt=rootfs needs linux.dtb' });
     if (b.linux.kernelCompression !== 'none' && (b.bootloader.type !== 'uboot' || b.bootloader.bootCommand !== 'booti' || b.bootloader.loadAddrs?.kernelComp === undefined || b.bootloader.loadAddrs.kernelCompSize === undefined))
       ctx.addIssue({ code: 'custom', path: ['linux', 'kernelCompression'], message: 'a compressed kernel needs booti and bootloader.loadAddrs.kernelComp/kernelCompSize' });
+    if (b.qemu?.harnessConsole === 'deviceconnect' && !b.qemu.nicDevice)
+      ctx.addIssue({ code: 'custom', path: ['qemu', 'harnessConsole'], message: 'a deviceconnect console needs a network: set qemu.nicDevice' });
     if (!b.qemu && !b.lab)
       ctx.addIssue({ code: 'custom', path: ['lab'], message: 'a board needs a qemu section (emulated) or a lab section (real hardware)' });
   });

@@ -7,7 +7,7 @@ import { expectIncludes, expectExitZero, expectExitNonZero } from '../harness/sc
 export default defineScenario({
   name: 'power-cut-first-boot',
   purpose: 'cut power in the first boot of the new rootfs → bootloader rolls back, commit refused',
-  needs: ['power', 'console', 'shell'],
+  needs: ['power', 'console', 'boot-console', 'shell'],
   artifacts: ['next'],
   async run(ctx) {
     await ctx.boot();

@@ -9,7 +9,7 @@ const COMMIT_TIMEOUT_S = 30;
 export default defineScenario({
   name: 'server-unreachable-after-reboot',
   purpose: 'managed: server down from the reboot on → client rolls back, reports failure when it is back',
-  needs: ['power', 'console', 'shell', 'server'],
+  needs: ['power', 'console', 'boot-console', 'shell', 'server'],
   deviceConfig: { CommitStatusTimeoutSeconds: COMMIT_TIMEOUT_S },
   async run(ctx) {
     const device = await enrollDevice(ctx);

@@ -52,7 +52,7 @@ export class FakeBoard implements Board {
     this.holdsForCuts = o.holdsForCuts ?? false;
     if (o.serverListen) this.serverListen = o.serverListen;
     this.versions = o.versions ?? { current: 'v1', next: 'v2', broken: 'v2-broken' };
-    this.capabilities = new Set(o.capabilities ?? ['power', 'console', 'shell', 'storage']);
+    this.capabilities = new Set(o.capabilities ?? ['power', 'console', 'shell', 'storage', 'boot-console']);
     const power: Power = {
       name: 'fake:power',
       on: async () => this.boot(),

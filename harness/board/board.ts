@@ -2,7 +2,7 @@
 // lifecycle hooks the runner needs to give every scenario a freshly installed device. Which
 // drivers back the capabilities (QEMU, a relay, a simulation) is the binding's business.
 import type { ByteCounter } from '../faults/sources.js';
-import type { BoardStrategy } from '../strategy/board-strategy.js';
+import type { Strategy } from '../strategy/board-strategy.js';
 import type { Console, Fault, Network, Power, Shell, Storage } from '../types.js';
 import type { ClientKind } from '../scenario/client.js';
 
@@ -12,9 +12,11 @@ import type { ClientKind } from '../scenario/client.js';
  * `server` = managed mode: the device's client daemon reaches the harness's reference server;
  * `exact-cuts` = a power cut at a client state (also `<State>:done`) of a `flipside` command (Mender
  * images: before or after the env write, `fw_setenv`/`fw_setenv:done`, of a `mender` command) lands
- * exactly there (host-sim: the client's kill hooks; other boards: the client holds for the cut).
+ * exactly there (host-sim: the client's kill hooks; other boards: the client holds for the cut);
+ * `boot-console` = the console shows the board from power-on (bootloader, init, the daemon's
+ * output): a board whose only console is a shell through the server lacks it.
  */
-export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server', 'exact-cuts'] as const;
+export const CAPABILITIES = ['power', 'console', 'shell', 'network', 'storage', 'bytes-written', 'server', 'exact-cuts', 'boot-console'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface BoardCaps {
@@ -54,7 +56,7 @@ export interface ResetOptions {
 export interface Board {
   readonly name: string;
   readonly caps: BoardCaps;
-  readonly strategy: BoardStrategy;
+  readonly strategy: Strategy;
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
   /** The updater the board's image carries (default flipside): scenarios call it through ctx.client. */

@@ -15,8 +15,12 @@ export function dataFileCommands(files: DataFiles, hostPathOf: (content: Buffer)
     const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
     const base = rel.slice(rel.lastIndexOf('/') + 1);
     const host = 'path' in src ? src.path : hostPathOf(src.content);
-    // rm first: debugfs `write` refuses to replace an existing file.
-    cmds.push(`cd /${dir}`, `rm ${base}`, `write ${host} ${base}`);
+    // A folder the image lacks is made first (debugfs only complains where it exists); rm first:
+    // debugfs `write` refuses to replace an existing file.
+    const parts = dir ? dir.split('/') : [];
+    // debugfs makes a folder relative to its current one, whatever the path says: from the root.
+    const mkdirs = parts.length ? ['cd /', ...parts.map((_, i) => `mkdir ${parts.slice(0, i + 1).join('/')}`)] : [];
+    cmds.push(...mkdirs, `cd /${dir}`, `rm ${base}`, `write ${host} ${base}`);
   }
   return cmds;
 }

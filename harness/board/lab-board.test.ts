@@ -45,7 +45,7 @@ test('a lab board flashes the card with its data files, boots to the shell over 
   });
   const flashed = join(work, 'flashed.img');
   const board = LabBoard.open(lab.boardFile(flashed), { buildImages: () => fakeImages(work), consoleWaitMs: 3000 });
-  t.deepEqual([...board.capabilities], ['power', 'console', 'shell', 'exact-cuts', 'bytes-written']);
+  t.deepEqual([...board.capabilities], ['power', 'console', 'boot-console', 'shell', 'exact-cuts', 'bytes-written']);
   await board.prepare(() => undefined);
   const runDir = join(work, 'scenario-1');
   await board.reset({ runDir, dataFiles: { '/data/next.mender': { path: board.artifacts.next! }, '/data/canary': { content: Buffer.from('canary-42') } } });

@@ -131,6 +131,7 @@ export class LabBoard implements Board {
     this.capabilities = new Set<Capability>([
       'power',
       'console',
+      'boot-console',
       'shell',
       'exact-cuts',
       'bytes-written',

@@ -4,7 +4,7 @@
 // client's own U-Boot env reader, bytes written = QMP query-blockstats. Each scenario gets its own
 // raw copy of the current version's disk with its files written into the data ext4 offline
 // (debugfs), so nothing crosses the console before the scenario starts.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UBootEnv } from '../../bootenv/uboot-env.js';
@@ -20,7 +20,11 @@ import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
 import { QemuVm } from '../drivers/qemu/vm.js';
 import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
 import { ConsoleShell } from '../shell/console-shell.js';
-import { BoardStrategy, literal } from '../strategy/board-strategy.js';
+import { BoardStrategy, literal, type Strategy } from '../strategy/board-strategy.js';
+import { LinkStrategy } from '../strategy/link-strategy.js';
+import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
+import type { StreamConsole } from '../console/stream-console.js';
+import { BundledConnectServer } from './connect-server.js';
 import type { Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
 import { writeDataFiles } from './data-files.js';
@@ -35,7 +39,11 @@ import type { ClientKind } from '../scenario/client.js';
  * bytes), the link and the server where there is a NIC.
  */
 export function qemuCapabilities(file: BoardFile, client: ClientKind = 'flipside'): Capability[] {
-  return ['exact-cuts', 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
+  // Without the serial console the board's shell needs the board's own server, which managed
+  // scenarios would replace with theirs: they do not run there (a lab board would get them from
+  // its bench server, not yet wired).
+  if (file.qemu?.harnessConsole === 'deviceconnect') return ['exact-cuts', 'bytes-written', 'network'];
+  return ['boot-console', 'exact-cuts', 'bytes-written', ...(file.qemu?.nicDevice ? (['network', 'server'] as const) : [])];
 }
 
 /** The disk model counts written bytes for query-blockstats. */
@@ -45,7 +53,7 @@ function countsBlocks(file: BoardFile): boolean {
 
 export class QemuBoard implements Board {
   readonly caps: BoardCaps;
-  readonly strategy: BoardStrategy;
+  readonly strategy: Strategy;
   readonly capabilities: ReadonlySet<Capability>;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
   readonly bytesWritten?: ByteCounter;
@@ -67,6 +75,13 @@ export class QemuBoard implements Board {
   writeLog: string | null = null;
   /** Campaigns: the disk is a crash image the VM runs on through a qcow2 overlay; never deleted here. */
   private overlay = false;
+  /**
+   * qemu.harnessConsole deviceconnect: the serial output only goes to the VM's log; the console
+   * scenarios get is a shell session through this scenario's bundled server.
+   */
+  private readonly viaServer: boolean;
+  private connectServer: BundledConnectServer | null = null;
+  private shell: StreamConsole | null = null;
 
   private constructor(
     readonly file: BoardFile,
@@ -99,14 +114,29 @@ export class QemuBoard implements Board {
         }
       : undefined;
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
-    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: 60_000 }), power, storage, ...(network ? { network } : {}) };
+    // Through the server a second Node process (the connect daemon) shares the guest's one CPU.
+    const shellTimeoutMs = file.qemu?.harnessConsole === 'deviceconnect' ? 120_000 : 60_000;
+    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: shellTimeoutMs }), power, storage, ...(network ? { network } : {}) };
     this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file, client)]);
-    this.strategy = new BoardStrategy({
-      power,
-      console: this.con,
-      prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
-      timeouts: file.timeouts,
-    });
+    this.viaServer = file.qemu?.harnessConsole === 'deviceconnect';
+    this.strategy = this.viaServer
+      ? new LinkStrategy({
+          board: file.name,
+          power,
+          links: { next: (after, ms) => this.needServer().next(after, ms) },
+          openShell: () => this.openShell(),
+          closeShell: () => this.closeShell(),
+          // The link comes once U-Boot, Linux and then the connect daemon are up: the board
+          // file's deadlines of those stages, one after the other.
+          timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
+          lastLines: () => this.serialTail(),
+        })
+      : new BoardStrategy({
+          power,
+          console: this.con,
+          prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
+          timeouts: file.timeouts,
+        });
     // Counts from QEMU start; callers take differences. A read while the VM is off throws, which
     // the poller skips.
     if (countsBlocks(file)) this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);
@@ -146,6 +176,12 @@ export class QemuBoard implements Board {
     this.overlay = false;
     this.baseDisk = join(opts.runDir, 'start.img');
     await run('cp', ['--sparse=always', '--reflink=auto', this.images.current.disk, this.baseDisk]);
+    if (this.viaServer) {
+      // The device reaches the bundled server where a managed scenario's would be (none run here).
+      this.connectServer = await BundledConnectServer.start();
+      this.serverPort = this.connectServer.port;
+      opts = { ...opts, dataFiles: { ...opts.dataFiles, [`${CONNECT_DATA_DIR}/flipside.conf`]: { content: Buffer.from(`${JSON.stringify(connectDaemonConfig(this.images.current.layout), null, 2)}\n`) } } };
+    }
     await this.writeDataFiles(this.baseDisk, opts);
     this.strategy.poweredOff();
   }
@@ -183,7 +219,41 @@ export class QemuBoard implements Board {
     }
     if (!this.runDir || !this.baseDisk || !this.images) throw new Error(`${this.name}: reset() was not called`);
     this.vm = await QemuVm.start({ board: this.file, disk: this.baseDisk, runDir: join(this.runDir, 'vm'), snapshot: this.overlay, bios: this.images.current.qemuBios, ...(this.writeLog ? { writeLog: this.writeLog } : {}), ...(this.serverPort ? { serverPort: this.serverPort } : {}) });
-    this.con.attach(this.vm.console);
+    // Without a serial console for the harness the VM's output only goes to its transcript file.
+    if (!this.viaServer) this.con.attach(this.vm.console);
+  }
+
+  /** The last lines of the serial log (the harness never reads the serial console on such a board). */
+  private serialTail(): string[] {
+    const file = this.vm?.transcriptFile;
+    if (!file || !existsSync(file)) return [];
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-12);
+  }
+
+  private needServer(): BundledConnectServer {
+    if (!this.connectServer) throw new Error(`${this.name}: reset() was not called (no bundled server)`);
+    return this.connectServer;
+  }
+
+  /** A shell session on the device's new connection becomes the console; the prompt is set as the board file says. */
+  private async openShell(): Promise<void> {
+    await this.closeShell();
+    const con = await this.needServer().openConsole(`${this.name}:deviceconnect`, join(this.runDir!, 'shell.log'));
+    this.shell = con;
+    this.con.attach(con);
+    // The remote shell is not a login shell on every image (no pty without util-linux script):
+    // set the board's prompt, typed so that its echo does not already match it.
+    const prompt = this.file.console.shellPrompt;
+    await con.write(`PS1='${prompt.slice(0, 1)}''${prompt.slice(1)}'; export PS1\n`);
+    await con.expect(literal(prompt), 30_000);
+  }
+
+  private async closeShell(): Promise<void> {
+    const con = this.shell;
+    this.shell = null;
+    if (!con) return;
+    if (this.con.current === con) this.con.attach(null);
+    await con.close().catch(() => undefined);
   }
 
   async readEnvCopies(): Promise<EnvCopies> {
@@ -217,6 +287,10 @@ export class QemuBoard implements Board {
     const vm = this.vm;
     this.vm = null;
     this.con.attach(null);
+    const shellLog = this.runDir && this.connectServer ? [join(this.runDir, 'shell.log')] : [];
+    await this.closeShell();
+    await this.connectServer?.close().catch(() => undefined);
+    this.connectServer = null;
     // The disk copies are hundreds of MB each; the transcript is what a report keeps.
     const drop = () => [this.overlay ? null : this.baseDisk, vm?.diskPath].forEach((f) => f && rmSync(f, { force: true }));
     if (!vm) {
@@ -225,6 +299,6 @@ export class QemuBoard implements Board {
     }
     await vm.quit();
     drop();
-    return [vm.transcriptFile];
+    return [vm.transcriptFile, ...shellLog.filter((f) => existsSync(f))];
   }
 }

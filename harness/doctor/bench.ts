@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseFwEnvConfig, type FwEnvConfig } from '../../bootenv/fw-env-config.js';
 import type { BoardFile } from '../../boards/schema.js';
-import type { BoardStrategy } from '../strategy/board-strategy.js';
+import type { Strategy } from '../strategy/board-strategy.js';
 import type { Console, Power, Shell } from '../types.js';
 import { parseEnvLines } from '../../bootenv/env-lines.js';
 
@@ -14,7 +14,7 @@ export interface DoctorTarget {
   readonly name: string;
   readonly file: BoardFile;
   readonly caps: { console: Console; shell: Shell; power: Power };
-  readonly strategy: BoardStrategy;
+  readonly strategy: Strategy;
 }
 
 export interface UBootSettings {

@@ -76,7 +76,7 @@ interface ArmedHook {
 export class HostSimLabBoard implements Board {
   readonly caps: BoardCaps;
   readonly strategy: BoardStrategy;
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', 'server', 'exact-cuts']);
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['power', 'console', 'shell', 'storage', 'bytes-written', 'server', 'exact-cuts', 'boot-console']);
   artifacts: Partial<Record<ArtifactRole, string>> = {};
   private readonly con = new LineConsole('host-sim:console');
   private sim: HostSimBoard | null = null;

@@ -4,7 +4,7 @@
 import type { Rng } from '../faults/prng.js';
 import type { Timeline } from '../run/timeline.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, LabVersions } from '../board/board.js';
-import type { BoardStrategy } from '../strategy/board-strategy.js';
+import type { Strategy } from '../strategy/board-strategy.js';
 import type { Fault, ShellResult } from '../types.js';
 import type { LabServer } from '../server/lab-server.js';
 import type { ClientCommands, ClientKind } from './client.js';
@@ -76,7 +76,7 @@ export interface ScenarioContext {
   readonly name: string;
   readonly board: Board;
   readonly caps: BoardCaps;
-  readonly strategy: BoardStrategy;
+  readonly strategy: Strategy;
   readonly seed: number;
   readonly rng: Rng;
   readonly timeline: Timeline;

@@ -43,7 +43,18 @@ export interface BoardStrategyOptions {
   onStage?: (stage: BoardState) => void;
 }
 
-export class BoardStrategy {
+/**
+ * What scenarios and the runner drive a board's boot through: BoardStrategy (a serial console from
+ * power-on) or LinkStrategy (link-strategy.ts: a shell through the server once the device connects).
+ */
+export interface Strategy {
+  readonly state: BoardState | 'unknown';
+  transition(target: BoardState): Promise<void>;
+  followBoot(target: Exclude<BoardState, 'off'>): Promise<void>;
+  poweredOff(): void;
+}
+
+export class BoardStrategy implements Strategy {
   /** 'unknown' until the first transition: the board may be in any state when we bind to it. */
   private current: BoardState | 'unknown' = 'unknown';
 

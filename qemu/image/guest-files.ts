@@ -42,6 +42,33 @@ fi`;
 fi`;
 }
 
+/** Where a deviceconnect-console board's second daemon keeps its own state (never the updater's). */
+export const CONNECT_DATA_DIR = '/data/flipside-connect';
+
+/**
+ * The harness's shell on a board without a serial console (qemu.harnessConsole: deviceconnect):
+ * a second daemon, like mender-connect beside mender, with its own data folder so it never resumes
+ * or reports the standalone updates the scenarios run from the shell it opens. Its config (written
+ * there per scenario by the board: connectDaemonConfig) enables Connect and polls rarely: it shares
+ * the device's CPU with the commands the scenarios run.
+ */
+function startConnectDaemon(): string {
+  return `if [ -x /usr/bin/flipside ] && [ -s ${CONNECT_DATA_DIR}/flipside.conf ]; then
+  echo "flipside: starting the connect daemon"
+  # The harness accepts the device when it first asks: retry within a second, not Mender's minute.
+  ( FLIPSIDE_TEST_BACKOFF_UNIT_MS=1000 /usr/bin/flipside -c ${CONNECT_DATA_DIR}/flipside.conf daemon; echo "flipside: connect daemon exited with status $?" ) </dev/null >/dev/console 2>&1 &
+fi
+`;
+}
+
+/** The connect daemon's own config: the image's server and partitions, Connect on, no frequent polls. */
+export function connectDaemonConfig(layout: DiskLayout): Record<string, unknown> {
+  return clientConfig(layout, {
+    serverUrl: `http://${GUEST_NET.server}:80`,
+    extra: { DataDir: CONNECT_DATA_DIR, PidFile: `${CONNECT_DATA_DIR}/flipside.pid`, Connect: { Enabled: true }, UpdatePollIntervalSeconds: 86400, InventoryPollIntervalSeconds: 86400 },
+  });
+}
+
 export function initScript(board: BoardFile, layout: DiskLayout, client: GuestClient = 'flipside'): string {
   const data = partition(layout, 'data').device;
   const boot = partition(layout, 'boot').device;
@@ -74,7 +101,7 @@ hostname ${board.name}
 ip link set lo up
 ip link set eth0 up && ip addr add ${GUEST_NET.address} dev eth0 && ip route add default via ${GUEST_NET.gateway}
 ${startClient(client)}
-echo "flipside: init done"
+${board.qemu?.harnessConsole === 'deviceconnect' ? startConnectDaemon() : ''}echo "flipside: init done"
 while true; do
   setsid cttyhack /bin/sh -l
 done
