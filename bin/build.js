@@ -7,7 +7,7 @@
 // so every asset a module finds beside itself (boot scripts, UI files, boards/) is found in the
 // source tree exactly as under tsx. The device client is built separately, as one file for
 // Node 18 (client/build-device.ts).
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -73,6 +73,9 @@ const sourceUrls = {
 };
 
 export async function buildCli(name) {
+  // The bundle is dated when its build started, not when it ended: a source saved while esbuild
+  // ran may not be in it, and must make it stale.
+  const started = new Date();
   const { build } = await import('esbuild');
   mkdirSync(OUT_DIR, { recursive: true });
   const r = await build({
@@ -110,6 +113,7 @@ export async function buildCli(name) {
   };
   for (const f of r.outputFiles) if (f.path !== bundlePath(name)) put(f.path, f.contents);
   put(bundlePath(name), r.outputFiles.find((f) => f.path === bundlePath(name)).contents);
+  utimesSync(bundlePath(name), started, started);
   put(inputsPath(name), JSON.stringify(staleInputs(Object.keys(r.metafile.inputs).map((p) => relative(ROOT, join(process.cwd(), p))))));
 }
 

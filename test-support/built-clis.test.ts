@@ -2,10 +2,11 @@
 // source is newer, and finds its assets (boards, scenarios) in the source tree.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../paths.js';
 // @ts-expect-error plain JavaScript without type declarations
-import { CLIS, isStale } from '../bin/build.js';
+import { buildCli, bundlePath, CLIS, isStale } from '../bin/build.js';
 
 const run = (name: string, args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin', `${name}.js`), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
 
@@ -23,4 +24,15 @@ test('flipside-lab list from the bundle finds boards/ and scenarios/ in the sour
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /happy-path/);
   t.regex(r.stdout, /qemu-aarch64/);
+});
+
+test('a bundle is dated when its build started, so a source saved during the build makes it stale', async (t) => {
+  const before = Date.now();
+  await (buildCli as (n: string) => Promise<void>)('flipside-artifact');
+  const after = Date.now();
+  const dated = statSync((bundlePath as (n: string) => string)('flipside-artifact')).mtimeMs;
+  t.true(dated >= before - 1000 && dated <= after, `bundle mtime ${dated} outside ${before}..${after}`);
+  // Its record of inputs is written at the end: the bundle's date is the earlier one.
+  t.true(dated < statSync(join(REPO_ROOT, 'dist', 'cli', 'flipside-artifact.inputs.json')).mtimeMs);
+  t.false((isStale as (n: string) => boolean)('flipside-artifact'));
 });
