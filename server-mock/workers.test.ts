@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
-import pg from 'pg';
+import { FreshDatabase } from '../harness/fleet/database.js';
 import { runFleet } from '../harness/fleet/fleet.js';
 import { SimDevice, httpTransport } from './testing/device-sim.js';
 import { UserSocket } from './testing/connect-fixtures.js';
@@ -25,21 +25,9 @@ const ADMIN = { email: 'workers@example.com', password: 'workers-test-password' 
 
 /** A fresh database on the test cluster, dropped at the test's end. */
 async function scratchDatabase(t: ExecutionContext): Promise<string> {
-  const name = `w_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  t.teardown(() => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  const url = new URL(PG_URL!);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const db = await FreshDatabase.create(PG_URL!, `w_${randomBytes(6).toString('hex')}`);
+  t.teardown(() => db.drop());
+  return db.url;
 }
 
 interface Workers {
