@@ -44,8 +44,8 @@ rc=${PIPESTATUS[0]}
 echo "ava: exit ${rc} at $(date -u +%T)"
 count_tap reports/unit.tap "$rc" ava
 
-for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
-  # board, or board:scenario,scenario for a subset (a slow board)
+run_board() { # <entry>: board, or board:scenario,scenario for a subset (a slow board)
+  local entry="$1" board rc p f
   board="${entry%%:*}"
   scenarios=()
   [ "$entry" != "$board" ] && IFS=, read -r -a scenarios <<< "${entry#*:}"
@@ -63,7 +63,7 @@ for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
     failures+=("flipside-lab run on ${board} exited with ${rc} and reported no failing scenario")
   fi
   echo "${board}: ${p} passed, ${f} failed, exit ${rc} (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
-done
+}
 
 # The bounded power-cut campaign on host-sim: FLIPSIDE_CAMPAIGN_CUTS crash states of the clean client
 # (a seeded sample over every cut point; 0 skips it) and every mutant of the catalogue, each crash
@@ -94,15 +94,6 @@ run_campaign() { # <json file> <label> <args...>
   fi
   echo "campaign (${label}): ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
 }
-campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-1000}"
-if [ "$campaign_cuts" != "0" ]; then
-  run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mutants all
-fi
-managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-8}"
-if [ "$managed_cuts" != "0" ]; then
-  run_campaign reports/campaign-managed.json "managed, ${managed_cuts} cuts, managed mutants" --mode managed --managed-cuts "$managed_cuts" --mutants all
-fi
-
 # The store tests and a few server API files again on PostgreSQL (a throwaway cluster on loopback,
 # ci/postgres.sh; each server test gets its own schema). FLIPSIDE_PG_TESTS=0 skips it.
 # Cost (measured 2026-12-03 on the 2-core dev machine): 196 tests in 28 s at load average 2 (the first
@@ -111,24 +102,74 @@ fi
 # 20 devices with a worker SIGKILLed, the change stream and deviceconnect across workers) adds
 # 3 tests, measured 2026-12-03 at load average ~10: 109 s, 54 s and 42 s of wall time, run two at a
 # time beside the others (about 2 minutes more for the step), a few CPU seconds each.
-if [ "${FLIPSIDE_PG_TESTS:-1}" != "0" ]; then
-  echo "== store and server API tests on PostgreSQL at $(date -u +%T)"
-  if pg_url=$(bash ci/postgres.sh); then
-    FLIPSIDE_TEST_DATABASE_URL="$pg_url" node --import ./test-support/ava-main-watch.mjs node_modules/ava/entrypoints/cli.mjs --tap --concurrency 2 \
-      server-mock/store/stores.test.ts server-mock/device/device-api.test.ts server-mock/management/deployments.test.ts \
-      server-mock/management/devauth.test.ts server-mock/management/inventory.test.ts server-mock/management/useradm.test.ts \
-      server-mock/management/iot-manager.test.ts server-mock/deviceconnect/retention.test.ts \
-      server-mock/contract/contract.test.ts server-mock/contract/mender-ui.test.ts \
-      server-mock/workers.test.ts \
-      2>&1 | tee reports/postgres.tap
-    rc=${PIPESTATUS[0]}
-    count_tap reports/postgres.tap "$rc" "ava on PostgreSQL"
-    bash ci/postgres.sh stop
-  else
-    failed=$((failed + 1))
-    failures+=("ci/postgres.sh could not start PostgreSQL")
+run_postgres_tests() {
+  local rc=1
+  if [ "${FLIPSIDE_PG_TESTS:-1}" != "0" ]; then
+    echo "== store and server API tests on PostgreSQL at $(date -u +%T)"
+    if pg_url=$(bash ci/postgres.sh); then
+      FLIPSIDE_TEST_DATABASE_URL="$pg_url" node --import ./test-support/ava-main-watch.mjs node_modules/ava/entrypoints/cli.mjs --tap --concurrency 2 \
+        server-mock/store/stores.test.ts server-mock/device/device-api.test.ts server-mock/management/deployments.test.ts \
+        server-mock/management/devauth.test.ts server-mock/management/inventory.test.ts server-mock/management/useradm.test.ts \
+        server-mock/management/iot-manager.test.ts server-mock/deviceconnect/retention.test.ts \
+        server-mock/contract/contract.test.ts server-mock/contract/mender-ui.test.ts \
+        server-mock/workers.test.ts \
+        2>&1 | tee reports/postgres.tap
+      rc=${PIPESTATUS[0]}
+      count_tap reports/postgres.tap "$rc" "ava on PostgreSQL"
+      bash ci/postgres.sh stop
+    else
+      failed=$((failed + 1))
+      failures+=("ci/postgres.sh could not start PostgreSQL")
+    fi
+    echo "postgres: exit ${rc:-1} at $(date -u +%T)"
   fi
-  echo "postgres: exit ${rc:-1} at $(date -u +%T)"
+}
+
+# The host-side steps: the host-sim scenario suite, the campaign slices and the PostgreSQL tests.
+# In a subshell whose counts come back through a file (its output may be a background log).
+host_steps() {
+  passed=0 failed=0 failures=()
+  local entry
+  for entry in "${host_boards[@]}"; do run_board "$entry"; done
+  campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-1000}"
+  if [ "$campaign_cuts" != "0" ]; then
+    run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mutants all
+  fi
+  managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-8}"
+  if [ "$managed_cuts" != "0" ]; then
+    run_campaign reports/campaign-managed.json "managed, ${managed_cuts} cuts, managed mutants" --mode managed --managed-cuts "$managed_cuts" --mutants all
+  fi
+  run_postgres_tests
+  { echo "${passed} ${failed}"; printf '%s\n' "${failures[@]}"; } > reports/host-steps.counts
+}
+
+# A QEMU board's scenario suite keeps about one core busy (one TCG vCPU) and waits on the guest
+# for the rest; the host-side steps take ~4 min of CPU. So they run beside the QEMU suites, their
+# output kept in reports/host-steps.log and printed after. FLIPSIDE_CI_OVERLAP=0 runs them first.
+host_boards=() qemu_boards=()
+for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
+  case "${entry%%:*}" in host-sim) host_boards+=("$entry") ;; *) qemu_boards+=("$entry") ;; esac
+done
+rm -f reports/host-steps.counts
+if [ "${#qemu_boards[@]}" -gt 0 ] && [ "${FLIPSIDE_CI_OVERLAP:-1}" != "0" ]; then
+  echo "== host-side steps (host-sim suite, campaigns, PostgreSQL) in the background: reports/host-steps.log, at $(date -u +%T)"
+  ( host_steps ) > reports/host-steps.log 2>&1 &
+  host_pid=$!
+  for entry in "${qemu_boards[@]}"; do run_board "$entry"; done
+  wait "$host_pid"
+  echo "== host-side steps' output (they ended at $(date -u -r reports/host-steps.log +%T))"
+  cat reports/host-steps.log
+else
+  ( host_steps )
+  for entry in "${qemu_boards[@]}"; do run_board "$entry"; done
+fi
+if [ -f reports/host-steps.counts ]; then
+  { read -r p f; while IFS= read -r line; do [ -n "$line" ] && failures+=("$line"); done; } < reports/host-steps.counts
+  passed=$((passed + p))
+  failed=$((failed + f))
+else
+  failed=$((failed + 1))
+  failures+=("the host-side steps ended without their counts (see their output above)")
 fi
 
 # What failed, named again next to the count, so the tail of a long CI log says it.

@@ -175,3 +175,26 @@ for (const [kind, open] of kinds) {
     t.deepEqual(await ids({ limit: 10, offset: 0, integrationId: "x' OR '1'='1" }), []);
   });
 }
+
+// Two server processes each throttle check-ins on their own, so a slower one may write an older
+// time after a newer one: the stored time must never move backwards. Serial: it stubs Date.now.
+for (const [kind, open] of kinds.filter(([k]) => k === 'postgres')) {
+  test.serial(`${kind}: a check-in from another process never moves the time backwards`, async (t) => {
+    const { a, b } = await open(t);
+    const { device } = await a.recordAuthRequest(JSON.stringify({ mac: '52:54:00:00:00:c1' }), 'key-c');
+    const later = Date.UTC(2026, 11, 3, 12, 5);
+    const earlier = Date.UTC(2026, 11, 3, 12, 0);
+    const realNow = Date.now;
+    t.teardown(() => {
+      Date.now = realNow;
+    });
+    Date.now = () => later;
+    await a.checkIn(device.id);
+    Date.now = () => earlier;
+    await b.checkIn(device.id);
+    t.is(await a.checkInTime(device.id), new Date(later).toISOString(), 'the older time from the other process is ignored');
+    Date.now = () => later + 120_000;
+    await b.checkIn(device.id);
+    t.is(await a.checkInTime(device.id), new Date(later + 120_000).toISOString(), 'a newer time still moves it forward');
+  });
+}
