@@ -187,3 +187,22 @@ test('a board file names its device by id or by identity, not both and not neith
     await t.throwsAsync(loadBoardFile(lab.boardFile('/dev/null', c)), { message: /names the device by id \(device\) or by identity attributes \(identity\), exactly one/ });
   t.is((await loadBoardFile(lab.boardFile('/dev/null', { device: 'd1' }))).lab?.console.type, 'deviceconnect');
 });
+
+test("a server with its own CA: the board file's ca is trusted by the harness and written onto the card for the device", async (t) => {
+  const b = await bench(t, { tls: true });
+  t.regex(b.lab.url, /^https:/);
+  // Without the CA the harness does not trust the server, and says so before flashing.
+  const untrusted = LabBoard.open(await loadBoardFile(b.lab.boardFile(b.flashed, { identity: { mac: b.lab.mac }, tokenEnv: b.tokenEnv }, 'netlab-no-ca')), { buildImages: () => fakeImages(b.work) });
+  await untrusted.prepare(() => undefined);
+  await t.throwsAsync(untrusted.reset({ runDir: join(b.work, 's0'), dataFiles: {} }), { message: /cannot reach https:\/\/127\.0\.0\.1:\d+ for the device list: .*certificate/ });
+
+  const board = LabBoard.open(await loadBoardFile(b.lab.boardFile(b.flashed, { identity: { mac: b.lab.mac }, tokenEnv: b.tokenEnv, ca: b.lab.caPath }, 'netlab-ca')), { buildImages: () => fakeImages(b.work), linkPollMs: 50 });
+  t.teardown(() => board.release());
+  await board.prepare(() => undefined);
+  await board.reset({ runDir: join(b.work, 's1'), dataFiles: {} });
+  const cat = (f: string) => run('debugfs', ['-R', `cat ${f}`, `${b.flashed}?offset=${4 * MiB}`]);
+  t.is(await cat('/flipside-connect/server.crt'), readFileSync(b.lab.caPath!, 'utf8'));
+  t.like(JSON.parse(await cat('/flipside-connect/flipside.conf')), { ServerURL: b.lab.url, ServerCertificate: '/data/flipside-connect/server.crt' });
+  await board.strategy.transition('shell');
+  t.is((await board.caps.shell.run('echo "tls-$((4*4))"')).stdout, 'tls-16');
+});

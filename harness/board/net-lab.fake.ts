@@ -14,10 +14,13 @@ import { startTestServer } from '../../server-mock/testing/fixtures.js';
 import { connectDeviceConfig, runDaemon, type DaemonRun } from '../../server-mock/testing/connected-daemon.js';
 import type { ClientConfig } from '../../client/config.js';
 import { BOARDS_DIR } from '../../paths.js';
+import { ensureTls } from '../../server-mock/tls.js';
 
 export interface NetLabOptions {
   /** The device never connects after power-on (a bricked boot). */
   bricked?: boolean;
+  /** The server speaks https with its own CA (flipside-server's default), which the device trusts. */
+  tls?: boolean;
 }
 
 export class NetLab {
@@ -25,6 +28,8 @@ export class NetLab {
   readonly mac: string;
   s!: ScratchServer;
   url!: string;
+  /** With tls: the server's CA (PEM file). */
+  caPath?: string;
   powerOns = 0;
   private config!: ClientConfig;
   private deviceDir!: string;
@@ -48,10 +53,18 @@ export class NetLab {
   }
 
   async start(): Promise<void> {
-    this.s = await startTestServer();
+    let https: { key: string; cert: string } | undefined;
+    const dataDir = join(this.dir, 'server');
+    if (this.o.tls) {
+      const tls = await ensureTls(dataDir);
+      this.caPath = tls.caPath;
+      https = { key: tls.key, cert: tls.cert };
+    }
+    this.s = await startTestServer({ dataDir, ...(https ? { https } : {}) });
     await this.s.app.listen({ port: 0, host: '127.0.0.1' });
-    this.url = `http://127.0.0.1:${(this.s.app.server.address() as AddressInfo).port}`;
-    const { dir, config } = await connectDeviceConfig(this.url, this.mac);
+    this.url = `${https ? 'https' : 'http'}://127.0.0.1:${(this.s.app.server.address() as AddressInfo).port}`;
+    const caPath = this.caPath;
+    const { dir, config } = await connectDeviceConfig(this.url, this.mac, async () => (caPath ? { ServerCertificate: caPath } : {}));
     this.deviceDir = dir;
     this.config = config;
     let on = false;
