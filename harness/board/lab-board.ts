@@ -87,6 +87,8 @@ export class LabBoard implements Board {
   private readonly viaServer: DeviceConnectConsole | null;
   private serverLinks: ServerConnectLinks | null = null;
   private shell: StreamConsole | null = null;
+  /** What the last shell session showed, for a boot that then never connects again. */
+  private lastShellLines: string[] = [];
   private runDir: string | null = null;
 
   private constructor(
@@ -171,7 +173,7 @@ export class LabBoard implements Board {
           // board file's deadlines of those stages, one after the other.
           timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
           // No serial output to show: what the last shell session printed.
-          lastLines: () => this.relay.transcript().map((l) => l.text),
+          lastLines: () => (this.shell ? this.shell.transcript().map((l) => l.text) : this.lastShellLines),
         })
       : new BoardStrategy({
           power,
@@ -209,6 +211,7 @@ export class LabBoard implements Board {
     const con = this.shell;
     this.shell = null;
     if (!con) return;
+    this.lastShellLines = con.transcript().slice(-12).map((l) => l.text);
     if (this.relay.current === con) this.relay.attach(null);
     await con.close().catch(() => undefined);
   }

@@ -7,7 +7,7 @@
 import type { BoardState, Power } from '../types.js';
 import { StrategyBase } from './board-strategy.js';
 
-/** The device's connections to the server, as the board's bundled server sees them. */
+/** The device's connections to the server (a scenario's bundled one, or the user's: harness/board/server-links.ts). */
 export interface ConnectLinks {
   /**
    * Resolves with the id of the device's first connection newer than `after` (null: any) once it
