@@ -4,6 +4,8 @@
 // where the token is. The board boots to a shell once the device connects, runs commands there,
 // comes back after a power cut, serves `flipside-lab console` and a scenario; a device that never
 // connects, a wrong token, a device not accepted and a link lost mid-command each fail as that.
+// CI cost (runs in the ava step): 16.5 s CPU (11.5 user + 5.0 sys), 65 s wall for the file alone
+// with the host at load average 25-28 on 2 cores (`node -e 0` 0.9 s there, 0.087 s idle).
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
