@@ -154,10 +154,17 @@ test('a wrong token is refused at once, saying where it came from', async (t) =>
 test('a device the server has not accepted, or does not know, is refused with what to do', async (t) => {
   const b = await bench(t, { accept: false });
   await b.board.prepare(() => undefined);
-  await t.throwsAsync(b.board.reset({ runDir: join(b.work, 's1'), dataFiles: {} }), { message: /no device with identity mac=.* on http:\/\/127\.0\.0\.1:\d+: has the board booted/ });
-  await b.lab.askOnce();
+  // The board's first run: the device has never asked, so the card is flashed and the board
+  // booted; once it asks, the wait ends at once with what the user must do.
+  await b.board.reset({ runDir: join(b.work, 's1'), dataFiles: {} });
   const pending = /device \S+ \(mac=.*\) is pending on http:\/\/127\.0\.0\.1:\d+, not accepted: accept it/;
+  const e = await t.throwsAsync(b.board.strategy.transition('shell'), { instanceOf: LinkStageError });
+  t.regex(e!.message, /^stage 'shell' \(waiting for the device's deviceconnect link\): /);
+  t.regex(e!.message, pending);
+  t.is(b.lab.powerOns, 1);
+  // Known and still pending: refused before anything is flashed, and by the console command.
   await t.throwsAsync(b.board.reset({ runDir: join(b.work, 's2'), dataFiles: {} }), { message: pending });
+  t.is(b.lab.powerOns, 1);
   await t.throwsAsync(consoleRuns(b.path, 'true', /never/), { message: pending });
   const byId = await loadBoardFile(b.lab.boardFile(b.flashed, { device: 'no-such-device', tokenEnv: b.tokenEnv }, 'netlab-by-id'));
   const board = LabBoard.open(byId, { buildImages: () => fakeImages(b.work) });

@@ -253,10 +253,10 @@ export class LabBoard implements Board {
     mkdirSync(opts.runDir, { recursive: true });
     this.runDir = opts.runDir;
     if (this.viaServer) {
-      // Off, and the link the server shows now is the old boot's: checks the token and that the
-      // device is accepted before anything is flashed.
+      // Off, and the link the server shows now is the old boot's. The token, and a device the
+      // server already knows being accepted, are checked before anything is flashed.
       await this.switch.cut();
-      await this.links().deviceId();
+      await this.links().checkBeforeFlashing();
       await this.links().forgetCurrent();
     } else {
       // The console first, so the transcript shows the board from its first byte after flashing.

@@ -77,13 +77,6 @@ export class NetLab {
     }, 10);
   }
 
-  /** Boots the device once outside the harness: it asks to be admitted, and is left pending. */
-  async askOnce(): Promise<void> {
-    const run = runDaemon(this.config);
-    await run.logged(/not authorized yet/);
-    await run.stop();
-  }
-
   /** The user's one-time step: the device asks, the user accepts it; the device id. */
   async acceptOnce(): Promise<string> {
     const run = runDaemon(this.config);

@@ -98,8 +98,26 @@ export class ServerConnectLinks implements ConnectLinks {
 
   /** The device's id on the server, once it is known to exist and to be accepted (else a ServerLinkError saying what to do). */
   async deviceId(): Promise<string> {
+    const id = await this.acceptedDevice();
+    if (id === null)
+      throw new ServerLinkError(`${this.o.board}: no device with identity ${identityText(this.o.identity ?? {})} on ${this.o.server}: has the board booted with this server's address and asked to be admitted?`);
+    return id;
+  }
+
+  /**
+   * What can be checked before a card is flashed: the token, and a device the server already
+   * knows (by id, or found by identity) must be accepted. A device named by identity that has
+   * never asked is fine here: the card about to be flashed makes it ask (a board's first run).
+   */
+  async checkBeforeFlashing(): Promise<void> {
+    await this.acceptedDevice();
+  }
+
+  /** The accepted device's id; null: none with the identity has asked yet. */
+  private async acceptedDevice(): Promise<string | null> {
     if (this.device && this.checked) return this.device;
     const dev = this.device ? await this.byId(this.device) : await this.byIdentity(this.o.identity ?? {});
+    if (!dev) return null;
     if (dev.status !== 'accepted')
       throw new ServerLinkError(
         `${this.o.board}: device ${dev.id} (${identityText(dev.identity_data)}) is ${dev.status} on ${this.o.server}, not accepted: accept it (the UI's Devices page, or PUT /api/management/v2/devauth/devices/${dev.id}/auth/<auth set>/status) and run again`,
@@ -110,13 +128,20 @@ export class ServerConnectLinks implements ConnectLinks {
   }
 
   async next(after: number | null, timeoutMs: number): Promise<number> {
-    const device = await this.deviceId();
     const floor = Math.max(after ?? 0, this.stale ?? 0);
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const id = await this.current(device);
+      // A device named by identity may ask to be admitted only now (its first card): wait for it;
+      // once it has asked, one the user has not accepted fails at once.
+      const device = await this.acceptedDevice();
+      const id = device === null ? null : await this.current(device);
       if (id !== null && id > floor) return id;
-      if (Date.now() > until) throw new NoLinkYet(`device ${device} opened no new deviceconnect link on ${this.o.server} within ${Math.round(timeoutMs / 1000)} s`);
+      if (Date.now() > until)
+        throw new NoLinkYet(
+          device === null
+            ? `no device with identity ${identityText(this.o.identity ?? {})} asked ${this.o.server} to be admitted within ${Math.round(timeoutMs / 1000)} s`
+            : `device ${device} opened no new deviceconnect link on ${this.o.server} within ${Math.round(timeoutMs / 1000)} s`,
+        );
       await sleep(this.o.pollMs ?? POLL_MS);
     }
   }
@@ -126,6 +151,7 @@ export class ServerConnectLinks implements ConnectLinks {
    * has not noticed yet (no TCP close from a board without power); the next boot is a newer one.
    */
   async forgetCurrent(): Promise<void> {
+    // Only a device the server knows has a connection to forget.
     if (!this.device || !this.checked) return;
     const id = await this.current(this.device);
     if (id !== null) this.stale = Math.max(this.stale ?? 0, id);
@@ -154,7 +180,7 @@ export class ServerConnectLinks implements ConnectLinks {
     return this.get<DevauthDevice>(`/api/management/v2/devauth/devices/${encodeURIComponent(id)}`, `device ${id}`);
   }
 
-  private async byIdentity(identity: Record<string, string>): Promise<DevauthDevice> {
+  private async byIdentity(identity: Record<string, string>): Promise<DevauthDevice | null> {
     const want = Object.entries(identity);
     const found: DevauthDevice[] = [];
     for (let page = 1; ; page++) {
@@ -162,8 +188,7 @@ export class ServerConnectLinks implements ConnectLinks {
       found.push(...devices.filter((d) => want.every(([k, v]) => String(d.identity_data[k]) === v)));
       if (devices.length < 500) break;
     }
-    if (found.length === 0)
-      throw new ServerLinkError(`${this.o.board}: no device with identity ${identityText(identity)} on ${this.o.server}: has the board booted with this server's address and asked to be admitted?`);
+    if (found.length === 0) return null;
     if (found.length > 1) throw new ServerLinkError(`${this.o.board}: ${found.length} devices match identity ${identityText(identity)} on ${this.o.server} (${found.map((d) => d.id).join(', ')}): name more attributes, or the device id`);
     return found[0]!;
   }
