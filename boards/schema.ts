@@ -176,18 +176,23 @@ const labSection = z
         })
         .strict(),
       /**
-       * deviceconnect: a shell through the server (harness/console/deviceconnect-transport.ts), for
+       * deviceconnect: a shell through a server the user runs (harness/board/server-links.ts), for
        * a board with a network but no serial cable; only once the device runs and is connected.
-       * The user's token comes from tokenFile or the environment (tokenEnv, default FLIPSIDE_TOKEN).
+       * The device: its id on the server, or identity attributes to look it up by (it must be
+       * accepted). The user's token comes from tokenFile or the environment (tokenEnv, default
+       * FLIPSIDE_TOKEN), never from the board file. ca: the PEM the server's certificate chains to.
        */
       z
         .object({
           type: z.literal('deviceconnect'),
-          server: z.string().url(),
-          device: z.string().min(1),
+          server: z.string().url().refine((u) => /^https?:/.test(u), 'must be an http:// or https:// URL'),
+          device: z.string().min(1).optional(),
+          identity: z.record(z.string()).optional(),
           tokenFile: z.string().min(1).optional(),
           tokenEnv: z.string().min(1).optional(),
           ca: z.string().min(1).optional(),
+          /** The server's URL as the device reaches it, when not `server` (another address on the bench network). */
+          deviceServerUrl: z.string().url().refine((u) => /^https?:/.test(u), 'must be an http:// or https:// URL').optional(),
           charDelayMs: z.number().nonnegative().optional(),
         })
         .strict(),
@@ -327,6 +332,9 @@ export const deviceBoardSchema = z
       ctx.addIssue({ code: 'custom', path: ['linux', 'kernelCompression'], message: 'a compressed kernel needs booti and bootloader.loadAddrs.kernelComp/kernelCompSize' });
     if (b.qemu?.harnessConsole === 'deviceconnect' && !b.qemu.nicDevice)
       ctx.addIssue({ code: 'custom', path: ['qemu', 'harnessConsole'], message: 'a deviceconnect console needs a network: set qemu.nicDevice' });
+    const dc = b.lab?.console.type === 'deviceconnect' ? b.lab.console : null;
+    if (dc && (dc.device === undefined) === (dc.identity === undefined || Object.keys(dc.identity).length === 0))
+      ctx.addIssue({ code: 'custom', path: ['lab', 'console'], message: 'a deviceconnect console names the device by id (device) or by identity attributes (identity), exactly one' });
     if (!b.qemu && !b.lab)
       ctx.addIssue({ code: 'custom', path: ['lab'], message: 'a board needs a qemu section (emulated) or a lab section (real hardware)' });
   });

@@ -83,7 +83,11 @@ export async function consoleCommand(boardName: string, io: Parameters<typeof im
   ]);
   const file = await loadBoardFile(boardName);
   if (!file.lab) throw new Error(`board ${file.name} has no lab section (a QEMU board: use \`flipside-lab boot --board ${file.name}\`)`);
-  const con = await openConsole(labConsoleSpec(file, file.lab));
+  // Through the server: the token checked and the device found (by id or identity) and accepted
+  // first, so a wrong token or a device the user has not accepted is said as that.
+  const lab = file.lab;
+  const device = lab.console.type === 'deviceconnect' ? await (await import('./board/server-links.js')).ServerConnectLinks.fromBoardFile(file.name, lab.console).deviceId() : undefined;
+  const con = await openConsole(labConsoleSpec(file, lab, undefined, device));
   console.error(`attached to ${con.name}; Ctrl-] leaves`);
   try {
     const how = await attachTerminal(con, io);

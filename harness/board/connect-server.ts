@@ -9,7 +9,7 @@ import { acceptDevice, startScratchServer, type ScratchServer } from '../../serv
 import type { DeviceLink } from '../../server-mock/deviceconnect/hub.js';
 import { DeviceConnectTransport } from '../console/deviceconnect-transport.js';
 import { StreamConsole } from '../console/stream-console.js';
-import type { ConnectLinks } from '../strategy/link-strategy.js';
+import { NoLinkYet, type ConnectLinks } from '../strategy/link-strategy.js';
 
 /** How often the server's device list and connections are looked at (in-process, no sockets). */
 const POLL_MS = 200;
@@ -48,7 +48,7 @@ export class BundledConnectServer implements ConnectLinks {
       if (this.closed) throw new Error('the bundled server was closed');
       const id = await this.look();
       if (id !== null && (after === null || id > after)) return id;
-      if (Date.now() > until) throw new Error(`the device opened no new deviceconnect link within ${Math.round(timeoutMs / 1000)} s`);
+      if (Date.now() > until) throw new NoLinkYet(`the device opened no new deviceconnect link within ${Math.round(timeoutMs / 1000)} s`);
       await sleep(POLL_MS);
     }
   }

@@ -6,34 +6,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../qemu/image/exec.js';
-import type { BuiltImage } from '../../qemu/image/build.js';
-import type { DiskLayout } from '../../qemu/image/layout.js';
 import { FakeLab } from '../doctor/lab.fake.js';
 import { LabBoard } from './lab-board.js';
-import type { LabImages } from './lab-artifacts.js';
-import { ARTIFACT_ROLES } from './board.js';
+import { fakeImages } from './lab-images.fake.js';
 
 const MiB = 2 ** 20;
-
-/** A 17 MiB "card": a 4 MiB ext4 data partition at 4 MiB, room for env copies at 8 and 16 MiB. */
-async function fakeImages(dir: string): Promise<LabImages> {
-  const disk = join(dir, 'current.img');
-  const data = join(dir, 'data.ext4');
-  await run('truncate', ['-s', `${17 * MiB}`, disk]);
-  await run('mke2fs', ['-q', '-F', '-t', 'ext4', data, '4M']);
-  await run('dd', [`if=${data}`, `of=${disk}`, 'bs=1M', 'seek=4', 'conv=notrunc', 'status=none']);
-  const layout = {
-    totalSize: 17 * MiB,
-    partitions: [{ role: 'data', number: 4, offset: 4 * MiB, size: 4 * MiB, device: '/dev/mmcblk0p4', mbrType: '83' }],
-    env: { offsets: [0x800000, 0x1000000], size: 0x4000, device: '/dev/mmcblk0' },
-  } as unknown as DiskLayout;
-  const artifact = join(dir, 'next.mender');
-  writeFileSync(artifact, 'not really an artifact');
-  return {
-    current: { disk, layout } as unknown as BuiltImage,
-    artifacts: Object.fromEntries(ARTIFACT_ROLES.map((r) => [r, artifact])) as LabImages['artifacts'],
-  };
-}
 
 test('a lab board flashes the card with its data files, boots to the shell over serial and keeps a timestamped transcript', async (t) => {
   const lab = new FakeLab();

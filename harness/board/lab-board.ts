@@ -1,10 +1,11 @@
 // Binds a real board (a board file with a `lab:` section) to drivers: Console = a serial port or
-// ser2net through StreamConsole (re-opened when a USB adapter vanishes on a power cycle), Shell =
-// commands between markers on that console, Power = the board file's relay / hub / PDU / command /
+// ser2net through StreamConsole (re-opened when a USB adapter vanishes on a power cycle), or a
+// shell through a server the user runs (deviceconnect: the board is at its shell once the device
+// connects; server-links.ts), Shell = commands between markers on that console, Power = the board file's relay / hub / PDU / command /
 // manual driver, Network = a managed switch port where the board file names one. Each scenario
 // starts from the current version's card image with its data files written in offline (debugfs),
 // flashed with the power off as `lab.flash` says, and gets its own console transcript.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BoardFile } from '../../boards/schema.js';
@@ -17,15 +18,21 @@ import { createConsole } from '../console/open-console.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { createPower } from '../power/open-power.js';
 import { ConsoleShell } from '../shell/console-shell.js';
-import { BoardStrategy, literal } from '../strategy/board-strategy.js';
+import { BoardStrategy, literal, type Strategy } from '../strategy/board-strategy.js';
+import { LinkStrategy } from '../strategy/link-strategy.js';
+import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
 import type { Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
 import { writeDataFiles } from './data-files.js';
 import { buildLabImages, DEFAULT_VERSIONS, type LabImages } from './lab-artifacts.js';
 import { flashImage, runTemplate, waitForDevice, type FlashOptions } from './lab-flash.js';
 import { RelayConsole } from './relay-console.js';
+import { LinkShell, setShellPrompt } from './link-shell.js';
+import { connectKeyPem } from './lab-keys.js';
+import { ServerConnectLinks } from './server-links.js';
 
 export type LabSection = NonNullable<BoardFile['lab']>;
+type DeviceConnectConsole = Extract<LabSection['console'], { type: 'deviceconnect' }>;
 
 export interface LabBoardOptions {
   versions?: LabVersions;
@@ -38,6 +45,8 @@ export interface LabBoardOptions {
   consoleWaitMs?: number;
   /** Where the console transcript goes between scenarios (before the first reset()). */
   logDir?: string;
+  /** deviceconnect console: how often the device's connection state is asked for (default 500 ms). */
+  linkPollMs?: number;
   /**
    * Shortest time the power stays off after a cut before it may come back (default 1000 ms): a
    * board's capacitors ride through a shorter gap, so a cut-then-on would not be a power cycle.
@@ -59,7 +68,7 @@ function switchPortNetwork(board: string, spec: Extract<LabSection['network'], {
 
 export class LabBoard implements Board {
   readonly caps: BoardCaps;
-  readonly strategy: BoardStrategy;
+  readonly strategy: Strategy;
   readonly capabilities: ReadonlySet<Capability>;
   readonly versions: LabVersions;
   artifacts: Partial<Record<ArtifactRole, string>> = {};
@@ -74,6 +83,13 @@ export class LabBoard implements Board {
   private readonly transcriptPaths = new WeakMap<StreamConsole, string>();
   private readonly relay: RelayConsole;
   private readonly switch: Power;
+  /** deviceconnect console: the user's server, and the shell session on the device's current link. */
+  private readonly viaServer: DeviceConnectConsole | null;
+  private serverLinks: ServerConnectLinks | null = null;
+  private shell: StreamConsole | null = null;
+  /** What the last shell session showed, for a boot that then never connects again. */
+  private lastShellLines: string[] = [];
+  private runDir: string | null = null;
 
   private constructor(
     readonly file: BoardFile,
@@ -83,6 +99,7 @@ export class LabBoard implements Board {
     this.versions = opts.versions ?? DEFAULT_VERSIONS;
     this.relay = new RelayConsole(`${file.name}:console`);
     this.switch = createPower(lab.power, file.name);
+    this.viaServer = lab.console.type === 'deviceconnect' ? lab.console : null;
     // Power-on also (re)opens the console: a USB serial adapter powered by the board only exists
     // once the board has power.
     const minOffMs = opts.minOffMs ?? 1000;
@@ -92,6 +109,7 @@ export class LabBoard implements Board {
       on: async () => {
         const off = Date.now() - cutAt;
         if (off < minOffMs) await sleep(minOffMs - off);
+        if (this.viaServer) return this.switch.on();
         // Open first where the adapter is already there, so the first bytes after power-on are seen.
         this.ensureConsoleObject();
         await this.tryOpenConsole();
@@ -102,6 +120,9 @@ export class LabBoard implements Board {
         await this.switch.cut();
         cutAt = Date.now();
         this.con?.abandonExpect('the power was cut');
+        this.shell?.abandonExpect('the power was cut');
+        // The server may show the old connection for a while (no TCP close from a board without power).
+        await this.serverLinks?.forgetCurrent();
       },
       cycle: async (offMs = minOffMs) => {
         await power.cut();
@@ -113,9 +134,10 @@ export class LabBoard implements Board {
     // With an SD mux the card can be read with the board off, as QEMU boards read their disk file.
     const offline = lab.flash.type === 'sd-mux' && file.env !== undefined;
     const storage: Storage | undefined = offline ? { readEnv: async () => (await this.readCardEnv()).vars } : undefined;
+    const shell = new ConsoleShell(this.relay, { prompt: file.console.shellPrompt, timeoutMs: 60_000 });
     this.caps = {
       console: this.relay,
-      shell: new ConsoleShell(this.relay, { prompt: file.console.shellPrompt, timeoutMs: 60_000 }),
+      shell: this.viaServer ? new LinkShell(file.name, shell) : shell,
       power,
       ...(network ? { network } : {}),
       ...(storage ? { storage } : {}),
@@ -131,7 +153,8 @@ export class LabBoard implements Board {
     this.capabilities = new Set<Capability>([
       'power',
       'console',
-      'boot-console',
+      // Through the server the console is a shell once the device connects, never its boot.
+      ...(this.viaServer ? [] : (['boot-console'] as const)),
       'shell',
       'exact-cuts',
       'bytes-written',
@@ -139,21 +162,73 @@ export class LabBoard implements Board {
       ...(storage ? (['storage'] as const) : []),
       ...(proxy ? (['server'] as const) : []),
     ]);
-    this.strategy = new BoardStrategy({
-      power,
-      console: this.relay,
-      prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
-      timeouts: file.timeouts,
-    });
+    this.strategy = this.viaServer
+      ? new LinkStrategy({
+          board: file.name,
+          power,
+          links: { next: (after, ms) => this.links().next(after, ms) },
+          openShell: () => this.openShell(),
+          closeShell: () => this.closeShell(),
+          // The link comes once the bootloader, Linux and then the connect daemon are up: the
+          // board file's deadlines of those stages, one after the other.
+          timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
+          // No serial output to show: what the last shell session printed.
+          lastLines: () => (this.shell ? this.shell.transcript().map((l) => l.text) : this.lastShellLines),
+        })
+      : new BoardStrategy({
+          power,
+          console: this.relay,
+          prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
+          timeouts: file.timeouts,
+        });
   }
 
   static open(file: BoardFile, opts: LabBoardOptions = {}): LabBoard {
     if (!file.lab) throw new Error(`board ${file.name} has no lab section: it is not real hardware (use its QEMU binding)`);
-    // The boot strategy reads the bootloader's prompt and the client's state lines from power-on;
-    // a shell through the server exists only once the device runs and is connected.
-    if (file.lab.console.type === 'deviceconnect')
-      throw new Error(`board ${file.name}: its console is deviceconnect (a shell through the server), which shows neither the bootloader nor the client's state lines that scenarios follow from power-on; use \`flipside-lab console --board ${file.name}\` for the shell, or give the board a serial / ser2net console`);
     return new LabBoard(file, file.lab, opts);
+  }
+
+  /** The user's server, made on first use: listing boards needs no token. */
+  private links(): ServerConnectLinks {
+    if (!this.viaServer) throw new Error(`${this.name}: its console is not deviceconnect`);
+    this.serverLinks ??= ServerConnectLinks.fromBoardFile(this.name, this.viaServer, this.opts.linkPollMs ? { pollMs: this.opts.linkPollMs } : {});
+    return this.serverLinks;
+  }
+
+  /** A shell session on the device's new link becomes the console; the prompt is set as the board file says. */
+  private async openShell(): Promise<void> {
+    await this.closeShell();
+    const transcript = join(this.runDir ?? this.opts.logDir ?? join(process.cwd(), 'reports', 'lab'), this.runDir ? 'shell.log' : `${this.name}-shell.log`);
+    mkdirSync(join(transcript, '..'), { recursive: true });
+    const con = await this.links().openConsole(`${this.name}:deviceconnect`, transcript);
+    this.transcriptPaths.set(con, transcript);
+    this.shell = con;
+    this.relay.attach(con);
+    await setShellPrompt(con, this.file.console.shellPrompt);
+  }
+
+  private async closeShell(): Promise<void> {
+    const con = this.shell;
+    this.shell = null;
+    if (!con) return;
+    this.lastShellLines = con.transcript().slice(-12).map((l) => l.text);
+    if (this.relay.current === con) this.relay.attach(null);
+    await con.close().catch(() => undefined);
+  }
+
+  /**
+   * The connect daemon's files on the data partition: its config with the user's server (as the
+   * device reaches it) and CA, and the device key kept for this board on the lab host, so every
+   * flashed card is the same device to the server, accepted once.
+   */
+  private connectFiles(c: DeviceConnectConsole): ResetOptions['dataFiles'] {
+    const cert = c.ca ? `${CONNECT_DATA_DIR}/server.crt` : undefined;
+    const config = connectDaemonConfig(this.images!.current.layout, { serverUrl: c.deviceServerUrl ?? c.server, ...(cert ? { serverCertificate: cert } : {}) });
+    return {
+      [`${CONNECT_DATA_DIR}/flipside.conf`]: { content: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) },
+      [`${CONNECT_DATA_DIR}/mender-agent.pem`]: { content: Buffer.from(connectKeyPem(this.name)) },
+      ...(cert ? { [cert]: { content: readFileSync(c.ca!) } } : {}),
+    };
   }
 
   get name(): string {
@@ -176,13 +251,23 @@ export class LabBoard implements Board {
     if (!this.images) throw new Error(`${this.name}: prepare() was not called`);
     await this.release();
     mkdirSync(opts.runDir, { recursive: true });
-    // The console first, so the transcript shows the board from its first byte after flashing.
-    this.newConsole(join(opts.runDir, 'console.log'));
-    await this.switch.cut();
+    this.runDir = opts.runDir;
+    if (this.viaServer) {
+      // Off, and the link the server shows now is the old boot's. The token, and a device the
+      // server already knows being accepted, are checked before anything is flashed.
+      await this.switch.cut();
+      await this.links().checkBeforeFlashing();
+      await this.links().forgetCurrent();
+    } else {
+      // The console first, so the transcript shows the board from its first byte after flashing.
+      this.newConsole(join(opts.runDir, 'console.log'));
+      await this.switch.cut();
+    }
     this.strategy.poweredOff();
     this.card = join(opts.runDir, 'card.img');
     await run('cp', ['--sparse=always', '--reflink=auto', this.images.current.disk, this.card]);
-    await writeDataFiles(this.card, partition(this.images.current.layout, 'data').offset, opts.dataFiles, opts.runDir);
+    const dataFiles = this.viaServer ? { ...opts.dataFiles, ...this.connectFiles(this.viaServer) } : opts.dataFiles;
+    await writeDataFiles(this.card, partition(this.images.current.layout, 'data').offset, dataFiles, opts.runDir);
     await flashImage(this.lab.flash, this.card, { ask: this.opts.ask });
     // The copy was only needed for flashing; a card image is hundreds of MB.
     rmSync(this.card, { force: true });
@@ -216,6 +301,7 @@ export class LabBoard implements Board {
   async release(): Promise<string[]> {
     if (this.card) rmSync(this.card, { force: true });
     this.card = null;
+    if (this.viaServer) return this.releaseLink();
     const con = this.con;
     if (!con) return [];
     await this.switch.cut().catch(() => undefined);
@@ -225,6 +311,18 @@ export class LabBoard implements Board {
     this.relay.attach(null);
     await con.close().catch(() => undefined);
     return [this.transcriptPath(con)];
+  }
+
+  /** deviceconnect: power off, end the session; the shell transcript is the log to keep. */
+  private async releaseLink(): Promise<string[]> {
+    const runDir = this.runDir;
+    this.runDir = null;
+    if (!runDir) return [];
+    await this.switch.cut().catch(() => undefined);
+    this.strategy.poweredOff();
+    await this.closeShell();
+    const log = join(runDir, 'shell.log');
+    return existsSync(log) ? [log] : [];
   }
 
   private transcriptPath(con: StreamConsole): string {
@@ -276,7 +374,7 @@ export async function openLabBoard(name: string, opts: LabBoardOptions = {}): Pr
 }
 
 /** The console spec (harness/console) of a lab board's console section. */
-export function labConsoleSpec(file: BoardFile, lab: LabSection, transcriptPath?: string) {
+export function labConsoleSpec(file: BoardFile, lab: LabSection, transcriptPath?: string, device?: string) {
   const c = lab.console;
   const common = { charDelayMs: c.charDelayMs ?? file.console.charDelayMs, name: `${file.name}:console`, ...(transcriptPath ? { transcriptPath } : {}) };
   switch (c.type) {
@@ -286,7 +384,9 @@ export function labConsoleSpec(file: BoardFile, lab: LabSection, transcriptPath?
       return { type: 'ser2net' as const, host: c.host, port: c.port, telnet: c.telnet, ...common, reconnectIntervalMs: 500 };
     case 'deviceconnect':
       // A reboot drops the session: it is opened again once the device reconnects. Typed input
-      // is not paced (it travels as messages, not through a UART).
-      return { type: 'deviceconnect' as const, server: c.server, device: c.device, tokenFile: c.tokenFile, tokenEnv: c.tokenEnv, ca: c.ca, ...common, charDelayMs: c.charDelayMs ?? 0, reconnectIntervalMs: 1000 };
+      // is not paced (it travels as messages, not through a UART). A device named by identity
+      // is looked up on the server first (ServerConnectLinks.deviceId), then passed as `device`.
+      if (!(device ?? c.device)) throw new Error(`board ${file.name}: its deviceconnect console names the device by identity: look its id up on the server first`);
+      return { type: 'deviceconnect' as const, server: c.server, device: (device ?? c.device)!, tokenFile: c.tokenFile, tokenEnv: c.tokenEnv, ca: c.ca, ...common, charDelayMs: c.charDelayMs ?? 0, reconnectIntervalMs: 1000 };
   }
 }

@@ -43,3 +43,26 @@ export function labSigningKeys(dir: string = LAB_KEYS_DIR): LabKeys {
   const fingerprint = createHash('sha256').update(verifyKeyPem).digest('hex').slice(0, 12);
   return { trusted, untrusted, verifyKeyPem, fingerprint };
 }
+
+/**
+ * The device key of a board whose harness shell goes through a server the user runs (deviceconnect):
+ * made once per board and checkout, written onto every card flashed, so the server sees the same
+ * device each scenario and the user accepts it once.
+ */
+export function connectKeyPem(board: string): string {
+  const dir = join(LAB_CACHE_DIR, 'connect-keys');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${board}.pem`);
+  if (!existsSync(file)) {
+    const tmp = `${file}.${process.pid}.${Date.now()}`;
+    writeFileSync(tmp, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    try {
+      linkSync(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  return readFileSync(file, 'utf8');
+}

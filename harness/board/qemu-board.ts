@@ -25,6 +25,7 @@ import { LinkStrategy } from '../strategy/link-strategy.js';
 import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { BundledConnectServer } from './connect-server.js';
+import { LinkShell, setShellPrompt } from './link-shell.js';
 import type { Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
 import { writeDataFiles } from './data-files.js';
@@ -116,7 +117,8 @@ export class QemuBoard implements Board {
     const storage: Storage = { readEnv: async () => (await this.readEnvCopies()).vars };
     // Through the server a second Node process (the connect daemon) shares the guest's one CPU.
     const shellTimeoutMs = file.qemu?.harnessConsole === 'deviceconnect' ? 120_000 : 60_000;
-    this.caps = { console: this.con, shell: new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: shellTimeoutMs }), power, storage, ...(network ? { network } : {}) };
+    const shell = new ConsoleShell(this.con, { prompt: file.console.shellPrompt, timeoutMs: shellTimeoutMs });
+    this.caps = { console: this.con, shell: file.qemu?.harnessConsole === 'deviceconnect' ? new LinkShell(file.name, shell) : shell, power, storage, ...(network ? { network } : {}) };
     this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file, client)]);
     this.viaServer = file.qemu?.harnessConsole === 'deviceconnect';
     this.strategy = this.viaServer
@@ -241,11 +243,7 @@ export class QemuBoard implements Board {
     const con = await this.needServer().openConsole(`${this.name}:deviceconnect`, join(this.runDir!, 'shell.log'));
     this.shell = con;
     this.con.attach(con);
-    // The remote shell is not a login shell on every image (no pty without util-linux script):
-    // set the board's prompt, typed so that its echo does not already match it.
-    const prompt = this.file.console.shellPrompt;
-    await con.write(`PS1='${prompt.slice(0, 1)}''${prompt.slice(1)}'; export PS1\n`);
-    await con.expect(literal(prompt), 30_000);
+    await setShellPrompt(con, this.file.console.shellPrompt);
   }
 
   private async closeShell(): Promise<void> {

@@ -9,7 +9,6 @@ import { PassThrough } from 'node:stream';
 import { parse, stringify } from 'yaml';
 import { BOARDS_DIR } from '../../paths.js';
 import { loadBoardFile } from '../../boards/load.js';
-import { LabBoard } from '../board/lab-board.js';
 import { consoleCommand } from '../cli.js';
 import { ConsoleClosedError } from './expect-buffer.js';
 import { createConsole, openConsole } from './open-console.js';
@@ -64,7 +63,7 @@ test('with reconnectIntervalMs the console comes back after the device restarts'
   t.true(con.connected);
 });
 
-test('a board file names a deviceconnect console: `flipside-lab console` attaches to it, LabBoard says why it cannot boot it', async (t) => {
+test('a board file names a deviceconnect console: `flipside-lab console` attaches to it', async (t) => {
   const d = await connectedDaemon(t, '02:00:00:00:00:63');
   const dir = await mkdtemp(join(tmpdir(), 'flipside-dc-board-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -76,7 +75,6 @@ test('a board file names a deviceconnect console: `flipside-lab console` attache
   t.teardown(() => delete process.env.FLIPSIDE_TEST_DC_TOKEN);
   const file = await loadBoardFile(path);
   t.is(file.lab?.console.type, 'deviceconnect');
-  t.throws(() => LabBoard.open(file), { message: /its console is deviceconnect .*flipside-lab console --board/ });
 
   const input = new PassThrough();
   const output = new PassThrough();

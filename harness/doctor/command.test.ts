@@ -40,3 +40,21 @@ test('doctor --board NAME --json --no-flash prints the report as JSON and sets e
   t.regex(report.checks[0]!.fix!, /\/dev\/mmcblk0 0x800000 0x4000/);
   t.deepEqual(report.logs, [join(logDir, 'raspberrypi3-console.log')]);
 });
+
+test('doctor refuses a board whose console is a shell through the server, before flashing it', async (t) => {
+  const lab = new FakeLab();
+  t.teardown(() => rmSync(lab.dir, { recursive: true, force: true }));
+  const file = lab.boardFile('/dev/null');
+  file.lab!.console = { type: 'deviceconnect', server: 'https://lab-server:8443', identity: { mac: '02:00:00:00:00:01' } };
+  let prepared = false;
+  const board = LabBoard.open(file, {
+    buildImages: async () => {
+      prepared = true;
+      throw new Error('must not build');
+    },
+  });
+  const program = new Command('flipside-lab').exitOverride();
+  registerDoctorCommand(program, () => undefined, { openBoard: async () => board, reportsDir: lab.dir, print: () => undefined, progress: () => undefined });
+  await t.throwsAsync(program.parseAsync(['doctor', '--board', 'raspberrypi3'], { from: 'user' }), { message: /the doctor talks to U-Boot, which needs a console from power-on \(boot-console\); this board's console is a shell through the server/ });
+  t.false(prepared);
+});

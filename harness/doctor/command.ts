@@ -42,6 +42,9 @@ export async function doctorCommand(o: DoctorCommandOptions, deps: DoctorCommand
   if (board.file.bootloader.type !== 'uboot') {
     throw new Error(`board ${board.name} boots with ${board.file.bootloader.type}: the doctor checks U-Boot integrations only; GRUB's A/B path is covered by FLIPSIDE_QEMU_BOARD=${board.name} npx ava harness/drivers/qemu/boot-ab.test.ts and the scenario suite`);
   }
+  // Before anything is flashed: every check drives U-Boot, which a shell through the server never shows.
+  if (!board.capabilities.has('boot-console'))
+    throw new Error(`board ${board.name}: the doctor talks to U-Boot, which needs a console from power-on (boot-console); this board's console is a shell through the server (deviceconnect): give it a serial / ser2net console for the doctor`);
   // A QEMU board has no disk until reset(); a lab board is flashed unless told to keep its card.
   const isLab = 'lab' in board;
   if (o.flash || !isLab) {

@@ -54,14 +54,40 @@ export interface Strategy {
   poweredOff(): void;
 }
 
-export class BoardStrategy implements Strategy {
+/** What every strategy keeps alike: the state it believes the board is in, told to onStage. */
+export abstract class StrategyBase implements Strategy {
   /** 'unknown' until the first transition: the board may be in any state when we bind to it. */
-  private current: BoardState | 'unknown' = 'unknown';
+  protected current: BoardState | 'unknown' = 'unknown';
 
-  constructor(private readonly o: BoardStrategyOptions) {}
+  constructor(private readonly onStage?: (stage: BoardState) => void) {}
 
   get state(): BoardState | 'unknown' {
     return this.current;
+  }
+
+  abstract transition(target: BoardState): Promise<void>;
+  abstract followBoot(target: Exclude<BoardState, 'off'>): Promise<void>;
+
+  /** Records that power went away outside the strategy (a fault cut it through the Power driver). */
+  poweredOff(): void {
+    this.current = 'off';
+  }
+
+  protected reached(stage: BoardState): void {
+    this.current = stage;
+    this.onStage?.(stage);
+  }
+
+  /** A stage that did not come: the board's state is unknown until the next transition. */
+  protected timedOut(stage: BoardState, pattern: RegExp, timeoutMs: number, lastLines: readonly string[]): never {
+    this.current = 'unknown';
+    throw new StageTimeout(stage, pattern, timeoutMs, lastLines.slice(-12));
+  }
+}
+
+export class BoardStrategy extends StrategyBase {
+  constructor(private readonly o: BoardStrategyOptions) {
+    super(o.onStage);
   }
 
   async transition(target: BoardState): Promise<void> {
@@ -87,11 +113,6 @@ export class BoardStrategy implements Strategy {
     for (const stage of STATE_ORDER.slice(1, STATE_ORDER.indexOf(target) + 1)) await this.awaitStage(stage);
   }
 
-  /** Records that power went away outside the strategy (a fault cut it through the Power driver). */
-  poweredOff(): void {
-    this.current = 'off';
-  }
-
   private async awaitStage(stage: BoardState): Promise<void> {
     const { prompts, timeouts } = this.o;
     const [re, ms] =
@@ -99,15 +120,9 @@ export class BoardStrategy implements Strategy {
     try {
       await this.o.console.expect(re, ms);
     } catch {
-      this.current = 'unknown';
-      throw new StageTimeout(stage, re, ms, this.o.console.transcript().slice(-12).map((l) => l.text));
+      this.timedOut(stage, re, ms, this.o.console.transcript().slice(-12).map((l) => l.text));
     }
     this.reached(stage);
-  }
-
-  private reached(stage: BoardState): void {
-    this.current = stage;
-    this.o.onStage?.(stage);
   }
 }
 

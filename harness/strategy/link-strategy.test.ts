@@ -1,6 +1,6 @@
 import test from 'ava';
 import { StageTimeout } from './board-strategy.js';
-import { LinkStrategy, NeedsBootConsole, type ConnectLinks } from './link-strategy.js';
+import { LinkStageError, LinkStrategy, NeedsBootConsole, NoLinkYet, type ConnectLinks } from './link-strategy.js';
 import type { Power } from '../types.js';
 
 /**
@@ -8,7 +8,7 @@ import type { Power } from '../types.js';
  * reboot leaves the old one registered until the server notices. `next` answers from these
  * events alone: a device that will not connect again is refused at once, no clock involved.
  */
-function fakeDevice(o: { bricked?: boolean } = {}) {
+function fakeDevice(o: { bricked?: boolean; refused?: boolean } = {}) {
   const calls: string[] = [];
   let conn = 0;
   let booting = false;
@@ -35,7 +35,8 @@ function fakeDevice(o: { bricked?: boolean } = {}) {
       calls.push(`next after ${after}`);
       for (;;) {
         if (conn > 0 && (after === null || conn > after)) return conn;
-        if (!booting) throw new Error(`no new link within ${ms} ms`);
+        if (o.refused) throw new Error('the server refused the token (401)');
+        if (!booting) throw new NoLinkYet(`no new link within ${ms} ms`);
         await new Promise<void>((r) => waiters.push(r));
       }
     },
@@ -111,4 +112,12 @@ test('off: the power goes first, then the session', async (t) => {
   await d.strategy.transition('off');
   t.is(d.strategy.state, 'off');
   t.deepEqual(d.calls, ['power.cut', 'closeShell']);
+});
+
+test('a link the server refuses to show (a wrong token) fails at once as that, naming the stage, not as a hang', async (t) => {
+  const d = fakeDevice({ refused: true });
+  const e = await t.throwsAsync(d.strategy.transition('shell'), { instanceOf: LinkStageError });
+  t.is(e!.stage, 'shell');
+  t.regex(e!.message, /^stage 'shell' \(waiting for the device's deviceconnect link\): the server refused the token \(401\)/);
+  t.is(d.strategy.state, 'unknown');
 });

@@ -5,15 +5,36 @@
 // link. A boot that never connects (a bricked device) fails at the board file's shell deadline,
 // named as stage 'shell' as BoardStrategy names a hung boot.
 import type { BoardState, Power } from '../types.js';
-import { StageTimeout, type Strategy } from './board-strategy.js';
+import { StrategyBase } from './board-strategy.js';
 
-/** The device's connections to the server, as the board's bundled server sees them. */
+/** The device's connections to the server (a scenario's bundled one, or the user's: harness/board/server-links.ts). */
 export interface ConnectLinks {
   /**
    * Resolves with the id of the device's first connection newer than `after` (null: any) once it
-   * is up; rejects after `timeoutMs` without one. Ids grow with each connection.
+   * is up; rejects with NoLinkYet after `timeoutMs` without one (other errors: something the
+   * user must fix, a refused token, a device the server has not accepted). Ids grow with each
+   * connection.
    */
   next(after: number | null, timeoutMs: number): Promise<number>;
+}
+
+/** No new connection within the deadline: the boot hung, which the strategy reports as stage 'shell'. */
+export class NoLinkYet extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoLinkYet';
+  }
+}
+
+/** The wait for the device's link failed for a reason other than time (the server refused us). */
+export class LinkStageError extends Error {
+  constructor(
+    readonly stage: BoardState,
+    cause: Error,
+  ) {
+    super(`stage '${stage}' (waiting for the device's deviceconnect link): ${cause.message}`, { cause });
+    this.name = 'LinkStageError';
+  }
 }
 
 /** A scenario step that only a console from power-on can do (stop U-Boot, watch the kernel). */
@@ -41,15 +62,12 @@ export interface LinkStrategyOptions {
 /** What a link that never came looks like in a StageTimeout. */
 const LINK = /the device's deviceconnect link/;
 
-export class LinkStrategy implements Strategy {
-  private current: BoardState | 'unknown' = 'unknown';
+export class LinkStrategy extends StrategyBase {
   /** The connection the open shell runs on: the next boot is a newer one. */
   private link: number | null = null;
 
-  constructor(private readonly o: LinkStrategyOptions) {}
-
-  get state(): BoardState | 'unknown' {
-    return this.current;
+  constructor(private readonly o: LinkStrategyOptions) {
+    super(o.onStage);
   }
 
   async transition(target: BoardState): Promise<void> {
@@ -73,24 +91,16 @@ export class LinkStrategy implements Strategy {
     await this.awaitShell();
   }
 
-  poweredOff(): void {
-    this.current = 'off';
-  }
-
   private async awaitShell(): Promise<void> {
     const ms = this.o.timeouts.shellMs;
     try {
       this.link = await this.o.links.next(this.link, ms);
-    } catch {
+    } catch (e) {
+      if (e instanceof NoLinkYet) this.timedOut('shell', LINK, ms, this.o.lastLines());
       this.current = 'unknown';
-      throw new StageTimeout('shell', LINK, ms, this.o.lastLines().slice(-12));
+      throw new LinkStageError('shell', e as Error);
     }
     await this.o.openShell();
     this.reached('shell');
-  }
-
-  private reached(stage: BoardState): void {
-    this.current = stage;
-    this.o.onStage?.(stage);
   }
 }

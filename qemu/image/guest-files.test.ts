@@ -1,7 +1,7 @@
 import test from 'ava';
 import { loadBoardFile } from '../../boards/load.js';
 import { computeLayout } from './layout.js';
-import { CLIENT_DISABLE_FILE, grubFwPrintenv, guestFiles, MENDER_DATA_DIR, MENDER_FW_SETENV, MENDER_REBOOT } from './guest-files.js';
+import { CLIENT_DISABLE_FILE, connectDaemonConfig, grubFwPrintenv, guestFiles, MENDER_DATA_DIR, MENDER_FW_SETENV, MENDER_REBOOT } from './guest-files.js';
 import { userlandPackages } from './debs.js';
 import { GRUBENV_GUEST_PATH } from '../boot/grub-cfg.js';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -148,4 +148,15 @@ test("init's check repairs a /data whose superblock a power cut tore, and the fi
   t.regex(run.stdout, /e2fsck -p .* exited with [48]; repairing with -y/);
   t.is(spawnSync(e2fsck, ['-n', '-f', img]).status, 0, 'clean after the repair');
   t.is(execFileSync('debugfs', ['-R', 'cat canary', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), 'canary-42\n');
+});
+
+test("a lab board whose console is deviceconnect runs the connect daemon, configured for the user's server and CA", async (t) => {
+  const b = await loadBoardFile('beaglebone-black');
+  const init = (board: typeof b) => guestFiles(board, computeLayout(board), { version: '1', variant: 'good' }).get('sbin/init')![0];
+  t.false(init(b).includes('starting the connect daemon'), 'a serial console: no second daemon');
+  const viaServer = { ...b, lab: { ...b.lab!, console: { type: 'deviceconnect' as const, server: 'https://lab:8443', identity: { mac: 'x' } } } };
+  t.regex(init(viaServer), /flipside -c \/data\/flipside-connect\/flipside.conf daemon/);
+  const conf = connectDaemonConfig(computeLayout(b), { serverUrl: 'https://192.168.7.1:8443', serverCertificate: '/data/flipside-connect/server.crt' });
+  t.like(conf, { ServerURL: 'https://192.168.7.1:8443', ServerCertificate: '/data/flipside-connect/server.crt', DataDir: '/data/flipside-connect', Connect: { Enabled: true }, RootfsPartA: '/dev/mmcblk0p2' });
+  t.false('ServerCertificate' in connectDaemonConfig(computeLayout(b)), 'QEMU: the bundled server over plain http');
 });

@@ -61,12 +61,28 @@ fi
 `;
 }
 
-/** The connect daemon's own config: the image's server and partitions, Connect on, no frequent polls. */
-export function connectDaemonConfig(layout: DiskLayout): Record<string, unknown> {
+/**
+ * The connect daemon's own config: the image's server (QEMU: the bundled server behind guestfwd;
+ * a lab board: the user's server, with its CA where it has one) and partitions, Connect on, no
+ * frequent polls.
+ */
+export function connectDaemonConfig(layout: DiskLayout, o: { serverUrl?: string; serverCertificate?: string } = {}): Record<string, unknown> {
   return clientConfig(layout, {
-    serverUrl: `http://${GUEST_NET.server}:80`,
-    extra: { DataDir: CONNECT_DATA_DIR, PidFile: `${CONNECT_DATA_DIR}/flipside.pid`, Connect: { Enabled: true }, UpdatePollIntervalSeconds: 86400, InventoryPollIntervalSeconds: 86400 },
+    serverUrl: o.serverUrl ?? `http://${GUEST_NET.server}:80`,
+    extra: {
+      DataDir: CONNECT_DATA_DIR,
+      PidFile: `${CONNECT_DATA_DIR}/flipside.pid`,
+      Connect: { Enabled: true },
+      UpdatePollIntervalSeconds: 86400,
+      InventoryPollIntervalSeconds: 86400,
+      ...(o.serverCertificate ? { ServerCertificate: o.serverCertificate } : {}),
+    },
   });
+}
+
+/** The image runs the connect daemon: the harness's shell goes through the server (QEMU's harnessConsole, a lab board's console). */
+export function hasConnectConsole(board: BoardFile): boolean {
+  return board.qemu?.harnessConsole === 'deviceconnect' || board.lab?.console.type === 'deviceconnect';
 }
 
 export function initScript(board: BoardFile, layout: DiskLayout, client: GuestClient = 'flipside'): string {
@@ -101,7 +117,7 @@ hostname ${board.name}
 ip link set lo up
 ip link set eth0 up && ip addr add ${GUEST_NET.address} dev eth0 && ip route add default via ${GUEST_NET.gateway}
 ${startClient(client)}
-${board.qemu?.harnessConsole === 'deviceconnect' ? startConnectDaemon() : ''}echo "flipside: init done"
+${hasConnectConsole(board) ? startConnectDaemon() : ''}echo "flipside: init done"
 while true; do
   setsid cttyhack /bin/sh -l
 done
