@@ -134,6 +134,27 @@ export function readerVerifies(stream: Readable): boolean {
   return verifyingStreams.has(stream);
 }
 
+/**
+ * Pull access to a payload file's bytes, an alternative to reading its stream: each next()
+ * resolves with the next chunk (a view into the reader's own buffers, valid only until the
+ * following next() call: copy what must outlive it), or null once every byte was delivered AND
+ * matched the manifest's SHA-256; a mismatch or any reader error rejects. No stream machinery,
+ * no per-chunk allocation: the reader may recycle its read buffers. Calls must not overlap.
+ */
+export interface PayloadPuller {
+  next(): Promise<Buffer | null>;
+}
+
+const pullers = new WeakMap<Readable, () => PayloadPuller>();
+
+/**
+ * The pull interface of a payload stream handed out by readArtifact (null for any other stream).
+ * Call it before reading the stream: a consumer that pulls never reads the stream itself.
+ */
+export function payloadPuller(stream: Readable): PayloadPuller | null {
+  return pullers.get(stream)?.() ?? null;
+}
+
 /** How far a payload stream may run ahead of its consumer. */
 const PAYLOAD_READ_AHEAD = 256 * 1024;
 
@@ -150,6 +171,7 @@ async function deliverFile(
   body: AsyncIterable<Buffer>,
   entry: PayloadEntry,
   consumer: ReadOptions['onPayloadFile'],
+  onPull: (pulling: boolean) => void = () => undefined,
 ): Promise<void> {
   const hash = createHash('sha256');
   const verify = () => {
@@ -166,15 +188,54 @@ async function deliverFile(
     return;
   }
   let wake: (() => void) | null = null;
+  let started: (() => void) | null = null;
+  const firstRead = new Promise<void>((resolve) => {
+    started = resolve;
+  });
   const out = new Readable({
     highWaterMark: PAYLOAD_READ_AHEAD,
     read() {
+      started?.();
       const w = wake;
       wake = null;
       w?.();
     },
   });
   verifyingStreams.add(out);
+  // Pull mode (payloadPuller): the consumer drives the body iterator itself; the stream is never
+  // fed. Chosen before the first byte moves: the push loop below waits for the stream's first
+  // read (or the consumer's end), so no chunk can go to the stream first.
+  let pull: { error: unknown } | 'active' | 'done' | null = null;
+  const it = body[Symbol.asyncIterator]();
+  pullers.set(out, () => {
+    if (pull !== null) throw new Error('payloadPuller: already pulling this payload');
+    pull = 'active';
+    onPull(true);
+    started?.();
+    return {
+      next: async () => {
+        if (pull !== 'active') {
+          if (pull === 'done') return null;
+          throw (pull as { error: unknown }).error;
+        }
+        try {
+          const r = await it.next();
+          if (!r.done) {
+            hash.update(r.value);
+            return r.value;
+          }
+          const err = verify();
+          if (err) throw err;
+          pull = 'done';
+          out.push(null);
+          return null;
+        } catch (e) {
+          pull = { error: e };
+          throw e;
+        }
+      },
+    };
+  });
   // The error still reaches the consumer's own listeners (for await, pipeline, 'error'); this
   // one only keeps a consumer without any from crashing the process (stream.errored holds it).
   out.on('error', () => undefined);
@@ -189,18 +250,23 @@ async function deliverFile(
     })
     .finally(() => {
       settled = true;
+      started?.();
       const w = wake;
       wake = null;
       w?.();
     });
   consumerP.catch(() => undefined);
   out.once('close', () => {
+    started?.();
     const w = wake;
     wake = null;
     w?.();
   });
+  await firstRead;
+  started = null;
+  if (pull !== null) return finishPull();
   try {
-    for await (const chunk of body) {
+    for await (const chunk of { [Symbol.asyncIterator]: () => it }) {
       hash.update(chunk);
       // A failed consumer (disk full...) stops the download at once.
       if (failed) throw (failed as { error: unknown }).error;
@@ -224,6 +290,29 @@ async function deliverFile(
     throw e;
   }
   await consumerP;
+
+  // After the consumer: its verdict, or the reader's own error, or the rest of the bytes verified.
+  async function finishPull(): Promise<void> {
+    try {
+      await consumerP;
+    } catch (e) {
+      // The reader's error (truncated, tool failure, checksum) is the real cause of what the
+      // consumer threw; otherwise the consumer's own error (disk full...) stops the read.
+      const p = pull as { error: unknown } | 'active' | 'done';
+      if (typeof p === 'object') throw p.error;
+      throw e;
+    } finally {
+      onPull(false);
+      if (pull !== 'done') out.destroy();
+    }
+    const p = pull as { error: unknown } | 'active' | 'done';
+    if (typeof p === 'object') throw p.error;
+    if (p === 'done') return;
+    // The consumer returned before the end: keep verifying, as the stream path does.
+    for (let r = await it.next(); !r.done; r = await it.next()) hash.update(r.value);
+    const err = verify();
+    if (err) throw err;
+  }
 }
 
 /**
@@ -418,6 +507,13 @@ async function readPayload(
     pumpDone.catch(() => undefined);
     inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
   }
+  // A pulling consumer is done with a chunk when it asks for the next one (payloadPuller): the
+  // source may then read into its reused buffers, as it does when only our hash sees the bytes.
+  const recycler = inner instanceof FdSource ? inner : compression === 'none' && src instanceof FileSource ? src : null;
+  const recycleBase = recycler?.recycle ?? false;
+  const setRecycle = (pulling: boolean): void => {
+    if (recycler) recycler.recycle = pulling || recycleBase;
+  };
   const tar = new TarReader(inner, memberName);
   const names = new Set<string>();
   try {
@@ -431,7 +527,7 @@ async function readPayload(
       const checksum = checklist.expect(path);
       payload.files.push({ name: f.name, size: f.size, checksum, modified: f.mtime });
       const entry: PayloadEntry = { payloadIndex: payload.index, name: f.name, size: f.size, modified: f.mtime, checksum };
-      await deliverFile(tar.body(), entry, opts.onPayloadFile);
+      await deliverFile(tar.body(), entry, opts.onPayloadFile, (pulling) => setRecycle(pulling));
     }
     // Whatever follows the inner end-of-archive (compressor padding) is read so the pipe can finish.
     if ((await inner.drain(MAX_TRAILING_BYTES)) > MAX_TRAILING_BYTES) {

@@ -4,7 +4,7 @@
 // after a kill (which partition it wrote, what it hashed, where the env pointed before) lives in
 // <workDir>/rootfs.json, written before the step that depends on it.
 import { createHash } from 'node:crypto';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -12,13 +12,14 @@ import type { PayloadEntry } from '../../artifact/types.js';
 import type { BootEnv } from '../../bootenv/types.js';
 import { ClientError, errorMessage } from '../errors.js';
 import { JsonStore } from '../state/store.js';
-import { killAtByte, killIfPastByte } from '../test-hooks.js';
-import { syncHandle, writevAllAt } from '../durable.js';
-import { readerVerifies } from '../../artifact/reader.js';
+import { killAtByte } from '../test-hooks.js';
+import { syncHandle } from '../durable.js';
+import { payloadPuller, readerVerifies } from '../../artifact/reader.js';
 import { INJECTED_BUG } from '../injected-bug.js';
 import { traceOp } from '../test-hooks.js';
 import { otherSlot, type Slot } from './active-partition.js';
 import { partitionSize } from './partition-size.js';
+import { writePayload } from './partition-writer.js';
 import { saveenvCanaryProblem } from './boot-vars.js';
 import type { InstallContext, PayloadInstaller, RebootNeed } from './types.js';
 
@@ -70,32 +71,6 @@ const STATE_KEY = 'rootfs';
 function discard(stream: Readable): void {
   stream.on('error', () => undefined);
   stream.resume();
-}
-// Write size and alignment: 1 MiB keeps syscalls few and is a multiple of every erase block and
-// page size we meet, without holding much memory.
-const WRITE_BATCH = 1 << 20;
-
-/**
- * Reads the target range before writing it and reports whether it already holds these bytes
- * (Mender skips unchanged blocks the same way): an SD card reads several times faster than it
- * writes, and a re-install or a delta-like update leaves most blocks as they were.
- */
-class UnchangedBlocks {
-  private readonly scratch = Buffer.allocUnsafe(WRITE_BATCH);
-
-  constructor(private readonly fh: FileHandle) {}
-
-  async same(bufs: Buffer[], pos: number, len: number): Promise<boolean> {
-    if (len > this.scratch.length) return false;
-    const { bytesRead } = await this.fh.read(this.scratch, 0, len, pos);
-    if (bytesRead !== len) return false;
-    let off = 0;
-    for (const b of bufs) {
-      if (!b.equals(this.scratch.subarray(off, off + b.length))) return false;
-      off += b.length;
-    }
-    return true;
-  }
 }
 
 export class RootfsInstaller implements PayloadInstaller {
@@ -181,12 +156,12 @@ export class RootfsInstaller implements PayloadInstaller {
   }
 
   // Positional writes into a partition opened without truncation (a file-backed partition keeps
-  // its size), fsynced once at the end, before anything may depend on the bytes. The pipeline:
-  // the reader decompresses (a subprocess or the thread pool) and hashes (main thread) while the
-  // previous batch is being written (thread pool); batches are WRITE_BATCH bytes at aligned
-  // offsets, written with one writev of the reader's own chunks (no copy). A stream from
-  // readArtifact ends only once its bytes matched the manifest's SHA-256, so it is not hashed a
-  // second time; any other stream is.
+  // its size), fsynced once at the end, before anything may depend on the bytes. The pipeline: the
+  // reader's decompressor (the zstd/xz subprocess, or in-process) runs on the other core, the
+  // reader hashes each chunk as we pull it (payloadPuller: no stream machinery, reused buffers)
+  // and partition-writer.ts writes whole aligned megabytes from the thread pool meanwhile. A
+  // stream from readArtifact ends only once its bytes matched the manifest's SHA-256, so it is not
+  // hashed a second time; any other stream is (and is read as a stream).
   private async writePartition(path: string, target: Slot, entry: PayloadEntry, stream: Readable): Promise<string> {
     let fh;
     try {
@@ -194,63 +169,34 @@ export class RootfsInstaller implements PayloadInstaller {
     } catch (e) {
       throw new ClientError('PARTITION', `cannot open partition ${path} for writing: ${errorMessage(e)}`, { cause: e });
     }
-    const hash = readerVerifies(stream) ? null : createHash('sha256');
-    const killAt = killAtByte();
-    const compare = this.o.skipUnchangedBlocks ? new UnchangedBlocks(fh) : null;
+    const verified = readerVerifies(stream);
+    const hash = verified ? null : createHash('sha256');
+    let next: () => Promise<Buffer | null>;
+    const puller = verified ? payloadPuller(stream) : null;
+    if (puller) next = () => puller.next();
+    else {
+      const it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      next = async () => {
+        const r = await it.next();
+        if (r.done) return null;
+        hash?.update(r.value);
+        return r.value;
+      };
+    }
     let written = 0;
     try {
-      let batch: Buffer[] = [];
-      let batchLen = 0;
-      let queued = 0;
-      // One write in flight while the next batch is received and hashed: disk and CPU overlap,
-      // memory stays at two batches.
-      let inflight: Promise<void> = Promise.resolve();
-      const writeAt = async (bufs: Buffer[], pos: number, len: number): Promise<void> => {
-        if (!(compare && (await compare.same(bufs, pos, len)))) await writevAllAt(fh, path, bufs, pos);
-        written = pos + len;
-        killIfPastByte(written, killAt);
-        this.o.onProgress?.(written, entry.size);
-      };
-      const flush = async (): Promise<void> => {
-        if (batchLen === 0) return;
-        const bufs = batch;
-        const len = batchLen;
-        batch = [];
-        batchLen = 0;
-        await inflight;
-        const pos = queued;
-        queued += len;
-        inflight = writeAt(bufs, pos, len);
-        inflight.catch(() => undefined); // awaited at the next flush or the end
-        // With the byte kill hook armed the cut point must be exact: no overlap.
-        if (killAt !== null) await inflight;
-      };
-      for await (const chunk of stream) {
-        let b = chunk as Buffer;
-        if (queued + batchLen + b.length > entry.size) {
-          throw new ClientError('CHECKSUM', `payload ${entry.name} is longer than its declared ${entry.size} bytes`);
-        }
-        hash?.update(b);
-        // With the byte kill hook armed every chunk is written at once, for a precise cut point.
-        if (killAt !== null) {
-          batch.push(b);
-          batchLen += b.length;
-          await flush();
-          continue;
-        }
-        // Cut batches at WRITE_BATCH-aligned offsets (a view, not a copy), so every write but
-        // the last covers whole blocks of the device.
-        while (b.length > 0) {
-          const room = WRITE_BATCH - ((queued + batchLen) % WRITE_BATCH);
-          const part = b.length > room ? b.subarray(0, room) : b;
-          batch.push(part);
-          batchLen += part.length;
-          b = b.subarray(part.length);
-          if (part.length === room) await flush();
-        }
-      }
-      await flush();
-      await inflight;
+      written = await writePayload(next, {
+        fh,
+        path,
+        size: entry.size,
+        tooLong: () => new ClientError('CHECKSUM', `payload ${entry.name} is longer than its declared ${entry.size} bytes`),
+        skipUnchanged: this.o.skipUnchangedBlocks,
+        killAt: killAtByte(),
+        onProgress: (n) => {
+          written = n;
+          this.o.onProgress?.(n, entry.size);
+        },
+      });
       if (written !== entry.size) {
         throw new ClientError('CHECKSUM', `payload ${entry.name} ended after ${written} of ${entry.size} bytes`);
       }

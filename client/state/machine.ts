@@ -529,6 +529,10 @@ export class UpdateMachine {
     // to cancel, so the abort is checked between the artifact's parts.
     const input = source.localFile ? await source.localFile() : await source.open(signal, rec.id);
     await readArtifact(input, {
+      // Standalone `flipside install <file>` waits on this read alone: blocking reads of the file
+      // and of the decompressor's output (a FIFO) cost no thread hand-off per chunk, and the
+      // partition writes still run on the thread pool meanwhile. Never in the daemon.
+      syncReads: typeof input === 'string' && this.o.mode === 'standalone',
       verifyKeys: this.o.verifyKeys.length > 0 ? this.o.verifyKeys : undefined,
       requireSignature: this.o.verifyKeys.length > 0,
       onHeaders: async (headers) => {

@@ -1,8 +1,11 @@
 // RootfsInstaller in-process against a host-sim board's partitions and real U-Boot env image.
-import test from 'ava';
-import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import test, { type ExecutionContext } from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readArtifact, type ReaderExtras } from '../../artifact/reader.js';
+import { writeArtifact } from '../../artifact/writer.js';
 import { Readable } from 'node:stream';
 import type { ArtifactHeaders, PayloadEntry } from '../../artifact/types.js';
 import { HostSimBoard } from './board.js';
@@ -153,4 +156,91 @@ test.serial('SkipUnchangedBlocks: only the blocks that differ are written, the r
   t.true((await readFile(b.partB)).subarray(0, payload.length).equals(payload));
   await inst.downloadDone();
   await inst.install();
+});
+
+// The install path as `flipside install <file>` runs it: readArtifact on the file, the payload
+// pulled (payloadPuller) by the installer, for every way the reader can decompress zstd.
+const MiB = 1 << 20;
+/** Compressible like a rootfs: random 64 KiB blocks and zero blocks in turn. */
+function rootfsLike(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let o = 0; o < size; o += 128 * 1024) randomBytes(Math.min(64 * 1024, size - o)).copy(b, o);
+  return b;
+}
+
+async function artifactOf(t: { teardown: (f: () => Promise<void>) => void }, payload: Buffer, compression: 'zstd_fast' | 'none'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rootfs-pull-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const img = join(dir, 'rootfs.img');
+  await writeFile(img, payload);
+  const art = join(dir, 'a.mender');
+  await writeArtifact({ type: 'rootfs-image', name: 'pull-1', deviceTypes: ['qemux86-64'], files: [img], compression }, art);
+  return art;
+}
+
+const READS: Array<{ what: string; opts: ReaderExtras }> = [
+  { what: 'zstd through a FIFO, blocking reads (standalone)', opts: { syncReads: true } },
+  { what: 'zstd through the tool stdout (daemon)', opts: {} },
+  { what: 'zstd in-process (no zstd binary on the device)', opts: { engine: 'js' } },
+];
+
+for (const r of READS) {
+  test(`install from a file, ${r.what}: the partition holds exactly the payload, and the flip follows`, async (t) => {
+    const { b, inst } = await setup(t, VARS, { partitionSize: 4 * MiB });
+    const payload = rootfsLike(2 * MiB + 4321);
+    const art = await artifactOf(t, payload, 'zstd_fast');
+    const before = await readFile(b.partB);
+    await readArtifact(art, { ...r.opts, onPayloadFile: (e, s) => inst.storeFile(e, s) });
+    await inst.downloadDone();
+    const after = await readFile(b.partB);
+    t.true(after.subarray(0, payload.length).equals(payload));
+    t.true(after.subarray(payload.length).equals(before.subarray(payload.length)), 'nothing written past the payload');
+    await inst.install();
+    t.like(await b.readEnv(), { boot_part: '3', upgrade_available: '1' });
+  });
+}
+
+/** Runs the install of a damaged artifact: it must fail with `code`, and nothing may switch. */
+async function refused(t: ExecutionContext, art: string, opts: ReaderExtras, codes: string[]): Promise<void> {
+  const { b, inst } = await setup(t, VARS, { partitionSize: 4 * MiB });
+  const envBefore = await b.readEnv();
+  const partA = await readFile(b.partA);
+  const e = await t.throwsAsync(readArtifact(art, { ...opts, onPayloadFile: (en, s) => inst.storeFile(en, s) }));
+  t.true(codes.includes((e as { code?: string }).code ?? ''), `${(e as { code?: string }).code}: ${e?.message}`);
+  const refusal = await t.throwsAsync(inst.install(), { instanceOf: ClientError });
+  t.regex(refusal!.message, /refusing to switch partitions|no rootfs payload/);
+  t.deepEqual(await b.readEnv(), envBefore, 'the env was not touched');
+  t.true((await readFile(b.partA)).equals(partA), 'the running slot was not touched');
+}
+
+test('a payload that does not match its checksum is written but never switched to', async (t) => {
+  const payload = rootfsLike(MiB + 100);
+  const marker = Buffer.from('FLIPSIDE-MARKER-0123456789');
+  marker.copy(payload, 700_000);
+  const art = await artifactOf(t, payload, 'none');
+  const bytes = await readFile(art);
+  const at = bytes.indexOf(marker);
+  t.true(at > 0);
+  bytes[at] ^= 1;
+  await writeFile(art, bytes);
+  for (const opts of [{ syncReads: true }, {}]) await refused(t, art, opts, ['CHECKSUM_MISMATCH']);
+});
+
+test('corrupt zstd data fails clearly whichever engine decompresses it', async (t) => {
+  const payload = rootfsLike(2 * MiB);
+  const art = await artifactOf(t, payload, 'zstd_fast');
+  const bytes = await readFile(art);
+  // Damage the middle of the data member (the last member; its end is the padding and markers).
+  const mid = bytes.length - 1024 - 400_000;
+  for (let i = 0; i < 64; i++) bytes[mid + i * 97] ^= 0x5a;
+  await writeFile(art, bytes);
+  for (const r of READS) await refused(t, art, r.opts, ['COMPRESSION', 'CHECKSUM_MISMATCH', 'BAD_HEADER', 'TRUNCATED']);
+});
+
+test('a truncated artifact fails clearly whichever engine decompresses it', async (t) => {
+  const payload = rootfsLike(2 * MiB);
+  const art = await artifactOf(t, payload, 'zstd_fast');
+  const bytes = await readFile(art);
+  await writeFile(art, bytes.subarray(0, bytes.length - 300_000));
+  for (const r of READS) await refused(t, art, r.opts, ['TRUNCATED', 'COMPRESSION']);
 });
