@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { open } from 'node:fs/promises';
-import { removeDurably, replaceFile, syncHandle, writeAllAt, writevAllAt, writeFileSynced, writeStreamSynced, type WriteJournal } from './durable.js';
+import { removeDurably, replaceFile, syncHandle, writeAllAt, writeFileSynced, writeStreamSynced, type WriteJournal } from './durable.js';
 
 async function tmp(t: { teardown(f: () => Promise<void>): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'flipside-durable-'));
@@ -69,19 +69,6 @@ test('writeAllAt + syncHandle write only the bytes asked for, journal the write 
   t.is(got[9], 0xaa);
   t.is(got[13], 0xaa);
   t.deepEqual(j.lines, [`w 10 3 ${f}`, `s ${f}`]);
-});
-
-test('writevAllAt journals each buffer with its bytes at its offset (the campaign rebuilds crash states from them)', async (t) => {
-  const d = await tmp(t);
-  const f = join(d, 'dev');
-  await writeFile(f, Buffer.alloc(32, 0xaa));
-  const seen: string[] = [];
-  const j: WriteJournal = { write: (_p, o, l, b) => seen.push(`${o} ${l} ${b?.toString() ?? 'no bytes'}`), sync: () => undefined };
-  const fh = await open(f, 'r+');
-  await writevAllAt(fh, f, [Buffer.from('ab'), Buffer.from('cde')], 4, j);
-  await fh.close();
-  t.deepEqual(seen, ['4 2 ab', '6 3 cde']);
-  t.is((await readFile(f)).subarray(4, 9).toString(), 'abcde');
 });
 
 test('removeDurably removes, and a missing file is fine', async (t) => {

@@ -139,32 +139,6 @@ export async function writeAllAt(fh: FileHandle, path: string, buf: Buffer, pos:
   }
 }
 
-/** writeAllAt for a list of buffers in one positional writev (no concatenation copy). */
-export async function writevAllAt(fh: FileHandle, path: string, bufs: Buffer[], pos: number, journal: WriteJournal = testJournal): Promise<void> {
-  let total = 0;
-  // Announced buffer by buffer with its bytes: the campaign's trace rebuilds crash states from them.
-  for (const b of bufs) {
-    journal.write(path, pos + total, b.length, b);
-    total += b.length;
-  }
-  const { bytesWritten } = await fh.writev(bufs, pos);
-  if (bytesWritten === total) return;
-  // A short writev (a signal, a device limit): finish what is left buffer by buffer.
-  let skip = bytesWritten;
-  let at = pos;
-  for (const b of bufs) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      at += b.length;
-      continue;
-    }
-    const rest = b.subarray(skip);
-    await writeAllAt(fh, path, rest, at + skip, { write: () => undefined, sync: journal.sync });
-    at += b.length;
-    skip = 0;
-  }
-}
-
 /** fsync of a partition or file handle, then told to the journal. */
 export async function syncHandle(fh: FileHandle, path: string, journal: WriteJournal = testJournal): Promise<void> {
   await fh.sync();
