@@ -125,7 +125,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     const flows = o.only ? FLOWS.filter((f) => f.name === o.only!.flow) : FLOWS.filter((f) => modes.includes(f.mode));
     if (flows.length === 0) throw new Error(`--only: no flow ${o.only!.flow}; flows: ${FLOWS.map((f) => f.name).join(', ')}`);
     // A mutant is searched on the flows of its mode (a managed-only bug cannot show in a standalone run).
-    const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => f.mode === m.mode));
+    const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => m.modes.includes(f.mode)));
     const mutants = o.mutants.filter((m) => flowsOf(m).length > 0);
     const clientMutants = mutants.filter((m) => m.where === 'client').map((m) => m.name);
     const variants = o.only ? [variantOf(onlyMutant).client] : ['clean', ...clientMutants];
@@ -240,6 +240,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     const owner = new Map<number, (typeof all)[number]>();
     for (const x of all) for (const it of x.items) owner.set(it.n, x);
     let doneM = 0;
+    let lastCaught = '';
     if (interleaved.length) {
       await p.run(interleaved, 4, (r) => {
         const x = owner.get(r.n)!;
@@ -247,10 +248,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         x.checked++;
         doneM++;
         if (!r.ok) {
+          if (x.hits.length === 0) lastCaught = `${x.m.name} at ${s.flow}:${s.cut}:${s.index}`;
           x.hits.push({ ...s, at: r.n, ok: false, label: r.label, ms: r.ms, ...(r.stage ? { stage: r.stage } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.outcome ? { outcome: r.outcome } : {}), ...(r.transcript ? { transcript: r.transcript } : {}) });
           p.drop((it) => owner.get(it.n) === x);
         }
-        o.onProgress?.({ phase: 'mutants', done: doneM, total: interleaved.length, failures: all.filter((y) => y.hits.length > 0).length, perState: {}, message: `${all.filter((y) => y.hits.length > 0).length}/${all.length} caught` });
+        o.onProgress?.({ phase: 'mutants', done: doneM, total: interleaved.length, failures: all.filter((y) => y.hits.length > 0).length, perState: {}, message: `${all.filter((y) => y.hits.length > 0).length}/${all.length} caught${lastCaught ? `, last ${lastCaught}` : ''}` });
       });
     }
     for (const x of all) {
