@@ -81,6 +81,8 @@ export interface CampaignResult {
   seed: number;
   results: CutResult[];
   mutants: MutantResult[];
+  /** Mutants asked for that no flow of this run's mode can show, and why. */
+  notSearched: { name: string; why: string }[];
   flows: { name: string; ops: number; cutPoints: number; named: number; checked: number; log10Possible: number; log: string[] }[];
   seconds: number;
   jobs: number;
@@ -118,6 +120,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const deviceTypes = [spec.deviceType];
 
   const pool = { current: null as Pool | null };
+  let notSearched: CampaignResult['notSearched'] = [];
   try {
     say('building the client bundles and the artifacts');
     const onlyMutant = o.only && o.mutants.length === 1 ? o.mutants[0]! : null;
@@ -127,6 +130,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     // A mutant is searched on the flows of its mode (a managed-only bug cannot show in a standalone run).
     const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => m.modes.includes(f.mode)));
     const mutants = o.mutants.filter((m) => flowsOf(m).length > 0);
+    // Named and left out: no flow of this run's mode can show them (the report says why).
+    notSearched = o.only ? [] : o.mutants.filter((m) => flowsOf(m).length === 0).map((m) => ({ name: m.name, why: m.modes.includes('managed') ? `a ${m.modes.join('/')} bug: no flow of this mode runs the code it breaks` : m.notManaged ?? 'not searched on the managed flows' }));
     const clientMutants = mutants.filter((m) => m.where === 'client').map((m) => m.name);
     const variants = o.only ? [variantOf(onlyMutant).client] : ['clean', ...clientMutants];
     const bundles: Record<string, string> = {};
@@ -274,6 +279,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       seed: o.seed,
       results,
       mutants: mutantResults,
+      notSearched,
       flows: flowInfo,
       seconds: (Date.now() - t0) / 1000,
       jobs,

@@ -111,12 +111,13 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
         `campaign host-sim seed ${seed}: ${s.cuts} cuts at ${s.cutPoints} cut points (${s.crashStates} crash states beyond the plain cut; ${s.cuts} of ${s.crashStatesNamed} named), ${s.failures} failed, ${s.seconds} s with ${s.jobs} worker(s)`,
         ...Object.entries(s.perPhase).map(([k, v]) => `  ${k}: ${v.cuts} cuts, ${v.failed} failed`),
         ...(s.mutants ? [`mutants: ${s.caught}/${s.mutants} caught`, ...s.sensitivity.map((m) => `  ${m.caught ? 'caught' : 'MISSED'} ${m.name} (${m.where}) after ${m.checked} state(s)${m.firstCut ? `: ${m.firstCut}: ${m.why}` : ''}`)] : []),
+        ...r.notSearched.map((m) => `  not searched: ${m.name}: ${m.why}`),
         ...s.replay.slice(0, 20).map((c) => `replay: ${c}`),
         `report ${s.html}`,
       ];
       if (o.only) for (const x of [...r.results, ...r.mutants.flatMap((m) => (m.first ? [m.first] : []))]) lines.unshift(`${x.flow} cut ${x.cut} state ${x.index} (${x.label}): ${x.ok ? `passed, ${x.outcome}` : `FAILED at ${x.stage}: ${x.reason}`}`, ...(x.transcript ?? []).map((l) => `  ${l}`));
       for (const l of lines) (o.json ? console.error : console.log)(l);
-      if (o.json) console.log(JSON.stringify({ board: s.board, client: s.client, seed: s.seed, cuts: s.cuts, cutPoints: s.cutPoints, crashStates: s.crashStates, crashStatesNamed: s.crashStatesNamed, log10Possible: s.log10Possible, failures: s.failures, seconds: s.seconds, jobs: s.jobs, perState: s.perState, perPhase: s.perPhase, mutants: s.mutants, caught: s.caught, sensitivity: s.sensitivity, replay: s.replay, finalStatuses: s.finalStatuses, downloadedBytes: s.downloadedBytes, artifactBytes: s.artifactBytes, partitionBytes: s.partitionBytes, html: s.html, junit: s.junit, passed: s.cuts - s.failures + s.caught, failed: s.failures + (s.mutants - s.caught) }));
+      if (o.json) console.log(JSON.stringify({ board: s.board, client: s.client, seed: s.seed, cuts: s.cuts, cutPoints: s.cutPoints, crashStates: s.crashStates, crashStatesNamed: s.crashStatesNamed, log10Possible: s.log10Possible, failures: s.failures, seconds: s.seconds, jobs: s.jobs, perState: s.perState, perPhase: s.perPhase, mutants: s.mutants, caught: s.caught, sensitivity: s.sensitivity, notSearched: r.notSearched, replay: s.replay, finalStatuses: s.finalStatuses, downloadedBytes: s.downloadedBytes, artifactBytes: s.artifactBytes, partitionBytes: s.partitionBytes, html: s.html, junit: s.junit, passed: s.cuts - s.failures + s.caught, failed: s.failures + (s.mutants - s.caught) }));
       setStatus(s.failures === 0 && s.caught === s.mutants ? 0 : 1);
     });
 }
