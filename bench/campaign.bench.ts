@@ -5,6 +5,10 @@
 // Baseline, measured in the same run: the same seeded sample of BENCH_CAMPAIGN_BASELINE_CUTS states
 // with every retry run (no lookup of an already-retried settled device) and with the lookup, so
 // the ratio shows what the lookup buys; the load average is printed because the machine is shared.
+// Managed mode (the daemon against the bundled server, harness/campaign/managed.ts): a seeded sample
+// of BENCH_CAMPAIGN_MANAGED_CUTS crash states of the two managed flows, its cuts/s set beside the
+// standalone baseline's measured in the same run (a managed check runs the daemon, one or more
+// power cycles and HTTP round trips, where a standalone check runs `flipside resume`). 0 skips it.
 import { loadavg, cpus } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,21 +21,33 @@ const PARTITION_MIB = Number(process.env.BENCH_CAMPAIGN_PARTITION_MIB ?? '8');
 const MIXES = Number(process.env.BENCH_CAMPAIGN_MIXES ?? '50');
 const BASELINE_CUTS = Number(process.env.BENCH_CAMPAIGN_BASELINE_CUTS ?? '200');
 const JOBS = Number(process.env.BENCH_CAMPAIGN_JOBS ?? '2');
+const MANAGED_CUTS = Number(process.env.BENCH_CAMPAIGN_MANAGED_CUTS ?? '100');
 const reports = mkdtempSync(join(tmpdir(), 'flipside-campaign-bench-'));
 const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ');
 
-async function run(o: Partial<CampaignOptions>): Promise<{ cuts: number; failures: number; seconds: number; crashStates: number }> {
+async function run(o: Partial<CampaignOptions>): Promise<{ cuts: number; failures: number; seconds: number; crashStates: number; failed: string[] }> {
   const r = await runCampaign({ board: 'host-sim', phase: 'all', mutants: [], seed: 1, jobs: JOBS, reportsDir: reports, partitionMiB: PARTITION_MIB, extra: MIXES, ...o });
-  return { cuts: r.results.length, failures: r.results.filter((x) => !x.ok).length, seconds: r.seconds, crashStates: r.results.filter((x) => x.index > 0).length };
+  const failed = r.results.filter((x) => !x.ok);
+  return { cuts: r.results.length, failures: failed.length, seconds: r.seconds, crashStates: r.results.filter((x) => x.index > 0).length, failed: failed.map((x) => `${x.flow}:${x.cut}:${x.index} ${x.stage}: ${x.reason}`) };
 }
 
 try {
   console.log(`${cpus().length} cores, load average ${load()} at the start; ${JOBS} workers, ${PARTITION_MIB} MiB partitions, ${MIXES} mixes per cut point`);
+  let standaloneRate: number | null = null;
   if (BASELINE_CUTS > 0) {
     const slow = await run({ cuts: BASELINE_CUTS, retryMemo: false });
     const fast = await run({ cuts: BASELINE_CUTS });
+    standaloneRate = fast.cuts / fast.seconds;
     console.log(`baseline: ${slow.cuts} cuts, every retry run      ${slow.seconds.toFixed(1)} s  ${(slow.cuts / slow.seconds).toFixed(1)} cuts/s  1.00x`);
     console.log(`          the same, retries looked up   ${fast.seconds.toFixed(1)} s  ${(fast.cuts / fast.seconds).toFixed(1)} cuts/s  ${(slow.seconds / fast.seconds).toFixed(2)}x faster (load average ${load()})`);
+  }
+  if (MANAGED_CUTS > 0) {
+    // Setup (client bundle, artifacts, the server template, two recorded daemon runs) is in the wall time, as above.
+    const m = await run({ mode: 'managed', managedCuts: MANAGED_CUTS });
+    const rate = m.cuts / m.seconds;
+    console.log(`managed: ${m.cuts} cuts of the daemon against the server, ${m.failures} failed, ${m.seconds.toFixed(1)} s, ${rate.toFixed(2)} cuts/s${standaloneRate ? `, ${(rate / standaloneRate).toFixed(3)}x the standalone baseline's ${standaloneRate.toFixed(1)} cuts/s` : ''} (load average ${load()})`);
+    for (const f of m.failed.slice(0, 5)) console.log(`  managed FAILED ${f}`);
+    console.log(`campaign bench: managed ${rate.toFixed(2)} cuts/s (${m.cuts} cuts, ${m.failures} failed)`);
   }
   const all = await run({});
   const rate = all.cuts / all.seconds;

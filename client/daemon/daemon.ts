@@ -276,7 +276,17 @@ export class Daemon {
     const stored = await this.machine.record();
     if (stored) return this.machine.resume('resume', this.stopping$.signal, this.source(stored.id, null));
     this.machine.announceSync();
-    const offer = await this.check();
+    let offer = await this.check();
+    // The server offers a deployment again while this device's final status for it waits in the
+    // queue (the server was busy when it was sent; the deployment is cleared from the store): run
+    // again it would end already-installed, and the server would take that before the queued
+    // status. The queued status goes first; the offer is looked at again once it is delivered.
+    // (Found by the managed power-cut campaign: a cut after Cleanup with the status queued.)
+    if (offer && (await this.reporter.pending()).some((p) => p.id === offer!.id)) {
+      await this.reporter.flush();
+      if ((await this.reporter.pending()).some((p) => p.id === offer!.id)) throw new Error(`deployment ${offer.id} is offered again, but its final status is still queued: sent first, not run twice`);
+      offer = await this.check();
+    }
     return offer ? this.machine.runOffer(offer) : { kind: 'idle' };
   }
 

@@ -48,18 +48,23 @@ test('a sampled campaign passes with the clean client, catches two mutants and r
   t.deepEqual(errors, []);
 });
 
-test('managed mode: the daemon against the bundled server passes sampled crash states and a managed mutant is caught where server and device disagree', async (t) => {
+test('managed mode: the daemon against the bundled server passes sampled crash states; a managed mutant and a standalone one that applies are caught, one that does not apply is named', async (t) => {
   t.timeout(15 * 60_000);
   const work = mkdtempSync(join(tmpdir(), 'flipside-campaign-managed-test-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
-  const r = await runCampaign({ board: 'host-sim', mode: 'managed', managedCuts: 4, phase: 'all', mutants: selectMutants('success-before-commit,skip-fsync'), seed: 1, jobs: 2, reportsDir: work, partitionMiB: 1, extra: 4 });
+  const r = await runCampaign({ board: 'host-sim', mode: 'managed', managedCuts: 4, phase: 'all', mutants: selectMutants('success-before-commit,rollback-keeps-boot-part,flip-before-checksum'), seed: 1, jobs: 2, reportsDir: work, partitionMiB: 1, extra: 4 });
   t.is(r.results.length, 4);
   t.true(r.results.every((x) => x.flow.startsWith('managed-')), 'only managed flows in managed mode');
   t.deepEqual(r.results.filter((x) => !x.ok).map((x) => `${x.flow}:${x.cut}:${x.index} ${x.stage}: ${x.reason}`), []);
-  // A standalone mutant is not searched on managed flows; the managed one is caught.
-  t.deepEqual(r.mutants.map((m) => m.name), ['success-before-commit']);
-  const m = r.mutants[0]!;
+  // The managed one and a standalone one the daemon runs are searched and caught; a standalone one
+  // the managed flows cannot show (no corrupt payload) is named with its reason.
+  t.deepEqual(r.mutants.map((m) => m.name), ['success-before-commit', 'rollback-keeps-boot-part']);
+  const [m, rb] = r.mutants as [(typeof r.mutants)[number], (typeof r.mutants)[number]];
   t.true(m.caught, 'success-before-commit caught');
   t.regex(m.first?.reason ?? '', /server/);
   t.regex(m.replay, /--mode managed --seed 1 --only managed-[a-z]+:\d+:\d+ --mutants success-before-commit/);
+  t.true(rb.caught, `rollback-keeps-boot-part caught on a managed flow: ${rb.first?.flow}`);
+  t.regex(rb.first?.flow ?? '', /^managed-/);
+  t.deepEqual(r.notSearched.map((x) => x.name), ['flip-before-checksum']);
+  t.regex(r.notSearched[0]!.why, /checksum/);
 });

@@ -81,6 +81,8 @@ export interface CampaignResult {
   seed: number;
   results: CutResult[];
   mutants: MutantResult[];
+  /** Mutants asked for that no flow of this run's mode can show, and why. */
+  notSearched: { name: string; why: string }[];
   flows: { name: string; ops: number; cutPoints: number; named: number; checked: number; log10Possible: number; log: string[] }[];
   seconds: number;
   jobs: number;
@@ -118,6 +120,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const deviceTypes = [spec.deviceType];
 
   const pool = { current: null as Pool | null };
+  let notSearched: CampaignResult['notSearched'] = [];
   try {
     say('building the client bundles and the artifacts');
     const onlyMutant = o.only && o.mutants.length === 1 ? o.mutants[0]! : null;
@@ -125,8 +128,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     const flows = o.only ? FLOWS.filter((f) => f.name === o.only!.flow) : FLOWS.filter((f) => modes.includes(f.mode));
     if (flows.length === 0) throw new Error(`--only: no flow ${o.only!.flow}; flows: ${FLOWS.map((f) => f.name).join(', ')}`);
     // A mutant is searched on the flows of its mode (a managed-only bug cannot show in a standalone run).
-    const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => f.mode === m.mode));
+    const flowsOf = (m: Mutant | null) => (m === null || o.only ? flows : flows.filter((f) => m.modes.includes(f.mode)));
     const mutants = o.mutants.filter((m) => flowsOf(m).length > 0);
+    // Named and left out: no flow of this run's mode can show them (the report says why).
+    notSearched = o.only ? [] : o.mutants.filter((m) => flowsOf(m).length === 0).map((m) => ({ name: m.name, why: m.modes.includes('managed') ? `a ${m.modes.join('/')} bug: no flow of this mode runs the code it breaks` : m.notManaged ?? 'not searched on the managed flows' }));
     const clientMutants = mutants.filter((m) => m.where === 'client').map((m) => m.name);
     const variants = o.only ? [variantOf(onlyMutant).client] : ['clean', ...clientMutants];
     const bundles: Record<string, string> = {};
@@ -240,6 +245,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     const owner = new Map<number, (typeof all)[number]>();
     for (const x of all) for (const it of x.items) owner.set(it.n, x);
     let doneM = 0;
+    let lastCaught = '';
     if (interleaved.length) {
       await p.run(interleaved, 4, (r) => {
         const x = owner.get(r.n)!;
@@ -247,10 +253,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         x.checked++;
         doneM++;
         if (!r.ok) {
+          if (x.hits.length === 0) lastCaught = `${x.m.name} at ${s.flow}:${s.cut}:${s.index}`;
           x.hits.push({ ...s, at: r.n, ok: false, label: r.label, ms: r.ms, ...(r.stage ? { stage: r.stage } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.outcome ? { outcome: r.outcome } : {}), ...(r.transcript ? { transcript: r.transcript } : {}) });
           p.drop((it) => owner.get(it.n) === x);
         }
-        o.onProgress?.({ phase: 'mutants', done: doneM, total: interleaved.length, failures: all.filter((y) => y.hits.length > 0).length, perState: {}, message: `${all.filter((y) => y.hits.length > 0).length}/${all.length} caught` });
+        o.onProgress?.({ phase: 'mutants', done: doneM, total: interleaved.length, failures: all.filter((y) => y.hits.length > 0).length, perState: {}, message: `${all.filter((y) => y.hits.length > 0).length}/${all.length} caught${lastCaught ? `, last ${lastCaught}` : ''}` });
       });
     }
     for (const x of all) {
@@ -272,6 +279,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       seed: o.seed,
       results,
       mutants: mutantResults,
+      notSearched,
       flows: flowInfo,
       seconds: (Date.now() - t0) / 1000,
       jobs,

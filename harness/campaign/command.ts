@@ -50,12 +50,15 @@ async function progressPrinter(): Promise<{ update: (p: Progress) => void; stop:
     };
   }
   let last = 0;
+  let lastFailures = 0;
   return {
     update: (p) => {
       if (p.phase === 'setup') return void process.stderr.write(`campaign: ${p.message}\n`);
       const now = Date.now();
-      if (now - last < 5000 && p.done !== p.total) return;
+      // A new failure (a caught mutant) is printed at once: the line names it.
+      if (now - last < 5000 && p.done !== p.total && p.failures === lastFailures) return;
       last = now;
+      lastFailures = p.failures;
       const rate = p.done / Math.max(1, (now - t0) / 1000);
       const eta = p.done ? Math.round((p.total - p.done) / Math.max(rate, 1e-9)) : 0;
       process.stderr.write(`campaign ${p.phase}: ${p.done}/${p.total} cuts, ${p.failures} failed, ETA ${eta} s${p.phase === 'mutants' ? `, ${p.message ?? ''}` : `; ${top(p)}`}\n`);
@@ -74,6 +77,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--retry-limit <n>', 'QEMU boards: run the retry of the update on at most n images that kept the old version (default: every one)', int('--retry-limit'))
     .option('--time-budget <s>', 'QEMU boards: start no new crash image after s seconds; the rest are reported as not booted', int('--time-budget', 1))
     .option('--no-retry-lookup', 'QEMU boards: run every retry, even where an image with the same settled device (retry key) passed one')
+    .option('--compare <file>', "QEMU boards: another run's campaign.json (the other client's): the report sets both side by side per step and kind of cut and names every difference (read when this run ends)")
     .option('--recording <dir>', 'QEMU boards: reuse a recorded update (base.img, write.log) instead of recording one (replays)')
     .addOption(new Option('--mode <mode>', 'host-sim: the standalone client (install/commit), the managed daemon against the bundled server, or both').choices([...MODES, 'all']).default('standalone'))
     .option('--managed-cuts <n>', 'at most n crash states of the managed flows for the clean client (each is a daemon run against the server); default: every one', int('--managed-cuts', 1))
@@ -88,7 +92,7 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
     .option('--only <id>', 'replay one crash state (from a replay command): flow:cut:index on host-sim, at:variant on QEMU boards')
     .option('--reports <dir>', 'parent folder of the run reports', reportsDir)
     .option('--json', 'print the summary as JSON on the last stdout line')
-    .action(async (o: { mode: Mode | 'all'; managedCuts?: number; board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
+    .action(async (o: { mode: Mode | 'all'; managedCuts?: number; board: string; client: string; crashImages: number; compare?: string; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; cuts?: number; phase: Phase | 'all'; mutants: string; seed?: number; jobs: number; partitionMib: number; mixes: number; only?: string; reports: string; json?: boolean; shard?: Shard }) => {
       if (o.board !== 'host-sim') return runQemu(o, setStatus);
       if (o.client !== 'flipside') throw new Error(`campaign: --client ${o.client} runs on QEMU boards only; host-sim runs the Flipside client`);
       const mutants = selectMutants(o.mutants);
@@ -107,22 +111,24 @@ export function registerCampaignCommand(program: Command, setStatus: (code: numb
         `campaign host-sim seed ${seed}: ${s.cuts} cuts at ${s.cutPoints} cut points (${s.crashStates} crash states beyond the plain cut; ${s.cuts} of ${s.crashStatesNamed} named), ${s.failures} failed, ${s.seconds} s with ${s.jobs} worker(s)`,
         ...Object.entries(s.perPhase).map(([k, v]) => `  ${k}: ${v.cuts} cuts, ${v.failed} failed`),
         ...(s.mutants ? [`mutants: ${s.caught}/${s.mutants} caught`, ...s.sensitivity.map((m) => `  ${m.caught ? 'caught' : 'MISSED'} ${m.name} (${m.where}) after ${m.checked} state(s)${m.firstCut ? `: ${m.firstCut}: ${m.why}` : ''}`)] : []),
+        ...r.notSearched.map((m) => `  not searched: ${m.name}: ${m.why}`),
         ...s.replay.slice(0, 20).map((c) => `replay: ${c}`),
         `report ${s.html}`,
       ];
       if (o.only) for (const x of [...r.results, ...r.mutants.flatMap((m) => (m.first ? [m.first] : []))]) lines.unshift(`${x.flow} cut ${x.cut} state ${x.index} (${x.label}): ${x.ok ? `passed, ${x.outcome}` : `FAILED at ${x.stage}: ${x.reason}`}`, ...(x.transcript ?? []).map((l) => `  ${l}`));
       for (const l of lines) (o.json ? console.error : console.log)(l);
-      if (o.json) console.log(JSON.stringify({ board: s.board, client: s.client, seed: s.seed, cuts: s.cuts, cutPoints: s.cutPoints, crashStates: s.crashStates, crashStatesNamed: s.crashStatesNamed, log10Possible: s.log10Possible, failures: s.failures, seconds: s.seconds, jobs: s.jobs, perState: s.perState, perPhase: s.perPhase, mutants: s.mutants, caught: s.caught, sensitivity: s.sensitivity, replay: s.replay, finalStatuses: s.finalStatuses, downloadedBytes: s.downloadedBytes, artifactBytes: s.artifactBytes, partitionBytes: s.partitionBytes, html: s.html, junit: s.junit, passed: s.cuts - s.failures + s.caught, failed: s.failures + (s.mutants - s.caught) }));
+      if (o.json) console.log(JSON.stringify({ board: s.board, client: s.client, seed: s.seed, cuts: s.cuts, cutPoints: s.cutPoints, crashStates: s.crashStates, crashStatesNamed: s.crashStatesNamed, log10Possible: s.log10Possible, failures: s.failures, seconds: s.seconds, jobs: s.jobs, perState: s.perState, perPhase: s.perPhase, mutants: s.mutants, caught: s.caught, sensitivity: s.sensitivity, notSearched: r.notSearched, replay: s.replay, finalStatuses: s.finalStatuses, downloadedBytes: s.downloadedBytes, artifactBytes: s.artifactBytes, partitionBytes: s.partitionBytes, html: s.html, junit: s.junit, passed: s.cuts - s.failures + s.caught, failed: s.failures + (s.mutants - s.caught) }));
       setStatus(s.failures === 0 && s.caught === s.mutants ? 0 : 1);
     });
 }
 
 
 /** A QEMU board: crash images from one recorded update, booted (harness/campaign/qemu/). */
-async function runQemu(o: { board: string; client: string; crashImages: number; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; seed?: number; jobs: number; only?: string; reports: string; json?: boolean }, setStatus: (code: number) => void): Promise<void> {
+async function runQemu(o: { board: string; client: string; crashImages: number; compare?: string; recording?: string; retryLimit?: number; retryLookup?: boolean; timeBudget?: number; seed?: number; jobs: number; only?: string; reports: string; json?: boolean }, setStatus: (code: number) => void): Promise<void> {
   const seed = o.seed ?? randomSeed();
   const { runQemuCampaign } = await import('./qemu/qemu-campaign.js');
-  const { writeQemuCampaignReports } = await import('../report/qemu-campaign.js');
+  const { writeQemuCampaignReports, compareLines, readOtherRun } = await import('../report/qemu-campaign.js');
+
   const t0 = Date.now();
   const r = await runQemuCampaign({
     board: o.board,
@@ -138,18 +144,28 @@ async function runQemu(o: { board: string; client: string; crashImages: number; 
     ...(o.only ? { only: o.only } : {}),
     onProgress: (p) => process.stderr.write(p.phase === 'setup' ? `campaign: ${p.message}\n` : `campaign ${o.board}: ${p.done}/${p.total} crash images, ${p.failures} failed, ${Math.round((Date.now() - t0) / 1000)} s: ${p.message}\n`),
   });
-  const s = writeQemuCampaignReports(r);
+  // Read at the end: the other client's run may still be going when this one starts.
+  let other;
+  let compareError = '';
+  try {
+    other = o.compare ? readOtherRun(resolve(o.compare)) : undefined;
+  } catch (e) {
+    compareError = e instanceof Error ? e.message : String(e);
+  }
+  const s = writeQemuCampaignReports(r, other);
   const lines = [
     `campaign ${s.board} (${s.client}) seed ${seed}: ${s.cuts} crash images booted${r.notBooted ? ` (${r.notBooted} more selected, not booted: --time-budget)` : ''} of ${s.crashStates} distinct flush-boundary states (~10^${s.log10Possible} crash states with lost/torn unflushed writes), ${s.failures} failed, ${s.seconds} s with ${s.jobs} VM(s), ${s.secondsPerImage} s per image`,
     `  duplicates: ${r.duplicates.length} more selected crash images had the bytes of a booted one (booted once, counted once); retries: ${r.retryLookup.on ? `${r.retryLookup.lookedUp} looked up by retry key, ${r.retryLookup.keys} key(s) run` : `every one run (${r.retryLookup.why})`}`,
     `  mean seconds per image by stage: ${Object.entries(s.meanStages).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  recorded update: ${r.recording.writes} writes, ${r.recording.flushes} flushes, ${(r.recording.writtenBytes / 2 ** 20).toFixed(0)} MiB${r.recording.seconds !== null ? ` in ${Math.round(r.recording.seconds)} s` : ''}`,
     ...Object.entries(s.perState).map(([k, v]) => `  ${k}: ${v.cuts} images, ${v.failed} failed`),
+    ...(s.compare ? compareLines(s.compare) : []),
+    ...(compareError ? [`  no comparison: ${compareError}`] : []),
     ...s.replay.slice(0, 20).map((c) => `replay: ${c}`),
     `report ${s.html}`,
   ];
   if (o.only) for (const x of r.results) lines.unshift(`${x.id} (${x.step}, ${x.label}): ${x.verdict.ok ? `passed, ${x.verdict.outcome}` : `FAILED at ${x.verdict.stage}: ${x.verdict.reason}`}`, ...x.verdict.transcript.map((l) => `  ${l}`));
   for (const l of lines) (o.json ? console.error : console.log)(l);
   if (o.json) console.log(JSON.stringify(s));
-  setStatus(s.failures === 0 ? 0 : 1);
+  setStatus(s.failures === 0 && !compareError ? 0 : 1);
 }

@@ -2,9 +2,10 @@
 // junit.xml (a testcase per crash image booted), report.html (per step of the recorded update a
 // row of cells, one per crash image in log order, coloured by outcome; the failures with their
 // replay commands) and campaign.json (the summary `--json` prints, and every image's verdict).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { qemuReplayCommand, type ImageResult, type QemuCampaignResult } from '../campaign/qemu/qemu-campaign.js';
+import { compareRuns, kindOf, outcomesText, type ComparedRun, type CompareRow } from '../campaign/qemu/compare.js';
 import { escapeXmlAttr, escapeXmlText } from './text.js';
 
 export interface QemuCampaignSummary {
@@ -37,12 +38,13 @@ export interface QemuCampaignSummary {
   replay: string[];
   passed: number;
   failed: number;
+  /** With --compare: the other client's run beside this one, per step and kind of crash state. */
+  compare?: { client: string; dir: string; rows: CompareRow[]; differences: number };
   dir: string;
   html: string;
   junit: string;
 }
 
-const kindOf = (x: ImageResult) => (x.variant === 0 ? 'flush boundary' : x.label.includes('torn') ? 'torn write' : x.label.includes('but entry') ? 'one write lost' : 'seeded subset');
 
 function meanStages(results: ImageResult[]): Record<string, number> {
   const sum: Record<string, { s: number; n: number }> = {};
@@ -55,7 +57,17 @@ function meanStages(results: ImageResult[]): Record<string, number> {
   return Object.fromEntries(Object.entries(sum).map(([k, e]) => [k, Math.round((e.s / e.n) * 10) / 10]));
 }
 
-export function summarizeQemu(r: QemuCampaignResult): QemuCampaignSummary {
+/** The other run of a comparison: its campaign.json (`{summary, images}`), and where it is. */
+export type OtherRun = ComparedRun & { dir: string };
+
+/** A campaign.json this module wrote (its folder's other run, for --compare). */
+export function readOtherRun(file: string): OtherRun {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as { summary?: { client?: string }; images?: ComparedRun['images'] };
+  if (!j.summary?.client || !Array.isArray(j.images)) throw new Error(`--compare ${file}: not a QEMU campaign's campaign.json (no summary.client and images)`);
+  return { client: j.summary.client, images: j.images, dir: dirname(file) };
+}
+
+export function summarizeQemu(r: QemuCampaignResult, other?: OtherRun): QemuCampaignSummary {
   const perState: QemuCampaignSummary['perState'] = {};
   const perKind: QemuCampaignSummary['perKind'] = {};
   for (const x of r.results) {
@@ -96,10 +108,24 @@ export function summarizeQemu(r: QemuCampaignResult): QemuCampaignSummary {
     replay: failures.map((x) => qemuReplayCommand(r, r.recording.dir, x.id)),
     passed: n - failures.length,
     failed: failures.length,
+    ...(other ? { compare: compareSummary(r, other) } : {}),
     dir: r.dir,
     html: join(r.dir, 'report.html'),
     junit: join(r.dir, 'junit.xml'),
   };
+}
+
+function compareSummary(r: QemuCampaignResult, other: OtherRun): NonNullable<QemuCampaignSummary['compare']> {
+  const rows = compareRuns({ client: r.client, images: r.results }, other);
+  return { client: other.client, dir: other.dir, rows, differences: rows.reduce((a, x) => a + x.differences.length, 0) };
+}
+
+/** Lines for the CLI: per step and kind, both clients' outcomes and what differs. */
+export function compareLines(c: NonNullable<QemuCampaignSummary['compare']>): string[] {
+  return [
+    `  beside ${c.client}'s run (${c.dir}): ${c.differences} difference(s) over ${c.rows.length} kind(s) of cut`,
+    ...c.rows.map((x) => `    ${x.step} / ${x.kind}: ${x.sides.map((s) => `${s.client} ${s.images ? outcomesText(s.outcomes) : 'not booted'}`).join('; ')}${x.differences.length ? ` — DIFFERS: ${x.differences.join('; ')}` : ''}`),
+  ];
 }
 
 const name = (x: ImageResult) => `crash image ${x.id} (${x.step}): ${x.label}`;
@@ -178,7 +204,18 @@ ${fails}
 <p class="legend"><span class="new"></span>ended on the new version<span class="old"></span>on the old, retry succeeded<span class="kept"></span>on the old, not retried (--retry-limit)<span class="fail"></span>failed. The number is the variant (0: the plain flush boundary).</p>
 <table><tr><th>step</th><th>images</th><th>failed</th><th colspan="999">images</th></tr>${rows}</table>
 <h2>Per kind of crash state</h2><table><tr><th>kind</th><th>images</th><th>failed</th></tr>${kinds}</table>
-</body></html>
+${s.compare ? compareHtml(s.compare) : ''}</body></html>
+`;
+}
+
+function compareHtml(c: NonNullable<QemuCampaignSummary['compare']>): string {
+  const clients = c.rows[0]?.sides.map((x) => x.client) ?? [];
+  const rows = c.rows
+    .map((x) => `<tr class="${x.differences.length ? 'badrow' : ''}"><td>${esc(x.step)}</td><td>${esc(x.kind)}</td>${x.sides.map((s) => `<td>${s.images ? esc(outcomesText(s.outcomes)) : 'not booted'}${s.failed.length ? `<br><span class="bad">${s.failed.map(esc).join('<br>')}</span>` : ''}</td>`).join('')}<td>${x.differences.length ? x.differences.map(esc).join('<br>') : 'same'}</td></tr>`)
+    .join('');
+  return `<h2 id="compare">Both clients, per kind of cut (${c.differences} difference(s))</h2>
+<p>Each client's run recorded its own update, so the same log position is not the same cut; the same step of the update and the same kind of crash state is. Other run: <code>${esc(c.dir)}</code>.</p>
+<table><tr><th>step</th><th>crash state</th>${clients.map((x) => `<th>${esc(x)}</th>`).join('')}<th>difference</th></tr>${rows}</table>
 `;
 }
 
@@ -187,9 +224,9 @@ function writeAtomic(path: string, text: string): void {
   renameSync(`${path}.tmp`, path);
 }
 
-export function writeQemuCampaignReports(r: QemuCampaignResult): QemuCampaignSummary {
+export function writeQemuCampaignReports(r: QemuCampaignResult, other?: OtherRun): QemuCampaignSummary {
   mkdirSync(r.dir, { recursive: true });
-  const s = summarizeQemu(r);
+  const s = summarizeQemu(r, other);
   writeAtomic(s.junit, renderJunit(r, s));
   writeAtomic(s.html, renderHtml(r, s));
   writeAtomic(join(r.dir, 'campaign.json'), `${JSON.stringify({ summary: s, images: r.results }, null, 1)}\n`);
