@@ -198,3 +198,50 @@ test('429 with Retry-After on the update check: the daemon waits what the server
   t.true(gap >= 950 && gap < 3000, `second check after ${gap} ms`);
   t.true(lines.some((l) => /server asked to retry later; next try in 1000 ms/.test(l)));
 });
+
+test('a deployment offered again while its final status is queued: the queued status goes first, the offer is not run twice', async (t) => {
+  const dir = await tmp(t);
+  // The server answers 503 to the first three status attempts (busy) and offers the deployment
+  // until it has taken a final status for it, as the bundled server does.
+  let statusAttempts = 0;
+  let accepted = false;
+  let checks = 0;
+  let daemon: Daemon | null = null;
+  const offer = {
+    id: 'dep-q',
+    artifact: { artifact_name: 'release-2', device_types_compatible: ['fake-device'], source: { uri: 'http://127.0.0.1:9/release-2.mender', expire: '2099-01-01T00:00:00Z' } },
+  };
+  const srv = await startServer((got, res) => {
+    if (got.path.endsWith('/auth_requests')) return send(res, 200, 'eyJhbGciOiJub25lIn0.e30.', { 'Content-Type': 'application/jwt' });
+    if (got.path.endsWith('/inventory/device/attributes')) return send(res, 200);
+    if (got.path.endsWith('/log')) return send(res, 204);
+    if (got.path.endsWith('/status')) {
+      if (++statusAttempts <= 3) return send(res, 503);
+      accepted = true;
+      return send(res, 204);
+    }
+    if (got.path.includes('/deployments/next')) {
+      checks++;
+      if (!accepted) return send(res, 200, JSON.stringify(offer), { 'Content-Type': 'application/json' });
+      send(res, 204);
+      daemon?.stop();
+      return;
+    }
+    send(res, 404);
+  });
+  t.teardown(srv.close);
+  // The state a power cut after Cleanup leaves: the deployment is done on the device and its
+  // `success` is queued (the server was busy).
+  const key = await createDeviceKey(dir, 'ed25519');
+  const queued = new ServerReporter({ api: new ApiClient({ servers: [srv.url], key, identity: async () => '{"mac":"x"}' }), dataDir: dir, log: () => undefined, retry: { attempts: 1 } });
+  await queued.status('dep-q', 'success');
+  t.deepEqual(await queued.pending(), [{ id: 'dep-q', status: 'success' }]);
+  const config = await fakeDeviceConfig(dir, srv.url, "echo 'mac=02:00:00:00:00:0a'\n", { InventoryScriptsDir: join(dir, 'none'), UpdatePollIntervalSeconds: 3600 });
+  const lines: string[] = [];
+  daemon = new Daemon(config, { log: (l) => lines.push(l), backoffUnitMs: 20 });
+  t.is(await daemon.run(), 'stopped');
+  const statuses = srv.requests.filter((r) => r.path.endsWith('/status')).map((r) => (JSON.parse(r.body.toString()) as { status: string }).status);
+  t.true(accepted, lines.join('\n'));
+  t.deepEqual(new Set(statuses), new Set(['success']), `only the queued status was sent, never the offer's own\n${lines.join('\n')}`);
+  t.false(lines.some((l) => /release-2\.mender/.test(l)), 'the offer was not downloaded');
+});
