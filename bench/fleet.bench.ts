@@ -65,12 +65,16 @@ try {
   if (startedPg) execFileSync('bash', [PG_SCRIPT, 'stop'], { env: pgEnv, stdio: 'inherit' });
 }
 
-console.log('\nstore     devices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  load  statuses');
+console.log('\nstore     devices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  loop max ms server/sim  errors  load  statuses');
 for (const r of results) {
   const errors = Object.values(r.errors).reduce((a, n) => a + n, 0);
   console.log(
-    `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
+    `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${`${r.serverLoopDelayMaxMs}/${r.simLoopDelayMaxMs}`.padStart(20)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
   );
+}
+for (const r of results) {
+  // Whose stall a tail is: the server's 10 s windows with a loop blocked over 200 ms.
+  if (r.serverLoopStalls.length) console.log(`${r.store} ${r.devices}: server loop stalls (10 s windows over 200 ms): ${r.serverLoopStalls.map((s) => `${s.time}${s.worker ? ` w${s.worker}` : ''} ${s.maxMs} ms`).join(', ')}`);
 }
 for (const f of failed) console.log(`${f.store.padEnd(8)}  ${String(f.devices).padStart(7)}  failed: ${f.error}`);
 console.log(JSON.stringify({ stores: [...results.map(({ wrongStatuses, counters: _c, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })), ...failed] }));

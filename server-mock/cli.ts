@@ -143,6 +143,9 @@ export async function main(argv: string[]): Promise<number> {
       return;
     }
     app.log.info({ address, data_dir: dataDir, ca: tls?.caPath }, 'flipside-server listening');
+    // A line per 10 s: what a stalled loop cost every request (loop-delay.ts).
+    const { logLoopDelay } = await import('./loop-delay.js');
+    logLoopDelay((w, msg) => app.log.info(w, msg)); // unref'd: ends with the process
     if (worker) {
       // The supervisor prints the listening line once for all; a worker runs until it is told to
       // stop, or until the supervisor is gone (its IPC channel closed: killed, say).
