@@ -138,7 +138,12 @@ export class ServerProcess {
     const lines = createInterface({ input: createReadStream(this.logPath, 'utf8'), crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line.includes('"event loop delay"')) continue;
-      const w = JSON.parse(line) as { time: number; max_ms: number; worker?: number };
+      let w: { time: number; max_ms: number; worker?: number };
+      try {
+        w = JSON.parse(line) as typeof w;
+      } catch {
+        continue; // a line another write cut into (the listening line goes to the same file)
+      }
       if (w.time < sinceMs) continue;
       maxMs = Math.max(maxMs, w.max_ms);
       if (w.max_ms > overMs) stalls.push({ time: new Date(w.time).toISOString().slice(11, 19), maxMs: w.max_ms, ...(w.worker ? { worker: w.worker } : {}) });
