@@ -3,7 +3,7 @@
 // Environment: FLEET_STORES ("sqlite,postgres"), FLEET_DEVICES (comma list, "10000"),
 // FLEET_POLL_SECONDS (120), FLEET_JITTER (0.5), FLEET_BOOT_SECONDS (one poll interval),
 // FLEET_PHASE_GAP (60), FLEET_WORKERS (device processes, 2), FLEET_REPEAT (runs per size, 1),
-// FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there), FLEET_DATABASE_URL (a
+// FLEET_SERVER_WORKERS (flipside-server --workers, 1; more needs postgres), FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there), FLEET_DATABASE_URL (a
 // PostgreSQL server; without it `ci/postgres.sh` starts a throwaway one for the run and stops it).
 // With the defaults a 10,000-device run takes about 12 minutes: admission, a 120 s boot, and a
 // rollout of 60 s + up to 180 s to the next poll + one more poll for the 2 % that retry.
@@ -43,6 +43,7 @@ try {
           ...(env.FLEET_BOOT_SECONDS ? { bootSeconds: Number(env.FLEET_BOOT_SECONDS) } : {}),
           phases: { batchPercents: [10], gapSeconds: Number(env.FLEET_PHASE_GAP ?? 60) },
           workers: Number(env.FLEET_WORKERS ?? 2),
+          serverWorkers: Number(env.FLEET_SERVER_WORKERS ?? 1),
           seed: r + 1,
           ...(url ? { databaseUrl: url } : {}),
           cpuProfDir: env.FLEET_CPU_PROF,
@@ -65,12 +66,16 @@ try {
   if (startedPg) execFileSync('bash', [PG_SCRIPT, 'stop'], { env: pgEnv, stdio: 'inherit' });
 }
 
-console.log('\nstore     devices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  errors  load  statuses');
+console.log('\nstore     devices  poll p50/p99 ms  bare TLS p50/p99 ms  status p50/p99 ms  rollout s  server CPU %  server RSS MB  loop max ms server/sim  errors  load  statuses');
 for (const r of results) {
   const errors = Object.values(r.errors).reduce((a, n) => a + n, 0);
   console.log(
-    `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
+    `${r.store.padEnd(8)}  ${String(r.devices).padStart(7)}  ${`${r.pollP50Ms}/${r.pollP99Ms}`.padStart(15)}  ${`${r.baselineP50Ms}/${r.baselineP99Ms}`.padStart(19)}  ${`${r.statusP50Ms}/${r.statusP99Ms}`.padStart(17)}  ${String(r.rolloutSeconds).padStart(9)}  ${String(r.serverCpuPercent).padStart(12)}  ${String(r.serverRssPeakMb).padStart(13)}  ${`${r.serverLoopDelayMaxMs}/${r.simLoopDelayMaxMs}`.padStart(20)}  ${String(errors).padStart(6)}  ${String(r.loadAverage).padStart(4)}  ${r.rolloutComplete && r.statusesRight ? 'all right' : 'WRONG'}`,
   );
+}
+for (const r of results) {
+  // Whose stall a tail is: the server's 10 s windows with a loop blocked over 200 ms.
+  if (r.serverLoopStalls.length) console.log(`${r.store} ${r.devices}: server loop stalls (10 s windows over 200 ms): ${r.serverLoopStalls.map((s) => `${s.time}${s.worker ? ` w${s.worker}` : ''} ${s.maxMs} ms`).join(', ')}`);
 }
 for (const f of failed) console.log(`${f.store.padEnd(8)}  ${String(f.devices).padStart(7)}  failed: ${f.error}`);
 console.log(JSON.stringify({ stores: [...results.map(({ wrongStatuses, counters: _c, ...r }) => ({ ...r, wrongStatuses: wrongStatuses.length })), ...failed] }));

@@ -120,10 +120,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     // The supervisor made the TLS files: a worker only reads them.
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);
+    // Log lines leave from libuv's thread pool, not the event loop: a synchronous write per line
+    // was 7 % of the server's main-thread time in the 4,000-device fleet run, and a write to a
+    // file on a busy disk can block for as long as the disk makes it. pino flushes what is
+    // buffered when the process exits.
+    const logStream = (await import('pino')).default.destination({ dest: 1, sync: false });
     const app = await (await server()).buildServer({
       dataDir,
       worker,
-      logger: worker ? { level: o.logLevel, base: { pid: process.pid, worker: worker.slot } } : { level: o.logLevel },
+      logger: { level: o.logLevel, stream: logStream, ...(worker ? { base: { pid: process.pid, worker: worker.slot } } : {}) },
       publicUrl: o.publicUrl,
       linkHosts: [...(o.tlsName ?? []), ...(o.linkHost ?? [])],
       jwtTtlSeconds: o.jwtTtl,
@@ -143,6 +148,9 @@ export async function main(argv: string[]): Promise<number> {
       return;
     }
     app.log.info({ address, data_dir: dataDir, ca: tls?.caPath }, 'flipside-server listening');
+    // A line per 10 s: what a stalled loop cost every request (loop-delay.ts).
+    const { logLoopDelay } = await import('./loop-delay.js');
+    logLoopDelay((w, msg) => app.log.info(w, msg)); // unref'd: ends with the process
     if (worker) {
       // The supervisor prints the listening line once for all; a worker runs until it is told to
       // stop, or until the supervisor is gone (its IPC channel closed: killed, say).

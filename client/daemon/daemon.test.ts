@@ -233,7 +233,7 @@ test('a deployment offered again while its final status is queued: the queued st
   // The state a power cut after Cleanup leaves: the deployment is done on the device and its
   // `success` is queued (the server was busy).
   const key = await createDeviceKey(dir, 'ed25519');
-  const queued = new ServerReporter({ api: new ApiClient({ servers: [srv.url], key, identity: async () => '{"mac":"x"}' }), dataDir: dir, log: () => undefined, retry: { attempts: 1 } });
+  const queued = new ServerReporter({ api: new ApiClient({ servers: [srv.url], key, identity: async () => '{"mac":"x"}' }), dataDir: dir, log: () => undefined, retry: { attempts: 1 }, confirmTimeoutMs: 200, confirmIntervalMs: 20 });
   await queued.status('dep-q', 'success');
   t.deepEqual(await queued.pending(), [{ id: 'dep-q', status: 'success' }]);
   const config = await fakeDeviceConfig(dir, srv.url, "echo 'mac=02:00:00:00:00:0a'\n", { InventoryScriptsDir: join(dir, 'none'), UpdatePollIntervalSeconds: 3600 });

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeArtifactToBuffer } from '../../artifact/to-buffer.js';
@@ -98,6 +99,17 @@ export interface FleetResult {
   simCpuPercent: number;
   /** The machine's 1-minute load average at the end of the rollout (other work on the box). */
   loadAverage: number;
+  /**
+   * Event-loop delay while the devices ran (max over 10 s windows for the server; whole-run max
+   * and p99 for each device process): a request's latency includes the loop delay of both ends,
+   * so these say whose stall a latency tail is. serverLoopStalls: the windows over 200 ms.
+   */
+  serverLoopDelayMaxMs: number;
+  serverLoopStalls: Array<{ time: string; maxMs: number; worker?: number }>;
+  simLoopDelayMaxMs: number;
+  simLoopDelayP99Ms: number;
+  /** This process's (which probes the bare TLS floor and watches the rollout). */
+  orchestratorLoopDelayMaxMs: number;
   errors: Record<string, number>;
   counters: Record<string, number>;
 }
@@ -206,6 +218,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       startSpreadSeconds: bootSpreadSeconds,
     };
     const devicesStart = performance.now();
+    const devicesStartWall = Date.now();
+    const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+    ownLoop.enable();
     for (let s = 0; s < slices; s++) {
       const runner = o.workers === 0 ? inProcessRunner() : workerRunner();
       runners.push(runner);
@@ -294,6 +309,8 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       for (const [k, n] of r.errors) errors[k] = (errors[k] ?? 0) + n;
     }
     const devicesWall = (performance.now() - devicesStart) / 1000;
+    ownLoop.disable();
+    const serverLoop = await server.loopDelay(devicesStartWall);
     const simCpuSeconds = reports.reduce((a, r) => a + r.cpuSeconds, 0);
     return {
       store: database ? 'postgres' : 'sqlite',
@@ -326,6 +343,11 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       serverLogMb: round(server.logBytes / 1024 ** 2),
       simCpuPercent: round((100 * simCpuSeconds) / devicesWall),
       loadAverage: round(loadAtEnd),
+      serverLoopDelayMaxMs: round(serverLoop.maxMs),
+      serverLoopStalls: serverLoop.stalls.slice(0, 50),
+      simLoopDelayMaxMs: round(Math.max(0, ...reports.map((r) => r.loopDelayMaxMs))),
+      simLoopDelayP99Ms: round(Math.max(0, ...reports.map((r) => r.loopDelayP99Ms))),
+      orchestratorLoopDelayMaxMs: round(ownLoop.max / 1e6),
       errors,
       counters,
     };

@@ -3,6 +3,7 @@
 // Runs in the orchestrator's process or in a worker process (worker.ts); the report is plain
 // data either way.
 import { createSecureContext } from 'node:tls';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRng } from '../faults/prng.js';
 import { FleetDevice, type DeviceMetrics, type DeviceResult, type DeviceTiming } from './device.js';
 import { fleetDeviceKey, fleetIdentity } from './keys.js';
@@ -31,6 +32,12 @@ export interface GroupReport {
   devices: DeviceResult[];
   /** CPU seconds this process used (user + system) while its devices ran. */
   cpuSeconds: number;
+  /**
+   * This process's event-loop delay while its devices ran: a device's request latency includes
+   * it, so a stall here is the generator's own tail, not the server's.
+   */
+  loopDelayMaxMs: number;
+  loopDelayP99Ms: number;
 }
 
 export class DeviceGroup {
@@ -38,6 +45,7 @@ export class DeviceGroup {
   private readonly runs: Promise<void>[] = [];
   private readonly metrics: DeviceMetrics = { poll: new Latencies(), status: new Latencies(), download: new Latencies(), counters: {}, errors: new Map() };
   private cpuAtStart = process.cpuUsage();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(private readonly spec: GroupSpec) {
     const rng = createRng(spec.seed ^ 0x5eed ^ spec.from);
@@ -64,6 +72,7 @@ export class DeviceGroup {
 
   start(): void {
     this.cpuAtStart = process.cpuUsage();
+    this.loopDelay.enable();
     const rng = createRng(this.spec.seed ^ 0xb007 ^ this.spec.from);
     for (const d of this.devices) this.runs.push(d.run(rng.next() * this.spec.startSpreadSeconds * 1000));
   }
@@ -73,6 +82,7 @@ export class DeviceGroup {
     for (const d of this.devices) d.stop();
     await Promise.all(this.runs);
     const cpu = process.cpuUsage(this.cpuAtStart);
+    this.loopDelay.disable();
     return {
       poll: this.metrics.poll.samples,
       status: this.metrics.status.samples,
@@ -81,6 +91,8 @@ export class DeviceGroup {
       errors: [...this.metrics.errors],
       devices: this.devices.map((d) => d.result()),
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      loopDelayMaxMs: this.loopDelay.count ? this.loopDelay.max / 1e6 : 0,
+      loopDelayP99Ms: this.loopDelay.count ? this.loopDelay.percentile(99) / 1e6 : 0,
     };
   }
 }

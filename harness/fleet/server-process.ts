@@ -2,7 +2,8 @@
 // and CPU from /proc and the devices' load and the server's work do not share one event loop.
 // Its log goes to a file in the data dir (counted: logging volume is part of the server's cost).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -124,6 +125,30 @@ export class ServerProcess {
 
   get peakRssBytes(): number {
     return this.peakRss;
+  }
+
+  /**
+   * The server's event-loop delay windows (server-mock/loop-delay.ts) logged at or after sinceMs
+   * (epoch ms), from every process (--workers: each worker logs its own): the largest and the
+   * windows whose max was over overMs, oldest first.
+   */
+  async loopDelay(sinceMs: number, overMs = 200): Promise<{ maxMs: number; stalls: Array<{ time: string; maxMs: number; worker?: number }> }> {
+    let maxMs = 0;
+    const stalls: Array<{ time: string; maxMs: number; worker?: number }> = [];
+    const lines = createInterface({ input: createReadStream(this.logPath, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.includes('"event loop delay"')) continue;
+      let w: { time: number; max_ms: number; worker?: number };
+      try {
+        w = JSON.parse(line) as typeof w;
+      } catch {
+        continue; // a line another write cut into (the listening line goes to the same file)
+      }
+      if (w.time < sinceMs) continue;
+      maxMs = Math.max(maxMs, w.max_ms);
+      if (w.max_ms > overMs) stalls.push({ time: new Date(w.time).toISOString().slice(11, 19), maxMs: w.max_ms, ...(w.worker ? { worker: w.worker } : {}) });
+    }
+    return { maxMs, stalls };
   }
 
   get logBytes(): number {

@@ -130,6 +130,9 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   const guard = userGuard(ctx);
 
   async function view(d: DeploymentRow) {
+    // A server process killed between a device's last status and the deployment's move
+    // (store settleDeploymentStatus) leaves the move to the next look: this one.
+    if (d.status !== 'finished' && (await ctx.store.settleDeploymentStatus(d.id))) d = (await ctx.store.deployment(d.id)) ?? d;
     const statistics = { status: await ctx.store.deploymentStatistics(d.id) };
     return {
       id: d.id,

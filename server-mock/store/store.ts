@@ -1138,4 +1138,18 @@ export class Store {
   deleteRecordingsOf(deviceId: string): number {
     return this.stmt('DELETE FROM session_recordings WHERE device_id = ?').run(deviceId).changes;
   }
+
+  // ---- the deployment's status after its devices' (fleet scale, issue #19)
+
+  /**
+   * Moves the deployment's status if its devices say it should; true when it moved. Here every
+   * status write already does it in its own transaction (one process, one connection); the
+   * PostgreSQL store does it after the write's commit, and a management look calls it for both.
+   */
+  settleDeploymentStatus(deploymentId: string): boolean {
+    // Reads only, unless the status moves: a look at a deployment opens no write group.
+    const before = this.deployment(deploymentId)?.status;
+    this.refreshDeploymentStatus(deploymentId);
+    return this.deployment(deploymentId)?.status !== before;
+  }
 }

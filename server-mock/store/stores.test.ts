@@ -198,3 +198,61 @@ for (const [kind, open] of kinds.filter(([k]) => k === 'postgres')) {
     t.is(await a.checkInTime(device.id), new Date(later + 120_000).toISOString(), 'a newer time still moves it forward');
   });
 }
+
+// ---- the deployment's status after its devices' (fleet scale, issue #19)
+
+/** Sets a device's status behind the store's back, as a process killed before the deployment's move leaves it. */
+async function rawDeviceStatus(store: FlipsideStore, deploymentId: string, deviceId: string, status: string): Promise<void> {
+  const sql = 'UPDATE deployment_devices SET status = $status WHERE deployment_id = $dep AND device_id = $dev';
+  if ('sync' in store) {
+    (store as unknown as { sync: { db: { prepare(s: string): { run(p: object): void } } } }).sync.db.prepare(sql.replace(/\$/g, '@')).run({ status, dep: deploymentId, dev: deviceId });
+    return;
+  }
+  await (store as unknown as { pool: pg.Pool }).pool.query('UPDATE deployment_devices SET status = $1 WHERE deployment_id = $2 AND device_id = $3', [status, deploymentId, deviceId]);
+}
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: settleDeploymentStatus moves a deployment its devices have left behind, once`, async (t) => {
+    const { a, b } = await open(t);
+    const d = deployment(2);
+    await a.insertDeployment(d, [{ id: 'x', phase: 0 }, { id: 'y', phase: 0 }]);
+    t.false(await a.settleDeploymentStatus(d.id), 'every device pending: nothing moves');
+    await rawDeviceStatus(a, d.id, 'x', 'downloading');
+    t.is((await b.deployment(d.id))?.status, 'pending');
+    t.true(await b.settleDeploymentStatus(d.id));
+    t.is((await a.deployment(d.id))?.status, 'inprogress');
+    await rawDeviceStatus(a, d.id, 'x', 'success');
+    await rawDeviceStatus(a, d.id, 'y', 'failure');
+    const moved = await Promise.all([a.settleDeploymentStatus(d.id), b.settleDeploymentStatus(d.id)]);
+    t.is(moved.filter(Boolean).length, 1, 'two processes: one moves it');
+    const dep = (await a.deployment(d.id))!;
+    t.is(dep.status, 'finished');
+    t.truthy(dep.finished);
+    t.false(await b.settleDeploymentStatus(d.id));
+  });
+}
+
+if (PG_URL) {
+  test('postgres: a status report that moves no deployment status does not wait for the deployment row', async (t) => {
+    const scratch = await scratchSchema(PG_URL);
+    const store = await openPostgresStore(scratch.database);
+    const holder = new pg.Client({ connectionString: PG_URL });
+    await holder.connect();
+    t.teardown(async () => {
+      await holder.end();
+      await store.close();
+      await scratch.drop();
+    });
+    const d = deployment(2);
+    await store.insertDeployment(d, [{ id: 'x', phase: 0 }, { id: 'y', phase: 0 }]);
+    t.true(await store.setDeviceDeploymentStatus(d.id, 'x', 'downloading', null, { ifStatus: 'pending' }));
+    // Another process holds the deployment's row as the store locks it (an abort, say, or a status move).
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM ${scratch.database.schema}.deployments WHERE id = $1 FOR NO KEY UPDATE`, [d.id]);
+    // Neither report moves the deployment (still inprogress, y still open): both finish while the lock is held.
+    t.true(await store.setDeviceDeploymentStatus(d.id, 'x', 'installing', null, { ifStatus: 'downloading' }));
+    t.true(await store.setDeviceDeploymentStatus(d.id, 'y', 'downloading', null, { ifStatus: 'pending' }));
+    await holder.query('COMMIT');
+    t.is((await store.deployment(d.id))?.status, 'inprogress');
+  });
+}
