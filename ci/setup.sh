@@ -11,6 +11,7 @@ APT_PACKAGES=(
   e2fsprogs dosfstools mtools fdisk                          # filesystems and the disk image
   u-boot-tools libubootenv-tool grub-common                  # mkimage/mkenvimage, fw_printenv, grub-editenv
   u-boot-qemu qemu-system-arm qemu-system-x86 qemu-utils ovmf # the QEMU boards (ovmf: qemu-x86_64-grub-efi)
+  qemu-user                                                  # the device client's start-up snapshot, made with the image's node
   busybox-static                                             # applet list for the guest's busybox
   chromium                                                   # report and web UI tests (playwright-core)
   mender-client mender-cli mender-artifact mender-connect    # the real Mender peers (interop tests)

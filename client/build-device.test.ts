@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDeviceBundle, bundleSourceOf, deviceBuildOptions } from './build-device.js';
+import { buildDeviceBundle, bundleSourceOf, deviceBuildOptions, LAZY_BUILTINS } from './build-device.js';
 import { VERSION } from './version.js';
 
 // Node 20+/21+/22+ APIs (and syntax esbuild would pass through) that Debian's Node 18 lacks.
@@ -45,6 +45,8 @@ test('bundle: shebang, cjs for node18, only Node builtins required, --version ru
   t.false(/[^.\w$]import\(/.test(source), 'a dynamic import() left in the bundle');
   // commander's child_process is loaded only for executable sub-commands (start-up cost on Node 18).
   t.false(/^\s*(var|const) childProcess = require\("node:child_process"\)/m.test(source));
+  // Each built-in a Node 18 start-up snapshot cannot hold is required in one place: its lazy module.
+  for (const m of LAZY_BUILTINS) t.true((source.match(new RegExp(`require\\("(node:)?${m}"\\)`, 'g'))?.length ?? 0) <= 1, `${m} required outside its lazy module`);
   // With the code cache (a second start takes it) the output is the same.
   const env = { ...process.env, FLIPSIDE_CODE_CACHE_DIR: join(dir, 'cache'), FLIPSIDE_CODE_CACHE_DEBUG: '1' };
   for (const status of ['miss', 'hit']) {

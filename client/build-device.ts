@@ -3,7 +3,7 @@
 // installs it as /usr/lib/flipside/flipside.cjs.
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MODULE_WRAPPER } from './device-loader.js';
@@ -31,18 +31,38 @@ const absentNatives: Plugin = {
 };
 
 /**
- * commander requires child_process at load, only for executable sub-commands (the client has
- * none); under Debian's Node 18 (no built-in code cache) compiling child_process and the net and
- * stream modules it pulls in was a quarter of the client's start-up CPU in the qemu-aarch64 guest.
+ * Node built-ins the bundle loads only when it uses them. Node 18's start-up snapshot builder
+ * (client/snapshot.ts) aborts on child_process, http, https and tls and warns that net, readline,
+ * tty and stream/web are not supported, so none of them may be loaded while the snapshot's modules
+ * initialise (commander, ws and our own modules import them at the top). Without a snapshot the
+ * deferral pays too: under Debian's Node 18 (no built-in code cache) compiling child_process and the
+ * net and stream modules it pulls in was a quarter of the client's start-up CPU in the qemu-aarch64
+ * guest, for commands that never spawn anything.
  */
-const lazyChildProcessInCommander: Plugin = {
-  name: 'lazy-child-process-in-commander',
+export const LAZY_BUILTINS = ['child_process', 'http', 'https', 'tls', 'net', 'readline', 'tty', 'stream/web'] as const;
+
+/**
+ * Each import of a LAZY_BUILTINS module becomes a module of getters, one per export of the real
+ * one (names from the Node that builds, a superset of Node 18's for what the client uses), that
+ * require the real module on first use: `import { spawn } from 'node:child_process'` and
+ * `require('https')` keep working unchanged, and destructuring one at load would load it (the
+ * snapshot build then fails loudly, see client/snapshot.ts).
+ */
+const lazyBuiltins: Plugin = {
+  name: 'lazy-builtins',
   setup(b) {
-    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (a) => {
-      const text = await readFile(a.path, 'utf8');
-      const eager = "const childProcess = require('node:child_process');";
-      if (!text.includes(eager)) throw new Error(`${a.path}: commander changed, the lazy child_process patch no longer applies`);
-      return { contents: text.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.map((m) => m.replace('/', '\\/')).join('|')})$`);
+    b.onResolve({ filter }, (a) => (a.namespace === 'lazy-builtin' ? undefined : { path: a.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
+      const names = Object.keys(await import(`node:${a.path}`)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+      return {
+        contents: [
+          `let real;`,
+          `const load = () => real || (real = require(${JSON.stringify(`node:${a.path}`)}));`,
+          `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
+        ].join('\n'),
+        loader: 'js',
+      };
     });
   },
 };
@@ -64,7 +84,7 @@ export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}):
     logLevel: 'warning',
     // Nothing native may reach the device; optional deps of bundled packages stay out.
     external: [],
-    plugins: [absentNatives, lazyChildProcessInCommander],
+    plugins: [absentNatives, lazyBuiltins],
   };
 }
 

@@ -285,12 +285,38 @@ export async function main(argv: string[]): Promise<number> {
   return exit;
 }
 
+/**
+ * Loads every module a command loads on demand. A start-up snapshot (client/snapshot.ts) calls it
+ * while it is built, so a start from the snapshot finds them loaded and initialised.
+ */
+export async function loadEveryCommand(): Promise<void> {
+  await Promise.all([
+    import('cli-progress'),
+    import('./config.js'),
+    import('./api/from-config.js'),
+    import('./device.js'),
+    import('./sources.js'),
+    import('./daemon/daemon.js'),
+    import('./daemon/control.js'),
+    import('./identity/bootstrap.js'),
+  ]);
+}
+
+/** Set by the snapshot's build script (client/snapshot.ts) while it loads the bundle: load, do not run. */
+export const SNAPSHOT_BUILD_FLAG = '__flipsideSnapshotBuild';
+
 // Run directly (`node --import tsx client/cli.ts`, or the device bundle): exit with main's code.
-// The device bundle always runs (whatever its file is called); from source, only as the program.
+// The device bundle always runs (whatever its file is called), except inside a snapshot build;
+// from source, only as the program.
 declare const __FLIPSIDE_BUNDLE__: boolean | undefined;
-const invokedDirectly = (typeof __FLIPSIDE_BUNDLE__ === 'boolean' && __FLIPSIDE_BUNDLE__) || (typeof process.argv[1] === 'string' && /(^|[\\/])cli\.ts$/.test(process.argv[1]));
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
+const invokedDirectly =
+  (typeof __FLIPSIDE_BUNDLE__ === 'boolean' && __FLIPSIDE_BUNDLE__ && !(globalThis as Record<string, unknown>)[SNAPSHOT_BUILD_FLAG]) ||
+  (typeof process.argv[1] === 'string' && /(^|[\\/])cli\.ts$/.test(process.argv[1]));
+if (invokedDirectly) runMain(process.argv.slice(2));
+
+/** Runs the CLI with these arguments and sets the process's exit code from it. */
+export function runMain(argv: string[]): void {
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },

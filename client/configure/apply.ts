@@ -6,7 +6,6 @@
 // old one stays the applied and reported one, and the next cycle tries again.
 import { readdir, readFile, writeFile, rename, access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { ApiClient } from '../api/client.js';
 import { errorMessage } from '../errors.js';
 
@@ -54,6 +53,9 @@ export async function configureCycle(o: ConfigureOptions): Promise<'unchanged' |
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  // execa (and the terminal and child_process modules it loads) only when there is a script to run:
+  // device configuration is off on most devices, and the client's start-up snapshot cannot hold them.
+  const { execa } = await import('execa');
   for (const name of scripts) {
     const script = join(o.scriptsDir, name);
     try {

@@ -15,6 +15,7 @@ import { guestFiles, MENDER_DATA_DIR, type GuestClient, type ImageVariant } from
 import { buildInitramfs, prepareKernel } from './kernel.js';
 import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout.js';
 import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
+import { addClientSnapshot, canBuildSnapshot, type SnapshotResult } from './snapshot.js';
 import { run } from './exec.js';
 import { downloadFirmwarePackages, prepareBootFirmware, resolveFirmwarePackages } from './boot-firmware.js';
 import { installGrubMbr, prepareGrub } from './grub-boot.js';
@@ -73,9 +74,11 @@ export interface BuiltImage {
   cached: boolean;
   /** The board's U-Boot from its firmware package, for QemuVm's `bios` (raspi3b), when the board has one. */
   qemuBios?: string;
+  /** The client's start-up snapshot in the rootfs (qemu/image/snapshot.ts), when the image has a client bundle. */
+  clientSnapshot?: SnapshotResult;
 }
 
-const STEPS = ['resolve packages', 'download packages', 'extract packages', 'kernel and initramfs', 'rootfs tree', 'rootfs ext4', 'boot and data partitions', 'disk image', 'artifact'];
+const STEPS = ['resolve packages', 'download packages', 'extract packages', 'kernel and initramfs', 'rootfs tree', 'client start-up snapshot', 'rootfs ext4', 'boot and data partitions', 'disk image', 'artifact'];
 
 function sha256File(path: string): Promise<string> {
   return new Promise((res, rej) => {
@@ -93,6 +96,8 @@ function builderSourceHash(): string {
   for (const dir of [here, join(here, '..', 'boot')])
     for (const f of readdirSync(dir).sort())
       if (!f.endsWith('.test.ts') && /\.(ts|cmd|cfg)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
+  // The client's launcher and snapshot build script (the bundle's own hash is a separate input).
+  h.update(readFileSync(join(here, '..', '..', 'client', 'snapshot.ts')));
   return h.digest('hex');
 }
 
@@ -118,6 +123,11 @@ function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function clientSnapshotOf(manifest: string): { clientSnapshot: SnapshotResult } | null {
+  const m = JSON.parse(readFileSync(manifest, 'utf8')) as { clientSnapshot?: SnapshotResult | null };
+  return m.clientSnapshot ? { clientSnapshot: m.clientSnapshot } : null;
 }
 
 const hashOf = (...parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts)).digest('hex');
@@ -148,7 +158,11 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const caText = opts.serverCa ? readFileSync(opts.serverCa, 'utf8') : null;
   const serverUrl = opts.serverUrl ?? (caText ? 'https://10.0.2.100:80' : 'http://10.0.2.100:80');
   const wantArtifact = opts.artifact ?? true;
-  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact, ...(client === 'mender' ? [client] : []));
+  // The client's start-up snapshot is built by the host's qemu-user: an image made without one is
+  // not reused once the host can make it.
+  const snapshotWanted = !!opts.clientBundle && (await canBuildSnapshot(board));
+  const key = hashOf(readFileSync(board.file, 'utf8'), pkgs, kernelPkg, ...(firmwarePkgs.length ? [firmwarePkgs] : []), src, opts.version, variant, bundleHash, caText, serverUrl, opts.clientConfig ?? null, wantArtifact, ...(client === 'mender' ? [client] : []), ...(snapshotWanted ? ['snapshot'] : []));
+  let snapshotInfo: SnapshotResult | undefined;
   const imageDir = join(cache, 'images', `${board.name}-${opts.version}-${variant}${client === 'mender' ? '-mender' : ''}-${key.slice(0, 12)}`);
   const grub = board.bootloader.type === 'grub';
   const names = {
@@ -210,11 +224,18 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     });
 
     progress(5);
+    if (snapshotWanted) {
+      const snap = await addClientSnapshot(t('rootfs'), board);
+      if (!snap.built) process.stderr.write(`image: no client start-up snapshot: ${snap.reason}\n`);
+      snapshotInfo = snap;
+    }
+
+    progress(6);
     await makeExt4(t('rootfs'), t('rootfs.ext4'), partition(layout, 'rootfsA').size / 2 ** 20, 'rootfs');
     rmSync(t('rootfs'), { recursive: true, force: true });
     rmSync(t('initramfs'), { recursive: true, force: true });
 
-    progress(6);
+    progress(7);
     const firmwareDebs = await downloadFirmwarePackages(firmwarePkgs, join(cache, 'debs', 'firmware'), cache);
     const firmwareFiles = await prepareBootFirmware(board, firmwareDebs, t('firmware'), dtb);
     const grubFiles = grub ? await prepareGrub(board, layout, firmwareDebs, t('grub')) : null;
@@ -235,7 +256,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     await makeExt4(t('data'), t('data.ext4'), partition(layout, 'data').size / 2 ** 20, 'data');
     if (layout.env) await makeEnvBlob(initialEnv(board.bootloader.bootlimit, partition(layout, 'rootfsA').number), layout.env.size, t('env.bin'));
 
-    progress(7);
+    progress(8);
     await assembleDisk({
       layout,
       out: t('disk.img'),
@@ -248,7 +269,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     rmSync(t('data'), { recursive: true, force: true });
 
     if (wantArtifact) {
-      progress(8);
+      progress(9);
       await writeArtifact(
         {
           type: 'rootfs-image',
@@ -262,7 +283,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
         t(basename(names.artifact)),
       );
     }
-    writeFileSync(t('manifest.json'), JSON.stringify({ board: board.name, version: opts.version, variant, key, packages: pkgs, kernel: kernelPkg, firmware: firmwarePkgs }, null, 2));
+    writeFileSync(t('manifest.json'), JSON.stringify({ board: board.name, version: opts.version, variant, key, packages: pkgs, kernel: kernelPkg, firmware: firmwarePkgs, clientSnapshot: snapshotInfo ?? null }, null, 2));
     // Another process may have finished the same build meanwhile: theirs is as good as ours.
     if (!existsSync(join(imageDir, 'manifest.json'))) {
       rmSync(imageDir, { recursive: true, force: true });
@@ -308,6 +329,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     cacheKey: key,
     cached,
     ...(existsSync(join(imageDir, 'qemu-bios.bin')) ? { qemuBios: join(imageDir, 'qemu-bios.bin') } : {}),
+    ...(clientSnapshotOf(join(imageDir, 'manifest.json')) ?? {}),
     artifactInputs: {
       rootfs: out.rootfs,
       deviceType: board.deviceType,

@@ -6,6 +6,8 @@ import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, rena
 import { dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { extractDeb } from './debs.js';
+import { launcherScript } from '../../client/snapshot.js';
+import { launcherPathsIn } from './snapshot.js';
 
 /** Folders that must exist in the image as mount points or state locations. */
 const MOUNT_POINTS = ['proc', 'sys', 'dev', 'tmp', 'run', 'data', 'uboot', 'root', 'boot', 'mnt', 'var/lib', 'var/log', 'etc/flipside'];
@@ -117,7 +119,9 @@ export async function buildVersionTree(o: VersionTreeOptions): Promise<void> {
   if (o.clientBundle) {
     mkdirSync(join(o.workTree, 'usr/lib/flipside'), { recursive: true });
     copyFileSync(o.clientBundle, join(o.workTree, 'usr/lib/flipside/flipside.cjs'));
-    writeFileSync(join(o.workTree, 'usr/bin/flipside'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/flipside/flipside.cjs "$@"\n', { mode: 0o755 });
+    // The launcher starts the client from its start-up snapshot when the image has a valid one
+    // (qemu/image/snapshot.ts adds it after this), else from the bundle.
+    writeFileSync(join(o.workTree, 'usr/bin/flipside'), launcherScript(launcherPathsIn(o.workTree)), { mode: 0o755 });
   }
   if (o.serverCa) copyFileSync(o.serverCa, join(o.workTree, 'etc/flipside/server.crt'));
   if (o.menderDataOn) {

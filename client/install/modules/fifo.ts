@@ -10,7 +10,8 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 
-const execFileAsync = promisify(execFile);
+// Promisified on use: child_process loads only when an update module needs a FIFO.
+const execFileAsync = (file: string, args: string[]) => promisify(execFile)(file, args);
 const POLL_FIRST_MS = 1;
 const POLL_MAX_MS = 20;
 

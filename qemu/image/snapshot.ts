@@ -1,0 +1,106 @@
+// The device client's start-up snapshot (client/snapshot.ts), made while the image is built: the
+// rootfs tree's own node (Debian's Node 18 for the board's architecture) runs under QEMU's user-mode
+// emulator (qemu-user, `-L tree`: the tree's libraries and files), so the snapshot matches that node
+// and the bundle exactly, costs no guest boot, and is part of the rootfs: the disk image and the
+// rootfs-image artifact made from it (an update's new rootfs brings the snapshot of its own bundle).
+// Without qemu-user, or when the snapshot cannot be built or does not start, the image has none and
+// the launcher starts the bundle (its code cache, or source).
+import { mkdtempSync, readFileSync, readdirSync, lstatSync, rmSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { BoardFile } from '../../boards/schema.js';
+import { bundleSourceOf } from '../../client/build-device.js';
+import { SNAPSHOT_CHECK_NAME, SNAPSHOT_NAME, snapshotBuildScript, snapshotFingerprint, unsupportedBuiltinsLoaded, type LauncherPaths } from '../../client/snapshot.js';
+import { VERSION } from '../../client/version.js';
+
+/** Where the image installs the client (qemu/image/rootfs.ts). */
+export const GUEST_BUNDLE = '/usr/lib/flipside/flipside.cjs';
+const GUEST_BUILD_SCRIPT = '/usr/lib/flipside/flipside-snapshot-build.cjs';
+
+/** qemu-user's emulator and the CPU it emulates for each Debian architecture. */
+const EMULATORS: Record<string, { binary: string; cpu: string }> = {
+  // Without a -cpu in the board file, the oldest core of the architecture Debian supports: V8 picks
+  // instructions by the CPU it runs on, and the snapshot must suit every board of that architecture.
+  arm64: { binary: 'qemu-aarch64', cpu: 'cortex-a53' },
+  armhf: { binary: 'qemu-arm', cpu: 'cortex-a7' },
+  amd64: { binary: 'qemu-x86_64', cpu: 'qemu64' },
+};
+
+/** The emulator and CPU for this board, or null when the architecture has none. */
+export function snapshotEmulator(board: BoardFile): { binary: string; cpu: string } | null {
+  const e = EMULATORS[board.linux.debArch];
+  if (!e) return null;
+  const args = board.qemu?.machineArgs ?? [];
+  const i = args.indexOf('-cpu');
+  return { binary: e.binary, cpu: i >= 0 && args[i + 1] ? args[i + 1]! : e.cpu };
+}
+
+/** Whether the host can build snapshots for this board (part of the image's cache key). */
+export async function canBuildSnapshot(board: BoardFile): Promise<boolean> {
+  const e = snapshotEmulator(board);
+  if (!e) return false;
+  const r = await execa(e.binary, ['-version'], { reject: false });
+  return r.exitCode === 0;
+}
+
+/** node's files in the tree, as the guest names them: the executable and libnode, when Debian splits it out. */
+export function nodeFilesIn(tree: string): string[] {
+  const files = ['/usr/bin/node'];
+  for (const dir of readdirSync(join(tree, 'usr/lib')).sort()) {
+    const p = join(tree, 'usr/lib', dir);
+    if (!lstatSync(p).isDirectory()) continue;
+    for (const f of readdirSync(p).sort()) if (/^libnode\.so\.\d+$/.test(f) && lstatSync(join(p, f)).isFile()) files.push(`/usr/lib/${dir}/${f}`);
+  }
+  return files;
+}
+
+export function launcherPathsIn(tree: string): LauncherPaths {
+  return { node: '/usr/bin/node', bundle: GUEST_BUNDLE, nodeFiles: nodeFilesIn(tree) };
+}
+
+export interface SnapshotResult {
+  built: boolean;
+  /** Why there is none, when built is false. */
+  reason?: string;
+  seconds: number;
+  bytes?: number;
+}
+
+/**
+ * Builds the snapshot of the tree's installed bundle with the tree's node, checks that it starts
+ * (`--version` from the snapshot prints this checkout's version, as the bundle does), then writes it and its check file
+ * into the tree. Never throws for a snapshot that cannot be made: the image works without one.
+ */
+export async function addClientSnapshot(tree: string, board: BoardFile): Promise<SnapshotResult> {
+  const started = Date.now();
+  const done = (r: Omit<SnapshotResult, 'seconds'>): SnapshotResult => ({ ...r, seconds: (Date.now() - started) / 1000 });
+  const emulator = snapshotEmulator(board);
+  if (!emulator) return done({ built: false, reason: `no qemu-user emulator for ${board.linux.debArch}` });
+  const host = (p: string) => join(tree, p);
+  const work = mkdtempSync(join(tmpdir(), 'flipside-snapshot-'));
+  const blob = join(work, SNAPSHOT_NAME);
+  // A clean environment: the host's (NODE_OPTIONS, a tsx loader) must not reach the device's node.
+  const env = { PATH: '/usr/bin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
+  // qemu-user finds absolute paths under -L first: the script sits where the bundle does, so the
+  // snapshot's stack traces name /usr/lib/flipside; the blob goes to the host's temp folder.
+  const node = (...args: string[]) =>
+    execa(emulator.binary, ['-cpu', emulator.cpu, '-L', tree, host('usr/bin/node'), ...args], { env, extendEnv: false, reject: false, encoding: 'utf8', timeout: 10 * 60_000 });
+  try {
+    const { source } = bundleSourceOf(readFileSync(host(GUEST_BUNDLE), 'utf8'));
+    writeFileSync(host(GUEST_BUILD_SCRIPT), snapshotBuildScript(source));
+    const b = await node('--snapshot-blob', blob, '--build-snapshot', GUEST_BUILD_SCRIPT);
+    rmSync(host(GUEST_BUILD_SCRIPT), { force: true });
+    if (b.exitCode !== 0 || !existsSync(blob)) return done({ built: false, reason: `node --build-snapshot: ${b.signal ?? `exit ${b.exitCode}`}: ${String(b.stderr).trim().slice(-2000)}` });
+    const unsupported = unsupportedBuiltinsLoaded(String(b.stderr));
+    if (unsupported.length) return done({ built: false, reason: `the bundle loads ${unsupported.join(', ')} at start: add them to LAZY_BUILTINS (client/build-device.ts)` });
+    const r = await node('--snapshot-blob', blob, '--', '--version');
+    if (r.exitCode !== 0 || String(r.stdout).trim() !== VERSION) return done({ built: false, reason: `the snapshot does not start: exit ${r.exitCode}: ${String(r.stdout).trim()} ${String(r.stderr).trim()}`.slice(0, 2000) });
+    copyFileSync(blob, host(`usr/lib/flipside/${SNAPSHOT_NAME}`));
+    writeFileSync(host(`usr/lib/flipside/${SNAPSHOT_CHECK_NAME}`), snapshotFingerprint(launcherPathsIn(tree), host));
+    return done({ built: true, bytes: readFileSync(blob).length });
+  } finally {
+    rmSync(host(GUEST_BUILD_SCRIPT), { force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
