@@ -1,8 +1,9 @@
-// A V8 start-up snapshot of the device client: the heap of a Node process that has loaded and
-// initialised the whole bundle (every command's modules), written by `node --build-snapshot` with the
-// device's own node, and started with `node --snapshot-blob FILE -- ARGS`. Debian's Node 18 has no
-// start-up snapshot of its own, so under qemu-aarch64 a plain `node -e 0` costs tens of seconds of
-// guest CPU; a start from this snapshot skips Node's bootstrap and the bundle's compile and load.
+// A V8 start-up snapshot of the device client: the heap of a Node process that has bootstrapped
+// and compiled the bundle (not yet every command's modules: see snapshotBuildScript), written by
+// `node --build-snapshot` with the device's own node, and started with
+// `node --snapshot-blob FILE -- ARGS`. Debian's Node 18 has no start-up snapshot of its own, so
+// under qemu-aarch64 a plain `node -e 0` costs tens of seconds of guest CPU; a start from this
+// snapshot skips Node's bootstrap and the bundle's compile.
 //
 // The snapshot is only valid for the exact node binary and bundle it was made from, and V8 does not
 // check a snapshot's bytes in release builds (a damaged one may crash or misbehave). So the image

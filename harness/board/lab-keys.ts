@@ -18,12 +18,11 @@ export interface LabKeys {
 
 export const LAB_KEYS_DIR = join(LAB_CACHE_DIR, 'keys');
 
-/** A private key kept in `file`; the first process to create it wins, the others read its key. */
-function keyFile(file: string): KeyObject {
+/** The PEM of a private key kept in `file`; the first process to create it wins, the others read its key. */
+function keyFilePem(file: string, generate: () => KeyObject): string {
   if (!existsSync(file)) {
     const tmp = `${file}.${process.pid}.${Date.now()}`;
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    writeFileSync(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(tmp, generate().export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     try {
       linkSync(tmp, file);
     } catch (e) {
@@ -32,8 +31,11 @@ function keyFile(file: string): KeyObject {
       rmSync(tmp, { force: true });
     }
   }
-  return createPrivateKey(readFileSync(file));
+  return readFileSync(file, 'utf8');
 }
+
+/** An ECDSA P-256 signing key kept in `file`. */
+const keyFile = (file: string): KeyObject => createPrivateKey(keyFilePem(file, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey));
 
 export function labSigningKeys(dir: string = LAB_KEYS_DIR): LabKeys {
   mkdirSync(dir, { recursive: true });
@@ -52,17 +54,5 @@ export function labSigningKeys(dir: string = LAB_KEYS_DIR): LabKeys {
 export function connectKeyPem(board: string): string {
   const dir = join(LAB_CACHE_DIR, 'connect-keys');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${board}.pem`);
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.${Date.now()}`;
-    writeFileSync(tmp, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    try {
-      linkSync(tmp, file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-  }
-  return readFileSync(file, 'utf8');
+  return keyFilePem(join(dir, `${board}.pem`), () => generateKeyPairSync('ed25519').privateKey);
 }
