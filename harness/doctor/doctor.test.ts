@@ -22,11 +22,11 @@ async function doctor(t: { teardown(fn: () => Promise<void> | void): void }, o: 
     await lab.stop();
     rmSync(logDir, { recursive: true, force: true });
   });
-  const board = LabBoard.open(lab.boardFile('/dev/null'), { logDir, consoleWaitMs: 5000 });
+  const board = LabBoard.open(lab.boardFile('/dev/null'), { logDir, consoleWaitMs: 30_000 });
   // A vanishing adapter: the bench powers the board once this console has the new device open.
   const relay = board.caps.console as RelayConsole;
   lab.watchHost(() => relay.current instanceof StreamConsole && relay.current.connected);
-  const report = await runDoctor(board, { uboot: { prompt: /=> $/, interruptMs: 5000 } });
+  const report = await runDoctor(board, { uboot: { prompt: /=> $/, interruptMs: 30_000 } });
   await board.release();
   return { report, lab, text: formatDoctorReport(report), transcript: readFileSync(join(logDir, 'raspberrypi3-console.log'), 'utf8') };
 }

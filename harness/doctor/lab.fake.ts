@@ -123,7 +123,7 @@ export class FakeLab {
   boardFile(flashOut: string): BoardFile {
     const raw = parseYaml(readFileSync(join(BOARDS_DIR, 'raspberrypi3.yaml'), 'utf8')) as Record<string, unknown>;
     raw.console = { ...(raw.console as object), charDelayMs: this.o.charDelayMs ?? 0 };
-    raw.timeouts = { bootloaderMs: 5000, shellMs: 5000, clientReadyMs: 5000 };
+    raw.timeouts = { bootloaderMs: 30_000, shellMs: 30_000, clientReadyMs: 30_000 };
     raw.lab = {
       console: { type: 'serial', path: this.pair.hostPath, baud: 115200 },
       power: { type: 'command', on: ['touch', this.powerFile], off: ['rm', '-f', this.powerFile] },
