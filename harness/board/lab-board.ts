@@ -18,8 +18,8 @@ import { createConsole } from '../console/open-console.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { createPower } from '../power/open-power.js';
 import { ConsoleShell } from '../shell/console-shell.js';
-import { BoardStrategy, literal, type Strategy } from '../strategy/board-strategy.js';
-import { LinkStrategy } from '../strategy/link-strategy.js';
+import type { Strategy } from '../strategy/board-strategy.js';
+import { strategyFor } from '../strategy/strategy-for.js';
 import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
 import type { Network, NetworkShape, Power, Storage } from '../types.js';
 import type { ArtifactRole, Board, BoardCaps, Capability, EnvCopies, LabVersions, ResetOptions } from './board.js';
@@ -162,25 +162,21 @@ export class LabBoard implements Board {
       ...(storage ? (['storage'] as const) : []),
       ...(proxy ? (['server'] as const) : []),
     ]);
-    this.strategy = this.viaServer
-      ? new LinkStrategy({
-          board: file.name,
-          power,
-          links: { next: (after, ms) => this.links().next(after, ms) },
-          openShell: () => this.openShell(),
-          closeShell: () => this.closeShell(),
-          // The link comes once the bootloader, Linux and then the connect daemon are up: the
-          // board file's deadlines of those stages, one after the other.
-          timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
-          // No serial output to show: what the last shell session printed.
-          lastLines: () => (this.shell ? this.shell.transcript().map((l) => l.text) : this.lastShellLines),
-        })
-      : new BoardStrategy({
-          power,
-          console: this.relay,
-          prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
-          timeouts: file.timeouts,
-        });
+    this.strategy = strategyFor(file, {
+      power,
+      console: this.relay,
+      ...(this.viaServer
+        ? {
+            viaServer: {
+              links: { next: (after, ms) => this.links().next(after, ms) },
+              openShell: () => this.openShell(),
+              closeShell: () => this.closeShell(),
+              // No serial output to show: what the last shell session printed.
+              lastLines: () => (this.shell ? this.shell.transcript().map((l) => l.text) : this.lastShellLines),
+            },
+          }
+        : {}),
+    });
   }
 
   static open(file: BoardFile, opts: LabBoardOptions = {}): LabBoard {

@@ -4,7 +4,7 @@
 // would. Its data folder stays between power cycles (the device key and identity on a card), so the
 // server sees one device, accepted once by `acceptOnce()` as a user would. The board file is
 // beaglebone-black's with the lab section pointing here, written to a file for `--board <path>`.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { connectDeviceConfig, runDaemon, type DaemonRun } from '../../server-moc
 import type { ClientConfig } from '../../client/config.js';
 import { BOARDS_DIR } from '../../paths.js';
 import { ensureTls } from '../../server-mock/tls.js';
+import { PowerFileWatch } from '../power/power-file-watch.fake.js';
 
 export interface NetLabOptions {
   /** The device never connects after power-on (a bricked boot). */
@@ -34,8 +35,7 @@ export class NetLab {
   private config!: ClientConfig;
   private deviceDir!: string;
   private run: DaemonRun | null = null;
-  private poll: NodeJS.Timeout | null = null;
-  private busy: Promise<void> = Promise.resolve();
+  private watch: PowerFileWatch | null = null;
 
   constructor(
     mac: string,
@@ -67,14 +67,8 @@ export class NetLab {
     const { dir, config } = await connectDeviceConfig(this.url, this.mac, async () => (caPath ? { ServerCertificate: caPath } : {}));
     this.deviceDir = dir;
     this.config = config;
-    let on = false;
     // The power driver is a real external command; the bench notices the file it switches.
-    this.poll = setInterval(() => {
-      const now = existsSync(this.powerFile);
-      if (now === on) return;
-      on = now;
-      this.busy = this.busy.then(() => this.switchTo(now)).catch(() => undefined);
-    }, 10);
+    this.watch = new PowerFileWatch(this.powerFile, (on) => this.switchTo(on));
   }
 
   /** The user's one-time step: the device asks, the user accepts it; the device id. */
@@ -89,7 +83,7 @@ export class NetLab {
 
   /** The device's connection drops with the power still on (a crashed daemon, a pulled cable). */
   async dropLink(): Promise<void> {
-    await this.busy;
+    await this.watch?.settled();
     const run = this.run;
     this.run = null;
     await run?.stop();
@@ -126,8 +120,7 @@ export class NetLab {
   }
 
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
-    await this.busy;
+    await this.watch?.stop();
     await this.run?.stop();
     await this.s?.close();
     rmSync(this.dir, { recursive: true, force: true });

@@ -20,8 +20,8 @@ import { fwEnvConfig, partition } from '../../qemu/image/layout.js';
 import { QemuVm } from '../drivers/qemu/vm.js';
 import { pollingByteCounter, type ByteCounter } from '../faults/sources.js';
 import { ConsoleShell } from '../shell/console-shell.js';
-import { BoardStrategy, literal, type Strategy } from '../strategy/board-strategy.js';
-import { LinkStrategy } from '../strategy/link-strategy.js';
+import type { Strategy } from '../strategy/board-strategy.js';
+import { strategyFor } from '../strategy/strategy-for.js';
 import { CONNECT_DATA_DIR, connectDaemonConfig } from '../../qemu/image/guest-files.js';
 import type { StreamConsole } from '../console/stream-console.js';
 import { BundledConnectServer } from './connect-server.js';
@@ -121,24 +121,13 @@ export class QemuBoard implements Board {
     this.caps = { console: this.con, shell: file.qemu?.harnessConsole === 'deviceconnect' ? new LinkShell(file.name, shell) : shell, power, storage, ...(network ? { network } : {}) };
     this.capabilities = new Set<Capability>(['power', 'console', 'shell', 'storage', ...qemuCapabilities(file, client)]);
     this.viaServer = file.qemu?.harnessConsole === 'deviceconnect';
-    this.strategy = this.viaServer
-      ? new LinkStrategy({
-          board: file.name,
-          power,
-          links: { next: (after, ms) => this.needServer().next(after, ms) },
-          openShell: () => this.openShell(),
-          closeShell: () => this.closeShell(),
-          // The link comes once U-Boot, Linux and then the connect daemon are up: the board
-          // file's deadlines of those stages, one after the other.
-          timeouts: { shellMs: file.timeouts.bootloaderMs + file.timeouts.shellMs + file.timeouts.clientReadyMs },
-          lastLines: () => this.serialTail(),
-        })
-      : new BoardStrategy({
-          power,
-          console: this.con,
-          prompts: { bootloader: literal(file.console.bootloaderPrompt), shell: literal(file.console.shellPrompt), clientReady: literal(file.console.clientReadyPrompt) },
-          timeouts: file.timeouts,
-        });
+    this.strategy = strategyFor(file, {
+      power,
+      console: this.con,
+      ...(this.viaServer
+        ? { viaServer: { links: { next: (after, ms) => this.needServer().next(after, ms) }, openShell: () => this.openShell(), closeShell: () => this.closeShell(), lastLines: () => this.serialTail() } }
+        : {}),
+    });
     // Counts from QEMU start; callers take differences. A read while the VM is off throws, which
     // the poller skips.
     if (countsBlocks(file)) this.bytesWritten = pollingByteCounter(async () => (await this.need().blockStats()).wrBytes, 200);

@@ -16,6 +16,7 @@ import { parseBoardFile } from '../../boards/load.js';
 import { BOARDS_DIR } from '../../paths.js';
 import { PtyPair } from '../console/pty-pair.fake.js';
 import { FakeTarget, type FakeTargetOptions } from './target.fake.js';
+import { PowerFileWatch } from '../power/power-file-watch.fake.js';
 
 export interface FakeLabOptions extends Partial<FakeTargetOptions> {
   vanishOnPowerOff?: boolean;
@@ -44,8 +45,7 @@ export class FakeLab {
   powerOns = 0;
   vanished = 0;
   private port: SerialPort | null = null;
-  private poll: NodeJS.Timeout | null = null;
-  private busy: Promise<void> = Promise.resolve();
+  private watch: PowerFileWatch | null = null;
   private hostOpen: (() => boolean) | null = null;
 
   constructor(private readonly o: FakeLabOptions = {}) {
@@ -85,14 +85,8 @@ export class FakeLab {
       fwEnvConfig: GOOD_FW_ENV_CONFIG,
       ...this.o,
     });
-    let on = false;
     // The power driver is a real external command; the bench notices the file it switches.
-    this.poll = setInterval(() => {
-      const now = existsSync(this.powerFile);
-      if (now === on) return;
-      on = now;
-      this.busy = this.busy.then(() => this.switchTo(now)).catch(() => undefined);
-    }, 10);
+    this.watch = new PowerFileWatch(this.powerFile, (on) => this.switchTo(on));
   }
 
   private async switchTo(on: boolean): Promise<void> {
@@ -134,8 +128,7 @@ export class FakeLab {
   }
 
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
-    await this.busy;
+    await this.watch?.stop();
     this.target?.power(false);
     const p = this.port;
     if (p?.isOpen) await new Promise((r) => p.close(r));
