@@ -105,16 +105,18 @@ if (!PG_URL) {
       phases: { batchPercents: [25], gapSeconds: 1 },
       timeoutSeconds: 8 * 60,
       seed: 11,
-      onRollout: ({ status, server }) => {
-        const done = status.success ?? 0;
-        // Mid-rollout: some devices finished, most not yet.
-        if (killed === null && done >= 1 && done < 15) {
-          const pids = server.workerPids();
-          if (pids.length === 2) {
-            killed = pids[0]!;
-            process.kill(killed, 'SIGKILL');
-          }
+      // Killed at the first success the server acknowledges, while the rollout still needs 19:
+      // decided at that event, not at a once-a-second look at the deployment, which a busy box
+      // can make so late that the whole rollout has finished in between.
+      onDeviceStatus: ({ status, server }) => {
+        if (killed !== null || status !== 'success') return;
+        const pids = server.workerPids();
+        if (pids.length === 2) {
+          killed = pids[0]!;
+          process.kill(killed, 'SIGKILL');
         }
+      },
+      onRollout: ({ server }) => {
         if (killed !== null && !server.workerPids().includes(killed) && server.workerPids().length === 2) restarted = true;
       },
     });

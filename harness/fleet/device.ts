@@ -60,6 +60,8 @@ export interface FleetDeviceOptions {
   timing: DeviceTiming;
   metrics: DeviceMetrics;
   random: () => number;
+  /** Called when the server has acknowledged each status report (in-process devices only). */
+  onStatus?: (index: number, status: string) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -172,6 +174,7 @@ export class FleetDevice {
     await reportStatus(this.api, id, status, undefined, { sleep: (ms) => (this.count('status retries'), sleep(ms)) });
     this.o.metrics.status.add(performance.now() - t0);
     this.count('status writes');
+    this.o.onStatus?.(this.o.index, status);
   }
 
   private async download(update: UpdateInfo): Promise<void> {

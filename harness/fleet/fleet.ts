@@ -61,6 +61,11 @@ export interface FleetOptions {
   serverWorkers?: number;
   /** Called at each look at the rollout (about once a second): tests act on the server mid-rollout. */
   onRollout?: (look: { status: Record<string, number>; server: ServerProcess }) => void | Promise<void>;
+  /**
+   * Called the moment the server acknowledges a device's status report, so a test can act at an
+   * exact point of the rollout rather than at a look. Devices in this process only (workers 0).
+   */
+  onDeviceStatus?: (report: { index: number; status: string; server: ServerProcess }) => void;
   log?: (line: string) => void;
 }
 
@@ -125,11 +130,11 @@ interface Runner {
   stop(): Promise<GroupReport>;
 }
 
-function inProcessRunner(): Runner {
+function inProcessRunner(onStatus?: (index: number, status: string) => void): Runner {
   let group: DeviceGroup | null = null;
   return {
     async start(spec) {
-      group = new DeviceGroup(spec);
+      group = new DeviceGroup(spec, onStatus);
       group.start();
     },
     stop: () => group!.stop(),
@@ -179,6 +184,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   if (!Number.isInteger(o.devices) || o.devices < 1) throw new RangeError(`devices must be a positive integer, got ${o.devices}`);
   if (!(o.jitter >= 0 && o.jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${o.jitter}`);
   if (!(o.failureRate >= 0 && o.failureRate <= 1)) throw new RangeError(`failureRate must be in [0, 1], got ${o.failureRate}`);
+  if (o.onDeviceStatus && o.workers !== 0) throw new RangeError('onDeviceStatus needs the devices in this process (workers 0)');
   const log = o.log ?? (() => {});
   const runId = `fleet${o.seed}-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
@@ -222,7 +228,8 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const ownLoop = monitorEventLoopDelay({ resolution: 10 });
     ownLoop.enable();
     for (let s = 0; s < slices; s++) {
-      const runner = o.workers === 0 ? inProcessRunner() : workerRunner();
+      const onStatus = o.onDeviceStatus && ((index: number, status: string) => o.onDeviceStatus!({ index, status, server }));
+      const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner();
       runners.push(runner);
       await runner.start({ ...base, from: Math.floor((s * o.devices) / slices), to: Math.floor(((s + 1) * o.devices) / slices) });
     }

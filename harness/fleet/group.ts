@@ -47,7 +47,7 @@ export class DeviceGroup {
   private cpuAtStart = process.cpuUsage();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-  constructor(private readonly spec: GroupSpec) {
+  constructor(private readonly spec: GroupSpec, onStatus?: (index: number, status: string) => void) {
     const rng = createRng(spec.seed ^ 0x5eed ^ spec.from);
     const tls = createSecureContext({ ca: spec.caPem });
     for (let i = spec.from; i < spec.to; i++) {
@@ -65,6 +65,7 @@ export class DeviceGroup {
           timing: spec.timing,
           metrics: this.metrics,
           random: rng.next,
+          onStatus,
         }),
       );
     }
