@@ -75,9 +75,10 @@ run_board() { # <entry>: board, or board:scenario,scenario for a subset (a slow 
 # retries were looked up (harness/campaign/check.ts).
 # Managed mode (the daemon against the bundled server, harness/campaign/managed.ts) is a second,
 # smaller slice: FLIPSIDE_CAMPAIGN_MANAGED_CUTS clean crash states of the two managed flows (0 skips
-# it) and the four managed-only mutants. Cost (measured 2026-12-03 14:00 UTC under load average 28,
-# seed 1): 8 cuts + 4/4 mutants caught after 37 states, 337 s wall but 56 s CPU (recording 2 flows x
-# 5 client builds is most of it; a check is ~1 s of daemon runs): about a minute on an idle machine.
+# it) and the four managed-only mutants. Cost (measured 2026-12-03 20:37-20:40 UTC under load
+# average 16-18, seed 20261123, with the server reset in place per crash state): 32 cuts + 4/4
+# mutants caught after 31 states, 202 s wall, 59 s CPU, where 8 cuts took 337 s wall and 56 s CPU
+# (load 28) with a new server per crash state; recording 2 flows x 5 client builds is most of it.
 run_campaign() { # <json file> <label> <args...>
   local json="$1" label="$2"
   shift 2
@@ -135,7 +136,7 @@ host_steps() {
   if [ "$campaign_cuts" != "0" ]; then
     run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mutants all
   fi
-  managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-8}"
+  managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-32}"
   if [ "$managed_cuts" != "0" ]; then
     # The four managed-only mutants, named: `--mutants all` in managed mode also searches the standalone
     # mutants that apply to the daemon (the nightly templates do), which the standalone slice above

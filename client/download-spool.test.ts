@@ -101,6 +101,19 @@ test('a checkpoint resumes with Range: the prefix comes from the spool, only the
   t.true(log.some((l) => /resuming the download of deployment dep-1 at byte 300000/.test(l)));
 });
 
+// Found by the managed power-cut campaign: a cut after the last checkpoint (the whole artifact
+// spooled) and before the install was stored resumed with `Range: bytes=<size>-`, which the
+// server answers 416, and the deployment failed instead of installing from the spool.
+test('a spool that holds the whole artifact: replayed from the spool, no request at all', async (t) => {
+  const srv = await server(t, () => ({ data: A, etag: '"a"' }));
+  const dir = await dataDir(t);
+  await leftBehind(dir, A, A.length, { url: `${srv.url}/a` });
+  const { s, log } = open(dir, `${srv.url}/a`);
+  t.is(sha(await collect(await s)), sha(A));
+  t.is(srv.requests.length, 0);
+  t.true(log.some((l) => new RegExp(`resuming the download of deployment dep-1 at byte ${A.length} of ${A.length}`).test(l)));
+});
+
 test('the artifact replaced on the server (another ETag): the spool is dropped, the download starts over', async (t) => {
   const srv = await server(t, () => ({ data: B, etag: '"b"' }));
   const dir = await dataDir(t);

@@ -275,7 +275,10 @@ async function spoolStream(dir: string, url: string, cp: Checkpoint | null, dl: 
           if (!out.write(c)) await new Promise((r) => out.once('drain', r));
         }
       }
-      for await (const chunk of dl) {
+      // A spool that holds the whole artifact needs no network (a Range from its end is answered
+      // 416): reading the download would connect, so it is not read but closed.
+      if (offset === id.size) dl.destroy();
+      for await (const chunk of offset === id.size ? [] : dl) {
         // A read may return all that was buffered (up to 1 MiB): spooled in slices that end at the
         // next checkpoint, so checkpoints stay `spacing` apart whatever the chunk sizes.
         const whole = chunk as Buffer;

@@ -44,6 +44,8 @@ export interface CampaignOptions {
   shard?: Shard;
   /** false: every retry runs, none is looked up (the bench's baseline). */
   retryMemo?: boolean;
+  /** true: a new reference server per managed crash state, not a reset in place (the bench's baseline). */
+  managedServerRestart?: boolean;
 }
 
 export interface Progress {
@@ -160,7 +162,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
           managedFlows.map((f) => ({ name: f.name, artifact: artifacts[f.deploys!], artifactName: f.deploys === 'unhealthy' ? unhealthy : VERSIONS.next })),
         )
       : undefined;
-    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra, retryMemo: o.retryMemo !== false, ...(managed ? { managed } : {}) });
+    pool.current = await Pool.start(jobs, { artifacts, bundles, partitionSize: size, seed: o.seed, extra: o.extra, retryMemo: o.retryMemo !== false, ...(managed ? { managed, managedServerRestart: o.managedServerRestart === true } : {}) });
     const p = pool.current;
 
     // Record every flow for every variant that will be checked.

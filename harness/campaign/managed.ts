@@ -25,6 +25,7 @@ import { materialize, type CrashState, type Image } from './crash-states.js';
 import type { Flow } from './flows.js';
 import type { ManagedServer } from './managed-server.js';
 import { phaseAt } from './plan.js';
+import type { Phase } from './flows.js';
 import { VERSIONS, type SimBoard } from './sim.js';
 import type { Trace } from './trace.js';
 import { traceOp } from '../../client/test-hooks.js';
@@ -171,11 +172,7 @@ export async function checkManagedCrashState(board: SimBoard, server: ManagedSer
   }
 
   // The outcome the stored facts promise.
-  const standalone = expectedOutcome(x.flow, img, env0, board.hs.spec.bootloader.bootlimit);
-  const rec = parseState(img.files.get(STORE));
-  const resumable = !x.flow.mustFail && (phase === 'download' || phase === 'write') && rec !== 'unreadable';
-  const want = resumable ? 'new' : standalone.want;
-  const why = resumable ? `cut in the ${phase} phase: the daemon resumes the deployment (spooled download) and must finish it` : standalone.why;
+  const { want, why } = managedExpectedOutcome(x.flow, img, env0, board.hs.spec.bootloader.bootlimit, phase);
   if (want && outcome !== want) return fail('outcome', `${settled.name} is committed but ${want === 'new' ? VERSIONS.next : VERSIONS.current} was expected: ${why}`, outcome);
 
   let retried = false;
@@ -196,6 +193,23 @@ export async function checkManagedCrashState(board: SimBoard, server: ManagedSer
   const bad = l.offsets.findIndex((o) => !checkCopy(file.subarray(o, o + l.size), true).crcOk);
   if (bad >= 0) return fail('env copies', `env copy ${bad + 1} is not CRC-valid at the end`, outcome);
   return { ok: true, outcome, retried };
+}
+
+/**
+ * What a managed flow's recovery must end with: the standalone rule (expectedOutcome), except
+ * where the daemon continues the deployment. A cut in the download or payload write with no
+ * deployment stored yet (the server offers it again), or with Download still stored, costs nothing:
+ * the daemon resumes the spooled download and must finish. Stored Download is decided by the
+ * stored state, not the phase: after the payload's fsync (the flip phase) the state store still
+ * says Download until ArtifactInstall is stored, and the daemon resumes it there too.
+ */
+export function managedExpectedOutcome(flow: Flow, img: Image, env: Record<string, string> | null, bootlimit: number, phase: Phase): { want: 'new' | 'old' | null; why: string } {
+  const rec = parseState(img.files.get(STORE));
+  if (!flow.mustFail && rec !== 'unreadable') {
+    if (rec?.state === 'Download') return { want: 'new', why: `stored Download (cut in the ${phase} phase): the daemon resumes the deployment (spooled download) and must finish it` };
+    if (rec === null && (phase === 'download' || phase === 'write')) return { want: 'new', why: `cut in the ${phase} phase before a deployment was stored: the server offers it again and the daemon must finish it` };
+  }
+  return expectedOutcome(flow, img, env, bootlimit);
 }
 
 function parseState(b: Buffer | undefined): { state: string } | null | 'unreadable' {

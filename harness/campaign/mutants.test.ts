@@ -16,7 +16,7 @@ test('every mutant has a mode; managed-only bugs are managed only; a standalone 
     }
   }
   const both: string[] = MUTANTS.filter((m) => m.modes.length === 2).map((m) => m.name);
-  t.true(['rollback-keeps-boot-part', 'store-in-place', 'no-crc'].every((n) => both.includes(n)), `searched in both modes: ${both.join(', ')}`);
+  t.true(['rollback-keeps-boot-part', 'store-in-place', 'no-crc', 'state-after-effect', 'resume-unvalidated', 'skip-fsync'].every((n) => both.includes(n)), `searched in both modes: ${both.join(', ')}`);
 });
 
 test('selectMutants: all, a list, none; an unknown name lists the known ones', (t) => {

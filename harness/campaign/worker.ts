@@ -25,6 +25,8 @@ export interface WorkerSetup {
   retryMemo?: boolean;
   /** Managed flows: the server template every worker serves a copy of. */
   managed?: ManagedSetup;
+  /** true: a new server per managed crash state instead of a reset in place (the bench's baseline). */
+  managedServerRestart?: boolean;
 }
 
 export interface CheckItem {
@@ -64,7 +66,7 @@ function managedServer(): Promise<ManagedServer> {
     // The daemon's test knobs: millisecond backoffs and report retries instead of Mender's minutes.
     process.env.FLIPSIDE_TEST_BACKOFF_UNIT_MS = '20';
     process.env.FLIPSIDE_TEST_REPORT_INTERVAL_MS = '10';
-    server = ManagedServer.start(setup!.managed, join(serverDir, 'server'));
+    server = ManagedServer.start(setup!.managed, join(serverDir, 'server'), { restartEach: setup!.managedServerRestart === true });
   }
   return server;
 }
