@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseRetryKey, RetryBook, retryKeyCommand } from './check-image.js';
+import { parseRetryKey, RetryBook, retryKeyCommand, sections } from './check-image.js';
 
 function device() {
   const d = mkdtempSync(join(tmpdir(), 'retry-key-'));
@@ -78,4 +78,10 @@ test('the book keeps the first image whose retry passed per key', (t) => {
   t.is(b.lookup('k'), '51:1');
   t.is(b.lookup('other'), undefined);
   t.is(b.size, 1);
+});
+
+test('sections: one shell round trip read back per command; a section whose command failed before its mark is absent', (t) => {
+  const m = '--flipside-campaign-section--';
+  t.deepEqual(sections(['root=/dev/vda2', m, 'a=1', 'b=2', m, m, 'canary', m]), [['root=/dev/vda2'], ['a=1', 'b=2'], [], ['canary']]);
+  t.deepEqual(sections(['root=/dev/vda2', m, 'a=1', m, 'artifact_name=x', m, 'partial canary']), [['root=/dev/vda2'], ['a=1'], ['artifact_name=x']]);
 });
