@@ -37,6 +37,22 @@ export function retryKeyCommand(dataDir = '/data'): string {
 }
 
 /**
+ * Each redundant env copy fw_env.config names, checked in the guest: its stored CRC and the CRC-32
+ * of its data (the bytes after CRC and flag), which gzip's trailer carries (busybox has no crc32).
+ * One line per copy: `env-copy <device> <offset> stored=<hex> computed=<hex>`, equal when valid.
+ */
+export function envCopiesCommand(fwEnvConfig = '/etc/fw_env.config'): string {
+  const copy = 'dd if="$dev" bs=512 skip=$((off / 512)) count=$((size / 512)) 2>/dev/null';
+  return `grep -v '^#' ${fwEnvConfig} | while read -r dev off size _; do [ -n "$dev" ] || continue; c=$(${copy} | head -c 4 | od -An -tx1 | tr -d ' \\n'); d=$(${copy} | tail -c +6 | gzip -c | tail -c 8 | head -c 4 | od -An -tx1 | tr -d ' \\n'); echo "env-copy $dev $off stored=$c computed=$d"; done`;
+}
+
+/** Per env copy, in fw_env.config's order: CRC-valid? Null when the output has no copy lines. */
+export function parseEnvCopies(lines: string[]): boolean[] | null {
+  const copies = lines.map((l) => /^env-copy \S+ \S+ stored=([0-9a-f]*) computed=([0-9a-f]*)$/.exec(l.trim())).filter((m) => m !== null);
+  return copies.length ? copies.map((m) => m[1]!.length === 8 && m[1] === m[2]) : null;
+}
+
+/**
  * Retries that passed, by retry key: an image whose settled device has the key of one that passed
  * its retry reuses that verdict instead of a second install (several minutes under TCG). Shared
  * by the campaign's jobs.
@@ -258,6 +274,11 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
       stageDone('checks');
     }
     if (outcome === 'old' && x.mayRetry() && !lookedUp) {
+      // The retry rewrites the env: check the copies recovery left before it can hide a torn one
+      // (the power-off check below sees them after the retry only).
+      const e = parseEnvCopies((await sh(envCopiesCommand())).lines);
+      if (!e) throw new Failed('env copies', 'the guest printed no env copy CRCs');
+      if (!e.every(Boolean)) throw new Failed('env copies', `env copy ${e.indexOf(false) + 1} is not CRC-valid after recovery`);
       retried = true;
       const i = await sh(cmd.install(devicePathOf('next')), 1_200_000);
       if (i.code !== 0) throw new Failed('retry', `the retried install exited ${i.code}`);
