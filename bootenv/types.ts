@@ -13,6 +13,12 @@ export interface BootEnv {
    * returns, the new values survive a power cut; a cut during it leaves the old or the new set, never a mix.
    */
   write(changes: Record<string, string | null>): Promise<void>;
+  /**
+   * False when a redundant env has lost a copy (its CRC fails: a write torn by a power cut). The
+   * next write() goes to that copy, so any write makes the env redundant again. Absent on
+   * single-copy envs.
+   */
+  intact?(): Promise<boolean>;
 }
 
 /**

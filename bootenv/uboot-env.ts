@@ -84,6 +84,10 @@ export class UBootEnv implements BootEnv {
     return this.exclusive(async () => toEnvVars(this.usable(await this.load(false))));
   }
 
+  intact(): Promise<boolean> {
+    return this.exclusive(async () => (await this.load(false)).state.copies.every((c) => c.crcOk));
+  }
+
   write(changes: Record<string, string | null>): Promise<void> {
     return this.exclusive(async () => {
       const loaded = await this.load(false);

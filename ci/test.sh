@@ -65,6 +65,9 @@ run_board() { # <entry>: board, or board:scenario,scenario for a subset (a slow 
   echo "${board}: ${p} passed, ${f} failed, exit ${rc} (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
 }
 
+# No QEMU crash-image slice here (measured 2026-12-03 20:00-20:46 UTC, load average 15-27): it needs
+# its own recorded update (160-221 s) and ~30-35 s per crash image with two VMs, so 4 images cost
+# 6-7 minutes with the lab images built; the nightly templates boot 4 x 25 (README, QEMU crash images).
 # The bounded power-cut campaign on host-sim: FLIPSIDE_CAMPAIGN_CUTS crash states of the clean client
 # (a seeded sample over every cut point; 0 skips it) and every mutant of the catalogue, each crash
 # state and each caught mutant one count. The full campaign runs nightly (ci/templates).

@@ -52,6 +52,29 @@ test("show-artifact falls back to the image's artifact_info until an update is s
   t.is(await main(['--config', f, 'show-artifact']), EXIT_ERROR, 'an artifact_info without artifact_name is an error');
 });
 
+// Serial: it and the test above both capture process.stdout.
+test.serial('resume and commit with --show-artifact end their stdout with the artifact show-artifact names', async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'flipside-cli-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const f = join(d, 'flipside.conf');
+  const info = join(d, 'artifact_info');
+  await writeFile(info, 'artifact_name=release-8\n');
+  await writeFile(f, JSON.stringify({ RootfsPartA: join(d, 'a'), RootfsPartB: join(d, 'b'), DataDir: join(d, 'data'), ArtifactInfoFile: info }));
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  try {
+    t.is(await main(['--config', f, 'resume', '--show-artifact']), EXIT_NOTHING);
+    t.deepEqual(out.splice(0), ['artifact_name=release-8\n']);
+    t.is(await main(['--config', f, 'commit', '--show-artifact']), EXIT_NOTHING);
+    t.deepEqual(out.splice(0), ['artifact_name=release-8\n']);
+    t.is(await main(['--config', f, 'resume']), EXIT_NOTHING);
+    t.deepEqual(out.splice(0), [], 'without the option, nothing on stdout');
+  } finally {
+    process.stdout.write = write;
+  }
+});
+
 test('bootstrap creates the device key once, keeps it, replaces it with --force; bad key types and absent daemons are errors', async (t) => {
   const f = await conf(t);
   const { readFile } = await import('node:fs/promises');

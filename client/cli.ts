@@ -72,6 +72,16 @@ async function keyTypeOf(config: ClientConfig): Promise<KeyType> {
   return config.ServerURL || config.Servers?.length ? (await import('./api/from-config.js')).apiSettings(config).keyType : 'ed25519';
 }
 
+const SHOW_ARTIFACT_AFTER = 'then print the installed artifact as show-artifact would, as a last stdout line artifact_name=<name>';
+
+/**
+ * What show-artifact prints, read from the store after the command: a test harness that would
+ * otherwise start the client again just to ask (tens of seconds under emulation) reads it here.
+ */
+async function printArtifactLine(machine: UpdateMachine): Promise<void> {
+  process.stdout.write(`artifact_name=${(await machine.provides()).artifact_name ?? 'unknown'}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exit = EXIT_OK;
   if (INJECTED_BUG) process.stderr.write(`flipside: TEST BUILD with an injected bug (${INJECTED_BUG}: ${INJECTED_BUGS[INJECTED_BUG]}); never put it on a device\n`);
@@ -129,20 +139,22 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('commit')
     .description('commit the installed update (after the reboot into it)')
-    .action(async () => {
+    .option('--show-artifact', SHOW_ARTIFACT_AFTER)
+    .action(async (o: { showArtifact?: boolean }) => {
       const { machine } = await setup();
       if (!(await machine.record())) {
         say('No update in progress; nothing to commit.');
         exit = EXIT_NOTHING;
-        return;
-      }
-      const r = await machine.resume('commit');
-      if (r.kind === 'done') {
-        say(describeDone(r, 'commit'));
-        exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
       } else {
-        exit = EXIT_ERROR;
+        const r = await machine.resume('commit');
+        if (r.kind === 'done') {
+          say(describeDone(r, 'commit'));
+          exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
+        } else {
+          exit = EXIT_ERROR;
+        }
       }
+      if (o.showArtifact) await printArtifactLine(machine);
     });
 
   program
@@ -173,7 +185,8 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('resume')
     .description('continue an update interrupted by a power cut or kill, as far as standalone mode goes')
-    .action(async () => {
+    .option('--show-artifact', SHOW_ARTIFACT_AFTER)
+    .action(async (o: { showArtifact?: boolean }) => {
       const { machine } = await setup();
       const r = await machine.resume('resume');
       if (r.kind === 'idle') {
@@ -185,6 +198,7 @@ export async function main(argv: string[]): Promise<number> {
         say(describeDone(r, 'resumed update'));
         exit = r.outcome === 'success' ? EXIT_OK : EXIT_ERROR;
       }
+      if (o.showArtifact) await printArtifactLine(machine);
     });
 
   program

@@ -46,6 +46,8 @@ const OFFSETS = [0x0, 0x4000] as const;
 
 interface Rig {
   env: UBootEnv;
+  /** The file holding both env copies. */
+  img: string;
   installer: RootfsInstaller;
   partB: string;
   log: string[];
@@ -77,7 +79,7 @@ async function rig(t: { teardown: (f: () => Promise<void>) => void }, initial: E
     activeSlot: async () => active,
     ctx: { headers: {} as ArtifactHeaders, workDir: join(dir, 'work'), current: { artifactName: 'v1', deviceType: 'qemu-aarch64' }, log: (l) => log.push(l) },
   });
-  return { env, installer, partB, log, setActive: (s) => (active = s) };
+  return { env, img, installer, partB, log, setActive: (s) => (active = s) };
 }
 
 const payload = Buffer.alloc(20_000, 9);
@@ -120,6 +122,24 @@ test('a rollback restores both Mender variables', async (t) => {
   await r.installer.install();
   await r.installer.rollback();
   t.like(await r.env.read(), { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0' });
+});
+
+test('a rollback after a cut that tore the flip rewrites the torn env copy (the old one named the original slot already)', async (t) => {
+  const r = await rig(t, MENDER_ENV);
+  await r.installer.storeFile(entry, Readable.from([payload]));
+  await r.installer.downloadDone();
+  await r.installer.install();
+  // Both copies started with flag 1, so copy 1 was current and the flip went to copy 2: tear
+  // its first 512-byte sector (CRC, flag and the variables), half written.
+  const img = await readFile(r.img);
+  img.fill(0xff, OFFSETS[1], OFFSETS[1] + 256);
+  await writeFile(r.img, img);
+  t.false(await r.env.intact());
+  t.like(await r.env.read(), { mender_boot_part: '2', upgrade_available: '0' }, 'copy 1, untouched, is current');
+  await r.installer.rollback();
+  t.true(await r.env.intact(), 'both copies CRC-valid again');
+  t.like(await r.env.read(), { mender_boot_part: '2', mender_boot_part_hex: '2', upgrade_available: '0', bootcount: '0' });
+  t.true(r.log.some((l) => /a torn copy rewritten/.test(l)));
 });
 
 test('canary check on and no canary: refused before a byte or an env write lands', async (t) => {

@@ -311,6 +311,12 @@ export class RootfsInstaller implements PayloadInstaller {
       this.o.ctx.log(`boot env restored to slot ${s.original} (${this.partPath(s.original)})`);
     } else if (env[this.o.vars.UpgradeAvailable] === '1') {
       await this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0', [this.o.vars.BootCount]: '0' });
+    } else if (this.o.env.intact && !(await this.o.env.intact())) {
+      // A cut tore the flip's env write: the untouched copy still names the original slot, but
+      // the torn one fails its CRC and nothing else would rewrite it (the QEMU campaign's crash
+      // image 281:3). One write of the same values lands in the torn copy: redundant again.
+      await this.o.env.write({ [this.o.vars.UpgradeAvailable]: '0', [this.o.vars.BootCount]: '0' });
+      this.o.ctx.log(`boot env: a torn copy rewritten (${this.o.env.describe})`);
     }
   }
 

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseRetryKey, RetryBook, retryKeyCommand } from './check-image.js';
+import { encodeBlob, fromEnvVars } from '../../../bootenv/uboot-env-format.js';
+import { envCopiesCommand, parseEnvCopies, parseRetryKey, RetryBook, retryKeyCommand, sections } from './check-image.js';
 
 function device() {
   const d = mkdtempSync(join(tmpdir(), 'retry-key-'));
@@ -78,4 +79,34 @@ test('the book keeps the first image whose retry passed per key', (t) => {
   t.is(b.lookup('k'), '51:1');
   t.is(b.lookup('other'), undefined);
   t.is(b.size, 1);
+});
+
+test('sections: one shell round trip read back per command; a section whose command failed before its mark is absent', (t) => {
+  const m = '--flipside-campaign-section--';
+  t.deepEqual(sections(['root=/dev/vda2', m, 'a=1', 'b=2', m, m, 'canary', m]), [['root=/dev/vda2'], ['a=1', 'b=2'], [], ['canary']]);
+  t.deepEqual(sections(['root=/dev/vda2', m, 'a=1', m, 'artifact_name=x', m, 'partial canary']), [['root=/dev/vda2'], ['a=1'], ['artifact_name=x']]);
+});
+
+test('env copies checked in the guest: the stored CRC against gzip\'s CRC-32 of the data, per fw_env.config line', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'env-copies-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  const size = 0x4000;
+  const blob = encodeBlob(fromEnvVars({ mender_boot_part: '2', upgrade_available: '0' }), size, true, 1);
+  const disk = join(d, 'disk.img');
+  const cfg = join(d, 'fw_env.config');
+  writeFileSync(cfg, `# device offset size\n${disk} 0x400000 0x4000\n${disk} 0x404000 0x4000\n`);
+  const check = () => parseEnvCopies(execFileSync('sh', ['-c', envCopiesCommand(cfg)], { encoding: 'utf8' }).split('\n'));
+  const img = Buffer.alloc(0x400000 + 2 * size);
+  blob.copy(img, 0x400000);
+  blob.copy(img, 0x404000);
+  writeFileSync(disk, img);
+  t.deepEqual(check(), [true, true]);
+  img[0x404000 + 100] = img[0x404000 + 100]! ^ 0xff; // copy 2 torn in its data
+  writeFileSync(disk, img);
+  t.deepEqual(check(), [true, false]);
+  img.fill(0, 0x400000, 0x400000 + size); // copy 1 never written
+  writeFileSync(disk, img);
+  t.deepEqual(check(), [false, false]);
+  t.is(parseEnvCopies(['sh: od: not found']), null);
+  t.false(envCopiesCommand().includes('\n'), 'the board shell takes one line');
 });

@@ -37,6 +37,22 @@ export function retryKeyCommand(dataDir = '/data'): string {
 }
 
 /**
+ * Each redundant env copy fw_env.config names, checked in the guest: its stored CRC and the CRC-32
+ * of its data (the bytes after CRC and flag), which gzip's trailer carries (busybox has no crc32).
+ * One line per copy: `env-copy <device> <offset> stored=<hex> computed=<hex>`, equal when valid.
+ */
+export function envCopiesCommand(fwEnvConfig = '/etc/fw_env.config'): string {
+  const copy = 'dd if="$dev" bs=512 skip=$((off / 512)) count=$((size / 512)) 2>/dev/null';
+  return `grep -v '^#' ${fwEnvConfig} | while read -r dev off size _; do [ -n "$dev" ] || continue; c=$(${copy} | head -c 4 | od -An -tx1 | tr -d ' \\n'); d=$(${copy} | tail -c +6 | gzip -c | tail -c 8 | head -c 4 | od -An -tx1 | tr -d ' \\n'); echo "env-copy $dev $off stored=$c computed=$d"; done`;
+}
+
+/** Per env copy, in fw_env.config's order: CRC-valid? Null when the output has no copy lines. */
+export function parseEnvCopies(lines: string[]): boolean[] | null {
+  const copies = lines.map((l) => /^env-copy \S+ \S+ stored=([0-9a-f]*) computed=([0-9a-f]*)$/.exec(l.trim())).filter((m) => m !== null);
+  return copies.length ? copies.map((m) => m[1]!.length === 8 && m[1] === m[2]) : null;
+}
+
+/**
  * Retries that passed, by retry key: an image whose settled device has the key of one that passed
  * its retry reuses that verdict instead of a second install (several minutes under TCG). Shared
  * by the campaign's jobs.
@@ -101,6 +117,21 @@ export function expectedFromEnv(env: EnvSeen, newSlot: string): { want: 'new' | 
   return { want: null, why: `env boot_part=${part}, upgrade_available=${v.upgrade_available}: either version may be right` };
 }
 
+const MARK = '--flipside-campaign-section--';
+
+/** Output lines split at MARK lines: a section is complete only when its mark followed it. */
+export function sections(lines: string[]): string[][] {
+  const out: string[][] = [];
+  let cur: string[] = [];
+  for (const l of lines) {
+    if (l === MARK) {
+      out.push(cur);
+      cur = [];
+    } else cur.push(l);
+  }
+  return out;
+}
+
 export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict> {
   const { board } = x;
   const cmd = clientCommands(x.client);
@@ -123,6 +154,7 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     }
   };
   const reboot = async (stage: string) => {
+    shownByClient = undefined;
     await board.caps.console.write('sync; reboot -f\n');
     try {
       await board.strategy.followBoot('shell');
@@ -140,23 +172,41 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
   };
   const envInGuest = async () => parseEnvLines((await sh('fw_printenv')).lines.join('\n'));
   /**
-   * One version committed, the env names the running root, the canary is intact; with `client`,
-   * the client names the running rootfs too (a Node start: asked once, of the final state).
+   * What the client named as installed at the end of its last command (Flipside's
+   * `--show-artifact`: the same store read as `show-artifact`, without a second Node start of
+   * tens of seconds under TCG); undefined once a reboot may have changed what it would say
+   * (before any update is stored, show-artifact falls back to the running rootfs's artifact_info).
    */
-  const settled = async (stage: string, client: boolean): Promise<string> => {
-    const root = rootPartitionOf((await sh('cat /proc/cmdline')).lines.join(' '));
-    const env = await envInGuest();
+  let shownByClient: string | undefined;
+  const client = async (c: string, timeoutMs: number) => {
+    const r = await sh(x.client === 'flipside' ? `${c} --show-artifact` : c, timeoutMs);
+    shownByClient = x.client === 'flipside' ? [...r.lines].reverse().map((l) => /^artifact_name=(\S+)$/.exec(l)?.[1]).find(Boolean) : undefined;
+    return r;
+  };
+  /**
+   * One version committed, the env names the running root, the canary is intact; the client
+   * names the running rootfs too: from its last command where it printed it, else (with `client`:
+   * a Node start, asked once, of the final state) from `show-artifact`.
+   */
+  const settled = async (stage: string, askClient: boolean): Promise<string> => {
+    // One shell round trip for the four reads (each ~0.2 s under TCG).
+    const f = await sh(`cat /proc/cmdline; echo ${MARK}; fw_printenv; echo ${MARK}; cat /etc/flipside/artifact_info; echo ${MARK}; cat ${CANARY_PATH} && echo ${MARK}`);
+    const [cmdline = [], envLines = [], info = [], canary] = sections(f.lines);
+    const root = rootPartitionOf(cmdline.join(' '));
+    const env = parseEnvLines(envLines.join('\n'));
     if (env.upgrade_available !== '0') throw new Failed(stage, `upgrade_available=${env.upgrade_available} with nothing in progress`);
     const part = env.mender_boot_part ?? env.boot_part;
     if (root === undefined || part !== root) throw new Failed(stage, `boot_part=${part}, running root partition ${root ?? '?'}`);
-    const running = /artifact_name=(\S+)/.exec((await sh('cat /etc/flipside/artifact_info')).lines.join('\n'))?.[1];
-    if (client) {
+    const running = /artifact_name=(\S+)/.exec(info.join('\n'))?.[1];
+    if (shownByClient !== undefined) {
+      if (shownByClient !== running) throw new Failed(stage, `the client's last command names ${shownByClient} as installed, the running rootfs is ${running}`);
+    } else if (askClient) {
       const shown = (await sh(cmd.showArtifact())).lines.at(-1);
       if (shown !== running) throw new Failed(stage, `show-artifact says ${shown}, the running rootfs is ${running}`);
     }
     if (running !== board.versions.current && running !== board.versions.next) throw new Failed(stage, `${running} runs, neither ${board.versions.current} nor ${board.versions.next}`);
-    const canary = await sh(`cat ${CANARY_PATH}`);
-    if (canary.code !== 0 || canary.lines.join('\n') !== canaryContent(x.seed).trim()) throw new Failed(stage, `the /data canary is ${canary.code === 0 ? 'changed' : 'gone'}`);
+    // The canary's section ends with a mark only where cat succeeded.
+    if (canary === undefined || canary.join('\n') !== canaryContent(x.seed).trim()) throw new Failed(stage, `the /data canary is ${canary !== undefined ? 'changed' : 'gone'}`);
     return running;
   };
 
@@ -177,15 +227,16 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
     // Recovery.
     if (x.client === 'flipside') {
       const s0 = await stateOf();
-      const resume = await sh(cmd.resume()!, 1_200_000);
+      const resume = await client(cmd.resume()!, 1_200_000);
       if (![0, 1, 2].includes(resume.code)) throw new Failed('recovery', `flipside resume exited ${resume.code}`);
-      if ((await stateOf()) === 'ArtifactReboot') {
+      let left = await stateOf();
+      if (left === 'ArtifactReboot') {
         // Reached during this resume: the device reboots before the commit, as a user would.
         if (s0 !== 'ArtifactReboot') await reboot('recovery');
-        const c = await sh(cmd.commit(), 600_000);
+        const c = await client(cmd.commit(), 600_000);
         if (c.code !== 0 && c.code !== 1) throw new Failed('recovery', `flipside commit exited ${c.code}`);
+        left = await stateOf();
       }
-      const left = await stateOf();
       if (left) throw new Failed('recovery', `a deployment is still stored after recovery (${left})`);
     } else {
       const env = await envInGuest();
@@ -217,16 +268,22 @@ export async function checkCrashImage(x: ImageCheckInput): Promise<ImageVerdict>
       stageDone('retry-key');
       if (lookedUp) note(`retry: the settled device has the retry key of ${lookedUp}, which passed show-artifact and its retry: neither run again`);
     }
-    if (!lookedUp) {
+    // The client already named what it runs in its last command, checked above; else ask it now.
+    if (!lookedUp && shownByClient === undefined) {
       await settled('after recovery', outcome === 'new' || !x.mayRetry() || !!retryKey);
       stageDone('checks');
     }
     if (outcome === 'old' && x.mayRetry() && !lookedUp) {
+      // The retry rewrites the env: check the copies recovery left before it can hide a torn one
+      // (the power-off check below sees them after the retry only).
+      const e = parseEnvCopies((await sh(envCopiesCommand())).lines);
+      if (!e) throw new Failed('env copies', 'the guest printed no env copy CRCs');
+      if (!e.every(Boolean)) throw new Failed('env copies', `env copy ${e.indexOf(false) + 1} is not CRC-valid after recovery`);
       retried = true;
       const i = await sh(cmd.install(devicePathOf('next')), 1_200_000);
       if (i.code !== 0) throw new Failed('retry', `the retried install exited ${i.code}`);
       await reboot('retry');
-      const c = await sh(cmd.commit(), 600_000);
+      const c = await client(cmd.commit(), 600_000);
       if (c.code !== 0) throw new Failed('retry', `the retried commit exited ${c.code}`);
       const after = await settled('after the retry', true);
       if (after !== board.versions.next) throw new Failed('retry', `after the retry ${after} runs, not ${board.versions.next}`);
