@@ -354,10 +354,20 @@ async function openAt(path: string, start: number): Promise<FileHandle> {
  * iflag=count_bytes).
  */
 export function boundedCopy(length: number): string[] | null {
-  const dd = findTool('dd');
+  const dd = ddWithCountBytes();
   if (dd) return [dd, 'bs=1048576', 'iflag=count_bytes', `count=${length}`];
   const head = findTool('head');
   return head ? [head, '-c', String(length)] : null;
+}
+
+let ddChecked: string | null | undefined;
+
+/** dd, if it takes iflag=count_bytes (busybox builds without FEATURE_DD_IBS_OBS do not): asked once. */
+function ddWithCountBytes(): string | null {
+  if (ddChecked !== undefined) return ddChecked;
+  const dd = findTool('dd');
+  ddChecked = dd && spawnSync(dd, ['if=/dev/null', 'bs=1048576', 'iflag=count_bytes', 'count=0'], { stdio: 'ignore' }).status === 0 ? dd : null;
+  return ddChecked;
 }
 
 /** `dd … count=length | tool -dcq` (boundedCopy) reading from `input` (a descriptor at the member's first byte). */
