@@ -324,7 +324,7 @@ export async function compressBuffer(choice: CompressionChoice, input: Buffer): 
 
 /** Whether decompressFileRegion can take a member of this compression (the tools are installed). */
 export function canDecompressFileRegion(c: Compression, engine?: Engine): c is 'xz' | 'zstd' {
-  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && findTool('head') !== null;
+  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && boundedCopy(1) !== null;
 }
 
 /** The file open with its offset at `start`, for a child to inherit (Node has no lseek). */
@@ -345,24 +345,50 @@ async function openAt(path: string, start: number): Promise<FileHandle> {
   }
 }
 
-/** `head -c length | tool -dcq` reading from `input` (a descriptor at the member's first byte). */
+/**
+ * The command that copies exactly `length` bytes of its stdin (the artifact, at the member's first
+ * byte) to its stdout: `dd` with 1 MiB blocks, else `head -c`. Measured in the qemu-aarch64 guest
+ * (busybox 1.35, 32 MiB of zstd input, CPU of the whole `… | zstd -dcq | sha256sum` pipe): busybox's
+ * `head -c` moves a few KiB per read and write and cost 42.8 s against 12.3 s for zstd reading
+ * the file itself; `dd bs=1M` is one read and one write per MiB (GNU and busybox dd both take
+ * iflag=count_bytes).
+ */
+export function boundedCopy(length: number): string[] | null {
+  const dd = ddWithCountBytes();
+  if (dd) return [dd, 'bs=1048576', 'iflag=count_bytes', `count=${length}`];
+  const head = findTool('head');
+  return head ? [head, '-c', String(length)] : null;
+}
+
+let ddChecked: string | null | undefined;
+
+/** dd, if it takes iflag=count_bytes (busybox builds without FEATURE_DD_IBS_OBS do not): asked once. */
+function ddWithCountBytes(): string | null {
+  if (ddChecked !== undefined) return ddChecked;
+  const dd = findTool('dd');
+  ddChecked = dd && spawnSync(dd, ['if=/dev/null', 'bs=1048576', 'iflag=count_bytes', 'count=0'], { stdio: 'ignore' }).status === 0 ? dd : null;
+  return ddChecked;
+}
+
+/** `dd … count=length | tool -dcq` (boundedCopy) reading from `input` (a descriptor at the member's first byte). */
 function spawnRegionTool(c: 'xz' | 'zstd', input: number, stdout: number | 'pipe', stderr: number | 'pipe', length: number): ChildProcess {
-  const headPath = findTool('head');
+  const copy = boundedCopy(length);
   const toolPath = findTool(c);
-  if (!headPath || !toolPath) throw new ArtifactError('COMPRESSION', `${c} or head is not installed`);
-  // One shell for the two-stage pipe (dash has no pipefail): a failing head kills the shell,
-  // so its failure is a non-zero exit too, never a short clean stream.
-  return spawn('/bin/sh', ['-c', '{ "$1" -c "$2" || kill $$; } | "$0" -dcq', toolPath, headPath, String(length)], {
+  if (!copy || !toolPath) throw new ArtifactError('COMPRESSION', `${c}, or dd or head, is not installed`);
+  // One shell for the two-stage pipe (dash has no pipefail): a failing copy kills the shell,
+  // so its failure is a non-zero exit too, never a short clean stream. dd's statistics go to
+  // /dev/null (busybox dd has no status=none); a failure still ends the shell.
+  return spawn('/bin/sh', ['-c', '{ "$@" 2>/dev/null || kill $$; } | "$0" -dcq', toolPath, ...copy], {
     stdio: [input, stdout, stderr],
   });
 }
 
 /**
  * Decompresses `length` bytes of a file starting at `start` with the system tool, the file feeding
- * `head -c length | zstd -dcq` directly: the compressed bytes never pass through this process,
+ * `dd … count=length | zstd -dcq` directly: the compressed bytes never pass through this process,
  * which only reads the tool's output (1 MiB of read-ahead, so the tool runs on the other core
- * while we parse and hash). `head` bounds the input because zstd and xz refuse the tar padding
- * that follows the member. A non-zero exit of either process is ArtifactError COMPRESSION with
+ * while we parse and hash). `dd` (boundedCopy) bounds the input because zstd and xz refuse the
+ * tar padding that follows the member. A non-zero exit of either process is ArtifactError COMPRESSION with
  * the tool's stderr, so bad data never ends cleanly.
  */
 export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<Readable> {

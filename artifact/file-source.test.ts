@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compressBuffer, decompressFileRegion, decompressFileRegionToFifo, findTool } from './compression.js';
+import { boundedCopy, compressBuffer, decompressFileRegion, decompressFileRegionToFifo, findTool } from './compression.js';
 import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FILE_CHUNK, FileSource } from './file-source.js';
@@ -138,8 +138,9 @@ test('decompressFileRegionToFifo: closed early, the tool is killed and its exit 
   // Killed, the tool's exit is a failure: never a clean end of a short stream.
   const e = await t.throwsAsync(region.exited, { instanceOf: ArtifactError });
   t.is(e?.code, 'COMPRESSION');
-  // head and zstd outlive the shell unless the FIFO has no reader left: they must be gone.
-  const left = () => spawnSync('pgrep', ['-f', `head -c ${z.length}$`], { encoding: 'utf8' }).stdout.trim();
+  // The bounded copy (dd or head) and zstd outlive the shell unless the FIFO has no reader left: they must be gone.
+  const copy = boundedCopy(z.length)!.slice(1).join(' ');
+  const left = () => spawnSync('pgrep', ['-f', `${copy}$`], { encoding: 'utf8' }).stdout.trim();
   for (let i = 0; i < 100 && left() !== ''; i++) await new Promise((r) => setTimeout(r, 50));
   t.is(left(), '');
 });

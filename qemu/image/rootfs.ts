@@ -12,6 +12,8 @@ import { launcherPathsIn } from './snapshot.js';
 /** Folders that must exist in the image as mount points or state locations. */
 const MOUNT_POINTS = ['proc', 'sys', 'dev', 'tmp', 'run', 'data', 'uboot', 'root', 'boot', 'mnt', 'var/lib', 'var/log', 'etc/flipside'];
 const TRIM = ['usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'usr/share/bug', 'usr/include', 'usr/share/gdb'];
+/** Files of the packages that nothing on the device uses (the zstd package's parallel zstd and its shell wrappers). */
+const TRIM_FILES = ['usr/bin/pzstd', 'usr/bin/zstdgrep', 'usr/bin/zstdless'];
 
 /** Moves a top-level folder into /usr and leaves a symlink, as Debian's merged-/usr layout does. */
 function mergeIntoUsr(tree: string, dir: string): void {
@@ -54,7 +56,7 @@ export async function buildBaseTree(debs: string[], dir: string, onFile?: (done:
   for (const d of ['bin', 'sbin', 'lib']) mergeIntoUsr(tmpTree, d);
   for (const d of ['lib32', 'lib64', 'libx32']) if (existsSync(join(tmpTree, d))) mergeIntoUsr(tmpTree, d);
   await linkBusyboxApplets(tmpTree);
-  for (const t of TRIM) rmSync(join(tmpTree, t), { recursive: true, force: true });
+  for (const t of [...TRIM, ...TRIM_FILES]) rmSync(join(tmpTree, t), { recursive: true, force: true });
   for (const m of MOUNT_POINTS) mkdirSync(join(tmpTree, m), { recursive: true });
   // The client's state lives on the data partition; /var/lib/flipside is where tools look for it.
   symlinkSync('/data/flipside', join(tmpTree, 'var/lib/flipside'));
