@@ -151,6 +151,15 @@ export async function main(argv: string[]): Promise<number> {
     // A line per 10 s: what a stalled loop cost every request (loop-delay.ts).
     const { logLoopDelay } = await import('./loop-delay.js');
     logLoopDelay((w, msg) => app.log.info(w, msg)); // unref'd: ends with the process
+    // On PostgreSQL, beside it: where queries' time went in the same window (store/pool-timing.ts).
+    const timing = (app.flipside.store as { timing?: import('./store/pool-timing.js').PoolTiming }).timing;
+    if (timing) {
+      const { POOL_TIMING_MESSAGE } = await import('./store/pool-timing.js');
+      setInterval(() => {
+        const w = timing.take();
+        if (w) app.log.info(w, POOL_TIMING_MESSAGE);
+      }, 10_000).unref();
+    }
     if (worker) {
       // The supervisor prints the listening line once for all; a worker runs until it is told to
       // stop, or until the supervisor is gone (its IPC channel closed: killed, say).

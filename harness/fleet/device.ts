@@ -11,7 +11,7 @@
 // cut short by the network resumes with the same planned outcome at the next poll.
 import { ApiClient } from '../../client/api/client.js';
 import { checkUpdate, reportStatus, uploadLog, type UpdateInfo } from '../../client/api/deployments.js';
-import { DeploymentAborted, ApiError } from '../../client/api/errors.js';
+import { DeploymentAborted, ApiError, NetworkError } from '../../client/api/errors.js';
 import { httpRequest } from '../../client/api/http.js';
 import { inventoryBody, INVENTORY_PATH } from '../../client/inventory/send.js';
 import { Agent } from 'node:https';
@@ -140,7 +140,8 @@ export class FleetDevice {
     try {
       return await fn();
     } catch (e) {
-      const kind = `${what}: ${(e as Error).name}${e instanceof ApiError ? ` ${e.status}` : ''}`;
+      // The network error's code too: a timeout (a slow server) and a reset (a closed connection) have different causes.
+      const kind = `${what}: ${(e as Error).name}${e instanceof ApiError ? ` ${e.status}` : ''}${e instanceof NetworkError ? ` ${e.code}` : ''}`;
       this.o.metrics.errors.set(kind, (this.o.metrics.errors.get(kind) ?? 0) + 1);
       return null;
     }

@@ -52,10 +52,11 @@ export async function reportStatus(ctx: ServerContext, deviceId: string, deploym
   // The write is a compare-and-set on the status read: a report racing another one (or an abort)
   // in another server process reads again rather than overwriting what it did not see.
   for (;;) {
-    const dd = await ctx.store.deploymentDevice(deploymentId, deviceId);
+    // One read for both rows: on PostgreSQL each round trip waits for a pooled connection.
+    const both = await ctx.store.deploymentDeviceWithDeployment(deploymentId, deviceId);
     // Another device's deployment looks exactly like a missing one: nothing leaks about it.
-    if (!dd) throw notFound('deployment not found for this device');
-    const dep = (await ctx.store.deployment(deploymentId))!;
+    if (!both) throw notFound('deployment not found for this device');
+    const { device: dd, deployment: dep } = both;
     if (dd.status === 'aborted') throw conflict('deployment aborted');
     if (dd.status === 'decommissioned') throw conflict('device decommissioned');
     if (FINAL_DEVICE_STATUSES.has(dd.status)) {

@@ -1,5 +1,6 @@
 // POST /api/devices/v1/authentication/auth_requests: Mender's device authentication. The body
 // signature is checked over the raw bytes, so this plugin keeps them (its own JSON parser).
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { parseDevicePublicKey, verifyRequestSignature, PublicKeyError } from '../auth/request-signature.js';
@@ -71,6 +72,18 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
       // Stored in one canonical PEM form so the same key always finds the same auth set.
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
+      const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
+      const issued = async (deviceId: string, token: string) => {
+        await ctx.store.checkIn(deviceId);
+        req.log.info({ device_id: deviceId }, 'device authenticated');
+        return reply.type('application/jwt').send(token);
+      };
+      // A known, accepted device (every auth after the first: a reboot, an expired token) gets
+      // its token in one store call; the full path below is a dozen round trips on PostgreSQL,
+      // each waiting for a pooled connection, and a rollout's reboots send them all at once.
+      const jti = randomUUID();
+      const known = await ctx.store.addTokenForAcceptedKey(idData, pem, jti, exp);
+      if (known) return issued(known.device_id, signJwt(ctx.secrets.jwtPrivateKey, { sub: known.device_id, exp, jti, 'mender.device': true, 'mender.tenant': '' }).token);
       if (!(await ctx.store.hasAuthSet(idData, pem))) ctx.admission.admitNew(req.ip, await ctx.store.countPendingAuthSets());
       const before = await ctx.store.deviceByIdData(idData);
       const { device, authSet } = await ctx.store.recordAuthRequest(idData, pem);
@@ -80,12 +93,9 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
         req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');
         throw unauthorized('unauthorized');
       }
-      const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
       const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
       await ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
-      await ctx.store.checkIn(device.id);
-      req.log.info({ device_id: device.id }, 'device authenticated');
-      return reply.type('application/jwt').send(token);
+      return issued(device.id, token);
     },
   );
 }

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
+import { PoolTiming } from './pool-timing.js';
 import {
   FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusFrom, ANY_OPEN_DEVICE_SQL, ANY_DEVICE_SQL, ANY_STARTED_DEVICE_SQL, deviceStatusOf, now,
   type ArtifactRow, type AuditEntry, type AuditFilter, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
@@ -37,17 +38,54 @@ function numbered(sql: string): string {
   return out;
 }
 
-/** A connection or the pool: the queries one method runs. */
+/** A connection or the pool: the queries one method runs, timed (pool-timing.ts). */
 class Sql {
-  constructor(private readonly on: pg.Pool | pg.PoolClient) {}
+  constructor(
+    private readonly on: pg.Pool | pg.PoolClient,
+    private readonly timing: PoolTiming,
+  ) {}
   async all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
-    return (await this.on.query({ text: numbered(sql), values: params, types })).rows as T[];
+    return (await this.query(sql, params)).rows as T[];
   }
   async get<T>(sql: string, ...params: unknown[]): Promise<T | undefined> {
     return (await this.all<T>(sql, ...params))[0];
   }
   async run(sql: string, ...params: unknown[]): Promise<number> {
-    return (await this.on.query({ text: numbered(sql), values: params, types })).rowCount ?? 0;
+    return (await this.query(sql, params)).rowCount ?? 0;
+  }
+  private async query(sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    const config = { text: numbered(sql), values: params, types };
+    if (!(this.on instanceof pg.Pool)) return timed(this.timing, this.on, config);
+    // pool.query() with the wait for a connection timed apart from the query.
+    const c = await connect(this.on, this.timing);
+    let failed: unknown;
+    try {
+      return await timed(this.timing, c, config);
+    } catch (e) {
+      failed = e;
+      throw e;
+    } finally {
+      // A connection that failed (not a statement PostgreSQL refused) leaves the pool.
+      c.release(failed !== undefined && !(failed instanceof pg.DatabaseError) ? (failed as Error) : undefined);
+    }
+  }
+}
+
+async function connect(pool: pg.Pool, timing: PoolTiming): Promise<pg.PoolClient> {
+  const came = timing.waitStarted();
+  try {
+    return await pool.connect();
+  } finally {
+    came();
+  }
+}
+
+async function timed(timing: PoolTiming, c: pg.PoolClient, config: pg.QueryConfig): Promise<pg.QueryResult> {
+  const t0 = performance.now();
+  try {
+    return await c.query(config);
+  } finally {
+    timing.queried(performance.now() - t0);
   }
 }
 
@@ -115,27 +153,33 @@ function artifactFromRow(r: Record<string, unknown>): ArtifactRow {
 
 export class PostgresStore implements FlipsideStore {
   private readonly sql: Sql;
+  /** Where queries' time went since the server last logged it (pool-timing.ts). */
+  readonly timing = new PoolTiming();
   constructor(readonly pool: pg.Pool) {
-    this.sql = new Sql(pool);
+    this.sql = new Sql(pool, this.timing);
   }
 
   /** Runs fn in one transaction on one connection; retried when PostgreSQL picks it as a deadlock victim. */
   private async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const c = await this.pool.connect();
+      const c = await connect(this.pool, this.timing);
+      const sql = new Sql(c, this.timing);
+      const t0 = performance.now();
+      let broken: Error | undefined;
       try {
-        await c.query('BEGIN');
-        const out = await fn(new Sql(c));
-        await c.query('COMMIT');
+        await sql.run('BEGIN');
+        const out = await fn(sql);
+        await sql.run('COMMIT');
         return out;
       } catch (e) {
-        await c.query('ROLLBACK').catch(() => {});
+        await c.query('ROLLBACK').catch((r: Error) => (broken = r));
         const code = (e as { code?: string }).code;
         // 40P01 deadlock, 40001 serialization failure: nothing was stored, the transaction may run again.
         if ((code === '40P01' || code === '40001') && attempt < 5) continue;
         throw e;
       } finally {
-        c.release();
+        this.timing.held(performance.now() - t0);
+        c.release(broken);
       }
     }
   }
@@ -447,18 +491,19 @@ export class PostgresStore implements FlipsideStore {
   // ---- inventory
 
   async setInventory(deviceId: string, scope: string, attrs: Array<{ name: string; value: unknown }>, replace: boolean): Promise<void> {
-    await this.tx(async (sql) => {
-      if (replace) await sql.run('DELETE FROM inventory WHERE device_id = ? AND scope = ?', deviceId, scope);
-      if (attrs.length) {
-        // One statement for all attributes: a device's inventory is one round trip.
-        await sql.run(
-          `INSERT INTO inventory (device_id, scope, name, value) SELECT ?, ?, n, v FROM unnest(?::text[], ?::text[]) AS a(n, v)
-           ON CONFLICT (device_id, scope, name) DO UPDATE SET value = excluded.value`,
-          deviceId, scope, attrs.map((a) => a.name), attrs.map((a) => JSON.stringify(a.value)),
-        );
-      }
-      await sql.run('INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT (device_id) DO UPDATE SET updated_ts = excluded.updated_ts', deviceId, now());
-    });
+    // One statement (atomic on its own), so a device's inventory is one round trip: each round
+    // trip waits for a pooled connection and a turn of the event loop, and at fleet scale that
+    // wait is the request's time (README, fleet scale). Replacing deletes the names not sent and
+    // upserts the rest: no row is both deleted and inserted by the one statement.
+    const names = attrs.map((a) => a.name);
+    const values = attrs.map((a) => JSON.stringify(a.value));
+    await this.sql.run(
+      `WITH ${replace ? 'gone AS (DELETE FROM inventory WHERE device_id = ? AND scope = ? AND NOT (name = ANY(?::text[]))),' : ''}
+         put AS (INSERT INTO inventory (device_id, scope, name, value) SELECT ?, ?, n, v FROM unnest(?::text[], ?::text[]) AS a(n, v)
+                 ON CONFLICT (device_id, scope, name) DO UPDATE SET value = excluded.value)
+       INSERT INTO inventory_devices (device_id, grp, updated_ts) VALUES (?, NULL, ?) ON CONFLICT (device_id) DO UPDATE SET updated_ts = excluded.updated_ts`,
+      ...(replace ? [deviceId, scope, names] : []), deviceId, scope, names, values, deviceId, now(),
+    );
   }
   async inventory(deviceId: string): Promise<InventoryAttribute[]> {
     const [rows, inv, dev, seen] = await Promise.all([
@@ -661,18 +706,23 @@ export class PostgresStore implements FlipsideStore {
     // One statement, without the deployment's row lock: with the lock every status report of a
     // rollout queued behind one row (and its commit's fsync), holding a pooled connection while it
     // waited, so polls queued for connections too (1,000 devices on 2 workers: status p50 25 s).
-    // The deployment's own status moves after the commit (settleDeploymentStatus).
+    // The deployment's own status moves after the commit (settleDeploymentStatus), and only a
+    // report that can move it looks: a final one, or any while the deployment is not yet in
+    // progress. The others (three of a device's four) cannot, and the look was two more round
+    // trips each, every one waiting in the pool's queue (README, fleet scale).
     const ts = now();
     const final = FINAL_DEVICE_STATUSES.has(status);
-    const changed = (await this.sql.run(
-      `UPDATE deployment_devices SET status = ?, substate = ?, finished = ?,
-         started = CASE WHEN started IS NULL AND ? != 'pending' THEN ? ELSE started END,
-         attempts = COALESCE(?, attempts), device_type = COALESCE(?, device_type)
-       WHERE deployment_id = ? AND device_id = ? AND status = COALESCE(?, status)`,
+    const row = await this.sql.get<{ deployment_status: string }>(
+      `UPDATE deployment_devices dd SET status = ?, substate = ?, finished = ?,
+         started = CASE WHEN dd.started IS NULL AND ? != 'pending' THEN ? ELSE dd.started END,
+         attempts = COALESCE(?, dd.attempts), device_type = COALESCE(?, dd.device_type)
+       FROM deployments d
+       WHERE d.id = dd.deployment_id AND dd.deployment_id = ? AND dd.device_id = ? AND dd.status = COALESCE(?, dd.status)
+       RETURNING d.status AS deployment_status`,
       status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId, extra.ifStatus ?? null,
-    )) > 0;
-    if (changed) await this.settleDeploymentStatus(deploymentId);
-    return changed;
+    );
+    if (row && (final || row.deployment_status !== 'inprogress')) await this.settleDeploymentStatus(deploymentId);
+    return row !== undefined;
   }
   async setDeploymentDeviceType(deploymentId: string, deviceId: string, deviceType: string): Promise<void> {
     await this.sql.run('UPDATE deployment_devices SET device_type = ? WHERE deployment_id = ? AND device_id = ?', deviceType, deploymentId, deviceId);
@@ -727,17 +777,18 @@ export class PostgresStore implements FlipsideStore {
   }
   async saveDownloadProgress(rows: DownloadProgressRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.tx(async (sql) => {
-      for (const r of rows) {
-        await sql.run(
-          `INSERT INTO download_progress (deployment_id, device_id, artifact_id, position, total, served, requests, resumes, restarts, last_at)
-           SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?)
-           ON CONFLICT (deployment_id, device_id) DO UPDATE SET artifact_id = excluded.artifact_id, position = excluded.position, total = excluded.total,
-             served = excluded.served, requests = excluded.requests, resumes = excluded.resumes, restarts = excluded.restarts, last_at = excluded.last_at`,
-          r.deployment_id, r.device_id, r.artifact_id, r.position, r.total, r.served, r.requests, r.resumes, r.restarts, r.last_at, r.deployment_id,
-        );
-      }
-    });
+    // Every row in one statement: a flush during a rollout carries thousands, and a transaction
+    // of one round trip per row held its connection for as many event-loop turns.
+    const col = <K extends keyof DownloadProgressRow>(k: K) => rows.map((r) => r[k]);
+    await this.sql.run(
+      `INSERT INTO download_progress (deployment_id, device_id, artifact_id, position, total, served, requests, resumes, restarts, last_at)
+       SELECT x.* FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
+         AS x(deployment_id, device_id, artifact_id, position, total, served, requests, resumes, restarts, last_at)
+       WHERE EXISTS (SELECT 1 FROM deployments WHERE id = x.deployment_id)
+       ON CONFLICT (deployment_id, device_id) DO UPDATE SET artifact_id = excluded.artifact_id, position = excluded.position, total = excluded.total,
+         served = excluded.served, requests = excluded.requests, resumes = excluded.resumes, restarts = excluded.restarts, last_at = excluded.last_at`,
+      col('deployment_id'), col('device_id'), col('artifact_id'), col('position'), col('total'), col('served'), col('requests'), col('resumes'), col('restarts'), col('last_at'),
+    );
   }
   async saveDeploymentLog(deploymentId: string, deviceId: string, messages: LogMessage[]): Promise<void> {
     await this.tx(async (sql) => {
@@ -845,21 +896,56 @@ export class PostgresStore implements FlipsideStore {
   /**
    * Moves the deployment's status if what is committed of its devices says it should; true when
    * it moved. Decided first without a lock (the common case: a report that moves nothing costs
-   * two index reads and waits for no one); a move is made under the deployment's row lock and
-   * counted again there. Each status write calls it after its own commit, so of several
-   * concurrent writers the last to commit sees them all (READ COMMITTED: a statement sees what
-   * committed before it began). A process killed between the two leaves the move to the next
-   * write or the next look at the deployment (management view).
+   * one round trip and waits for no one); a move is made under the deployment's row lock and
+   * counted again there. Each status write that can move it calls it after its own commit, so of
+   * several concurrent writers the last to commit sees them all (READ COMMITTED: a statement
+   * sees what committed before it began). A process killed between the two leaves the move to
+   * the next final report or the next look at the deployment (management view).
    */
   async settleDeploymentStatus(deploymentId: string): Promise<boolean> {
-    const dep = await this.deployment(deploymentId);
-    if (!dep || dep.status === 'finished') return false;
-    if ((await this.wantedDeploymentStatus(this.sql, dep)) === dep.status) return false;
+    // The look in one round trip: the deployment's status and the index seeks beside it.
+    const r = await this.sql.get<{ status: DeploymentRow['status']; any_open: boolean; any_device: boolean; any_started: boolean }>(
+      `SELECT d.status, EXISTS (${correlated(ANY_OPEN_DEVICE_SQL)}) AS any_open, EXISTS (${correlated(ANY_DEVICE_SQL)}) AS any_device,
+         CASE WHEN d.status = 'inprogress' THEN FALSE ELSE EXISTS (${correlated(ANY_STARTED_DEVICE_SQL)}) END AS any_started
+       FROM deployments d WHERE d.id = ?`,
+      deploymentId,
+    );
+    if (!r || r.status === 'finished') return false;
+    if (deploymentStatusFrom({ anyOpen: r.any_open, anyDevice: r.any_device, anyStarted: () => r.any_started }, r.status) === r.status) return false;
     return this.tx(async (sql) => {
       await this.lockDeployment(sql, deploymentId);
       return this.refreshDeploymentStatus(sql, deploymentId);
     });
   }
+
+  // ---- fewer round trips on the device API's hot paths (fleet scale, issue #19)
+
+  async deploymentDeviceWithDeployment(deploymentId: string, deviceId: string): Promise<{ device: DeploymentDeviceRow; deployment: DeploymentRow } | undefined> {
+    const r = await this.sql.get<DeploymentDeviceRow & { d: Record<string, unknown> }>(
+      'SELECT dd.*, to_jsonb(d) AS d FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id WHERE dd.deployment_id = ? AND dd.device_id = ?',
+      deploymentId, deviceId,
+    );
+    if (!r) return undefined;
+    const { d, ...device } = r;
+    return { device, deployment: deploymentFromRow(d) };
+  }
+  async addTokenForAcceptedKey(idData: string, pubkey: string, jti: string, exp: number): Promise<{ device_id: string; auth_set_id: string } | undefined> {
+    // FOR SHARE: a rejection or decommissioning running meanwhile (it locks the device row and
+    // updates the auth set's, then deletes the tokens) is waited for, and the rows it changed
+    // are checked again, so no token outlives the acceptance it was issued under.
+    return this.sql.get(
+      `INSERT INTO device_tokens (jti, device_id, auth_set_id, exp)
+       SELECT ?, d.id, a.id, ? FROM devices d JOIN auth_sets a ON a.device_id = d.id
+       WHERE d.id_data = ? AND a.pubkey = ? AND a.status = 'accepted' AND d.status = 'accepted' FOR SHARE
+       RETURNING device_id, auth_set_id`,
+      jti, exp, idData, pubkey,
+    );
+  }
+}
+
+/** One of store.ts's per-deployment seeks as a subquery of a query over deployments d. */
+function correlated(seek: string): string {
+  return seek.replace('deployment_id = ?', 'deployment_id = d.id');
 }
 
 /** A fresh, empty schema on this database for one test's server; drop() removes it and its tables. */

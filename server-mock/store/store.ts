@@ -1152,4 +1152,27 @@ export class Store {
     this.refreshDeploymentStatus(deploymentId);
     return this.deployment(deploymentId)?.status !== before;
   }
+
+  // ---- fewer round trips on the device API's hot paths (fleet scale, issue #19): one call
+  // each here as well, so the callers are the same on both stores (postgres.ts does each in one
+  // statement).
+
+  /** The device's row in the deployment and the deployment's row: what a status report decides on. */
+  deploymentDeviceWithDeployment(deploymentId: string, deviceId: string): { device: DeploymentDeviceRow; deployment: DeploymentRow } | undefined {
+    const device = this.deploymentDevice(deploymentId, deviceId);
+    const deployment = device && this.deployment(deploymentId);
+    return deployment && { device, deployment };
+  }
+  /**
+   * A known device's auth request in one step: when the identity's device and this key's auth
+   * set are both accepted, records the token `jti` for them and returns their ids; otherwise
+   * nothing is written and undefined says the full auth path must decide.
+   */
+  addTokenForAcceptedKey(idData: string, pubkey: string, jti: string, exp: number): { device_id: string; auth_set_id: string } | undefined {
+    const r = this.stmt("SELECT d.id AS device_id, a.id AS auth_set_id FROM devices d JOIN auth_sets a ON a.device_id = d.id WHERE d.id_data = ? AND a.pubkey = ? AND a.status = 'accepted' AND d.status = 'accepted'").get(idData, pubkey) as
+      | { device_id: string; auth_set_id: string }
+      | undefined;
+    if (r) this.addDeviceToken(jti, r.device_id, r.auth_set_id, exp);
+    return r;
+  }
 }

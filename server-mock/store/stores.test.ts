@@ -230,6 +230,60 @@ for (const [kind, open] of kinds) {
     t.truthy(dep.finished);
     t.false(await b.settleDeploymentStatus(d.id));
   });
+
+  test(`${kind}: a status report's read: the device's row with its deployment, nothing for another device`, async (t) => {
+    const { a, b } = await open(t);
+    const d = deployment(1, { retries: 2 });
+    await a.insertDeployment(d, [{ id: 'x', phase: 0 }]);
+    await a.setDeviceDeploymentStatus(d.id, 'x', 'downloading', null, { ifStatus: 'pending' });
+    const both = (await b.deploymentDeviceWithDeployment(d.id, 'x'))!;
+    t.is(both.device.status, 'downloading');
+    t.is(both.deployment.id, d.id);
+    t.is(both.deployment.retries, 2);
+    t.deepEqual(both.deployment.phases, d.phases);
+    t.is(await b.deploymentDeviceWithDeployment(d.id, 'y'), undefined);
+  });
+
+  test(`${kind}: a known key's token in one call: only for an accepted device and auth set`, async (t) => {
+    const { a, b } = await open(t);
+    const idData = JSON.stringify({ mac: 'fast' });
+    const { device, authSet } = await a.recordAuthRequest(idData, 'key-1');
+    t.is(await b.addTokenForAcceptedKey(idData, 'key-1', 'jti-pending', 9e9), undefined, 'pending: the full path decides');
+    t.is(await a.deviceToken('jti-pending'), undefined);
+    await a.setAuthSetStatus(authSet.id, 'accepted');
+    t.deepEqual(await b.addTokenForAcceptedKey(idData, 'key-1', 'jti-1', 9e9), { device_id: device.id, auth_set_id: authSet.id });
+    t.is((await a.deviceToken('jti-1'))?.device_id, device.id);
+    t.is(await b.addTokenForAcceptedKey(idData, 'key-2', 'jti-other-key', 9e9), undefined, 'another key of the same identity');
+    await b.setAuthSetStatus(authSet.id, 'rejected');
+    t.is(await a.deviceToken('jti-1'), undefined, 'the rejection revoked it');
+    t.is(await a.addTokenForAcceptedKey(idData, 'key-1', 'jti-2', 9e9), undefined);
+    t.is(await a.deviceToken('jti-2'), undefined);
+  });
+
+  test(`${kind}: a replacing inventory write keeps only the names sent; a merging one adds`, async (t) => {
+    const { a, b } = await open(t);
+    const { device } = await a.recordAuthRequest(JSON.stringify({ mac: 'inv' }), 'k');
+    await a.setInventory(device.id, 'inventory', [{ name: 'a', value: 1 }, { name: 'b', value: 2 }], true);
+    await b.setInventory(device.id, 'inventory', [{ name: 'b', value: 3 }, { name: 'c', value: 4 }], true);
+    const names = async () => (await a.inventory(device.id)).filter((x) => x.scope === 'inventory').map((x) => [x.name, x.value]);
+    t.deepEqual(await names(), [['b', 3], ['c', 4]]);
+    await b.setInventory(device.id, 'inventory', [{ name: 'a', value: 5 }], false);
+    t.deepEqual(await names(), [['a', 5], ['b', 3], ['c', 4]]);
+    await a.setInventory(device.id, 'inventory', [], true);
+    t.deepEqual(await names(), []);
+    t.truthy((await b.inventoryDevice(device.id))?.updated_ts);
+  });
+
+  test(`${kind}: download progress: many rows in one save, a row of a deleted deployment skipped`, async (t) => {
+    const { a, b } = await open(t);
+    const d = deployment(3);
+    await a.insertDeployment(d, ['x', 'y', 'z'].map((id) => ({ id, phase: 0 })));
+    const row = (device_id: string, deployment_id = d.id) => ({ deployment_id, device_id, artifact_id: 'art', position: 10, total: 100, served: 10, requests: 1, resumes: 0, restarts: 0, last_at: new Date().toISOString() });
+    await a.saveDownloadProgress([row('x'), row('y'), row('z'), row('w', randomUUID())]);
+    await b.saveDownloadProgress([{ ...row('y'), position: 100, served: 100 }]);
+    const rows = await b.downloadProgressOf(d.id);
+    t.deepEqual(rows.map((r) => [r.device_id, r.position]).sort(), [['x', 10], ['y', 100], ['z', 10]]);
+  });
 }
 
 if (PG_URL) {
