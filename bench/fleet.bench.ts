@@ -3,7 +3,9 @@
 // Environment: FLEET_STORES ("sqlite,postgres"), FLEET_DEVICES (comma list, "10000"),
 // FLEET_POLL_SECONDS (120), FLEET_JITTER (0.5), FLEET_BOOT_SECONDS (one poll interval),
 // FLEET_PHASE_GAP (60), FLEET_WORKERS (device processes, 2), FLEET_REPEAT (runs per size, 1),
-// FLEET_SERVER_WORKERS (flipside-server --workers, 1; more needs postgres), FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there), FLEET_DATABASE_URL (a
+// FLEET_SERVER_WORKERS (flipside-server --workers, 1; more needs postgres), FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there),
+// FLEET_SERVER_NODE_ARGS (space-separated node flags for the server, e.g. --trace-gc),
+// FLEET_SERVER_LOG (copy the server's log to this path, suffixed with store and size), FLEET_DATABASE_URL (a
 // PostgreSQL server; without it `ci/postgres.sh` starts a throwaway one for the run and stops it).
 // With the defaults a 10,000-device run takes about 12 minutes: admission, a 120 s boot, and a
 // rollout of 60 s + up to 180 s to the next poll + one more poll for the 2 % that retry.
@@ -47,6 +49,8 @@ try {
           seed: r + 1,
           ...(url ? { databaseUrl: url } : {}),
           cpuProfDir: env.FLEET_CPU_PROF,
+          ...(env.FLEET_SERVER_LOG ? { serverLogCopy: `${env.FLEET_SERVER_LOG}.${store}-${devices}-${r + 1}` } : {}),
+          ...(env.FLEET_SERVER_NODE_ARGS ? { serverNodeArgs: env.FLEET_SERVER_NODE_ARGS.split(' ').filter(Boolean) } : {}),
           log: (l) => console.log(l),
         }).catch((e: unknown) => {
           // One store's failed run is a result too: the other store still runs.

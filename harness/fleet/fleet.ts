@@ -5,7 +5,7 @@
 // processes), create the deployment once all are polling, watch it until it finishes, stop the
 // devices, then check every device's final status on the server against the seeded plan.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -54,6 +54,10 @@ export interface FleetOptions {
   admitConcurrency: number;
   /** A V8 CPU profile of the server goes here. */
   cpuProfDir?: string;
+  /** More node flags for the server process (`--trace-gc`). */
+  serverNodeArgs?: string[];
+  /** Copy the server's log here at the end (the data dir it lives in is removed). */
+  serverLogCopy?: string;
   serverLogLevel?: string;
   /** An empty PostgreSQL database used as it is (the run's rows stay in it); `databaseUrl` makes a fresh one instead. */
   database?: string;
@@ -190,7 +194,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
   const fresh = o.databaseUrl ? await FreshDatabase.create(o.databaseUrl, runId) : null;
   const database = fresh?.url ?? o.database;
-  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, logLevel: o.serverLogLevel, database, workers: o.serverWorkers }).catch(async (e: unknown) => {
+  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, nodeArgs: o.serverNodeArgs, logLevel: o.serverLogLevel, database, workers: o.serverWorkers }).catch(async (e: unknown) => {
     await fresh?.drop();
     throw e;
   });
@@ -363,6 +367,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     await baseline?.stop();
     mgmt?.close();
     await server.stop();
+    if (o.serverLogCopy) copyFileSync(server.logPath, o.serverLogCopy);
     await fresh?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -37,6 +37,8 @@ export interface ServerProcessOptions {
   database?: string;
   /** Server processes (--workers; more than 1 needs `database`). */
   workers?: number;
+  /** More node flags for the server (`--trace-gc`: its GC lines go to the log with the rest). */
+  nodeArgs?: string[];
 }
 
 export class ServerProcess {
@@ -57,7 +59,7 @@ export class ServerProcess {
     if (init.status !== 0) throw new Error(`flipside-server init failed (${init.status}): ${init.stderr || init.stdout}`);
     const logPath = join(o.dataDir, 'server.log');
     const logFd = openSync(logPath, 'a');
-    const node = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
+    const node = [...(o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : []), ...(o.nodeArgs ?? [])];
     const child = spawn(process.execPath, [...node, SERVER_BIN, '--data-dir', o.dataDir, ...db, ...(o.workers ? ['--workers', String(o.workers)] : []), '--host', '127.0.0.1', '--port', '0', '--log-level', o.logLevel ?? 'info'], {
       stdio: ['ignore', logFd, 'pipe'],
     });

@@ -12,7 +12,7 @@ import { deploymentOutcome } from '../deployments/outcome.js';
 import type { DownloadView } from '../deployments/download-progress.js';
 import { devicesMatchingFilter } from './inventory.js';
 import { pagingQuery, pageOf, sendPage } from './paging.js';
-import { filterAsync, mapAsync } from '../async-array.js';
+import { filterAsyncInSlices, mapAsync } from '../async-array.js';
 
 const V1 = '/api/management/v1/deployments/deployments';
 const tags = ['Management API: deployments'];
@@ -189,7 +189,7 @@ export async function deploymentRoutes(app: FastifyInstance, opts: { ctx: Server
   async function create(body: NewDeployment, targetIds: string[], target: string, actor: string): Promise<string> {
     if ((await ctx.store.artifactsByName(body.artifact_name)).length === 0) throw unprocessable(`no artifact named ${body.artifact_name}`);
     // Only accepted devices can take part; unknown ids are refused rather than silently dropped.
-    const unknown = await filterAsync(targetIds, async (id) => (await ctx.store.device(id))?.status !== 'accepted');
+    const unknown = await filterAsyncInSlices(targetIds, async (id) => (await ctx.store.device(id))?.status !== 'accepted');
     if (unknown.length) throw unprocessable(`not accepted devices: ${unknown.slice(0, 10).join(', ')}`);
     let ids = [...new Set(targetIds)];
     if (body.max_devices !== undefined) ids = ids.slice(0, body.max_devices);

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { openSqliteStore, type FlipsideStore } from './api.js';
 import { openPostgresStore, scratchSchema } from './postgres.js';
-import type { DeploymentRow } from './store.js';
+import { GROUP_ROLLED_BACK, type DeploymentRow } from './store.js';
 import { PG_SCHEMA_VERSION } from './postgres-schema.js';
 
 const PG_URL = process.env.FLIPSIDE_TEST_DATABASE_URL;
@@ -310,3 +310,67 @@ if (PG_URL) {
     t.is((await store.deployment(d.id))?.status, 'inprogress');
   });
 }
+
+// ---- big writes that yield to the event loop (fleet scale, issue #19)
+
+/** Counts event-loop turns (check phases) until stopped. */
+function turnCounter(): { stop(): number } {
+  let turns = 0;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  return { stop: () => ((stopped = true), turns) };
+}
+
+const manyDevices = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `dev-${String(i).padStart(5, '0')}`, phase: i < n / 10 ? 0 : 1 }));
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: a deployment of thousands of devices is stored whole while the event loop keeps turning`, async (t) => {
+    const { a } = await open(t);
+    const d = deployment(1200);
+    const turns = turnCounter();
+    await a.insertDeployment(d, manyDevices(1200));
+    t.true(turns.stop() >= 2, 'other work ran while it was stored');
+    t.is((await a.deploymentDevices(d.id)).length, 1200);
+    t.is((await a.deploymentStatistics(d.id)).pending, 1200);
+  });
+
+  test(`${kind}: a deployment of thousands of devices that fails late leaves nothing behind`, async (t) => {
+    const { a } = await open(t);
+    const d = deployment(1200);
+    const devices = manyDevices(1200);
+    // The same device twice, in the last slice: the primary key refuses it.
+    await t.throwsAsync(a.insertDeployment(d, [...devices, devices[0]!]), { any: true }); // SqliteError is not an Error here
+    t.is(await a.deployment(d.id), undefined);
+    t.is((await a.deploymentDevices(d.id)).length, 0);
+  });
+}
+
+test('sqlite: writes made while a big deployment is stored wait for its commit, and go back with it', async (t) => {
+  const [, open] = kinds[0]!;
+  const { a } = await open(t);
+  // Succeeds: a write made between its slices is durable only once the whole deployment is.
+  const order: string[] = [];
+  const stored = a.insertDeployment(deployment(1200), manyDevices(1200)).then(() => order.push('deployment'));
+  await new Promise((r) => setImmediate(r));
+  await a.saveSettings('during', { n: 1 });
+  const durable = a.durable()!.then(() => order.push('other write durable'));
+  await Promise.all([stored, durable]);
+  t.deepEqual(order, ['deployment', 'other write durable']);
+  // Fails in its last slice: the whole group goes back, the other write with it, and its reply is told.
+  const devices = manyDevices(1200);
+  const d = deployment(1200);
+  const failing = a.insertDeployment(d, [...devices, devices[0]!]);
+  await new Promise((r) => setImmediate(r));
+  await a.saveSettings('lost', { n: 2 });
+  const told = a.durable()!;
+  await t.throwsAsync(failing, { any: true });
+  await t.throwsAsync(told, { code: GROUP_ROLLED_BACK });
+  t.is(await a.settings('lost'), undefined);
+  t.is(await a.deployment(d.id), undefined);
+  t.truthy(await a.settings('during'));
+});
