@@ -30,9 +30,10 @@ export interface ScratchServer extends AdminSession {
 /** A server on a fresh data folder (unless opts.dataDir names one) with ADMIN created and logged in. */
 // With FLIPSIDE_TEST_DATABASE_URL set (a PostgreSQL the tests may use), each scratch server gets
 // a fresh schema there instead of SQLite, dropped when it closes: the same tests on both stores.
-export async function startScratchServer(opts: Partial<BuildServerOptions> = {}): Promise<ScratchServer> {
+// `sqlite: true` keeps SQLite whatever the environment, for callers that work on its file.
+export async function startScratchServer(opts: Partial<BuildServerOptions> = {}, how: { sqlite?: boolean } = {}): Promise<ScratchServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'flipside-server-'));
-  const scratch = !opts.database && process.env.FLIPSIDE_TEST_DATABASE_URL ? await (await import('./store/postgres.js')).scratchSchema(process.env.FLIPSIDE_TEST_DATABASE_URL) : undefined;
+  const scratch = !opts.database && !how.sqlite && process.env.FLIPSIDE_TEST_DATABASE_URL ? await (await import('./store/postgres.js')).scratchSchema(process.env.FLIPSIDE_TEST_DATABASE_URL) : undefined;
   const app = await buildServer({ ...opts, dataDir, database: opts.database ?? scratch?.database });
   if (!(await app.flipside.store.userByEmail(ADMIN.email))) await createUser(app.flipside, ADMIN.email, ADMIN.password);
   const adminToken = await login(app, ADMIN.email, ADMIN.password);

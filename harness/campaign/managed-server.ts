@@ -46,7 +46,8 @@ export interface ManagedSetup {
 /** The parent's one-time setup: artifacts uploaded, device preauthorized, a deployment per flow. */
 export async function prepareManagedServer(work: string, flows: { name: string; artifact: string; artifactName: string }[]): Promise<ManagedSetup> {
   const template = join(work, 'server-template');
-  const s = await startScratchServer({ dataDir: template });
+  // SQLite even when the tests' PostgreSQL is set: the workers copy this folder and reset its file.
+  const s = await startScratchServer({ dataDir: template }, { sqlite: true });
   try {
     const uploaded = new Set<string>();
     for (const f of flows) {
