@@ -72,7 +72,8 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
       // Stored in one canonical PEM form so the same key always finds the same auth set.
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
-      const exp = Math.floor(Date.now() / 1000) + ctx.jwtTtlSeconds;
+      // Rounded up: a token lives at least its TTL (rounded down, a 1 s token could be born expired).
+      const exp = Math.ceil(Date.now() / 1000) + ctx.jwtTtlSeconds;
       const issued = async (deviceId: string, token: string) => {
         await ctx.store.checkIn(deviceId);
         req.log.info({ device_id: deviceId }, 'device authenticated');
