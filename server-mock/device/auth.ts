@@ -74,7 +74,10 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       const pem = key.export({ type: 'spki', format: 'pem' }) as string;
       // Rounded up: a token lives at least its TTL (rounded down, a 1 s token could be born expired).
       const exp = Math.ceil(Date.now() / 1000) + ctx.jwtTtlSeconds;
-      const issued = async (deviceId: string, token: string) => {
+      // One token id for either path: the store records it before the token is signed.
+      const jti = randomUUID();
+      const issued = async (deviceId: string) => {
+        const { token } = signJwt(ctx.secrets.jwtPrivateKey, { sub: deviceId, exp, jti, 'mender.device': true, 'mender.tenant': '' });
         await ctx.store.checkIn(deviceId);
         req.log.info({ device_id: deviceId }, 'device authenticated');
         return reply.type('application/jwt').send(token);
@@ -82,9 +85,8 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       // A known, accepted device (every auth after the first: a reboot, an expired token) gets
       // its token in one store call; the full path below is a dozen round trips on PostgreSQL,
       // each waiting for a pooled connection, and a rollout's reboots send them all at once.
-      const jti = randomUUID();
       const known = await ctx.store.addTokenForAcceptedKey(idData, pem, jti, exp);
-      if (known) return issued(known.device_id, signJwt(ctx.secrets.jwtPrivateKey, { sub: known.device_id, exp, jti, 'mender.device': true, 'mender.tenant': '' }).token);
+      if (known) return issued(known.device_id);
       if (!(await ctx.store.hasAuthSet(idData, pem))) ctx.admission.admitNew(req.ip, await ctx.store.countPendingAuthSets());
       const before = await ctx.store.deviceByIdData(idData);
       const { device, authSet } = await ctx.store.recordAuthRequest(idData, pem);
@@ -94,9 +96,8 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
         req.log.info({ device_id: device.id, auth_set: authSet.id, status: authSet.status }, 'device not authorized');
         throw unauthorized('unauthorized');
       }
-      const { token, claims } = signJwt(ctx.secrets.jwtPrivateKey, { sub: device.id, exp, 'mender.device': true, 'mender.tenant': '' });
-      await ctx.store.addDeviceToken(claims.jti, device.id, authSet.id, exp);
-      return issued(device.id, token);
+      await ctx.store.addDeviceToken(jti, device.id, authSet.id, exp);
+      return issued(device.id);
     },
   );
 }

@@ -753,20 +753,26 @@ export class PostgresStore implements FlipsideStore {
   }
   /** Under the deployment's row lock (lockDeployment): counts what is committed, then moves the status. */
   private async refreshDeploymentStatus(sql: Sql, deploymentId: string): Promise<boolean> {
-    const dep = await this.deployment(deploymentId, sql);
-    if (!dep || dep.status === 'finished') return false;
-    const status = await this.wantedDeploymentStatus(sql, dep);
-    if (status === dep.status) return false;
-    await sql.run('UPDATE deployments SET status = ?, finished = ? WHERE id = ?', status, status === 'finished' ? now() : null, deploymentId);
+    const look = await this.deploymentStatusLook(sql, deploymentId);
+    if (!look) return false;
+    await sql.run('UPDATE deployments SET status = ?, finished = ? WHERE id = ?', look.wanted, look.wanted === 'finished' ? now() : null, deploymentId);
     return true;
   }
-  /** The status the deployment's committed devices say it has. */
-  private async wantedDeploymentStatus(sql: Sql, dep: DeploymentRow): Promise<DeploymentRow['status']> {
-    // Index seeks, not a count of every device (store.ts, deploymentStatusFrom).
-    const anyOpen = (await sql.get(ANY_OPEN_DEVICE_SQL, dep.id)) !== undefined;
-    const anyDevice = anyOpen || (await sql.get(ANY_DEVICE_SQL, dep.id)) !== undefined;
-    const anyStarted = dep.status !== 'inprogress' && anyDevice && (await sql.get(ANY_STARTED_DEVICE_SQL, dep.id)) !== undefined;
-    return deploymentStatusFrom({ anyOpen, anyDevice, anyStarted: () => anyStarted }, dep.status);
+  /**
+   * The status the deployment's committed devices say it should have, when that is not the one
+   * it has (and it is not finished); undefined otherwise. One round trip: the deployment's row
+   * and index seeks beside it, not a count of every device (store.ts, deploymentStatusFrom).
+   */
+  private async deploymentStatusLook(sql: Sql, deploymentId: string): Promise<{ wanted: DeploymentRow['status'] } | undefined> {
+    const r = await sql.get<{ status: DeploymentRow['status']; any_open: boolean; any_device: boolean; any_started: boolean }>(
+      `SELECT d.status, EXISTS (${correlated(ANY_OPEN_DEVICE_SQL)}) AS any_open, EXISTS (${correlated(ANY_DEVICE_SQL)}) AS any_device,
+         CASE WHEN d.status = 'inprogress' THEN FALSE ELSE EXISTS (${correlated(ANY_STARTED_DEVICE_SQL)}) END AS any_started
+       FROM deployments d WHERE d.id = ?`,
+      deploymentId,
+    );
+    if (!r || r.status === 'finished') return undefined;
+    const wanted = deploymentStatusFrom({ anyOpen: r.any_open, anyDevice: r.any_device, anyStarted: () => r.any_started }, r.status);
+    return wanted === r.status ? undefined : { wanted };
   }
 
   downloadProgress(deploymentId: string, deviceId: string): Promise<DownloadProgressRow | undefined> {
@@ -903,15 +909,7 @@ export class PostgresStore implements FlipsideStore {
    * the next final report or the next look at the deployment (management view).
    */
   async settleDeploymentStatus(deploymentId: string): Promise<boolean> {
-    // The look in one round trip: the deployment's status and the index seeks beside it.
-    const r = await this.sql.get<{ status: DeploymentRow['status']; any_open: boolean; any_device: boolean; any_started: boolean }>(
-      `SELECT d.status, EXISTS (${correlated(ANY_OPEN_DEVICE_SQL)}) AS any_open, EXISTS (${correlated(ANY_DEVICE_SQL)}) AS any_device,
-         CASE WHEN d.status = 'inprogress' THEN FALSE ELSE EXISTS (${correlated(ANY_STARTED_DEVICE_SQL)}) END AS any_started
-       FROM deployments d WHERE d.id = ?`,
-      deploymentId,
-    );
-    if (!r || r.status === 'finished') return false;
-    if (deploymentStatusFrom({ anyOpen: r.any_open, anyDevice: r.any_device, anyStarted: () => r.any_started }, r.status) === r.status) return false;
+    if (!(await this.deploymentStatusLook(this.sql, deploymentId))) return false;
     return this.tx(async (sql) => {
       await this.lockDeployment(sql, deploymentId);
       return this.refreshDeploymentStatus(sql, deploymentId);
