@@ -12,7 +12,7 @@ import { loadOrCreateSecrets } from './auth/secrets.js';
 import type { ServerContext } from './context.js';
 import { DeviceAdmission, DEFAULT_DEVICE_ADMISSION, type DeviceAdmissionOptions } from './device/admission.js';
 import { PasswordHasher } from './auth/password.js';
-import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/login-throttle.js';
+import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, inProcessGate, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { ApiError, explainLibraryError } from './http-errors.js';
 import { acceptEmptyJsonBody } from './empty-json-body.js';
 import { defaultLinkHosts } from './request-url.js';
@@ -66,16 +66,25 @@ export interface BuildServerOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
   webhookRetryDelaysMs?: number[];
+  /** The webhook outbox's lease and sweep intervals (integrations/webhooks.ts; tests shorten them). */
+  webhookOutbox?: { leaseMs?: number; sweepMs?: number };
   /** deviceconnect: how long a file transfer waits for the device, ping interval (tests shorten them). */
   deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number; recordings?: Partial<import('./deviceconnect/retention.js').RecordingRetention> };
   /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
   downloadProgressFlushMs?: number;
   /**
    * One of several processes of `flipside-server --workers N` (workers.ts): its slot (1..N, in
-   * the X-Flipside-Worker header and the logs) and the deviceconnect relay to the other workers.
+   * the X-Flipside-Worker header and the logs), the deviceconnect relay to the other workers,
+   * the supervisor's login throttle and admission rate (cluster-shared.ts), and the name its
+   * webhook leases carry (given by the supervisor, which tells the others when this one dies).
    * The supervisor did the once-only start-up work (removing orphaned blobs, emptying tmp/).
    */
-  worker?: { slot: number; relay: import('./deviceconnect/cluster-relay.js').ClusterRelay };
+  worker?: {
+    slot: number;
+    relay: import('./deviceconnect/cluster-relay.js').ClusterRelay;
+    shared: import('./cluster-shared.js').SharedLimits;
+    leaseOwner: string;
+  };
   /** Adds hooks before the server is ready (the power-cut campaign watches the device's status reports). */
   extend?: (app: FastifyInstance) => void;
 }
@@ -96,6 +105,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const blobs = new BlobStore(dataDir, opts.worker?.slot);
   // Not in a worker: another worker may be between a blob's rename and its row's insert.
   const orphans = opts.worker ? [] : blobs.removeOrphans(await store.artifactIds());
+  // SQLite belongs to this one process: a webhook lease left in it is a dead process's.
+  if (!opts.database) await store.releaseWebhookLeases(null);
   const ctx: ServerContext = {
     store,
     blobs,
@@ -105,11 +116,17 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     linkTtlSeconds: opts.linkTtlSeconds ?? 3600,
     maxArtifactBytes: opts.maxArtifactBytes ?? 10 * 1024 ** 3,
     publicUrl: opts.publicUrl,
-    webhooks: new WebhookDispatcher(store, opts.webhookRetryDelaysMs),
+    webhooks: new WebhookDispatcher(store, {
+      retryDelaysMs: opts.webhookRetryDelaysMs,
+      owner: opts.worker?.leaseOwner,
+      ...opts.webhookOutbox,
+      log: (msg, detail) => app.log.info(detail, msg),
+    }),
     linkHosts: defaultLinkHosts(opts.linkHosts),
     passwords: new PasswordHasher(),
-    admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now),
-    loginThrottle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now),
+    // Under --workers N both limits are the supervisor's, so N processes count as one.
+    admission: new DeviceAdmission({ ...DEFAULT_DEVICE_ADMISSION, ...opts.deviceAdmission }, opts.deviceAdmission?.now, opts.worker?.shared),
+    loginThrottle: opts.worker?.shared ?? inProcessGate(new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle }, opts.loginThrottle?.now)),
     connect: new ConnectHub(opts.worker?.relay),
     // Called only once requests run, when `app` (declared below) exists.
     downloads: new DownloadProgress(store, opts.downloadProgressFlushMs ?? DEFAULT_FLUSH_MS, (err) => app.log.warn({ err }, 'download progress not saved')),
@@ -214,10 +231,13 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const prune = setInterval(() => store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000)).catch((err: unknown) => app.log.warn({ err }, 'expired tokens not pruned')), 3600_000);
   prune.unref();
   await store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
+  // Deliveries left by a process that died: at once when the supervisor says so, else on a sweep.
+  opts.worker?.shared.onWorkerGone((owner) => void ctx.webhooks.takeOver(owner));
+  ctx.webhooks.start();
   app.addHook('onClose', async () => {
     clearInterval(prune);
-    ctx.webhooks.close();
-    await ctx.webhooks.idle();
+    await ctx.webhooks.stop();
+    opts.worker?.shared.close();
     await ctx.downloads.close();
     await store.close();
   });

@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
   program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number; workers: number }) => {
     const dataDir = resolve(o.dataDir);
     const database = databaseOf(o.database);
-    let worker: { slot: number; relay: import('./deviceconnect/cluster-relay.js').ClusterRelay } | undefined;
+    let worker: import('./app.js').BuildServerOptions['worker'];
     if (o.workers > 1) {
       const [{ default: cluster }, workers] = await Promise.all([import('node:cluster'), import('./workers.js')]);
       if (!database) {
@@ -115,8 +115,13 @@ export async function main(argv: string[]): Promise<number> {
         code = await supervise(o, dataDir, database);
         return;
       }
-      const { ClusterRelay } = await import('./deviceconnect/cluster-relay.js');
-      worker = { slot: workers.workerSlot() ?? cluster.worker!.id, relay: new ClusterRelay(cluster.worker!.id, process as never) };
+      const [{ ClusterRelay }, { SharedLimits }] = await Promise.all([import('./deviceconnect/cluster-relay.js'), import('./cluster-shared.js')]);
+      worker = {
+        slot: workers.workerSlot() ?? cluster.worker!.id,
+        relay: new ClusterRelay(cluster.worker!.id, process as never),
+        shared: new SharedLimits(process as never),
+        leaseOwner: workers.workerLeaseOwner(),
+      };
     }
     // The supervisor made the TLS files: a worker only reads them.
     const tls = o.http ? undefined : await (await tlsModule()).ensureTls(dataDir, o.tlsName ?? []);

@@ -4,7 +4,7 @@ import type { BlobStore } from './store/blobs.js';
 import type { ServerSecrets } from './auth/secrets.js';
 import type { WebhookDispatcher } from './integrations/webhooks.js';
 import type { PasswordHasher } from './auth/password.js';
-import type { LoginThrottle } from './auth/login-throttle.js';
+import type { LoginGate } from './auth/login-throttle.js';
 import type { DeviceAdmission } from './device/admission.js';
 import type { ConnectHub } from './deviceconnect/hub.js';
 import type { DownloadProgress } from './deployments/download-progress.js';
@@ -26,7 +26,8 @@ export interface ServerContext {
   linkHosts: Set<string>;
   /** scrypt off the request thread. */
   passwords: PasswordHasher;
-  loginThrottle: LoginThrottle;
+  /** The login throttle: this process's, or the supervisor's under --workers N. */
+  loginThrottle: LoginGate;
   /** Limits on new pending devices, and their counts. */
   admission: DeviceAdmission;
   /** Devices connected over deviceconnect and their sessions. */

@@ -1,6 +1,8 @@
 // `flipside-server --workers 2` on PostgreSQL, as users run it (the built CLI, real processes,
 // loopback): a phased rollout survives a SIGKILL of one worker with every device's status right;
-// the UI's change stream and deviceconnect work when the two ends are in different workers.
+// the UI's change stream and deviceconnect work when the two ends are in different workers; wrong
+// logins spread over both workers lock an account at one process's limit; a webhook delivery
+// whose worker is SIGKILLed mid-retry is made by the other.
 // Needs FLIPSIDE_TEST_DATABASE_URL (ci/postgres.sh starts one); each test gets its own database.
 // Nothing here waits on a clock: each step waits for the event it needs (a line, a message, a
 // status), bounded only by ava's timeout.
@@ -12,6 +14,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import { EventEmitter, once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_LOGIN_THROTTLE } from './auth/login-throttle.js';
 import { FreshDatabase } from '../harness/fleet/database.js';
 import { runFleet } from '../harness/fleet/fleet.js';
 import { SimDevice, httpTransport } from './testing/device-sim.js';
@@ -34,6 +39,8 @@ interface Workers {
   url: string;
   child: ChildProcess;
   token: string;
+  /** The pid of the worker in a slot, from the supervisor's "worker N (pid P) listening" line. */
+  pidOf(slot: string): Promise<number>;
 }
 
 /** `flipside-server --workers 2 --http` on a fresh database, with its admin logged in. */
@@ -45,7 +52,19 @@ async function startWorkers(t: ExecutionContext): Promise<Workers> {
   t.is(init.status, 0, init.stderr);
   const child = spawn(process.execPath, [SERVER_BIN, '--data-dir', dataDir, '--database', database, '--workers', '2', '--http', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const stderrGrew = new EventEmitter();
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    stderrGrew.emit('data');
+  });
+  const pidOf = async (slot: string): Promise<number> => {
+    const re = new RegExp(`worker ${slot} \\(pid (\\d+)\\) listening`, 'g');
+    for (;;) {
+      const all = [...stderr.matchAll(re)];
+      if (all.length) return Number(all.at(-1)![1]);
+      await once(stderrGrew, 'data');
+    }
+  };
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -62,17 +81,17 @@ async function startWorkers(t: ExecutionContext): Promise<Workers> {
   });
   const login = await call(url, 'POST', '/api/management/v1/useradm/auth/login', undefined, { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}` });
   t.is(login.status, 200, login.body);
-  return { url, child, token: login.body };
+  return { url, child, token: login.body, pidOf };
 }
 
 /** One request on a fresh connection (so the supervisor hands it to the next worker in turn). */
-function call(base: string, method: string, path: string, json?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string; worker: string }> {
+function call(base: string, method: string, path: string, json?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string; worker: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
     const req = http.request(new URL(path, base), { method, agent: false, headers: { ...headers, ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) } }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, worker: String(res.headers['x-flipside-worker']) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, worker: String(res.headers['x-flipside-worker']), location: res.headers.location }));
     });
     req.on('error', reject);
     req.end(body);
@@ -226,5 +245,84 @@ if (!PG_URL) {
       await u.closed;
     }
     t.true(asked >= 2);
+  });
+
+  // The two tests below start one more 2-worker server each: about 3 s each on an idle 2-core
+  // box (ava runs them beside the others), most of it the workers' start.
+  test('wrong logins spread over both workers lock the account at the single-process limit', async (t) => {
+    t.timeout(3 * 60_000);
+    const w = await startWorkers(t);
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`${ADMIN.email}:${password}`).toString('base64')}` });
+    const served = new Set<string>();
+    for (let i = 0; i < DEFAULT_LOGIN_THROTTLE.perAccount; i++) {
+      const r = await call(w.url, 'POST', '/api/management/v1/useradm/auth/login', undefined, basic(`wrong-${i}`));
+      t.is(r.status, 401, r.body);
+      served.add(r.worker);
+    }
+    t.deepEqual([...served].sort(), ['1', '2'], 'the failures were spread over both workers');
+    // Counted per worker, neither would have reached the limit, and the right password would pass.
+    for (let i = 0; i < 2; i++) {
+      const r = await call(w.url, 'POST', '/api/management/v1/useradm/auth/login', undefined, basic(ADMIN.password));
+      t.is(r.status, 429, r.body);
+      t.regex(r.body, /too many failed logins from this account/);
+    }
+    const audit = JSON.parse((await call(w.url, 'GET', '/api/management/v1/auditlogs/logs?per_page=100', undefined, { authorization: `Bearer ${w.token}` })).body) as Array<{ action: string }>;
+    t.is(audit.filter((e) => e.action === 'user.login_locked').length, 1, 'one lockout, told by the supervisor to the worker that ended the fifth failure');
+  });
+
+  test('a webhook delivery whose worker is SIGKILLed mid-retry is made by the other worker', async (t) => {
+    t.timeout(3 * 60_000);
+    const w = await startWorkers(t);
+    const auth = { authorization: `Bearer ${w.token}` };
+    // The receiver: the first attempt fails (503), the retry is held until its worker is dead,
+    // the next attempt is accepted.
+    const requests: Array<{ body: string; res: http.ServerResponse }> = [];
+    const arrived = new EventEmitter();
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        requests.push({ body, res });
+        arrived.emit('request');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      hook.closeAllConnections();
+      hook.close();
+    });
+    const nth = async (n: number) => {
+      while (requests.length < n) await once(arrived, 'request');
+      return requests[n - 1]!;
+    };
+    const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/events`;
+    t.is((await call(w.url, 'POST', '/api/management/v1/iot-manager/integrations', { provider: 'webhook', credentials: { type: 'http', http: { url } } }, auth)).status, 201);
+    const pre = await call(w.url, 'POST', '/api/management/v2/devauth/devices', { identity_data: { mac: '02:00:00:00:01:01' }, pubkey: new SimDevice(httpTransport(w.url)).publicKeyPem }, auth);
+    t.is(pre.status, 201, pre.body);
+    // Decommissioning emits one event, in the worker that serves the request, which holds its delivery.
+    const gone = await call(w.url, 'DELETE', pre.location!, undefined, auth);
+    t.is(gone.status, 204, gone.body);
+
+    (await nth(1)).res.writeHead(503).end();
+    const retry = await nth(2);
+    const eventId = (JSON.parse(retry.body) as { id: string }).id;
+    const pid = await w.pidOf(gone.worker);
+    process.kill(pid, 'SIGKILL');
+    const third = await nth(3);
+    t.is((JSON.parse(third.body) as { id: string }).id, eventId);
+    third.res.writeHead(204).end();
+
+    // The outcome is recorded once, by the worker that made the delivery, just after the 204.
+    for (;;) {
+      const events = JSON.parse((await call(w.url, 'GET', '/api/management/v1/iot-manager/events', undefined, auth)).body) as Array<{ id: string; delivery_statuses: unknown[] }>;
+      const statuses = events.find((e) => e.id === eventId)?.delivery_statuses ?? [];
+      if (statuses.length) {
+        t.like(statuses, [{ success: true, status_code: 204 }]);
+        t.is(statuses.length, 1);
+        break;
+      }
+      await sleep(50);
+    }
+    t.is(requests.length, 3, 'no attempt beyond the one that succeeded');
   });
 }

@@ -3,11 +3,17 @@
 // The supervisor does the start-up work that must happen once (TLS files, keys, schema migrations,
 // removing blobs without a row, emptying tmp/) before any worker starts, so two workers never race
 // on it; it then restarts a worker that dies, relays deviceconnect traffic between workers
-// (deviceconnect/cluster-relay.ts) and, on SIGTERM or SIGINT, stops every worker cleanly.
-// Every piece of state that matters lives in PostgreSQL; README "Scaling" lists what is still per
-// process and why that is safe.
+// (deviceconnect/cluster-relay.ts), holds the login throttle and the admission rate for all of
+// them and tells them when one dies so they take over its webhook deliveries (cluster-shared.ts),
+// and, on SIGTERM or SIGINT, stops every worker cleanly.
+// Every piece of state that matters lives in PostgreSQL or in this supervisor; server-mock's
+// README ("Several processes") lists what is still per process and why that is safe.
 import cluster, { type Worker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import { relayPrimary } from './deviceconnect/cluster-relay.js';
+import { sharedPrimary } from './cluster-shared.js';
+import { DEFAULT_LOGIN_THROTTLE } from './auth/login-throttle.js';
+import { DEFAULT_DEVICE_ADMISSION } from './device/admission.js';
 
 /** Why several processes need PostgreSQL: said by the CLI when --workers N comes without it. */
 export const WORKERS_NEED_POSTGRES =
@@ -32,6 +38,9 @@ export async function superviseWorkers(o: SupervisorOptions): Promise<number> {
   // 'advanced' so deviceconnect frames (binary bodies) cross the IPC channel as they are.
   cluster.setupPrimary({ serialization: 'advanced' });
   relayPrimary(cluster);
+  // Each worker's webhook lease owner, a fresh one per process: told to the others when it exits.
+  const leaseOwner = new WeakMap<Worker, string>();
+  sharedPrimary(cluster, { loginThrottle: DEFAULT_LOGIN_THROTTLE, newDevicesPerSourcePerMinute: DEFAULT_DEVICE_ADMISSION.newPerSourcePerMinute, leaseOwnerOf: (w) => leaseOwner.get(w) });
   let stopping = false;
   const started = new Map<Worker, number>();
   const slotOf = new Map<Worker, number>();
@@ -40,7 +49,9 @@ export async function superviseWorkers(o: SupervisorOptions): Promise<number> {
   let announced = false;
 
   const fork = (slot: number): void => {
-    const w = cluster.fork({ FLIPSIDE_WORKER_SLOT: String(slot) });
+    const owner = randomUUID();
+    const w = cluster.fork({ FLIPSIDE_WORKER_SLOT: String(slot), FLIPSIDE_LEASE_OWNER: owner });
+    leaseOwner.set(w, owner);
     started.set(w, Date.now());
     slotOf.set(w, slot);
     w.on('listening', (addr) => {
@@ -112,4 +123,9 @@ export function workerSlot(): number | undefined {
   if (cluster.isPrimary) return undefined;
   const n = Number(process.env.FLIPSIDE_WORKER_SLOT);
   return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The name this worker's webhook leases carry, given by the supervisor (a fresh one outside it). */
+export function workerLeaseOwner(): string {
+  return process.env.FLIPSIDE_LEASE_OWNER || randomUUID();
 }

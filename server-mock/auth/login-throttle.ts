@@ -3,7 +3,9 @@
 // until it ends, so a hundred parallel guesses get at most `limit` checks; a failure keeps its
 // slot for the window. When an account or a source reaches its limit of failures it is locked
 // out; each further lockout in a row doubles, up to an hour. State is in memory and bounded
-// (a restart forgets it, as it forgets the attacker's connections).
+// (a restart forgets it, as it forgets the attacker's connections). Under `--workers N` one
+// LoginThrottle lives in the supervisor and the workers reach it through a LoginGate
+// (cluster-shared.ts), so N processes count as one.
 
 export interface LoginThrottleOptions {
   /** Failed logins per e-mail within the window before a lockout (default 5). */
@@ -28,9 +30,32 @@ interface Counter {
   lockouts: number;
 }
 
+/** A refused attempt: locked out, or as many checks running as the limit allows. */
+export type Refusal = { ok: false; retryAfterSeconds: number; reason: 'locked' | 'busy'; scope: 'account' | 'source' };
+
 export type Admission =
-  | { ok: true; end(success: boolean): Lockout[] }
-  | { ok: false; retryAfterSeconds: number; reason: 'locked' | 'busy'; scope: 'account' | 'source' };
+  | {
+      ok: true;
+      end(success: boolean): Lockout[];
+      /** Frees the slot without an outcome: the process checking the password died. */
+      release(): void;
+    }
+  | Refusal;
+
+/** What a login asks: the throttle in this process, or the supervisor's under --workers N. */
+export interface LoginGate {
+  begin(account: string, source: string): Promise<{ ok: true; end(success: boolean): Promise<Lockout[]> } | Refusal>;
+}
+
+/** The LoginGate of a single server process. */
+export function inProcessGate(throttle: LoginThrottle): LoginGate {
+  return {
+    async begin(account, source) {
+      const a = throttle.begin(account, source);
+      return a.ok ? { ok: true, end: async (success) => a.end(success) } : a;
+    },
+  };
+}
 
 /** A lockout that began when an attempt failed: what the audit log records. */
 export interface Lockout {
@@ -70,6 +95,11 @@ export class LoginThrottle {
     let ended = false;
     return {
       ok: true,
+      release: () => {
+        if (ended) return;
+        ended = true;
+        for (const c of counters) c.inflight--;
+      },
       end: (success) => {
         if (ended) return [];
         ended = true;

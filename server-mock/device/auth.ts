@@ -87,7 +87,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       // each waiting for a pooled connection, and a rollout's reboots send them all at once.
       const known = await ctx.store.addTokenForAcceptedKey(idData, pem, jti, exp);
       if (known) return issued(known.device_id);
-      if (!(await ctx.store.hasAuthSet(idData, pem))) ctx.admission.admitNew(req.ip, await ctx.store.countPendingAuthSets());
+      if (!(await ctx.store.hasAuthSet(idData, pem))) await ctx.admission.admitNew(req.ip, await ctx.store.countPendingAuthSets());
       const before = await ctx.store.deviceByIdData(idData);
       const { device, authSet } = await ctx.store.recordAuthRequest(idData, pem);
       // A preauthorized device is accepted here, on its first request: iot-manager hears of it.

@@ -14,7 +14,7 @@ import {
   FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusFrom, ANY_OPEN_DEVICE_SQL, ANY_DEVICE_SQL, ANY_STARTED_DEVICE_SQL, deviceStatusOf, now,
   type ArtifactRow, type AuditEntry, type AuditFilter, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
   type DeviceConfigRow, type DeviceRow, type DeviceStatus, type DownloadProgressRow, type FilterRow, type FilterTerm,
-  type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow,
+  type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow, type WebhookOutboxRow,
 } from './store.js';
 
 // int8 (COUNT, BIGINT columns, BIGSERIAL) as a number, as SQLite gives it: sizes and counts stay
@@ -938,6 +938,45 @@ export class PostgresStore implements FlipsideStore {
        RETURNING device_id, auth_set_id`,
       jti, exp, idData, pubkey,
     );
+  }
+
+  // ---- the webhook outbox (integrations/webhooks.ts): deliveries survive their process
+
+  async recordWebhookEvent(e: { id: string; type: string; time: string; data: unknown }, integrationIds: string[], body: string, owner: string, now: number, leaseUntil: number): Promise<void> {
+    await this.tx(async (sql) => {
+      await sql.run('INSERT INTO iot_events (id, type, time, data, deliveries) VALUES (?, ?, ?, ?, ?)', e.id, e.type, e.time, JSON.stringify(e.data), '[]');
+      await sql.run(
+        'INSERT INTO webhook_outbox (event_id, integration_id, body, attempts, next_at, lease_owner, lease_until) SELECT ?, i, ?, 0, ?, ?, ? FROM unnest(?::text[]) AS i',
+        e.id, body, now, owner, leaseUntil, integrationIds,
+      );
+    });
+  }
+  async claimWebhookDeliveries(owner: string, now: number, dueBy: number, leaseMs: number, limit: number): Promise<WebhookOutboxRow[]> {
+    // SKIP LOCKED: processes claiming at once take different rows rather than wait for each other.
+    return this.sql.all<WebhookOutboxRow>(
+      `UPDATE webhook_outbox o SET lease_owner = ?, lease_until = GREATEST(o.next_at, ?::bigint) + ?::bigint
+       FROM (SELECT event_id, integration_id FROM webhook_outbox WHERE next_at <= ? AND (lease_owner IS NULL OR lease_until <= ?)
+             ORDER BY next_at LIMIT ? FOR UPDATE SKIP LOCKED) due
+       WHERE o.event_id = due.event_id AND o.integration_id = due.integration_id
+       RETURNING o.event_id, o.integration_id, o.body, o.attempts, o.next_at`,
+      owner, now, leaseMs, dueBy, now, limit,
+    );
+  }
+  async scheduleWebhookRetry(eventId: string, integrationId: string, owner: string, attempts: number, nextAt: number, leaseUntil: number): Promise<boolean> {
+    return (await this.sql.run('UPDATE webhook_outbox SET attempts = ?, next_at = ?, lease_until = ? WHERE event_id = ? AND integration_id = ? AND lease_owner = ?', attempts, nextAt, leaseUntil, eventId, integrationId, owner)) > 0;
+  }
+  async finishWebhookDelivery(eventId: string, integrationId: string, delivery: { integration_id: string }): Promise<boolean> {
+    // One statement: the delete decides who records, and the append keeps other deliveries'.
+    return (await this.sql.run(
+      `WITH gone AS (DELETE FROM webhook_outbox WHERE event_id = ? AND integration_id = ? RETURNING event_id)
+       UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::jsonb))::text WHERE id IN (SELECT event_id FROM gone)`,
+      eventId, integrationId, JSON.stringify(delivery),
+    )) > 0;
+  }
+  async releaseWebhookLeases(owner: string | null): Promise<number> {
+    return owner === null
+      ? this.sql.run('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL')
+      : this.sql.run('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?', owner);
   }
 }
 

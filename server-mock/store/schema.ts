@@ -263,4 +263,18 @@ CREATE TABLE IF NOT EXISTS device_config (
   updated_ts TEXT,
   reported_ts TEXT
 );
+-- Webhook deliveries not ended yet (integrations/webhooks.ts): the body as signed, the attempts
+-- made, when the next is due (ms since the epoch), and the server process holding it until
+-- lease_until (ms), so that another process takes over the deliveries of one that died.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+  event_id TEXT NOT NULL,
+  integration_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (event_id, integration_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(next_at);
 `;

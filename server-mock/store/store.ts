@@ -120,6 +120,17 @@ export interface DeploymentDeviceRow {
   device_type: string | null;
   has_log: number;
 }
+/** A webhook delivery not ended yet (webhook_outbox), as a server process claims it. */
+export interface WebhookOutboxRow {
+  event_id: string;
+  integration_id: string;
+  /** The event's JSON, the exact bytes signed and posted. */
+  body: string;
+  /** Attempts made so far. */
+  attempts: number;
+  /** When the next attempt is due, ms since the epoch. */
+  next_at: number;
+}
 /** A device's artifact download in a deployment, as the download route saw it (download_progress). */
 export interface DownloadProgressRow {
   deployment_id: string;
@@ -1237,5 +1248,56 @@ export class Store {
       | undefined;
     if (r) this.addDeviceToken(jti, r.device_id, r.auth_set_id, exp);
     return r;
+  }
+
+  // ---- the webhook outbox (integrations/webhooks.ts): deliveries survive their process
+
+  /**
+   * Records the event and a delivery per integration, leased to `owner` until `leaseUntil` (ms)
+   * and due at `now` (ms): the emitting process tries them at once; another takes them over if
+   * it dies. One transaction, so an event recorded always has its deliveries.
+   */
+  recordWebhookEvent(e: { id: string; type: string; time: string; data: unknown }, integrationIds: string[], body: string, owner: string, now: number, leaseUntil: number): void {
+    this.tx(() => {
+      this.recordEvent(e, []);
+      const add = this.stmt('INSERT INTO webhook_outbox (event_id, integration_id, body, attempts, next_at, lease_owner, lease_until) VALUES (?, ?, ?, 0, ?, ?, ?)');
+      for (const id of integrationIds) add.run(e.id, id, body, now, owner, leaseUntil);
+    });
+  }
+  /**
+   * Leases to `owner` up to `limit` deliveries due by `dueBy` (ms) that no process holds (no
+   * lease, or one ended before `now`), each until its due time or `now`, whichever is later,
+   * plus `leaseMs`.
+   */
+  claimWebhookDeliveries(owner: string, now: number, dueBy: number, leaseMs: number, limit: number): WebhookOutboxRow[] {
+    return this.tx(() => {
+      const rows = this.stmt('SELECT event_id, integration_id, body, attempts, next_at FROM webhook_outbox WHERE next_at <= ? AND (lease_owner IS NULL OR lease_until <= ?) ORDER BY next_at LIMIT ?').all(dueBy, now, limit) as WebhookOutboxRow[];
+      const lease = this.stmt('UPDATE webhook_outbox SET lease_owner = ?, lease_until = MAX(next_at, ?) + ? WHERE event_id = ? AND integration_id = ?');
+      for (const r of rows) lease.run(owner, now, leaseMs, r.event_id, r.integration_id);
+      return rows;
+    });
+  }
+  /** After a failed attempt: the count, the next due time and the lease; false when `owner` no longer holds it. */
+  scheduleWebhookRetry(eventId: string, integrationId: string, owner: string, attempts: number, nextAt: number, leaseUntil: number): boolean {
+    return this.stmt('UPDATE webhook_outbox SET attempts = ?, next_at = ?, lease_until = ? WHERE event_id = ? AND integration_id = ? AND lease_owner = ?').run(attempts, nextAt, leaseUntil, eventId, integrationId, owner).changes > 0;
+  }
+  /**
+   * Ends a delivery: removes it from the outbox and records how it went on the event. Whoever
+   * ends it first records it; false (nothing recorded) when it had ended already (two processes
+   * both tried it after a lease ran out).
+   */
+  finishWebhookDelivery(eventId: string, integrationId: string, delivery: { integration_id: string }): boolean {
+    return this.tx(() => {
+      if (this.stmt('DELETE FROM webhook_outbox WHERE event_id = ? AND integration_id = ?').run(eventId, integrationId).changes === 0) return false;
+      this.addEventDelivery(eventId, delivery);
+      return true;
+    });
+  }
+  /** Frees the leases of `owner` (a process that stopped or died), or every lease when null; how many. */
+  releaseWebhookLeases(owner: string | null): number {
+    return (owner === null
+      ? this.stmt('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL').run()
+      : this.stmt('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?').run(owner)
+    ).changes;
   }
 }

@@ -374,3 +374,44 @@ test('sqlite: writes made while a big deployment is stored wait for its commit, 
   t.is(await a.deployment(d.id), undefined);
   t.truthy(await a.settings('during'));
 });
+
+// The webhook outbox (integrations/webhooks.ts): on PostgreSQL `a` and `b` are two processes.
+for (const [kind, open] of kinds) {
+  test(`${kind}: webhook outbox: leased deliveries wait for their lease; claims never overlap; one outcome is recorded`, async (t) => {
+    const { a, b } = await open(t);
+    const t0 = Date.UTC(2026, 11, 4, 0, 0);
+    const event = { id: 'ev-1', type: 'device-status-changed', time: new Date(t0).toISOString(), data: { id: 'dev-1' } };
+    await a.recordWebhookEvent(event, ['hook-1', 'hook-2', 'hook-3'], '{"id":"ev-1"}', 'proc-a', t0, t0 + 60_000);
+    t.deepEqual((await a.events({ limit: 10, offset: 0 })).map((e) => [e.id, e.delivery_statuses]), [['ev-1', []]], 'the event is recorded with its deliveries');
+    t.deepEqual(await b.claimWebhookDeliveries('proc-b', t0 + 1000, t0 + 1000, 60_000, 10), [], 'held by proc-a');
+
+    // proc-a died: its leases freed, two processes claim at once and share the three without overlap.
+    t.is(await b.releaseWebhookLeases('proc-a'), 3);
+    const [x, y] = await Promise.all([a.claimWebhookDeliveries('proc-x', t0 + 2000, t0 + 2000, 120_000, 2), b.claimWebhookDeliveries('proc-y', t0 + 2000, t0 + 2000, 120_000, 2)]);
+    const claimed = [...x, ...y].map((r) => r.integration_id).sort();
+    t.deepEqual(claimed, ['hook-1', 'hook-2', 'hook-3']);
+    t.like([...x, ...y][0], { event_id: 'ev-1', body: '{"id":"ev-1"}', attempts: 0, next_at: t0 });
+    const mine = x.find((r) => r.integration_id === 'hook-1') ? 'proc-x' : 'proc-y';
+
+    // A failed attempt: only the holder schedules the retry, which waits until it is due.
+    t.false(await a.scheduleWebhookRetry('ev-1', 'hook-1', 'proc-other', 1, t0 + 10_000, t0 + 70_000));
+    t.true(await a.scheduleWebhookRetry('ev-1', 'hook-1', mine, 1, t0 + 10_000, t0 + 70_000));
+    t.deepEqual(await b.claimWebhookDeliveries('proc-z', t0 + 69_000, t0 + 69_000, 60_000, 10), [], 'due, but its lease still runs');
+    // The holder stalled past its lease: another process takes it, with the attempts made so far.
+    t.like(await b.claimWebhookDeliveries('proc-z', t0 + 70_000, t0 + 70_000, 60_000, 10), [{ integration_id: 'hook-1', attempts: 1, next_at: t0 + 10_000 }]);
+    t.false(await a.scheduleWebhookRetry('ev-1', 'hook-1', mine, 2, t0 + 80_000, t0 + 140_000), 'the stalled holder learns it lost the lease');
+
+    // Both end it (at least once): the outcome is recorded once.
+    const ends = await Promise.all([a.finishWebhookDelivery('ev-1', 'hook-1', { integration_id: 'hook-1' }), b.finishWebhookDelivery('ev-1', 'hook-1', { integration_id: 'hook-1' })]);
+    t.deepEqual(ends.sort(), [false, true]);
+    t.true(await b.finishWebhookDelivery('ev-1', 'hook-2', { integration_id: 'hook-2' }));
+    t.deepEqual((await a.events({ limit: 10, offset: 0 }))[0]!.delivery_statuses, [{ integration_id: 'hook-1' }, { integration_id: 'hook-2' }]);
+
+    // A sweep looks ahead: a free delivery due within dueBy is claimed; leased until its due time + lease.
+    t.is(await a.releaseWebhookLeases(null), 1, 'hook-3 was still leased');
+    t.deepEqual(await a.claimWebhookDeliveries('proc-s', t0 - 5000, t0 - 1, 1000, 10), [], 'not due by then');
+    t.like(await a.claimWebhookDeliveries('proc-s', t0 - 5000, t0, 1000, 10), [{ integration_id: 'hook-3' }]);
+    t.deepEqual(await b.claimWebhookDeliveries('proc-t', t0 + 999, t0 + 999, 1000, 10), [], 'leased until due time + 1 s');
+    t.is((await b.claimWebhookDeliveries('proc-t', t0 + 1000, t0 + 1000, 1000, 10)).length, 1);
+  });
+}
