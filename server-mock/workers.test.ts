@@ -247,8 +247,9 @@ if (!PG_URL) {
     t.true(asked >= 2);
   });
 
-  // The two tests below start one more 2-worker server each: about 3 s each on an idle 2-core
-  // box (ava runs them beside the others), most of it the workers' start.
+  // CI cost: the two tests below start one more 2-worker server each, and cost about what the UI
+  // change-stream test above does: run one at a time, 19.1 s and 16.5 s against its 16.8 s at
+  // load average 12-17 (mostly the server's start); ava runs them beside the others.
   test('wrong logins spread over both workers lock the account at the single-process limit', async (t) => {
     t.timeout(3 * 60_000);
     const w = await startWorkers(t);
