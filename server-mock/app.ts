@@ -85,6 +85,11 @@ export interface BuildServerOptions {
     shared: import('./cluster-shared.js').SharedLimits;
     leaseOwner: string;
   };
+  /**
+   * A one-off command on the data dir (`init`, `set-password`), not a server: it takes over no
+   * webhook deliveries left by others (a server may be running on the same data dir).
+   */
+  oneOff?: boolean;
   /** Adds hooks before the server is ready (the power-cut campaign watches the device's status reports). */
   extend?: (app: FastifyInstance) => void;
 }
@@ -105,8 +110,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const blobs = new BlobStore(dataDir, opts.worker?.slot);
   // Not in a worker: another worker may be between a blob's rename and its row's insert.
   const orphans = opts.worker ? [] : blobs.removeOrphans(await store.artifactIds());
-  // SQLite belongs to this one process: a webhook lease left in it is a dead process's.
-  if (!opts.database) await store.releaseWebhookLeases(null);
+  // SQLite belongs to one server process: a webhook lease left in it is a dead process's.
+  if (!opts.database && !opts.oneOff) await store.releaseWebhookLeases(null);
   const ctx: ServerContext = {
     store,
     blobs,
@@ -233,7 +238,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   await store.pruneExpiredDeviceTokens(Math.floor(Date.now() / 1000));
   // Deliveries left by a process that died: at once when the supervisor says so, else on a sweep.
   opts.worker?.shared.onWorkerGone((owner) => void ctx.webhooks.takeOver(owner));
-  ctx.webhooks.start();
+  if (!opts.oneOff) ctx.webhooks.start();
   app.addHook('onClose', async () => {
     clearInterval(prune);
     await ctx.webhooks.stop();

@@ -206,7 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     const { dataDir: dir, database } = program.opts<{ dataDir: string; database?: string }>();
     const dataDir = resolve(dir);
     const [{ buildServer }, { ApiError }] = await Promise.all([server(), import('./http-errors.js')]);
-    const app = await buildServer({ dataDir, database: databaseOf(database) });
+    const app = await buildServer({ dataDir, database: databaseOf(database), oneOff: true });
     try {
       await run(app, dataDir);
     } catch (e) {
@@ -225,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o: { json?: boolean }) => {
       const dataDir = mkdtempSync(join(tmpdir(), 'flipside-routes-'));
       try {
-        const app = await (await server()).buildServer({ dataDir });
+        const app = await (await server()).buildServer({ dataDir, oneOff: true });
         const table = sortedTable(app.authorizationTable);
         await app.close();
         process.stdout.write(o.json ? `${JSON.stringify(table, null, 2)}\n` : authorizationMarkdown(table));
