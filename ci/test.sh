@@ -105,7 +105,10 @@ run_campaign() { # <json file> <label> <args...>
 # where needed, comes on top. server-mock/workers.test.ts (flipside-server --workers 2: a rollout to
 # 20 devices with a worker SIGKILLed, the change stream and deviceconnect across workers) adds
 # 3 tests, measured 2026-12-03 at load average ~10: 109 s, 54 s and 42 s of wall time, run two at a
-# time beside the others (about 2 minutes more for the step), a few CPU seconds each.
+# time beside the others (about 2 minutes more for the step), a few CPU seconds each; and 2 more
+# (a login lockout across both workers, a webhook whose worker is SIGKILLed mid-retry), each a
+# 2-worker server start like the change-stream test: run one at a time on 2026-12-04 at load
+# average 12-17, 19.1 s and 16.5 s against that test's 16.8 s.
 run_postgres_tests() {
   local rc=1
   if [ "${FLIPSIDE_PG_TESTS:-1}" != "0" ]; then

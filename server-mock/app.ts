@@ -66,8 +66,6 @@ export interface BuildServerOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Waits between webhook delivery attempts (default 1 s, 10 s, 60 s). */
   webhookRetryDelaysMs?: number[];
-  /** The webhook outbox's lease and sweep intervals (integrations/webhooks.ts; tests shorten them). */
-  webhookOutbox?: { leaseMs?: number; sweepMs?: number };
   /** deviceconnect: how long a file transfer waits for the device, ping interval (tests shorten them). */
   deviceConnect?: { transferIdleMs?: number; pingIntervalMs?: number; recordings?: Partial<import('./deviceconnect/retention.js').RecordingRetention> };
   /** How often download progress moves to the database while bytes flow (default 2 s; always at a request's end). */
@@ -124,7 +122,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     webhooks: new WebhookDispatcher(store, {
       retryDelaysMs: opts.webhookRetryDelaysMs,
       owner: opts.worker?.leaseOwner,
-      ...opts.webhookOutbox,
       log: (msg, detail) => app.log.info(detail, msg),
     }),
     linkHosts: defaultLinkHosts(opts.linkHosts),
