@@ -1270,8 +1270,11 @@ export class Store {
    * plus `leaseMs`.
    */
   claimWebhookDeliveries(owner: string, now: number, dueBy: number, leaseMs: number, limit: number): WebhookOutboxRow[] {
+    // Read first, outside the group: a sweep that finds nothing (most) writes nothing. One
+    // process owns the file, so nothing can claim the rows between the read and the write.
+    const rows = this.stmt('SELECT event_id, integration_id, body, attempts, next_at FROM webhook_outbox WHERE next_at <= ? AND (lease_owner IS NULL OR lease_until <= ?) ORDER BY next_at LIMIT ?').all(dueBy, now, limit) as WebhookOutboxRow[];
+    if (rows.length === 0) return rows;
     return this.tx(() => {
-      const rows = this.stmt('SELECT event_id, integration_id, body, attempts, next_at FROM webhook_outbox WHERE next_at <= ? AND (lease_owner IS NULL OR lease_until <= ?) ORDER BY next_at LIMIT ?').all(dueBy, now, limit) as WebhookOutboxRow[];
       const lease = this.stmt('UPDATE webhook_outbox SET lease_owner = ?, lease_until = MAX(next_at, ?) + ? WHERE event_id = ? AND integration_id = ?');
       for (const r of rows) lease.run(owner, now, leaseMs, r.event_id, r.integration_id);
       return rows;
@@ -1295,6 +1298,8 @@ export class Store {
   }
   /** Frees the leases of `owner` (a process that stopped or died), or every lease when null; how many. */
   releaseWebhookLeases(owner: string | null): number {
+    // Most calls (every start) find none: no write group for them.
+    if (!this.stmt(`SELECT 1 FROM webhook_outbox WHERE ${owner === null ? 'lease_owner IS NOT NULL' : 'lease_owner = ?'} LIMIT 1`).get(...(owner === null ? [] : [owner]))) return 0;
     return (owner === null
       ? this.stmt('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL').run()
       : this.stmt('UPDATE webhook_outbox SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?').run(owner)
