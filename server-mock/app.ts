@@ -43,7 +43,7 @@ export interface BuildServerOptions {
   /** Blobs, keys and TLS files; also the SQLite database unless `database` names a PostgreSQL one. */
   dataDir: string;
   /** A PostgreSQL database (and optionally a schema in it) instead of SQLite in dataDir. */
-  database?: { url: string; schema?: string };
+  database?: { url: string; schema?: string; poolSize?: number };
   /** pino options, true for defaults, false (default) for silence. */
   logger?: boolean | object;
   /** Lifetime of device JWTs (default one week, as Mender). */
@@ -241,6 +241,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     await ctx.webhooks.stop();
     opts.worker?.shared.close();
     await ctx.downloads.close();
+    blobs.close();
     await store.close();
   });
   opts.extend?.(app);

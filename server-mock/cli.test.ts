@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, startupNotes } from './cli.js';
+import { databaseOf, main, poolSizeOf, startupNotes } from './cli.js';
 import { Store } from './store/store.js';
 
 test('init creates the admin once; bad input exits non-zero and stores nothing', async (t) => {
@@ -22,6 +22,15 @@ test('init creates the admin once; bad input exits non-zero and stores nothing',
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('--database-pool / FLIPSIDE_DATABASE_POOL: a positive whole number reaches the store options; anything else exits 2', async (t) => {
+  t.deepEqual(databaseOf('postgres://u@127.0.0.1:5432/db', poolSizeOf('25')), { url: 'postgres://u@127.0.0.1:5432/db', poolSize: 25 });
+  t.deepEqual(databaseOf('postgres://u@127.0.0.1:5432/db', poolSizeOf(undefined)), { url: 'postgres://u@127.0.0.1:5432/db' }, 'the store keeps its default');
+  t.is(poolSizeOf(7), 7);
+  for (const bad of ['0', '-3', '2.5', 'ten']) t.throws(() => poolSizeOf(bad), undefined, bad);
+  // Refused before anything opens: the URL is never connected to.
+  t.is(await main(['--database', 'postgres://u@127.0.0.1:1/db', '--database-pool', '0', '--data-dir', '/nonexistent']), 2);
 });
 
 test('set-password: a forgotten password is set from the command line; unknown user or short password exit 1', async (t) => {

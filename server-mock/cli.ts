@@ -21,6 +21,12 @@ function intOption(v: string): number {
   return n;
 }
 
+function positiveIntOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(2, 'flipside.bad-number', `not a positive whole number: ${v}`);
+  return n;
+}
+
 /** A listen failure people can act on, or null for one this does not know. */
 export function listenError(e: NodeJS.ErrnoException, host: string, port: number): string | null {
   if (e.code === 'EADDRINUSE') return `port ${port} on ${host} is already in use (another flipside-server?). Stop that one, or pick another port: --port <n> or FLIPSIDE_SERVER_PORT.`;
@@ -38,7 +44,19 @@ export function startupNotes(o: { host: string; port: number; caPath?: string })
   return `${lines.join('\n')}\n`;
 }
 
-function databaseOf(url: string | undefined): { url: string } | undefined {
+/** --database-pool, or FLIPSIDE_DATABASE_POOL as the raw string (commander does not parse defaults). */
+export function poolSizeOf(v: number | string | undefined): number | undefined {
+  if (typeof v !== 'string') return v;
+  try {
+    return positiveIntOption(v);
+  } catch (e) {
+    // Thrown from an action, so commander does not print it: said here.
+    process.stderr.write(`flipside-server: FLIPSIDE_DATABASE_POOL: ${(e as Error).message}\n`);
+    throw e;
+  }
+}
+
+export function databaseOf(url: string | undefined, poolSize?: number): { url: string; poolSize?: number } | undefined {
   if (url === undefined || url === '') return undefined;
   if (!/^postgres(ql)?:\/\//.test(url)) {
     // Thrown from an action, so commander does not print it: said here.
@@ -46,7 +64,7 @@ function databaseOf(url: string | undefined): { url: string } | undefined {
     process.stderr.write(`flipside-server: ${why}\n`);
     throw new CommanderError(2, 'flipside.bad-database', why);
   }
-  return { url };
+  return { url, ...(poolSize !== undefined ? { poolSize } : {}) };
 }
 
 /**
@@ -98,11 +116,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--recording-max-age-days <n>', 'delete terminal session recordings older than this (FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_AGE_DAYS ?? DEFAULT_RECORDING_RETENTION.maxAgeDays))
     .option('--recording-max-mib <n>', 'keep at most this many MiB of terminal session recordings, the oldest deleted first (FLIPSIDE_SERVER_RECORDING_MAX_MIB)', intOption, Number(env.FLIPSIDE_SERVER_RECORDING_MAX_MIB ?? DEFAULT_RECORDING_RETENTION.maxTotalBytes / 2 ** 20))
     .option('--database <url>', 'PostgreSQL instead of SQLite in the data dir: postgres://user@host:port/db (FLIPSIDE_DATABASE_URL)', env.FLIPSIDE_DATABASE_URL)
-    .option('--workers <n>', 'server processes sharing the port (N > 1 needs --database; FLIPSIDE_SERVER_WORKERS)', intOption, Number(env.FLIPSIDE_SERVER_WORKERS ?? 1));
+    .option('--workers <n>', 'server processes sharing the port (N > 1 needs --database; FLIPSIDE_SERVER_WORKERS)', intOption, Number(env.FLIPSIDE_SERVER_WORKERS ?? 1))
+    // Each of a request's queries waits for a free connection (store/pool-timing.ts logs the
+    // wait): more connections let more requests' queries run in one event-loop turn. Per process.
+    .option('--database-pool <n>', 'PostgreSQL connections per server process (default 10; FLIPSIDE_DATABASE_POOL)', positiveIntOption, env.FLIPSIDE_DATABASE_POOL ? positiveIntOption(env.FLIPSIDE_DATABASE_POOL) : undefined);
 
-  program.action(async (o: { dataDir: string; database?: string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number; workers: number }) => {
+  program.action(async (o: { dataDir: string; database?: string; databasePool?: number | string; port: number; host: string; http: boolean; publicUrl?: string; tlsName?: string[]; linkHost?: string[]; jwtTtl?: number; logLevel: string; recordingMaxAgeDays: number; recordingMaxMib: number; workers: number }) => {
     const dataDir = resolve(o.dataDir);
-    const database = databaseOf(o.database);
+    const database = databaseOf(o.database, poolSizeOf(o.databasePool));
     let worker: import('./app.js').BuildServerOptions['worker'];
     if (o.workers > 1) {
       const [{ default: cluster }, workers] = await Promise.all([import('node:cluster'), import('./workers.js')]);

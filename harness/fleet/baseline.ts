@@ -56,7 +56,7 @@ export class Baseline {
       this.inFlight++;
       const t0 = performance.now();
       httpRequest({ method: 'POST', url: this.url, headers: { 'Content-Type': 'application/json' }, body: Buffer.from('{"artifact_name":"a","device_type":"b"}'), secureContext: this.tls, timeoutMs: 60_000 })
-        .then((res) => (res.status === 204 ? this.latencies.add(performance.now() - t0) : this.errors++), () => this.errors++)
+        .then((res) => (res.status === 204 ? this.latencies.since(t0) : this.errors++), () => this.errors++)
         .finally(() => this.inFlight--);
     }, intervalMs);
   }

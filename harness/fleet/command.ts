@@ -28,8 +28,9 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
     .option('--cpu-prof <dir>', "write the server's V8 CPU profile here")
     .option('--database <url>', 'run the server on this (empty) PostgreSQL database instead of SQLite')
     .option('--server-workers <n>', 'server processes (flipside-server --workers; more than 1 needs --database)', number('--server-workers', 1), 1)
+    .option('--database-pool <n>', 'PostgreSQL connections per server process (flipside-server --database-pool)', number('--database-pool', 1))
     .option('--json', 'print only the result as JSON')
-    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean; database?: string; serverWorkers: number }) => {
+    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean; database?: string; databasePool?: number; serverWorkers: number }) => {
       const batchPercents = o.phases === '' ? [] : o.phases.split(',').map(number('--phases', 1, 99));
       // Stopped from outside: exit, and the exit handlers take the server and baseline along
       // (worker processes leave when their channel closes).
@@ -48,6 +49,7 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
         seed: Math.floor(o.seed),
         ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
         ...(o.database ? { database: o.database } : {}),
+        ...(o.databasePool ? { databasePool: Math.floor(o.databasePool) } : {}),
         serverWorkers: Math.floor(o.serverWorkers),
         log: o.json ? undefined : (l) => console.log(l),
       });

@@ -164,7 +164,7 @@ export class FleetDevice {
   private async poll(): Promise<UpdateInfo | false> {
     const t0 = performance.now();
     const update = await checkUpdate(this.api, { artifact_name: this.artifactName, device_type: this.o.deviceType });
-    this.o.metrics.poll.add(performance.now() - t0);
+    this.o.metrics.poll.since(t0);
     this.count('polls');
     return update ?? false;
   }
@@ -173,7 +173,7 @@ export class FleetDevice {
     const t0 = performance.now();
     // The retry sleep is the one place a transient failure shows: count it there.
     await reportStatus(this.api, id, status, undefined, { sleep: (ms) => (this.count('status retries'), sleep(ms)) });
-    this.o.metrics.status.add(performance.now() - t0);
+    this.o.metrics.status.since(t0);
     this.count('status writes');
     this.o.onStatus?.(this.o.index, status);
   }
@@ -183,7 +183,7 @@ export class FleetDevice {
     // A signed link: no Authorization header, as the client downloads.
     const res = await httpRequest({ method: 'GET', url: update.uri, secureContext: this.o.tls, agent: this.agent, timeoutMs: 120_000, maxBodyBytes: 1024 ** 3 });
     if (res.status !== 200) throw new ApiError('downloading the artifact', res);
-    this.o.metrics.download.add(performance.now() - t0);
+    this.o.metrics.download.since(t0);
     this.bytes += res.body.length;
     this.count('bytes downloaded', res.body.length);
   }

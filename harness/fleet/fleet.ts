@@ -19,6 +19,7 @@ import { expectedFinalStatus } from './plan.js';
 import { ServerProcess } from './server-process.js';
 import { Baseline } from './baseline.js';
 import { Latencies, percentile, round } from './stats.js';
+import { OwnStalls } from './own-stalls.js';
 import { FLEET_DEFAULTS } from './defaults.js';
 import { FreshDatabase } from './database.js';
 
@@ -63,6 +64,8 @@ export interface FleetOptions {
   database?: string;
   /** Server processes (flipside-server --workers; more than 1 needs `database` or `databaseUrl`). */
   serverWorkers?: number;
+  /** PostgreSQL connections per server process (flipside-server --database-pool; default 10). */
+  databasePool?: number;
   /** Called at each look at the rollout (about once a second): tests act on the server mid-rollout. */
   onRollout?: (look: { status: Record<string, number>; server: ServerProcess }) => void | Promise<void>;
   /**
@@ -85,6 +88,19 @@ export interface FleetResult {
   bootSpreadSeconds: number;
   pollP50Ms: number;
   pollP99Ms: number;
+  /**
+   * Poll and status latency less the time the device's own simulator process was stalled while
+   * the request ran (own-stalls.ts): a lower bound of what the server and network cost, where the
+   * raw numbers are an upper bound (a real device does not share its CPU with 5,000 others).
+   */
+  pollNetP50Ms: number;
+  pollNetP99Ms: number;
+  statusNetP50Ms: number;
+  statusNetP99Ms: number;
+  /** The bare TLS floor less the orchestrator's own stalls, the same way. */
+  baselineNetP99Ms: number;
+  /** Share of the device processes' time their loops were stalled (over 2 ms at a time), percent. */
+  simStalledPercent: number;
   /** A bare HTTPS 204 over a fresh connection on the same machine at the same time (baseline.ts). */
   baselineP50Ms: number;
   baselineP99Ms: number;
@@ -194,7 +210,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
   const fresh = o.databaseUrl ? await FreshDatabase.create(o.databaseUrl, runId) : null;
   const database = fresh?.url ?? o.database;
-  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, nodeArgs: o.serverNodeArgs, logLevel: o.serverLogLevel, database, workers: o.serverWorkers }).catch(async (e: unknown) => {
+  const server = await ServerProcess.start({ dataDir, admin: ADMIN, cpuProfDir: o.cpuProfDir, nodeArgs: o.serverNodeArgs, logLevel: o.serverLogLevel, database, workers: o.serverWorkers, databasePool: o.databasePool }).catch(async (e: unknown) => {
     await fresh?.drop();
     throw e;
   });
@@ -231,6 +247,9 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const devicesStartWall = Date.now();
     const ownLoop = monitorEventLoopDelay({ resolution: 10 });
     ownLoop.enable();
+    // The bare TLS floor is probed from this process: its stalls are taken out of it the same way.
+    const ownStalls = new OwnStalls();
+    ownStalls.start();
     for (let s = 0; s < slices; s++) {
       const onStatus = o.onDeviceStatus && ((index: number, status: string) => o.onDeviceStatus!({ index, status, server }));
       const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner();
@@ -310,7 +329,11 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     const final: Record<string, number> = {};
     for (const r of rows.values()) final[r.status] = (final[r.status] ?? 0) + 1;
 
+    ownStalls.stop();
     const poll = Latencies.merge(reports.map((r) => r.poll));
+    const pollNet = Latencies.merge(reports.map((r) => r.pollNet));
+    const statusNet = Latencies.merge(reports.map((r) => r.statusNet));
+    const baselineNet = Latencies.merge([baseline.latencies.withoutOwnStalls(ownStalls)]);
     const status = Latencies.merge(reports.map((r) => r.status));
     const download = Latencies.merge(reports.map((r) => r.download));
     const counters: Record<string, number> = {};
@@ -333,6 +356,12 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       bootSpreadSeconds,
       pollP50Ms: round(percentile(poll, 50)),
       pollP99Ms: round(percentile(poll, 99)),
+      pollNetP50Ms: round(percentile(pollNet, 50)),
+      pollNetP99Ms: round(percentile(pollNet, 99)),
+      statusNetP50Ms: round(percentile(statusNet, 50)),
+      statusNetP99Ms: round(percentile(statusNet, 99)),
+      baselineNetP99Ms: round(percentile(baselineNet, 99)),
+      simStalledPercent: round((100 * reports.reduce((a, r) => a + r.ownStallMs, 0)) / (1000 * devicesWall * reports.length)),
       baselineP50Ms: round(percentile(Latencies.merge([baseline.latencies.samples]), 50)),
       baselineP99Ms: round(percentile(Latencies.merge([baseline.latencies.samples]), 99)),
       polls: poll.length,

@@ -8,6 +8,7 @@ import { createRng } from '../faults/prng.js';
 import { FleetDevice, type DeviceMetrics, type DeviceResult, type DeviceTiming } from './device.js';
 import { fleetDeviceKey, fleetIdentity } from './keys.js';
 import { Latencies } from './stats.js';
+import { OwnStalls } from './own-stalls.js';
 
 export interface GroupSpec {
   seed: number;
@@ -26,6 +27,11 @@ export interface GroupSpec {
 export interface GroupReport {
   poll: number[];
   status: number[];
+  /** The same samples less the time this process's own loop was stalled while each ran (own-stalls.ts). */
+  pollNet: number[];
+  statusNet: number[];
+  /** Milliseconds this process's loop was stalled (over 2 ms at a time) while its devices ran. */
+  ownStallMs: number;
   download: number[];
   counters: Record<string, number>;
   errors: Array<[string, number]>;
@@ -46,6 +52,7 @@ export class DeviceGroup {
   private readonly metrics: DeviceMetrics = { poll: new Latencies(), status: new Latencies(), download: new Latencies(), counters: {}, errors: new Map() };
   private cpuAtStart = process.cpuUsage();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly stalls = new OwnStalls();
 
   constructor(private readonly spec: GroupSpec, onStatus?: (index: number, status: string) => void) {
     const rng = createRng(spec.seed ^ 0x5eed ^ spec.from);
@@ -74,6 +81,7 @@ export class DeviceGroup {
   start(): void {
     this.cpuAtStart = process.cpuUsage();
     this.loopDelay.enable();
+    this.stalls.start();
     const rng = createRng(this.spec.seed ^ 0xb007 ^ this.spec.from);
     for (const d of this.devices) this.runs.push(d.run(rng.next() * this.spec.startSpreadSeconds * 1000));
   }
@@ -84,9 +92,13 @@ export class DeviceGroup {
     await Promise.all(this.runs);
     const cpu = process.cpuUsage(this.cpuAtStart);
     this.loopDelay.disable();
+    this.stalls.stop();
     return {
       poll: this.metrics.poll.samples,
       status: this.metrics.status.samples,
+      pollNet: this.metrics.poll.withoutOwnStalls(this.stalls),
+      statusNet: this.metrics.status.withoutOwnStalls(this.stalls),
+      ownStallMs: this.stalls.totalMs,
       download: this.metrics.download.samples,
       counters: this.metrics.counters,
       errors: [...this.metrics.errors],

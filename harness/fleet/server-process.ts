@@ -37,6 +37,8 @@ export interface ServerProcessOptions {
   database?: string;
   /** Server processes (--workers; more than 1 needs `database`). */
   workers?: number;
+  /** PostgreSQL connections per server process (--database-pool). */
+  databasePool?: number;
   /** More node flags for the server (`--trace-gc`: its GC lines go to the log with the rest). */
   nodeArgs?: string[];
 }
@@ -54,7 +56,7 @@ export class ServerProcess {
 
   static async start(o: ServerProcessOptions): Promise<ServerProcess> {
     mkdirSync(o.dataDir, { recursive: true });
-    const db = o.database ? ['--database', o.database] : [];
+    const db = o.database ? ['--database', o.database, ...(o.databasePool ? ['--database-pool', String(o.databasePool)] : [])] : [];
     const init = spawnSync(process.execPath, [SERVER_BIN, 'init', '--data-dir', o.dataDir, ...db, '--admin-email', o.admin.email, '--admin-password', o.admin.password], { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`flipside-server init failed (${init.status}): ${init.stderr || init.stdout}`);
     const logPath = join(o.dataDir, 'server.log');

@@ -1,11 +1,32 @@
 // Latency samples in milliseconds, kept whole (10,000 devices × a few dozen requests fits easily)
-// so percentiles are exact and samples from several processes merge by concatenation.
+// so percentiles are exact and samples from several processes merge by concatenation. Each
+// sample also keeps when it started, so the part of it the measuring process itself was stalled
+// can be taken out afterwards (own-stalls.ts).
+import type { OwnStalls } from './own-stalls.js';
 
 export class Latencies {
   readonly samples: number[] = [];
+  private readonly starts: number[] = [];
 
-  add(ms: number): void {
+  add(ms: number, startedAt = NaN): void {
     this.samples.push(ms);
+    this.starts.push(startedAt);
+  }
+
+  /** A request that started at t0 (performance.now()) and ended now. */
+  since(t0: number): void {
+    this.add(performance.now() - t0, t0);
+  }
+
+  /**
+   * Each sample less the time its own process was stalled while it ran (samples without a
+   * start are kept as they are).
+   */
+  withoutOwnStalls(stalls: OwnStalls): number[] {
+    return this.samples.map((ms, i) => {
+      const t0 = this.starts[i]!;
+      return Number.isNaN(t0) ? ms : ms - stalls.overlap(t0, t0 + ms);
+    });
   }
 
   static merge(lists: number[][]): number[] {

@@ -20,6 +20,20 @@ export function parseDevicePublicKey(pem: string): KeyObject {
   return key;
 }
 
+// The canonical SPKI PEM of a parsed key (what auth sets store), kept with the key: exporting
+// it on every auth request was 1.2 % of the server's busy samples in the 3,000-device fleet run.
+const canonical = new WeakMap<KeyObject, string>();
+
+/** The key in the one PEM form the store keeps, so the same key always finds the same auth set. */
+export function canonicalPem(key: KeyObject): string {
+  let pem = canonical.get(key);
+  if (pem === undefined) {
+    pem = key.export({ type: 'spki', format: 'pem' }) as string;
+    canonical.set(key, pem);
+  }
+  return pem;
+}
+
 function parseUncached(pem: string): KeyObject {
   let key: KeyObject;
   try {

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { parseDevicePublicKey, verifyRequestSignature, PublicKeyError } from '../auth/request-signature.js';
+import { canonicalPem, parseDevicePublicKey, verifyRequestSignature, PublicKeyError } from '../auth/request-signature.js';
 import { signJwt } from '../auth/jwt.js';
 import { badRequest, unauthorized, errorSchema } from '../http-errors.js';
 import { deviceStatusChanged } from '../integrations/device-events.js';
@@ -71,7 +71,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       }
       if (!req.rawBody || !verifyRequestSignature(key, req.rawBody, sigHeader)) throw unauthorized('signature verification failed');
       // Stored in one canonical PEM form so the same key always finds the same auth set.
-      const pem = key.export({ type: 'spki', format: 'pem' }) as string;
+      const pem = canonicalPem(key);
       // Rounded up: a token lives at least its TTL (rounded down, a 1 s token could be born expired).
       const exp = Math.ceil(Date.now() / 1000) + ctx.jwtTtlSeconds;
       // One token id for either path: the store records it before the token is signed.

@@ -4,7 +4,6 @@
 // in a deployment (deployment_id, device_id under the signature) has its bytes counted per device
 // and deployment (deployments/download-progress.ts): what the deployment page shows.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createReadStream, type ReadStream } from 'node:fs';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
 import { checkArtifactLink, checkConfigurationLink, CONFIGURATION_DOWNLOAD_PATH, DOWNLOAD_PATH, type LinkHolder } from '../artifacts/links.js';
@@ -53,7 +52,7 @@ export function configurationArtifact(artifactName: string, deviceType: string, 
 export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   /** Counts what the stream sends to the link's holder; HEAD sends nothing and counts nothing. */
-  async function counted(req: FastifyRequest, reply: FastifyReply, file: ReadStream, holder: LinkHolder | undefined, artifact: { id: string; size: number }, start: number): Promise<Readable> {
+  async function counted(req: FastifyRequest, reply: FastifyReply, file: Readable, holder: LinkHolder | undefined, artifact: { id: string; size: number }, start: number): Promise<Readable> {
     if (!holder || req.method !== 'GET') return file;
     const transfer = await ctx.downloads.begin(holder, artifact, start);
     // A Transform, not a 'data' listener on the file: a listener would start the bytes flowing
@@ -133,7 +132,6 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       if (check === 'expired') throw forbidden('download link expired');
       const artifact = await ctx.store.artifact(req.params.id);
       if (!artifact) throw notFound('artifact not found');
-      const path = ctx.blobs.pathOf(artifact.id);
       const size = artifact.size;
       // The artifact's checksum as a strong ETag: a client resuming a download after a restart
       // checks it still gets the same bytes (client/download-spool.ts).
@@ -147,10 +145,10 @@ export async function deviceDownloadRoutes(app: FastifyInstance, opts: { ctx: Se
       }
       if (range) {
         reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
-        return reply.send(await counted(req, reply, createReadStream(path, { start: range.start, end: range.end }), holder, artifact, range.start));
+        return reply.send(await counted(req, reply, ctx.blobs.read(artifact.id, range.start, range.end), holder, artifact, range.start));
       }
       reply.header('Content-Length', size);
-      return reply.send(await counted(req, reply, createReadStream(path), holder, artifact, 0));
+      return reply.send(await counted(req, reply, ctx.blobs.read(artifact.id, 0, size - 1), holder, artifact, 0));
     },
   );
 }

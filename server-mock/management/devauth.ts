@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { userGuard } from '../auth/guards.js';
-import { parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.js';
+import { canonicalPem, parseDevicePublicKey, PublicKeyError } from '../auth/request-signature.js';
 import { canonicalJson } from '../device/identity.js';
 import { errorSchema, badRequest, conflict, notFound } from '../http-errors.js';
 import { deviceStatusChanged } from '../integrations/device-events.js';
@@ -143,7 +143,7 @@ export async function devauthRoutes(app: FastifyInstance, opts: { ctx: ServerCon
     async (req, reply) => {
       let pem: string;
       try {
-        pem = parseDevicePublicKey(req.body.pubkey).export({ type: 'spki', format: 'pem' }) as string;
+        pem = canonicalPem(parseDevicePublicKey(req.body.pubkey));
       } catch (e) {
         if (e instanceof PublicKeyError) throw badRequest(e.message);
         throw e;

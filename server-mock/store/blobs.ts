@@ -5,6 +5,8 @@
 import { mkdirSync, openSync, fsyncSync, closeSync, readdirSync, rmSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BlobReader } from './blob-reader.js';
 
 const SAFE_ID = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -13,6 +15,8 @@ export class BlobStore {
   readonly tmpDir: string;
   /** Shared by every worker on this data dir: direct uploads between their PUT and complete. */
   readonly stagingDir: string;
+  /** Downloads read through one kept-open descriptor per blob (blob-reader.ts). */
+  private readonly reader = new BlobReader((id) => this.pathOf(id));
 
   /**
    * `worker`: one of several server processes on this data dir (--workers N). Each has its own
@@ -54,10 +58,22 @@ export class BlobStore {
     }
     renameSync(tempPath, this.pathOf(id));
     syncDir(this.blobDir);
+    this.reader.forget(id); // a descriptor open on a file this replaced would read the old bytes
   }
 
   remove(id: string): void {
     rmSync(this.pathOf(id), { force: true });
+    this.reader.forget(id);
+  }
+
+  /** Bytes [start, end] (inclusive) of a stored blob; a missing one fails the stream (ENOENT). */
+  read(id: string, start?: number, end?: number): Readable {
+    return this.reader.stream(id, start, end);
+  }
+
+  /** Closes the kept-open descriptors (those with reads in flight once the reads end). */
+  close(): void {
+    this.reader.closeAll();
   }
 
   size(id: string): number {
