@@ -146,3 +146,24 @@ test('firstOfEachKey keeps the first of each key in the given order', (t) => {
   t.deepEqual(r.unique.map((x) => x.id), ['a', 'b']);
   t.deepEqual([...r.duplicateOf], [['c', 'a'], ['d', 'b']]);
 });
+
+test('the selection: a small one looks at every env write, plain then torn, before a third look at any; a large one takes all five around each', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'crash-images-'));
+  const logFile = join(d, 'log');
+  const env = (b: number) => ({ kind: 'write' as const, offset: 0, data: fill(512, b) });
+  const data = (b: number) => ({ kind: 'write' as const, offset: 2048, data: fill(512, b) });
+  // Env writes at entries 0, 4 and 8, each followed by a flush; data writes between them.
+  writeFileSync(logFile, encodeWriteLog([env(1), { kind: 'flush' }, data(2), { kind: 'flush' }, env(3), { kind: 'flush' }, data(4), { kind: 'flush' }, env(5), { kind: 'flush' }]));
+  const log = readWriteLog(logFile);
+  const regions: Region[] = [
+    { name: 'env', offset: 0, size: 512 },
+    { name: 'data', offset: 2048, size: 512 },
+  ];
+  const small = selectCrashImages(log, 3, 1, regions).selected.map((s) => s.id);
+  t.deepEqual(small, ['0:0', '4:0', '8:0'], 'the boundary before each env write');
+  const six = selectCrashImages(log, 6, 1, regions).selected.map((s) => s.id);
+  t.deepEqual(six, ['0:0', '0:3', '4:0', '4:3', '8:0', '8:3'], 'then each env write torn');
+  const large = new Set(selectCrashImages(log, 40, 1, regions).selected.map((s) => s.id));
+  for (const [at, after] of [[0, 2], [4, 6], [8, 10]] as const) for (const id of [`${at}:0`, `${after}:0`, `${at}:1`, `${at}:2`, `${at}:3`]) t.true(large.has(id), id);
+  rmSync(d, { recursive: true });
+});
