@@ -52,9 +52,15 @@ export function boundaries(log: WriteLog): Boundary[] {
   return out;
 }
 
-/** Boundaries that are distinct disk states (something was written since the previous one). */
+/**
+ * Boundaries that are distinct disk states. Repeated flushes with nothing written between them
+ * leave equal states; of such a run the last is kept, since only it has the writes that follow as
+ * pending (kept earlier, a write right after a double flush, such as an env write after an fsync,
+ * was never lost or torn in any crash image).
+ */
 export function distinctBoundaries(log: WriteLog): Boundary[] {
-  return boundaries(log).filter((b) => b.bytesSincePrevious > 0);
+  const bs = boundaries(log);
+  return bs.filter((_, k) => k + 1 >= bs.length || bs[k + 1]!.bytesSincePrevious > 0);
 }
 
 /** log10 of the crash states a log allows: per boundary, each pending sector kept or not. */
