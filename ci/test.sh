@@ -108,7 +108,7 @@ run_campaign() { # <json file> <label> <args...>
 # 198 s; images 25-42 s each, the one with the retry 163 s); 6 images of the earlier selection
 # 641 s at load 19-22 (recording 207 s, the retry's image 204 s). In the CI-shaped run at load
 # 19-22 the host-side steps ended 16 min in and the 6-image slice 27 min in, with the suite at 5 of
-# its 16 runs (its runs took 165-458 s each there, ~80 s idle). Idle, the suite takes ~18-21 min
+# its 16 runs (its runs took 165-458 s each there, ~80 s idle; it ended 56 min in). Idle, the suite takes ~18-21 min
 # and the host steps ~4: the slice gets 14-17 min of a core and took ~10-11 min loaded.
 run_qemu_campaign() { # <board>
   local board="$1" json="reports/campaign-$1.json" n="${FLIPSIDE_CAMPAIGN_CRASH_IMAGES:-8}" rc p f
