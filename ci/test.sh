@@ -5,7 +5,8 @@
 # FLIPSIDE_LAB_BOARDS="host-sim qemu-aarch64 raspberrypi3-qemu:happy-path" then runs the scenario
 # suite (or the named subset) on each board (`flipside-lab run`), each scenario run counted;
 # FLIPSIDE_LAB_SEED fixes the seed. FLIPSIDE_CAMPAIGN_CUTS sizes the host-sim power-cut campaign (0: skip),
-# FLIPSIDE_CAMPAIGN_MANAGED_CUTS its managed slice (0: skip).
+# FLIPSIDE_CAMPAIGN_MANAGED_CUTS its managed slice (0: skip), FLIPSIDE_CAMPAIGN_CRASH_IMAGES the QEMU
+# crash images booted beside the qemu-aarch64 suite (0: skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -65,9 +66,6 @@ run_board() { # <entry>: board, or board:scenario,scenario for a subset (a slow 
   echo "${board}: ${p} passed, ${f} failed, exit ${rc} (report: $(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).html) } catch { console.log("none") }' "reports/lab-${board}.json"))"
 }
 
-# No QEMU crash-image slice here (measured 2026-12-03 20:00-20:46 UTC, load average 15-27): it needs
-# its own recorded update (160-221 s) and ~30-35 s per crash image with two VMs, so 4 images cost
-# 6-7 minutes with the lab images built; the nightly templates boot 4 x 25 (README, QEMU crash images).
 # The bounded power-cut campaign on host-sim: FLIPSIDE_CAMPAIGN_CUTS crash states of the clean client
 # (a seeded sample over every cut point; 0 skips it) and every mutant of the catalogue, each crash
 # state and each caught mutant one count. The full campaign runs nightly (ci/templates).
@@ -97,6 +95,38 @@ run_campaign() { # <json file> <label> <args...>
     failures+=("flipside-lab campaign on host-sim (${label}) exited with ${rc} and reported no failure")
   fi
   echo "campaign (${label}): ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
+}
+# The QEMU crash-image slice: FLIPSIDE_CAMPAIGN_CRASH_IMAGES distinct crash images of one recorded
+# update on qemu-aarch64 (0 skips it), booted one at a time (--jobs 1: one TCG vCPU, the core the
+# QEMU scenario suite leaves idle once the host-side steps end), each image one count; a failure
+# keeps the recording and names its replay command. The retry of the update (an install under TCG,
+# ~2-4 min) runs on at most FLIPSIDE_CAMPAIGN_RETRIES images that kept the old version (default 1);
+# every other check runs on every image. The lab images are the suite's (built once: the build
+# holds a lock, harness/board/build-lock.ts). The nightly templates boot 4 x 25 images.
+# Cost (measured 2026-12-04 on the 2-core dev machine shared with other sessions, beside the
+# qemu-aarch64 suite as here, seed 20261123): 8 images 617 s wall at load average 16-18 (recording
+# 198 s; images 25-42 s each, the one with the retry 163 s); 6 images of the earlier selection
+# 641 s at load 19-22 (recording 207 s, the retry's image 204 s). In the CI-shaped run at load
+# 19-22 the host-side steps ended 16 min in and the 6-image slice 27 min in, with the suite at 5 of
+# its 16 runs (its runs took 165-458 s each there, ~80 s idle; it ended 56 min in). Idle, the suite takes ~18-21 min
+# and the host steps ~4: the slice gets 14-17 min of a core and took ~10-11 min loaded.
+run_qemu_campaign() { # <board>
+  local board="$1" json="reports/campaign-$1.json" n="${FLIPSIDE_CAMPAIGN_CRASH_IMAGES:-8}" rc p f
+  echo "== crash-image campaign on ${board} (${n} crash images, 1 VM) at $(date -u +%T)"
+  node bin/flipside-lab.js campaign --board "$board" --crash-images "$n" --retry-limit "${FLIPSIDE_CAMPAIGN_RETRIES:-1}" --seed "${FLIPSIDE_LAB_SEED:-1}" --jobs 1 --json > "$json"
+  rc=$?
+  read -r p f < <(node -e 'try { const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.passed, r.failed); } catch { console.log(0, 0); }' "$json")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$f" -gt 0 ]; then
+    failures+=("flipside-lab campaign on ${board}: ${f} crash image(s) failed (report: ${json})")
+    while IFS= read -r line; do failures+=("  replay: ${line}"); done < <(node -e 'try { for (const c of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).replay) console.log(c) } catch {}' "$json")
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    failed=$((failed + 1))
+    failures+=("flipside-lab campaign on ${board} exited with ${rc} and reported no failing crash image")
+  fi
+  echo "campaign (${board}, crash images): ${p} passed, ${f} failed, exit ${rc} at $(date -u +%T)"
 }
 # The store tests and a few server API files again on PostgreSQL (a throwaway cluster on loopback,
 # ci/postgres.sh; each server test gets its own schema). FLIPSIDE_PG_TESTS=0 skips it.
@@ -150,19 +180,24 @@ host_steps() {
     run_campaign reports/campaign-managed.json "managed, ${managed_cuts} cuts, managed mutants" --mode managed --managed-cuts "$managed_cuts" --mutants success-before-commit,spool-unvalidated,drop-failed-report,forget-before-report
   fi
   run_postgres_tests
+  # Last: the core it needs is free only once the steps above have ended.
+  if [ -n "$crash_board" ] && [ "${FLIPSIDE_CAMPAIGN_CRASH_IMAGES:-8}" != "0" ]; then run_qemu_campaign "$crash_board"; fi
   { echo "${passed} ${failed}"; printf '%s\n' "${failures[@]}"; } > reports/host-steps.counts
 }
 
 # A QEMU board's scenario suite keeps about one core busy (one TCG vCPU) and waits on the guest
-# for the rest; the host-side steps take ~4 min of CPU. So they run beside the QEMU suites, their
-# output kept in reports/host-steps.log and printed after. FLIPSIDE_CI_OVERLAP=0 runs them first.
-host_boards=() qemu_boards=()
+# for the rest; the host-side steps take ~4 min of CPU, then the crash-image slice ~10 min of one
+# core. So they run beside the QEMU suites, their output kept in reports/host-steps.log and printed
+# after. FLIPSIDE_CI_OVERLAP=0 runs them first.
+host_boards=() qemu_boards=() crash_board=""
 for entry in ${FLIPSIDE_LAB_BOARDS:-}; do
   case "${entry%%:*}" in host-sim) host_boards+=("$entry") ;; *) qemu_boards+=("$entry") ;; esac
+  # The crash-image slice rides along where the qemu-aarch64 suite runs (its images, its idle core).
+  [ "${entry%%:*}" = qemu-aarch64 ] && crash_board=qemu-aarch64
 done
 rm -f reports/host-steps.counts
 if [ "${#qemu_boards[@]}" -gt 0 ] && [ "${FLIPSIDE_CI_OVERLAP:-1}" != "0" ]; then
-  echo "== host-side steps (host-sim suite, campaigns, PostgreSQL) in the background: reports/host-steps.log, at $(date -u +%T)"
+  echo "== host-side steps (host-sim suite, campaigns, PostgreSQL, then the QEMU crash images) in the background: reports/host-steps.log, at $(date -u +%T)"
   ( host_steps ) > reports/host-steps.log 2>&1 &
   host_pid=$!
   for entry in "${qemu_boards[@]}"; do run_board "$entry"; done

@@ -14,6 +14,7 @@ import type { ArtifactRole, LabVersions } from './board.js';
 import type { ClientKind } from '../scenario/client.js';
 import { labSigningKeys, type LabKeys } from './lab-keys.js';
 import { resignArtifact } from '../../artifact/sign.js';
+import { withLock } from './build-lock.js';
 
 export const DEFAULT_VERSIONS: LabVersions = { current: 'lab-1', next: 'lab-2', broken: 'lab-2-broken' };
 export { DEVICE_BUNDLE };
@@ -104,11 +105,20 @@ export async function writeSignedArtifacts(
   return { signed, unsigned, 'wrong-key': wrong };
 }
 
-export async function buildLabImages(
-  board: string,
-  versions: LabVersions,
-  opts: { clientBundle?: string; log?: (line: string) => void; serverUrl?: string; client?: ClientKind } = {},
-): Promise<LabImages> {
+type LabImageOptions = { clientBundle?: string; log?: (line: string) => void; serverUrl?: string; client?: ClientKind };
+
+/**
+ * The lab images and artifacts of a board, built by one process at a time (per board and client):
+ * a process that finds another building them waits and then finds them cached. CI runs the QEMU
+ * scenario suite and a crash-image campaign side by side on the same cache; unlocked, both would
+ * build the same images (minutes of CPU each) and write the same artifact files at once.
+ */
+export async function buildLabImages(board: string, versions: LabVersions, opts: LabImageOptions = {}): Promise<LabImages> {
+  const lock = join(LAB_CACHE_DIR, 'locks', `images-${board.replace(/[^A-Za-z0-9._-]/g, '_')}${opts.client === 'mender' ? '-mender' : ''}.lock`);
+  return withLock(lock, () => buildLabImagesUnlocked(board, versions, opts), { onWait: (pid) => opts.log?.(`image ${board}: waiting for process ${pid}, which is building the lab images`) });
+}
+
+async function buildLabImagesUnlocked(board: string, versions: LabVersions, opts: LabImageOptions): Promise<LabImages> {
   const mender = opts.client === 'mender';
   // The bundle is rebuilt from the source every run (about a second; esbuild's output is the same
   // for the same source, so the content-keyed image cache still hits): a stale client is never tested.

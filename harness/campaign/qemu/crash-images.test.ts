@@ -29,7 +29,7 @@ function fixture() {
   return { d, logFile, image, log: readWriteLog(logFile) };
 }
 
-test('boundaries: after each flush, the start and the end; repeated flushes are not distinct states', (t) => {
+test('boundaries: after each flush, the start and the end; of repeated flushes the last, with the pending writes', (t) => {
   const { d, log } = fixture();
   const bs = boundaries(log);
   t.deepEqual(
@@ -42,9 +42,15 @@ test('boundaries: after each flush, the start and the end; repeated flushes are 
       [7, []],
     ],
   );
+  // 2 and 3 are the same disk state; only 3 has writes 3 and 4 pending (they could be lost or torn).
   t.deepEqual(
-    distinctBoundaries(log).map((b) => b.at),
-    [0, 2, 6, 7],
+    distinctBoundaries(log).map((b) => [b.at, b.pending]),
+    [
+      [0, [0]],
+      [3, [3, 4]],
+      [6, [6]],
+      [7, []],
+    ],
   );
   rmSync(d, { recursive: true });
 });
@@ -101,27 +107,28 @@ test('the selection: as many as asked when the log allows, sorted by log positio
     a.selected.map((s) => s.at),
     [...a.selected.map((s) => s.at)].sort((x, y) => x - y),
   );
-  t.true(a.selected.some((s) => s.at === 2 && s.variant === 0), 'the boundary before the env write');
+  t.true(a.selected.some((s) => s.at === 3 && s.variant === 0), 'the boundary before the env write');
+  t.true(a.selected.some((s) => s.at === 3 && s.variant === 3), 'the env write torn');
   t.is(new Set(a.selected.map((s) => s.id)).size, 6);
   rmSync(d, { recursive: true });
 });
 
 test('dedupe: a variant with the same bytes as another crash image is set aside, naming the first', (t) => {
   const { d, logFile, image, log } = fixture();
-  const b3 = distinctBoundaries(log).findIndex((b) => b.at === 2);
+  const b3 = distinctBoundaries(log).findIndex((b) => b.at === 3);
   const spec = (at: number, variant: number, fates: Record<number, Fate>, boundary = b3) => ({ id: `${at}:${variant}`, boundary, at, variant, fates, label: '' });
   const specs = [
-    spec(2, 0, {}), // writes 3 and 4 pending, both lost: the boundary
-    spec(2, 1, { 3: { kind: 'lost' }, 4: { kind: 'lost' } }), // the same bytes as 2:0
-    spec(2, 2, { 3: { kind: 'kept' }, 4: { kind: 'kept' } }), // the same bytes as the next boundary 6:0
-    spec(2, 3, { 3: { kind: 'kept' }, 4: { kind: 'torn', sectors: [0] } }), // its own state
+    spec(3, 0, {}), // writes 3 and 4 pending, both lost: the boundary
+    spec(3, 1, { 3: { kind: 'lost' }, 4: { kind: 'lost' } }), // the same bytes as 3:0
+    spec(3, 2, { 3: { kind: 'kept' }, 4: { kind: 'kept' } }), // the same bytes as the next boundary 6:0
+    spec(3, 3, { 3: { kind: 'kept' }, 4: { kind: 'torn', sectors: [0] } }), // its own state
     spec(6, 0, {}),
     spec(6, 1, { 6: { kind: 'kept' } }), // the end state, 7:0
     spec(7, 0, {}),
   ];
   const r = dedupeCrashImages(log, logFile, image, specs);
-  t.deepEqual(r.unique.map((s) => s.id), ['2:0', '2:2', '2:3', '6:1']);
-  t.deepEqual([...r.duplicateOf], [['2:1', '2:0'], ['6:0', '2:2'], ['7:0', '6:1']]);
+  t.deepEqual(r.unique.map((s) => s.id), ['3:0', '3:2', '3:3', '6:1']);
+  t.deepEqual([...r.duplicateOf], [['3:1', '3:0'], ['6:0', '3:2'], ['7:0', '6:1']]);
   rmSync(d, { recursive: true });
 });
 
@@ -145,4 +152,25 @@ test('firstOfEachKey keeps the first of each key in the given order', (t) => {
   const r = firstOfEachKey([s('a'), s('b'), s('c'), s('d')], (x) => ({ a: 'k1', b: 'k2', c: 'k1', d: 'k2' })[x.id]!);
   t.deepEqual(r.unique.map((x) => x.id), ['a', 'b']);
   t.deepEqual([...r.duplicateOf], [['c', 'a'], ['d', 'b']]);
+});
+
+test('the selection: a small one looks at every env write, plain then torn, before a third look at any; a large one takes all five around each', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'crash-images-'));
+  const logFile = join(d, 'log');
+  const env = (b: number) => ({ kind: 'write' as const, offset: 0, data: fill(512, b) });
+  const data = (b: number) => ({ kind: 'write' as const, offset: 2048, data: fill(512, b) });
+  // Env writes at entries 0, 4 and 8, each followed by a flush; data writes between them.
+  writeFileSync(logFile, encodeWriteLog([env(1), { kind: 'flush' }, data(2), { kind: 'flush' }, env(3), { kind: 'flush' }, data(4), { kind: 'flush' }, env(5), { kind: 'flush' }]));
+  const log = readWriteLog(logFile);
+  const regions: Region[] = [
+    { name: 'env', offset: 0, size: 512 },
+    { name: 'data', offset: 2048, size: 512 },
+  ];
+  const small = selectCrashImages(log, 3, 1, regions).selected.map((s) => s.id);
+  t.deepEqual(small, ['0:0', '4:0', '8:0'], 'the boundary before each env write');
+  const six = selectCrashImages(log, 6, 1, regions).selected.map((s) => s.id);
+  t.deepEqual(six, ['0:0', '0:3', '4:0', '4:3', '8:0', '8:3'], 'then each env write torn');
+  const large = new Set(selectCrashImages(log, 40, 1, regions).selected.map((s) => s.id));
+  for (const [at, after] of [[0, 2], [4, 6], [8, 10]] as const) for (const id of [`${at}:0`, `${after}:0`, `${at}:1`, `${at}:2`, `${at}:3`]) t.true(large.has(id), id);
+  rmSync(d, { recursive: true });
 });
