@@ -34,43 +34,10 @@ const inputsPath = (name) => join(OUT_DIR, `${name}.inputs.json`);
  * file cost lab's start-up ~660 stats.
  */
 function staleInputs(inputs) {
-  // Files only: the lazy built-ins' generated modules (namespace `lazy-builtin:`) have none.
-  inputs = inputs.filter((f) => !f.startsWith('lazy-builtin:'));
   const own = inputs.filter((f) => !f.split(/[\\/]/).includes('node_modules'));
   const self = relative(ROOT, fileURLToPath(import.meta.url));
   return [...own, self, ...(own.length === inputs.length ? [] : [join('node_modules', '.package-lock.json')])];
 }
-
-/**
- * Node built-ins a CLI loads on first use instead of at start-up: commander requires child_process
- * at its top (for executable sub-commands, which no CLI here has) and our modules import net,
- * http and the like for commands `--help` never runs. child_process alone (with the net, dgram
- * and stream_wrap modules it pulls in) cost ~12 ms of CPU per start (20 starts each, load 20:
- * 144-156 ms against 131-133 ms for the same imports without it). Each import becomes a module
- * of getters, one per export of the real one, that require it on first use (the banner's
- * `require`): `import { spawn } from 'node:child_process'` works unchanged. The device bundle
- * does the same (client/build-device.ts LAZY_BUILTINS).
- */
-const LAZY_BUILTINS = ['child_process', 'cluster', 'dgram', 'http', 'https', 'http2', 'net', 'readline', 'tls', 'tty'];
-
-const lazyBuiltins = {
-  name: 'lazy-builtins',
-  setup(b) {
-    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
-    b.onResolve({ filter }, (a) => (a.namespace === 'lazy-builtin' ? undefined : { path: a.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
-      const names = Object.keys(await import(`node:${a.path}`)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
-      return {
-        contents: [
-          'let real;',
-          `const load = () => real || (real = require(${JSON.stringify(`node:${a.path}`)}));`,
-          `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
-        ].join('\n'),
-        loader: 'js',
-      };
-    });
-  },
-};
 
 /** True when the bundle is missing or any of its inputs changed since it was built. */
 export function isStale(name) {
@@ -129,7 +96,7 @@ export async function buildCli(name) {
     chunkNames: 'chunks/[name]-[hash]',
     // Bundled CommonJS packages call require(): give the ESM bundle one.
     banner: { js: "import { createRequire as __flipsideRequire } from 'node:module'; const require = __flipsideRequire(import.meta.url);" },
-    plugins: [sourceUrls, lazyBuiltins],
+    plugins: [sourceUrls],
     metafile: true,
     // Less to parse at every start (commander alone is ~110 KB); names stay, so stacks read the same.
     minifyWhitespace: true,
@@ -149,8 +116,7 @@ export async function buildCli(name) {
   for (const f of r.outputFiles) if (f.path !== bundlePath(name)) put(f.path, f.contents);
   put(bundlePath(name), r.outputFiles.find((f) => f.path === bundlePath(name)).contents);
   utimesSync(bundlePath(name), started, started);
-  const inputs = Object.keys(r.metafile.inputs).map((p) => (p.startsWith('lazy-builtin:') ? p : relative(ROOT, join(process.cwd(), p))));
-  put(inputsPath(name), JSON.stringify(staleInputs(inputs)));
+  put(inputsPath(name), JSON.stringify(staleInputs(Object.keys(r.metafile.inputs).map((p) => relative(ROOT, join(process.cwd(), p))))));
 }
 
 /** Builds the stale CLIs (all with force); returns the names built. */
