@@ -242,6 +242,8 @@ export function createDecompressor(c: Compression, engine?: Engine): Duplex {
     case 'none':
       return new PassThrough({ highWaterMark: 1 << 16 });
     case 'gzip': {
+      // For small members and as the fallback: payloads inflate through GunzipSource
+      // (gunzip-source.ts, reused buffers, half the CPU) when this Node allows it.
       // 256 KiB output chunks and 1 MiB of read-ahead: a quarter of the thread-pool round trips
       // and per-chunk work of the old 64 KiB, still bounded.
       // (zlib passes its options on to Transform; the typings only list the zlib ones.)

@@ -9,6 +9,7 @@ import { canDecompressFileRegion, compressionFromName, createDecompressor, decom
 import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FileSource } from './file-source.js';
+import { GunzipSource, gunzipInPlaceUsable } from './gunzip-source.js';
 import { parseHeaderTar, type ParsedHeader } from './header.js';
 import { parseManifest } from './manifest.js';
 import { verifyManifest } from './sign.js';
@@ -494,6 +495,18 @@ async function readPayload(
       cleanups.push(() => dec.destroy());
       inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
     }
+  } else if (compression === 'gzip' && gunzipInPlaceUsable()) {
+    // Inflated in-process into reused buffers, pulled as the tar reader asks (gunzip-source.ts).
+    const gunzip = new GunzipSource(outer.body(), memberName);
+    gunzip.recycle = !opts.onPayloadFile;
+    cleanups.push(() => void gunzip.close());
+    // Only the inflater sees the compressed bytes, and it is done with each read before it asks
+    // for the next: the file reader may reuse its buffers whoever gets the payload.
+    if (src instanceof FileSource) {
+      src.recycle = true;
+      cleanups.push(() => (src.recycle = false));
+    }
+    inner = gunzip;
   } else {
     const dec = createDecompressor(compression, opts.engine);
     const feed = Readable.from(outer.body(), { objectMode: false, highWaterMark: 1 << 16 });
@@ -509,7 +522,7 @@ async function readPayload(
   }
   // A pulling consumer is done with a chunk when it asks for the next one (payloadPuller): the
   // source may then read into its reused buffers, as it does when only our hash sees the bytes.
-  const recycler = inner instanceof FdSource ? inner : compression === 'none' && src instanceof FileSource ? src : null;
+  const recycler = inner instanceof FdSource || inner instanceof GunzipSource ? inner : compression === 'none' && src instanceof FileSource ? src : null;
   const recycleBase = recycler?.recycle ?? false;
   const setRecycle = (pulling: boolean): void => {
     if (recycler) recycler.recycle = pulling || recycleBase;
@@ -534,7 +547,7 @@ async function readPayload(
       throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
     }
     await pumpDone;
-    if (inner instanceof FdSource) await inner.close();
+    if (inner instanceof FdSource || inner instanceof GunzipSource) await inner.close();
     if (src instanceof FileSource) src.recycle = false;
   } catch (e) {
     // A truncated outer stream reaches us as the decompressor's error: the same ArtifactError.

@@ -28,13 +28,15 @@ export const bundlePath = (name) => join(OUT_DIR, `${name}.mjs`);
 const inputsPath = (name) => join(OUT_DIR, `${name}.inputs.json`);
 
 /**
- * What a bundle's staleness is judged on: our own sources one by one, and npm's record of the
- * installed tree (node_modules/.package-lock.json, rewritten by every npm install/ci) for all
- * the packages at once. Stat-ing each bundled package file cost lab's start-up ~660 stats.
+ * What a bundle's staleness is judged on: our own sources one by one, this build script (how the
+ * bundle is made), and npm's record of the installed tree (node_modules/.package-lock.json,
+ * rewritten by every npm install/ci) for all the packages at once. Stat-ing each bundled package
+ * file cost lab's start-up ~660 stats.
  */
 function staleInputs(inputs) {
   const own = inputs.filter((f) => !f.split(/[\\/]/).includes('node_modules'));
-  return own.length === inputs.length ? own : [...own, join('node_modules', '.package-lock.json')];
+  const self = relative(ROOT, fileURLToPath(import.meta.url));
+  return [...own, self, ...(own.length === inputs.length ? [] : [join('node_modules', '.package-lock.json')])];
 }
 
 /** True when the bundle is missing or any of its inputs changed since it was built. */
