@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const bundle = await buildDeviceBundle(join(runDir, 'flipside.cjs'));
   const img = await buildImage({ board: 'qemu-aarch64', version: 'bench-guest', clientBundle: bundle, artifact: false });
-  console.log(`image ${img.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s${img.clientSnapshot && !img.clientSnapshot.built ? ` (no start-up snapshot: ${img.clientSnapshot.reason})` : ''}`);
+  console.log(`image ${img.cached ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)} s${img.clientSnapshot && !img.clientSnapshot.built ? ` (no start-up snapshot: ${img.clientSnapshot.reason})` : img.clientSnapshot?.commands ? ' (start-up snapshot with the commands\' modules)' : img.clientSnapshot?.built ? ` (start-up snapshot without the commands' modules${img.clientSnapshot.reason ? `: ${img.clientSnapshot.reason}` : ''})` : ''}`);
 
   const payload = join(runDir, 'rootfs.img');
   await makeImage(payload, PAYLOAD_MIB * MiB);

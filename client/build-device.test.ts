@@ -1,7 +1,8 @@
 // The device bundle: one self-contained CommonJS file for Node 18 that runs the CLI.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ test('bundle: shebang, cjs for node18, only Node builtins required, --version ru
   t.false(/^\s*(var|const) childProcess = require\("node:child_process"\)/m.test(source));
   // Each built-in a Node 18 start-up snapshot cannot hold is required in one place: its lazy module.
   for (const m of LAZY_BUILTINS) t.true((source.match(new RegExp(`require\\("(node:)?${m}"\\)`, 'g'))?.length ?? 0) <= 1, `${m} required outside its lazy module`);
+  // The lazy zlib keeps its non-enumerable legacy constants (ws flushes with zlib.Z_SYNC_FLUSH).
+  t.regex(source, /"Z_SYNC_FLUSH"/);
   // With the code cache (a second start takes it) the output is the same.
   const env = { ...process.env, FLIPSIDE_CODE_CACHE_DIR: join(dir, 'cache'), FLIPSIDE_CODE_CACHE_DEBUG: '1' };
   for (const status of ['miss', 'hit']) {
@@ -56,4 +59,29 @@ test('bundle: shebang, cjs for node18, only Node builtins required, --version ru
   }
   const help = execFileSync(process.execPath, [out, '--help'], { encoding: 'utf8' });
   for (const cmd of ['install', 'commit', 'rollback', 'resume', 'show-artifact', 'show-provides']) t.regex(help, new RegExp(`\\b${cmd}\\b`));
+});
+
+test('lazy modules: zlib and @msgpack/msgpack load on first use, and work through their getters', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flipside-lazy-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A bundle built with the device's options around the connect protocol (msgpack) and zlib.
+  const entry = join(dir, 'entry.ts');
+  await writeFile(
+    entry,
+    [
+      `import zlib from 'node:zlib';`,
+      `import { decodeMessage, encodeMessage } from ${JSON.stringify(join(process.cwd(), 'connect-protocol', 'protocol.ts'))};`,
+      `const before = process.moduleLoadList.includes('NativeModule zlib');`,
+      `const frame = encodeMessage({ hdr: { proto: 1, typ: 'ping', sid: 's1' }, body: new Uint8Array([1, 2, 3]) });`,
+      `const back = decodeMessage(frame);`,
+      `const inflated = zlib.inflateRawSync(zlib.deflateRawSync(Buffer.from('abc'), { flush: zlib.Z_SYNC_FLUSH })).toString();`,
+      `console.log(JSON.stringify({ before, typ: back.hdr.typ, sid: back.hdr.sid, body: [...back.body], inflated, sync: zlib.Z_SYNC_FLUSH }));`,
+    ].join('\n'),
+  );
+  const out = join(dir, 'lazy.cjs');
+  await build({ ...deviceBuildOptions(out), entryPoints: [entry], banner: {} });
+  const text = await readFile(out, 'utf8');
+  t.regex(text, /\/\/ lazy-module:@msgpack\/msgpack/);
+  const r = JSON.parse(execFileSync(process.execPath, [out], { encoding: 'utf8' })) as Record<string, unknown>;
+  t.deepEqual(r, { before: false, typ: 'ping', sid: 's1', body: [1, 2, 3], inflated: 'abc', sync: 2 });
 });

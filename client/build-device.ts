@@ -4,6 +4,7 @@
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MODULE_WRAPPER } from './device-loader.js';
@@ -34,34 +35,56 @@ const absentNatives: Plugin = {
  * Node built-ins the bundle loads only when it uses them. Node 18's start-up snapshot builder
  * (client/snapshot.ts) aborts on child_process, http, https and tls and warns that net, readline,
  * tty and stream/web are not supported, so none of them may be loaded while the snapshot's modules
- * initialise (commander, ws and our own modules import them at the top). Without a snapshot the
- * deferral pays too: under Debian's Node 18 (no built-in code cache) compiling child_process and the
- * net and stream modules it pulls in was a quarter of the client's start-up CPU in the qemu-aarch64
- * guest, for commands that never spawn anything.
+ * initialise (commander, ws and our own modules import them at the top). zlib Node 18 accepts, but
+ * its module makes a zero-length ArrayBuffer at load (`kFlushBuffers`), and Node 18's V8 writes
+ * such a buffer's native pointer into the snapshot: a start from it writes to that stale address at
+ * its first full GC (SIGSEGV in the guest, see snapshotBuildScript). Without a snapshot the deferral
+ * pays too: under Debian's Node 18 (no built-in code cache) compiling child_process and the net and
+ * stream modules it pulls in was a quarter of the client's start-up CPU in the qemu-aarch64 guest,
+ * for commands that never spawn anything.
  */
-export const LAZY_BUILTINS = ['child_process', 'http', 'https', 'tls', 'net', 'readline', 'tty', 'stream/web'] as const;
+export const LAZY_BUILTINS = ['child_process', 'http', 'https', 'tls', 'net', 'readline', 'tty', 'stream/web', 'zlib'] as const;
 
 /**
- * Each import of a LAZY_BUILTINS module becomes a module of getters, one per export of the real
- * one (names from the Node that builds, a superset of Node 18's for what the client uses), that
- * require the real module on first use: `import { spawn } from 'node:child_process'` and
- * `require('https')` keep working unchanged, and destructuring one at load would load it (the
- * snapshot build then fails loudly, see client/snapshot.ts).
+ * Bundled packages loaded on first use, for the same reason as zlib: @msgpack/msgpack's Decoder
+ * module keeps `new DataView(new ArrayBuffer(0))` (the connect protocol, which the daemon's modules
+ * import at the top).
  */
-const lazyBuiltins: Plugin = {
-  name: 'lazy-builtins',
+export const LAZY_PACKAGES = ['@msgpack/msgpack'] as const;
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Each import of a LAZY_BUILTINS module or a LAZY_PACKAGES package becomes a module of getters, one
+ * per own property of the real one (names from the Node that builds, a superset of Node 18's for
+ * what the client uses; non-enumerable ones too, such as zlib's Z_* constants), that require the
+ * real module on first use: `import { spawn } from 'node:child_process'`, `import zlib from
+ * 'node:zlib'` and `require('https')` keep working unchanged, and destructuring one at load would
+ * load it (the snapshot build then fails loudly, see client/snapshot.ts). A package's `__esModule`
+ * mark is a plain value: esbuild's interop reads it at import.
+ */
+const lazyModules: Plugin = {
+  name: 'lazy-modules',
   setup(b) {
-    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.map((m) => m.replace('/', '\\/')).join('|')})$`);
-    b.onResolve({ filter }, (a) => (a.namespace === 'lazy-builtin' ? undefined : { path: a.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
-      const names = Object.keys(await import(`node:${a.path}`)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+    const alternatives = [...LAZY_BUILTINS.map((m) => `(node:)?${m.replace('/', '\\/')}`), ...LAZY_PACKAGES.map((m) => m.replace('/', '\\/'))];
+    const filter = new RegExp(`^(${alternatives.join('|')})$`);
+    b.onResolve({ filter }, (a) => (a.namespace === 'lazy-module' ? undefined : { path: a.path.replace(/^node:/, ''), namespace: 'lazy-module' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (a) => {
+      const builtin = (LAZY_BUILTINS as readonly string[]).includes(a.path);
+      const id = builtin ? `node:${a.path}` : a.path;
+      const real = requireHere(id) as Record<string, unknown>;
+      const names = Object.getOwnPropertyNames(real).filter((k) => k !== 'default' && k !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(k));
+      const enumerable = names.map((k) => Object.getOwnPropertyDescriptor(real, k)!.enumerable === true);
       return {
         contents: [
           `let real;`,
-          `const load = () => real || (real = require(${JSON.stringify(`node:${a.path}`)}));`,
-          `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
+          `const load = () => real || (real = require(${JSON.stringify(id)}));`,
+          ...(real.__esModule ? [`Object.defineProperty(exports, '__esModule', { value: true });`] : []),
+          `const names = ${JSON.stringify(names)}, enumerable = ${JSON.stringify(enumerable)};`,
+          `names.forEach((name, i) => Object.defineProperty(exports, name, { enumerable: enumerable[i], get: () => load()[name] }));`,
         ].join('\n'),
         loader: 'js',
+        resolveDir: root,
       };
     });
   },
@@ -84,7 +107,7 @@ export function deviceBuildOptions(outfile: string, o: DeviceBuildOptions = {}):
     logLevel: 'warning',
     // Nothing native may reach the device; optional deps of bundled packages stay out.
     external: [],
-    plugins: [absentNatives, lazyBuiltins],
+    plugins: [absentNatives, lazyModules],
   };
 }
 

@@ -1,5 +1,5 @@
-// A V8 start-up snapshot of the device client: the heap of a Node process that has bootstrapped
-// and compiled the bundle (not yet every command's modules: see snapshotBuildScript), written by
+// A V8 start-up snapshot of the device client: the heap of a Node process that has bootstrapped,
+// compiled the bundle and (in images) loaded every command's modules (snapshotBuildScript), written by
 // `node --build-snapshot` with the device's own node, and started with
 // `node --snapshot-blob FILE -- ARGS`. Debian's Node 18 has no start-up snapshot of its own, so
 // under qemu-aarch64 a plain `node -e 0` costs tens of seconds of guest CPU; a start from this
@@ -129,17 +129,33 @@ export function snapshotFingerprint(p: LauncherPaths, read: (path: string) => st
   return `${lines.join('\n')}\n`;
 }
 
+/** Set in the environment of a start from the snapshot: its main runs a full GC first (the image builder's check). */
+export const SNAPSHOT_GC_CHECK_ENV = 'FLIPSIDE_SNAPSHOT_GC_CHECK';
+
+/** What the build script prints for a LAZY_BUILTINS module loaded during the build (Node warns only for some). */
+const LOADED_AT_BUILD = 'was loaded while the snapshot was built';
+
 /**
  * The script `node --build-snapshot` runs: the bundle's source (a CommonJS function expression,
  * client/build-device.ts) is loaded with the snapshot builder's require (built-ins only, which is all
  * the bundle needs), told not to run its CLI (cli.ts: SNAPSHOT_BUILD_FLAG), and given the main that
  * the started snapshot runs with its arguments (`node --snapshot-blob F -- ARGS`: process.argv is
  * [node, ...ARGS]).
- * With `loadCommands` the snapshot also holds every command's modules loaded (cli.ts:
- * loadEveryCommand): in the qemu-aarch64 guest that took `show-artifact` from 69 s of CPU to 17 s,
- * but `flipside install` from such a snapshot died with SIGSEGV a few MiB into writing the slot (on
- * the guest only: the same install from the same snapshot under qemu-user on the host succeeded),
- * not yet understood, so images are built without it.
+ *
+ * With `loadCommands` the snapshot also holds every command's modules loaded and initialised
+ * (cli.ts: loadEveryCommand), so install, commit, rollback, resume, show-artifact and the daemon
+ * start with nothing left to compile but what they load on first use (LAZY_BUILTINS, LAZY_PACKAGES).
+ * What such a snapshot must not hold: Node 18's V8 (10.2) writes the native pointer of a
+ * zero-length ArrayBuffer (its ArrayBufferExtension, a malloc'd address of the building process)
+ * into the snapshot as it is, and a process started from it marks that address at its first full
+ * GC. In the qemu-aarch64 guest that address is unmapped: `flipside install` died with SIGSEGV in
+ * V8's concurrent marker (JSArrayBuffer::MarkExtension) a few MiB into the payload; under qemu-user
+ * on the host, whose address layout repeats the build's, the same byte write silently landed in
+ * live memory. zlib's module (kFlushBuffers) and @msgpack/msgpack (EMPTY_VIEW) made such buffers, so
+ * both load on first use (client/build-device.ts), and the image builder (qemu/image/snapshot.ts)
+ * starts each snapshot under qemu-user with another address layout and a full GC first
+ * (SNAPSHOT_GC_CHECK_ENV) before it ships it. Node 20's V8 clears the pointer: the host's tests
+ * cannot see this.
  */
 export function snapshotBuildScript(bundleSource: string, o: { loadCommands?: boolean } = {}): string {
   return `'use strict';
@@ -154,10 +170,19 @@ const bundle = { exports: {} };
 (${bundleSource}).call(bundle.exports, bundle.exports, builtin, bundle, __filename, __dirname);
 delete globalThis.__flipsideSnapshotBuild;
 const cli = bundle.exports;
-${o.loadCommands ? `cli.loadEveryCommand().catch((e) => {
+// Node aborts or warns for some of these; zlib it takes, with a stale pointer (see snapshotBuildScript).
+const mustNotLoad = () => {
+  for (const id of ${JSON.stringify(LAZY_BUILTINS)}) {
+    if (!process.moduleLoadList.includes('NativeModule ' + id)) continue;
+    process.stderr.write('flipside snapshot: built-in module ' + id + ' ${LOADED_AT_BUILD}\\n');
+    process.exitCode = 1;
+  }
+};
+${o.loadCommands ? `cli.loadEveryCommand().then(mustNotLoad, (e) => {
   process.stderr.write('flipside snapshot: loading the commands failed: ' + (e && e.stack || e) + '\\n');
   process.exitCode = 1;
-});` : '// The commands load their modules after the start (see snapshotBuildScript).'}
+});` : `// The commands load their modules after the start (see snapshotBuildScript).
+mustNotLoad();`}
 startupSnapshot.setDeserializeMainFunction(() => {
   // Tell the launcher that node took the snapshot (see launcherScript).
   const started = process.env.FLIPSIDE_SNAPSHOT_STARTED;
@@ -177,6 +202,12 @@ startupSnapshot.setDeserializeMainFunction(() => {
     if (typeof warning === 'string' && warning.endsWith(${JSON.stringify(UNSUPPORTED_WARNING)})) return;
     return emitWarning.call(this, warning, ...rest);
   };
+  if (process.env.${SNAPSHOT_GC_CHECK_ENV}) {
+    // The image builder's check: a full GC marks every ArrayBuffer the snapshot holds.
+    delete process.env.${SNAPSHOT_GC_CHECK_ENV};
+    require('v8').setFlagsFromString('--expose-gc');
+    require('vm').runInNewContext('gc')();
+  }
   cli.runMain(process.argv.slice(1));
 });
 `;
@@ -188,5 +219,5 @@ startupSnapshot.setDeserializeMainFunction(() => {
  * load, or a new built-in to add to that list. Such a snapshot must not be used.
  */
 export function unsupportedBuiltinsLoaded(builderStderr: string): string[] {
-  return [...builderStderr.matchAll(new RegExp(`built-in module (\\S+) ${UNSUPPORTED_WARNING}`, 'g'))].map((m) => m[1]!);
+  return [...builderStderr.matchAll(new RegExp(`built-in module (\\S+) (?:${UNSUPPORTED_WARNING}|${LOADED_AT_BUILD})`, 'g'))].map((m) => m[1]!);
 }

@@ -227,6 +227,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     if (snapshotWanted) {
       const snap = await addClientSnapshot(t('rootfs'), board);
       if (!snap.built) process.stderr.write(`image: no client start-up snapshot: ${snap.reason}\n`);
+      else if (snap.reason) process.stderr.write(`image: client start-up snapshot without the commands' modules: ${snap.reason}\n`);
       snapshotInfo = snap;
     }
 

@@ -11,20 +11,27 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { BoardFile } from '../../boards/schema.js';
 import { bundleSourceOf } from '../../client/build-device.js';
-import { SNAPSHOT_CHECK_NAME, SNAPSHOT_NAME, snapshotBuildScript, snapshotFingerprint, unsupportedBuiltinsLoaded, type LauncherPaths } from '../../client/snapshot.js';
+import { SNAPSHOT_CHECK_NAME, SNAPSHOT_GC_CHECK_ENV, SNAPSHOT_NAME, snapshotBuildScript, snapshotFingerprint, unsupportedBuiltinsLoaded, type LauncherPaths } from '../../client/snapshot.js';
 import { VERSION } from '../../client/version.js';
 
 /** Where the image installs the client (qemu/image/rootfs.ts). */
 export const GUEST_BUNDLE = '/usr/lib/flipside/flipside.cjs';
 const GUEST_BUILD_SCRIPT = '/usr/lib/flipside/flipside-snapshot-build.cjs';
 
-/** qemu-user's emulator and the CPU it emulates for each Debian architecture. */
-const EMULATORS: Record<string, { binary: string; cpu: string }> = {
+/**
+ * qemu-user's emulator and the CPU it emulates for each Debian architecture, and the guest address
+ * space (-R) of the check run (see addClientSnapshot), where there is one: on 64-bit guests qemu-user
+ * puts the building process's malloc heap beside the executable at 0x55_0000_0000 and its mmaps
+ * from 0x40_0000_0000 up, so in a 128 GiB space none of the build's native addresses is mapped. A
+ * 32-bit guest's 4 GiB have no such split: it gets the snapshot without the commands (none so far
+ * has shown a stale pointer), checked as far as a start and a full GC go.
+ */
+const EMULATORS: Record<string, { binary: string; cpu: string; checkReserve: string | null }> = {
   // Without a -cpu in the board file, the oldest core of the architecture Debian supports: V8 picks
   // instructions by the CPU it runs on, and the snapshot must suit every board of that architecture.
-  arm64: { binary: 'qemu-aarch64', cpu: 'cortex-a53' },
-  armhf: { binary: 'qemu-arm', cpu: 'cortex-a7' },
-  amd64: { binary: 'qemu-x86_64', cpu: 'qemu64' },
+  arm64: { binary: 'qemu-aarch64', cpu: 'cortex-a53', checkReserve: '0x2000000000' },
+  armhf: { binary: 'qemu-arm', cpu: 'cortex-a7', checkReserve: null },
+  amd64: { binary: 'qemu-x86_64', cpu: 'qemu64', checkReserve: '0x2000000000' },
 };
 
 /** The emulator and CPU for this board, or null when the architecture has none. */
@@ -61,15 +68,21 @@ export function launcherPathsIn(tree: string): LauncherPaths {
 
 export interface SnapshotResult {
   built: boolean;
-  /** Why there is none, when built is false. */
+  /** Whether the snapshot holds every command's modules (snapshotBuildScript's loadCommands). */
+  commands?: boolean;
+  /** Why there is none (built false), or why it is the one without the commands. */
   reason?: string;
   seconds: number;
   bytes?: number;
 }
 
 /**
- * Builds the snapshot of the tree's installed bundle with the tree's node, checks that it starts
- * (`--version` from the snapshot prints this checkout's version, as the bundle does), then writes it and its check file
+ * Builds the snapshot of the tree's installed bundle with the tree's node, with every command's
+ * modules loaded where the architecture has a check address space, else (or when that one fails a
+ * check) without them; checks that it starts: under qemu-user in another address space (the
+ * emulator's checkReserve) with a full GC first, so a native pointer left in the snapshot by the
+ * build (client/snapshot.ts: snapshotBuildScript) faults here instead of on the device, and
+ * `--version` prints this checkout's version, as the bundle does. Then writes it and its check file
  * into the tree. Never throws for a snapshot that cannot be made: the image works without one.
  */
 export async function addClientSnapshot(tree: string, board: BoardFile): Promise<SnapshotResult> {
@@ -77,6 +90,7 @@ export async function addClientSnapshot(tree: string, board: BoardFile): Promise
   const done = (r: Omit<SnapshotResult, 'seconds'>): SnapshotResult => ({ ...r, seconds: (Date.now() - started) / 1000 });
   const emulator = snapshotEmulator(board);
   if (!emulator) return done({ built: false, reason: `no qemu-user emulator for ${board.linux.debArch}` });
+  const reserve = EMULATORS[board.linux.debArch]!.checkReserve;
   const host = (p: string) => join(tree, p);
   const work = mkdtempSync(join(tmpdir(), 'flipside-snapshot-'));
   const blob = join(work, SNAPSHOT_NAME);
@@ -84,21 +98,37 @@ export async function addClientSnapshot(tree: string, board: BoardFile): Promise
   const env = { PATH: '/usr/bin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
   // qemu-user finds absolute paths under -L first: the script sits where the bundle does, so the
   // snapshot's stack traces name /usr/lib/flipside; the blob goes to the host's temp folder.
-  const node = (...args: string[]) =>
-    execa(emulator.binary, ['-cpu', emulator.cpu, '-L', tree, host('usr/bin/node'), ...args], { env, extendEnv: false, reject: false, encoding: 'utf8', timeout: 10 * 60_000 });
-  try {
+  const node = (qemuArgs: string[], args: string[], extraEnv: Record<string, string> = {}) =>
+    execa(emulator.binary, [...qemuArgs, '-cpu', emulator.cpu, '-L', tree, host('usr/bin/node'), ...args], { env: { ...env, ...extraEnv }, extendEnv: false, reject: false, encoding: 'utf8', timeout: 10 * 60_000 });
+  /** Builds and checks one snapshot into `blob`: null when it is good, else why not. */
+  const attempt = async (loadCommands: boolean): Promise<string | null> => {
+    rmSync(blob, { force: true });
     const { source } = bundleSourceOf(readFileSync(host(GUEST_BUNDLE), 'utf8'));
-    writeFileSync(host(GUEST_BUILD_SCRIPT), snapshotBuildScript(source));
-    const b = await node('--snapshot-blob', blob, '--build-snapshot', GUEST_BUILD_SCRIPT);
+    writeFileSync(host(GUEST_BUILD_SCRIPT), snapshotBuildScript(source, { loadCommands }));
+    const b = await node([], ['--snapshot-blob', blob, '--build-snapshot', GUEST_BUILD_SCRIPT]);
     rmSync(host(GUEST_BUILD_SCRIPT), { force: true });
-    if (b.exitCode !== 0 || !existsSync(blob)) return done({ built: false, reason: `node --build-snapshot: ${b.signal ?? `exit ${b.exitCode}`}: ${String(b.stderr).trim().slice(-2000)}` });
     const unsupported = unsupportedBuiltinsLoaded(String(b.stderr));
-    if (unsupported.length) return done({ built: false, reason: `the bundle loads ${unsupported.join(', ')} at start: add them to LAZY_BUILTINS (client/build-device.ts)` });
-    const r = await node('--snapshot-blob', blob, '--', '--version');
-    if (r.exitCode !== 0 || String(r.stdout).trim() !== VERSION) return done({ built: false, reason: `the snapshot does not start: exit ${r.exitCode}: ${String(r.stdout).trim()} ${String(r.stderr).trim()}`.slice(0, 2000) });
-    copyFileSync(blob, host(`usr/lib/flipside/${SNAPSHOT_NAME}`));
-    writeFileSync(host(`usr/lib/flipside/${SNAPSHOT_CHECK_NAME}`), snapshotFingerprint(launcherPathsIn(tree), host));
-    return done({ built: true, bytes: readFileSync(blob).length });
+    if (unsupported.length) return `the bundle loads ${unsupported.join(', ')} at start: add them to LAZY_BUILTINS (client/build-device.ts)`;
+    if (b.exitCode !== 0 || !existsSync(blob)) return `node --build-snapshot: ${b.signal ?? `exit ${b.exitCode}`}: ${String(b.stderr).trim().slice(-2000)}`;
+    const r = await node(reserve ? ['-R', reserve] : [], ['--snapshot-blob', blob, '--', '--version'], { [SNAPSHOT_GC_CHECK_ENV]: '1' });
+    if (r.exitCode !== 0 || String(r.stdout).trim() !== VERSION) {
+      return `the snapshot does not start and survive a full GC: ${r.signal ?? `exit ${r.exitCode}`}: ${String(r.stdout).trim()} ${String(r.stderr).trim()}`.slice(0, 2000);
+    }
+    return null;
+  };
+  try {
+    const reasons: string[] = [];
+    for (const commands of reserve ? [true, false] : [false]) {
+      const why = await attempt(commands);
+      if (why) {
+        reasons.push(`${commands ? 'with' : 'without'} the commands: ${why}`);
+        continue;
+      }
+      copyFileSync(blob, host(`usr/lib/flipside/${SNAPSHOT_NAME}`));
+      writeFileSync(host(`usr/lib/flipside/${SNAPSHOT_CHECK_NAME}`), snapshotFingerprint(launcherPathsIn(tree), host));
+      return done({ built: true, commands, bytes: readFileSync(blob).length, ...(reasons.length ? { reason: reasons.join('; ') } : {}) });
+    }
+    return done({ built: false, reason: reasons.join('; ') });
   } finally {
     rmSync(host(GUEST_BUILD_SCRIPT), { force: true });
     rmSync(work, { recursive: true, force: true });
