@@ -28,8 +28,6 @@ const OUT_CHUNK = 256 * 1024;
  */
 const YIELD_EVERY = 16 << 20;
 
-const { Z_NO_FLUSH, Z_FINISH } = zlib.constants;
-
 interface ZlibHandle {
   writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
   onerror: (message: string, errno: number) => void;
@@ -45,6 +43,9 @@ class SyncGunzip {
   private readonly g = zlib.createGunzip();
   private readonly handle: ZlibHandle;
   private readonly state: Uint32Array;
+  // Read here, not at module load: the device's start-up snapshot must not load zlib
+  // (LAZY_BUILTINS in client/build-device.ts).
+  private readonly flush = { none: zlib.constants.Z_NO_FLUSH, finish: zlib.constants.Z_FINISH };
   private error: string | null = null;
 
   constructor() {
@@ -61,7 +62,7 @@ class SyncGunzip {
   /** Inflates what fits of `input` into `out`; `finish` once no input follows (a truncated end is an error). */
   inflate(input: Uint8Array, out: Uint8Array, finish: boolean): { written: number; consumed: number } {
     if (this.error !== null) throw new ArtifactError('COMPRESSION', `gzip: ${this.error}`);
-    this.handle.writeSync(finish ? Z_FINISH : Z_NO_FLUSH, input, 0, input.length, out, 0, out.length);
+    this.handle.writeSync(finish ? this.flush.finish : this.flush.none, input, 0, input.length, out, 0, out.length);
     if (this.error !== null) throw new ArtifactError('COMPRESSION', `gzip: ${this.error}`);
     return { written: out.length - this.state[0]!, consumed: input.length - this.state[1]! };
   }

@@ -24,14 +24,16 @@ const GUEST_BUILD_SCRIPT = '/usr/lib/flipside/flipside-snapshot-build.cjs';
  * puts the building process's malloc heap beside the executable at 0x55_0000_0000 and its mmaps
  * from 0x40_0000_0000 up, so in a 128 GiB space none of the build's native addresses is mapped. A
  * 32-bit guest's 4 GiB have no such split: it gets the snapshot without the commands (none so far
- * has shown a stale pointer), checked as far as a start and a full GC go.
+ * has shown a stale pointer), checked as far as a start and a full GC go. Neither does x86-64 under
+ * qemu-user: with -R, qemu-x86_64 cannot map the guest's vsyscall page at the top of the address
+ * space ("Cannot allocate vsyscall page"), so no reserved space can run it.
  */
 const EMULATORS: Record<string, { binary: string; cpu: string; checkReserve: string | null }> = {
   // Without a -cpu in the board file, the oldest core of the architecture Debian supports: V8 picks
   // instructions by the CPU it runs on, and the snapshot must suit every board of that architecture.
   arm64: { binary: 'qemu-aarch64', cpu: 'cortex-a53', checkReserve: '0x2000000000' },
   armhf: { binary: 'qemu-arm', cpu: 'cortex-a7', checkReserve: null },
-  amd64: { binary: 'qemu-x86_64', cpu: 'qemu64', checkReserve: '0x2000000000' },
+  amd64: { binary: 'qemu-x86_64', cpu: 'qemu64', checkReserve: null },
 };
 
 /** The emulator and CPU for this board, or null when the architecture has none. */
