@@ -51,11 +51,22 @@ export async function login(email, password) {
   token.set(await res.text());
 }
 
+// Every api() call of the logged-in session: log-out aborts those still in flight, whose answers
+// (401s once the token is revoked) would land on the login form.
+let session = new AbortController();
+export function endSessionRequests() {
+  session.abort();
+  session = new AbortController();
+}
+
 /** Calls the API; returns parsed JSON (or text, or null), with `total` from X-Total-Count. */
 export async function api(method, path, body) {
-  const headers = { authorization: `Bearer ${token.get()}` };
+  const t = token.get();
+  // A page's timer firing after log-out: nothing to ask without a session.
+  if (!t) throw new DOMException('no session', 'AbortError');
+  const headers = { authorization: `Bearer ${t}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await send(path, { method, headers, signal: session.signal, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
     onUnauthorized();
     throw new ApiError(401, await errorOf(res));

@@ -1,7 +1,7 @@
 // Router and shell: hash routes, login gate, live refresh from the change stream (or polling
 // every 2 s while the stream is down).
 import { h, toast, leavePage } from './dom.js';
-import { token, followChanges, setUnauthorizedHandler, api } from './api.js';
+import { token, followChanges, setUnauthorizedHandler, api, endSessionRequests } from './api.js';
 import * as pages from './pages.js';
 
 const routes = [
@@ -90,7 +90,7 @@ async function refresh() {
   try {
     await current.refresh();
   } catch (e) {
-    if (gen === current.gen && e.status !== 401) toast(e.message, 'err');
+    if (gen === current.gen && e.status !== 401 && e.name !== 'AbortError') toast(e.message, 'err');
   } finally {
     busy = false;
     if (again) { again = false; setTimeout(refresh, 300); }
@@ -119,6 +119,7 @@ function logout() {
   const t = token.get();
   token.clear();
   stopLive();
+  endSessionRequests();
   if (t) fetch('/api/management/v1/useradm/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${t}` } }).catch(() => {});
   showLogin();
 }
@@ -126,6 +127,9 @@ function logout() {
 function showLogin(message) {
   leavePage();
   stopLive();
+  // A page still loading must not replace the login form with its error.
+  current.gen++;
+  current.refresh = null;
   document.getElementById('top').hidden = true;
   document.title = 'Log in · Flipside';
   main.replaceChildren(pages.login(async () => {
