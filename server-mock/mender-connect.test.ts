@@ -88,7 +88,18 @@ run(`mender-connect 2.1.0 (token from mender 3.4.0 over D-Bus): mender-cli termi
   const cliEnv = { PATH: env.PATH, HOME: root };
   const cli = (args: string[], input?: string) => execa(found['mender-cli']!, [...args, '--server', url], { env: cliEnv, extendEnv: false, reject: false, cwd: root, all: true, timeout: 60_000, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
   t.is((await cli(['login', '--username', ADMIN.email, '--password', ADMIN.password])).exitCode, 0);
-  const term = await cli(['terminal', deviceId], 'echo "via-mender-connect-$((6*7))"\nexit\n');
+  // Piped input all at once raced the session: mender-cli ends it at stdin's EOF, and what it
+  // sent before mender-connect's shell was up is lost. So the command goes again every 2 s until
+  // its output comes back, and only then `exit` and EOF.
+  const session = execa(found['mender-cli']!, ['terminal', deviceId, '--server', url], { env: cliEnv, extendEnv: false, reject: false, cwd: root, all: true, timeout: 60_000, stdin: 'pipe' });
+  let shown = '';
+  session.all!.on('data', (d: Buffer) => { shown += String(d); });
+  const send = () => session.stdin!.write('echo "via-mender-connect-$((6*7))"\n');
+  send();
+  const again = setInterval(send, 2000);
+  await until('the command\'s output in mender-cli terminal', () => /via-mender-connect-42/.test(shown) || session.exitCode !== null).finally(() => clearInterval(again));
+  session.stdin!.end('exit\n');
+  const term = await session;
   t.log(`terminal: exit ${term.exitCode}, output ${JSON.stringify(String(term.all).slice(-200))}`);
   t.is(term.exitCode, 0);
   t.regex(String(term.all), /via-mender-connect-42/);

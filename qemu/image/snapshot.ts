@@ -36,6 +36,11 @@ const EMULATORS: Record<string, { binary: string; cpu: string; checkReserve: str
   amd64: { binary: 'qemu-x86_64', cpu: 'qemu64', checkReserve: null },
 };
 
+/** Whether images of this architecture get the snapshot with every command's modules (a -R check). */
+export function snapshotHoldsCommands(debArch: string): boolean {
+  return Boolean(EMULATORS[debArch]?.checkReserve);
+}
+
 /** The emulator and CPU for this board, or null when the architecture has none. */
 export function snapshotEmulator(board: BoardFile): { binary: string; cpu: string } | null {
   const e = EMULATORS[board.linux.debArch];
