@@ -5,21 +5,13 @@
 // the file exists); a lock whose owner has died is taken over.
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { pidAlive } from '../../qemu/image/exec.js';
 
 export interface LockOptions {
   /** Told once when the lock is held by another live process. */
   onWait?: (holderPid: number) => void;
   /** How often a waiter looks again (ms). */
   pollMs?: number;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The pid in a lock file, or null when the file is gone or not a lock. */

@@ -16,7 +16,7 @@ import { buildInitramfs, prepareKernel } from './kernel.js';
 import { computeLayout, fwEnvConfig, partition, type DiskLayout } from './layout.js';
 import { buildBaseTree, buildVersionTree, makeExt4 } from './rootfs.js';
 import { addClientSnapshot, canBuildSnapshot, type SnapshotResult } from './snapshot.js';
-import { run } from './exec.js';
+import { pidAlive, run } from './exec.js';
 import { downloadFirmwarePackages, prepareBootFirmware, resolveFirmwarePackages } from './boot-firmware.js';
 import { installGrubMbr, prepareGrub } from './grub-boot.js';
 import { writeArtifact } from '../../artifact/writer.js';
@@ -113,15 +113,6 @@ function pruneOlderBuilds(imagesDir: string, keep: string): void {
     if (!m || d === keep || m[1] !== stem) continue;
     if (m[2] && pidAlive(Number(m[2]))) continue;
     rmSync(join(imagesDir, d), { recursive: true, force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

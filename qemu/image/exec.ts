@@ -23,3 +23,13 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   }
   return String(r.stdout ?? '');
 }
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
