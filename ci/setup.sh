@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent machine set-up for development and CI on Debian: host packages (image building,
 # QEMU, bootloader tools, chromium for browser tests), the foreign architectures the device
-# images are built from, then node modules. Safe to run again: it only does what is missing.
+# images are built from, then node modules. Safe to run again: it only does what is missing (and
+# refreshes apt's lists once a day).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -29,11 +30,22 @@ for a in "${FOREIGN_ARCHES[@]}"; do
     need_update=1
   fi
 done
+# Lists older than a day may name .deb versions the mirror has since dropped (the security archive
+# keeps only the newest): the image build downloads by exact version, so refresh them once a day per
+# checkout (the lists' own mtimes are the mirror's Last-Modified, not when they were fetched).
+apt_stamp=.cache/apt-lists-refreshed
+if [ -z "$(find "$apt_stamp" -mmin -1440 2>/dev/null)" ]; then need_update=1; fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ] || [ "$need_update" = 1 ]; then
   echo "setup: apt-get update${missing[*]:+; installing ${missing[*]}}"
-  $SUDO apt-get update -qq
+  if $SUDO apt-get update -qq; then
+    mkdir -p .cache && touch "$apt_stamp"
+  elif [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: apt-get update failed" >&2; exit 1
+  else
+    echo "setup: apt-get update failed; going on with the lists apt has" >&2
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     if [ -d /run/systemd/system ]; then

@@ -96,17 +96,59 @@ export function debFileName(p: DebPackage): string {
   return `${p.name}_${p.version.replace(/:/g, '%3a')}_${p.arch}.deb`;
 }
 
-/** Downloads the packages not already in `dir`; returns their paths in order. */
-export async function downloadPackages(pkgs: DebPackage[], dir: string): Promise<string[]> {
+export interface DownloadOptions {
+  /** Tries after the first (default 3). */
+  retries?: number;
+  /** How long to wait before try `n` (1-based); default 15 s, 30 s, 60 s. */
+  waitMs?: (n: number) => number;
+  run?: typeof run;
+  log?: (line: string) => void;
+}
+
+/**
+ * Downloads the packages not already in `dir`; returns their paths in order. A failed download is
+ * tried again for what is still missing: a mirror mid-sync serves files its index does not describe
+ * ("File has unexpected size … Mirror sync in progress?", seen in CI), apt deletes them, and a later
+ * try gets the right bytes. apt still checks every file against the hash in its lists.
+ */
+export async function downloadPackages(pkgs: DebPackage[], dir: string, opts: DownloadOptions = {}): Promise<string[]> {
+  const { retries = 3, waitMs = (n: number) => 15_000 * 2 ** (n - 1), run: runTool = run, log = (l: string) => console.error(l) } = opts;
   mkdirSync(dir, { recursive: true });
-  const have = new Set(readdirSync(dir));
-  const need = pkgs.filter((p) => !have.has(debFileName(p)));
-  if (need.length) await run('apt-get', ['download', ...need.map((p) => `${p.name}:${p.arch}=${p.version}`)], { cwd: dir });
+  const missing = () => {
+    const have = new Set(readdirSync(dir));
+    return pkgs.filter((p) => !have.has(debFileName(p)));
+  };
+  for (let attempt = 0; ; attempt++) {
+    const need = missing();
+    if (!need.length) break;
+    try {
+      await runTool('apt-get', ['download', ...need.map((p) => `${p.name}:${p.arch}=${p.version}`)], { cwd: dir });
+      break;
+    } catch (err) {
+      const left = missing();
+      if (!left.length) break; // apt complained (a warning exit) but every file is here
+      const why = aptErrors(String((err as Error).message));
+      if (attempt >= retries)
+        throw new Error(
+          `apt-get download failed ${attempt + 1} times; still missing ${left.map(debFileName).join(', ')}: ${why} ` +
+            '(if the mirror no longer has these versions, refresh apt\'s lists: sudo apt-get update)',
+        );
+      const wait = waitMs(attempt + 1);
+      log(`apt-get download: ${left.length} package(s) missing (${why}); trying again in ${Math.round(wait / 1000)} s`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
   return pkgs.map((p) => {
     const f = join(dir, debFileName(p));
     if (!existsSync(f)) throw new Error(`apt-get download did not produce ${f}`);
     return f;
   });
+}
+
+/** apt's `E:` lines from a failed run (the whole message when it has none), for one log line. */
+export function aptErrors(message: string): string {
+  const errors = message.split('\n').filter((l) => l.startsWith('E: ')).map((l) => l.slice(3).trim());
+  return (errors.length ? errors.join('; ') : message.trim().split('\n')[0]!).slice(0, 400);
 }
 
 export async function extractDeb(deb: string, into: string): Promise<void> {
