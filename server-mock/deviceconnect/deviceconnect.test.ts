@@ -37,7 +37,7 @@ test('a user runs a command in a remote terminal; the session is audited and lis
   u.ws.close();
   await u.closed;
   // The server writes the stop record when it sees the close; wait for it by the session list emptying.
-  for (let i = 0; i < 1000 && c.s.app.flipside.connect.sessions().length > 0; i++) await new Promise((r) => setImmediate(r));
+  while (c.s.app.flipside.connect.sessions().length > 0) await new Promise((r) => setTimeout(r, 5));
   const actions = (await c.s.app.flipside.store.auditLog({ limit: 10, offset: 0, objectType: 'device' })).map((e) => e.action);
   t.true(actions.includes('deviceconnect.session_start'));
   t.true(actions.includes('deviceconnect.session_stop'));
@@ -293,7 +293,7 @@ test('a terminal session is recorded and played back; unknown sessions are 404',
   const live = text((await u.until((m) => m.hdr.typ === SHELL.stop)).filter((m) => m.hdr.typ === SHELL.data));
   u.ws.close();
   await u.closed;
-  for (let i = 0; i < 1000 && (await c.s.app.flipside.store.recording(sid))?.end_ts == null; i++) await new Promise((r) => setImmediate(r));
+  while ((await c.s.app.flipside.store.recording(sid))?.end_ts == null) await new Promise((r) => setTimeout(r, 5));
   t.truthy((await c.s.app.flipside.store.recording(sid))?.end_ts, 'the recording ended with the session');
 
   const play = new WebSocket(`${c.url.replace(/^http/, 'ws')}/api/management/v1/deviceconnect/sessions/${sid}/playback?sleep_ms=0`, { headers: { Authorization: `Bearer ${c.s.adminToken}` } });
