@@ -69,11 +69,13 @@ run_board() { # <entry>: board, or board:scenario,scenario for a subset (a slow 
 # The bounded power-cut campaign on host-sim: FLIPSIDE_CAMPAIGN_CUTS crash states of the clean client
 # (a seeded sample over every cut point; 0 skips it) and every mutant of the catalogue, each crash
 # state and each caught mutant one count. The full campaign runs nightly (ci/templates).
-# Cost (measured 2026-12-03 on the 2-core dev machine under load average 19, seed 1): 1000 of the
-# 1269 named crash states and all 13 mutants, 101 s wall (45.6 s CPU): setup (14 client bundles,
-# 56 recorded flows), 1000 clean crash states, ~445 mutant states (each mutant stops at its first
-# catch; 13/13 caught). The earlier 400-cut default cost 126 s wall (71 s CPU, load 23) before
-# retries were looked up (harness/campaign/check.ts).
+# FLIPSIDE_CAMPAIGN_MIXES seeded crash states per cut point beyond the named ones (default 50, so the
+# sample is drawn from ~3000 states rather than the ~1800 that 4 give).
+# Cost (measured 2026-12-04 10:22 UTC on the 2-core dev machine under load average 10-13, seed
+# 20261123): 3000 of the 3040 crash states and all 13 mutants (3013 counted), 81 s wall (83 s CPU):
+# setup (14 client bundles, 56 recorded flows), 3000 clean crash states, the mutant states (each
+# mutant stops at its first catch; 13/13 caught); with 4 mixes (1819 states) it took 88 s (80 s
+# CPU) just before. The earlier 1000-cut default cost 101 s wall (45.6 s CPU) at load 19 on 2026-12-03.
 # Managed mode (the daemon against the bundled server, harness/campaign/managed.ts) is a second,
 # smaller slice: FLIPSIDE_CAMPAIGN_MANAGED_CUTS clean crash states of the two managed flows (0 skips
 # it) and the four managed-only mutants. Cost (measured 2026-12-03 20:37-20:40 UTC under load
@@ -168,9 +170,9 @@ host_steps() {
   passed=0 failed=0 failures=()
   local entry
   for entry in "${host_boards[@]}"; do run_board "$entry"; done
-  campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-1000}"
+  campaign_cuts="${FLIPSIDE_CAMPAIGN_CUTS:-3000}"
   if [ "$campaign_cuts" != "0" ]; then
-    run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mutants all
+    run_campaign reports/campaign.json "standalone, ${campaign_cuts} cuts, all mutants" --cuts "$campaign_cuts" --mixes "${FLIPSIDE_CAMPAIGN_MIXES:-50}" --mutants all
   fi
   managed_cuts="${FLIPSIDE_CAMPAIGN_MANAGED_CUTS:-32}"
   if [ "$managed_cuts" != "0" ]; then
