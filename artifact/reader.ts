@@ -488,7 +488,7 @@ async function readPayload(
     // file itself and copy those few bytes through after its frames (RegionOptions.tail), which
     // the drain below then allows for.
     const after = src.size - (start + memberSize);
-    const tail = after <= REGION_TAIL_MAX;
+    const tail = compression === 'zstd' && after <= REGION_TAIL_MAX;
     if (tail) trailingAllowed += after;
     // The tool writes into a FIFO read with blocking reads: on the main thread by a process that
     // waits on this read alone (syncReads), else on the thread pool (fd-source.ts).
