@@ -8,6 +8,8 @@
 //   through the stream machinery; here a read returns what the pipe holds, up to READ_SIZE (the
 //   region shell enlarges the pipe to 1 MiB where it can). A worker thread doing blocking reads was
 //   tried: it took 110-190 ms to start at load 6-8, longer than the rest of the set-up together.
+//   The one read in flight holds one of libuv's four pool threads while the tool produces (as a
+//   file read does while the disk answers); close() kills the tool, which ends that read.
 // Each read returns what the pipe holds (64 KiB at most by default); at end of file the tool's exit
 // status is awaited, so a failing tool is an error, never a short clean end.
 import { read, readSync } from 'node:fs';
