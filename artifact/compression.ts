@@ -6,7 +6,7 @@
 // also peaked higher in RSS (93 / 117 MiB against 87 / 89), so the tool is the default when it is
 // on PATH and the JS engine the fallback. FLIPSIDE_ARTIFACT_ENGINE=tool|js (or the `engine`
 // option) forces one.
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -326,7 +326,7 @@ export async function compressBuffer(choice: CompressionChoice, input: Buffer): 
 
 /** Whether decompressFileRegion can take a member of this compression (the tools are installed). */
 export function canDecompressFileRegion(c: Compression, engine?: Engine): c is 'xz' | 'zstd' {
-  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && boundedCopy(1) !== null;
+  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && findTool('sh') !== null && (findTool('dd') !== null || findTool('head') !== null);
 }
 
 /** The file open with its offset at `start`, for a child to inherit (Node has no lseek). */
@@ -348,56 +348,87 @@ async function openAt(path: string, start: number): Promise<FileHandle> {
 }
 
 /**
- * The command that copies exactly `length` bytes of its stdin (the artifact, at the member's first
- * byte) to its stdout: `dd` with 1 MiB blocks, else `head -c`. Measured in the qemu-aarch64 guest
- * (busybox 1.35, 32 MiB of zstd input, CPU of the whole `… | zstd -dcq | sha256sum` pipe): busybox's
- * `head -c` moves a few KiB per read and write and cost 42.8 s against 12.3 s for zstd reading
- * the file itself; `dd bs=1M` is one read and one write per MiB (GNU and busybox dd both take
- * iflag=count_bytes).
+ * At most this many bytes may follow a member for the tool to read the file itself
+ * (RegionOptions.tail): the outer tar's padding and end-of-archive, not another payload.
  */
-export function boundedCopy(length: number): string[] | null {
-  const dd = ddWithCountBytes();
-  if (dd) return [dd, 'bs=1048576', 'iflag=count_bytes', `count=${length}`];
-  const head = findTool('head');
-  return head ? [head, '-c', String(length)] : null;
+export const REGION_TAIL_MAX = 64 * 1024;
+
+export interface RegionOptions {
+  /**
+   * The file holds at most REGION_TAIL_MAX bytes after the member (its last one): zstd may read
+   * the file itself with --pass-through, which decodes the member's frames and then copies what
+   * follows them (the outer tar's padding) unchanged, so the output may end with up to
+   * REGION_TAIL_MAX + (bytes after the last frame) extra bytes. A damaged or truncated frame is
+   * still an error. Without it, or with a zstd older than --pass-through (1.5.4), `dd` bounds the input.
+   */
+  tail?: boolean;
 }
 
-let ddChecked: string | null | undefined;
+/**
+ * The shell pipe that decompresses `length` bytes of its stdin (a descriptor at the member's first
+ * byte). `dd` with 1 MiB blocks bounds the input because zstd and xz refuse the tar padding that
+ * follows the member; `head -c` stands in for a dd without iflag=count_bytes (busybox builds
+ * without FEATURE_DD_IBS_OBS), though in the qemu-aarch64 guest (busybox 1.35, 32 MiB of zstd
+ * input, CPU of the whole `… | zstd -dcq | sha256sum` pipe) busybox's `head -c` moves a few KiB
+ * per read and write and cost 42.8 s against 12.3 s for zstd reading the file itself. With
+ * `tail`, zstd reads the file itself: the copy cost 0.08-0.12 s of CPU per 128 MiB of zstd input
+ * (a read and a write into the pipe, and zstd's read out of it; `dd | zstd` against `zstd`, 4
+ * runs each, load 9) on a 2-core box where zstd alone takes 0.16 s.
+ * Both probes (zstd's --pass-through, dd's iflag=count_bytes) run in this shell on the tool's side,
+ * not as a spawnSync that blocks our event loop. One shell for the pipe (dash has no pipefail): a
+ * failing copy kills the shell, so its failure is a non-zero exit too, never a short clean stream.
+ * dd's statistics go to /dev/null (busybox dd has no status=none); a failure still ends the shell.
+ * The length is the shell's last argument: a test finds a straggler by it.
+ * Where perl is installed (Debian's perl-base is Essential; the device images have none) a FIFO
+ * output is enlarged from 64 KiB to 1 MiB (F_SETPIPE_SZ = 1031; Node has no fcntl), in the
+ * background so zstd does not wait for it: with 64 KiB the tool and our reads take turns every
+ * 64 KiB, 4,096 hand-offs per 256 MiB; `zstd -dcq | node` reading 1 MiB and hashing it took
+ * 0.26-0.28 s with the big pipe against 0.34-0.37 s (3 runs each, load 6.5).
+ */
+const REGION_SCRIPT = `
+tool=$0 tail=$1 n=$2
+if [ -p /dev/stdout ] && command -v perl >/dev/null 2>&1; then perl -e 'fcntl(STDOUT, 1031, 1048576)' 2>/dev/null & fi
+if [ "$tail" = tail ] && "$tool" --pass-through -V >/dev/null 2>&1; then exec "$tool" -dcq --pass-through; fi
+if dd if=/dev/null bs=1048576 iflag=count_bytes count=0 2>/dev/null; then
+  { dd bs=1048576 iflag=count_bytes count="$n" 2>/dev/null || kill $$; } | "$tool" -dcq
+else
+  { head -c "$n" || kill $$; } | "$tool" -dcq
+fi`;
 
-/** dd, if it takes iflag=count_bytes (busybox builds without FEATURE_DD_IBS_OBS do not): asked once. */
-function ddWithCountBytes(): string | null {
-  if (ddChecked !== undefined) return ddChecked;
-  const dd = findTool('dd');
-  ddChecked = dd && spawnSync(dd, ['if=/dev/null', 'bs=1048576', 'iflag=count_bytes', 'count=0'], { stdio: 'ignore' }).status === 0 ? dd : null;
-  return ddChecked;
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * RegionOptions.tail only for a member that starts with a zstd frame: --pass-through would copy
+ * anything else through unchanged, and a member named .zst that is not zstd must fail as such.
+ */
+async function checkTail(fh: FileHandle, c: 'xz' | 'zstd', start: number, opts: RegionOptions): Promise<RegionOptions> {
+  if (!opts.tail) return opts;
+  const magic = Buffer.alloc(4);
+  const { bytesRead } = await fh.read(magic, 0, 4, start);
+  return c === 'zstd' && bytesRead === 4 && magic.readUInt32LE(0) === ZSTD_MAGIC ? opts : { ...opts, tail: false };
 }
 
-/** `dd … count=length | tool -dcq` (boundedCopy) reading from `input` (a descriptor at the member's first byte). */
-function spawnRegionTool(c: 'xz' | 'zstd', input: number, stdout: number | 'pipe', stderr: number | 'pipe', length: number): ChildProcess {
-  const copy = boundedCopy(length);
+function spawnRegionTool(c: 'xz' | 'zstd', input: number, stdout: number | 'pipe', stderr: number | 'pipe', length: number, opts: RegionOptions): ChildProcess {
   const toolPath = findTool(c);
-  if (!copy || !toolPath) throw new ArtifactError('COMPRESSION', `${c}, or dd or head, is not installed`);
-  // One shell for the two-stage pipe (dash has no pipefail): a failing copy kills the shell,
-  // so its failure is a non-zero exit too, never a short clean stream. dd's statistics go to
-  // /dev/null (busybox dd has no status=none); a failure still ends the shell.
-  return spawn('/bin/sh', ['-c', '{ "$@" 2>/dev/null || kill $$; } | "$0" -dcq', toolPath, ...copy], {
-    stdio: [input, stdout, stderr],
-  });
+  const sh = findTool('sh');
+  if (!toolPath || !sh || (!findTool('dd') && !findTool('head'))) throw new ArtifactError('COMPRESSION', `${c}, or dd or head, is not installed`);
+  const tail = opts.tail && c === 'zstd' ? 'tail' : 'bounded';
+  return spawn(sh, ['-c', REGION_SCRIPT, toolPath, tail, String(length)], { stdio: [input, stdout, stderr] });
 }
 
 /**
  * Decompresses `length` bytes of a file starting at `start` with the system tool, the file feeding
- * `dd … count=length | zstd -dcq` directly: the compressed bytes never pass through this process,
- * which only reads the tool's output (1 MiB of read-ahead, so the tool runs on the other core
- * while we parse and hash). `dd` (boundedCopy) bounds the input because zstd and xz refuse the
- * tar padding that follows the member. A non-zero exit of either process is ArtifactError COMPRESSION with
- * the tool's stderr, so bad data never ends cleanly.
+ * `dd … count=length | zstd -dcq` (or zstd itself, RegionOptions.tail) directly: the compressed
+ * bytes never pass through this process, which only reads the tool's output (1 MiB of read-ahead,
+ * so the tool runs on the other core while we parse and hash). A non-zero exit of either process
+ * is ArtifactError COMPRESSION with the tool's stderr, so bad data never ends cleanly.
  */
-export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<Readable> {
+export async function decompressFileRegion(c: 'xz' | 'zstd', path: string, start: number, length: number, opts: RegionOptions = {}): Promise<Readable> {
   const fh = await openAt(path, start);
   let tool: ChildProcess;
   try {
-    tool = spawnRegionTool(c, fh.fd, 'pipe', 'pipe', length);
+    opts = await checkTail(fh, c, start, opts);
+    tool = spawnRegionTool(c, fh.fd, 'pipe', 'pipe', length, opts);
   } catch (e) {
     await fh.close();
     throw e;
@@ -445,19 +476,21 @@ export interface FifoRegion {
   fd: number;
   /** Resolves once the tool exited 0; rejects with ArtifactError COMPRESSION (its stderr) otherwise. */
   exited: Promise<void>;
+  /** Kills the tool, which ends a read blocked on the FIFO (idempotent). */
+  kill(): void;
   /** Kills the tool and closes the descriptor (idempotent). */
   close(): void;
 }
 
 /**
- * decompressFileRegion for a process that waits on this read alone (the CLI's validate and read,
- * `syncReads`): the tool writes into a FIFO and the caller reads it with readSync into buffers it
- * reuses. Through the child's stdout socket every 64 KiB arrived in a fresh buffer, freed only when
+ * decompressFileRegion into a FIFO that the caller reads with blocking reads into buffers it
+ * reuses (FdSource: readSync on the main thread for the CLI, fs.read on the thread pool for the
+ * library and the daemon). Through the child's stdout socket every 64 KiB arrived in a fresh buffer, freed only when
  * V8 next collected: a 256 MiB zstd validate peaked at 90 MiB, and the stream machinery per chunk
  * cost more CPU than the hash (bench/artifact.bench.ts). stderr goes to a file, so a tool that
  * writes much of it cannot block while we block on its output. Null when mkfifo is missing.
  */
-export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string, start: number, length: number): Promise<FifoRegion | null> {
+export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string, start: number, length: number, opts: RegionOptions = {}): Promise<FifoRegion | null> {
   const mkfifo = findTool('mkfifo');
   if (!mkfifo) return null;
   const dir = mkdtempSync(join(tmpdir(), 'flipside-fifo-'));
@@ -466,8 +499,13 @@ export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string,
   const fds: number[] = [];
   let fh: FileHandle | null = null;
   try {
-    const made = spawnSync(mkfifo, ['-m', '600', fifo], { stdio: 'ignore' });
-    if (made.status !== 0) return null;
+    // Not spawnSync: the event loop keeps turning while mkfifo runs.
+    const made = await new Promise<number | null>((resolve) => {
+      const p = spawn(mkfifo, ['-m', '600', fifo], { stdio: 'ignore' });
+      p.once('error', () => resolve(null));
+      p.once('exit', (code) => resolve(code));
+    });
+    if (made !== 0) return null;
     // No open may block: a non-blocking read end first (lets the write-only open through), then
     // the blocking read end we keep. The child gets a write-only end: once we close our read end
     // the FIFO has no reader left, so the tool dies of SIGPIPE instead of blocking forever (a
@@ -484,7 +522,8 @@ export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string,
     const errFd = openSync(errFile, 'w+');
     fds.push(errFd);
     fh = await openAt(path, start);
-    const tool = spawnRegionTool(c, fh.fd, writeEnd, errFd, length);
+    opts = await checkTail(fh, c, start, opts);
+    const tool = spawnRegionTool(c, fh.fd, writeEnd, errFd, length, opts);
     const exited = new Promise<void>((resolve, reject) => {
       const fail = (what: string) => {
         let msg = '';
@@ -502,15 +541,19 @@ export async function decompressFileRegionToFifo(c: 'xz' | 'zstd', path: string,
     for (const fd of [writeEnd, errFd]) closeSync(fd);
     fds.length = 0;
     let closed = false;
+    const kill = (): void => {
+      if (tool.exitCode === null && tool.signalCode === null) tool.kill('SIGKILL');
+    };
     const done = exited.finally(() => rmSync(dir, { recursive: true, force: true }));
     done.catch(() => undefined); // awaited by the reader, or dropped after an earlier error
     return {
       fd: readEnd,
       exited: done,
+      kill,
       close() {
         if (closed) return;
         closed = true;
-        if (tool.exitCode === null && tool.signalCode === null) tool.kill('SIGKILL');
+        kill();
         closeSync(readEnd);
       },
     };

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { ByteSource } from './byte-source.js';
-import { canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, decompressFileRegionToFifo, type Engine } from './compression.js';
+import { REGION_TAIL_MAX, canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, decompressFileRegionToFifo, type Engine } from './compression.js';
 import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FileSource } from './file-source.js';
@@ -469,6 +469,8 @@ async function readPayload(
   const idx = String(payload.index).padStart(4, '0');
   let inner: ByteSource;
   let pumpDone: Promise<void> = Promise.resolve();
+  // Bytes allowed after the payload's end-of-archive marker (compressor padding).
+  let trailingAllowed = MAX_TRAILING_BYTES;
   if (compression === 'none') {
     inner = new ByteSource(outer.body(), memberName);
     // Nobody but our hash sees the bytes: the file reader may reuse its buffers.
@@ -482,15 +484,22 @@ async function readPayload(
     if (start + memberSize > src.size) {
       throw new ArtifactError('TRUNCATED', `artifact ends after ${src.size} bytes, inside ${memberName} (${start + memberSize - src.size} bytes short)`);
     }
-    // A process that waits on this read alone reads the tool's output with blocking reads.
-    const region = src.syncReads ? await decompressFileRegionToFifo(compression, src.path, start, memberSize) : null;
+    // The last member (only the outer tar's padding and end-of-archive after it): zstd may read the
+    // file itself and copy those few bytes through after its frames (RegionOptions.tail), which
+    // the drain below then allows for.
+    const after = src.size - (start + memberSize);
+    const tail = compression === 'zstd' && after <= REGION_TAIL_MAX;
+    if (tail) trailingAllowed += after;
+    // The tool writes into a FIFO read with blocking reads: on the main thread by a process that
+    // waits on this read alone (syncReads), else on the thread pool (fd-source.ts).
+    const region = await decompressFileRegionToFifo(compression, src.path, start, memberSize, { tail });
     if (region) {
-      cleanups.push(() => region.close());
-      const fdSource = new FdSource(region, memberName);
-      fdSource.recycle = !opts.onPayloadFile;
-      inner = fdSource;
+      const fifo = new FdSource(region, memberName, { onMainThread: src.syncReads });
+      cleanups.push(() => void fifo.close());
+      fifo.recycle = !opts.onPayloadFile;
+      inner = fifo;
     } else {
-      const dec = await decompressFileRegion(compression, src.path, start, memberSize);
+      const dec = await decompressFileRegion(compression, src.path, start, memberSize, { tail });
       dec.on('error', () => undefined); // reported through the inner reader
       cleanups.push(() => dec.destroy());
       inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
@@ -543,7 +552,7 @@ async function readPayload(
       await deliverFile(tar.body(), entry, opts.onPayloadFile, (pulling) => setRecycle(pulling));
     }
     // Whatever follows the inner end-of-archive (compressor padding) is read so the pipe can finish.
-    if ((await inner.drain(MAX_TRAILING_BYTES)) > MAX_TRAILING_BYTES) {
+    if ((await inner.drain(trailingAllowed)) > trailingAllowed) {
       throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
     }
     await pumpDone;

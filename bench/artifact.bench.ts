@@ -10,6 +10,7 @@
 // A 256 MiB image (alternating 64 KiB blocks of pseudo-random bytes and zeros, about 2:1 like a
 // rootfs) is written once per compression. Wall times on a shared box are noisy: the ratio is of
 // the median runs, CPU time (user+sys) is printed beside it, and the load average with it.
+// BENCH_ARTIFACT_ONLY=zstd (comma-separated labels) runs only those compressions.
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { loadNow, loadRange, median, reportTarget } from './report.js';
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_ARTIFACT_MIB ?? 256) * MiB;
 const REPS = Number(process.env.BENCH_REPS ?? 5);
+const ONLY = (process.env.BENCH_ARTIFACT_ONLY ?? '').split(',').filter(Boolean);
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const dir = mkdtempSync(join(tmpdir(), 'flipside-artifact-bench-'));
 const cli = join(root, 'bin', 'flipside-artifact.js');
@@ -149,7 +151,7 @@ try {
     { label: 'none', id: 'none', member: '', tool: '' },
     { label: 'gzip', id: 'gzip', member: 'data/0000.tar.gz', tool: 'gzip' },
     { label: 'zstd', id: 'zstd_fast', member: 'data/0000.tar.zst', tool: 'zstd' },
-  ]) {
+  ].filter((c) => ONLY.length === 0 || ONLY.includes(c.label))) {
     const art = join(dir, `${c.label}.mender`);
     await writeArtifact({ type: 'rootfs-image', name: 'bench', deviceTypes: ['bench'], files: [image], compression: c.id, tmpDir: dir }, art);
     const inner = join(dir, 'member');
