@@ -1,6 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WriteJournal } from '../durable.js';
@@ -157,4 +157,68 @@ test('with a byte kill hook armed every chunk is written on its own, in order', 
     [196_608, 200_000 - 196_608],
   ]);
   t.true((await readFile(f)).equals(payload));
+});
+
+/** A handle that counts the writes it takes and passes them on to `fh`; `refuse` fails them with EINVAL first. */
+function countingHandle(fh: FileHandle, refuse = false): FileHandle & { writes: Array<[number, number]> } {
+  const writes: Array<[number, number]> = [];
+  const h = Object.create(fh) as FileHandle & { writes: Array<[number, number]> };
+  h.writes = writes;
+  h.write = (async (buf: Buffer, off: number, len: number, pos: number) => {
+    if (refuse) throw Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' });
+    writes.push([pos, len]);
+    return fh.write(buf, off, len, pos);
+  }) as FileHandle['write'];
+  return h;
+}
+
+test('with a direct handle every whole batch goes through it and the partial last one through fh', async (t) => {
+  const payload = randomBytes(2 * WRITE_BATCH + 4_321);
+  const f = await tempFile(t, Buffer.alloc(3 * WRITE_BATCH, 0xee));
+  const fh = await open(f, 'r+');
+  const other = await open(f, 'r+');
+  const direct = countingHandle(other);
+  const buffered = countingHandle(fh);
+  try {
+    t.is(await writePayload(chunked(payload, [65_536, 999]), { fh: buffered, direct, path: f, size: payload.length, tooLong, journal: recorder() }), payload.length);
+  } finally {
+    await Promise.all([fh.close(), other.close()]);
+  }
+  t.deepEqual(direct.writes, [
+    [0, WRITE_BATCH],
+    [WRITE_BATCH, WRITE_BATCH],
+  ]);
+  t.deepEqual(buffered.writes, [[2 * WRITE_BATCH, 4_321]]);
+  t.true((await readFile(f)).subarray(0, payload.length).equals(payload));
+});
+
+test('a direct handle that refuses a write (EINVAL) leaves every batch to fh, whole', async (t) => {
+  const payload = randomBytes(3 * WRITE_BATCH);
+  const f = await tempFile(t, Buffer.alloc(3 * WRITE_BATCH, 0xee));
+  const fh = await open(f, 'r+');
+  const buffered = countingHandle(fh);
+  try {
+    t.is(await writePayload(chunked(payload, [65_536]), { fh: buffered, direct: countingHandle(fh, true), path: f, size: payload.length, tooLong, journal: recorder() }), payload.length);
+  } finally {
+    await fh.close();
+  }
+  t.deepEqual(
+    buffered.writes.map(([p]) => p).sort((a, b) => a - b),
+    [0, WRITE_BATCH, 2 * WRITE_BATCH],
+  );
+  t.true((await readFile(f)).equals(payload));
+});
+
+test('the kill hook writes through fh alone, whatever the direct handle', async (t) => {
+  const payload = randomBytes(WRITE_BATCH + 100);
+  const f = await tempFile(t, Buffer.alloc(2 * WRITE_BATCH));
+  const fh = await open(f, 'r+');
+  const direct = countingHandle(fh);
+  try {
+    await writePayload(chunked(payload, [WRITE_BATCH]), { fh, direct, path: f, size: payload.length, tooLong, journal: recorder(), killAt: { bytes: payload.length + 1, hold: false } });
+  } finally {
+    await fh.close();
+  }
+  t.deepEqual(direct.writes, []);
+  t.true((await readFile(f)).subarray(0, payload.length).equals(payload));
 });

@@ -8,9 +8,12 @@
 // next chunk is asked for, and they arrive in pipe-sized pieces (64 KiB) at arbitrary offsets.
 // One memcpy into an aligned batch costs ~1/10 of the SHA-256 of the same bytes and buys whole
 // 1 MiB positional writes with no allocation per chunk (RSS flat whatever the payload size).
+// With a `direct` handle (O_DIRECT, direct-io.ts) the buffers are page-aligned and every whole
+// batch bypasses the page cache; the last, partial one goes through `fh`.
 import type { FileHandle } from 'node:fs/promises';
 import { testJournal, writeAllAt, type WriteJournal } from '../durable.js';
 import { killIfPastByte, type ByteHook } from '../test-hooks.js';
+import { alignedBuffers } from './direct-io.js';
 
 /**
  * Write size and alignment: 1 MiB keeps syscalls few and is a multiple of every erase block and
@@ -25,6 +28,12 @@ const SLOTS = 3;
 
 export interface PartitionWriteOptions {
   fh: FileHandle;
+  /**
+   * The same target opened with O_DIRECT (direct-io.ts openDirect), or null: whole batches are
+   * written through it, from page-aligned buffers. Where it refuses a write (EINVAL: alignment
+   * the device or file system does not take), that batch and every later one go through `fh`.
+   */
+  direct?: FileHandle | null;
   /** For messages and the write journal. */
   path: string;
   /** Bytes the payload declares: more is an error (`tooLong`), fewer is the caller's to judge. */
@@ -80,8 +89,21 @@ export async function writePayload(next: () => Promise<Buffer | null>, o: Partit
   let ordered: Promise<void> = Promise.resolve();
   const running = new Set<Promise<void>>();
 
+  // Aligned buffers only where direct writes can use them (not for the kill hook's chunk writes).
+  const aligned = o.direct && !o.killAt ? alignedBuffers(SLOTS, WRITE_BATCH) : null;
+  let direct = aligned ? o.direct! : null;
   const writeOut = async (data: Buffer, at: number, scratch: Buffer | null): Promise<void> => {
     if (scratch && (await sameBytes(o.fh, data, at, scratch))) return;
+    const d = direct;
+    if (d && data.length === WRITE_BATCH) {
+      try {
+        await writeAllAt(d, o.path, data, at, journal);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        direct = null; // not for this target: the page cache from here on (the batch again, whole)
+      }
+    }
     await writeAllAt(o.fh, o.path, data, at, journal);
   };
   const track = (w: Promise<void>, end: number): void => {
@@ -99,7 +121,7 @@ export async function writePayload(next: () => Promise<Buffer | null>, o: Partit
   const slot = (): Slot => {
     let s = slots[cur];
     if (!s) {
-      s = { buf: Buffer.allocUnsafeSlow(WRITE_BATCH), busy: null, scratch: o.skipUnchanged ? Buffer.allocUnsafeSlow(WRITE_BATCH) : null };
+      s = { buf: aligned?.[cur] ?? Buffer.allocUnsafeSlow(WRITE_BATCH), busy: null, scratch: o.skipUnchanged ? Buffer.allocUnsafeSlow(WRITE_BATCH) : null };
       slots[cur] = s;
     }
     return s;
