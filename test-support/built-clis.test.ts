@@ -2,7 +2,8 @@
 // source is newer, and finds its assets (boards, scenarios) in the source tree.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../paths.js';
 // @ts-expect-error plain JavaScript without type declarations
@@ -18,6 +19,32 @@ for (const name of Object.keys(CLIS as Record<string, string>)) {
     t.false((isStale as (n: string) => boolean)(name));
   });
 }
+
+test('each --help leaves child_process unloaded (commander requires it only to spawn a sub-command)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flipside-built-clis-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write(`loaded: ${process.moduleLoadList.includes('NativeModule child_process')}\\n`));\n");
+  for (const name of Object.keys(CLIS as Record<string, string>)) {
+    const r = spawnSync(process.execPath, ['-r', probe, join(REPO_ROOT, 'bin', `${name}.js`), '--help'], { cwd: dir, encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stderr, /loaded: false/, `${name} --help loaded child_process`);
+  }
+});
+
+test('a bundle is stale once one of its sources is newer than it, and fresh again when not', (t) => {
+  const name = 'flipside-artifact';
+  run(name, ['--help']);
+  t.false((isStale as (n: string) => boolean)(name));
+  const source = join(REPO_ROOT, 'artifact', 'errors.ts');
+  const { atime, mtime } = statSync(source);
+  t.teardown(() => utimesSync(source, atime, mtime));
+  const bundle = statSync((bundlePath as (n: string) => string)(name)).mtimeMs;
+  utimesSync(source, atime, new Date(bundle + 1000));
+  t.true((isStale as (n: string) => boolean)(name));
+  utimesSync(source, atime, mtime);
+  t.false((isStale as (n: string) => boolean)(name));
+});
 
 test('flipside-lab list from the bundle finds boards/ and scenarios/ in the source tree', (t) => {
   const r = run('flipside-lab', ['list']);
