@@ -104,9 +104,11 @@ async function toCommonJs(transform, path, code, map, outputs) {
   const defs = [];
   if (code2.includes(SOURCE_URL)) defs.push(`var ${SOURCE_URL}=(rel)=>require("node:url").pathToFileURL(require("node:path").join(__dirname,${toRoot},rel)).href;`);
   if (code2.includes(RESOLVE)) defs.push(`var ${RESOLVE}=(s)=>require("node:url").pathToFileURL(require.resolve(s)).href;`);
-  // The definitions go on the first line: the map's lines stay where they are.
-  const body = `${defs.join('')}${code2}`;
-  return { code: `${body}//# sourceMappingURL=${relative(dirname(path), path)}.map\n`, map: r.map };
+  const mapUrl = `//# sourceMappingURL=${relative(dirname(path), path)}.map\n`;
+  if (defs.length === 0) return { code: `${code2}${mapUrl}`, map: r.map };
+  // The definitions get a line of their own: the map moves down by one line.
+  const own = JSON.parse(r.map);
+  return { code: `${defs.join('')}\n${code2}${mapUrl}`, map: JSON.stringify({ ...own, mappings: `;${own.mappings}` }) };
 }
 
 async function buildCli(name) {
