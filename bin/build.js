@@ -68,19 +68,56 @@ const sourceUrls = {
   },
 };
 
-// commander requires child_process at its top, only to spawn executable sub-commands (none of our
-// CLIs has one): with the net, dgram and stream modules it pulls in, that was ~7-10 ms of CPU and
-// 1-5 MiB of each `--help` (25 interleaved runs, load 11). It is required on first use instead.
-// If a commander release words the line differently, the file is bundled as it is (a test,
-// test-support/built-clis.test.ts, says so: `--help` then loads child_process again).
+// Two start-up costs of commander, removed when the bundle is made (a commander release that
+// words these lines differently is bundled as it is; test-support/built-clis.test.ts then fails):
+// - it requires child_process at its top, only to spawn executable sub-commands (none of our CLIs
+//   has one): with net, dgram and the streams that was ~7-10 ms of CPU and 1-5 MiB of each
+//   `--help` (25 interleaved runs, load 11). It is required on first use instead.
+// - it writes help and --version through process.stdout, whose creation loads the stream modules
+//   (and net for a pipe): 3.6 ms for /dev/null, 6 ms for a pipe. Where fd 1 is no terminal (a
+//   pipe, a file, /dev/null: /proc/self/fd/1 says) the text is written with fs.writeSync and
+//   wrapped at commander's 80 columns, as before for a non-terminal. A terminal (or no /proc)
+//   keeps the stream and its width; so does the rest of a write that fails (EAGAIN on a
+//   non-blocking pipe, EPIPE), which the stream then reports as before.
 const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
-const lazyCommanderChildProcess = {
-  name: 'lazy-commander-child-process',
+const COMMANDER_WRITE_OUT = 'writeOut: (str) => process.stdout.write(str),';
+const COMMANDER_OUT_WIDTH = 'process.stdout.isTTY ? process.stdout.columns : undefined,';
+const DIRECT_STDOUT = `
+let flipsideStdoutIsTerminal;
+const flipsideTerminalStdout = () => {
+  if (flipsideStdoutIsTerminal === undefined) {
+    try {
+      flipsideStdoutIsTerminal = /^\\/dev\\/(pts\\/|tty|console)/.test(require('node:fs').readlinkSync('/proc/self/fd/1'));
+    } catch {
+      flipsideStdoutIsTerminal = true;
+    }
+  }
+  return flipsideStdoutIsTerminal;
+};
+const flipsideWriteOut = (str) => {
+  if (flipsideTerminalStdout()) return process.stdout.write(str);
+  const buf = Buffer.from(str);
+  let done = 0;
+  try {
+    while (done < buf.length) done += require('node:fs').writeSync(1, buf, done);
+  } catch {
+    return process.stdout.write(buf.subarray(done));
+  }
+  return true;
+};
+`;
+const commanderStartUp = {
+  name: 'commander-start-up',
   setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => ({
-      contents: readFileSync(args.path, 'utf8').replace(COMMANDER_CHILD_PROCESS, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"),
-      loader: 'js',
-    }));
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (![COMMANDER_CHILD_PROCESS, COMMANDER_WRITE_OUT, COMMANDER_OUT_WIDTH].every((line) => text.includes(line))) return { contents: text, loader: 'js' };
+      const contents = text
+        .replace(COMMANDER_CHILD_PROCESS, `const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };\n${DIRECT_STDOUT}`)
+        .replace(COMMANDER_WRITE_OUT, 'writeOut: flipsideWriteOut,')
+        .replace(COMMANDER_OUT_WIDTH, `flipsideTerminalStdout() && ${COMMANDER_OUT_WIDTH}`);
+      return { contents, loader: 'js' };
+    });
   },
 };
 
@@ -139,7 +176,7 @@ async function buildCli(name) {
     // Step 1's import paths already name the CommonJS files step 2 writes.
     outExtension: { '.js': '.cjs' },
     chunkNames: 'chunks/[name]-[hash]',
-    plugins: [sourceUrls, lazyCommanderChildProcess],
+    plugins: [sourceUrls, commanderStartUp],
     metafile: true,
     // Less to parse at every start (commander alone is ~110 KB); names stay, so stacks read the same.
     minifyWhitespace: true,
