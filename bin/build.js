@@ -148,11 +148,50 @@ async function toCommonJs(transform, path, code, map, outputs) {
   if (code2.includes(SOURCE_PATH)) defs.push(`var ${SOURCE_PATH}=(rel)=>require("node:path").join(__dirname,${toRoot},rel);`);
   if (code2.includes(SOURCE_URL)) defs.push(`var ${SOURCE_URL}=(rel)=>require("node:url").pathToFileURL(require("node:path").join(__dirname,${toRoot},rel)).href;`);
   if (code2.includes(RESOLVE)) defs.push(`var ${RESOLVE}=(s)=>require("node:url").pathToFileURL(require.resolve(s)).href;`);
-  const mapUrl = `//# sourceMappingURL=${relative(dirname(path), path)}.map\n`;
-  if (defs.length === 0) return { code: `${code2}${mapUrl}`, map: r.map };
-  // The definitions get a line of their own: the map moves down by one line.
   const own = JSON.parse(r.map);
-  return { code: `${defs.join('')}\n${code2}${mapUrl}`, map: JSON.stringify({ ...own, mappings: `;${own.mappings}` }) };
+  if (defs.length === 0) return { code: code2, map: own };
+  // The definitions get a line of their own: the map moves down by one line.
+  return { code: `${defs.join('')}\n${code2}`, map: { ...own, mappings: `;${own.mappings}` } };
+}
+
+/**
+ * The entry with the chunks it loads at start-up inside it: one file to open instead of up to 14,
+ * and far less of Node's module resolution (path.resolve and realpath per require()), which
+ * pushed lab's `--help` over V8's optimisation threshold for Node's path normaliser (a TurboFan
+ * compile: ~5 ms of CPU and 4 MiB). Each chunk is registered in require.cache under its own
+ * file's name when it runs, so a chunk loaded later from disk (a command's code) that requires
+ * it gets this instance, not a second one. `chunks` and `entry` are [path, {code, map}].
+ */
+function embedChunks(path, entry, chunks) {
+  const loader = [
+    'var __flipsideEmbedded=(()=>{const Module=require("node:module"),{dirname:d,join:j}=require("node:path"),defs=new Map;',
+    // Relative ids resolve against the requiring chunk; bare ids resolve the same from dist/cli/ and chunks/.
+    'const router=(file)=>{const req=(id)=>{if(id[0]!==".")return require(id);const f=j(d(file),id);return defs.has(f)?load(f):require(f)};',
+    'req.resolve=(id,o)=>require.resolve(id[0]==="."?j(d(file),id):id,o);req.cache=require.cache;req.main=require.main;return req};',
+    'const load=(file)=>{const hit=require.cache[file];if(hit)return hit.exports;const m=new Module(file,module);m.filename=file;require.cache[file]=m;',
+    'try{defs.get(file).call(m.exports,m.exports,router(file),m,file,d(file))}catch(e){delete require.cache[file];throw e}m.loaded=!0;return m.exports};',
+    'return{define:(rel,fn)=>{defs.set(j(__dirname,rel),fn)},run:(fn)=>{fn.call(module.exports,module.exports,router(__filename),module,__filename,__dirname)}}})();',
+  ].join('');
+  const parts = [loader];
+  const sections = [];
+  let line = 1;
+  const add = (head, [file, { code, map }]) => {
+    parts.push(head);
+    line += 1;
+    // Each map's sources are relative to its own file: make them relative to the entry's.
+    const sources = map.sources.map((s) => relative(dirname(path), join(dirname(file), s)));
+    sections.push({ offset: { line, column: 0 }, map: { ...map, sources } });
+    const body = code.endsWith('\n') ? code.slice(0, -1) : code;
+    parts.push(body);
+    line += body.split('\n').length;
+    parts.push('});');
+    line += 1;
+  };
+  const wrapper = 'function(exports,require,module,__filename,__dirname){';
+  for (const c of chunks) add(`__flipsideEmbedded.define(${JSON.stringify(relative(dirname(path), c[0]))},${wrapper}`, c);
+  add(`__flipsideEmbedded.run(${wrapper}`, entry);
+  parts.push(`//# sourceMappingURL=${relative(dirname(path), path)}.map`, '');
+  return { code: parts.join('\n'), map: { version: 3, file: relative(dirname(path), path), sections } };
 }
 
 async function buildCli(name) {
@@ -187,12 +226,29 @@ async function buildCli(name) {
   });
   const maps = new Map(r.outputFiles.filter((f) => f.path.endsWith('.map')).map((f) => [f.path.slice(0, -'.map'.length), f.text]));
   const outputs = new Set(r.outputFiles.map((f) => f.path));
+  const converted = new Map();
+  for (const f of r.outputFiles) if (!f.path.endsWith('.map')) converted.set(f.path, await toCommonJs(transform, f.path, f.text, maps.get(f.path), outputs));
+  // The chunks the entry imports, transitively (esbuild's record of each output's imports).
+  const entry = bundlePath(name);
+  const meta = (p) => r.metafile.outputs[relative(process.cwd(), p)];
+  const startUp = [];
+  const visit = (p) => {
+    for (const i of meta(p).imports) {
+      const dep = join(process.cwd(), i.path);
+      if (i.kind === 'import-statement' && !i.external && !startUp.includes(dep)) {
+        startUp.push(dep);
+        visit(dep);
+      }
+    }
+  };
+  visit(entry);
   const files = [];
-  for (const f of r.outputFiles) {
-    if (f.path.endsWith('.map')) continue;
-    const out = await toCommonJs(transform, f.path, f.text, maps.get(f.path), outputs);
-    files.push([f.path, out.code], [`${f.path}.map`, out.map]);
+  for (const [path, out] of converted) {
+    if (path === entry) continue;
+    files.push([path, `${out.code}${out.code.endsWith('\n') ? '' : '\n'}//# sourceMappingURL=${relative(dirname(path), path)}.map\n`], [`${path}.map`, JSON.stringify(out.map)]);
   }
+  const merged = embedChunks(entry, [entry, converted.get(entry)], startUp.map((p) => [p, converted.get(p)]));
+  files.push([entry, merged.code], [`${entry}.map`, JSON.stringify(merged.map)]);
   // Each file lands whole (temp file, rename): a CLI started meanwhile (tests start several at
   // once) sees the old bundle or the new one, and two builds at once write the same bytes. The
   // entry goes last: once it is new, every chunk it names is there.
@@ -202,7 +258,6 @@ async function buildCli(name) {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   };
-  const entry = bundlePath(name);
   for (const [path, data] of files) if (path !== entry) put(path, data);
   put(entry, files.find(([path]) => path === entry)[1]);
   utimesSync(entry, started, started);
