@@ -11,6 +11,7 @@
 // (2) each output file converted on its own to CommonJS (imports between chunks become
 // require(), dynamic import() a lazy require()). Chunk-to-chunk imports are acyclic (a chunk
 // only imports code shared by more entry points than its own), so require() order is ESM order.
+// The chunks an entry needs at start-up are then carried inside the entry file (embedChunks).
 //
 // Each module's import.meta.url is rewritten to its source file's URL (relative to the bundle),
 // so every asset a module finds beside itself (boot scripts, UI files, boards/) is found in the
