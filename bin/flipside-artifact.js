@@ -1,3 +1,2 @@
 #!/usr/bin/env node
-import { launch } from './launch.js';
-await launch('flipside-artifact');
+require('./launch.js').launch('flipside-artifact');

@@ -1,3 +1,2 @@
 #!/usr/bin/env node
-import { launch } from './launch.js';
-await launch('flipside-server');
+require('./launch.js').launch('flipside-server');

@@ -164,7 +164,10 @@ export async function buildDeviceBundle(outfile: string = DEVICE_BUNDLE, o: Devi
 }
 
 const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+// No top-level await: this module is in the CommonJS CLI bundle (bin/build.js). A failed build
+// rejects unhandled: Node prints it and exits 1.
 if (invokedDirectly) {
-  const out = await buildDeviceBundle();
-  console.log(`wrote ${out}`);
+  void buildDeviceBundle().then((out) => {
+    console.log(`wrote ${out}`);
+  });
 }

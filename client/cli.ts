@@ -91,8 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_PATH)
     .option('-d, --data-dir <dir>', 'state directory (overrides DataDir)')
     .option('--json', 'machine-readable output where it makes sense')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+    .exitOverride();
 
   const setup = async (): Promise<{ config: ClientConfig; machine: UpdateMachine; stop: () => void }> => {
     const g = program.opts<GlobalOpts>();

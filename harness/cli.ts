@@ -205,4 +205,9 @@ export async function main(argv: string[]): Promise<number> {
   return status;
 }
 
-if (typeof process.argv[1] === 'string' && /harness[\\/]cli\.ts$/.test(process.argv[1])) process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the CLI bundle is CommonJS (bin/build.js).
+if (typeof process.argv[1] === 'string' && /harness[\\/]cli\.ts$/.test(process.argv[1])) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -58,4 +58,9 @@ export async function main(argv: string[]): Promise<number> {
   return status;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main(process.argv.slice(2));
+// No top-level await: this module is in the CommonJS CLI bundle (bin/build.js).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
