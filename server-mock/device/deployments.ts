@@ -37,9 +37,10 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   const guard = deviceGuard(ctx);
 
   async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
-    await ctx.store.checkIn(req.deviceId!);
     let wrote = false;
-    const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true));
+    // The check-in (a hint) and the look for a deployment need nothing of each other: on
+    // PostgreSQL each waits for a pooled connection, and side by side neither waits for the other.
+    const [, next] = await Promise.all([ctx.store.checkIn(req.deviceId!), nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true))]);
     if (!next) {
       // "Nothing for you now" stores nothing the device relies on (the check-in time is only a
       // hint, committed with the next group), so it need not wait for an fsync: most polls are
