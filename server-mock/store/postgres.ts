@@ -545,10 +545,10 @@ export class PostgresStore implements FlipsideStore {
   }
   /**
    * Written at most once a minute per device by this process (a throttle, not state: losing it
-   * costs one write). The check-ins of many requests go in one statement: one round trip per poll
-   * was a fifth of a rollout's queries, each holding a pooled connection for an event-loop turn
-   * while the polls and status reports behind it waited for one (README, Scaling). Resolves when
-   * the statement that carries this check-in has run.
+   * costs one write). The check-ins of many requests go in one statement: a round trip per poll
+   * held a pooled connection for an event-loop turn while the polls and status reports behind it
+   * waited for one (README, Scaling). Resolves when the statement that carries this check-in has
+   * run.
    */
   async checkIn(deviceId: string): Promise<void> {
     const t = Date.now();
@@ -964,7 +964,7 @@ export class PostgresStore implements FlipsideStore {
    * settleDeploymentStatus for the status reports of one deployment, coalesced: the reports that
    * come while a look runs share the next one, which starts after each of them committed and so
    * counts them all. A rollout's final reports each asked for a look of their own: a round trip
-   * per report in the pool's queue, and a tenth of a rollout's queries.
+   * per report in the pool's queue.
    */
   private settleAfterReport(deploymentId: string): Promise<boolean> {
     let look = this.settles.get(deploymentId);
