@@ -13,9 +13,16 @@ export type Instructions = { deployment: DeploymentRow; artifact: ArtifactRow; c
  * artifact fits; marks already-installed / noartifact on the way as Mender does.
  */
 /** The deployment to serve the device now, if any; `wrote` is told when a device status was stored on the way. */
-export async function nextDeployment(ctx: ServerContext, deviceId: string, provides: Record<string, string>, wrote: () => void = () => {}): Promise<Instructions | null> {
+export async function nextDeployment(
+  ctx: ServerContext,
+  deviceId: string,
+  provides: Record<string, string>,
+  wrote: () => void = () => {},
+  /** The device's open deployments, when the caller read them already. */
+  opened?: Awaited<ReturnType<ServerContext['store']['openDeploymentsForDevice']>>,
+): Promise<Instructions | null> {
   const nowMs = Date.now();
-  for (const open of await ctx.store.openDeploymentsForDevice(deviceId)) {
+  for (const open of opened ?? (await ctx.store.openDeploymentsForDevice(deviceId))) {
     const dep = open.dep;
     const phase = dep.phases[open.phase];
     if (phase && Date.parse(phase.start_ts) > nowMs) continue;
@@ -48,12 +55,22 @@ export const DEVICE_SETTABLE_STATUSES = [
   'pause_before_committing', 'success', 'failure', 'already-installed',
 ] as const;
 
-export async function reportStatus(ctx: ServerContext, deviceId: string, deploymentId: string, status: string, substate: string | null): Promise<void> {
+export async function reportStatus(
+  ctx: ServerContext,
+  deviceId: string,
+  deploymentId: string,
+  status: string,
+  substate: string | null,
+  /** The first read of the device's row with its deployment, when the caller made it already. */
+  firstRead?: { rows: Awaited<ReturnType<ServerContext['store']['deploymentDeviceWithDeployment']>> },
+): Promise<void> {
   // The write is a compare-and-set on the status read: a report racing another one (or an abort)
   // in another server process reads again rather than overwriting what it did not see.
+  let read = firstRead;
   for (;;) {
     // One read for both rows: on PostgreSQL each round trip waits for a pooled connection.
-    const both = await ctx.store.deploymentDeviceWithDeployment(deploymentId, deviceId);
+    const both = read ? read.rows : await ctx.store.deploymentDeviceWithDeployment(deploymentId, deviceId);
+    read = undefined;
     // Another device's deployment looks exactly like a missing one: nothing leaks about it.
     if (!both) throw notFound('deployment not found for this device');
     const { device: dd, deployment: dep } = both;

@@ -4,7 +4,7 @@
 // update_control_map is an enterprise feature: accepted and not answered (no maps are kept).
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { deviceGuard } from '../auth/guards.js';
+import { deviceGuard, deviceClaimsGuard, deviceTokenRecorded } from '../auth/guards.js';
 import { nextDeployment, reportStatus, DEVICE_SETTABLE_STATUSES } from '../deployments/rollout.js';
 import { signedConfigurationLink, signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
@@ -35,11 +35,17 @@ const responses = { 200: instructionsSchema, 204: { type: 'null' }, 400: errorSc
 export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;
   const guard = deviceGuard(ctx);
+  // The polls and status reports look the token up themselves, beside their first read.
+  const claimsGuard = deviceClaimsGuard(ctx);
 
   async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
-    await ctx.store.checkIn(req.deviceId!);
     let wrote = false;
-    const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true));
+    // The token's look, the check-in (a hint: the device did call) and the read of its open
+    // deployments need nothing of each other: on PostgreSQL each waits for a pooled connection,
+    // and side by side an empty poll is one wait, not three. Whatever writes comes after the
+    // token's look (auth/guards.ts, deviceClaimsGuard).
+    const [, , opened] = await Promise.all([deviceTokenRecorded(ctx, req), ctx.store.checkIn(req.deviceId!), ctx.store.openDeploymentsForDevice(req.deviceId!)]);
+    const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true), opened);
     if (!next) {
       // "Nothing for you now" stores nothing the device relies on (the check-in time is only a
       // hint, committed with the next group), so it need not wait for an fsync: most polls are
@@ -74,7 +80,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   app.get<{ Querystring: { artifact_name: string; device_type: string } }>(
     `${BASE}/next`,
     {
-      preHandler: guard,
+      preHandler: claimsGuard,
       schema: {
         tags: ['Device API'],
         summary: 'Get next update',
@@ -94,7 +100,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   app.post<{ Body: Record<string, string> & { device_provides?: Record<string, string>; update_control_map?: boolean } }>(
     `${BASE}/next`,
     {
-      preHandler: guard,
+      preHandler: claimsGuard,
       schema: {
         tags: ['Device API'],
         summary: 'Get next update, sending everything the device provides',
@@ -124,7 +130,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   app.post<{ Body: { device_provides: Record<string, string>; update_control_map?: boolean } }>(
     '/api/devices/v2/deployments/device/deployments/next',
     {
-      preHandler: guard,
+      preHandler: claimsGuard,
       schema: {
         tags: ['Device API'],
         summary: 'Get next update (v2): everything the device provides, in device_provides',
@@ -150,7 +156,7 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
   app.put<{ Params: { id: string }; Body: { status: string; substate?: string } }>(
     `${BASE}/:id/status`,
     {
-      preHandler: guard,
+      preHandler: claimsGuard,
       schema: {
         tags: ['Device API'],
         summary: 'Update the device deployment status',
@@ -164,7 +170,9 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
       },
     },
     async (req, reply) => {
-      await reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null);
+      // The token's look and the report's first read side by side; the write after both.
+      const [, rows] = await Promise.all([deviceTokenRecorded(ctx, req), ctx.store.deploymentDeviceWithDeployment(req.params.id, req.deviceId!)]);
+      await reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null, { rows });
       req.log.info({ device_id: req.deviceId, deployment_id: req.params.id, status: req.body.status }, 'deployment status');
       return reply.code(204).send();
     },

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
 import { PoolTiming } from './pool-timing.js';
+import { Coalesced } from './coalesced.js';
 import {
   FINAL_DEVICE_STATUSES, auditQuery, deploymentStatusFrom, ANY_OPEN_DEVICE_SQL, ANY_DEVICE_SQL, ANY_STARTED_DEVICE_SQL, deviceStatusOf, now,
   type ArtifactRow, type AuditEntry, type AuditFilter, type AuthSetRow, type AuthSetStatus, type DeploymentDeviceEvent, type DeploymentDeviceRow, type DeploymentRow,
@@ -26,17 +27,27 @@ const types = {
 const FINAL = [...FINAL_DEVICE_STATUSES];
 const FINAL_LIST = FINAL.map((s) => `'${s}'`).join(',');
 
-/** SQL with `?` placeholders (as the SQLite store writes them) turned into PostgreSQL's $n. */
-const converted = new Map<string, string>();
-function numbered(sql: string): string {
+/**
+ * SQL with `?` placeholders (as the SQLite store writes them) turned into PostgreSQL's $n, with a
+ * name for it: a named statement is parsed and planned once per connection, then only bound and
+ * run. PostgreSQL shares the box with the server, and at fleet scale a query's turn held the
+ * server's event loop in the socket write while PostgreSQL ran (README, Scaling).
+ */
+const converted = new Map<string, { text: string; name: string | undefined }>();
+/** The store's statements are a fixed set; past this many texts, the rest go unnamed. */
+const MAX_NAMED = 1000;
+function numbered(sql: string): { text: string; name: string | undefined } {
   let out = converted.get(sql);
   if (out === undefined) {
     let n = 0;
-    out = sql.replace(/\?/g, () => `$${++n}`);
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    out = { text, name: converted.size < MAX_NAMED ? `flipside_${converted.size}` : undefined };
     converted.set(sql, out);
   }
   return out;
 }
+/** cached plan must not change result type: a table's columns changed under a prepared statement. */
+const STALE_PREPARED = '0A000';
 
 /** A connection or the pool: the queries one method runs, timed (pool-timing.ts). */
 class Sql {
@@ -54,7 +65,8 @@ class Sql {
     return (await this.query(sql, params)).rowCount ?? 0;
   }
   private async query(sql: string, params: unknown[]): Promise<pg.QueryResult> {
-    const config = { text: numbered(sql), values: params, types };
+    const { text, name } = numbered(sql);
+    const config = { text, ...(name ? { name } : {}), values: params, types };
     if (!(this.on instanceof pg.Pool)) return timed(this.timing, this.on, config);
     // pool.query() with the wait for a connection timed apart from the query.
     const c = await connect(this.on, this.timing);
@@ -65,8 +77,10 @@ class Sql {
       failed = e;
       throw e;
     } finally {
-      // A connection that failed (not a statement PostgreSQL refused) leaves the pool.
-      c.release(failed !== undefined && !(failed instanceof pg.DatabaseError) ? (failed as Error) : undefined);
+      // A connection that failed (not a statement PostgreSQL refused) leaves the pool, and so
+      // does one whose prepared statements a schema change made stale (a newer server process
+      // migrated the database): the next connection prepares them again.
+      c.release(failed !== undefined && (!(failed instanceof pg.DatabaseError) || failed.code === STALE_PREPARED) ? (failed as Error) : undefined);
     }
   }
 }
@@ -103,6 +117,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolSize ?? 10,
+    // A connection closed when idle takes its prepared statements (numbered) with it; a fleet's
+    // load comes in waves, and ten idle connections cost PostgreSQL little.
+    idleTimeoutMillis: 60_000,
     ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
   });
   // An idle connection the server dropped must not take the process down.
@@ -174,6 +191,7 @@ export class PostgresStore implements FlipsideStore {
       } catch (e) {
         await c.query('ROLLBACK').catch((r: Error) => (broken = r));
         const code = (e as { code?: string }).code;
+        if (code === STALE_PREPARED) broken ??= e as Error;
         // 40P01 deadlock, 40001 serialization failure: nothing was stored, the transaction may run again.
         if ((code === '40P01' || code === '40001') && attempt < 5) continue;
         throw e;
@@ -188,6 +206,7 @@ export class PostgresStore implements FlipsideStore {
     return undefined;
   }
   async close(): Promise<void> {
+    await this.checkInWrites.settled();
     await this.pool.end();
   }
   /** The WAL insert position: it moves with every write of any process on this database. */
@@ -455,6 +474,7 @@ export class PostgresStore implements FlipsideStore {
     await sql.run('DELETE FROM inventory_devices WHERE device_id = ?', deviceId);
     await sql.run('DELETE FROM device_checkins WHERE device_id = ?', deviceId);
     this.lastCheckIn.delete(deviceId);
+    this.queuedCheckIns.delete(deviceId);
     await sql.run('DELETE FROM device_config WHERE device_id = ?', deviceId);
   }
   async endOpenDeploymentsOf(deviceId: string): Promise<number> {
@@ -523,20 +543,44 @@ export class PostgresStore implements FlipsideStore {
     }
     return attrs;
   }
-  /** Written at most once a minute per device by this process (a throttle, not state: losing it costs one write). */
+  /**
+   * Written at most once a minute per device by this process (a throttle, not state: losing it
+   * costs one write). The check-ins of many requests go in one statement: a round trip per poll
+   * held a pooled connection for an event-loop turn while the polls and status reports behind it
+   * waited for one (README, Scaling). Resolves when the statement that carries this check-in has
+   * run.
+   */
   async checkIn(deviceId: string): Promise<void> {
     const t = Date.now();
     if (t - (this.lastCheckIn.get(deviceId) ?? 0) < 60_000) return;
     this.lastCheckIn.set(deviceId, t);
-    // Each process throttles on its own (lastCheckIn): under --workers a device may be written
-    // once a minute per worker, and a slower process's older time must not replace a newer one.
-    await this.sql.run(
-      'INSERT INTO device_checkins VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET check_in_time = excluded.check_in_time WHERE device_checkins.check_in_time < excluded.check_in_time',
-      deviceId,
-      new Date(t).toISOString(),
-    );
+    const iso = new Date(t).toISOString();
+    if ((this.queuedCheckIns.get(deviceId) ?? '') < iso) this.queuedCheckIns.set(deviceId, iso);
+    return this.flushCheckIns();
   }
   private readonly lastCheckIn = new Map<string, number>();
+  /** Check-ins waiting for the next statement, by device. */
+  private queuedCheckIns = new Map<string, string>();
+  private readonly checkInWrites = new Coalesced(() => this.writeCheckIns());
+  private flushCheckIns(): Promise<void> {
+    return this.checkInWrites.run();
+  }
+  private async writeCheckIns(): Promise<void> {
+    const batch = [...this.queuedCheckIns].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.queuedCheckIns = new Map();
+    // Each process throttles on its own (lastCheckIn): under --workers a device may be written
+    // once a minute per worker, and a slower process's older time must not replace a newer one.
+    // Rows go in device order, so two processes' batches cannot deadlock; a device removed
+    // meanwhile gets no row back.
+    await this.sql.run(
+      `INSERT INTO device_checkins (device_id, check_in_time)
+       SELECT x.device_id, x.check_in_time FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS x(device_id, check_in_time, n)
+       WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = x.device_id) ORDER BY x.n
+       ON CONFLICT (device_id) DO UPDATE SET check_in_time = excluded.check_in_time WHERE device_checkins.check_in_time < excluded.check_in_time`,
+      batch.map(([id]) => id),
+      batch.map(([, iso]) => iso),
+    );
+  }
   async checkInTime(deviceId: string): Promise<string | undefined> {
     return (await this.sql.get<{ check_in_time: string }>('SELECT check_in_time FROM device_checkins WHERE device_id = ?', deviceId))?.check_in_time;
   }
@@ -721,7 +765,7 @@ export class PostgresStore implements FlipsideStore {
        RETURNING d.status AS deployment_status`,
       status, substate, final ? ts : null, status, ts, extra.attempts ?? null, extra.deviceType ?? null, deploymentId, deviceId, extra.ifStatus ?? null,
     );
-    if (row && (final || row.deployment_status !== 'inprogress')) await this.settleDeploymentStatus(deploymentId);
+    if (row && (final || row.deployment_status !== 'inprogress')) await this.settleAfterReport(deploymentId);
     return row !== undefined;
   }
   async setDeploymentDeviceType(deploymentId: string, deviceId: string, deviceType: string): Promise<void> {
@@ -915,6 +959,28 @@ export class PostgresStore implements FlipsideStore {
       return this.refreshDeploymentStatus(sql, deploymentId);
     });
   }
+
+  /**
+   * settleDeploymentStatus for the status reports of one deployment, coalesced: the reports that
+   * come while a look runs share the next one, which starts after each of them committed and so
+   * counts them all. A rollout's final reports each asked for a look of their own: a round trip
+   * per report in the pool's queue.
+   */
+  private settleAfterReport(deploymentId: string): Promise<boolean> {
+    let look = this.settles.get(deploymentId);
+    if (!look) {
+      const made = new Coalesced(() => this.settleDeploymentStatus(deploymentId));
+      this.settles.set(deploymentId, made);
+      look = made;
+    }
+    const settled = look.run();
+    const forget = () => {
+      if (look.idle && this.settles.get(deploymentId) === look) this.settles.delete(deploymentId);
+    };
+    settled.then(forget, forget);
+    return settled;
+  }
+  private readonly settles = new Map<string, Coalesced<boolean>>();
 
   // ---- fewer round trips on the device API's hot paths (fleet scale, issue #19)
 

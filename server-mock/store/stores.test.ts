@@ -199,6 +199,17 @@ for (const [kind, open] of kinds.filter(([k]) => k === 'postgres')) {
   });
 }
 
+for (const [kind, open] of kinds) {
+  test(`${kind}: check-ins made at once all land (one statement on PostgreSQL); a removed device gets none back`, async (t) => {
+    const { a } = await open(t);
+    const devices = await Promise.all([1, 2, 3, 4].map(async (i) => (await a.recordAuthRequest(JSON.stringify({ mac: `52:54:00:00:01:0${i}` }), `key-${i}`)).device));
+    const gone = devices[3]!;
+    await Promise.all([...devices.map((d) => a.checkIn(d.id)), a.decommission(gone.id)]);
+    for (const d of devices.slice(0, 3)) t.truthy(await a.checkInTime(d.id), `device ${d.id} checked in`);
+    t.is(await a.checkInTime(gone.id), undefined, 'the decommissioned device has no check-in');
+  });
+}
+
 // ---- the deployment's status after its devices' (fleet scale, issue #19)
 
 /** Sets a device's status behind the store's back, as a process killed before the deployment's move leaves it. */
