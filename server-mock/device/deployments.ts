@@ -40,11 +40,15 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
 
   async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
     let wrote = false;
-    // The token's look, the check-in (a hint: the device did call) and the read of its open
-    // deployments need nothing of each other: on PostgreSQL each waits for a pooled connection,
-    // and side by side an empty poll is one wait, not three. Whatever writes comes after the
-    // token's look (auth/guards.ts, deviceClaimsGuard).
-    const [, , opened] = await Promise.all([deviceTokenRecorded(ctx, req), ctx.store.checkIn(req.deviceId!), ctx.store.openDeploymentsForDevice(req.deviceId!)]);
+    // The token's look and the read of the device's open deployments need nothing of each other:
+    // on PostgreSQL each waits for a pooled connection, and side by side they are one wait, not
+    // two. Whatever writes comes after the token's look (auth/guards.ts, deviceClaimsGuard): the
+    // check-in too (a hint that the device called, batched with every other poll's), so a revoked
+    // token moves nothing.
+    const [, opened] = await Promise.all([
+      deviceTokenRecorded(ctx, req).then(() => ctx.store.checkIn(req.deviceId!)),
+      ctx.store.openDeploymentsForDevice(req.deviceId!),
+    ]);
     const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true), opened);
     if (!next) {
       // "Nothing for you now" stores nothing the device relies on (the check-in time is only a
