@@ -326,7 +326,12 @@ export async function compressBuffer(choice: CompressionChoice, input: Buffer): 
 
 /** Whether decompressFileRegion can take a member of this compression (the tools are installed). */
 export function canDecompressFileRegion(c: Compression, engine?: Engine): c is 'xz' | 'zstd' {
-  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && findTool('sh') !== null && (findTool('dd') !== null || findTool('head') !== null);
+  return (c === 'zstd' || c === 'xz') && engineFor(c, engine) === 'tool' && regionShell() !== null;
+}
+
+/** The shell that runs REGION_SCRIPT, if it and a copy tool for its bounded input (dd or head) are installed. */
+function regionShell(): string | null {
+  return findTool('dd') || findTool('head') ? findTool('sh') : null;
 }
 
 /** The file open with its offset at `start`, for a child to inherit (Node has no lseek). */
@@ -410,8 +415,8 @@ async function checkTail(fh: FileHandle, c: 'xz' | 'zstd', start: number, opts: 
 
 function spawnRegionTool(c: 'xz' | 'zstd', input: number, stdout: number | 'pipe', stderr: number | 'pipe', length: number, opts: RegionOptions): ChildProcess {
   const toolPath = findTool(c);
-  const sh = findTool('sh');
-  if (!toolPath || !sh || (!findTool('dd') && !findTool('head'))) throw new ArtifactError('COMPRESSION', `${c}, or dd or head, is not installed`);
+  const sh = regionShell();
+  if (!toolPath || !sh) throw new ArtifactError('COMPRESSION', `${c}, or dd or head, is not installed`);
   const tail = opts.tail && c === 'zstd' ? 'tail' : 'bounded';
   return spawn(sh, ['-c', REGION_SCRIPT, toolPath, tail, String(length)], { stdio: [input, stdout, stderr] });
 }

@@ -556,15 +556,12 @@ export class PostgresStore implements FlipsideStore {
     this.lastCheckIn.set(deviceId, t);
     const iso = new Date(t).toISOString();
     if ((this.queuedCheckIns.get(deviceId) ?? '') < iso) this.queuedCheckIns.set(deviceId, iso);
-    return this.flushCheckIns();
+    return this.checkInWrites.run();
   }
   private readonly lastCheckIn = new Map<string, number>();
   /** Check-ins waiting for the next statement, by device. */
   private queuedCheckIns = new Map<string, string>();
   private readonly checkInWrites = new Coalesced(() => this.writeCheckIns());
-  private flushCheckIns(): Promise<void> {
-    return this.checkInWrites.run();
-  }
   private async writeCheckIns(): Promise<void> {
     const batch = [...this.queuedCheckIns].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.queuedCheckIns = new Map();
