@@ -6,7 +6,7 @@
 // touched. Skipped, not passed, where a peer, unshare, dbus-daemon or root is missing.
 import test, { type ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +34,20 @@ async function until<T>(what: string, check: () => T | undefined | false | Promi
   }
 }
 
+/** A child of `pid` (the shell) sleeping in select/poll, as readline does when it waits for input. */
+function shellWaiting(pid: number): boolean {
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+        if (/poll|select/.test(readFileSync(`/proc/${child}/wchan`, 'utf8'))) return true;
+      }
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
 function tree(root: string, url: string): void {
   for (const d of ['etc-mender', 'var-lib/mender', 'share-mender/identity', 'share-mender/inventory', 'files']) mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'etc-mender/mender.conf'), JSON.stringify({ ServerURL: url, UpdatePollIntervalSeconds: 5, InventoryPollIntervalSeconds: 5, RetryPollIntervalSeconds: 1, DBus: { Enabled: true } }));
@@ -57,6 +71,8 @@ function inNamespace(root: string, command: string, env: NodeJS.ProcessEnv): Res
 }
 
 run(`mender-connect 2.1.0 (token from mender 3.4.0 over D-Bus): mender-cli terminal and cp against it${suffix}`, async (t: ExecutionContext) => {
+  // Room for two more terminal sessions if mender-connect stalls (below).
+  t.timeout(300_000);
   const s = await startTestServer();
   await s.app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
@@ -91,16 +107,43 @@ run(`mender-connect 2.1.0 (token from mender 3.4.0 over D-Bus): mender-cli termi
   // Piped input all at once raced the session: mender-cli ends it at stdin's EOF, and what it
   // sent before mender-connect's shell was up is lost. So the command goes again every 2 s until
   // its output comes back, and only then `exit` and EOF.
-  const session = execa(found['mender-cli']!, ['terminal', deviceId, '--server', url], { env: cliEnv, extendEnv: false, reject: false, cwd: root, all: true, timeout: 60_000, stdin: 'pipe' });
-  let shown = '';
-  session.all!.on('data', (d: Buffer) => { shown += String(d); });
-  const send = () => session.stdin!.write('echo "via-mender-connect-$((6*7))"\n');
-  send();
-  const again = setInterval(send, 2000);
-  await until('the command\'s output in mender-cli terminal', () => /via-mender-connect-42/.test(shown) || session.exitCode !== null).finally(() => clearInterval(again));
-  session.stdin!.end('exit\n');
-  const term = await session;
+  // A finding: about one session in ten, opened within a second of mender-connect 2.1.0
+  // connecting, its shell (`bash --login`) starts and waits for input on its terminal, but nothing
+  // passes either way (not the prompt to us, not our input to it) until the session is closed,
+  // when the shell is left unreaped. A user would open another session, and so does this test,
+  // twice at most: when the shell waits for input and nothing at all came back 20 s after our input.
+  let term: Awaited<ReturnType<typeof cli>> | undefined;
+  for (let attempt = 1; !term; attempt++) {
+    const session = execa(found['mender-cli']!, ['terminal', deviceId, '--server', url], { env: cliEnv, extendEnv: false, reject: false, cwd: root, all: true, timeout: 60_000, stdin: 'pipe' });
+    let shown = '';
+    session.all!.on('data', (d: Buffer) => { shown += String(d); });
+    // mender-cli's own lines end at "Connecting to the device <id>..."; the rest is the shell's.
+    const fromShell = () => shown.split(/Connecting to the device [^\n]*\n/)[1] ?? '';
+    const send = () => session.stdin!.write('echo "via-mender-connect-$((6*7))"\n');
+    await until('the shell to wait for input', () => shellWaiting(connect.pid!) || session.exitCode !== null);
+    send();
+    const sentAt = Date.now();
+    const again = setInterval(send, 2000);
+    const outcome = await until('the command\'s output in mender-cli terminal', () => {
+      if (/via-mender-connect-42/.test(shown)) return 'output';
+      if (session.exitCode !== null) return 'ended';
+      return attempt < 3 && !fromShell() && Date.now() - sentAt > 20_000 && shellWaiting(connect.pid!) ? 'stalled' : false;
+    }).finally(() => clearInterval(again));
+    if (outcome === 'stalled') {
+      t.log(`session ${attempt}: the shell waits for input, and nothing passed in 20 s (mender-connect's stall): a new session`);
+      session.kill('SIGTERM');
+      await session;
+      continue;
+    }
+    session.stdin!.end('exit\n');
+    term = await session;
+  }
   t.log(`terminal: exit ${term.exitCode}, output ${JSON.stringify(String(term.all).slice(-200))}`);
+  if (!/via-mender-connect-42/.test(String(term.all))) {
+    t.log(`mender-connect's children:\n${(await execa('ps', ['-o', 'pid,stat,wchan:32,etimes,cmd', '--ppid', String(connect.pid)], { reject: false })).stdout}`);
+    connect.kill('SIGTERM');
+    t.log(`mender-connect said:\n${String((await connect).all).split('\n').slice(-25).join('\n')}`);
+  }
   t.is(term.exitCode, 0);
   t.regex(String(term.all), /via-mender-connect-42/);
 
