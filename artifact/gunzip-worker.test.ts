@@ -51,9 +51,11 @@ async function collect(src: GunzipWorkerSource): Promise<Buffer> {
 }
 
 for (const recycle of [false, true]) {
-  test(`inflates a region of a file to zlib's bytes (recycle ${recycle})`, async (t) => {
-    t.true((await collect(Object.assign(region(t, gz), { recycle }))).equals(plain));
-  });
+  for (const blocking of [false, true]) {
+    test(`inflates a region of a file to zlib's bytes (recycle ${recycle}, blocking ${blocking})`, async (t) => {
+      t.true((await collect(Object.assign(region(t, gz), { recycle, blocking }))).equals(plain));
+    });
+  }
 }
 
 test('reads that straddle slots come out whole', async (t) => {
@@ -124,10 +126,8 @@ test('the reader verifies gzip payloads of a file through the worker, and reject
   const art = await writeToBuffer({ type: 'single-file', name: 'x', deviceTypes: ['d'], files: [{ name: 'f', content }], compression: 'gzip' });
   const good = join(dir, 'good.mender');
   writeFileSync(good, art);
-  for (const syncReads of [false, true]) {
-    const h = await readArtifact(good, { syncReads, gunzipWorkerMinBytes: 0 });
-    t.is(h.payloads[0]!.files[0]!.checksum, createHash('sha256').update(content).digest('hex'));
-  }
+  const h = await readArtifact(good, { syncReads: true, gunzipWorkerMinBytes: 0 });
+  t.is(h.payloads[0]!.files[0]!.checksum, createHash('sha256').update(content).digest('hex'));
   // A payload whose bytes inflate fine but differ: re-compressed other content under the same manifest.
   const members = splitTar(art);
   const data = members.find((m) => m.name === 'data/0000.tar.gz')!;
@@ -143,8 +143,8 @@ test('the reader verifies gzip payloads of a file through the worker, and reject
   const whole = buildTar(members);
   const dataAt = whole.indexOf(data.body.subarray(0, 64));
   writeFileSync(truncated, whole.subarray(0, dataAt + Math.floor(data.body.length / 2)));
-  for (const syncReads of [false, true]) {
-    const opts = { syncReads, gunzipWorkerMinBytes: 0 };
+  {
+    const opts = { syncReads: true, gunzipWorkerMinBytes: 0 };
     const e1 = await t.throwsAsync(readArtifact(swapped, opts), { instanceOf: ArtifactError });
     t.is(e1?.code, 'CHECKSUM_MISMATCH');
     const e2 = await t.throwsAsync(readArtifact(corrupt, opts), { instanceOf: ArtifactError });

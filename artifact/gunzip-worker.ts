@@ -131,6 +131,8 @@ export class GunzipWorkerSource extends ByteSource {
    * chunk by the time it asks for the one after next (hashing in place), as FdSource.recycle.
    */
   recycle = false;
+  /** Wait for the worker with blocking waits: only for a process that waits on this read alone (syncReads). */
+  blocking = false;
 
   /** Inflates `length` bytes of `path` from `start` (a gzip member); the caller checked they exist. */
   constructor(path: string, start: number, length: number, what: string) {
@@ -190,6 +192,12 @@ export class GunzipWorkerSource extends ByteSource {
         return null;
       }
       if (this.exitCode !== null) throw new ArtifactError('COMPRESSION', `gzip: the inflating thread stopped (exit code ${this.exitCode})`);
+      if (this.blocking) {
+        // A futex wait: no event-loop round trip per slot. In slices, with a turn of the event
+        // loop after each one that times out, so a worker that died ('exit') is still noticed.
+        if (Atomics.wait(this.ctl, EVENTS, seen, 100) === 'timed-out') await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       const w = waitAsync(this.ctl, EVENTS, seen);
       if (w.async) await w.value;
     }
