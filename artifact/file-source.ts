@@ -1,6 +1,7 @@
 // A ByteSource over a regular file: large positional reads into fresh buffers (handed out as
 // views, never copied), one read always in flight ahead of the consumer so that the kernel copy
-// on the thread pool overlaps the hashing on the main thread; skips seek instead of reading; and
+// on the thread pool overlaps the hashing on the main thread (with syncReads: blocking reads on
+// demand, nothing to overlap with); skips seek instead of reading; and
 // the file offset of the current position is known, so a compressed member can be handed to a
 // decompressor subprocess straight from the file. Memory: two chunks, whatever the file size.
 import { readSync } from 'node:fs';

@@ -8,9 +8,11 @@
 // "unexpected end of file" at a truncated end) and inflates straight into slots of a
 // SharedArrayBuffer: no copy, no Buffer per chunk, memory fixed at SLOTS × SLOT_SIZE. The main
 // thread hands the slots out as views and gives a slot back once the consumer asked for the chunk
-// after next (the contract of BufferRing/recycle). Waits are Atomics.waitAsync, so the event loop
-// stays free and a worker that dies is noticed ('exit'). Errors travel through the shared memory
-// as text, so they arrive in order with the data.
+// after next (the contract of BufferRing/recycle). Waits are a futex (`blocking`, for a process
+// that waits on this read alone: the reader uses the worker only with syncReads) or
+// Atomics.waitAsync (the event loop stays free, but every slot costs a wake through it); a worker
+// that dies is noticed either way ('exit'). Errors travel through the shared memory as text, so
+// they arrive in order with the data.
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { ByteSource } from './byte-source.js';
 import { ArtifactError } from './errors.js';
