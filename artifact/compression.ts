@@ -55,19 +55,8 @@ export function parseCompressionId(id: string): CompressionChoice {
   }
 }
 
-const SUFFIX: Record<Compression, string> = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' };
-
-export function compressionSuffix(c: Compression): string {
-  return SUFFIX[c];
-}
-
-/** Compression of a member from its name's suffix (`header.tar.gz` → gzip), null if not a tar member. */
-export function compressionFromName(name: string, base: string): Compression | null {
-  if (!name.startsWith(base)) return null;
-  const rest = name.slice(base.length);
-  for (const [c, s] of Object.entries(SUFFIX) as Array<[Compression, string]>) if (rest === s) return c;
-  return null;
-}
+/** Name suffixes (compression-names.ts), here too for the writer and older callers. */
+export { compressionFromName, compressionSuffix } from './compression-names.js';
 
 const toolCache = new Map<string, string | null>();
 

@@ -1,6 +1,7 @@
 // A ByteSource over a regular file: large positional reads into fresh buffers (handed out as
 // views, never copied), one read always in flight ahead of the consumer so that the kernel copy
-// on the thread pool overlaps the hashing on the main thread; skips seek instead of reading; and
+// on the thread pool overlaps the hashing on the main thread (with syncReads: blocking reads on
+// demand, nothing to overlap with); skips seek instead of reading; and
 // the file offset of the current position is known, so a compressed member can be handed to a
 // decompressor subprocess straight from the file. Memory: two chunks, whatever the file size.
 import { readSync } from 'node:fs';
@@ -10,6 +11,11 @@ import { ByteSource } from './byte-source.js';
 
 /** Read size: big enough that syscalls and event-loop turns are few, small enough to stay in cache. */
 export const FILE_CHUNK = 1 << 20;
+/**
+ * Blocking reads of the small members before a payload (syncReads, no recycle): a fresh 1 MiB
+ * buffer to read a few KiB of headers is 1 MiB more peak RSS, and the CLI's validate has a cap.
+ */
+const HEADER_CHUNK = 64 * 1024;
 
 export class FileSource extends ByteSource {
   /** Offset of the next read to issue. */
@@ -57,7 +63,7 @@ export class FileSource extends ByteSource {
 
   private issue(): Promise<Buffer | null> {
     const pos = this.readOffset;
-    const len = Math.min(FILE_CHUNK, this.size - pos);
+    const len = Math.min(this.syncReads && !this.recycle ? HEADER_CHUNK : FILE_CHUNK, this.size - pos);
     if (len <= 0 || this.closed || this.shrunk) return Promise.resolve(null);
     this.readOffset += len;
     if (this.syncReads) {
@@ -102,7 +108,9 @@ export class FileSource extends ByteSource {
     this.ahead = null;
     if (!b) return null;
     this.nextOffset += b.length;
-    this.ahead = this.issue();
+    // A blocking read ahead would overlap nothing, and a member the reader then seeks past (a
+    // payload a decompressor reads from the file itself) would cost a wasted 1 MiB read and buffer.
+    if (!this.syncReads) this.ahead = this.issue();
     return b;
   }
 

@@ -5,11 +5,11 @@
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { ByteSource } from './byte-source.js';
-import { REGION_TAIL_MAX, canDecompressFileRegion, compressionFromName, createDecompressor, decompressBuffer, decompressFileRegion, decompressFileRegionToFifo, type Engine } from './compression.js';
+import { compressionFromName } from './compression-names.js';
+import type { Engine } from './compression.js';
 import { FdSource } from './fd-source.js';
 import { ArtifactError } from './errors.js';
 import { FileSource } from './file-source.js';
-import { GunzipSource, gunzipInPlaceUsable } from './gunzip-source.js';
 import { parseHeaderTar, type ParsedHeader } from './header.js';
 import { parseManifest } from './manifest.js';
 import { verifyManifest } from './sign.js';
@@ -22,6 +22,19 @@ const MAX_SIG_BYTES = 64 * 1024;
 const MAX_TRAILING_BYTES = 1024 * 1024;
 const DATA_NAME = /^data\/([0-9]{4})\.tar(\.gz|\.xz|\.zst)?$/;
 
+// The decompressors (zlib, child_process, fzstd, xz-decompress) load when a compressed member
+// comes: ~40 ms of CPU that an uncompressed artifact's validate would spend for nothing.
+const engines = () => import('./compression.js');
+const gunzipModule = () => import('./gunzip-source.js');
+const gunzipWorkerModule = () => import('./gunzip-worker.js');
+
+/** A small member (header.tar*) decompressed, at most `cap` bytes. */
+async function decompressSmall(c: Compression, raw: Buffer, cap: number, label: string, engine?: Engine): Promise<Buffer> {
+  if (c !== 'none') return (await engines()).decompressBuffer(c, raw, cap, label, engine);
+  if (raw.length > cap) throw new ArtifactError('TOO_LARGE', `${label} exceeds ${cap} bytes`);
+  return raw;
+}
+
 /** Reader options beyond the shared contract. */
 export interface ReaderExtras {
   /** Decompression engine for xz/zstd (default: the system tool when installed). */
@@ -31,6 +44,12 @@ export interface ReaderExtras {
    * on this read alone, like the CLI; a server or daemon keeps the default.
    */
   syncReads?: boolean;
+  /**
+   * With syncReads, a gzip payload of a file with at least this many compressed bytes inflates on a
+   * worker thread (gunzip-worker.ts; default GUNZIP_WORKER_MIN_BYTES): tests lower it, Infinity
+   * turns it off.
+   */
+  gunzipWorkerMinBytes?: number;
 }
 
 function sha256(b: Buffer): string {
@@ -405,7 +424,7 @@ async function readFrom(src: ByteSource | FileSource, opts: ReadOptions & Reader
   const headerRaw = await outer.readAll(maxHeaderBytes, h.name);
   if (manifest.has(h.name)) checklist.check(h.name, sha256(headerRaw));
   else throw new ArtifactError('MANIFEST_MISSING_ENTRY', `${h.name} is not listed in the manifest`);
-  const headerTar = await decompressBuffer(compression, headerRaw, maxHeaderBytes, h.name, opts.engine);
+  const headerTar = await decompressSmall(compression, headerRaw, maxHeaderBytes, h.name, opts.engine);
   const parsed = await parseHeaderTar(headerTar, formatVersion, { maxFileBytes });
 
   // header-augment.tar*
@@ -418,7 +437,7 @@ async function readFrom(src: ByteSource | FileSource, opts: ReadOptions & Reader
     const raw = await outer.readAll(maxHeaderBytes, hn.name);
     if (!augmentManifest.has(hn.name)) throw new ArtifactError('MANIFEST_MISSING_ENTRY', `${hn.name} is not listed in manifest-augment`);
     checklist.check(hn.name, sha256(raw));
-    aug = await parseHeaderTar(await decompressBuffer(ac, raw, maxHeaderBytes, hn.name, opts.engine), formatVersion, { maxFileBytes }, true);
+    aug = await parseHeaderTar(await decompressSmall(ac, raw, maxHeaderBytes, hn.name, opts.engine), formatVersion, { maxFileBytes }, true);
     hn = await next();
   }
 
@@ -455,6 +474,13 @@ async function readFrom(src: ByteSource | FileSource, opts: ReadOptions & Reader
   return headers;
 }
 
+/** Whether a gzip member this big goes to a worker thread (and this Node can: waitAsync, zlib's handle). */
+async function gunzipWorkerUsable(memberSize: number, opts: ReaderExtras): Promise<boolean> {
+  if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') return false;
+  const min = opts.gunzipWorkerMinBytes ?? (await gunzipWorkerModule()).GUNZIP_WORKER_MIN_BYTES;
+  return memberSize >= min && (await gunzipModule()).gunzipInPlaceUsable();
+}
+
 async function readPayload(
   outer: TarReader,
   src: ByteSource | FileSource,
@@ -471,14 +497,17 @@ async function readPayload(
   let pumpDone: Promise<void> = Promise.resolve();
   // Bytes allowed after the payload's end-of-archive marker (compressor padding).
   let trailingAllowed = MAX_TRAILING_BYTES;
-  if (compression === 'none') {
+  // A source of our own whose read buffers may be reused (recycle) and that must be closed.
+  let owned: { recycle: boolean; close(): Promise<void> } | null = null;
+  const eng = compression === 'none' ? null : await engines();
+  if (compression === 'none' || !eng) {
     inner = new ByteSource(outer.body(), memberName);
     // Nobody but our hash sees the bytes: the file reader may reuse its buffers.
     if (src instanceof FileSource && !opts.onPayloadFile) {
       src.recycle = true;
       cleanups.push(() => (src.recycle = false));
     }
-  } else if (src instanceof FileSource && canDecompressFileRegion(compression, opts.engine)) {
+  } else if (src instanceof FileSource && eng.canDecompressFileRegion(compression, opts.engine)) {
     // The tool reads the member from the file itself; the outer reader then seeks past it.
     const start = src.fileOffset();
     if (start + memberSize > src.size) {
@@ -488,25 +517,39 @@ async function readPayload(
     // file itself and copy those few bytes through after its frames (RegionOptions.tail), which
     // the drain below then allows for.
     const after = src.size - (start + memberSize);
-    const tail = compression === 'zstd' && after <= REGION_TAIL_MAX;
+    const tail = compression === 'zstd' && after <= eng.REGION_TAIL_MAX;
     if (tail) trailingAllowed += after;
     // The tool writes into a FIFO read with blocking reads: on the main thread by a process that
     // waits on this read alone (syncReads), else on the thread pool (fd-source.ts).
-    const region = await decompressFileRegionToFifo(compression, src.path, start, memberSize, { tail });
+    const region = await eng.decompressFileRegionToFifo(compression, src.path, start, memberSize, { tail });
     if (region) {
       const fifo = new FdSource(region, memberName, { onMainThread: src.syncReads });
       cleanups.push(() => void fifo.close());
       fifo.recycle = !opts.onPayloadFile;
-      inner = fifo;
+      inner = owned = fifo;
     } else {
-      const dec = await decompressFileRegion(compression, src.path, start, memberSize, { tail });
+      const dec = await eng.decompressFileRegion(compression, src.path, start, memberSize, { tail });
       dec.on('error', () => undefined); // reported through the inner reader
       cleanups.push(() => dec.destroy());
       inner = new ByteSource(dec as AsyncIterable<Buffer>, memberName);
     }
-  } else if (compression === 'gzip' && gunzipInPlaceUsable()) {
+  } else if (compression === 'gzip' && src instanceof FileSource && src.syncReads && !opts.onPayloadFile && (await gunzipWorkerUsable(memberSize, opts))) {
+    // Inflated on a worker thread reading the file itself, hashed here meanwhile; the outer reader
+    // then seeks past the member (gunzip-worker.ts). Only for a process that waits on this read
+    // alone (the CLI): the worker costs ~9 MiB of RSS and, with event-loop waits (the library's
+    // way), more CPU than it saves on a busy machine (bench, load 8-11: 0.94 against 0.59 s).
+    const start = src.fileOffset();
+    if (start + memberSize > src.size) {
+      throw new ArtifactError('TRUNCATED', `artifact ends after ${src.size} bytes, inside ${memberName} (${start + memberSize - src.size} bytes short)`);
+    }
+    const gunzip = new (await gunzipWorkerModule()).GunzipWorkerSource(src.path, start, memberSize, memberName);
+    gunzip.recycle = true;
+    gunzip.blocking = true;
+    cleanups.push(() => void gunzip.close());
+    inner = owned = gunzip;
+  } else if (compression === 'gzip' && (await gunzipModule()).gunzipInPlaceUsable()) {
     // Inflated in-process into reused buffers, pulled as the tar reader asks (gunzip-source.ts).
-    const gunzip = new GunzipSource(outer.body(), memberName);
+    const gunzip = new (await gunzipModule()).GunzipSource(outer.body(), memberName);
     gunzip.recycle = !opts.onPayloadFile;
     cleanups.push(() => void gunzip.close());
     // Only the inflater sees the compressed bytes, and it is done with each read before it asks
@@ -515,9 +558,9 @@ async function readPayload(
       src.recycle = true;
       cleanups.push(() => (src.recycle = false));
     }
-    inner = gunzip;
+    inner = owned = gunzip;
   } else {
-    const dec = createDecompressor(compression, opts.engine);
+    const dec = eng.createDecompressor(compression, opts.engine);
     const feed = Readable.from(outer.body(), { objectMode: false, highWaterMark: 1 << 16 });
     cleanups.push(() => {
       feed.destroy();
@@ -531,7 +574,7 @@ async function readPayload(
   }
   // A pulling consumer is done with a chunk when it asks for the next one (payloadPuller): the
   // source may then read into its reused buffers, as it does when only our hash sees the bytes.
-  const recycler = inner instanceof FdSource || inner instanceof GunzipSource ? inner : compression === 'none' && src instanceof FileSource ? src : null;
+  const recycler = owned ?? (compression === 'none' && src instanceof FileSource ? src : null);
   const recycleBase = recycler?.recycle ?? false;
   const setRecycle = (pulling: boolean): void => {
     if (recycler) recycler.recycle = pulling || recycleBase;
@@ -556,7 +599,7 @@ async function readPayload(
       throw new ArtifactError('TOO_LARGE', `${memberName} has more than ${MAX_TRAILING_BYTES} bytes after its end-of-archive marker`);
     }
     await pumpDone;
-    if (inner instanceof FdSource || inner instanceof GunzipSource) await inner.close();
+    await owned?.close();
     if (src instanceof FileSource) src.recycle = false;
   } catch (e) {
     // A truncated outer stream reaches us as the decompressor's error: the same ArtifactError.
