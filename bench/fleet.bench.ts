@@ -84,6 +84,9 @@ for (const r of results) {
   );
 }
 for (const r of results) console.log(`${r.store} ${r.devices}: device processes stalled ${r.simStalledPercent} % of the time (over 2 ms at a time); bare TLS p99 net of the orchestrator's stalls ${r.baselineNetP99Ms} ms`);
+// The devices' own counts (status retries, resumed attempts, ...): a tail made of client retry
+// sleeps shows here, not in the server's log.
+for (const r of results) console.log(`${r.store} ${r.devices}: device counters ${JSON.stringify(r.counters)}`);
 for (const r of results) {
   // Whose stall a tail is: the server's 10 s windows with a loop blocked over 200 ms.
   if (r.serverLoopStalls.length) console.log(`${r.store} ${r.devices}: server loop stalls (10 s windows over 200 ms): ${r.serverLoopStalls.map((s) => `${s.time}${s.worker ? ` w${s.worker}` : ''} ${s.maxMs} ms`).join(', ')}`);

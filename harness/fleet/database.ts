@@ -1,6 +1,6 @@
 // A fresh PostgreSQL database for one fleet run on a given server (ci/postgres.sh starts a
 // throwaway one), dropped afterwards, so runs never see each other's devices.
-import pg from 'pg';
+import postgres from 'postgres';
 
 export class FreshDatabase {
   private constructor(
@@ -22,10 +22,10 @@ export class FreshDatabase {
   }
 
   private static async admin(url: string, statement: string): Promise<void> {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
+    // One connection: CREATE/DROP DATABASE cannot run in a transaction or beside other statements.
+    const client = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      await client.query(statement);
+      await client.unsafe(statement);
     } finally {
       await client.end();
     }

@@ -25,3 +25,16 @@ test('a window counts queries, waits and holds, the most waiting at once, and st
   t.true(next.wait_max_ms >= 0);
   t.is(p.take(), undefined);
 });
+
+test("the driver's queue counts toward the most waiting at once, with the transactions waiting then", (t) => {
+  const p = new PoolTiming();
+  const a = p.waitStarted();
+  p.waitingNow(5);
+  p.queried(1);
+  p.waitingNow(2);
+  t.is(p.take()!.waiting_max, 6, 'five queued in the driver while one transaction waited');
+  a();
+  p.waitingNow(0);
+  p.queried(1);
+  t.is(p.take()!.waiting_max, 1, 'the next window starts from the transaction still waiting at its start');
+});

@@ -1,6 +1,7 @@
-// Where a PostgreSQL query's time goes, per window: waiting for a pooled connection, on the wire
-// and in PostgreSQL (from sending to the result's callback: PostgreSQL's work plus the turn the
-// event loop takes to read the answer), and how long transactions hold their connection. The
+// Where a PostgreSQL query's time goes, per window: a transaction's wait for a connection of its
+// own, a query's time from asking to answered (the driver's queue when no connection can take it
+// in its pipeline, the wire, PostgreSQL's work and the turn the event loop takes to read the
+// answer), and how long transactions hold their connection. The
 // server logs a window with its event-loop delay (loop-delay.ts): when status writes take
 // seconds while PostgreSQL's backends sit idle, these say whether the wait is the pool's queue,
 // the query, or a transaction holding connections across event-loop turns.
@@ -9,17 +10,17 @@ export const POOL_TIMING_MESSAGE = 'database pool';
 
 export interface PoolTimingWindow {
   queries: number;
-  /** Waiting for a connection from the pool. */
+  /** A transaction waiting for a connection of its own. */
   wait_mean_ms: number;
   wait_max_ms: number;
-  /** Sent to answered. */
+  /** Asked to answered (queued in the driver included). */
   query_mean_ms: number;
   query_max_ms: number;
   transactions: number;
-  /** BEGIN to COMMIT/ROLLBACK's answer: the connection is no one else's meanwhile. */
+  /** The transaction's work, from BEGIN's answer to its last statement's: the connection is no one else's meanwhile. */
   tx_hold_mean_ms: number;
   tx_hold_max_ms: number;
-  /** Most requests waiting for a connection at once. */
+  /** Most queries queued in the driver (no connection's pipeline could take them) or transactions waiting for a connection at once. */
   waiting_max: number;
 }
 
@@ -55,6 +56,10 @@ export class PoolTiming {
       this.waiting--;
       this.wait.add(performance.now() - t0);
     };
+  }
+  /** The driver's queue length as a query is asked. */
+  waitingNow(n: number): void {
+    if (this.waiting + n > this.waitingMax) this.waitingMax = this.waiting + n;
   }
   queried(ms: number): void {
     this.query.add(ms);

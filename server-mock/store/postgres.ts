@@ -5,7 +5,7 @@
 // read) or locks the row it decides on first (SELECT ... FOR UPDATE), so two processes cannot
 // both act on the same stale read: a deployment's status is recomputed under its row lock, and
 // an auth request finds or creates its device under the device row's lock.
-import pg from 'pg';
+import postgres from 'postgres';
 import { randomUUID } from 'node:crypto';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-schema.js';
 import type { FlipsideStore } from './api.js';
@@ -18,88 +18,66 @@ import {
   type FleetDeviceRow, type IntegrationRow, type InventoryAttribute, type LogMessage, type PersonalTokenRow, type RecordingRow, type UserRow, type WebhookOutboxRow,
 } from './store.js';
 
-// int8 (COUNT, BIGINT columns, BIGSERIAL) as a number, as SQLite gives it: sizes and counts stay
-// far below 2^53.
-const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
-};
+/** The driver's handle: the pool, or one transaction's connection inside sql.begin. */
+type Pool = postgres.Sql<{ int8: number }>;
+type Db = Pool | postgres.TransactionSql<{ int8: number }>;
 
 const FINAL = [...FINAL_DEVICE_STATUSES];
 const FINAL_LIST = FINAL.map((s) => `'${s}'`).join(',');
 
 /**
- * SQL with `?` placeholders (as the SQLite store writes them) turned into PostgreSQL's $n, with a
- * name for it: a named statement is parsed and planned once per connection, then only bound and
- * run. PostgreSQL shares the box with the server, and at fleet scale a query's turn held the
- * server's event loop in the socket write while PostgreSQL ran (README, Scaling).
+ * SQL with `?` placeholders (as the SQLite store writes them) turned into PostgreSQL's $n. The
+ * driver (postgres.js) prepares each text once per connection (parsed and planned once, then only
+ * bound and run) and pipelines: many queries in flight on one connection, written in one socket
+ * write and answered in one read. With node-postgres a connection carried one query per event-loop
+ * turn of this busy server, which capped the store at ~900 queries a second (README, Scaling).
  */
-const converted = new Map<string, { text: string; name: string | undefined }>();
-/** The store's statements are a fixed set; past this many texts, the rest go unnamed. */
-const MAX_NAMED = 1000;
-function numbered(sql: string): { text: string; name: string | undefined } {
-  let out = converted.get(sql);
-  if (out === undefined) {
+const converted = new Map<string, string>();
+/** The store's statements are a fixed set; past this many texts, the rest are not prepared. */
+const MAX_PREPARED = 1000;
+function numbered(sql: string): { text: string; prepare: boolean } {
+  let text = converted.get(sql);
+  if (text === undefined) {
     let n = 0;
-    const text = sql.replace(/\?/g, () => `$${++n}`);
-    out = { text, name: converted.size < MAX_NAMED ? `flipside_${converted.size}` : undefined };
-    converted.set(sql, out);
+    text = sql.replace(/\?/g, () => `$${++n}`);
+    if (converted.size < MAX_PREPARED) converted.set(sql, text);
+    else return { text, prepare: false };
   }
-  return out;
+  return { text, prepare: true };
 }
 /** cached plan must not change result type: a table's columns changed under a prepared statement. */
 const STALE_PREPARED = '0A000';
 
-/** A connection or the pool: the queries one method runs, timed (pool-timing.ts). */
+/** The pool or one transaction: the queries one method runs, timed (pool-timing.ts). */
 class Sql {
   constructor(
-    private readonly on: pg.Pool | pg.PoolClient,
+    private readonly on: Db,
     private readonly timing: PoolTiming,
+    /** The pool whose queue a query may wait in; none inside a transaction (its connection is its own). */
+    private readonly queue: Pool | undefined,
   ) {}
   async all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
-    return (await this.query(sql, params)).rows as T[];
+    // A plain array, as node-postgres's rows and the SQLite store's are (the driver's is a subclass).
+    return Array.from(await this.query(sql, params)) as T[];
   }
   async get<T>(sql: string, ...params: unknown[]): Promise<T | undefined> {
     return (await this.all<T>(sql, ...params))[0];
   }
   async run(sql: string, ...params: unknown[]): Promise<number> {
-    return (await this.query(sql, params)).rowCount ?? 0;
+    return (await this.query(sql, params)).count ?? 0;
   }
-  private async query(sql: string, params: unknown[]): Promise<pg.QueryResult> {
-    const { text, name } = numbered(sql);
-    const config = { text, ...(name ? { name } : {}), values: params, types };
-    if (!(this.on instanceof pg.Pool)) return timed(this.timing, this.on, config);
-    // pool.query() with the wait for a connection timed apart from the query.
-    const c = await connect(this.on, this.timing);
-    let failed: unknown;
+  private async query(sql: string, params: unknown[]): Promise<postgres.RowList<postgres.Row[]>> {
+    const { text, prepare } = numbered(sql);
+    // Queued (no connection free to pipeline on) right now: the pool's queue, as the log shows it.
+    if (this.queue) this.timing.waitingNow(this.queue.stats.waiting);
+    const t0 = performance.now();
     try {
-      return await timed(this.timing, c, config);
-    } catch (e) {
-      failed = e;
-      throw e;
+      // A text without values still goes as one extended-protocol statement (simple: false), as
+      // node-postgres sent it: never several statements in one string.
+      return await this.on.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare, simple: false });
     } finally {
-      // A connection that failed (not a statement PostgreSQL refused) leaves the pool, and so
-      // does one whose prepared statements a schema change made stale (a newer server process
-      // migrated the database): the next connection prepares them again.
-      c.release(failed !== undefined && (!(failed instanceof pg.DatabaseError) || failed.code === STALE_PREPARED) ? (failed as Error) : undefined);
+      this.timing.queried(performance.now() - t0);
     }
-  }
-}
-
-async function connect(pool: pg.Pool, timing: PoolTiming): Promise<pg.PoolClient> {
-  const came = timing.waitStarted();
-  try {
-    return await pool.connect();
-  } finally {
-    came();
-  }
-}
-
-async function timed(timing: PoolTiming, c: pg.PoolClient, config: pg.QueryConfig): Promise<pg.QueryResult> {
-  const t0 = performance.now();
-  try {
-    return await c.query(config);
-  } finally {
-    timing.queried(performance.now() - t0);
   }
 }
 
@@ -108,57 +86,74 @@ export interface PostgresStoreOptions {
   url: string;
   /** A schema to keep the tables in (created when missing); default: the connection's search_path (public). */
   schema?: string;
-  /** Connections in the pool (default 10). */
+  /** Connections per process (default 10): half pipelined queries, half transactions (poolSplit). */
   poolSize?: number;
+}
+
+/**
+ * The connections for pipelined queries and those for transactions, from --database-pool N: two
+ * pools, so a transaction never waits in the queue the reads wait in. With one pool, a
+ * transaction needs a connection with nothing in flight, and the driver's queue is first come,
+ * first served: every query asked after it waited too (3,000 devices booting, 1,000 first-auth
+ * transactions in 10 s: up to 2,425 queries queued, polls 4 s at p99). Pipelined, a few
+ * connections carry the queries; a transaction holds its connection for all its round trips.
+ * At least one of each: a pool of 1 opens 2.
+ */
+export function poolSplit(size: number): { queries: number; transactions: number } {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`database pool size ${size}: a whole number of connections, 1 or more`);
+  const queries = Math.max(1, Math.ceil(size / 2));
+  return { queries, transactions: Math.max(1, size - queries) };
+}
+
+function connectPool(url: string, opts: { max: number; schema?: string }): Pool {
+  return postgres(url, {
+    max: opts.max,
+    // A connection closed when idle takes its prepared statements with it; a fleet's load comes
+    // in waves, and ten idle connections cost PostgreSQL little.
+    idle_timeout: 60,
+    // int8 (COUNT, BIGINT columns, BIGSERIAL) as a number, as SQLite gives it: sizes and counts
+    // stay far below 2^53.
+    types: { int8: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+    // undefined binds as NULL, as node-postgres and better-sqlite3 bind it.
+    transform: { undefined: null },
+    onnotice: () => {},
+    ...(opts.schema ? { connection: { search_path: opts.schema } } : {}),
+  });
 }
 
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`schema name ${JSON.stringify(opts.schema)}: lower-case letters, digits and _ only`);
-  const pool = new pg.Pool({
-    connectionString: opts.url,
-    max: opts.poolSize ?? 10,
-    // A connection closed when idle takes its prepared statements (numbered) with it; a fleet's
-    // load comes in waves, and ten idle connections cost PostgreSQL little.
-    idleTimeoutMillis: 60_000,
-    ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
-  });
-  // An idle connection the server dropped must not take the process down.
-  pool.on('error', () => {});
+  const split = poolSplit(opts.poolSize ?? 10);
+  const schema = opts.schema ? { schema: opts.schema } : {};
+  const pool = connectPool(opts.url, { max: split.queries, ...schema });
+  const txPool = connectPool(opts.url, { max: split.transactions, ...schema });
   try {
-    await migrate(pool, opts.schema);
+    await migrate(txPool, opts.schema);
   } catch (e) {
-    await pool.end();
+    await Promise.all([pool.end(), txPool.end()]);
     throw e;
   }
-  return new PostgresStore(pool);
+  return new PostgresStore(pool, txPool);
 }
 
 /** Brings the schema to PG_SCHEMA_VERSION under an advisory lock (several processes may start at once). */
-async function migrate(pool: pg.Pool, schema: string | undefined): Promise<void> {
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
+async function migrate(pool: Pool, schema: string | undefined): Promise<void> {
+  await pool.begin(async (c) => {
     // One lock per schema: processes sharing a schema migrate it once; other schemas do not wait.
-    await c.query("SELECT pg_advisory_xact_lock(hashtext('flipside-schema:' || $1))", [schema ?? '']);
-    if (schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    await c.query('SET LOCAL client_min_messages = warning');
-    await c.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const row = (await c.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
+    await c.unsafe("SELECT pg_advisory_xact_lock(hashtext('flipside-schema:' || $1::text))", [schema ?? '']);
+    if (schema) await c.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await c.unsafe('SET LOCAL client_min_messages = warning');
+    await c.unsafe('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = (await c.unsafe<Array<{ version: number }>>('SELECT version FROM schema_version'))[0];
     const at = row?.version ?? 0;
     if (at > PG_SCHEMA_VERSION) throw new Error(`the database's schema is version ${at}, newer than this server's ${PG_SCHEMA_VERSION}: run a newer flipside-server`);
     // Version 1 only grows with CREATE ... IF NOT EXISTS until the first release, as SQLite's schema
-    // does: it runs on every start; later versions run once each.
-    await c.query(PG_MIGRATIONS[0]!);
-    for (let v = Math.max(at, 1); v < PG_SCHEMA_VERSION; v++) await c.query(PG_MIGRATIONS[v]!);
-    if (row) await c.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION]);
-    else await c.query('INSERT INTO schema_version VALUES ($1)', [PG_SCHEMA_VERSION]);
-    await c.query('COMMIT');
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => {});
-    throw e;
-  } finally {
-    c.release();
-  }
+    // does: it runs on every start; later versions run once each (several statements each: simple protocol).
+    await c.unsafe(PG_MIGRATIONS[0]!);
+    for (let v = Math.max(at, 1); v < PG_SCHEMA_VERSION; v++) await c.unsafe(PG_MIGRATIONS[v]!);
+    if (row) await c.unsafe('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION]);
+    else await c.unsafe('INSERT INTO schema_version VALUES ($1)', [PG_SCHEMA_VERSION]);
+  });
 }
 
 function deploymentFromRow(r: Record<string, unknown>): DeploymentRow {
@@ -172,32 +167,38 @@ export class PostgresStore implements FlipsideStore {
   private readonly sql: Sql;
   /** Where queries' time went since the server last logged it (pool-timing.ts). */
   readonly timing = new PoolTiming();
-  constructor(readonly pool: pg.Pool) {
-    this.sql = new Sql(pool, this.timing);
+  constructor(
+    /** Pipelined single statements. */
+    readonly pool: Pool,
+    /** Transactions only (poolSplit). */
+    private readonly txPool: Pool,
+  ) {
+    this.sql = new Sql(pool, this.timing, pool);
   }
 
-  /** Runs fn in one transaction on one connection; retried when PostgreSQL picks it as a deadlock victim. */
+  /**
+   * Runs fn in one transaction on a connection of the transactions' pool (poolSplit), its own
+   * until it ends; retried when PostgreSQL picks it as a deadlock victim, or when a newer server
+   * process's migration made a prepared statement stale (the driver prepares it afresh next time).
+   */
   private async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const c = await connect(this.pool, this.timing);
-      const sql = new Sql(c, this.timing);
-      const t0 = performance.now();
-      let broken: Error | undefined;
+      const came = this.timing.waitStarted();
+      let t0: number | undefined;
       try {
-        await sql.run('BEGIN');
-        const out = await fn(sql);
-        await sql.run('COMMIT');
-        return out;
+        return (await this.txPool.begin(async (c) => {
+          came();
+          t0 = performance.now();
+          return { out: await fn(new Sql(c, this.timing, undefined)) };
+        })).out;
       } catch (e) {
-        await c.query('ROLLBACK').catch((r: Error) => (broken = r));
         const code = (e as { code?: string }).code;
-        if (code === STALE_PREPARED) broken ??= e as Error;
         // 40P01 deadlock, 40001 serialization failure: nothing was stored, the transaction may run again.
-        if ((code === '40P01' || code === '40001') && attempt < 5) continue;
+        if ((code === '40P01' || code === '40001' || code === STALE_PREPARED) && attempt < 5) continue;
         throw e;
       } finally {
-        this.timing.held(performance.now() - t0);
-        c.release(broken);
+        if (t0 === undefined) came();
+        else this.timing.held(performance.now() - t0);
       }
     }
   }
@@ -207,7 +208,7 @@ export class PostgresStore implements FlipsideStore {
   }
   async close(): Promise<void> {
     await this.checkInWrites.settled();
-    await this.pool.end();
+    await Promise.all([this.pool.end({ timeout: 5 }), this.txPool.end({ timeout: 5 })]);
   }
   /** The WAL insert position: it moves with every write of any process on this database. */
   async changeCounter(): Promise<string> {
@@ -304,7 +305,7 @@ export class PostgresStore implements FlipsideStore {
   }
   async addEventDelivery(eventId: string, delivery: { integration_id: string }): Promise<void> {
     // Appended in one statement: deliveries finishing at once in two processes both stay.
-    await this.sql.run("UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::jsonb))::text WHERE id = ?", JSON.stringify(delivery), eventId);
+    await this.sql.run("UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::text::jsonb))::text WHERE id = ?", JSON.stringify(delivery), eventId);
   }
   async events(opts: { limit: number; offset: number; integrationId?: string }): Promise<Array<{ id: string; type: string; time: string; data: unknown; delivery_statuses: unknown[] }>> {
     type Row = { id: string; type: string; time: string; data: string; deliveries: string };
@@ -386,23 +387,45 @@ export class PostgresStore implements FlipsideStore {
   /** The device row of this identity, created when missing, locked for the rest of the transaction. */
   private async lockDeviceByIdData(sql: Sql, idData: string, status: DeviceStatus): Promise<DeviceRow> {
     const ts = now();
-    await sql.run('INSERT INTO devices VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_data) DO NOTHING', randomUUID(), idData, status, ts, ts);
-    return (await sql.get<DeviceRow>('SELECT * FROM devices WHERE id_data = ? FOR UPDATE', idData))!;
+    // Sent together (pipelined: one round trip); PostgreSQL runs them in order, so the SELECT
+    // finds the row the INSERT made or met, and waits for its lock.
+    const [, device] = await Promise.all([
+      sql.run('INSERT INTO devices VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_data) DO NOTHING', randomUUID(), idData, status, ts, ts),
+      sql.get<DeviceRow>('SELECT * FROM devices WHERE id_data = ? FOR UPDATE', idData),
+    ]);
+    return device!;
   }
 
+  /**
+   * A device's first auth request (a booting fleet sends thousands at once): 5 round trips holding
+   * a transaction's connection, not 11. Statements that need no answer of the one before go
+   * together; PostgreSQL runs them in order, each (READ COMMITTED) seeing what committed before
+   * it began, so each read still comes after the device row's lock, as it did one by one.
+   */
   async recordAuthRequest(idData: string, pubkey: string): Promise<{ device: DeviceRow; authSet: AuthSetRow }> {
     return this.tx(async (sql) => {
-      const device = await this.lockDeviceByIdData(sql, idData, 'pending');
-      let set = await sql.get<AuthSetRow>('SELECT * FROM auth_sets WHERE device_id = ? AND pubkey = ?', device.id, pubkey);
+      const [device, found] = await Promise.all([
+        this.lockDeviceByIdData(sql, idData, 'pending'),
+        sql.get<AuthSetRow>('SELECT a.* FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?', idData, pubkey),
+      ]);
+      let set = found;
+      let written: Promise<unknown> = Promise.resolve();
       if (!set) {
         set = { id: randomUUID(), device_id: device.id, pubkey, status: 'pending', ts: now() };
-        await sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
+        written = sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
       } else if (set.status === 'preauthorized') {
-        await this.setAuthSetStatusIn(sql, set, 'accepted');
-        set = (await this.authSet(set.id, sql))!;
+        written = this.setAuthSetStatusIn(sql, set, 'accepted');
+        // Its row as just written (the device row's lock keeps others off it): no read back.
+        set = { ...set, status: 'accepted' };
       }
-      await this.refreshDeviceStatus(sql, device.id);
-      return { device: (await this.device(device.id, sql))!, authSet: set };
+      // The device's auth sets read after the write above, in the same round trip.
+      const [, sets] = await Promise.all([written, this.authSets(device.id, sql)]);
+      const status = deviceStatusOf(sets);
+      const [, after] = await Promise.all([
+        sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), device.id, status),
+        this.device(device.id, sql),
+      ]);
+      return { device: after!, authSet: set };
     });
   }
   async hasAuthSet(idData: string, pubkey: string): Promise<boolean> {
@@ -438,13 +461,17 @@ export class PostgresStore implements FlipsideStore {
     });
   }
   private async setAuthSetStatusIn(sql: Sql, set: AuthSetRow, status: AuthSetStatus): Promise<void> {
-    if (status === 'accepted') {
-      await sql.run("UPDATE auth_sets SET status = 'rejected' WHERE device_id = ? AND id != ? AND status = 'accepted'", set.device_id, set.id);
-      await sql.run('DELETE FROM device_tokens WHERE device_id = ? AND auth_set_id != ?', set.device_id, set.id);
-    } else {
-      await sql.run('DELETE FROM device_tokens WHERE auth_set_id = ?', set.id);
-    }
-    await sql.run('UPDATE auth_sets SET status = ? WHERE id = ?', status, set.id);
+    // Sent together (the driver pipelines them on the transaction's connection: one round trip,
+    // not three): they touch different rows, under the device row's lock.
+    await Promise.all([
+      ...(status === 'accepted'
+        ? [
+            sql.run("UPDATE auth_sets SET status = 'rejected' WHERE device_id = ? AND id != ? AND status = 'accepted'", set.device_id, set.id),
+            sql.run('DELETE FROM device_tokens WHERE device_id = ? AND auth_set_id != ?', set.device_id, set.id),
+          ]
+        : [sql.run('DELETE FROM device_tokens WHERE auth_set_id = ?', set.id)]),
+      sql.run('UPDATE auth_sets SET status = ? WHERE id = ?', status, set.id),
+    ]);
   }
   async deleteAuthSet(authSetId: string): Promise<boolean> {
     return this.tx(async (sql) => {
@@ -1032,7 +1059,7 @@ export class PostgresStore implements FlipsideStore {
     // One statement: the delete decides who records, and the append keeps other deliveries'.
     return (await this.sql.run(
       `WITH gone AS (DELETE FROM webhook_outbox WHERE event_id = ? AND integration_id = ? RETURNING event_id)
-       UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::jsonb))::text WHERE id IN (SELECT event_id FROM gone)`,
+       UPDATE iot_events SET deliveries = (deliveries::jsonb || jsonb_build_array(?::text::jsonb))::text WHERE id IN (SELECT event_id FROM gone)`,
       eventId, integrationId, JSON.stringify(delivery),
     )) > 0;
   }
@@ -1054,10 +1081,9 @@ export async function scratchSchema(url: string): Promise<{ database: { url: str
   return {
     database: { url, schema },
     async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
+      const c = postgres(url, { max: 1, onnotice: () => {} });
       try {
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await c.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       } finally {
         await c.end();
       }

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import postgres from 'postgres';
 import { openSqliteStore, type FlipsideStore } from './api.js';
-import { openPostgresStore, scratchSchema } from './postgres.js';
+import { openPostgresStore, poolSplit, scratchSchema } from './postgres.js';
 import { GROUP_ROLLED_BACK, type DeploymentRow } from './store.js';
 import { PG_SCHEMA_VERSION } from './postgres-schema.js';
 
@@ -147,9 +147,8 @@ if (PG_URL) {
     t.teardown(() => scratch.drop());
     const first = await openPostgresStore(scratch.database);
     await first.close();
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`UPDATE ${scratch.database.schema}.schema_version SET version = 999`);
+    const c = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    await c.unsafe(`UPDATE ${scratch.database.schema}.schema_version SET version = 999`);
     await c.end();
     const err = await t.throwsAsync(openPostgresStore(scratch.database));
     t.regex(err!.message, new RegExp(`schema is version 999, newer than this server's ${PG_SCHEMA_VERSION}`));
@@ -219,7 +218,7 @@ async function rawDeviceStatus(store: FlipsideStore, deploymentId: string, devic
     (store as unknown as { sync: { db: { prepare(s: string): { run(p: object): void } } } }).sync.db.prepare(sql.replace(/\$/g, '@')).run({ status, dep: deploymentId, dev: deviceId });
     return;
   }
-  await (store as unknown as { pool: pg.Pool }).pool.query('UPDATE deployment_devices SET status = $1 WHERE deployment_id = $2 AND device_id = $3', [status, deploymentId, deviceId]);
+  await (store as unknown as { pool: postgres.Sql }).pool.unsafe('UPDATE deployment_devices SET status = $1 WHERE deployment_id = $2 AND device_id = $3', [status, deploymentId, deviceId]);
 }
 
 for (const [kind, open] of kinds) {
@@ -301,10 +300,12 @@ if (PG_URL) {
   test('postgres: a status report that moves no deployment status does not wait for the deployment row', async (t) => {
     const scratch = await scratchSchema(PG_URL);
     const store = await openPostgresStore(scratch.database);
-    const holder = new pg.Client({ connectionString: PG_URL });
-    await holder.connect();
+    // One connection held in a transaction, as another process's would be.
+    const pool = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    const holder = await pool.reserve();
     t.teardown(async () => {
-      await holder.end();
+      holder.release();
+      await pool.end();
       await store.close();
       await scratch.drop();
     });
@@ -312,12 +313,12 @@ if (PG_URL) {
     await store.insertDeployment(d, [{ id: 'x', phase: 0 }, { id: 'y', phase: 0 }]);
     t.true(await store.setDeviceDeploymentStatus(d.id, 'x', 'downloading', null, { ifStatus: 'pending' }));
     // Another process holds the deployment's row as the store locks it (an abort, say, or a status move).
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM ${scratch.database.schema}.deployments WHERE id = $1 FOR NO KEY UPDATE`, [d.id]);
+    await holder.unsafe('BEGIN');
+    await holder.unsafe(`SELECT 1 FROM ${scratch.database.schema}.deployments WHERE id = $1 FOR NO KEY UPDATE`, [d.id]);
     // Neither report moves the deployment (still inprogress, y still open): both finish while the lock is held.
     t.true(await store.setDeviceDeploymentStatus(d.id, 'x', 'installing', null, { ifStatus: 'downloading' }));
     t.true(await store.setDeviceDeploymentStatus(d.id, 'y', 'downloading', null, { ifStatus: 'pending' }));
-    await holder.query('COMMIT');
+    await holder.unsafe('COMMIT');
     t.is((await store.deployment(d.id))?.status, 'inprogress');
   });
 }
@@ -426,3 +427,12 @@ for (const [kind, open] of kinds) {
     t.is((await b.claimWebhookDeliveries('proc-t', t0 + 1000, t0 + 1000, 1000, 10)).length, 1);
   });
 }
+
+test('postgres pool split: half pipelined queries, half transactions, at least one of each; a bad size is refused', (t) => {
+  t.deepEqual(poolSplit(10), { queries: 5, transactions: 5 });
+  t.deepEqual(poolSplit(7), { queries: 4, transactions: 3 });
+  t.deepEqual(poolSplit(2), { queries: 1, transactions: 1 });
+  t.deepEqual(poolSplit(1), { queries: 1, transactions: 1 });
+  t.throws(() => poolSplit(0), { message: /database pool size 0: a whole number of connections, 1 or more/ });
+  t.throws(() => poolSplit(2.5), { message: /database pool size 2.5/ });
+});
