@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { END_OF_ARCHIVE, encodeHeader, padding } from '../tar.js';
+import type { ByteSource } from '../byte-source.js';
+import { ArtifactError } from '../errors.js';
 
 export { CONFORMANCE_DIR as VECTORS } from '../../test-support/shared-dir.js';
 
@@ -67,4 +69,20 @@ export function pseudoRandom(size: number, seed = 1): Buffer {
 export function tempDir(prefix = 'flipside-artifact-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Everything a source hands out, copied as it comes (recycled chunks are valid until the next
+ * pull), then closes it. take() of more than there is ends TRUNCATED: the end of the stream.
+ */
+export async function drainSource(src: ByteSource & { close(): Promise<void> }): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const c of src.take(Number.MAX_SAFE_INTEGER)) parts.push(Buffer.from(c));
+  } catch (e) {
+    if (!(e instanceof ArtifactError && e.code === 'TRUNCATED')) throw e;
+  } finally {
+    await src.close();
+  }
+  return Buffer.concat(parts);
 }
