@@ -11,11 +11,6 @@ import { ByteSource } from './byte-source.js';
 
 /** Read size: big enough that syscalls and event-loop turns are few, small enough to stay in cache. */
 export const FILE_CHUNK = 1 << 20;
-/**
- * Blocking reads of the small members before a payload (syncReads, no recycle): a fresh 1 MiB
- * buffer to read a few KiB of headers is 1 MiB more peak RSS, and the CLI's validate has a cap.
- */
-const HEADER_CHUNK = 64 * 1024;
 
 export class FileSource extends ByteSource {
   /** Offset of the next read to issue. */
@@ -63,7 +58,7 @@ export class FileSource extends ByteSource {
 
   private issue(): Promise<Buffer | null> {
     const pos = this.readOffset;
-    const len = Math.min(this.syncReads && !this.recycle ? HEADER_CHUNK : FILE_CHUNK, this.size - pos);
+    const len = Math.min(FILE_CHUNK, this.size - pos);
     if (len <= 0 || this.closed || this.shrunk) return Promise.resolve(null);
     this.readOffset += len;
     if (this.syncReads) {
