@@ -409,7 +409,7 @@ export class PostgresStore implements FlipsideStore {
         sql.get<AuthSetRow>('SELECT a.* FROM auth_sets a JOIN devices d ON d.id = a.device_id WHERE d.id_data = ? AND a.pubkey = ?', idData, pubkey),
       ]);
       let set = found;
-      let written: Promise<unknown> = Promise.resolve();
+      let written: Promise<unknown> | undefined;
       if (!set) {
         set = { id: randomUUID(), device_id: device.id, pubkey, status: 'pending', ts: now() };
         written = sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
@@ -418,14 +418,7 @@ export class PostgresStore implements FlipsideStore {
         // Its row as just written (the device row's lock keeps others off it): no read back.
         set = { ...set, status: 'accepted' };
       }
-      // The device's auth sets read after the write above, in the same round trip.
-      const [, sets] = await Promise.all([written, this.authSets(device.id, sql)]);
-      const status = deviceStatusOf(sets);
-      const [, after] = await Promise.all([
-        sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), device.id, status),
-        this.device(device.id, sql),
-      ]);
-      return { device: after!, authSet: set };
+      return { device: await this.refreshDeviceStatus(sql, device.id, written), authSet: set };
     });
   }
   async hasAuthSet(idData: string, pubkey: string): Promise<boolean> {
@@ -439,9 +432,8 @@ export class PostgresStore implements FlipsideStore {
       const device = await this.lockDeviceByIdData(sql, idData, 'preauthorized');
       if (await sql.get('SELECT 1 FROM auth_sets WHERE device_id = ? AND pubkey = ?', device.id, pubkey)) return undefined;
       const set: AuthSetRow = { id: randomUUID(), device_id: device.id, pubkey, status: 'preauthorized', ts: now() };
-      await sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
-      await this.refreshDeviceStatus(sql, device.id);
-      return { device: (await this.device(device.id, sql))!, authSet: set };
+      const written = sql.run('INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?)', set.id, set.device_id, pubkey, set.status, set.ts);
+      return { device: await this.refreshDeviceStatus(sql, device.id, written), authSet: set };
     });
   }
   /** The auth set and its device, the device row locked (every auth set change of a device runs under it). */
@@ -483,9 +475,19 @@ export class PostgresStore implements FlipsideStore {
       return true;
     });
   }
-  private async refreshDeviceStatus(sql: Sql, deviceId: string): Promise<void> {
-    const status = deviceStatusOf(await this.authSets(deviceId, sql));
-    await sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), deviceId, status);
+  /**
+   * The device's status set from its auth sets, and its row as then stored. `writing` (an auth set
+   * write sent just before) and the read of the sets share a round trip, as do the update and the
+   * read of the row: PostgreSQL runs pipelined statements in order, so each read sees the write.
+   */
+  private async refreshDeviceStatus(sql: Sql, deviceId: string, writing?: Promise<unknown>): Promise<DeviceRow> {
+    const [, sets] = await Promise.all([writing, this.authSets(deviceId, sql)]);
+    const status = deviceStatusOf(sets);
+    const [, device] = await Promise.all([
+      sql.run('UPDATE devices SET status = ?, updated_ts = ? WHERE id = ? AND status != ?', status, now(), deviceId, status),
+      this.device(deviceId, sql),
+    ]);
+    return device!;
   }
   async decommission(deviceId: string): Promise<boolean> {
     return this.tx(async (sql) => {
@@ -1080,15 +1082,21 @@ export async function scratchSchema(url: string): Promise<{ database: { url: str
   const schema = `t_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
   return {
     database: { url, schema },
-    async drop() {
-      const c = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        await c.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await c.end();
-      }
-    },
+    drop: () => runAlone(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`),
   };
+}
+
+/**
+ * One statement on a connection of its own, closed after: for CREATE/DROP DATABASE (which cannot
+ * run in a transaction or beside other statements) and test schemas' clean-up.
+ */
+export async function runAlone(url: string, statement: string): Promise<void> {
+  const c = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await c.unsafe(statement);
+  } finally {
+    await c.end();
+  }
 }
 
 /** SQLite reads LIMIT -1 as no limit; PostgreSQL's is LIMIT NULL (ALL). */
