@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ArtifactError } from './errors.js';
-import { compressBuffer, compressionFromName, createDecompressor, decompressBuffer, findTool, parseCompressionId } from './compression.js';
+import { compressBuffer, createDecompressor, decompressBuffer, findTool, parseCompressionId } from './compression.js';
+import { compressionFromName } from './compression-names.js';
 import { pseudoRandom } from './testing/support.js';
 
 const engines = ['tool', 'js'] as const;

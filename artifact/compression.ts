@@ -55,8 +55,6 @@ export function parseCompressionId(id: string): CompressionChoice {
   }
 }
 
-/** Name suffixes (compression-names.ts), here too for the writer and older callers. */
-export { compressionFromName, compressionSuffix } from './compression-names.js';
 
 const toolCache = new Map<string, string | null>();
 

@@ -474,9 +474,8 @@ async function readFrom(src: ByteSource | FileSource, opts: ReadOptions & Reader
   return headers;
 }
 
-/** Whether a gzip member this big goes to a worker thread (and this Node can: waitAsync, zlib's handle). */
+/** Whether a gzip member this big goes to a worker thread (and this Node can: zlib's handle). */
 async function gunzipWorkerUsable(memberSize: number, opts: ReaderExtras): Promise<boolean> {
-  if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') return false;
   const min = opts.gunzipWorkerMinBytes ?? (await gunzipWorkerModule()).GUNZIP_WORKER_MIN_BYTES;
   return memberSize >= min && (await gunzipModule()).gunzipInPlaceUsable();
 }
@@ -544,7 +543,6 @@ async function readPayload(
     }
     const gunzip = new (await gunzipWorkerModule()).GunzipWorkerSource(src.path, start, memberSize, memberName);
     gunzip.recycle = true;
-    gunzip.blocking = true;
     cleanups.push(() => void gunzip.close());
     inner = owned = gunzip;
   } else if (compression === 'gzip' && (await gunzipModule()).gunzipInPlaceUsable()) {
