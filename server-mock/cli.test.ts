@@ -2,7 +2,10 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseOf, main, poolSizeOf, startupNotes } from './cli.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { LISTEN_BACKLOG, databaseOf, main, poolSizeOf, startupNotes } from './cli.js';
 import { Store } from './store/store.js';
 
 test('init creates the admin once; bad input exits non-zero and stores nothing', async (t) => {
@@ -82,4 +85,30 @@ test('startup notes: the web UI address, an all-interfaces bind announced, the C
   t.regex(notes, /bound to every network interface \(0\.0\.0\.0\)/);
   t.regex(notes, /must trust \/srv\/flipside-data\/tls\/ca\.pem/);
   t.notRegex(startupNotes({ host: '127.0.0.1', port: 80 }), /every network interface|trust/);
+});
+
+// ss shows a listening socket's backlog as its Send-Q.
+const ss = spawnSync('ss', ['-V']).status === 0;
+(ss ? test : test.skip)(`the server listens with a backlog of ${LISTEN_BACKLOG} (Linux caps it at somaxconn), not Node's 511${ss ? '' : ' (skipped: no ss)'}`, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flipside-cli-backlog-'));
+  const bin = fileURLToPath(new URL('../bin/flipside-server.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, '--http', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const port = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`flipside-server exited (${code}) before listening: ${out}`)));
+  });
+  const line = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim();
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  t.is(Number(line.split(/\s+/)[2]), Math.min(LISTEN_BACKLOG, somaxconn), line);
 });
