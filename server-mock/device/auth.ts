@@ -8,6 +8,7 @@ import { signJwt } from '../auth/jwt.js';
 import { badRequest, unauthorized, errorSchema } from '../http-errors.js';
 import { deviceStatusChanged } from '../integrations/device-events.js';
 import { canonicalIdData } from './identity.js';
+import { recordCheckIn } from './check-in.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,7 +79,7 @@ export async function deviceAuthRoutes(app: FastifyInstance, opts: { ctx: Server
       const jti = randomUUID();
       const issued = async (deviceId: string) => {
         const { token } = signJwt(ctx.secrets.jwtPrivateKey, { sub: deviceId, exp, jti, 'mender.device': true, 'mender.tenant': '' });
-        await ctx.store.checkIn(deviceId);
+        recordCheckIn(ctx, req, deviceId);
         req.log.info({ device_id: deviceId }, 'device authenticated');
         return reply.type('application/jwt').send(token);
       };

@@ -10,6 +10,7 @@ import { signedConfigurationLink, signedDownloadLink } from '../artifacts/links.
 import { baseUrl } from '../request-url.js';
 import { errorSchema, notFound, badRequest } from '../http-errors.js';
 import type { LogMessage } from '../store/store.js';
+import { recordCheckIn } from './check-in.js';
 
 const BASE = '/api/devices/v1/deployments/device/deployments';
 
@@ -43,10 +44,10 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
     // The token's look and the read of the device's open deployments need nothing of each other:
     // on PostgreSQL each waits for a pooled connection, and side by side they are one wait, not
     // two. Whatever writes comes after the token's look (auth/guards.ts, deviceClaimsGuard): the
-    // check-in too (a hint that the device called, batched with every other poll's), so a revoked
+    // check-in too (a hint that the device called, not waited for: check-in.ts), so a revoked
     // token moves nothing.
     const [, opened] = await Promise.all([
-      deviceTokenRecorded(ctx, req).then(() => ctx.store.checkIn(req.deviceId!)),
+      deviceTokenRecorded(ctx, req).then(() => recordCheckIn(ctx, req, req.deviceId!)),
       ctx.store.openDeploymentsForDevice(req.deviceId!),
     ]);
     const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true), opened);

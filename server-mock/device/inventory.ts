@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { deviceGuard } from '../auth/guards.js';
 import { errorSchema, badRequest } from '../http-errors.js';
+import { recordCheckIn } from './check-in.js';
 
 export const attributeListSchema = {
   type: 'array',
@@ -40,7 +41,7 @@ export async function deviceInventoryRoutes(app: FastifyInstance, opts: { ctx: S
           if (seen.has(a.name)) throw badRequest(`attribute ${a.name} given twice`);
           seen.add(a.name);
         }
-        await ctx.store.checkIn(req.deviceId!);
+        recordCheckIn(ctx, req, req.deviceId!);
         await ctx.store.setInventory(req.deviceId!, 'inventory', req.body.map((a) => ({ name: a.name, value: a.value })), method === 'PUT');
         return reply.code(200).send();
       },

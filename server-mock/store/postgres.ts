@@ -365,7 +365,9 @@ export class PostgresStore implements FlipsideStore {
     const row = status ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM devices WHERE status = ?', status) : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM devices');
     return row!.n;
   }
-  fleetDevices(): Promise<FleetDeviceRow[]> {
+  async fleetDevices(): Promise<FleetDeviceRow[]> {
+    // The check-ins this process queued are in (their requests did not wait for them: device/check-in.ts).
+    await this.checkInWrites.settled();
     return this.sql.all(
       `SELECT d.id, d.id_data, c.check_in_time, i.grp,
          (SELECT value FROM inventory v WHERE v.device_id = d.id AND v.scope = 'inventory' AND v.name = 'device_type') AS device_type,
@@ -608,6 +610,7 @@ export class PostgresStore implements FlipsideStore {
     );
   }
   async checkInTime(deviceId: string): Promise<string | undefined> {
+    await this.checkInWrites.settled();
     return (await this.sql.get<{ check_in_time: string }>('SELECT check_in_time FROM device_checkins WHERE device_id = ?', deviceId))?.check_in_time;
   }
   async deleteInventory(deviceId: string): Promise<void> {

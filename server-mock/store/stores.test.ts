@@ -209,6 +209,17 @@ for (const [kind, open] of kinds) {
   });
 }
 
+for (const [kind, open] of kinds) {
+  // The device API does not wait for its check-in (device/check-in.ts); this process's own reads still see it.
+  test(`${kind}: a check-in not waited for is seen by the next read of this process`, async (t) => {
+    const { a } = await open(t);
+    const { device } = await a.recordAuthRequest(JSON.stringify({ mac: '52:54:00:00:02:01' }), 'key-unawaited');
+    void a.checkIn(device.id);
+    t.truthy(await a.checkInTime(device.id));
+    t.true((await a.inventory(device.id)).some((x) => x.name === 'check_in_time'));
+  });
+}
+
 // ---- the deployment's status after its devices' (fleet scale, issue #19)
 
 /** Sets a device's status behind the store's back, as a process killed before the deployment's move leaves it. */
