@@ -55,7 +55,6 @@ export function parseCompressionId(id: string): CompressionChoice {
   }
 }
 
-
 const toolCache = new Map<string, string | null>();
 
 /** Absolute path of an executable on PATH, or null. */

@@ -1,9 +1,8 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LISTEN_BACKLOG, databaseOf, main, poolSizeOf, startupNotes } from './cli.js';
 import { Store } from './store/store.js';

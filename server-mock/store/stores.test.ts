@@ -213,8 +213,12 @@ for (const [kind, open] of kinds) {
   // The device API does not wait for its check-in (device/check-in.ts); this process's own reads still see it.
   test(`${kind}: a check-in not waited for is seen by the next read of this process`, async (t) => {
     const { a } = await open(t);
-    const { device } = await a.recordAuthRequest(JSON.stringify({ mac: '52:54:00:00:02:01' }), 'key-unawaited');
+    // Preauthorized, so its first auth accepts it and the fleet listing (accepted devices) shows it.
+    const idData = JSON.stringify({ mac: '52:54:00:00:02:01' });
+    await a.preauthorize(idData, 'key-unawaited');
+    const { device } = await a.recordAuthRequest(idData, 'key-unawaited');
     void a.checkIn(device.id);
+    t.truthy((await a.fleetDevices()).find((d) => d.id === device.id)?.check_in_time, 'the fleet listing');
     t.truthy(await a.checkInTime(device.id));
     t.true((await a.inventory(device.id)).some((x) => x.name === 'check_in_time'));
   });
