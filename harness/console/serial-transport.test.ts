@@ -44,6 +44,21 @@ test('U-Boot prompt, boot, kernel messages and login over a real serial port', a
   await con.expect(/root@fake:~# $/, 3000);
 });
 
+test('closing the console closes the device: the port is unlocked and no longer read', async (t) => {
+  const { pair, boardPorts } = await setup(t);
+  const transport = new SerialTransport(pair.hostPath);
+  const link = await transport.connect();
+  link.stream.on('data', () => {});
+  await link.close();
+  t.false((link.stream as SerialPort).isOpen);
+  // serialport locks the device while it is open: a port left open would refuse this.
+  const again = await transport.connect();
+  t.teardown(() => again.close());
+  const heard = new Promise<string>((resolve) => again.stream.once('data', (d: Buffer) => resolve(d.toString())));
+  boardPorts[0]!.write('=> ');
+  t.is(await heard, '=> ');
+});
+
 test('typed characters arrive at the board with the configured pacing', async (t) => {
   const { pair, boardPorts } = await setup(t);
   const con = await openConsole({ type: 'serial', path: pair.hostPath, charDelayMs: 20 });

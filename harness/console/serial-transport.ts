@@ -1,8 +1,11 @@
 // A real serial port through `serialport`. USB serial adapters powered from the board disappear
 // on a power cycle and come back under the same path (a udev symlink, or /dev/ttyUSB0 again), so
-// this transport asks the console to keep re-opening the port after it is lost.
+// this transport asks the console to keep re-opening the port after it is lost. On Linux the port
+// is read through a binding that reports a hang-up as the loss it is (serial-binding.ts).
+import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
-import { closeStream, waitForReady, type ConsoleLink, type ConsoleTransport } from './transport.js';
+import { HangUpAwareLinuxBinding } from './serial-binding.js';
+import { waitForReady, type ConsoleLink, type ConsoleTransport } from './transport.js';
 
 export class SerialTransport implements ConsoleTransport {
   readonly description: string;
@@ -18,10 +21,21 @@ export class SerialTransport implements ConsoleTransport {
   }
 
   async connect(): Promise<ConsoleLink> {
-    const port = new SerialPort({ path: this.path, baudRate: this.baudRate, autoOpen: false });
+    const options = { path: this.path, baudRate: this.baudRate, autoOpen: false };
+    const port = process.platform === 'linux' ? new SerialPortStream({ ...options, binding: HangUpAwareLinuxBinding }) : new SerialPort(options);
     const opened = waitForReady(port, 'open', `cannot open ${this.description}`);
     port.open();
     await opened;
-    return { stream: port, close: () => (port.isOpen ? closeStream(port) : Promise.resolve()) };
+    return { stream: port, close: () => closePort(port) };
   }
+}
+
+/**
+ * Closes the device itself. Ending or destroying a serialport stream does neither: the file stays
+ * open and locked (a second open of the same port fails) and keeps being read.
+ */
+function closePort(port: SerialPortStream): Promise<void> {
+  if (!port.isOpen) return Promise.resolve();
+  // An error here means the port went away on its own while closing: closed either way.
+  return new Promise((resolve) => port.close(() => resolve()));
 }

@@ -86,7 +86,10 @@ test('with a retention policy, a recorded terminal session that ends is pruned a
   u.send({ hdr: { proto: PROTO.shell, typ: SHELL.data, sid }, body: Buffer.from('echo "kept-while-running"\n') });
   await u.until((m) => m.hdr.typ === SHELL.data && Buffer.from(m.body ?? []).toString().includes('kept-while-running'));
   const store = c.s.app.flipside.store;
-  t.true(((await store.recording(sid))?.bytes ?? 0) > 0, 'a running session keeps its recording under a 0-byte limit');
+  // The user hears the output before the recorder's queued write reaches the store: wait for it.
+  // A running session keeps its recording under a 0-byte limit, so this ends.
+  while (((await store.recording(sid))?.bytes ?? 0) === 0) await new Promise((r) => setTimeout(r, 5));
+  t.like(await store.recording(sid), { device_id: c.deviceId, end_ts: null }, 'the running session is recorded and not ended');
   u.ws.close();
   await u.closed;
   // The server learns of the close after the user does, then ends the recording and prunes: wait
