@@ -6,6 +6,9 @@
 // FLEET_SERVER_WORKERS (flipside-server --workers, 1; more needs postgres), FLEET_DATABASE_POOL
 // (flipside-server --database-pool, PostgreSQL connections per server process, default 10), FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there),
 // FLEET_SERVER_NODE_ARGS (space-separated node flags for the server, e.g. --trace-gc),
+// FLEET_SIM_NODE_ARGS (node flags for the device processes, e.g. --cpu-prof --cpu-prof-dir=DIR),
+// FLEET_SLOW_SAMPLES (a file: each device process appends its polls and status writes over 30 ms as
+// "epoch-ms-at-start ms net-ms kind" lines, to line tails up with the server's log),
 // FLEET_SERVER_LOG (copy the server's log to this path, suffixed with store and size), FLEET_DATABASE_URL (a
 // PostgreSQL server; without it `ci/postgres.sh` starts a throwaway one for the run and stops it:
 // in FLIPSIDE_PG_DIR on FLIPSIDE_PG_PORT, default /tmp/flipside-fleet-pg and 55439).

@@ -15,7 +15,7 @@ import { DeploymentAborted, ApiError, NetworkError } from '../../client/api/erro
 import { httpRequest } from '../../client/api/http.js';
 import { inventoryBody, INVENTORY_PATH } from '../../client/inventory/send.js';
 import { Agent } from 'node:https';
-import type { SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import type { DeviceKey } from '../../client/identity/device-key.js';
 import { attemptOutcome, type AttemptOutcome } from './plan.js';
 import { pollDelayMs, retryDelayMs } from './backoff.js';
@@ -66,6 +66,25 @@ export interface FleetDeviceOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Node's TLS client builds the server's certificate with its whole issuer chain as JS objects
+ * after every full handshake (~160 µs of CPU here, a quarter of a device process's busy time at
+ * 10,000 devices) only to check the server's name, which reads the leaf's fields alone; OpenSSL
+ * has already verified the chain by then. Handing it the leaf checks the same things and sends
+ * the same bytes, and leaves more of the shared box to the server being measured.
+ */
+export class FleetAgent extends Agent {
+  override createConnection(...args: Parameters<Agent['createConnection']>): ReturnType<Agent['createConnection']> {
+    const socket = super.createConnection(...args);
+    if (socket instanceof TLSSocket) socket.getPeerCertificate = leafCertificate as TLSSocket['getPeerCertificate'];
+    return socket;
+  }
+}
+
+function leafCertificate(this: TLSSocket): ReturnType<TLSSocket['getPeerCertificate']> {
+  return TLSSocket.prototype.getPeerCertificate.call(this, false);
+}
+
 export class FleetDevice {
   private readonly api: ApiClient;
   private artifactName: string;
@@ -79,7 +98,7 @@ export class FleetDevice {
   private current: { deploymentId: string; outcome: AttemptOutcome } | null = null;
   // One connection, kept open between requests. No TLS session cache: Mender's Go client sets
   // none, so every new connection is a full handshake for the server.
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0 });
+  private readonly agent = new FleetAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0 });
 
   constructor(private readonly o: FleetDeviceOptions) {
     this.artifactName = o.artifactName;

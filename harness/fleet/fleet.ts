@@ -162,7 +162,7 @@ function inProcessRunner(onStatus?: (index: number, status: string) => void): Ru
 }
 
 function workerRunner(): Runner {
-  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX, ...(process.env.FLEET_SIM_NODE_ARGS?.split(' ').filter(Boolean) ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>(key: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const onMessage = (m: Record<string, unknown>): void => {

@@ -2,6 +2,7 @@
 // seed, booted at random times over startSpreadSeconds, and a report of what they measured.
 // Runs in the orchestrator's process or in a worker process (worker.ts); the report is plain
 // data either way.
+import { appendFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRng } from '../faults/prng.js';
@@ -93,6 +94,11 @@ export class DeviceGroup {
     const cpu = process.cpuUsage(this.cpuAtStart);
     this.loopDelay.disable();
     this.stalls.stop();
+    // A diagnostic (bench/fleet.bench.ts): when each slow request started, to line up with the server's log.
+    const slowFile = process.env.FLEET_SLOW_SAMPLES;
+    if (slowFile) {
+      appendFileSync(slowFile, [...this.metrics.poll.slowLines(this.stalls, 30, 'poll'), ...this.metrics.status.slowLines(this.stalls, 30, 'status')].join(''));
+    }
     return {
       poll: this.metrics.poll.samples,
       status: this.metrics.status.samples,

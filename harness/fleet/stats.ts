@@ -29,6 +29,17 @@ export class Latencies {
     });
   }
 
+  /** Samples over minMs as "epoch-ms-at-start latency net" lines, for lining tails up with server logs. */
+  slowLines(stalls: OwnStalls, minMs: number, kind: string): string[] {
+    const net = this.withoutOwnStalls(stalls);
+    const out: string[] = [];
+    this.samples.forEach((ms, i) => {
+      const t0 = this.starts[i]!;
+      if (ms >= minMs && !Number.isNaN(t0)) out.push(`${Math.round(performance.timeOrigin + t0)} ${ms.toFixed(1)} ${net[i]!.toFixed(1)} ${kind}\n`);
+    });
+    return out;
+  }
+
   static merge(lists: number[][]): number[] {
     return lists.flat().sort((a, b) => a - b);
   }
