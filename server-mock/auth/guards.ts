@@ -64,9 +64,13 @@ export function deviceClaimsGuard(ctx: ServerContext) {
 
 /** Resolves when the request's device token (deviceClaimsGuard) is still recorded; a 401 otherwise. */
 export async function deviceTokenRecorded(ctx: ServerContext, req: FastifyRequest): Promise<void> {
+  deviceTokenOwnedBy(req, (await ctx.store.deviceToken(req.deviceTokenJti!))?.device_id);
+}
+
+/** A 401 unless the request's device token is recorded, for its device (`recordedFor`: whom the store has it for). */
+export function deviceTokenOwnedBy(req: FastifyRequest, recordedFor: string | undefined): void {
   // Tokens are recorded when issued and deleted when the device is rejected or decommissioned.
-  const tok = await ctx.store.deviceToken(req.deviceTokenJti!);
-  if (!tok || tok.device_id !== req.deviceId) throw unauthorized('token revoked');
+  if (recordedFor === undefined || recordedFor !== req.deviceId) throw unauthorized('token revoked');
 }
 
 export function userGuard(ctx: ServerContext) {

@@ -4,7 +4,7 @@
 // update_control_map is an enterprise feature: accepted and not answered (no maps are kept).
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { deviceGuard, deviceClaimsGuard, deviceTokenRecorded } from '../auth/guards.js';
+import { deviceGuard, deviceClaimsGuard, deviceTokenOwnedBy, deviceTokenRecorded } from '../auth/guards.js';
 import { nextDeployment, reportStatus, DEVICE_SETTABLE_STATUSES } from '../deployments/rollout.js';
 import { signedConfigurationLink, signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
@@ -41,15 +41,13 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
 
   async function answer(req: FastifyRequest, reply: FastifyReply, provides: Record<string, string>) {
     let wrote = false;
-    // The token's look and the read of the device's open deployments need nothing of each other:
-    // on PostgreSQL each waits for a pooled connection, and side by side they are one wait, not
-    // two. Whatever writes comes after the token's look (auth/guards.ts, deviceClaimsGuard): the
-    // check-in too (a hint that the device called, not waited for: check-in.ts), so a revoked
-    // token moves nothing.
-    const [, opened] = await Promise.all([
-      deviceTokenRecorded(ctx, req).then(() => recordCheckIn(ctx, req, req.deviceId!)),
-      ctx.store.openDeploymentsForDevice(req.deviceId!),
-    ]);
+    // The token's look and the read of the device's open deployments are one store call (on
+    // PostgreSQL one statement). Whatever writes comes after the token's look (auth/guards.ts,
+    // deviceClaimsGuard): the check-in too (a hint that the device called, not waited for:
+    // check-in.ts), so a revoked token moves nothing.
+    const { tokenDeviceId, opened } = await ctx.store.deviceTokenAndOpenDeployments(req.deviceTokenJti!, req.deviceId!);
+    deviceTokenOwnedBy(req, tokenDeviceId);
+    recordCheckIn(ctx, req, req.deviceId!);
     const next = await nextDeployment(ctx, req.deviceId!, provides, () => (wrote = true), opened);
     if (!next) {
       // "Nothing for you now" stores nothing the device relies on (the check-in time is only a

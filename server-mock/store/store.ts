@@ -999,6 +999,13 @@ export class Store {
        SELECT deployment_id, device_id, ? FROM deployment_devices WHERE device_id = ? AND status IN (${[...FINAL_DEVICE_STATUSES].map(() => '?').join(',')})`,
     ).run(now(), deviceId, ...FINAL_DEVICE_STATUSES).changes;
   }
+  /**
+   * What a device's poll reads first: whom its token is recorded for (undefined: revoked) and its
+   * open deployments. One call, so a store across the network answers both in one statement.
+   */
+  deviceTokenAndOpenDeployments(jti: string, deviceId: string): { tokenDeviceId: string | undefined; opened: Array<DeploymentDeviceRow & { dep: DeploymentRow }> } {
+    return { tokenDeviceId: this.deviceToken(jti)?.device_id, opened: this.openDeploymentsForDevice(deviceId) };
+  }
   /** The device's unfinished deployments, oldest first (Mender serves the oldest). */
   openDeploymentsForDevice(deviceId: string): Array<DeploymentDeviceRow & { dep: DeploymentRow }> {
     const rows = this.stmt(

@@ -269,6 +269,30 @@ for (const [kind, open] of kinds) {
     t.is(await b.deploymentDeviceWithDeployment(d.id, 'y'), undefined);
   });
 
+  test(`${kind}: a poll's read: whom the token is for, and the device's open deployments oldest first`, async (t) => {
+    const { a, b } = await open(t);
+    const { device, authSet } = await a.recordAuthRequest(JSON.stringify({ mac: 'poll' }), 'key-poll');
+    await a.setAuthSetStatus(authSet.id, 'accepted');
+    await a.addDeviceToken('jti-poll', device.id, authSet.id, 9e9);
+    const older = deployment(1, { retries: 2, created: '2026-01-01T00:00:00.000Z' });
+    const newer = deployment(2, { created: '2026-01-02T00:00:00.000Z' });
+    const done = deployment(3, { created: '2025-12-31T00:00:00.000Z' });
+    for (const d of [older, newer, done]) await a.insertDeployment(d, [{ id: device.id, phase: 0 }]);
+    await a.setDeviceDeploymentStatus(done.id, device.id, 'success', null);
+    await a.setDeviceDeploymentStatus(newer.id, device.id, 'downloading', null);
+
+    const read = await b.deviceTokenAndOpenDeployments('jti-poll', device.id);
+    t.is(read.tokenDeviceId, device.id);
+    t.deepEqual(read.opened, await b.openDeploymentsForDevice(device.id), 'the same rows, field for field, as the read on its own');
+    t.deepEqual(read.opened.map((o) => [o.dep.id, o.status]), [[older.id, 'pending'], [newer.id, 'downloading']]);
+    t.deepEqual(read.opened[0]!.dep.phases, older.phases);
+    t.is(read.opened[0]!.dep.retries, 2);
+
+    t.deepEqual(await b.deviceTokenAndOpenDeployments('jti-unknown', 'no-such-device'), { tokenDeviceId: undefined, opened: [] });
+    await a.setAuthSetStatus(authSet.id, 'rejected');
+    t.is((await b.deviceTokenAndOpenDeployments('jti-poll', device.id)).tokenDeviceId, undefined, 'the rejection revoked it');
+  });
+
   test(`${kind}: a known key's token in one call: only for an accepted device and auth set`, async (t) => {
     const { a, b } = await open(t);
     const idData = JSON.stringify({ mac: 'fast' });
