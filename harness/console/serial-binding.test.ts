@@ -10,7 +10,8 @@ import { unixRead } from '@serialport/bindings-cpp/dist/unix-read.js';
 import { HangUpAwareLinuxBinding } from './serial-binding.js';
 import { PtyPair } from './pty-pair.fake.js';
 
-test('a port read after its device hung up closes as disconnected', async (t) => {
+/** A socat pty pair in a scratch folder, gone with the test. */
+async function startPair(t: { teardown(fn: () => Promise<void>): void }): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'serial-hup-'));
   const pair = new PtyPair(dir);
   await pair.start();
@@ -18,6 +19,11 @@ test('a port read after its device hung up closes as disconnected', async (t) =>
     await pair.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return pair;
+}
+
+test('a port read after its device hung up closes as disconnected', async (t) => {
+  const pair = await startPair(t);
   const port = new SerialPortStream({ binding: HangUpAwareLinuxBinding, path: pair.hostPath, baudRate: 115200, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
   t.teardown(() => (port.isOpen ? new Promise<void>((r) => port.close(() => r())) : undefined));
@@ -32,13 +38,7 @@ test('a port read after its device hung up closes as disconnected', async (t) =>
 });
 
 test('bytes written at the far end arrive through the binding', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'serial-hup-'));
-  const pair = new PtyPair(dir);
-  await pair.start();
-  t.teardown(async () => {
-    await pair.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const pair = await startPair(t);
   const open = (path: string) =>
     new Promise<SerialPortStream>((resolve, reject) => {
       const p = new SerialPortStream({ binding: HangUpAwareLinuxBinding, path, baudRate: 115200 }, (e) => (e ? reject(e) : resolve(p)));
