@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { runFleet, type FleetResult } from '../harness/fleet/fleet.js';
 
 const env = process.env;
+/** A space-separated list of node flags from the environment. */
+const nodeArgs = (flags: string): string[] => flags.split(' ').filter(Boolean);
 const stores = (env.FLEET_STORES ?? 'sqlite,postgres').split(',');
 const sizes = (env.FLEET_DEVICES ?? '10000').split(',').map(Number);
 const repeat = Number(env.FLEET_REPEAT ?? 1);
@@ -57,7 +59,9 @@ try {
           ...(url ? { databaseUrl: url } : {}),
           cpuProfDir: env.FLEET_CPU_PROF,
           ...(env.FLEET_SERVER_LOG ? { serverLogCopy: `${env.FLEET_SERVER_LOG}.${store}-${devices}-${r + 1}` } : {}),
-          ...(env.FLEET_SERVER_NODE_ARGS ? { serverNodeArgs: env.FLEET_SERVER_NODE_ARGS.split(' ').filter(Boolean) } : {}),
+          ...(env.FLEET_SERVER_NODE_ARGS ? { serverNodeArgs: nodeArgs(env.FLEET_SERVER_NODE_ARGS) } : {}),
+          ...(env.FLEET_SIM_NODE_ARGS ? { simNodeArgs: nodeArgs(env.FLEET_SIM_NODE_ARGS) } : {}),
+          ...(env.FLEET_SLOW_SAMPLES ? { slowSamplesFile: env.FLEET_SLOW_SAMPLES } : {}),
           log: (l) => console.log(l),
         }).catch((e: unknown) => {
           // One store's failed run is a result too: the other store still runs.

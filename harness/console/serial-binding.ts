@@ -40,7 +40,7 @@ class HangUpAwarePort implements BindingPortInterface {
     return this.port.close();
   }
   async read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }> {
-    if (!this.port.isOpen) throw new Error('Port is not open');
+    // unixRead refuses a closed port itself (as canceled, which the stream expects after a close).
     return unixRead({ binding: this.port, buffer, offset, length, fsReadAsync: readOrHangUp });
   }
   write(buffer: Buffer): Promise<void> {

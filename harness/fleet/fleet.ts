@@ -57,6 +57,10 @@ export interface FleetOptions {
   cpuProfDir?: string;
   /** More node flags for the server process (`--trace-gc`). */
   serverNodeArgs?: string[];
+  /** More node flags for the device processes (`--cpu-prof`). */
+  simNodeArgs?: string[];
+  /** Each device process appends its requests over 30 ms here, with their wall-clock start (GroupSpec). */
+  slowSamplesFile?: string;
   /** Copy the server's log here at the end (the data dir it lives in is removed). */
   serverLogCopy?: string;
   serverLogLevel?: string;
@@ -161,8 +165,8 @@ function inProcessRunner(onStatus?: (index: number, status: string) => void): Ru
   };
 }
 
-function workerRunner(): Runner {
-  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX, ...(process.env.FLEET_SIM_NODE_ARGS?.split(' ').filter(Boolean) ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function workerRunner(nodeArgs: string[] = []): Runner {
+  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX, ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>(key: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const onMessage = (m: Record<string, unknown>): void => {
@@ -242,6 +246,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       seed: o.seed, runId, serverUrl: server.url, caPem: server.caPem, deviceType: DEVICE_TYPE, artifactName: `${runId}-release-1`, failureRate: o.failureRate,
       timing: { pollSeconds: o.pollSeconds, jitter: o.jitter, installSeconds: o.installSeconds, rebootSeconds: o.rebootSeconds },
       startSpreadSeconds: bootSpreadSeconds,
+      ...(o.slowSamplesFile ? { slowSamplesFile: o.slowSamplesFile } : {}),
     };
     const devicesStart = performance.now();
     const devicesStartWall = Date.now();
@@ -252,7 +257,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     ownStalls.start();
     for (let s = 0; s < slices; s++) {
       const onStatus = o.onDeviceStatus && ((index: number, status: string) => o.onDeviceStatus!({ index, status, server }));
-      const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner();
+      const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner(o.simNodeArgs);
       runners.push(runner);
       await runner.start({ ...base, from: Math.floor((s * o.devices) / slices), to: Math.floor(((s + 1) * o.devices) / slices) });
     }

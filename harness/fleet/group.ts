@@ -23,6 +23,8 @@ export interface GroupSpec {
   failureRate: number;
   timing: DeviceTiming;
   startSpreadSeconds: number;
+  /** A diagnostic: requests over 30 ms are appended here as "epoch-ms-at-start ms net-ms kind" lines. */
+  slowSamplesFile?: string;
 }
 
 export interface GroupReport {
@@ -94,10 +96,8 @@ export class DeviceGroup {
     const cpu = process.cpuUsage(this.cpuAtStart);
     this.loopDelay.disable();
     this.stalls.stop();
-    // A diagnostic (bench/fleet.bench.ts): when each slow request started, to line up with the server's log.
-    const slowFile = process.env.FLEET_SLOW_SAMPLES;
-    if (slowFile) {
-      appendFileSync(slowFile, [...this.metrics.poll.slowLines(this.stalls, 30, 'poll'), ...this.metrics.status.slowLines(this.stalls, 30, 'status')].join(''));
+    if (this.spec.slowSamplesFile) {
+      appendFileSync(this.spec.slowSamplesFile, [...this.metrics.poll.slowLines(this.stalls, 30, 'poll'), ...this.metrics.status.slowLines(this.stalls, 30, 'status')].join(''));
     }
     return {
       poll: this.metrics.poll.samples,

@@ -9,20 +9,20 @@ import { conflict, notFound } from '../http-errors.js';
 export type Instructions = { deployment: DeploymentRow; artifact: ArtifactRow; configuration?: undefined } | { deployment: DeploymentRow; artifact?: undefined; configuration: Record<string, string> };
 
 /**
- * The oldest unfinished deployment this device is in whose phase has started and for which an
- * artifact fits; marks already-installed / noartifact on the way as Mender does.
+ * The deployment to serve the device now, if any: the oldest unfinished one it is in whose phase
+ * has started and for which an artifact fits; marks already-installed / noartifact on the way as
+ * Mender does, and tells `wrote` when it stored a device status.
  */
-/** The deployment to serve the device now, if any; `wrote` is told when a device status was stored on the way. */
 export async function nextDeployment(
   ctx: ServerContext,
   deviceId: string,
   provides: Record<string, string>,
-  wrote: () => void = () => {},
-  /** The device's open deployments, when the caller read them already. */
-  opened?: Awaited<ReturnType<ServerContext['store']['openDeploymentsForDevice']>>,
+  wrote: () => void,
+  /** The device's open deployments, read with its token (store: deviceTokenAndOpenDeployments). */
+  opened: Awaited<ReturnType<ServerContext['store']['openDeploymentsForDevice']>>,
 ): Promise<Instructions | null> {
   const nowMs = Date.now();
-  for (const open of opened ?? (await ctx.store.openDeploymentsForDevice(deviceId))) {
+  for (const open of opened) {
     const dep = open.dep;
     const phase = dep.phases[open.phase];
     if (phase && Date.parse(phase.start_ts) > nowMs) continue;

@@ -757,14 +757,16 @@ export class PostgresStore implements FlipsideStore {
       now(), deviceId,
     );
   }
+  /** A device's unfinished deployments (its id is the one parameter), with their deployment rows as d. */
+  private static readonly OPEN_FOR_DEVICE = `FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+    WHERE dd.device_id = ? AND d.status != 'finished' AND dd.status NOT IN (${FINAL_LIST})`;
   async deviceTokenAndOpenDeployments(jti: string, deviceId: string): Promise<{ tokenDeviceId: string | undefined; opened: Array<DeploymentDeviceRow & { dep: DeploymentRow }> }> {
     // One statement for the two reads of every poll: side by side they went to two pooled
     // connections, and a poll waited for the slower of two queues (README, Scaling).
     const row = await this.sql.get<{ token_device: string | null; opened: Array<{ dd: DeploymentDeviceRow; d: Record<string, unknown> }> }>(
       `SELECT (SELECT device_id FROM device_tokens WHERE jti = ?) AS token_device,
          COALESCE((SELECT jsonb_agg(jsonb_build_object('dd', to_jsonb(dd), 'd', to_jsonb(d)) ORDER BY d.created, d.id)
-           FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-           WHERE dd.device_id = ? AND d.status != 'finished' AND dd.status NOT IN (${FINAL_LIST})), '[]'::jsonb) AS opened`,
+           ${PostgresStore.OPEN_FOR_DEVICE}), '[]'::jsonb) AS opened`,
       jti,
       deviceId,
     );
@@ -773,9 +775,7 @@ export class PostgresStore implements FlipsideStore {
   async openDeploymentsForDevice(deviceId: string): Promise<Array<DeploymentDeviceRow & { dep: DeploymentRow }>> {
     // One round trip: the device's rows with their deployment's row as JSON beside them.
     const rows = await this.sql.all<DeploymentDeviceRow & { d: Record<string, unknown> }>(
-      `SELECT dd.*, to_jsonb(d) AS d FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-       WHERE dd.device_id = ? AND d.status != 'finished' AND dd.status NOT IN (${FINAL_LIST})
-       ORDER BY d.created, d.id`,
+      `SELECT dd.*, to_jsonb(d) AS d ${PostgresStore.OPEN_FOR_DEVICE} ORDER BY d.created, d.id`,
       deviceId,
     );
     return rows.map(({ d, ...r }) => ({ ...r, dep: deploymentFromRow(d) }));
