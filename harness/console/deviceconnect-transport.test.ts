@@ -55,6 +55,9 @@ test('with reconnectIntervalMs the console comes back after the device restarts'
   await con.write('echo "before-$((1+1))"\n');
   await con.expect(/before-2\n/, 20_000);
   await d.stop();
+  // The console hears of the loss through the server's side of the session, after the device is
+  // down: wait for that (a loss never noticed fails by ava's timeout).
+  while (con.connected) await new Promise((r) => setTimeout(r, 10));
   t.false(con.connected);
   await d.start();
   // The write waits for the session to be re-opened on the device's new connection.
