@@ -48,9 +48,10 @@ export function deviceGuard(ctx: ServerContext) {
 /**
  * The device guard in two steps, for the device API's hot routes. This preHandler checks the
  * token's signature and claims (a bad token is a 401 before anything is read) and sets
- * req.deviceId; the route then calls deviceTokenRecorded, reads side by side with that look, and
- * writes nothing before it resolved: on PostgreSQL each round trip waits its turn for a pooled
- * connection, and at fleet scale the turns were most of a poll's time (README, Scaling).
+ * req.deviceId; the route then reads the token's record in the same store call as its own first
+ * read (deviceTokenOwnedBy decides) and writes nothing before: on PostgreSQL each round trip
+ * waits its turn for a pooled connection, and at fleet scale the turns were most of a poll's
+ * time (README, Scaling).
  */
 export function deviceClaimsGuard(ctx: ServerContext) {
   // async: a Fastify hook that returns no Promise must call its done callback.

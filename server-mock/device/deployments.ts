@@ -4,7 +4,7 @@
 // update_control_map is an enterprise feature: accepted and not answered (no maps are kept).
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { deviceGuard, deviceClaimsGuard, deviceTokenOwnedBy, deviceTokenRecorded } from '../auth/guards.js';
+import { deviceGuard, deviceClaimsGuard, deviceTokenOwnedBy } from '../auth/guards.js';
 import { nextDeployment, reportStatus, DEVICE_SETTABLE_STATUSES } from '../deployments/rollout.js';
 import { signedConfigurationLink, signedDownloadLink } from '../artifacts/links.js';
 import { baseUrl } from '../request-url.js';
@@ -173,8 +173,9 @@ export async function deviceDeploymentRoutes(app: FastifyInstance, opts: { ctx: 
       },
     },
     async (req, reply) => {
-      // The token's look and the report's first read side by side; the write after both.
-      const [, rows] = await Promise.all([deviceTokenRecorded(ctx, req), ctx.store.deploymentDeviceWithDeployment(req.params.id, req.deviceId!)]);
+      // The token's look and the report's first read in one store call; the write after both.
+      const { tokenDeviceId, rows } = await ctx.store.deviceTokenAndDeploymentDevice(req.deviceTokenJti!, req.params.id, req.deviceId!);
+      deviceTokenOwnedBy(req, tokenDeviceId);
       await reportStatus(ctx, req.deviceId!, req.params.id, req.body.status, req.body.substate ?? null, { rows });
       req.log.info({ device_id: req.deviceId, deployment_id: req.params.id, status: req.body.status }, 'deployment status');
       return reply.code(204).send();

@@ -71,10 +71,15 @@ test.serial('preauthorized identity+key is accepted on first contact', async (t)
 
 test.serial('rejected and decommissioned devices get 401, their tokens stop working', async (t) => {
   const d = await acceptedDevice(t0);
+  const depId = await createDeployment(t0, { artifact_name: 'release-1', devices: [d.deviceId] });
+  t.is((await d.reportStatus(depId, 'downloading')).status, 204);
   const dev = await t0.app.inject({ method: 'GET', url: `/api/management/v2/devauth/devices/${d.deviceId}`, headers: t0.auth });
   const aid = dev.json<{ auth_sets: Array<{ id: string }> }>().auth_sets[0]!.id;
   t.is((await t0.app.inject({ method: 'PUT', url: `/api/management/v2/devauth/devices/${d.deviceId}/auth/${aid}/status`, headers: t0.auth, payload: { status: 'rejected' } })).statusCode, 204);
   t.is((await d.checkUpdate()).response.status, 401);
+  t.is((await d.reportStatus(depId, 'success')).status, 401, 'a status report on the revoked token');
+  const stats = await t0.app.inject({ method: 'GET', url: `/api/management/v1/deployments/deployments/${depId}/statistics`, headers: t0.auth });
+  t.is(stats.json<Record<string, number>>().success, 0, 'and it changed nothing');
   t.is((await d.authenticate()).status, 401);
 
   const e = await acceptedDevice(t0);

@@ -1035,6 +1035,18 @@ export class PostgresStore implements FlipsideStore {
     const { d, ...device } = r;
     return { device, deployment: deploymentFromRow(d) };
   }
+  async deviceTokenAndDeploymentDevice(jti: string, deploymentId: string, deviceId: string): Promise<{ tokenDeviceId: string | undefined; rows: { device: DeploymentDeviceRow; deployment: DeploymentRow } | undefined }> {
+    // One statement for a status report's two reads, as a poll's (deviceTokenAndOpenDeployments):
+    // a rollout sends each device's four reports within seconds, most of the fleet's requests.
+    const row = await this.sql.get<{ token_device: string | null; reported: { dd: DeploymentDeviceRow; d: Record<string, unknown> } | null }>(
+      `SELECT (SELECT device_id FROM device_tokens WHERE jti = ?) AS token_device,
+         (SELECT jsonb_build_object('dd', to_jsonb(dd), 'd', to_jsonb(d)) FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+          WHERE dd.deployment_id = ? AND dd.device_id = ?) AS reported`,
+      jti, deploymentId, deviceId,
+    );
+    const found = row?.reported;
+    return { tokenDeviceId: row?.token_device ?? undefined, rows: found ? { device: found.dd, deployment: deploymentFromRow(found.d) } : undefined };
+  }
   async addTokenForAcceptedKey(idData: string, pubkey: string, jti: string, exp: number): Promise<{ device_id: string; auth_set_id: string } | undefined> {
     // FOR SHARE: a rejection or decommissioning running meanwhile (it locks the device row and
     // updates the auth set's, then deletes the tokens) is waited for, and the rows it changed

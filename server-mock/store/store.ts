@@ -1245,6 +1245,14 @@ export class Store {
     return deployment && { device, deployment };
   }
   /**
+   * What a status report reads first: whom its token is recorded for (undefined: revoked) and
+   * the device's row in the deployment with the deployment's (deploymentDeviceWithDeployment).
+   * One call, so a store across the network answers both in one statement.
+   */
+  deviceTokenAndDeploymentDevice(jti: string, deploymentId: string, deviceId: string): { tokenDeviceId: string | undefined; rows: { device: DeploymentDeviceRow; deployment: DeploymentRow } | undefined } {
+    return { tokenDeviceId: this.deviceToken(jti)?.device_id, rows: this.deploymentDeviceWithDeployment(deploymentId, deviceId) };
+  }
+  /**
    * A known device's auth request in one step: when the identity's device and this key's auth
    * set are both accepted, records the token `jti` for them and returns their ids; otherwise
    * nothing is written and undefined says the full auth path must decide.

@@ -269,6 +269,26 @@ for (const [kind, open] of kinds) {
     t.is(await b.deploymentDeviceWithDeployment(d.id, 'y'), undefined);
   });
 
+  test(`${kind}: a status report's read with its token: the same rows as the read on its own`, async (t) => {
+    const { a, b } = await open(t);
+    const { device, authSet } = await a.recordAuthRequest(JSON.stringify({ mac: 'report' }), 'key-report');
+    await a.setAuthSetStatus(authSet.id, 'accepted');
+    await a.addDeviceToken('jti-report', device.id, authSet.id, 9e9);
+    const d = deployment(1, { retries: 2 });
+    await a.insertDeployment(d, [{ id: device.id, phase: 0 }]);
+    await a.setDeviceDeploymentStatus(d.id, device.id, 'downloading', null, { ifStatus: 'pending' });
+
+    const read = await b.deviceTokenAndDeploymentDevice('jti-report', d.id, device.id);
+    t.is(read.tokenDeviceId, device.id);
+    t.deepEqual(read.rows, await b.deploymentDeviceWithDeployment(d.id, device.id), 'field for field');
+    t.is(read.rows!.device.status, 'downloading');
+    t.deepEqual(read.rows!.deployment.phases, d.phases);
+    t.deepEqual(await b.deviceTokenAndDeploymentDevice('jti-report', d.id, 'another-device'), { tokenDeviceId: device.id, rows: undefined });
+    t.deepEqual(await b.deviceTokenAndDeploymentDevice('jti-unknown', 'no-such-deployment', device.id), { tokenDeviceId: undefined, rows: undefined });
+    await a.setAuthSetStatus(authSet.id, 'rejected');
+    t.is((await b.deviceTokenAndDeploymentDevice('jti-report', d.id, device.id)).tokenDeviceId, undefined, 'the rejection revoked it');
+  });
+
   test(`${kind}: a poll's read: whom the token is for, and the device's open deployments oldest first`, async (t) => {
     const { a, b } = await open(t);
     const { device, authSet } = await a.recordAuthRequest(JSON.stringify({ mac: 'poll' }), 'key-poll');
