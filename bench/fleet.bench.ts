@@ -7,6 +7,7 @@
 // (flipside-server --database-pool, PostgreSQL connections per server process, default 10), FLEET_CPU_PROF (a folder: the server writes a V8 CPU profile there),
 // FLEET_SERVER_NODE_ARGS (space-separated node flags for the server, e.g. --trace-gc),
 // FLEET_SIM_NODE_ARGS (node flags for the device processes, e.g. --cpu-prof --cpu-prof-dir=DIR),
+// FLEET_DEVICE_NICE (the device processes' nice value, 10: the server gets a core first; 0 to compare),
 // FLEET_SLOW_SAMPLES (a file: each device process appends its polls and status writes over 30 ms as
 // "epoch-ms-at-start ms net-ms kind" lines, to line tails up with the server's log),
 // FLEET_SERVER_LOG (copy the server's log to this path, suffixed with store and size), FLEET_DATABASE_URL (a
@@ -61,6 +62,7 @@ try {
           ...(env.FLEET_SERVER_LOG ? { serverLogCopy: `${env.FLEET_SERVER_LOG}.${store}-${devices}-${r + 1}` } : {}),
           ...(env.FLEET_SERVER_NODE_ARGS ? { serverNodeArgs: nodeArgs(env.FLEET_SERVER_NODE_ARGS) } : {}),
           ...(env.FLEET_SIM_NODE_ARGS ? { simNodeArgs: nodeArgs(env.FLEET_SIM_NODE_ARGS) } : {}),
+          ...(env.FLEET_DEVICE_NICE ? { deviceNice: Number(env.FLEET_DEVICE_NICE) } : {}),
           ...(env.FLEET_SLOW_SAMPLES ? { slowSamplesFile: env.FLEET_SLOW_SAMPLES } : {}),
           log: (l) => console.log(l),
         }).catch((e: unknown) => {

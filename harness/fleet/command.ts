@@ -29,8 +29,9 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
     .option('--database <url>', 'run the server on this (empty) PostgreSQL database instead of SQLite')
     .option('--server-workers <n>', 'server processes (flipside-server --workers; more than 1 needs --database)', number('--server-workers', 1), 1)
     .option('--database-pool <n>', 'PostgreSQL connections per server process (flipside-server --database-pool)', number('--database-pool', 1))
+    .option('--device-nice <n>', 'nice value of the device processes, so the server gets a core first', number('--device-nice', 0, 19), d.deviceNice)
     .option('--json', 'print only the result as JSON')
-    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean; database?: string; databasePool?: number; serverWorkers: number }) => {
+    .action(async (o: { devices: number; workers: number; pollSeconds: number; jitter: number; failureRate: number; retries: number; errorThreshold: number; phases: string; phaseGap: number; timeout: number; seed: number; cpuProf?: string; json?: boolean; database?: string; databasePool?: number; serverWorkers: number; deviceNice: number }) => {
       const batchPercents = o.phases === '' ? [] : o.phases.split(',').map(number('--phases', 1, 99));
       // Stopped from outside: exit, and the exit handlers take the server and baseline along
       // (worker processes leave when their channel closes).
@@ -51,6 +52,7 @@ export function registerFleetCommand(program: Command, setStatus: (code: number)
         ...(o.database ? { database: o.database } : {}),
         ...(o.databasePool ? { databasePool: Math.floor(o.databasePool) } : {}),
         serverWorkers: Math.floor(o.serverWorkers),
+        deviceNice: Math.floor(o.deviceNice),
         log: o.json ? undefined : (l) => console.log(l),
       });
       console.log(JSON.stringify(r, null, o.json ? undefined : 1));

@@ -17,4 +17,5 @@ export const FLEET_DEFAULTS: FleetOptions = {
   timeoutSeconds: 900,
   seed: 1,
   admitConcurrency: 16,
+  deviceNice: 10,
 };

@@ -2,7 +2,8 @@
 // on the server is the one the seeded plan predicts (no timing assertions: the fleet run waits on
 // the deployment's status, and the numbers belong to `npm run bench fleet`).
 import test from 'ava';
-import { runFleet } from './fleet.js';
+import { getPriority } from 'node:os';
+import { FLEET_DEFAULTS, runFleet } from './fleet.js';
 import { expectedFinalStatus } from './plan.js';
 
 // A bound, not a timing assertion: on a loaded 2-core box one run takes from 30 s to minutes
@@ -29,6 +30,7 @@ test('20 devices in two worker processes: phased rollout with failures and retri
   t.deepEqual(r.errors, {});
   t.is(r.bytesDownloaded > 0, true);
   t.true(r.statusWrites >= 3 * 20);
+  t.is(r.deviceNice, Math.max(FLEET_DEFAULTS.deviceNice, getPriority()), 'the device processes ran below the server');
 });
 
 test('every attempt failing trips the error threshold: failed devices stay failed, the rest are aborted', async (t) => {

@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { loadavg, tmpdir } from 'node:os';
+import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,13 @@ export interface FleetOptions {
   serverNodeArgs?: string[];
   /** More node flags for the device processes (`--cpu-prof`). */
   simNodeArgs?: string[];
+  /**
+   * The device processes' nice value (workers > 0). They share the box with the server they
+   * measure: at the default 10 the server and its database get a core first when both want one,
+   * as on a machine of their own, and the devices use what is left. The devices' own waits for a
+   * core stay in their latencies (and out of the "net" ones), so it can only make them look worse.
+   */
+  deviceNice: number;
   /** Each device process appends its requests over 30 ms here, with their wall-clock start (GroupSpec). */
   slowSamplesFile?: string;
   /** Copy the server's log here at the end (the data dir it lives in is removed). */
@@ -87,6 +94,8 @@ export interface FleetResult {
   serverWorkers: number;
   devices: number;
   workers: number;
+  /** The nice value the device processes ran at, as each read it (FleetOptions.deviceNice; the highest if they differ). */
+  deviceNice: number;
   pollSeconds: number;
   jitter: number;
   bootSpreadSeconds: number;
@@ -165,8 +174,11 @@ function inProcessRunner(onStatus?: (index: number, status: string) => void): Ru
   };
 }
 
-function workerRunner(nodeArgs: string[] = []): Runner {
+function workerRunner(nodeArgs: string[], nice: number): Runner {
   const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', TSX, ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Before it starts its devices (start() below). Only ever raised: that needs no privilege
+  // (a child of a process that is already nicer keeps its value).
+  if (nice > getPriority(child.pid!)) setPriority(child.pid!, nice);
   const next = <T>(key: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const onMessage = (m: Record<string, unknown>): void => {
@@ -257,7 +269,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
     ownStalls.start();
     for (let s = 0; s < slices; s++) {
       const onStatus = o.onDeviceStatus && ((index: number, status: string) => o.onDeviceStatus!({ index, status, server }));
-      const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner(o.simNodeArgs);
+      const runner = o.workers === 0 ? inProcessRunner(onStatus) : workerRunner(o.simNodeArgs ?? [], o.deviceNice);
       runners.push(runner);
       await runner.start({ ...base, from: Math.floor((s * o.devices) / slices), to: Math.floor(((s + 1) * o.devices) / slices) });
     }
@@ -356,6 +368,7 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
       serverWorkers: o.serverWorkers ?? 1,
       devices: o.devices,
       workers: o.workers,
+      deviceNice: Math.max(...reports.map((r) => r.nice)),
       pollSeconds: o.pollSeconds,
       jitter: o.jitter,
       bootSpreadSeconds,

@@ -3,6 +3,7 @@
 // Runs in the orchestrator's process or in a worker process (worker.ts); the report is plain
 // data either way.
 import { appendFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRng } from '../faults/prng.js';
@@ -47,6 +48,8 @@ export interface GroupReport {
    */
   loopDelayMaxMs: number;
   loopDelayP99Ms: number;
+  /** The nice value this process ran its devices at (FleetOptions.deviceNice), as the kernel has it. */
+  nice: number;
 }
 
 export class DeviceGroup {
@@ -112,6 +115,7 @@ export class DeviceGroup {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       loopDelayMaxMs: this.loopDelay.count ? this.loopDelay.max / 1e6 : 0,
       loopDelayP99Ms: this.loopDelay.count ? this.loopDelay.percentile(99) / 1e6 : 0,
+      nice: getPriority(),
     };
   }
 }
