@@ -1026,9 +1026,12 @@ export class PostgresStore implements FlipsideStore {
 
   // ---- fewer round trips on the device API's hot paths (fleet scale, issue #19)
 
+  /** A device's row in a deployment (deployment id, then device id) with the deployment's row as d. */
+  private static readonly DEVICE_IN_DEPLOYMENT = `FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+    WHERE dd.deployment_id = ? AND dd.device_id = ?`;
   async deploymentDeviceWithDeployment(deploymentId: string, deviceId: string): Promise<{ device: DeploymentDeviceRow; deployment: DeploymentRow } | undefined> {
     const r = await this.sql.get<DeploymentDeviceRow & { d: Record<string, unknown> }>(
-      'SELECT dd.*, to_jsonb(d) AS d FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id WHERE dd.deployment_id = ? AND dd.device_id = ?',
+      `SELECT dd.*, to_jsonb(d) AS d ${PostgresStore.DEVICE_IN_DEPLOYMENT}`,
       deploymentId, deviceId,
     );
     if (!r) return undefined;
@@ -1040,8 +1043,7 @@ export class PostgresStore implements FlipsideStore {
     // a rollout sends each device's four reports within seconds, most of the fleet's requests.
     const row = await this.sql.get<{ token_device: string | null; reported: { dd: DeploymentDeviceRow; d: Record<string, unknown> } | null }>(
       `SELECT (SELECT device_id FROM device_tokens WHERE jti = ?) AS token_device,
-         (SELECT jsonb_build_object('dd', to_jsonb(dd), 'd', to_jsonb(d)) FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-          WHERE dd.deployment_id = ? AND dd.device_id = ?) AS reported`,
+         (SELECT jsonb_build_object('dd', to_jsonb(dd), 'd', to_jsonb(d)) ${PostgresStore.DEVICE_IN_DEPLOYMENT}) AS reported`,
       jti, deploymentId, deviceId,
     );
     const found = row?.reported;
