@@ -87,7 +87,7 @@ export class DoctorBench {
     }
     // Ctrl-C drops the spaces typed after the countdown stopped, leaving a clean prompt.
     await this.con.write('\x03');
-    await this.con.expect(this.prompt, 3000);
+    await this.con.expect(this.prompt, this.file.timeouts.bootloaderMs);
     this.state = 'uboot';
   }
 
@@ -98,7 +98,8 @@ export class DoctorBench {
     // The echoed command line also contains the markers, but never alone on a line.
     await this.con.write(`echo FSB${n}; ${command}; echo FSE${n}\n`);
     const m = await this.con.expect(new RegExp(`^FSB${n}\\r?\\n([\\s\\S]*?)^FSE${n}\\r?\\n`, 'm'), timeoutMs);
-    await this.con.expect(this.prompt, 3000);
+    // The prompt follows the end marker at once on a board; the host's own delays are not the board's.
+    await this.con.expect(this.prompt, this.file.timeouts.bootloaderMs);
     return m[1]!.replace(/\r/g, '');
   }
 

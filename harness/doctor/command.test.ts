@@ -25,7 +25,9 @@ test('doctor --board NAME --json --no-flash prints the report as JSON and sets e
   registerDoctorCommand(program, (c) => (status = c), {
     openBoard: async (name) => {
       opened.push(name);
-      return LabBoard.open(lab.boardFile('/dev/null'), { logDir, consoleWaitMs: 5000 });
+      const board = LabBoard.open(lab.boardFile('/dev/null'), { logDir, consoleWaitMs: 5000 });
+      lab.watchHostConsole(board.caps.console);
+      return board;
     },
     reportsDir: logDir,
     print: (s) => printed.push(s),

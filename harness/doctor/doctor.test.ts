@@ -26,6 +26,7 @@ async function doctor(t: { teardown(fn: () => Promise<void> | void): void }, o: 
   // A vanishing adapter: the bench powers the board once this console has the new device open.
   const relay = board.caps.console as RelayConsole;
   lab.watchHost(() => relay.current instanceof StreamConsole && relay.current.connected);
+  lab.watchHostConsole(board.caps.console);
   const report = await runDoctor(board, { uboot: { prompt: /=> $/, interruptMs: 30_000 } });
   await board.release();
   return { report, lab, text: formatDoctorReport(report), transcript: readFileSync(join(logDir, 'raspberrypi3-console.log'), 'utf8') };
@@ -56,10 +57,10 @@ test('fw_env.config naming the wrong offset: the canary check fails and the fix 
   t.regex(c.fix!, /U-Boot reads the env at 0x800000 and 0x1000000 \(size 0x4000\) but \/etc\/fw_env.config names \/dev\/mmcblk0 0x400000/);
   t.regex(c.fix!, /set \/etc\/fw_env.config to\n {4}\/dev\/mmcblk0 0x800000 0x4000\n {4}\/dev\/mmcblk0 0x1000000 0x4000/);
   t.regex(c.fix!, /CONFIG_ENV_OFFSET=0x400000 CONFIG_ENV_OFFSET_REDUND=0x404000/);
-  t.is(byId(report, 'env-bootloader-to-linux').status, 'skip');
+  t.is(byId(report, 'env-bootloader-to-linux').status, 'skip', text);
   // fw_setenv's boot_part never reaches U-Boot, so the trial slot is never booted.
-  t.is(byId(report, 'rollback').status, 'fail');
-  t.regex(byId(report, 'rollback').detail, /booted the original slot/);
+  t.is(byId(report, 'rollback').status, 'fail', text);
+  t.regex(byId(report, 'rollback').detail, /booted the original slot/, text);
   t.false(report.ok);
   t.regex(text, /^FAIL  env-linux-to-bootloader/m);
 });
@@ -68,9 +69,9 @@ test('a bootloader that never counts boots: the rollback check fails with the bo
   const { report, lab, text } = await doctor(t, { countsBoots: false });
   const c = byId(report, 'rollback');
   t.is(c.status, 'fail', text);
-  t.regex(c.detail, /3 boots of the uncommitted update and bootcount never incremented/);
+  t.regex(c.detail, /3 boots of the uncommitted update and bootcount never incremented/, text);
   t.regex(c.fix!, /CONFIG_BOOTCOUNT_LIMIT=y/);
-  t.is(byId(report, 'env-linux-to-bootloader').status, 'pass');
+  t.is(byId(report, 'env-linux-to-bootloader').status, 'pass', text);
   t.deepEqual(lab.target.bootloaderEnv()?.boot_part, '2', 'the doctor puts the board back on its original slot');
 });
 
@@ -81,10 +82,13 @@ test('boot-script integration with the USB serial adapter vanishing at every pow
   t.regex(byId(report, 'env-bootloader-to-linux').detail, /bootcount 0 → 1/);
   t.true(lab.vanished >= 4, `adapter vanished ${lab.vanished} times`);
   const lines = transcript.trimEnd().split('\n');
-  // The last cut (release()) comes after the console closed: every other one is a lost + back pair.
-  const lost = lines.filter((l) => /-- .*link lost/.test(l)).length;
+  // Every loss is followed by the link coming back before the next loss. release() cuts the power
+  // and then closes the console, and whether the console notices that last loss before it closes
+  // is up to the host's scheduling: only a final loss may stand alone.
+  const links = lines.flatMap((l) => (/-- .*link lost/.test(l) ? ['lost'] : /-- .*link back after \d+ ms/.test(l) ? ['back'] : [])).join(' ');
+  t.regex(links, /^(lost back ?)+( ?lost)?$/, links);
+  const lost = links.split(' ').filter((w) => w === 'lost').length;
   t.true(lost >= lab.vanished - 1, `${lost} losses noted for ${lab.vanished} vanishes`);
-  t.is(lines.filter((l) => /-- .*link back after \d+ ms/.test(l)).length, lost);
   const stamps = lines.map((l) => Date.parse(l.slice(0, 24)));
   t.false(stamps.some(Number.isNaN), 'every line is timestamped');
   t.deepEqual(stamps, [...stamps].sort((a, b) => a - b));

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { SerialPort } from 'serialport';
 import { type BoardFile } from '../../boards/schema.js';
+import type { Console } from '../types.js';
 import { parseBoardFile } from '../../boards/load.js';
 import { BOARDS_DIR } from '../../paths.js';
 import { PtyPair } from '../console/pty-pair.fake.js';
@@ -47,6 +48,7 @@ export class FakeLab {
   private port: SerialPort | null = null;
   private watch: PowerFileWatch | null = null;
   private hostOpen: (() => boolean) | null = null;
+  private hostConsole: Console | null = null;
 
   constructor(private readonly o: FakeLabOptions = {}) {
     const base = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
@@ -62,6 +64,31 @@ export class FakeLab {
    */
   watchHost(isOpen: () => boolean): void {
     this.hostOpen = isOpen;
+  }
+
+  /**
+   * The host's console: U-Boot's autoboot countdown then starts once the host has received the
+   * line before it, so how long a loaded host takes to read is not raced against the 2 s.
+   */
+  watchHostConsole(con: Console): void {
+    this.hostConsole = con;
+  }
+
+  /** Resolves at the host console's next line matching `re` (at once without one; HOST_WAIT_MS at most). */
+  private hostSees(re: RegExp): Promise<void> {
+    const con = this.hostConsole;
+    if (!con) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stop();
+        resolve();
+      };
+      const timer = setTimeout(done, HOST_WAIT_MS);
+      const stop = con.onLine((l) => {
+        if (re.test(l.text)) done();
+      });
+    });
   }
 
   /** Waits for the host's side of the adapter to reach `open`; gives up after HOST_WAIT_MS so a broken host cannot hang the bench. */
@@ -83,6 +110,8 @@ export class FakeLab {
       envOffsets: FAKE_ENV_OFFSETS,
       envSize: FAKE_ENV_SIZE,
       fwEnvConfig: GOOD_FW_ENV_CONFIG,
+      // Registered as the banner is written, before the host can have read any of it.
+      countdownFrom: () => this.hostSees(/Loading Environment from/),
       ...this.o,
     });
     // The power driver is a real external command; the bench notices the file it switches.

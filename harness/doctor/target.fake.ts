@@ -23,6 +23,12 @@ export interface FakeTargetOptions {
   shellPrompt?: string;
   /** How long "Hit any key to stop autoboot" waits for a key. */
   autobootMs?: number;
+  /**
+   * Resolves when the countdown may start running: at once by default. A test bench passes "once
+   * the host has the countdown in front of it", so a host slowed by CI load still gets its key in;
+   * a real board's countdown runs on the board's clock alone.
+   */
+  countdownFrom?: () => Promise<void>;
   /** Time Linux takes from the kernel start to the shell prompt. */
   linuxBootMs?: number;
 }
@@ -95,6 +101,8 @@ export class FakeTarget {
   private line = '';
   private status = 0;
   private timers = new Set<NodeJS.Timeout>();
+  /** Power-offs and U-Boot starts so far: a countdown belongs to the start it was printed in. */
+  private starts = 0;
   private readonly disk = new SparseDisk();
   private readonly uboot: EnvPair;
   /** U-Boot's in-RAM env (native: loaded from the raw copies; script: its own defaults). */
@@ -110,7 +118,16 @@ export class FakeTarget {
     private stream: Duplex,
     opts: FakeTargetOptions,
   ) {
-    this.o = { integration: 'native', countsBoots: true, bootlimit: 1, shellPrompt: 'flipside-shell# ', autobootMs: 2000, linuxBootMs: 50, ...opts };
+    this.o = {
+      integration: 'native',
+      countsBoots: true,
+      bootlimit: 1,
+      shellPrompt: 'flipside-shell# ',
+      autobootMs: 2000,
+      countdownFrom: async () => undefined,
+      linuxBootMs: 50,
+      ...opts,
+    };
     this.uboot = new EnvPair(this.disk, opts.envOffsets, opts.envSize);
     // A freshly flashed card: both copies valid, copy 1 newer.
     const vars = applyChanges(new Map(), { boot_part: '2', bootcount: '0', bootlimit: String(this.o.bootlimit), upgrade_available: '0' });
@@ -141,12 +158,14 @@ export class FakeTarget {
     this.line = '';
     if (!on) {
       this.mode = 'off';
+      this.starts++;
       return;
     }
     this.powerOnReset();
   }
 
   private powerOnReset(): void {
+    this.starts++;
     this.mode = 'busy';
     this.mem.clear();
     this.out('\r\n\r\nU-Boot 2023.01 (fake)\r\n\r\nDRAM:  948 MiB\r\n');
@@ -159,11 +178,15 @@ export class FakeTarget {
       this.ram = applyChanges(new Map(), { bootcmd: 'run fs_boot_script' });
     }
     this.mode = 'autoboot';
-    // U-Boot's default CONFIG_BOOTDELAY=2: a real countdown, so a host slowed by load still gets
-    // its key in as it would on a real board (300 ms failed under CI load).
+    // U-Boot's default CONFIG_BOOTDELAY=2: a real countdown (300 ms failed under CI load), from
+    // when the bench says the host can see it.
     this.out('Hit any key to stop autoboot:  2 ');
-    this.later(this.o.autobootMs, () => {
-      if (this.mode === 'autoboot') this.bootcmd();
+    const start = this.starts;
+    void this.o.countdownFrom().then(() => {
+      if (this.starts === start && this.mode === 'autoboot')
+        this.later(this.o.autobootMs, () => {
+          if (this.mode === 'autoboot') this.bootcmd();
+        });
     });
   }
 
