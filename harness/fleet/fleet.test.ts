@@ -44,3 +44,7 @@ test('every attempt failing trips the error threshold: failed devices stay faile
   t.true((r.final.aborted ?? 0) >= 10, JSON.stringify(r.final));
   t.is((r.final.failure ?? 0) + (r.final.aborted ?? 0), 20);
 });
+
+test('a nice value outside [0, 19] is refused before anything starts', async (t) => {
+  for (const deviceNice of [30, -1, Number.NaN, 2.5]) await t.throwsAsync(runFleet({ deviceNice }), { instanceOf: RangeError, message: /deviceNice must be an integer in \[0, 19\]/ });
+});

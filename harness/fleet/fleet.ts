@@ -221,6 +221,8 @@ export async function runFleet(partial: Partial<FleetOptions> = {}): Promise<Fle
   if (!(o.jitter >= 0 && o.jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${o.jitter}`);
   if (!(o.failureRate >= 0 && o.failureRate <= 1)) throw new RangeError(`failureRate must be in [0, 1], got ${o.failureRate}`);
   if (o.onDeviceStatus && o.workers !== 0) throw new RangeError('onDeviceStatus needs the devices in this process (workers 0)');
+  // The bench passes FLEET_DEVICE_NICE through unchecked; setPriority would fail only once devices ran.
+  if (!Number.isInteger(o.deviceNice) || o.deviceNice < 0 || o.deviceNice > 19) throw new RangeError(`deviceNice must be an integer in [0, 19], got ${o.deviceNice}`);
   const log = o.log ?? (() => {});
   const runId = `fleet${o.seed}-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'flipside-fleet-'));
